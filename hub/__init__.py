@@ -1,0 +1,1 @@
+"""A passwordless hospital appointment hub."""

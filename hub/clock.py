@@ -1,0 +1,47 @@
+"""Time: stored as aware UTC, shown in Europe/London. A clock object so tests control time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+LONDON = ZoneInfo("Europe/London")
+_DB_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class Clock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock(Clock):
+    """A clock that only moves when told to."""
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs an aware datetime")
+        self._at = at.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def advance(self, **kwargs: float) -> None:
+        self._at += timedelta(**kwargs)
+
+    def set(self, at: datetime) -> None:
+        self._at = at.astimezone(UTC)
+
+
+def to_db(at: datetime) -> str:
+    """Fixed-width UTC text: sorts and compares correctly as a string on every backend."""
+    if at.tzinfo is None:
+        raise ValueError("naive datetime")
+    return at.astimezone(UTC).strftime(_DB_FORMAT)
+
+
+def from_db(text: str) -> datetime:
+    return datetime.strptime(text, _DB_FORMAT).replace(tzinfo=UTC)
+
+
+def london(at: datetime) -> datetime:
+    return at.astimezone(LONDON)

@@ -1,0 +1,82 @@
+"""Patients' contact details and dates of birth as typed: parsed, normalised, or a plain-English error."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+import phonenumbers
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_MAX_CONTACT = 254
+
+
+@dataclass(frozen=True)
+class Contact:
+    kind: str  # "mobile" or "email"
+    value: str  # E.164 mobile, or lower-case email
+
+
+def normalise_mobile(text: str) -> str | None:
+    """A UK mobile number in any common format, as E.164; None if it is not one."""
+    cleaned = text.strip()
+    if not cleaned or len(cleaned) > 30:
+        return None
+    if cleaned.startswith("44"):
+        cleaned = "+" + cleaned
+    try:
+        number = phonenumbers.parse(cleaned, "GB")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number) or phonenumbers.region_code_for_number(number) != "GB":
+        return None
+    if phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_email(text: str) -> str | None:
+    cleaned = text.strip().lower()
+    if len(cleaned) > _MAX_CONTACT or not _EMAIL.match(cleaned):
+        return None
+    return cleaned
+
+
+def parse_contact(text: str) -> Contact | None:
+    if "@" in text:
+        email = normalise_email(text)
+        return Contact("email", email) if email else None
+    mobile = normalise_mobile(text)
+    return Contact("mobile", mobile) if mobile else None
+
+
+def parse_date_of_birth(day: str, month: str, year: str, *, today: date) -> date | str:
+    """The date, or the error message to show beside the date input."""
+    day, month, year = day.strip(), month.strip(), year.strip()
+    if not (day or month or year):
+        return "Enter your date of birth"
+    if not (day.isdecimal() and month.isdecimal() and year.isdecimal()):
+        return "Date of birth must be a real date, in numbers"
+    if len(year) != 4:
+        return "Year must include 4 numbers"
+    try:
+        born = date(int(year), int(month), int(day))
+    except ValueError:
+        return "Date of birth must be a real date"
+    if born > today:
+        return "Date of birth must be in the past"
+    if born.year < 1890:
+        return "Date of birth must be after 1890"
+    return born
+
+
+def mask_mobile(e164: str) -> str:
+    """'+447700900123' -> '07*** ***123': enough for a patient to recognise, no more."""
+    national = "0" + e164.removeprefix("+44")
+    return f"{national[:2]}*** ***{national[-3:]}"
+
+
+def mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"

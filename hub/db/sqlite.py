@@ -1,0 +1,135 @@
+"""SQLite through aiosqlite: WAL, foreign keys, one writer in BEGIN IMMEDIATE, a small pool of readers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from hub.db import Params, Row
+
+log = logging.getLogger(__name__)
+
+# The WAL-reset bug can corrupt a database written by several connections or processes at once.
+# Fixed in 3.51.3, and backported to 3.44.6 and 3.50.7.
+_FIXED_IN = (3, 51, 3)
+_BACKPORTS = ((3, 44, 6), (3, 50, 7))
+
+
+def has_wal_reset_bug(version: tuple[int, ...]) -> bool:
+    if version >= _FIXED_IN:
+        return False
+    return not any(version[:2] == fixed[:2] and version >= fixed for fixed in _BACKPORTS)
+
+
+def warn_if_unsafe() -> None:
+    if has_wal_reset_bug(sqlite3.sqlite_version_info):
+        log.warning(
+            "SQLite %s has the WAL-reset bug (fixed in 3.51.3, 3.50.7 and 3.44.6). Run one hub process at a "
+            "time against this database, or use PostgreSQL, until Python is built with a fixed SQLite.",
+            sqlite3.sqlite_version,
+        )
+
+
+class _Tx:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cursor = await self._conn.execute(sql, tuple(params))
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._conn.execute(sql, tuple(params)) as cursor:
+            row = await cursor.fetchone()
+        return dict(row) if row is not None else None
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._conn.execute(sql, tuple(params)) as cursor:
+            rows = await cursor.fetchall()
+        return [dict(r) for r in rows]
+
+
+class SQLiteDatabase:
+    dialect = "sqlite"
+
+    def __init__(self, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]) -> None:
+        self._writer = writer
+        self._write_lock = asyncio.Lock()
+        self._all_readers = readers
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for conn in readers:
+            self._readers.put_nowait(conn)
+
+    @classmethod
+    async def open(cls, path: str, *, readers: int, busy_timeout_ms: int) -> SQLiteDatabase:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path, busy_timeout_ms)
+        await _pragma(writer, "PRAGMA journal_mode=WAL")
+        pool = [await _connect(path, busy_timeout_ms) for _ in range(readers)]
+        return cls(writer, pool)
+
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[_Tx]:
+        conn = await self._readers.get()
+        try:
+            yield _Tx(conn)
+        finally:
+            self._readers.put_nowait(conn)
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._reader() as tx:
+            return await tx.fetch_one(sql, params)
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._reader() as tx:
+            return await tx.fetch_all(sql, params)
+
+    async def iterate(self, sql: str, params: Params = ()) -> AsyncIterator[Row]:
+        conn = await self._readers.get()
+        try:
+            async with conn.execute(sql, tuple(params)) as cursor:
+                async for row in cursor:
+                    yield dict(row)
+        finally:
+            self._readers.put_nowait(conn)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[_Tx]:
+        """Every write goes through here: one writer, BEGIN IMMEDIATE, commit or roll back whole."""
+        async with self._write_lock:
+            await _pragma(self._writer, "BEGIN IMMEDIATE")
+            try:
+                yield _Tx(self._writer)
+            except BaseException:
+                await _pragma(self._writer, "ROLLBACK")
+                raise
+            await _pragma(self._writer, "COMMIT")
+
+    async def close(self) -> None:
+        for conn in (self._writer, *self._all_readers):
+            await conn.close()
+
+
+async def _connect(path: str, busy_timeout_ms: int) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await _pragma(conn, "PRAGMA foreign_keys=ON")
+    await _pragma(conn, f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    # FULL: a committed patient action or message survives a power cut, not only a crash.
+    await _pragma(conn, "PRAGMA synchronous=FULL")
+    return conn
+
+
+async def _pragma(conn: aiosqlite.Connection, sql: str) -> None:
+    # A PRAGMA that returns a row holds a lock until its cursor is read and closed.
+    async with conn.execute(sql) as cursor:
+        await cursor.fetchall()

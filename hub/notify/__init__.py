@@ -1,0 +1,33 @@
+"""Notifications: the outbox table and the Notifier that delivers what it holds.
+
+Every message is written to outbox_messages in the transaction that caused it. Security codes are the
+exception in one way only: the code itself is never stored, so it is handed to the Notifier in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    reference: str  # our outbox message id: Notify's `reference`
+    kind: str
+    channel: str  # "sms" or "email"
+    recipient: str
+    template_id: str
+    personalisation: dict[str, Any] = field(default_factory=dict)
+
+
+class NotifyError(Exception):
+    def __init__(self, message: str, *, status: int | None = None, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.permanent = permanent
+
+
+class Notifier(Protocol):
+    async def send(self, message: OutgoingMessage) -> str:
+        """Deliver or raise NotifyError; returns the provider's notification id."""
+        ...

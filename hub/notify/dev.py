@@ -1,0 +1,41 @@
+"""The dev outbox: in demo mode and tests, 'sending' records the message for /dev/outbox to show."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from hub.clock import Clock, to_db
+from hub.db import Database
+from hub.notify import OutgoingMessage
+
+
+class DevNotifier:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def send(self, message: OutgoingMessage) -> str:
+        async with self._db.write() as tx:
+            await tx.execute(
+                "INSERT INTO dev_messages (reference, channel, recipient, kind, personalisation, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    message.reference,
+                    message.channel,
+                    message.recipient,
+                    message.kind,
+                    json.dumps(message.personalisation, sort_keys=True),
+                    to_db(self._clock.now()),
+                ),
+            )
+        return str(uuid.uuid4())
+
+
+async def list_dev_messages(db: Database, limit: int = 50) -> list[dict[str, object]]:
+    rows = await db.fetch_all(
+        "SELECT id, reference, channel, recipient, kind, personalisation, created_at FROM dev_messages"
+        " ORDER BY id DESC LIMIT ?",
+        (limit,),
+    )
+    return [{**row, "personalisation": json.loads(row["personalisation"])} for row in rows]

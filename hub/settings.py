@@ -1,0 +1,188 @@
+"""Settings: declared once here, defaults in settings.toml, overridden by HUB_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEMO_SECRET_KEY = "demo-secret-key-not-for-production"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(Exception):
+    """Start-up must stop: the message says which setting and why."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # dotted: "[table] key" in settings.toml is "table.key"
+    type: type
+    default: Any
+    help: str
+    secret: bool = False
+
+
+# The one declaration of every setting. README's configuration table is kept in step by a test.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("demo", bool, False, "Demo mode: seeded data, the dev outbox at /dev/outbox, a fixed secret key."),
+    Setting("database_url", str, "sqlite:///var/hub.sqlite3", "Database: sqlite:///path or postgresql://..."),
+    Setting("secret_key", str, "", "Signs links and keys code hashes. Required outside demo mode.", secret=True),
+    Setting(
+        "previous_secret_keys",
+        list,
+        [],
+        "Older secret keys still accepted for patients' stable links, so links survive key rotation.",
+        secret=True,
+    ),
+    Setting("base_url", str, "http://127.0.0.1:8000", "Public origin used in links sent to patients."),
+    Setting("host", str, "127.0.0.1", "Address `python -m hub serve` listens on."),
+    Setting("port", int, 8000, "Port `python -m hub serve` listens on."),
+    Setting("service_name", str, "Hospital appointments", "Name shown in the header and page titles."),
+    Setting("booking_phone", str, "020 7794 0500", "Booking team's phone number shown when online change is closed."),
+    Setting("sqlite_readers", int, 4, "Read connections kept open to an SQLite database."),
+    Setting("sqlite_busy_timeout_ms", int, 5000, "How long an SQLite write waits for another process's lock."),
+    Setting("code_lifetime_seconds", int, 150, "How long a security code stays valid after it is issued."),
+    Setting("code_max_guesses", int, 5, "Wrong guesses allowed per code; the code is dead after that."),
+    Setting("codes_per_contact_per_hour", int, 5, "Codes sent to one mobile number or email address an hour."),
+    Setting("codes_per_client_per_hour", int, 30, "Codes requested from one client address an hour."),
+    Setting("guesses_per_client_per_hour", int, 50, "Wrong codes accepted from one client address an hour."),
+    Setting("session_idle_minutes", int, 15, "A patient's session ends after this long without a request."),
+    Setting("session_absolute_minutes", int, 120, "A patient's session ends this long after sign-in, whatever."),
+    Setting("change_cutoff_hours", int, 24, "No online change this close to the appointment; phone instead."),
+    Setting("rebook_limit", int, 2, "Rebook requests a patient may make online for one appointment."),
+    Setting("cancel_mode", str, "request", "'request': the booking centre confirms a cancel; 'immediate'."),
+    Setting("past_months", int, 24, "Past appointments shown to patients for this many months."),
+    Setting("calendar_show_clinic", bool, False, "Put clinic names in calendar files (they sync to shared devices)."),
+    Setting("trust_proxy_headers", bool, False, "Take the client address from X-Forwarded-For (behind a proxy)."),
+    Setting("notify.api_key", str, "", "GOV.UK Notify API key; when empty, messages go to the dev outbox.", secret=True),
+    Setting("notify.base_url", str, "https://api.notifications.service.gov.uk", "GOV.UK Notify API origin."),
+    Setting("notify.callback_token", str, "", "Bearer token Notify sends with its callbacks.", secret=True),
+    Setting("notify.templates.security_code_sms", str, "", "Notify template for the security code by text."),
+    Setting("notify.templates.security_code_email", str, "", "Notify template for the security code by email."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+_CANCEL_MODES = ("request", "immediate")
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def https(self) -> bool:
+        return str(self.values["base_url"]).startswith("https://")
+
+    @property
+    def secret_keys(self) -> list[str]:
+        """Newest last, as itsdangerous wants them."""
+        return [*self.values["previous_secret_keys"], self.values["secret_key"]]
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def _env_name(name: str) -> str:
+    # "notify.templates.x" -> HUB_NOTIFY__TEMPLATES__X; top-level "secret_key" -> HUB_SECRET_KEY
+    return "HUB_" + name.replace(".", "__").upper()
+
+
+def _coerce(setting: Setting, raw: Any, source: str) -> Any:
+    if isinstance(raw, str) and setting.type is not str:
+        text = raw.strip()
+        if setting.type is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off", ""):
+                return False
+        elif setting.type is int:
+            try:
+                return int(text)
+            except ValueError:
+                pass
+        elif setting.type is list:
+            return [part.strip() for part in text.split(",") if part.strip()]
+    elif setting.type is int and isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    elif setting.type is list and isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+        return raw
+    elif isinstance(raw, setting.type) and setting.type is not int:
+        return raw
+    raise SettingsError(f"{setting.name} (from {source}) must be {setting.type.__name__}, not {raw!r}")
+
+
+def load_settings(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults, then settings.toml, then HUB_* environment variables, then explicit overrides (tests)."""
+    environ = os.environ if environ is None else environ
+    values = {s.name: s.default for s in SETTINGS}
+    toml_path = path if path is not None else Path(environ.get("HUB_SETTINGS", ROOT / "settings.toml"))
+    if toml_path.exists():
+        try:
+            table = _flatten(tomllib.loads(toml_path.read_text(encoding="utf-8")))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{toml_path} is not valid TOML: {exc}") from exc
+        for name, raw in table.items():
+            if name not in _BY_NAME:
+                raise SettingsError(f"{toml_path}: unknown setting {name!r}")
+            values[name] = _coerce(_BY_NAME[name], raw, str(toml_path))
+    known_env = {_env_name(s.name): s for s in SETTINGS}
+    for key, raw in environ.items():
+        if not key.startswith("HUB_") or key in ("HUB_SETTINGS", "HUB_TEST_DATABASE_URL"):
+            continue
+        if key not in known_env:
+            raise SettingsError(f"unknown environment setting {key}")
+        setting = known_env[key]
+        values[setting.name] = _coerce(setting, raw, key)
+    for name, raw in (overrides or {}).items():
+        if name not in _BY_NAME:
+            raise SettingsError(f"unknown setting {name!r}")
+        values[name] = _coerce(_BY_NAME[name], raw, "overrides")
+    return _validated(values)
+
+
+def _validated(values: dict[str, Any]) -> Settings:
+    if values["demo"] and not values["secret_key"]:
+        values["secret_key"] = DEMO_SECRET_KEY
+    if not values["demo"]:
+        if not values["secret_key"] or values["secret_key"] == DEMO_SECRET_KEY:
+            raise SettingsError("HUB_SECRET_KEY must be set to a long random value outside demo mode")
+        if len(values["secret_key"]) < 32:
+            raise SettingsError("HUB_SECRET_KEY must be at least 32 characters")
+    if values["cancel_mode"] not in _CANCEL_MODES:
+        raise SettingsError(f"cancel_mode must be one of {', '.join(_CANCEL_MODES)}")
+    url = values["database_url"]
+    if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
+        raise SettingsError("database_url must start with sqlite:/// or postgresql://")
+    if not str(values["base_url"]).startswith(("http://", "https://")):
+        raise SettingsError("base_url must start with http:// or https://")
+    values["base_url"] = str(values["base_url"]).rstrip("/")
+    for name in ("code_lifetime_seconds", "code_max_guesses", "session_idle_minutes", "sqlite_readers"):
+        if values[name] < 1:
+            raise SettingsError(f"{name} must be at least 1")
+    return Settings(values)
