@@ -47,7 +47,13 @@ class Allowed:
 
 
 def allowed_actions(
-    *, status: str, request_state: str, starts_at: datetime, now: datetime, rebook_requests: int, policy: ActionPolicy
+    *,
+    status: str,
+    request_state: str,
+    starts_at: datetime,
+    now: datetime,
+    rebook_requests: int,
+    policy: ActionPolicy,
 ) -> Allowed:
     if status == "cancelled":
         return Allowed(False, False, False, "cancelled")

@@ -43,5 +43,12 @@ async def record_event(
     await tx.execute(
         "INSERT INTO events (kind, organisation_id, patient_id, appointment_id, data, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        (kind, organisation_id, patient_id, appointment_id, json.dumps(data or {}, sort_keys=True), to_db(at)),
+        (
+            kind,
+            organisation_id,
+            patient_id,
+            appointment_id,
+            json.dumps(data or {}, sort_keys=True),
+            to_db(at),
+        ),
     )

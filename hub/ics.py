@@ -71,9 +71,7 @@ def _event(event: CalendarEvent, stamp: datetime) -> Event:
     )
 
 
-def build_calendar(
-    events: Sequence[CalendarEvent], *, now: datetime, name: str = "Hospital appointments"
-) -> bytes:
+def build_calendar(events: Sequence[CalendarEvent], *, now: datetime, name: str = "Hospital appointments") -> bytes:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     calendar = Calendar()

@@ -76,8 +76,7 @@ def make_letter_pdf(*, title: str, lines: Sequence[str]) -> bytes:
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R /Lang (en-GB) /ViewerPreferences << /DisplayDocTitle true >> >>",
         b"<< /Type /Pages /Kids [%s] /Count %d /MediaBox [0 0 %d %d]\n"
-        b"/Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> >>"
-        % (kids, len(pages), _PAGE_WIDTH, _PAGE_HEIGHT),
+        b"/Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> >>" % (kids, len(pages), _PAGE_WIDTH, _PAGE_HEIGHT),
         _FONT % b"Helvetica",
         _FONT % b"Helvetica-Bold",
         b"<< /Title %s /Producer (appointment-hub) >>" % _text_string(title),

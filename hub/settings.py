@@ -42,7 +42,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, "127.0.0.1", "Address `python -m hub serve` listens on."),
     Setting("port", int, 8000, "Port `python -m hub serve` listens on."),
     Setting("service_name", str, "Hospital appointments", "Name shown in the header and page titles."),
-    Setting("booking_phone", str, "020 7794 0500", "Booking team's phone number shown when online change is closed."),
+    Setting(
+        "booking_phone",
+        str,
+        "020 7794 0500",
+        "Booking team's phone number shown when online change is closed.",
+    ),
     Setting("sqlite_readers", int, 4, "Read connections kept open to an SQLite database."),
     Setting("sqlite_busy_timeout_ms", int, 5000, "How long an SQLite write waits for another process's lock."),
     Setting("code_lifetime_seconds", int, 150, "How long a security code stays valid after it is issued."),
@@ -56,9 +61,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rebook_limit", int, 2, "Rebook requests a patient may make online for one appointment."),
     Setting("cancel_mode", str, "request", "'request': the booking centre confirms a cancel; 'immediate'."),
     Setting("past_months", int, 24, "Past appointments shown to patients for this many months."),
-    Setting("calendar_show_clinic", bool, False, "Put clinic names in calendar files (they sync to shared devices)."),
+    Setting(
+        "calendar_show_clinic",
+        bool,
+        False,
+        "Put clinic names in calendar files (they sync to shared devices).",
+    ),
     Setting("trust_proxy_headers", bool, False, "Take the client address from X-Forwarded-For (behind a proxy)."),
-    Setting("notify.api_key", str, "", "GOV.UK Notify API key; when empty, messages go to the dev outbox.", secret=True),
+    Setting(
+        "notify.api_key",
+        str,
+        "",
+        "GOV.UK Notify API key; when empty, messages go to the dev outbox.",
+        secret=True,
+    ),
     Setting("notify.base_url", str, "https://api.notifications.service.gov.uk", "GOV.UK Notify API origin."),
     Setting("notify.callback_token", str, "", "Bearer token Notify sends with its callbacks.", secret=True),
     Setting("notify.templates.security_code_sms", str, "", "Notify template for the security code by text."),
@@ -66,6 +82,12 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+# DESIGN.md names these three with single underscores; both spellings work.
+ENV_ALIASES = {
+    "HUB_NOTIFY_API_KEY": "notify.api_key",
+    "HUB_NOTIFY_BASE_URL": "notify.base_url",
+    "HUB_NOTIFY_CALLBACK_TOKEN": "notify.callback_token",
+}
 _CANCEL_MODES = ("request", "immediate")
 
 
@@ -103,7 +125,7 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _env_name(name: str) -> str:
+def env_name(name: str) -> str:
     # "notify.templates.x" -> HUB_NOTIFY__TEMPLATES__X; top-level "secret_key" -> HUB_SECRET_KEY
     return "HUB_" + name.replace(".", "__").upper()
 
@@ -151,7 +173,8 @@ def load_settings(
             if name not in _BY_NAME:
                 raise SettingsError(f"{toml_path}: unknown setting {name!r}")
             values[name] = _coerce(_BY_NAME[name], raw, str(toml_path))
-    known_env = {_env_name(s.name): s for s in SETTINGS}
+    known_env = {env_name(s.name): s for s in SETTINGS}
+    known_env.update({alias: _BY_NAME[name] for alias, name in ENV_ALIASES.items()})
     for key, raw in environ.items():
         if not key.startswith("HUB_") or key in ("HUB_SETTINGS", "HUB_TEST_DATABASE_URL"):
             continue

@@ -152,13 +152,9 @@ def test_several_events_each_round_trip() -> None:
         make_event(uid="appointment-1@x", sequence=0, start=datetime(2026, 10, 24, 8, 30, tzinfo=UTC)),
         make_event(uid="appointment-2@x", sequence=2, start=datetime(2026, 10, 26, 9, 30, tzinfo=UTC)),
         make_event(uid="appointment-3@x", sequence=1, start=datetime(2027, 3, 27, 9, 30, tzinfo=UTC)),
-        make_event(
-            uid="appointment-4@x", sequence=4, start=datetime(2027, 3, 29, 8, 30, tzinfo=UTC), cancelled=True
-        ),
+        make_event(uid="appointment-4@x", sequence=4, start=datetime(2027, 3, 29, 8, 30, tzinfo=UTC), cancelled=True),
         # Crosses New Year in London, so the VTIMEZONE must cover both years.
-        make_event(
-            uid="appointment-5@x", start=datetime(2027, 12, 31, 23, 30, tzinfo=UTC), duration_minutes=90
-        ),
+        make_event(uid="appointment-5@x", start=datetime(2027, 12, 31, 23, 30, tzinfo=UTC), duration_minutes=90),
     ]
 
     calendar = parse(build_calendar(events, now=NOW))

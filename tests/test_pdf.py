@@ -125,9 +125,7 @@ def test_text_can_be_extracted_when_pdftotext_is_installed(tmp_path: Path) -> No
         pytest.skip("pdftotext (poppler-utils) is not installed")
     path = tmp_path / "letter.pdf"
     path.write_bytes(make_letter_pdf(title="Your appointment", lines=[f"Line {n}" for n in range(200)]))
-    text = subprocess.run(
-        [pdftotext, "-layout", str(path), "-"], capture_output=True, check=True, text=True
-    ).stdout
+    text = subprocess.run([pdftotext, "-layout", str(path), "-"], capture_output=True, check=True, text=True).stdout
     assert "Your appointment" in text
     assert "Line 0" in text and "Line 199" in text
 

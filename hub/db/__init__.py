@@ -33,5 +33,7 @@ async def connect(url: str, *, readers: int = 4, busy_timeout_ms: int = 5000) ->
     if url.startswith("sqlite:///"):
         from hub.db.sqlite import SQLiteDatabase
 
-        return await SQLiteDatabase.open(url.removeprefix("sqlite:///"), readers=readers, busy_timeout_ms=busy_timeout_ms)
+        return await SQLiteDatabase.open(
+            url.removeprefix("sqlite:///"), readers=readers, busy_timeout_ms=busy_timeout_ms
+        )
     raise ValueError("only sqlite:/// databases are supported by this build")

@@ -1,0 +1,155 @@
+"""create_app(settings) -> Starlette. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from hub.clock import Clock
+from hub.db import connect
+from hub.db.sqlite import warn_if_unsafe
+from hub.notify import Notifier
+from hub.notify.dev import DevNotifier
+from hub.notify.govuk import GovukNotifier
+from hub.settings import Settings, SettingsError
+from hub.web import account, appointments, dev, signin, sites
+from hub.web.common import NHSUK_DIST, STATIC, Assets, Hub, SignInRequired, make_templates, render
+from hub.web.security import SecurityMiddleware
+
+log = logging.getLogger(__name__)
+ASSET_MOUNTS = {"static": STATIC, "assets": NHSUK_DIST / "assets", "nhsuk": NHSUK_DIST}
+
+
+def routes(settings: Settings) -> list[BaseRoute]:
+    table: list[BaseRoute] = [
+        Route("/", signin.start),
+        Route("/p/{token}", signin.patient_link),
+        Route("/sign-in", signin.submit_details, methods=["POST"]),
+        Route("/sign-in/code", signin.code_page),
+        Route("/sign-in/code", signin.submit_code, methods=["POST"]),
+        Route("/sign-in/resend", signin.resend_code, methods=["POST"]),
+        Route("/sign-in/verification-code", signin.verification_code_page),
+        Route("/sign-in/verification-code", signin.submit_verification_code, methods=["POST"]),
+        Route("/sign-out", signin.sign_out_page),
+        Route("/sign-out", signin.sign_out, methods=["POST"]),
+        Route("/appointments", appointments.appointment_list),
+        Route("/appointments.ics", appointments.all_calendar),
+        Route("/appointments/{id:int}", appointments.appointment_detail),
+        Route("/appointments/{id:int}.ics", appointments.appointment_calendar),
+        Route("/appointments/{id:int}/confirm", appointments.confirm, methods=["POST"]),
+        Route("/appointments/{id:int}/rebook", appointments.rebook_page),
+        Route("/appointments/{id:int}/rebook", appointments.rebook, methods=["POST"]),
+        Route("/appointments/{id:int}/cancel", appointments.cancel_page),
+        Route("/appointments/{id:int}/cancel", appointments.cancel, methods=["POST"]),
+        Route("/letters", account.letter_list),
+        Route("/letters/{id:int}", account.letter_view),
+        Route("/preferences", account.preferences_page),
+        Route("/preferences", account.save_preferences, methods=["POST"]),
+        Route("/sites/{code}", sites.site_page),
+        Route("/sites/{code}/map", sites.site_map),
+        Route("/healthz", _health),
+    ]
+    if settings.demo:
+        table.append(Route("/dev/outbox", dev.dev_outbox))
+    table += [
+        Mount(f"/{prefix}", app=CachedStatic(directory=path), name=prefix) for prefix, path in ASSET_MOUNTS.items()
+    ]
+    return table
+
+
+class CachedStatic(StaticFiles):
+    """A year's caching for cache-busted URLs (?v=hash); a day for the rest (the CSS's own image URLs)."""
+
+    def file_response(self, full_path, stat_result, scope: Scope, status_code: int = 200) -> Response:  # type: ignore[no-untyped-def]
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        versioned = b"v=" in scope.get("query_string", b"")
+        response.headers["Cache-Control"] = (
+            "public, max-age=31536000, immutable" if versioned else "public, max-age=86400"
+        )
+        return response
+
+
+async def _health(request: Request) -> Response:
+    await request.app.state.hub.db.fetch_one("SELECT 1 AS ok")
+    return PlainTextResponse("ok")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 403 and exc.detail == "csrf":
+        return render(request, "views/errors/form_expired.html", status=403)
+    if exc.status_code == 404:
+        return render(request, "views/errors/not_found.html", status=404)
+    if exc.status_code == 405:
+        return render(request, "views/errors/not_found.html", status=405)
+    return render(request, "views/errors/bad_request.html", {"status": exc.status_code}, status=exc.status_code)
+
+
+async def _sign_in_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    return RedirectResponse("/?signed_out=timeout" if exc.timed_out else "/", status_code=303)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # Log the kind of failure and where, never the request's data.
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    try:
+        return render(request, "views/errors/server_error.html", status=500)
+    except Exception:
+        return PlainTextResponse("Sorry, there is a problem with the service. Try again later.", status_code=500)
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, notifier: Notifier | None = None, use_dev_outbox: bool = False
+) -> Starlette:
+    """`use_dev_outbox` (tests) sends through the dev outbox without the rest of demo mode."""
+    clock = clock or Clock()
+    use_dev_outbox = use_dev_outbox or (settings.demo and not settings["notify.api_key"])
+    if notifier is None and not use_dev_outbox and not settings["notify.api_key"]:
+        raise SettingsError("HUB_NOTIFY_API_KEY is required outside demo mode (security codes go through Notify)")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.database_url.startswith("sqlite:"):
+            warn_if_unsafe()
+        db = await connect(
+            settings.database_url,
+            readers=settings.sqlite_readers,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        )
+        chosen: Notifier = notifier or (
+            DevNotifier(db, clock)
+            if use_dev_outbox
+            else GovukNotifier(api_key=settings["notify.api_key"], base_url=settings["notify.base_url"])
+        )
+        assets = Assets(ASSET_MOUNTS)
+        app.state.hub = Hub(settings, clock, db, chosen, make_templates(assets, settings), assets)
+        try:
+            yield
+        finally:
+            await db.close()
+
+    return Starlette(
+        routes=routes(settings),
+        middleware=[
+            Middleware(SecurityMiddleware, https=settings.https),
+            Middleware(GZipMiddleware, minimum_size=500),
+        ],
+        exception_handlers={
+            HTTPException: _http_error,
+            SignInRequired: _sign_in_required,
+            500: _server_error,
+        },
+        lifespan=lifespan,
+    )

@@ -1,0 +1,294 @@
+"""Demo data: one trust, two sites with maps, and patients covering the cases a newcomer should see."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+
+from hub.clock import LONDON, to_db
+from hub.db import Database, Transaction
+from hub.links import patient_link
+from hub.pdf import make_letter_pdf
+from hub.settings import Settings
+
+PATIENTS = [
+    # (mrn, given, family, date of birth, mobile, email, verification code, preference)
+    ("RF100001", "Margaret", "Jones", "1948-03-14", "+447700900001", None, "MJ4K7Q", "sms"),
+    ("RF100002", "David", "Patel", "1975-09-02", None, "david.patel@example.com", "DP8W2N", "email"),
+    ("RF100003", "Amir", "Ahmed", "2019-06-21", "+447700900003", "sarah.ahmed@example.com", "AA3H9T", "sms"),
+    ("RF100004", "Layla", "Ahmed", "2019-06-21", "+447700900003", "sarah.ahmed@example.com", "LA6R2V", "sms"),
+]
+
+
+def _at(today: date, days: int, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(today + timedelta(days=days), time(hour, minute), tzinfo=LONDON)
+
+
+async def _insert(tx: Transaction, table: str, values: dict[str, object]) -> int:
+    columns = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    row = await tx.fetch_one(f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id", list(values.values()))
+    assert row is not None
+    return int(row["id"])
+
+
+async def seed_demo(db: Database, *, now: datetime) -> bool:
+    """Seeds once; returns False when the demo trust is already there."""
+    if await db.fetch_one("SELECT id FROM organisations WHERE code = 'RAL'"):
+        return False
+    stamp = to_db(now)
+    today = now.astimezone(LONDON).date()
+    async with db.write() as tx:
+        org = await _insert(
+            tx,
+            "organisations",
+            {"code": "RAL", "name": "Royal Free London NHS Foundation Trust", "phone": "020 7794 0500"},
+        )
+        rfh = await _insert(
+            tx,
+            "sites",
+            {
+                "organisation_id": org,
+                "code": "RFH",
+                "name": "Royal Free Hospital",
+                "address": "Pond Street, London",
+                "postcode": "NW3 2QG",
+                "latitude": 51.5533,
+                "longitude": -0.1652,
+                "directions": "Belsize Park Underground station (Northern line) is a 5-minute walk. Buses 24, 46, 168"
+                " and 268 stop outside the main entrance on Pond Street.",
+                "parking": "Pay-and-display multi-storey car park off Fleet Road. Blue Badge bays are next to the main"
+                " entrance.",
+                "phone": "020 7794 0500",
+                "map_file": "rfh.svg",
+            },
+        )
+        bch = await _insert(
+            tx,
+            "sites",
+            {
+                "organisation_id": org,
+                "code": "BCH",
+                "name": "Barnet Hospital",
+                "address": "Wellhouse Lane, Barnet",
+                "postcode": "EN5 3DJ",
+                "latitude": 51.6505,
+                "longitude": -0.2148,
+                "directions": "High Barnet Underground station (Northern line) is a 15-minute walk. Buses 307, 384 and"
+                " 399 stop on Wellhouse Lane.",
+                "parking": "Visitor car park by the main entrance; pay at the machines or by phone. Blue Badge bays"
+                " are by Building B.",
+                "phone": "020 8216 4000",
+                "map_file": "bch.svg",
+            },
+        )
+        patients = {}
+        for mrn, given, family, born, mobile, email, uvc, preference in PATIENTS:
+            patients[mrn] = await _insert(
+                tx,
+                "patients",
+                {
+                    "organisation_id": org,
+                    "mrn": mrn,
+                    "given_name": given,
+                    "family_name": family,
+                    "date_of_birth": born,
+                    "mobile": mobile,
+                    "email": email,
+                    "verification_code": uvc,
+                    "contact_preference": preference,
+                    "address_lines": json.dumps(["1 Example Street", "London"]),
+                    "postcode": "NW3 1AA",
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                },
+            )
+        plan = [
+            # (patient, ref, site, clinic, specialty, start, mode, status, transport)
+            (
+                "RF100001",
+                "A1001",
+                rfh,
+                "Cardiology outpatients",
+                "Cardiology",
+                _at(today, 12, 9, 30),
+                "in_person",
+                "booked",
+                0,
+            ),
+            (
+                "RF100001",
+                "A1002",
+                bch,
+                "Eye clinic",
+                "Ophthalmology",
+                _at(today, 20, 14, 15),
+                "in_person",
+                "booked",
+                1,
+            ),
+            (
+                "RF100001",
+                "A1003",
+                rfh,
+                "Diabetes review",
+                "Diabetes",
+                _at(today, 30, 11),
+                "telephone",
+                "booked",
+                0,
+            ),
+            (
+                "RF100001",
+                "A1004",
+                rfh,
+                "Blood tests",
+                "Pathology",
+                now + timedelta(hours=20),
+                "in_person",
+                "booked",
+                0,
+            ),
+            (
+                "RF100001",
+                "A1005",
+                rfh,
+                "Cardiology outpatients",
+                "Cardiology",
+                _at(today, -60, 10),
+                "in_person",
+                "attended",
+                0,
+            ),
+            (
+                "RF100001",
+                "A1006",
+                bch,
+                "Physiotherapy",
+                "Physiotherapy",
+                _at(today, 8, 16),
+                "in_person",
+                "cancelled",
+                0,
+            ),
+            (
+                "RF100002",
+                "A2001",
+                bch,
+                "Fracture clinic",
+                "Trauma and orthopaedics",
+                _at(today, 9, 10, 45),
+                "in_person",
+                "booked",
+                0,
+            ),
+            (
+                "RF100002",
+                "A2002",
+                rfh,
+                "Dermatology",
+                "Dermatology",
+                _at(today, 40, 15),
+                "video",
+                "booked",
+                0,
+            ),
+            (
+                "RF100003",
+                "A3001",
+                rfh,
+                "Children's outpatients",
+                "Paediatrics",
+                _at(today, 14, 9),
+                "in_person",
+                "booked",
+                0,
+            ),
+            (
+                "RF100004",
+                "A4001",
+                rfh,
+                "Children's outpatients",
+                "Paediatrics",
+                _at(today, 14, 9, 30),
+                "in_person",
+                "booked",
+                0,
+            ),
+        ]
+        appointment_ids = {}
+        for mrn, ref, site, clinic, specialty, start, mode, status, transport in plan:
+            appointment_ids[ref] = await _insert(
+                tx,
+                "appointments",
+                {
+                    "organisation_id": org,
+                    "ref": ref,
+                    "patient_id": patients[mrn],
+                    "site_id": site,
+                    "clinic": clinic,
+                    "specialty": specialty,
+                    "clinician": "Dr A Example",
+                    "starts_at": to_db(start),
+                    "duration_minutes": 30,
+                    "mode": mode,
+                    "status": status,
+                    "transport_booked": transport,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                },
+            )
+        for ref, mrn, title in (
+            ("L1001", "RF100001", "Your cardiology appointment"),
+            ("L1002", "RF100001", "Your eye clinic appointment"),
+            ("L2001", "RF100002", "Your fracture clinic appointment"),
+        ):
+            appointment = "A" + ref[1:]
+            pdf = make_letter_pdf(
+                title=title,
+                lines=[
+                    "Dear patient,",
+                    "",
+                    f"This letter is about appointment {appointment}.",
+                    "Please bring a list of the medicines you take.",
+                    "",
+                    "If you cannot come, change or cancel the appointment online with the link in your text or email.",
+                    "",
+                    "Royal Free London NHS Foundation Trust",
+                ],
+            )
+            await _insert(
+                tx,
+                "letters",
+                {
+                    "organisation_id": org,
+                    "ref": ref,
+                    "patient_id": patients[mrn],
+                    "appointment_id": appointment_ids[appointment],
+                    "kind": "appointment_letter",
+                    "title": title,
+                    "content": pdf,
+                    "size_bytes": len(pdf),
+                    "created_at": stamp,
+                },
+            )
+    return True
+
+
+def demo_instructions(settings: Settings, patient_ids: dict[str, int]) -> str:
+    lines = [
+        "",
+        "Demo hub ready at " + settings.base_url,
+        "Sign in with any of these (mobile or email, then date of birth); read the code at "
+        + settings.base_url
+        + "/dev/outbox",
+        "",
+    ]
+    for mrn, given, family, born, mobile, email, uvc, _ in PATIENTS:
+        contact = ("0" + mobile[3:]) if mobile else email
+        lines.append(f"  {given} {family}: {contact}, born {born}  (verification code {uvc})")
+        lines.append(f"    stable link: {patient_link(settings, patient_ids[mrn])}")
+    lines.append(
+        "  Amir and Layla are twins who share their mother's mobile: start at / and give the verification code."
+    )
+    return "\n".join(lines)

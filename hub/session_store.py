@@ -1,0 +1,67 @@
+"""Server-side patient sessions. The cookie holds a random token; the table holds its keyed hash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hub.clock import from_db, to_db
+from hub.codes import keyed_hash, new_token
+from hub.db import Database, Transaction
+
+# Writing last_seen_at on every request would make every page a write; a minute's slack is enough.
+_TOUCH_AFTER = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    idle: timedelta
+    absolute: timedelta
+
+
+@dataclass(frozen=True)
+class PatientSession:
+    id: str
+    token: str
+    patient_id: int
+
+
+def session_id(secret: str, token: str) -> str:
+    return keyed_hash(secret, "session", token)
+
+
+async def create_session(tx: Transaction, *, secret: str, patient_id: int, at: datetime) -> str:
+    token = new_token()
+    await tx.execute(
+        "INSERT INTO sessions (id, patient_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
+        (session_id(secret, token), patient_id, to_db(at), to_db(at)),
+    )
+    return token
+
+
+async def get_live_session(
+    db: Database, *, secret: str, token: str, now: datetime, policy: SessionPolicy
+) -> PatientSession | None | str:
+    """The session; 'expired' when it timed out (to say so); None when there is none."""
+    sid = session_id(secret, token)
+    row = await db.fetch_one(
+        "SELECT patient_id, created_at, last_seen_at FROM sessions WHERE id = ? AND ended_at IS NULL", (sid,)
+    )
+    if row is None:
+        return None
+    last_seen = from_db(row["last_seen_at"])
+    if now - from_db(row["created_at"]) >= policy.absolute or now - last_seen >= policy.idle:
+        async with db.write() as tx:
+            await tx.execute("UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (to_db(now), sid))
+        return "expired"
+    if now - last_seen >= _TOUCH_AFTER:
+        async with db.write() as tx:
+            await tx.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", (to_db(now), sid))
+    return PatientSession(id=sid, token=token, patient_id=int(row["patient_id"]))
+
+
+async def end_patient_sessions(tx: Transaction, *, patient_id: int, at: datetime) -> int:
+    """Sign-out ends the patient's sessions everywhere, not only in this browser."""
+    return await tx.execute(
+        "UPDATE sessions SET ended_at = ? WHERE patient_id = ? AND ended_at IS NULL", (to_db(at), patient_id)
+    )

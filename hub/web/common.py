@@ -1,0 +1,192 @@
+"""What every page handler shares: templates, forms with CSRF, cookies, the signed-in patient."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader, PackageLoader, select_autoescape
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from hub.appointments import MODES, REQUEST_STATES, STATUSES
+from hub.clock import Clock, london
+from hub.codes import keyed_hash
+from hub.db import Database, Row
+from hub.letter_store import KINDS
+from hub.notify import Notifier
+from hub.patient_store import get_patient
+from hub.session_store import PatientSession, SessionPolicy, get_live_session
+from hub.settings import ROOT, Settings
+
+TEMPLATES = ROOT / "templates"
+STATIC = ROOT / "static"
+NHSUK_DIST = ROOT / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk"
+MAX_FIELD = 2000  # characters kept of any one form field
+
+
+@dataclass
+class Hub:
+    """What the app holds for its lifetime; handlers read it as request.app.state.hub."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    notifier: Notifier
+    templates: Environment
+    assets: Assets
+
+
+def hub_of(request: Request) -> Hub:
+    return request.app.state.hub  # type: ignore[no-any-return]
+
+
+class Assets:
+    """Cache-busted asset URLs: the content hash rides in the query, so files can be cached for a year."""
+
+    def __init__(self, mounts: dict[str, Path]) -> None:
+        self._mounts = mounts
+        self._urls: dict[str, str] = {}
+
+    def url(self, path: str) -> str:
+        if path not in self._urls:
+            prefix, _, rest = path.lstrip("/").partition("/")
+            file = self._mounts[prefix] / rest
+            digest = hashlib.sha256(file.read_bytes()).hexdigest()[:12]
+            self._urls[path] = f"/{prefix}/{rest}?v={digest}"
+        return self._urls[path]
+
+
+def make_templates(assets: Assets, settings: Settings) -> Environment:
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(TEMPLATES), PackageLoader("nhsuk_frontend_jinja")]),
+        autoescape=select_autoescape(["html", "jinja"]),
+        undefined=ChainableUndefined,  # the NHS.UK macros read optional nested params
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        asset=assets.url,
+        service_name=settings.service_name,
+        booking_phone=settings.booking_phone,
+        rebook_limit=settings.rebook_limit,
+        cutoff_hours=settings.change_cutoff_hours,
+        cancel_mode=settings.cancel_mode,
+        modes=MODES,
+        statuses=STATUSES,
+        request_states=REQUEST_STATES,
+        letter_kinds=KINDS,
+    )
+    env.filters["london_date"] = lambda at: f"{london(at):%A} {london(at).day} {london(at):%B %Y}"
+    env.filters["london_time"] = _time_text
+    return env
+
+
+def _time_text(at: datetime) -> str:
+    local = london(at)
+    hour = local.hour % 12 or 12
+    suffix = "am" if local.hour < 12 else "pm"
+    return f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
+
+
+def cookie_name(request: Request, base: str) -> str:
+    return f"__Host-{base}" if hub_of(request).settings.https else base
+
+
+def set_cookie(response: Response, request: Request, base: str, value: str, *, max_age: int | None = None) -> None:
+    response.set_cookie(
+        cookie_name(request, base),
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=hub_of(request).settings.https,
+    )
+
+
+def delete_cookie(response: Response, request: Request, base: str) -> None:
+    response.delete_cookie(
+        cookie_name(request, base),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=hub_of(request).settings.https,
+    )
+
+
+def client_key(request: Request) -> str:
+    """A keyed hash of the client's address: enough to rate-limit, not enough to identify."""
+    hub = hub_of(request)
+    address = request.client.host if request.client else "unknown"
+    if hub.settings.trust_proxy_headers:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        address = forwarded.split(",")[0].strip() or address
+    return keyed_hash(hub.settings.secret_key, "client", address)
+
+
+# CSRF: a token derived from the browser's session (or, before sign-in, an anonymous cookie) with our key.
+# A page from another site can make the browser post, but cannot read or compute the token.
+def _browser_id(request: Request) -> str:
+    return request.cookies.get(cookie_name(request, "hub_session")) or request.state.anon_id
+
+
+def csrf_token(request: Request) -> str:
+    return keyed_hash(hub_of(request).settings.secret_key, "csrf", _browser_id(request))
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The posted form, fields trimmed to size; 403 unless its CSRF token is this browser's."""
+    try:
+        form: FormData = await request.form(max_files=0, max_fields=50)
+    except HTTPException:
+        raise
+    except Exception as exc:  # a malformed body is the sender's mistake, not ours
+        raise HTTPException(400, "The form could not be read") from exc
+    fields = {key: value[:MAX_FIELD] for key, value in form.items() if isinstance(value, str)}
+    expected = csrf_token(request)
+    if not hmac.compare_digest(fields.get("csrf_token", "").encode(), expected.encode()):
+        raise HTTPException(403, "csrf")
+    return fields
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200) -> Response:
+    patient: Row | None = getattr(request.state, "patient", None)
+    ctx = {
+        "request": request,
+        "csrf_token": csrf_token(request),
+        "patient": patient,
+        "signed_in": patient is not None,
+        **(context or {}),
+    }
+    html = hub_of(request).templates.get_template(template).render(ctx)
+    return HTMLResponse(html, status_code=status)
+
+
+class SignInRequired(Exception):
+    def __init__(self, *, timed_out: bool) -> None:
+        self.timed_out = timed_out
+
+
+async def require_patient(request: Request) -> PatientSession:
+    hub = hub_of(request)
+    token = request.cookies.get(cookie_name(request, "hub_session"))
+    if not token:
+        raise SignInRequired(timed_out=False)
+    policy = SessionPolicy(
+        idle=timedelta(minutes=hub.settings.session_idle_minutes),
+        absolute=timedelta(minutes=hub.settings.session_absolute_minutes),
+    )
+    found = await get_live_session(
+        hub.db, secret=hub.settings.secret_key, token=token, now=hub.clock.now(), policy=policy
+    )
+    if not isinstance(found, PatientSession):
+        raise SignInRequired(timed_out=found == "expired")
+    request.state.patient = await get_patient(hub.db, found.patient_id)
+    return found

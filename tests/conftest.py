@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from hub.app import create_app
+from hub.clock import FixedClock
+from hub.db.migrate import migrate
+from hub.settings import load_settings
+from tests.harness import Harness
+
+SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+MakeHub = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 21, 10, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def make_hub(tmp_path: Any, clock: FixedClock) -> AsyncIterator[MakeHub]:
+    """make_hub(**settings) -> Harness on a fresh SQLite file; every one is shut down after the test."""
+    stack: list[Any] = []
+
+    async def make(*, client_address: str = "203.0.113.7", **overrides: Any) -> Harness:
+        path = tmp_path / f"hub{len(stack)}.sqlite3"
+        settings = load_settings(
+            environ={},
+            overrides={"database_url": f"sqlite:///{path}", "secret_key": SECRET, **overrides},
+        )
+        app = create_app(settings, clock=clock, use_dev_outbox=True)
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        stack.append(lifespan)
+        db = app.state.hub.db
+        await migrate(db, clock)
+        transport = httpx.ASGITransport(app=app, client=(client_address, 40000))
+        client = httpx.AsyncClient(
+            transport=transport, base_url=settings.base_url.replace("127.0.0.1:8000", "testserver")
+        )
+        stack.append(client)
+        return Harness(app=app, client=client, db=db, clock=clock, settings=settings, path=path)
+
+    yield make
+    for item in reversed(stack):
+        if isinstance(item, httpx.AsyncClient):
+            await item.aclose()
+        else:
+            await item.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def hub(make_hub: MakeHub) -> Harness:
+    return await make_hub()
