@@ -133,8 +133,8 @@ class Harness:
             row = await tx.fetch_one(
                 "INSERT INTO appointments (organisation_id, ref, patient_id, site_id, clinic, specialty, clinician,"
                 " starts_at, duration_minutes, mode, transport_booked, interpreter_booked, status, request_state,"
-                " sequence, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'Dr A Example', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " RETURNING id",
+                " sequence, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'Dr A Example', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     org,
                     ref or f"A{count['n'] + 1:05d}",
