@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -58,6 +58,8 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/preferences", account.save_preferences, methods=["POST"]),
         Route("/sites/{code}", sites.site_page),
         Route("/sites/{code}/map", sites.site_map),
+        Route("/accessibility", _page("views/info/accessibility.html")),
+        Route("/privacy", _page("views/info/privacy.html")),
         Route("/healthz", _health),
     ]
     if settings.demo:
@@ -78,6 +80,13 @@ class CachedStatic(StaticFiles):
             "public, max-age=31536000, immutable" if versioned else "public, max-age=86400"
         )
         return response
+
+
+def _page(template: str) -> Callable[[Request], Awaitable[Response]]:
+    async def page(request: Request) -> Response:
+        return render(request, template)
+
+    return page
 
 
 async def _health(request: Request) -> Response:
