@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--host")
         p.add_argument("--port", type=int)
     commands.add_parser("migrate", help="apply database migrations")
+    worker = commands.add_parser("worker", help="run background jobs (housekeeping)")
+    worker.add_argument("--once", action="store_true", help="run each job once and stop")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -69,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         applied = asyncio.run(_migrate(settings))
         print(f"Applied migrations: {applied}" if applied else "Database is up to date")
+        return 0
+    if args.command == "worker":
+        from hub.worker import run_worker
+
+        asyncio.run(run_worker(settings, once=args.once))
         return 0
     if args.command == "demo":
         print(asyncio.run(_seed(settings)), flush=True)
