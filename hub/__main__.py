@@ -50,6 +50,47 @@ async def _seed(settings: Settings) -> str:
         await db.close()
 
 
+async def _admin(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hub.api_key_store import create_api_key, revoke_api_key
+    from hub.importer import import_file
+
+    db = await connect(settings.database_url)
+    now = Clock().now()
+    try:
+        if args.command == "create-organisation":
+            async with db.write() as tx:
+                await tx.execute(
+                    "INSERT INTO organisations (code, name, phone) VALUES (?, ?, ?)", (args.code, args.name, args.phone)
+                )
+            print(f"Created organisation {args.code}")
+        elif args.command == "create-api-key":
+            key = await create_api_key(db, organisation_code=args.org, name=args.name, now=now)
+            print(f"API key for {args.org} ({args.name}). It is shown only now; store it in your secrets manager:")
+            print(key)
+        elif args.command == "revoke-api-key":
+            if not await revoke_api_key(db, organisation_code=args.org, name=args.name, now=now):
+                print(f"No live key named {args.name} for {args.org}", file=sys.stderr)
+                return 1
+            print(f"Revoked {args.name}")
+        else:
+            report = await import_file(
+                db, Path(args.file), organisation_code=args.org, settings=settings, clock=Clock()
+            )
+            counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(report.outcomes.items())) or "nothing applied"
+            print(f"{report.rows} rows: {counts}, {len(report.rejected)} rejected")
+            for line, reason in report.rejected:
+                print(f"  line {line}: {reason}")
+            return 1 if report.rejected else 0
+    except (LookupError, ValueError, OSError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await db.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hub", description="Hospital appointment hub")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +100,20 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--host")
         p.add_argument("--port", type=int)
     commands.add_parser("migrate", help="apply database migrations")
+    org = commands.add_parser("create-organisation", help="add a trust (an organisation) to the hub")
+    org.add_argument("--code", required=True, help="ODS code, e.g. RAL")
+    org.add_argument("--name", required=True)
+    org.add_argument("--phone", default="", help="booking team's phone number shown to patients")
+    for name, text in (
+        ("create-api-key", "create an integration API key (printed once)"),
+        ("revoke-api-key", "revoke an integration API key"),
+    ):
+        key = commands.add_parser(name, help=text)
+        key.add_argument("--org", required=True, help="the organisation's code")
+        key.add_argument("--name", required=True, help="a name for the key, e.g. pas-live")
+    importer = commands.add_parser("import", help="import a CSV extract of appointments")
+    importer.add_argument("file", help="CSV file; columns in the README")
+    importer.add_argument("--org", required=True, help="the organisation's code")
     worker = commands.add_parser("worker", help="run background jobs (housekeeping)")
     worker.add_argument("--once", action="store_true", help="run each job once and stop")
     args = parser.parse_args(argv)
@@ -72,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         applied = asyncio.run(_migrate(settings))
         print(f"Applied migrations: {applied}" if applied else "Database is up to date")
         return 0
+    if args.command in ("create-organisation", "create-api-key", "revoke-api-key", "import"):
+        return asyncio.run(_admin(settings, args))
     if args.command == "worker":
         from hub.worker import run_worker
 

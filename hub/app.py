@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from hub.api import handlers as api
 from hub.clock import Clock
 from hub.db import connect
 from hub.db.sqlite import warn_if_unsafe
@@ -61,6 +62,12 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/accessibility", _page("views/info/accessibility.html")),
         Route("/privacy", _page("views/info/privacy.html")),
         Route("/healthz", _health),
+        Route("/api/v1/openapi.json", api.openapi),
+        Route("/api/v1/sites/{site_code}", api.put_site, methods=["PUT"]),
+        Route("/api/v1/patients/{patient_ref}", api.put_patient, methods=["PUT"]),
+        Route("/api/v1/appointments/{appointment_ref}", api.put_appointment, methods=["PUT"]),
+        Route("/api/v1/letters/{letter_ref}", api.put_letter, methods=["PUT"]),
+        Route("/api/v1/events", api.get_events),
     ]
     if settings.demo:
         table.append(Route("/dev/outbox", dev.dev_outbox))
@@ -96,6 +103,8 @@ async def _health(request: Request) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        return api.error_response(exc.status_code, [{"field": "path", "message": str(exc.detail)}])
     if exc.status_code == 403 and exc.detail == "csrf":
         return render(request, "views/errors/form_expired.html", status=403)
     if exc.status_code == 404:
@@ -113,6 +122,8 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
 async def _server_error(request: Request, exc: Exception) -> Response:
     # Log the kind of failure and where, never the request's data.
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    if request.url.path.startswith("/api/"):
+        return api.error_response(500, [{"field": "", "message": "internal error"}])
     try:
         return render(request, "views/errors/server_error.html", status=500)
     except Exception:
@@ -156,6 +167,7 @@ def create_app(
             Middleware(GZipMiddleware, minimum_size=500),
         ],
         exception_handlers={
+            api.ApiError: api.api_error,
             HTTPException: _http_error,
             SignInRequired: _sign_in_required,
             500: _server_error,

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from hub.clock import to_db
+from hub.clock import from_db, to_db
 from hub.db import Transaction
 
 
@@ -52,3 +52,25 @@ async def record_event(
             to_db(at),
         ),
     )
+
+
+async def list_events(tx: Transaction, *, organisation_id: int, after: int, limit: int) -> list[dict[str, Any]]:
+    """Oldest first by id. On SQLite ids are handed out in commit order (one writer), so a reader that has
+    seen id N has seen every id below it: nothing is skipped however writes interleave."""
+    rows = await tx.fetch_all(
+        "SELECT e.id, e.kind, e.created_at, e.data, p.mrn AS patient_ref, a.ref AS appointment_ref FROM events e"
+        " LEFT JOIN patients p ON p.id = e.patient_id LEFT JOIN appointments a ON a.id = e.appointment_id"
+        " WHERE e.organisation_id = ? AND e.id > ? ORDER BY e.id LIMIT ?",
+        (organisation_id, after, limit),
+    )
+    return [
+        {
+            "id": str(r["id"]),
+            "kind": r["kind"],
+            "occurred_at": from_db(r["created_at"]).isoformat().replace("+00:00", "Z"),
+            "patient_ref": r["patient_ref"],
+            "appointment_ref": r["appointment_ref"],
+            "data": json.loads(r["data"]),
+        }
+        for r in rows
+    ]

@@ -45,3 +45,17 @@ def from_db(text: str) -> datetime:
 
 def london(at: datetime) -> datetime:
     return at.astimezone(LONDON)
+
+
+def format_date(at: datetime) -> str:
+    """'Thursday 3 December 2026', in London."""
+    local = london(at)
+    return f"{local:%A} {local.day} {local:%B %Y}"
+
+
+def format_time(at: datetime) -> str:
+    """'9:30am', '2pm', in London."""
+    local = london(at)
+    hour = local.hour % 12 or 12
+    suffix = "am" if local.hour < 12 else "pm"
+    return f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"

@@ -79,6 +79,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("notify.callback_token", str, "", "Bearer token Notify sends with its callbacks.", secret=True),
     Setting("notify.templates.security_code_sms", str, "", "Notify template for the security code by text."),
     Setting("notify.templates.security_code_email", str, "", "Notify template for the security code by email."),
+    *(
+        Setting(f"notify.templates.{kind}_{channel}", str, "", f"Notify template: {what} by {label}.")
+        for kind, what in (
+            ("invitation", "a new appointment, with the patient's link"),
+            ("changed", "an appointment the hospital moved or changed"),
+            ("cancelled", "an appointment the hospital cancelled"),
+        )
+        for channel, label in (("sms", "text"), ("email", "email"), ("letter", "post"))
+    ),
+    Setting("letter_max_bytes", int, 10_000_000, "Largest PDF letter the integration API accepts (413 beyond)."),
+    Setting("api_page_limit", int, 500, "Most events one GET /api/v1/events returns."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -149,7 +160,7 @@ def _coerce(setting: Setting, raw: Any, source: str) -> Any:
         return raw
     elif setting.type is list and isinstance(raw, list) and all(isinstance(x, str) for x in raw):
         return raw
-    elif isinstance(raw, setting.type) and setting.type is not int:
+    elif isinstance(raw, setting.type) and setting.type not in (int, list):  # checked above
         return raw
     raise SettingsError(f"{setting.name} (from {source}) must be {setting.type.__name__}, not {raw!r}")
 

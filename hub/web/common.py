@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from hub.appointments import MODES, REQUEST_STATES, STATUSES
-from hub.clock import Clock, london
+from hub.clock import Clock, format_date, format_time
 from hub.codes import keyed_hash
 from hub.db import Database, Row
 from hub.letter_store import KINDS
@@ -83,16 +83,9 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
         request_states=REQUEST_STATES,
         letter_kinds=KINDS,
     )
-    env.filters["london_date"] = lambda at: f"{london(at):%A} {london(at).day} {london(at):%B %Y}"
-    env.filters["london_time"] = _time_text
+    env.filters["london_date"] = format_date
+    env.filters["london_time"] = format_time
     return env
-
-
-def _time_text(at: datetime) -> str:
-    local = london(at)
-    hour = local.hour % 12 or 12
-    suffix = "am" if local.hour < 12 else "pm"
-    return f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
 
 
 def cookie_name(request: Request, base: str) -> str:

@@ -1,0 +1,224 @@
+"""python -m hub import FILE.csv: the nightly extract, one appointment per row with its patient's fields.
+
+Each row is applied whole or not at all (patient and appointment in one transaction); rejected rows are
+reported with their line numbers and reasons; the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from hub.clock import Clock
+from hub.db import Database
+from hub.feed import check_ref, validate_appointment, validate_patient
+from hub.feed_store import Applied, upsert_appointment, upsert_patient
+from hub.settings import Settings
+
+COLUMNS = (
+    "appointment_ref",
+    "patient_ref",
+    "nhs_number",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "mobile",
+    "email",
+    "address_line_1",
+    "address_line_2",
+    "address_line_3",
+    "address_line_4",
+    "address_line_5",
+    "postcode",
+    "contact_preference",
+    "site_code",
+    "clinic",
+    "specialty",
+    "clinician",
+    "start",
+    "duration_minutes",
+    "mode",
+    "status",
+    "transport_booked",
+    "interpreter_booked",
+)
+REQUIRED = (
+    "appointment_ref",
+    "patient_ref",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "site_code",
+    "start",
+    "duration_minutes",
+)
+_TRUE, _FALSE = ("true", "yes", "y", "1"), ("false", "no", "n", "0", "")
+
+
+@dataclass
+class Report:
+    rows: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+
+
+def _flag(value: str, name: str, errors: list[dict[str, str]]) -> bool | str:
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    errors.append({"field": name, "message": "must be true or false"})
+    return value
+
+
+def row_bodies(row: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, str]]]:
+    """A CSV row as the API's patient and appointment bodies."""
+    errors: list[dict[str, str]] = []
+    get = lambda name: (row.get(name) or "").strip() or None  # noqa: E731
+    lines = [line for i in range(1, 6) if (line := get(f"address_line_{i}"))]
+    patient = {
+        "nhs_number": get("nhs_number"),
+        "given_name": get("given_name"),
+        "family_name": get("family_name"),
+        "date_of_birth": get("date_of_birth"),
+        "mobile": get("mobile"),
+        "email": get("email"),
+        "contact_preference": get("contact_preference"),
+        "postal_address": {"lines": lines, "postcode": get("postcode")} if lines or get("postcode") else None,
+    }
+    duration = get("duration_minutes")
+    appointment = {
+        "patient_ref": get("patient_ref"),
+        "site_code": get("site_code"),
+        "clinic": get("clinic"),
+        "specialty": get("specialty"),
+        "clinician": get("clinician"),
+        "start": get("start"),
+        "duration_minutes": int(duration) if duration and duration.isdigit() and len(duration) < 6 else duration,
+        "mode": get("mode") or "in_person",
+        "status": get("status") or "booked",
+        "transport_booked": _flag(row.get("transport_booked") or "", "transport_booked", errors),
+        "interpreter_booked": _flag(row.get("interpreter_booked") or "", "interpreter_booked", errors),
+    }
+    return patient, appointment, errors
+
+
+def _rows(source: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
+    reader = csv.DictReader(source)
+    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"the CSV has no column {', '.join(missing)} (columns: {', '.join(COLUMNS)})")
+    unknown = [c for c in reader.fieldnames or [] if c not in COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown column {', '.join(unknown)} (columns: {', '.join(COLUMNS)})")
+    for row in reader:
+        if None in row:  # more cells than headers
+            yield reader.line_num, {"__extra__": "x"}
+            continue
+        yield reader.line_num, row
+
+
+async def import_csv(
+    db: Database,
+    source: TextIO,
+    *,
+    organisation_id: int,
+    settings: Settings,
+    clock: Clock,
+    actor: str = "csv-import",
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    report = Report()
+    for line, row in _rows(source):
+        report.rows += 1
+        if progress:
+            progress(report.rows)
+        if "__extra__" in row:
+            report.rejected.append((line, "more cells than columns"))
+            continue
+        patient_body, appointment_body, errors = row_bodies(row)
+        patient, patient_errors = validate_patient(patient_body, today=clock.now().date())
+        appointment, appointment_errors = validate_appointment(appointment_body)
+        errors = (
+            check_ref("appointment_ref", row.get("appointment_ref") or "")
+            + check_ref("patient_ref", row.get("patient_ref") or "")
+            + errors
+            + patient_errors
+            + appointment_errors
+        )
+        if errors:
+            report.rejected.append((line, "; ".join(f"{e['field']} {e['message']}" for e in errors)))
+            continue
+        try:
+            applied = await _apply(db, row, patient, appointment, organisation_id, settings, clock, actor)
+        except _Rejected as exc:
+            report.rejected.append((line, str(exc)))
+            continue
+        report.outcomes[applied.outcome] += 1
+    return report
+
+
+async def _apply(
+    db: Database,
+    row: dict[str, str],
+    patient: dict[str, Any],
+    appointment: dict[str, Any],
+    organisation_id: int,
+    settings: Settings,
+    clock: Clock,
+    actor: str,
+) -> Applied:
+    async with db.write() as tx:
+        await upsert_patient(
+            tx,
+            organisation_id=organisation_id,
+            ref=row["patient_ref"].strip(),
+            values=patient,
+            actor=actor,
+            now=clock.now(),
+        )
+        applied = await upsert_appointment(
+            tx,
+            organisation_id=organisation_id,
+            ref=row["appointment_ref"].strip(),
+            values=appointment,
+            actor=actor,
+            now=clock.now(),
+            settings=settings,
+        )
+        if applied.outcome == "rejected":
+            # Undo the patient half too: the row goes in whole or not at all.
+            raise _Rejected("; ".join(f"{e['field']} {e['message']}" for e in applied.errors))
+    return applied
+
+
+class _Rejected(Exception):
+    pass
+
+
+async def import_file(db: Database, path: Path, *, organisation_code: str, settings: Settings, clock: Clock) -> Report:
+    org = await db.fetch_one("SELECT id FROM organisations WHERE code = ?", (organisation_code,))
+    if org is None:
+        raise ValueError(f"no organisation with code {organisation_code}")
+    total = sum(1 for _ in path.open(encoding="utf-8-sig", newline="")) - 1
+    on_terminal = sys.stderr.isatty()
+
+    def progress(done: int) -> None:
+        if on_terminal and (done % 100 == 0 or done == total):
+            filled = int(30 * done / max(total, 1))
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} rows")
+            sys.stderr.flush()
+
+    with path.open(encoding="utf-8-sig", newline="") as source:
+        report = await import_csv(
+            db, source, organisation_id=int(org["id"]), settings=settings, clock=clock, progress=progress
+        )
+    if on_terminal:
+        sys.stderr.write("\n")
+    return report
