@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from hub.appointments import ActionPolicy, Allowed, allowed_actions
 from hub.audit import record_audit, record_event
@@ -47,6 +48,14 @@ async def count_rebook_requests(db: Database | Transaction, appointment_id: int)
         (appointment_id,),
     )
     return int(row["n"]) if row else 0
+
+
+async def has_open_rebook_request(db: Database | Transaction, appointment_id: int) -> bool:
+    row = await db.fetch_one(
+        "SELECT id FROM callback_tasks WHERE appointment_id = ? AND kind = 'rebook' AND status != 'closed'",
+        (appointment_id,),
+    )
+    return row is not None
 
 
 async def actions_for(db: Database | Transaction, appointment: Row, *, now: datetime, policy: ActionPolicy) -> Allowed:
@@ -180,6 +189,12 @@ async def cancel_appointment(
         if not allowed.cancel:
             return ActionResult(False, allowed.why_not or "closed")
         data = {"reason": reason, "details": details}
+        # A cancel supersedes an open request to rebook: nobody should call back with a new date.
+        await tx.execute(
+            "UPDATE callback_tasks SET status = 'closed', closed_at = ? WHERE appointment_id = ? AND kind = 'rebook'"
+            " AND status != 'closed'",
+            (to_db(now), appointment_id),
+        )
         if policy.cancel_mode == "immediate":
             await tx.execute(
                 "UPDATE appointments SET status = 'cancelled', request_state = 'cancel_requested',"
@@ -202,4 +217,7 @@ async def cancel_appointment(
 
 
 def past_horizon(now: datetime, months: int) -> datetime:
-    return now - timedelta(days=round(months * 30.44))
+    """The same time of day `months` calendar months back (the last day of a shorter month)."""
+    year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
+    day = min(now.day, calendar.monthrange(year, month + 1)[1])
+    return now.replace(year=year, month=month + 1, day=day)

@@ -43,7 +43,8 @@ def _is_uk_mobile(number: phonenumbers.PhoneNumber) -> bool:
         return True
     return (
         phonenumbers.is_valid_number(number)
-        and phonenumbers.region_code_for_number(number) == "GB"
+        # Guernsey, Jersey and the Isle of Man share +44 mobiles; their patients are treated in English hospitals.
+        and phonenumbers.region_code_for_number(number) in ("GB", "GG", "JE", "IM")
         and phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.MOBILE
     )
 
@@ -74,12 +75,12 @@ def parse_date_of_birth(day: str, month: str, year: str, *, today: date) -> date
         return "Year must include 4 numbers"
     try:
         born = date(int(year), int(month), int(day))
-    except ValueError:
+    except (ValueError, OverflowError):  # a day like 99999999999999999999 overflows a C long
         return "Date of birth must be a real date"
     if born > today:
         return "Date of birth must be in the past"
     if born.year < 1890:
-        return "Date of birth must be after 1890"
+        return "Date of birth must be in 1890 or later"
     return born
 
 

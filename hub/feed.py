@@ -32,7 +32,7 @@ def source_hash(values: dict[str, Any]) -> str:
 
 
 def check_ref(name: str, ref: str) -> list[dict[str, str]]:
-    if not REF.match(ref):
+    if not REF.fullmatch(ref):  # match() would let a trailing newline through
         return [{"field": name, "message": "must be 1 to 64 letters, digits, dots, dashes or underscores"}]
     return []
 
@@ -134,7 +134,10 @@ class Change:
 
 
 def appointment_change(before: dict[str, Any] | None, after: dict[str, Any], *, now: datetime) -> Change:
-    """Which notice a hospital change sends. Past appointments and records of attendance send nothing."""
+    """Which notice a hospital change sends. Past appointments and records of attendance send nothing.
+
+    `before` is the stored appointment when the hospital sent something different, None when it is new.
+    """
     upcoming = after["start"] > now
     if before is None:
         return Change("invitation" if after["status"] == "booked" and upcoming else None, False)
@@ -145,7 +148,8 @@ def appointment_change(before: dict[str, Any] | None, after: dict[str, Any], *, 
         return Change("invitation" if upcoming else None, True)  # re-instated: as good as a new booking
     if after["status"] == "booked" and moved:
         return Change("changed" if upcoming else None, True)
-    return Change(None, moved)
+    # Any other change (duration, clinic, status) may alter the calendar entry: calendars must replace their copy.
+    return Change(None, True)
 
 
 def choose_channel(patient: dict[str, Any]) -> str:

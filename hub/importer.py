@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from hub.clock import Clock
+from hub.clock import Clock, london
 from hub.db import Database
 from hub.feed import check_ref, validate_appointment, validate_patient
 from hub.feed_store import Applied, upsert_appointment, upsert_patient
@@ -67,19 +67,18 @@ class Report:
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
 
 
-def _flag(value: str, name: str, errors: list[dict[str, str]]) -> bool | str:
+def _flag(value: str) -> bool | str:
+    """yes/no and friends as a boolean; anything else is passed on for the validator to refuse."""
     text = value.strip().lower()
     if text in _TRUE:
         return True
     if text in _FALSE:
         return False
-    errors.append({"field": name, "message": "must be true or false"})
     return value
 
 
-def row_bodies(row: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, str]]]:
+def row_bodies(row: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A CSV row as the API's patient and appointment bodies."""
-    errors: list[dict[str, str]] = []
     get = lambda name: (row.get(name) or "").strip() or None  # noqa: E731
     lines = [line for i in range(1, 6) if (line := get(f"address_line_{i}"))]
     patient = {
@@ -103,10 +102,10 @@ def row_bodies(row: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any], lis
         "duration_minutes": int(duration) if duration and duration.isdigit() and len(duration) < 6 else duration,
         "mode": get("mode") or "in_person",
         "status": get("status") or "booked",
-        "transport_booked": _flag(row.get("transport_booked") or "", "transport_booked", errors),
-        "interpreter_booked": _flag(row.get("interpreter_booked") or "", "interpreter_booked", errors),
+        "transport_booked": _flag(row.get("transport_booked") or ""),
+        "interpreter_booked": _flag(row.get("interpreter_booked") or ""),
     }
-    return patient, appointment, errors
+    return patient, appointment
 
 
 def _rows(source: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
@@ -142,13 +141,12 @@ async def import_csv(
         if "__extra__" in row:
             report.rejected.append((line, "more cells than columns"))
             continue
-        patient_body, appointment_body, errors = row_bodies(row)
-        patient, patient_errors = validate_patient(patient_body, today=clock.now().date())
+        patient_body, appointment_body = row_bodies(row)
+        patient, patient_errors = validate_patient(patient_body, today=london(clock.now()).date())
         appointment, appointment_errors = validate_appointment(appointment_body)
         errors = (
             check_ref("appointment_ref", row.get("appointment_ref") or "")
             + check_ref("patient_ref", row.get("patient_ref") or "")
-            + errors
             + patient_errors
             + appointment_errors
         )
@@ -206,7 +204,8 @@ async def import_file(db: Database, path: Path, *, organisation_code: str, setti
     org = await db.fetch_one("SELECT id FROM organisations WHERE code = ?", (organisation_code,))
     if org is None:
         raise ValueError(f"no organisation with code {organisation_code}")
-    total = sum(1 for _ in path.open(encoding="utf-8-sig", newline="")) - 1
+    with path.open(encoding="utf-8-sig", newline="") as counting:
+        total = sum(1 for _ in counting) - 1
     on_terminal = sys.stderr.isatty()
 
     def progress(done: int) -> None:

@@ -65,3 +65,9 @@ async def end_patient_sessions(tx: Transaction, *, patient_id: int, at: datetime
     return await tx.execute(
         "UPDATE sessions SET ended_at = ? WHERE patient_id = ? AND ended_at IS NULL", (to_db(at), patient_id)
     )
+
+
+async def end_session(tx: Transaction, *, secret: str, token: str, at: datetime) -> None:
+    await tx.execute(
+        "UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (to_db(at), session_id(secret, token))
+    )

@@ -141,8 +141,9 @@ def env_name(name: str) -> str:
     return "HUB_" + name.replace(".", "__").upper()
 
 
-def _coerce(setting: Setting, raw: Any, source: str) -> Any:
-    if isinstance(raw, str) and setting.type is not str:
+def _coerce(setting: Setting, raw: Any, source: str, *, from_text: bool = False) -> Any:
+    """Environment values are text and are parsed; TOML values already have a type, which must be right."""
+    if from_text and isinstance(raw, str) and setting.type is not str:
         text = raw.strip()
         if setting.type is bool:
             if text.lower() in ("1", "true", "yes", "on"):
@@ -192,11 +193,11 @@ def load_settings(
         if key not in known_env:
             raise SettingsError(f"unknown environment setting {key}")
         setting = known_env[key]
-        values[setting.name] = _coerce(setting, raw, key)
+        values[setting.name] = _coerce(setting, raw, key, from_text=True)
     for name, raw in (overrides or {}).items():
         if name not in _BY_NAME:
             raise SettingsError(f"unknown setting {name!r}")
-        values[name] = _coerce(_BY_NAME[name], raw, "overrides")
+        values[name] = _coerce(_BY_NAME[name], raw, "overrides", from_text=isinstance(raw, str))
     return _validated(values)
 
 

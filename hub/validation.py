@@ -11,6 +11,7 @@ from hub.contacts import normalise_email, normalise_mobile
 
 _POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
 REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_FIRST_YEAR, _LAST_YEAR = 1900, 2999
 
 
 def nhs_number_is_valid(text: str) -> bool:
@@ -123,6 +124,10 @@ class Checker:
             return None
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             self.fail(name, "must include a UTC offset, like +00:00 or +01:00")
+            return None
+        # Outside these years UTC can overflow (9999-12-31T23:00-05:00) or stop fitting the stored format.
+        if not _FIRST_YEAR <= parsed.year <= _LAST_YEAR:
+            self.fail(name, f"must be in the years {_FIRST_YEAR} to {_LAST_YEAR}")
             return None
         return parsed.astimezone(UTC)
 

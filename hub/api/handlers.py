@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from hub.api.openapi import openapi_document
 from hub.api_key_store import ApiKey, get_api_key
 from hub.audit import list_events, record_audit
+from hub.clock import london
 from hub.feed import LETTER_KINDS, check_ref, validate_appointment, validate_patient, validate_site
 from hub.feed_store import Applied, upsert_appointment, upsert_patient, upsert_site
 from hub.letter_store import upsert_letter
@@ -48,7 +49,7 @@ async def _authenticate(request: Request) -> ApiKey:
     return key
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _receive(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise ApiError(413, [{"field": "body", "message": f"must be {limit} bytes or fewer"}])
@@ -63,11 +64,21 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def _read_json(request: Request) -> Any:
-    raw = await _read_body(request, _JSON_LIMIT)
+async def _read_body(request: Request, key: ApiKey, action: str, ref: str, limit: int) -> bytes:
+    try:
+        return await _receive(request, limit)
+    except ApiError:
+        await _audited(request, key, f"{action}_rejected", ref, "body")
+        raise
+
+
+async def _read_json(request: Request, key: ApiKey, action: str, ref: str) -> Any:
+    raw = await _read_body(request, key, action, ref, _JSON_LIMIT)
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    # RecursionError: deeply nested arrays, which json gives up on rather than parse.
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        await _audited(request, key, f"{action}_rejected", ref, "body")
         raise ApiError(422, [{"field": "body", "message": "must be valid JSON"}]) from exc
 
 
@@ -81,7 +92,7 @@ async def _audited(request: Request, key: ApiKey, action: str, ref: str, detail:
             actor_id=key.name,
             action=action,
             record_type="api",
-            record_id=ref,
+            record_id=ref[:100],  # a rejected ref can be any length
             detail=detail[:500],
         )
 
@@ -91,7 +102,10 @@ async def _reject(request: Request, key: ApiKey, action: str, ref: str, errors: 
     return error_response(status, errors)
 
 
-def _answer(name: str, ref: str, applied: Applied) -> Response:
+async def _answer(request: Request, key: ApiKey, action: str, name: str, ref: str, applied: Applied) -> Response:
+    if applied.outcome == "unchanged":
+        # Every call is audited; a resend that changed nothing is recorded as just that, not as a change.
+        await _audited(request, key, f"{action}_unchanged", ref, "")
     body = {name: ref, "outcome": applied.outcome}
     if applied.notice:
         body["notice"] = applied.notice
@@ -101,7 +115,7 @@ def _answer(name: str, ref: str, applied: Applied) -> Response:
 async def put_site(request: Request) -> Response:
     hub, key = hub_of(request), await _authenticate(request)
     code = request.path_params["site_code"]
-    body = await _read_json(request)
+    body = await _read_json(request, key, "put_site", code)
     values, errors = validate_site(body)
     errors = check_ref("site_code", code) + errors
     if (
@@ -120,13 +134,15 @@ async def put_site(request: Request) -> Response:
         )
     if applied.outcome == "forbidden":
         return await _reject(request, key, "put_site", code, list(applied.errors), status=403)
-    return _answer("site_code", code, applied)
+    return await _answer(request, key, "put_site", "site_code", code, applied)
 
 
 async def put_patient(request: Request) -> Response:
     hub, key = hub_of(request), await _authenticate(request)
     ref = request.path_params["patient_ref"]
-    values, errors = validate_patient(await _read_json(request), today=hub.clock.now().date())
+    values, errors = validate_patient(
+        await _read_json(request, key, "put_patient", ref), today=london(hub.clock.now()).date()
+    )
     errors = check_ref("patient_ref", ref) + errors
     if errors:
         return await _reject(request, key, "put_patient", ref, errors)
@@ -134,13 +150,13 @@ async def put_patient(request: Request) -> Response:
         applied = await upsert_patient(
             tx, organisation_id=key.organisation_id, ref=ref, values=values, actor=key.name, now=hub.clock.now()
         )
-    return _answer("patient_ref", ref, applied)
+    return await _answer(request, key, "put_patient", "patient_ref", ref, applied)
 
 
 async def put_appointment(request: Request) -> Response:
     hub, key = hub_of(request), await _authenticate(request)
     ref = request.path_params["appointment_ref"]
-    values, errors = validate_appointment(await _read_json(request))
+    values, errors = validate_appointment(await _read_json(request, key, "put_appointment", ref))
     errors = check_ref("appointment_ref", ref) + errors
     if errors:
         return await _reject(request, key, "put_appointment", ref, errors)
@@ -156,7 +172,7 @@ async def put_appointment(request: Request) -> Response:
         )
     if applied.outcome == "rejected":
         return await _reject(request, key, "put_appointment", ref, list(applied.errors))
-    return _answer("appointment_ref", ref, applied)
+    return await _answer(request, key, "put_appointment", "appointment_ref", ref, applied)
 
 
 async def put_letter(request: Request) -> Response:
@@ -173,7 +189,7 @@ async def put_letter(request: Request) -> Response:
     for name, value in refs.items():
         if value is not None:
             errors += check_ref(name, value)
-    content = await _read_body(request, hub.settings.letter_max_bytes)
+    content = await _read_body(request, key, "put_letter", ref, hub.settings.letter_max_bytes)
     if not content.startswith(b"%PDF-"):
         errors.append({"field": "body", "message": "must be a PDF file"})
     if errors:
@@ -192,7 +208,7 @@ async def put_letter(request: Request) -> Response:
         )
     if applied.outcome == "rejected":
         return await _reject(request, key, "put_letter", ref, list(applied.errors))
-    return _answer("letter_ref", ref, applied)
+    return await _answer(request, key, "put_letter", "letter_ref", ref, applied)
 
 
 async def get_events(request: Request) -> Response:

@@ -72,6 +72,8 @@ class SQLiteDatabase:
     async def open(cls, path: str, *, readers: int, busy_timeout_ms: int) -> SQLiteDatabase:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # aiosqlite logs every statement with its parameters at DEBUG: contact details, and the dev outbox's codes.
+        logging.getLogger("aiosqlite").setLevel(logging.INFO)
         writer = await _connect(path, busy_timeout_ms)
         await _pragma(writer, "PRAGMA journal_mode=WAL")
         pool = [await _connect(path, busy_timeout_ms) for _ in range(readers)]

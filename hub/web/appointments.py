@@ -14,6 +14,7 @@ from hub.appointment_store import (
     cancel_appointment,
     confirm_appointment,
     get_appointment_for_patient,
+    has_open_rebook_request,
     list_appointments_for_patient,
     past_horizon,
     request_rebook,
@@ -64,7 +65,10 @@ async def appointment_list(request: Request) -> Response:
 async def _own_appointment(request: Request) -> tuple[Hub, int, Row]:
     hub = hub_of(request)
     session = await require_patient(request)
-    appointment = await get_appointment_for_patient(hub.db, session.patient_id, request.path_params["id"])
+    appointment_id = request.path_params["id"]
+    # Past SQLite's 64-bit integers the driver raises; no record has such an id.
+    too_big = appointment_id >= 2**63
+    appointment = None if too_big else await get_appointment_for_patient(hub.db, session.patient_id, appointment_id)
     if appointment is None:
         raise HTTPException(404)
     return hub, session.patient_id, appointment
@@ -108,7 +112,9 @@ async def confirm(request: Request) -> Response:
 async def rebook_page(request: Request) -> Response:
     hub, _, appointment = await _own_appointment(request)
     allowed = await actions_for(hub.db, appointment, now=hub.clock.now(), policy=_policy(hub))
-    if not allowed.rebook and appointment["request_state"] != "rebook_requested":
+    # An open request may be updated (request_rebook does that) even at the limit, but only while changes are open.
+    may_update = allowed.why_not == "" and await has_open_rebook_request(hub.db, appointment["id"])
+    if not allowed.rebook and not may_update:
         return RedirectResponse(f"/appointments/{appointment['id']}?refused={allowed.why_not or 'limit'}", 303)
     return render(request, "views/patient/rebook.html", {"appointment": appointment, "values": {}, "errors": {}})
 

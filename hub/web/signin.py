@@ -12,11 +12,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hub.audit import record_audit
+from hub.clock import london
 from hub.codes import CodePolicy, clean_code, is_well_formed
 from hub.contacts import parse_contact, parse_date_of_birth
 from hub.links import read_link_token
 from hub.notify.outbox import send_immediate
-from hub.session_store import end_patient_sessions
+from hub.session_store import end_patient_sessions, end_session
 from hub.signin_store import (
     Issued,
     Limits,
@@ -124,7 +125,7 @@ async def submit_details(request: Request) -> Response:
         form.get("dob-day", ""),
         form.get("dob-month", ""),
         form.get("dob-year", ""),
-        today=hub.clock.now().date(),
+        today=london(hub.clock.now()).date(),
     )
     if isinstance(born, str):
         errors["dob"] = born
@@ -179,7 +180,7 @@ async def submit_code(request: Request) -> Response:
         now=hub.clock.now(),
     )
     if result.outcome == "signed_in":
-        return _signed_in(request, result.session_token)
+        return await _signed_in(request, result.session_token)
     if result.outcome == "choose_record":
         return RedirectResponse("/sign-in/verification-code", status_code=303)
     if result.outcome == "gone":
@@ -187,7 +188,13 @@ async def submit_code(request: Request) -> Response:
     return render(request, "views/patient/code.html", {"error": CODE_ERRORS[result.outcome]}, status=422)
 
 
-def _signed_in(request: Request, session_token: str) -> Response:
+async def _signed_in(request: Request, session_token: str) -> Response:
+    hub = hub_of(request)
+    previous = request.cookies.get(cookie_name(request, SESSION_COOKIE))
+    if previous:
+        # Signing in again in one browser (say, the parent's other child) ends the browser's last session.
+        async with hub.db.write() as tx:
+            await end_session(tx, secret=hub.settings.secret_key, token=previous, at=hub.clock.now())
     response = RedirectResponse("/appointments", status_code=303)
     delete_cookie(response, request, SIGNIN_COOKIE)
     set_cookie(response, request, SESSION_COOKIE, session_token)
@@ -246,7 +253,7 @@ async def submit_verification_code(request: Request) -> Response:
         hub.db, secret=hub.settings.secret_key, token=token, verification_code=typed[:20], now=hub.clock.now()
     )
     if result.outcome == "signed_in":
-        return _signed_in(request, result.session_token)
+        return await _signed_in(request, result.session_token)
     if result.outcome == "wrong":
         return render(
             request,

@@ -1,0 +1,284 @@
+"""axe-core (WCAG 2.2 AA rules) on every patient page, in each state a patient can meet it.
+
+Each page is checked twice: on a phone with JavaScript, and on a desktop with our scripts blocked (the no-JavaScript
+page). Every step here only reads, or posts a form that fails validation, so the shared demo data never changes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
+
+from hub.settings import ROOT
+from tests.browser.conftest import PEOPLE, DemoServer, Person
+
+pytestmark = pytest.mark.browser
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => {
+  const results = await axe.run(document, {
+    runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]}
+  });
+  return results.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map(n => ({target: n.target.join(" "), summary: n.failureSummary}))
+  }));
+}"""
+MODES: dict[str, dict[str, Any]] = {
+    "phone-javascript": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+    "desktop-no-javascript": {"viewport": {"width": 1280, "height": 900}},
+}
+STRANGER = Person("A stranger", "nobody@example.com", "nobody@example.com", "1", "1", "1990", "")
+Ids = dict[str, str]  # where Margaret's appointments are: clinic (or "past") -> path
+Steps = Callable[[Page, DemoServer, Ids], None]
+
+
+@dataclass(frozen=True)
+class Check:
+    heading: str  # the page's h1, so a redirect cannot pass for the page meant; "" for appointment dates
+    steps: Steps
+
+
+def _go(path: str) -> Steps:
+    def steps(page: Page, server: DemoServer, ids: Ids) -> None:
+        page.goto(server.url(ids[path] if path in ids else path))
+
+    return steps
+
+
+def _go_to(name: str, suffix: str = "") -> Steps:
+    def steps(page: Page, server: DemoServer, ids: Ids) -> None:
+        page.goto(server.url(ids[name] + suffix))
+
+    return steps
+
+
+def _stranger(email: str) -> Person:
+    # Each check that asks for a code uses its own address, so no per-contact limit is reached.
+    return Person(STRANGER.name, email, email, STRANGER.day, STRANGER.month, STRANGER.year, "")
+
+
+def _details_errors(page: Page, server: DemoServer, ids: Ids) -> None:
+    page.goto(server.url("/"))
+    page.get_by_role("button", name="Continue").click()
+    expect(page.locator(".nhsuk-error-summary")).to_be_visible()
+
+
+def _bad_date(page: Page, server: DemoServer, ids: Ids) -> None:
+    page.goto(server.url("/"))
+    page.get_by_label("Mobile phone number or email address").fill("07700 900001")
+    page.get_by_label("Day").fill("31")
+    page.get_by_label("Month").fill("2")
+    page.get_by_label("Year").fill("1948")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.locator(".nhsuk-error-summary")).to_be_visible()
+
+
+def _code(email: str, then: str = "") -> Steps:
+    def steps(page: Page, server: DemoServer, ids: Ids) -> None:
+        server.enter_details(page, _stranger(email), via_link=False)
+        if then == "resend":
+            page.get_by_role("button", name="Send a new code").click()
+            expect(page).to_have_url(server.url("/sign-in/code?resent=1"))
+        elif then:
+            page.get_by_label("Security code").fill(then)
+            page.get_by_role("button", name="Continue").click()
+            expect(page.locator(".nhsuk-error-summary")).to_be_visible()
+
+    return steps
+
+
+def _twins(wrong: bool) -> Steps:
+    def steps(page: Page, server: DemoServer, ids: Ids) -> None:
+        amir = PEOPLE["Amir Ahmed"]
+        server.enter_details(page, amir, via_link=False)
+        server.enter_code(page, server.read_code(page, amir))
+        expect(page).to_have_url(server.url("/sign-in/verification-code"))
+        if wrong:
+            page.get_by_label("Verification code").fill("ZZ9Z9Z")
+            page.get_by_role("button", name="Continue").click()
+            expect(page.locator(".nhsuk-error-summary")).to_be_visible()
+
+    return steps
+
+
+def _form_expired(page: Page, server: DemoServer, ids: Ids) -> None:
+    page.goto(server.url("/"))
+    page.locator('input[name="csrf_token"]').evaluate("input => { input.value = 'stale' }")
+    page.get_by_role("button", name="Continue").click()
+
+
+def _rebook_errors(page: Page, server: DemoServer, ids: Ids) -> None:
+    page.goto(server.url(ids["Eye clinic"] + "/rebook"))
+    page.get_by_label("Why do you need to change it?").fill("x" * 501)
+    page.get_by_role("button", name="Send request").click()
+    expect(page.locator(".nhsuk-error-summary")).to_be_visible()
+
+
+def _cancel_errors(page: Page, server: DemoServer, ids: Ids) -> None:
+    page.goto(server.url(ids["Eye clinic"] + "/cancel"))
+    page.get_by_role("button", name="Ask to cancel appointment").click()
+    expect(page.locator(".nhsuk-error-summary")).to_be_visible()
+
+
+def _cancel_with_transport(page: Page, server: DemoServer, ids: Ids) -> None:
+    page.goto(server.url(ids["Eye clinic"] + "/cancel"))
+    expect(page.get_by_text("You have hospital transport booked")).to_be_visible()
+
+
+def _preferences_errors(page: Page, server: DemoServer, ids: Ids) -> None:
+    # Every question comes answered; a browser that sends none must still get a clear page.
+    page.goto(server.url("/preferences"))
+    page.locator("form input[type=radio]").evaluate_all("radios => radios.forEach(r => { r.checked = false })")
+    page.get_by_role("button", name="Save preferences").click()
+    expect(page.locator(".nhsuk-error-summary")).to_be_visible()
+
+
+def _patient_link(page: Page, server: DemoServer, ids: Ids) -> None:
+    page.goto(server.links["Margaret Jones"])
+
+
+SIGN_IN = "Sign in to see your hospital appointments"
+ANONYMOUS = {
+    "start": Check(SIGN_IN, _go("/")),
+    "start-signed-out": Check(SIGN_IN, _go("/?signed_out=yes")),
+    "start-timed-out": Check(SIGN_IN, _go("/?signed_out=timeout")),
+    "patient-link": Check(SIGN_IN, _patient_link),
+    "bad-link": Check("This link does not work", _go("/p/not-a-real-link")),
+    "sign-in-errors": Check(SIGN_IN, _details_errors),
+    "sign-in-impossible-date": Check(SIGN_IN, _bad_date),
+    "code": Check("Enter your security code", _code("code@example.com")),
+    "code-resent": Check("Enter your security code", _code("resent@example.com", "resend")),
+    "code-too-short": Check("Enter your security code", _code("short@example.com", "12")),
+    "code-wrong": Check("Enter your security code", _code("wrong@example.com", "000000")),
+    "verification-code": Check("Enter the verification code", _twins(wrong=False)),
+    "verification-code-wrong": Check("Enter the verification code", _twins(wrong=True)),
+    "form-expired": Check("This form has expired", _form_expired),
+    "site": Check("Royal Free Hospital", _go("/sites/RFH")),
+    "accessibility": Check("Accessibility statement", _go("/accessibility")),
+    "privacy": Check("Privacy", _go("/privacy")),
+    "not-found": Check("Page not found", _go("/no-such-page")),
+    "dev-outbox": Check("Dev outbox", _go("/dev/outbox")),
+}
+SIGNED_IN = {
+    "appointments": Check("Your appointments", _go("/appointments")),
+    "appointment-with-every-action": Check("", _go_to("Cardiology outpatients")),
+    "appointment-just-confirmed": Check("", _go_to("Cardiology outpatients", "?done=confirmed")),
+    "appointment-change-refused": Check("", _go_to("Eye clinic", "?refused=limit")),
+    "appointment-by-telephone": Check("", _go_to("Diabetes review")),
+    "appointment-inside-cutoff": Check("", _go_to("Blood tests")),
+    "appointment-cancelled": Check("", _go_to("Physiotherapy")),
+    "appointment-past": Check("", _go_to("past")),
+    "rebook": Check("Ask to change your appointment", _go_to("Eye clinic", "/rebook")),
+    "rebook-errors": Check("Ask to change your appointment", _rebook_errors),
+    "cancel-with-transport": Check("Cancel your appointment", _cancel_with_transport),
+    "cancel-errors": Check("Cancel your appointment", _cancel_errors),
+    "letters": Check("Your letters", _go("/letters")),
+    "preferences": Check("Contact preferences", _go("/preferences")),
+    "preferences-saved": Check("Contact preferences", _go("/preferences?saved=1")),
+    "preferences-errors": Check("Contact preferences", _preferences_errors),
+    "site": Check("Royal Free Hospital", _go("/sites/RFH")),
+    "sign-out": Check("Sign out", _go("/sign-out")),
+    "accessibility": Check("Accessibility statement", _go("/accessibility")),
+    "not-found": Check("Page not found", _go("/appointments/999999")),
+}
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    return AXE.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module", params=list(MODES))
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _new_context(browser: Browser, mode: str) -> BrowserContext:
+    context = browser.new_context(**MODES[mode])
+    if "no-javascript" in mode:
+        # Playwright's own evaluate (which runs axe) needs JavaScript on, so block the page's scripts instead.
+        def block(route: Route) -> None:
+            route.abort()
+
+        context.route("**/*.js*", block)
+        context.route("**/*.mjs*", block)
+    return context
+
+
+@pytest.fixture(scope="module")
+def stranger_page(browser: Browser, mode: str) -> Iterator[Page]:
+    context = _new_context(browser, mode)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def anonymous_page(stranger_page: Page) -> Page:
+    """A browser with no cookies, keeping its cache between tests (a new context per test is slow)."""
+    stranger_page.context.clear_cookies()
+    return stranger_page
+
+
+@pytest.fixture(scope="module")
+def margaret(browser: Browser, demo: DemoServer, mode: str) -> Iterator[tuple[Page, Ids]]:
+    """Margaret Jones signed in once per mode, with where her appointments are."""
+    context = _new_context(browser, mode)
+    page = context.new_page()
+    demo.sign_in(page, PEOPLE["Margaret Jones"])
+    ids: Ids = {}
+    for card in page.locator(".nhsuk-card").all():
+        clinic = card.locator(".hub-card-meta").inner_text().splitlines()[0].split(" (")[0].strip()
+        href = card.get_by_role("link").first.get_attribute("href") or ""
+        ids.setdefault(clinic, href)
+        if "Attended" in card.inner_text():
+            ids["past"] = href
+    assert {"Cardiology outpatients", "Eye clinic", "Diabetes review", "Blood tests", "Physiotherapy", "past"} <= set(
+        ids
+    ), ids
+    yield page, ids
+    context.close()
+
+
+def _check(page: Page, axe_source: str, check: Check, name: str, mode: str) -> None:
+    if check.heading:
+        expect(page.get_by_role("heading", level=1)).to_have_text(check.heading)
+    body_classes = page.evaluate("document.body.className")
+    assert ("js-enabled" in body_classes) == ("no-javascript" not in mode), body_classes
+    screens = os.environ.get("HUB_SCREENSHOTS")
+    if screens:
+        Path(screens).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=f"{screens}/{mode}-{name}.png", full_page=True)
+    page.evaluate(axe_source)  # evaluate, not add_script_tag: the CSP rightly refuses inline scripts
+    violations: list[dict[str, Any]] = page.evaluate(AXE_RUN)
+    report = [
+        f"{v['id']} ({v['impact']}): {v['help']}\n"
+        + "\n".join(f"    {n['target']}: {n['summary']}" for n in v["nodes"])
+        for v in violations
+    ]
+    assert not violations, f"{page.url}\n" + "\n".join(report)
+
+
+@pytest.mark.parametrize("name", list(ANONYMOUS))
+def test_signed_out_page_is_accessible(
+    anonymous_page: Page, demo: DemoServer, axe_source: str, mode: str, name: str
+) -> None:
+    check = ANONYMOUS[name]
+    check.steps(anonymous_page, demo, {})
+    _check(anonymous_page, axe_source, check, name, mode)
+
+
+@pytest.mark.parametrize("name", list(SIGNED_IN))
+def test_signed_in_page_is_accessible(
+    margaret: tuple[Page, Ids], demo: DemoServer, axe_source: str, mode: str, name: str
+) -> None:
+    page, ids = margaret
+    check = SIGNED_IN[name]
+    check.steps(page, demo, ids)
+    _check(page, axe_source, check, name, mode)

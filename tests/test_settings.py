@@ -1,0 +1,253 @@
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.app import create_app
+from hub.settings import DEMO_SECRET_KEY, ROOT, SETTINGS, SettingsError, env_name, load_settings
+
+KEY = "k" * 40
+
+
+def write_toml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "settings.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load(tmp_path: Path, toml: str = "", environ: dict[str, str] | None = None, **overrides: Any) -> dict[str, Any]:
+    environ = {"HUB_SECRET_KEY": KEY} if environ is None else environ
+    return dict(load_settings(write_toml(tmp_path, toml), environ=environ, overrides=overrides).values)
+
+
+def test_defaults_come_from_the_declaration(tmp_path: Path) -> None:
+    values = load_settings(tmp_path / "absent.toml", environ={"HUB_SECRET_KEY": KEY}).values
+    expected = {s.name: s.default for s in SETTINGS} | {"secret_key": KEY}
+    assert dict(values) == expected
+    assert values["rebook_limit"] == 2 and values["change_cutoff_hours"] == 24 and values["cancel_mode"] == "request"
+
+
+def test_the_shipped_settings_toml_loads_and_matches_the_declared_defaults() -> None:
+    values = load_settings(ROOT / "settings.toml", environ={"HUB_SECRET_KEY": KEY}).values
+    assert dict(values) == {s.name: s.default for s in SETTINGS} | {"secret_key": KEY}
+
+
+@pytest.mark.parametrize(
+    ("toml", "named"),
+    [
+        ("rebook_limt = 3\n", "'rebook_limt'"),
+        ("[notify]\napi_kye = 'x'\n", "'notify.api_kye'"),
+        ("[notify.templates]\nsecurity_code_fax = 'x'\n", "'notify.templates.security_code_fax'"),
+        ("[paging]\nsize = 3\n", "'paging.size'"),
+    ],
+)
+def test_unknown_key_in_settings_toml_stops_start_up(tmp_path: Path, toml: str, named: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(named)) as raised:
+        load(tmp_path, toml)
+    assert "unknown setting" in str(raised.value)
+    assert str(tmp_path / "settings.toml") in str(raised.value)
+
+
+def test_invalid_toml_stops_start_up(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load(tmp_path, "rebook_limit = = 3\n")
+
+
+@pytest.mark.parametrize("name", ["HUB_REBOOK_LIMT", "HUB_NOTIFY_TEMPLATES__SECURITY_CODE_SMS", "HUB_"])
+def test_unknown_hub_environment_variable_stops_start_up(tmp_path: Path, name: str) -> None:
+    with pytest.raises(SettingsError, match=f"unknown environment setting {re.escape(name)}$"):
+        load(tmp_path, environ={"HUB_SECRET_KEY": KEY, name: "3"})
+
+
+def test_other_environment_variables_are_ignored(tmp_path: Path) -> None:
+    values = load(tmp_path, environ={"HUB_SECRET_KEY": KEY, "PATH": "/bin", "HUBBLE": "x", "hub_port": "1"})
+    assert values["port"] == 8000
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"HUB_PORT": "abc"}, "port (from HUB_PORT) must be int, not 'abc'"),
+        ({"HUB_REBOOK_LIMIT": "2.5"}, "rebook_limit (from HUB_REBOOK_LIMIT) must be int"),
+        ({"HUB_DEMO": "maybe"}, "demo (from HUB_DEMO) must be bool"),
+        ({"HUB_CALENDAR_SHOW_CLINIC": "2"}, "calendar_show_clinic (from HUB_CALENDAR_SHOW_CLINIC) must be bool"),
+    ],
+)
+def test_mistyped_environment_value_stops_start_up(tmp_path: Path, environ: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(named)):
+        load(tmp_path, environ={"HUB_SECRET_KEY": KEY, **environ})
+
+
+@pytest.mark.parametrize(
+    ("toml", "named"),
+    [
+        ('rebook_limit = "two"\n', "rebook_limit"),
+        ("rebook_limit = 2.5\n", "rebook_limit"),
+        ("rebook_limit = true\n", "rebook_limit"),
+        ("calendar_show_clinic = 1\n", "calendar_show_clinic"),
+        ('calendar_show_clinic = "perhaps"\n', "calendar_show_clinic"),
+        ("service_name = 3\n", "service_name"),
+        ("previous_secret_keys = [1, 2]\n", "previous_secret_keys"),
+        ("[notify]\nbase_url = false\n", "notify.base_url"),
+    ],
+)
+def test_mistyped_toml_value_stops_start_up(tmp_path: Path, toml: str, named: str) -> None:
+    with pytest.raises(SettingsError, match=rf"^{re.escape(named)} \(from .*settings.toml\) must be "):
+        load(tmp_path, toml)
+
+
+def test_mistyped_override_stops_start_up(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="rebook_limit"):
+        load(tmp_path, rebook_limit="lots")
+    with pytest.raises(SettingsError, match="unknown setting 'rebook_limt'"):
+        load(tmp_path, rebook_limt=3)
+
+
+@pytest.mark.parametrize(
+    ("environ", "toml"),
+    [
+        ({}, ""),
+        ({"HUB_SECRET_KEY": ""}, ""),
+        ({"HUB_SECRET_KEY": DEMO_SECRET_KEY}, ""),
+        ({}, f'secret_key = "{DEMO_SECRET_KEY}"\n'),
+        ({"HUB_SECRET_KEY": "x" * 31}, ""),
+        ({"HUB_DEMO": "false"}, ""),
+    ],
+)
+def test_outside_demo_mode_a_real_secret_key_is_required(tmp_path: Path, environ: dict[str, str], toml: str) -> None:
+    with pytest.raises(SettingsError, match="HUB_SECRET_KEY"):
+        load(tmp_path, toml, environ=environ)
+
+
+def test_a_32_character_key_is_enough(tmp_path: Path) -> None:
+    assert load(tmp_path, environ={"HUB_SECRET_KEY": "x" * 32})["secret_key"] == "x" * 32
+
+
+def test_demo_mode_fills_in_the_demo_key(tmp_path: Path) -> None:
+    values = load(tmp_path, environ={"HUB_DEMO": "true"})
+    assert (values["demo"], values["secret_key"]) == (True, DEMO_SECRET_KEY)
+    values = load(tmp_path, "demo = true\n", environ={})
+    assert (values["demo"], values["secret_key"]) == (True, DEMO_SECRET_KEY)
+    # A key that was given is kept, demo or not.
+    assert load(tmp_path, environ={"HUB_DEMO": "1", "HUB_SECRET_KEY": KEY})["secret_key"] == KEY
+
+
+def test_nested_setting_from_the_environment(tmp_path: Path) -> None:
+    values = load(
+        tmp_path,
+        environ={
+            "HUB_SECRET_KEY": KEY,
+            "HUB_NOTIFY__TEMPLATES__SECURITY_CODE_SMS": "1f8e-sms",
+            "HUB_NOTIFY__TEMPLATES__SECURITY_CODE_EMAIL": "2a9c-email",
+        },
+    )
+    assert values["notify.templates.security_code_sms"] == "1f8e-sms"
+    assert values["notify.templates.security_code_email"] == "2a9c-email"
+
+
+@pytest.mark.parametrize(
+    ("alias", "setting"),
+    [
+        ("HUB_NOTIFY_API_KEY", "notify.api_key"),
+        ("HUB_NOTIFY_BASE_URL", "notify.base_url"),
+        ("HUB_NOTIFY_CALLBACK_TOKEN", "notify.callback_token"),
+    ],
+)
+def test_design_md_single_underscore_names_work_and_so_do_the_double_ones(
+    tmp_path: Path, alias: str, setting: str
+) -> None:
+    assert load(tmp_path, environ={"HUB_SECRET_KEY": KEY, alias: "https://a.example"})[setting] == "https://a.example"
+    double = env_name(setting)
+    assert double == alias.replace("HUB_NOTIFY_", "HUB_NOTIFY__")
+    assert load(tmp_path, environ={"HUB_SECRET_KEY": KEY, double: "https://b.example"})[setting] == "https://b.example"
+
+
+def test_precedence_defaults_then_toml_then_environment_then_overrides(tmp_path: Path) -> None:
+    toml = "rebook_limit = 3\npast_months = 12\nchange_cutoff_hours = 48\n[notify]\nbase_url = 'http://toml'\n"
+    env = {"HUB_SECRET_KEY": KEY, "HUB_PAST_MONTHS": "6", "HUB_CHANGE_CUTOFF_HOURS": "36"}
+    values = load(tmp_path, toml, environ=env, change_cutoff_hours=12)
+    assert values["code_max_guesses"] == 5  # default
+    assert values["rebook_limit"] == 3  # toml over default
+    assert values["notify.base_url"] == "http://toml"
+    assert values["past_months"] == 6  # environment over toml
+    assert values["change_cutoff_hours"] == 12  # override over environment
+
+
+def test_hub_settings_names_the_toml_file(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, "rebook_limit = 7\n")
+    values = load_settings(environ={"HUB_SETTINGS": str(path), "HUB_SECRET_KEY": KEY}).values
+    assert values["rebook_limit"] == 7
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("true", True), ("1", True), ("yes", True), ("on", True), ("false", False), ("0", False), ("off", False)],
+)
+def test_environment_booleans(tmp_path: Path, raw: str, value: bool) -> None:
+    assert (
+        load(tmp_path, environ={"HUB_SECRET_KEY": KEY, "HUB_CALENDAR_SHOW_CLINIC": raw})["calendar_show_clinic"]
+        is value
+    )
+
+
+def test_list_from_the_environment_is_comma_separated(tmp_path: Path) -> None:
+    values = load(tmp_path, environ={"HUB_SECRET_KEY": KEY, "HUB_PREVIOUS_SECRET_KEYS": "old-one, older-one,"})
+    assert values["previous_secret_keys"] == ["old-one", "older-one"]
+    settings = load_settings(
+        tmp_path / "absent.toml", environ={"HUB_SECRET_KEY": KEY, "HUB_PREVIOUS_SECRET_KEYS": "a,b"}
+    )
+    assert settings.secret_keys == ["a", "b", KEY]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"cancel_mode": "instant"}, "cancel_mode must be one of request, immediate"),
+        ({"database_url": "mysql://x"}, "database_url must start with"),
+        ({"base_url": "ftp://x"}, "base_url must start with"),
+        ({"code_lifetime_seconds": 0}, "code_lifetime_seconds must be at least 1"),
+        ({"sqlite_readers": 0}, "sqlite_readers must be at least 1"),
+    ],
+)
+def test_invalid_values_stop_start_up(tmp_path: Path, overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load(tmp_path, **overrides)
+
+
+def test_base_url_loses_its_trailing_slash(tmp_path: Path) -> None:
+    assert load(tmp_path, base_url="https://hub.example.nhs.uk/")["base_url"] == "https://hub.example.nhs.uk"
+
+
+def test_env_name() -> None:
+    assert env_name("secret_key") == "HUB_SECRET_KEY"
+    assert env_name("notify.templates.security_code_sms") == "HUB_NOTIFY__TEMPLATES__SECURITY_CODE_SMS"
+
+
+def _readme_configuration_names() -> list[str]:
+    readme = ROOT / "README.md"
+    assert readme.exists(), "README.md is missing"
+    names = []
+    for line in readme.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("|"):
+            continue
+        first_cell = line.strip("|").split("|")[0]
+        match = re.match(r"\s*`(HUB_[A-Z0-9_]+)`", first_cell)
+        if match:
+            names.append(match.group(1))
+    return names
+
+
+def test_readme_configuration_table_lists_every_setting_and_nothing_else() -> None:
+    names = _readme_configuration_names()
+    declared = [env_name(s.name) for s in SETTINGS]
+    assert sorted(set(names)) == sorted(declared), "README's configuration table is out of step with SETTINGS"
+    assert len(names) == len(set(names)), "a setting is listed twice in README"
+
+
+def test_outside_demo_mode_a_notify_key_is_required_to_build_the_app(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path / "absent.toml", environ={"HUB_SECRET_KEY": KEY})
+    with pytest.raises(SettingsError, match="HUB_NOTIFY_API_KEY"):
+        create_app(settings)
+    with_key = load_settings(tmp_path / "absent.toml", environ={"HUB_SECRET_KEY": KEY, "HUB_NOTIFY_API_KEY": "k"})
+    assert create_app(with_key) is not None
