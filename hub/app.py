@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -32,7 +33,20 @@ log = logging.getLogger(__name__)
 ASSET_MOUNTS = {"static": STATIC, "assets": NHSUK_DIST / "assets", "nhsuk": NHSUK_DIST}
 
 
+class RecordId(Convertor[int]):
+    """A database id: at most 18 digits, so it always fits SQLite's and PostgreSQL's 64-bit integers."""
+
+    regex = "[0-9]{1,18}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
 def routes(settings: Settings) -> list[BaseRoute]:
+    register_url_convertor("record_id", RecordId())
     table: list[BaseRoute] = [
         Route("/", signin.start),
         Route("/p/{token}", signin.patient_link),
@@ -46,15 +60,15 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/sign-out", signin.sign_out, methods=["POST"]),
         Route("/appointments", appointments.appointment_list),
         Route("/appointments.ics", appointments.all_calendar),
-        Route("/appointments/{id:int}", appointments.appointment_detail),
-        Route("/appointments/{id:int}.ics", appointments.appointment_calendar),
-        Route("/appointments/{id:int}/confirm", appointments.confirm, methods=["POST"]),
-        Route("/appointments/{id:int}/rebook", appointments.rebook_page),
-        Route("/appointments/{id:int}/rebook", appointments.rebook, methods=["POST"]),
-        Route("/appointments/{id:int}/cancel", appointments.cancel_page),
-        Route("/appointments/{id:int}/cancel", appointments.cancel, methods=["POST"]),
+        Route("/appointments/{id:record_id}", appointments.appointment_detail),
+        Route("/appointments/{id:record_id}.ics", appointments.appointment_calendar),
+        Route("/appointments/{id:record_id}/confirm", appointments.confirm, methods=["POST"]),
+        Route("/appointments/{id:record_id}/rebook", appointments.rebook_page),
+        Route("/appointments/{id:record_id}/rebook", appointments.rebook, methods=["POST"]),
+        Route("/appointments/{id:record_id}/cancel", appointments.cancel_page),
+        Route("/appointments/{id:record_id}/cancel", appointments.cancel, methods=["POST"]),
         Route("/letters", account.letter_list),
-        Route("/letters/{id:int}", account.letter_view),
+        Route("/letters/{id:record_id}", account.letter_view),
         Route("/preferences", account.preferences_page),
         Route("/preferences", account.save_preferences, methods=["POST"]),
         Route("/sites/{code}", sites.site_page),

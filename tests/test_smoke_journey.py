@@ -13,3 +13,16 @@ async def test_patient_signs_in_and_sees_appointments(hub: Harness) -> None:
     assert page.status_code == 200
     assert "Eye clinic" in page.text
     check_page(page.text)
+
+
+async def test_ids_too_big_for_the_database_are_not_found(hub: Harness) -> None:
+    patient = await hub.create_patient()
+    await hub.create_appointment(patient_id=patient)
+    await hub.sign_in()
+    for path in (
+        "/appointments/99999999999999999999",
+        "/letters/9223372036854775808",
+        "/appointments/1234567890123456789.ics",
+    ):
+        response = await hub.client.get(path)
+        assert response.status_code == 404, path
