@@ -26,7 +26,7 @@ from hub.notify.dev import DevNotifier
 from hub.notify.govuk import GovukNotifier
 from hub.settings import Settings, SettingsError
 from hub.web import account, appointments, dev, signin, sites
-from hub.web.common import NHSUK_DIST, STATIC, Assets, Hub, SignInRequired, make_templates, render
+from hub.web.common import NHSUK_DIST, STATIC, Assets, Hub, SignInRequired, delete_cookie, make_templates, render
 from hub.web.security import SecurityMiddleware
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SignInRequired)
-    return RedirectResponse("/?signed_out=timeout" if exc.timed_out else "/", status_code=303)
+    response = RedirectResponse("/?signed_out=timeout" if exc.timed_out else "/", status_code=303)
+    if exc.timed_out:
+        delete_cookie(response, request, "hub_session")  # the next tab is simply signed out
+    return response
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,7 +42,8 @@ def is_well_formed(code: str) -> bool:
 
 def clean_code(text: str) -> str:
     """People type codes with spaces or dashes ("123 456"); keep the digits."""
-    return "".join(ch for ch in text if ch not in " -\t")[:20]
+    # NFKC turns full-width and other compatibility digits ("１２３") into ASCII ones.
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text[:40]) if ch not in " -\t")[:20]
 
 
 def valid_from(now: datetime, policy: CodePolicy) -> datetime:

@@ -12,10 +12,11 @@ from hub.api.openapi import openapi_document
 from hub.api_key_store import ApiKey, get_api_key
 from hub.audit import list_events, record_audit
 from hub.clock import london
+from hub.db import Transaction
 from hub.feed import LETTER_KINDS, check_ref, validate_appointment, validate_patient, validate_site
 from hub.feed_store import Applied, upsert_appointment, upsert_patient, upsert_site
 from hub.letter_store import upsert_letter
-from hub.web.common import hub_of
+from hub.web.common import Hub, hub_of
 
 _JSON_LIMIT = 1_000_000
 Errors = list[dict[str, str]]
@@ -82,19 +83,29 @@ async def _read_json(request: Request, key: ApiKey, action: str, ref: str) -> An
         raise ApiError(422, [{"field": "body", "message": "must be valid JSON"}]) from exc
 
 
+async def _audit_call(tx: Transaction, hub: Hub, key: ApiKey, action: str, ref: str, detail: str) -> None:
+    await record_audit(
+        tx,
+        at=hub.clock.now(),
+        actor_type="api_key",
+        actor_id=key.name,
+        action=action,
+        record_type="api",
+        record_id=ref[:100],  # a rejected ref can be any length
+        detail=detail[:500],
+    )
+
+
 async def _audited(request: Request, key: ApiKey, action: str, ref: str, detail: str) -> None:
     hub = hub_of(request)
     async with hub.db.write() as tx:
-        await record_audit(
-            tx,
-            at=hub.clock.now(),
-            actor_type="api_key",
-            actor_id=key.name,
-            action=action,
-            record_type="api",
-            record_id=ref[:100],  # a rejected ref can be any length
-            detail=detail[:500],
-        )
+        await _audit_call(tx, hub, key, action, ref, detail)
+
+
+async def _audit_unchanged(tx: Transaction, hub: Hub, key: ApiKey, action: str, ref: str, applied: Applied) -> None:
+    # Every call is audited; a resend that changed nothing is recorded as just that, not as a change.
+    if applied.outcome == "unchanged":
+        await _audit_call(tx, hub, key, f"{action}_unchanged", ref, "")
 
 
 async def _reject(request: Request, key: ApiKey, action: str, ref: str, errors: Errors, status: int = 422) -> Response:
@@ -102,10 +113,7 @@ async def _reject(request: Request, key: ApiKey, action: str, ref: str, errors: 
     return error_response(status, errors)
 
 
-async def _answer(request: Request, key: ApiKey, action: str, name: str, ref: str, applied: Applied) -> Response:
-    if applied.outcome == "unchanged":
-        # Every call is audited; a resend that changed nothing is recorded as just that, not as a change.
-        await _audited(request, key, f"{action}_unchanged", ref, "")
+def _answer(name: str, ref: str, applied: Applied) -> Response:
     body = {name: ref, "outcome": applied.outcome}
     if applied.notice:
         body["notice"] = applied.notice
@@ -132,9 +140,10 @@ async def put_site(request: Request) -> Response:
         applied = await upsert_site(
             tx, organisation_id=key.organisation_id, code=code, values=values, actor=key.name, now=hub.clock.now()
         )
+        await _audit_unchanged(tx, hub, key, "put_site", code, applied)
     if applied.outcome == "forbidden":
         return await _reject(request, key, "put_site", code, list(applied.errors), status=403)
-    return await _answer(request, key, "put_site", "site_code", code, applied)
+    return _answer("site_code", code, applied)
 
 
 async def put_patient(request: Request) -> Response:
@@ -150,7 +159,8 @@ async def put_patient(request: Request) -> Response:
         applied = await upsert_patient(
             tx, organisation_id=key.organisation_id, ref=ref, values=values, actor=key.name, now=hub.clock.now()
         )
-    return await _answer(request, key, "put_patient", "patient_ref", ref, applied)
+        await _audit_unchanged(tx, hub, key, "put_patient", ref, applied)
+    return _answer("patient_ref", ref, applied)
 
 
 async def put_appointment(request: Request) -> Response:
@@ -170,9 +180,10 @@ async def put_appointment(request: Request) -> Response:
             now=hub.clock.now(),
             settings=hub.settings,
         )
+        await _audit_unchanged(tx, hub, key, "put_appointment", ref, applied)
     if applied.outcome == "rejected":
         return await _reject(request, key, "put_appointment", ref, list(applied.errors))
-    return await _answer(request, key, "put_appointment", "appointment_ref", ref, applied)
+    return _answer("appointment_ref", ref, applied)
 
 
 async def put_letter(request: Request) -> Response:
@@ -206,9 +217,10 @@ async def put_letter(request: Request) -> Response:
             now=hub.clock.now(),
             **refs,
         )
+        await _audit_unchanged(tx, hub, key, "put_letter", ref, applied)
     if applied.outcome == "rejected":
         return await _reject(request, key, "put_letter", ref, list(applied.errors))
-    return await _answer(request, key, "put_letter", "letter_ref", ref, applied)
+    return _answer("letter_ref", ref, applied)
 
 
 async def get_events(request: Request) -> Response:

@@ -8,7 +8,43 @@ from hub.feed import CHANNELS, LETTER_KINDS, MODES, STATUSES
 from hub.settings import Settings
 
 _REF = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
-_TEXT = {"type": "string", "maxLength": 200}
+# One consistent example set: the appointment books the example patient into the example site.
+EXAMPLE_REFS = {"site_code": "RFH", "patient_ref": "RF1234567", "appointment_ref": "RF-A-000123", "letter_ref": "L-1"}
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "Site": {
+        "name": "Royal Free Hospital",
+        "address": "Pond Street, London",
+        "postcode": "NW3 2QG",
+        "latitude": 51.5533,
+        "longitude": -0.1652,
+        "directions": "The main entrance is on Pond Street.",
+        "parking": "Pay and display in the multi-storey car park.",
+        "phone": "020 7794 0500",
+    },
+    "Patient": {
+        "nhs_number": "9434765919",
+        "given_name": "Margaret",
+        "family_name": "Jones",
+        "date_of_birth": "1948-03-14",
+        "mobile": "07700 900001",
+        "email": "margaret.jones@example.com",
+        "postal_address": {"lines": ["1 Example Street", "London"], "postcode": "NW3 2QG"},
+        "contact_preference": "sms",
+    },
+    "Appointment": {
+        "patient_ref": EXAMPLE_REFS["patient_ref"],
+        "site_code": EXAMPLE_REFS["site_code"],
+        "clinic": "Cardiology outpatients",
+        "specialty": "Cardiology",
+        "clinician": "Dr A Example",
+        "start": "2030-01-07T09:30:00+00:00",
+        "duration_minutes": 30,
+        "mode": "in_person",
+        "status": "booked",
+        "transport_booked": False,
+        "interpreter_booked": False,
+    },
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -27,13 +63,17 @@ _COMMON_ERRORS = {
 }
 
 
+def _path_ref(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _REF, "example": EXAMPLE_REFS[name]}
+
+
 def _put(summary: str, param: str, schema: str, result: str, description: str) -> dict[str, Any]:
     return {
         "put": {
             "operationId": f"put{schema}",
             "summary": summary,
             "description": description,
-            "parameters": [{"name": param, "in": "path", "required": True, "schema": _REF}],
+            "parameters": [_path_ref(param)],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(schema)}}},
             "responses": {
                 "200": {
@@ -75,7 +115,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             "summary": "Create or replace a PDF letter",
             "description": "The body is the PDF itself. A replaced PDF counts as unread again.",
             "parameters": [
-                {"name": "letter_ref", "in": "path", "required": True, "schema": _REF},
+                _path_ref("letter_ref"),
                 {
                     "name": "kind",
                     "in": "query",
@@ -88,8 +128,21 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "required": True,
                     "schema": {"type": "string", "minLength": 1, "maxLength": 200},
                 },
-                {"name": "appointment_ref", "in": "query", "required": False, "schema": _REF},
-                {"name": "patient_ref", "in": "query", "required": False, "schema": _REF},
+                {
+                    "name": "appointment_ref",
+                    "in": "query",
+                    "required": False,
+                    "schema": _REF,
+                    "description": "The appointment the letter is about; give this or patient_ref",
+                    "example": EXAMPLE_REFS["appointment_ref"],
+                },
+                {
+                    "name": "patient_ref",
+                    "in": "query",
+                    "required": False,
+                    "schema": _REF,
+                    "description": "The patient the letter is for, when it is about no one appointment",
+                },
             ],
             "requestBody": {
                 "required": True,
@@ -195,6 +248,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "Site": {
                     "type": "object",
                     "required": ["name"],
+                    "examples": [EXAMPLES["Site"]],
                     "properties": {
                         "organisation": {"type": "string", "description": "Your organisation's code, if given"},
                         "name": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -210,6 +264,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "Patient": {
                     "type": "object",
                     "required": ["given_name", "family_name", "date_of_birth"],
+                    "examples": [EXAMPLES["Patient"]],
                     "properties": {
                         "mrn": {"type": "string", "description": "Ignored: the path's patient_ref is the MRN"},
                         "nhs_number": {
@@ -241,6 +296,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "Appointment": {
                     "type": "object",
                     "required": ["patient_ref", "site_code", "start", "duration_minutes"],
+                    "examples": [EXAMPLES["Appointment"]],
                     "properties": {
                         "patient_ref": _REF,
                         "site_code": {"type": "string", "maxLength": 40},
