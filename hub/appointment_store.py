@@ -50,12 +50,12 @@ async def count_rebook_requests(db: Database | Transaction, appointment_id: int)
     return int(row["n"]) if row else 0
 
 
-async def has_open_rebook_request(db: Database | Transaction, appointment_id: int) -> bool:
+async def get_open_rebook_task_id(db: Database | Transaction, appointment_id: int) -> int | None:
     row = await db.fetch_one(
         "SELECT id FROM callback_tasks WHERE appointment_id = ? AND kind = 'rebook' AND status != 'closed'",
         (appointment_id,),
     )
-    return row is not None
+    return int(row["id"]) if row else None
 
 
 async def actions_for(db: Database | Transaction, appointment: Row, *, now: datetime, policy: ActionPolicy) -> Allowed:
@@ -137,15 +137,12 @@ async def request_rebook(
         appointment, allowed = await _load(tx, patient_id, appointment_id, now, policy)
         if appointment is None:
             return ActionResult(False, "missing")
-        open_task = await tx.fetch_one(
-            "SELECT id FROM callback_tasks WHERE appointment_id = ? AND kind = 'rebook' AND status != 'closed'",
-            (appointment_id,),
-        )
+        open_task = await get_open_rebook_task_id(tx, appointment_id)
         if open_task is not None and allowed.why_not == "":
             # Asking again before the booking centre has called updates the request; it is not a new one.
             await tx.execute(
                 "UPDATE callback_tasks SET reason = ?, preferred_times = ? WHERE id = ?",
-                (reason, preferred_times, open_task["id"]),
+                (reason, preferred_times, open_task),
             )
             await _record(tx, appointment, action="rebook_updated", at=now, data={"reason": reason})
             return ActionResult(True)

@@ -71,7 +71,8 @@ def validate_patient(body: Any, *, today: date) -> tuple[dict[str, Any], list[di
         "nhs_number": c.nhs_number("nhs_number"),
         "given_name": c.text("given_name", required=True, max_length=100),
         "family_name": c.text("family_name", required=True, max_length=100),
-        "date_of_birth": c.day("date_of_birth", required=True, today=today),
+        # The sign-in page refuses dates of birth before 1890: a patient entered with one could never sign in.
+        "date_of_birth": c.day("date_of_birth", required=True, today=today, earliest=date(1890, 1, 1)),
         "mobile": c.mobile("mobile"),
         "email": c.email("email"),
         "contact_preference": c.choice("contact_preference", CHANNELS),

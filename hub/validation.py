@@ -94,7 +94,9 @@ class Checker:
             return None
         return float(value)
 
-    def day(self, name: str, *, required: bool = False, today: date | None = None) -> date | None:
+    def day(
+        self, name: str, *, required: bool = False, today: date | None = None, earliest: date | None = None
+    ) -> date | None:
         value = self._get(name, required)
         if value is None:
             return None
@@ -107,6 +109,9 @@ class Checker:
             return None
         if today is not None and parsed > today:
             self.fail(name, "must not be in the future")
+            return None
+        if earliest is not None and parsed < earliest:
+            self.fail(name, f"must be {earliest.isoformat()} or later")
             return None
         return parsed
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +58,22 @@ async def make_hub(tmp_path: Any, clock: FixedClock) -> AsyncIterator[MakeHub]:
             await item.aclose()
         else:
             await item.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def new_browser() -> AsyncIterator[Callable[..., Harness]]:
+    """new_browser(hub, address) -> the same hub seen from another browser (its own cookies and client address)."""
+    opened: list[httpx.AsyncClient] = []
+
+    def make(of: Harness, address: str = "198.51.100.20") -> Harness:
+        transport = httpx.ASGITransport(app=of.app, client=(address, 40000))
+        client = httpx.AsyncClient(transport=transport, base_url=of.client.base_url)
+        opened.append(client)
+        return dataclasses.replace(of, client=client)
+
+    yield make
+    for client in opened:
+        await client.aclose()
 
 
 @pytest.fixture

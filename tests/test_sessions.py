@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -16,22 +15,6 @@ pytestmark = pytest.mark.anyio
 
 Browser = Callable[..., Harness]
 TIMED_OUT = "You were signed out because you had not used the service for a while."
-
-
-@pytest.fixture
-async def new_browser() -> AsyncIterator[Browser]:
-    """new_browser(hub, address) -> the same hub seen from another browser (its own cookies and client address)."""
-    opened: list[httpx.AsyncClient] = []
-
-    def make(of: Harness, address: str = "198.51.100.30") -> Harness:
-        transport = httpx.ASGITransport(app=of.app, client=(address, 40000))
-        client = httpx.AsyncClient(transport=transport, base_url=of.client.base_url)
-        opened.append(client)
-        return dataclasses.replace(of, client=client)
-
-    yield make
-    for client in opened:
-        await client.aclose()
 
 
 async def count(hub: Harness, table: str, where: str = "1 = 1") -> int:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import date
 
-import httpx
 import pytest
 from itsdangerous import URLSafeSerializer
 
@@ -29,22 +27,6 @@ LOCKED = "You have entered the wrong code too many times. Ask for a new code."
 DEVICE_LIMIT = "Too many wrong codes have been entered from this device. Try again in an hour."
 TOO_MANY_CODES = "You have asked for too many codes"
 _CSRF_VALUE = re.compile(r'(name="csrf_token" value=")[^"]+(")')
-
-
-@pytest.fixture
-async def new_browser() -> AsyncIterator[Browser]:
-    """new_browser(hub, address) -> the same hub seen from another browser (its own cookies and client address)."""
-    opened: list[httpx.AsyncClient] = []
-
-    def make(of: Harness, address: str = "198.51.100.20") -> Harness:
-        transport = httpx.ASGITransport(app=of.app, client=(address, 40000))
-        client = httpx.AsyncClient(transport=transport, base_url=of.client.base_url)
-        opened.append(client)
-        return dataclasses.replace(of, client=client)
-
-    yield make
-    for client in opened:
-        await client.aclose()
 
 
 async def count(hub: Harness, table: str, where: str = "1 = 1", params: tuple[object, ...] = ()) -> int:

@@ -274,7 +274,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         },
                         "given_name": {"type": "string", "minLength": 1, "maxLength": 100},
                         "family_name": {"type": "string", "minLength": 1, "maxLength": 100},
-                        "date_of_birth": {"type": "string", "format": "date"},
+                        "date_of_birth": {
+                            "type": "string",
+                            "format": "date",
+                            "description": "From 1890-01-01 to today",
+                        },
                         "mobile": {"type": ["string", "null"], "description": "A UK mobile number, any common format"},
                         "email": {"type": ["string", "null"], "format": "email"},
                         "postal_address": {
@@ -306,7 +310,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "start": {
                             "type": "string",
                             "format": "date-time",
-                            "description": "ISO 8601 with a UTC offset; times without one are refused",
+                            "description": "ISO 8601 with a UTC offset, in the years 1900 to 2999; times without "
+                            "an offset are refused",
                         },
                         "duration_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
                         "mode": {"type": "string", "enum": list(MODES), "default": "in_person"},

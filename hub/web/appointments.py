@@ -14,7 +14,7 @@ from hub.appointment_store import (
     cancel_appointment,
     confirm_appointment,
     get_appointment_for_patient,
-    has_open_rebook_request,
+    get_open_rebook_task_id,
     list_appointments_for_patient,
     past_horizon,
     request_rebook,
@@ -110,7 +110,7 @@ async def rebook_page(request: Request) -> Response:
     hub, _, appointment = await _own_appointment(request)
     allowed = await actions_for(hub.db, appointment, now=hub.clock.now(), policy=_policy(hub))
     # An open request may be updated (request_rebook does that) even at the limit, but only while changes are open.
-    may_update = allowed.why_not == "" and await has_open_rebook_request(hub.db, appointment["id"])
+    may_update = allowed.why_not == "" and await get_open_rebook_task_id(hub.db, appointment["id"]) is not None
     if not allowed.rebook and not may_update:
         return RedirectResponse(f"/appointments/{appointment['id']}?refused={allowed.why_not or 'limit'}", 303)
     return render(request, "views/patient/rebook.html", {"appointment": appointment, "values": {}, "errors": {}})
