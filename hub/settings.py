@@ -88,6 +88,23 @@ SETTINGS: tuple[Setting, ...] = (
         )
         for channel, label in (("sms", "text"), ("email", "email"), ("letter", "post"))
     ),
+    Setting("notify.per_minute", int, 3000, "Most requests to Notify in any 60 seconds, shared by all workers."),
+    Setting("notify.timeout_seconds", int, 10, "How long one request to Notify may take."),
+    Setting("notify.max_attempts", int, 8, "Tries for a message that meets errors or timeouts before it fails."),
+    Setting("notify.quiet_start_hour", int, 20, "Quiet hours start (London time): non-urgent messages wait."),
+    Setting("notify.quiet_end_hour", int, 8, "Quiet hours end (London time)."),
+    Setting("notify.per_number_per_hour", int, 100, "Most texts to one mobile number in an hour."),
+    Setting("notify.identical_per_number_per_hour", int, 20, "Most identical texts to one mobile number in an hour."),
+    Setting("worker.batch", int, 25, "Messages one worker sends at once."),
+    Setting("worker.lease_seconds", int, 120, "After this long, a message a worker was sending is taken back."),
+    Setting("reminder_days_before", list, ["7", "1"], "Reminders this many days before each appointment."),
+    Setting("reminder_days_after_confirm", list, ["1"], "The reminders still sent once the patient confirmed."),
+    Setting(
+        "escalation_hours",
+        list,
+        ["24", "48", "72"],
+        "Hours after the invitation for reminder 1, reminder 2 and the posted letter, while the letter is unread.",
+    ),
     Setting("letter_max_bytes", int, 10_000_000, "Largest PDF letter the integration API accepts (413 beyond)."),
     Setting("api_page_limit", int, 500, "Most events one GET /api/v1/events returns."),
 )
@@ -217,7 +234,24 @@ def _validated(values: dict[str, Any]) -> Settings:
     if not str(values["base_url"]).startswith(("http://", "https://")):
         raise SettingsError("base_url must start with http:// or https://")
     values["base_url"] = str(values["base_url"]).rstrip("/")
-    for name in ("code_lifetime_seconds", "code_max_guesses", "session_idle_minutes", "sqlite_readers"):
+    for name in ("reminder_days_before", "reminder_days_after_confirm", "escalation_hours"):
+        if not all(v.isdigit() for v in values[name]):
+            raise SettingsError(f"{name} must be a list of whole numbers")
+    if len(values["escalation_hours"]) != 3:
+        raise SettingsError("escalation_hours must have 3 entries: reminder 1, reminder 2, post")
+    for name in ("notify.quiet_start_hour", "notify.quiet_end_hour"):
+        if not 0 <= values[name] <= 23:
+            raise SettingsError(f"{name} must be an hour from 0 to 23")
+    for name in (
+        "code_lifetime_seconds",
+        "code_max_guesses",
+        "session_idle_minutes",
+        "sqlite_readers",
+        "notify.per_minute",
+        "worker.batch",
+        "worker.lease_seconds",
+        "notify.timeout_seconds",
+    ):
         if values[name] < 1:
             raise SettingsError(f"{name} must be at least 1")
     return Settings(values)

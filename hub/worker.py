@@ -1,19 +1,82 @@
-"""python -m hub worker: background jobs on a schedule. Several workers may run; each job is idempotent."""
+"""python -m hub worker: drains the outbox and runs the scheduled jobs. Several workers may run at once:
+claims are atomic, the Notify limit is shared through the database, and every job is idempotent."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 from datetime import timedelta
 
 from hub.clock import Clock
-from hub.db import connect
+from hub.db import Database, connect
 from hub.housekeeping import remove_expired
+from hub.notify import Notifier
+from hub.notify.dev import DevNotifier
+from hub.notify.govuk import GovukNotifier
+from hub.notify.policy import RetryPolicy
+from hub.notify.sender import SendPolicy, drain_once
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 15 * 60.0
+IDLE_SLEEP = 0.5
+
+
+def send_policy(settings: Settings) -> SendPolicy:
+    return SendPolicy(
+        per_minute=settings["notify.per_minute"],
+        batch=settings["worker.batch"],
+        lease=timedelta(seconds=settings["worker.lease_seconds"]),
+        quiet_start=settings["notify.quiet_start_hour"],
+        quiet_end=settings["notify.quiet_end_hour"],
+        per_number_per_hour=settings["notify.per_number_per_hour"],
+        identical_per_number_per_hour=settings["notify.identical_per_number_per_hour"],
+        retry=RetryPolicy(max_attempts=settings["notify.max_attempts"]),
+    )
+
+
+def make_notifier(settings: Settings, db: Database, clock: Clock) -> Notifier:
+    if settings["notify.api_key"]:
+        return GovukNotifier(
+            api_key=settings["notify.api_key"],
+            base_url=settings["notify.base_url"],
+            timeout=settings["notify.timeout_seconds"],
+        )
+    if settings.demo:
+        return DevNotifier(db, clock)
+    raise RuntimeError("HUB_NOTIFY_API_KEY is required outside demo mode")
+
+
+async def work(
+    db: Database, notifier: Notifier, settings: Settings, clock: Clock, stop: asyncio.Event, *, once: bool = False
+) -> None:
+    """The worker's loop, also run inside `python -m hub demo`."""
+    policy = send_policy(settings)
+    rng = random.Random()
+    next_housekeeping = 0.0
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        if loop.time() >= next_housekeeping:
+            removed = await remove_expired(
+                db, now=clock.now(), session_absolute=timedelta(minutes=settings.session_absolute_minutes)
+            )
+            log.info(
+                "housekeeping removed %d sign-in attempts, %d rate counters, %d sessions",
+                removed.challenges,
+                removed.rate_events,
+                removed.sessions,
+            )
+            next_housekeeping = loop.time() + HOUSEKEEPING_EVERY
+        sent = await drain_once(db, notifier, clock, policy=policy, rng=rng)
+        if once and not sent:
+            break
+        if not sent:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=IDLE_SLEEP)
+            except TimeoutError:
+                pass
 
 
 async def run_worker(settings: Settings, *, clock: Clock | None = None, once: bool = False) -> None:
@@ -24,21 +87,6 @@ async def run_worker(settings: Settings, *, clock: Clock | None = None, once: bo
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        while not stop.is_set():
-            removed = await remove_expired(
-                db, now=clock.now(), session_absolute=timedelta(minutes=settings.session_absolute_minutes)
-            )
-            log.info(
-                "housekeeping removed %d sign-in attempts, %d rate counters, %d sessions",
-                removed.challenges,
-                removed.rate_events,
-                removed.sessions,
-            )
-            if once:
-                break
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=HOUSEKEEPING_EVERY)
-            except TimeoutError:
-                pass
+        await work(db, make_notifier(settings, db, clock), settings, clock, stop, once=once)
     finally:
         await db.close()

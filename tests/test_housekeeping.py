@@ -41,7 +41,12 @@ async def test_old_sign_in_attempts_counters_and_sessions_go_recent_ones_stay(hu
 
 
 async def test_worker_once_runs_housekeeping_and_exits(hub: Harness) -> None:
-    env = {"HUB_SECRET_KEY": SECRET, "HUB_DATABASE_URL": f"sqlite:///{hub.path}", "PATH": "/usr/bin:/bin"}
+    env = {
+        "HUB_SECRET_KEY": SECRET,
+        "HUB_DATABASE_URL": f"sqlite:///{hub.path}",
+        "HUB_NOTIFY_API_KEY": "unused-key",
+        "PATH": "/usr/bin:/bin",
+    }
     done = subprocess.run(
         [sys.executable, "-m", "hub", "worker", "--once"], env=env, capture_output=True, text=True, timeout=60
     )

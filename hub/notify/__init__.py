@@ -18,16 +18,24 @@ class OutgoingMessage:
     recipient: str
     template_id: str
     personalisation: dict[str, Any] = field(default_factory=dict)
+    pdf: bytes | None = None  # a letter sent as the hospital's own PDF (Notify's precompiled letter)
 
 
 class NotifyError(Exception):
-    def __init__(self, message: str, *, status: int | None = None, permanent: bool = False) -> None:
+    """`status` None means no answer (timeout, dropped connection): the message may have reached Notify."""
+
+    def __init__(self, message: str, *, status: int | None = None, error: str = "", permanent: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.error = error  # Notify's error name, e.g. RateLimitError or TooManyRequestsError
         self.permanent = permanent
 
 
 class Notifier(Protocol):
     async def send(self, message: OutgoingMessage) -> str:
         """Deliver or raise NotifyError; returns the provider's notification id."""
+        ...
+
+    async def find(self, reference: str) -> str | None:
+        """The provider's id of a message already sent with this reference, if there is one."""
         ...

@@ -31,6 +31,10 @@ class DevNotifier:
             )
         return str(uuid.uuid4())
 
+    async def find(self, reference: str) -> str | None:
+        row = await self._db.fetch_one("SELECT id FROM dev_messages WHERE reference = ? LIMIT 1", (reference,))
+        return f"dev-{row['id']}" if row else None
+
 
 async def list_dev_messages(db: Database, limit: int = 50) -> list[dict[str, object]]:
     rows = await db.fetch_all(

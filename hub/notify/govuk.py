@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from anyio import to_thread
 from notifications_python_client.errors import APIError
 from notifications_python_client.notifications import NotificationsAPIClient
@@ -39,11 +41,38 @@ class GovukNotifier:
                     personalisation=message.personalisation,
                     reference=message.reference,
                 )
+            elif message.pdf is not None:
+                response = client.send_precompiled_letter_notification(
+                    reference=message.reference, pdf_file=io.BytesIO(message.pdf)
+                )
             else:
-                raise NotifyError(f"channel {message.channel} is not sent this way", permanent=True)
+                response = client.send_letter_notification(
+                    template_id=message.template_id,
+                    personalisation=message.personalisation,
+                    reference=message.reference,
+                )
         except APIError as exc:
-            status = exc.status_code
-            raise NotifyError(f"notify answered {status}", status=status, permanent=status in _PERMANENT) from exc
+            raise _error(exc) from exc
         except RequestException as exc:
             raise NotifyError(f"notify unreachable: {type(exc).__name__}") from exc
         return str(response["id"])
+
+    async def find(self, reference: str) -> str | None:
+        return await to_thread.run_sync(self._find, reference)
+
+    def _find(self, reference: str) -> str | None:
+        client = NotificationsAPIClient(self._api_key, base_url=self._base_url, timeout=self._timeout)
+        try:
+            found = client.get_all_notifications(reference=reference).get("notifications", [])
+        except APIError as exc:
+            raise _error(exc) from exc
+        except RequestException as exc:
+            raise NotifyError(f"notify unreachable: {type(exc).__name__}") from exc
+        return str(found[0]["id"]) if found else None
+
+
+def _error(exc: APIError) -> NotifyError:
+    status = exc.status_code
+    detail = exc.message
+    name = detail[0].get("error", "") if isinstance(detail, list) and detail and isinstance(detail[0], dict) else ""
+    return NotifyError(f"notify answered {status} {name}", status=status, error=name, permanent=status in _PERMANENT)

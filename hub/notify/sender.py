@@ -1,0 +1,234 @@
+"""Draining the outbox: claim due messages, send them through the Notifier, record what happened.
+
+Nothing lost: a message is only ever 'queued', 'sending' (under a lease), 'sent' or 'failed'; a worker that dies
+mid-send leaves its lease to run out, and the next claim puts the message back. Nothing sent twice: any attempt
+that may have reached Notify (no answer, or a lost lease) is looked up by its reference before it is sent again.
+Notify's per-minute limit is shared through the database by every worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hub.clock import Clock, to_db
+from hub.db import Database, Row, Transaction
+from hub.notify import Notifier, NotifyError, OutgoingMessage
+from hub.notify.policy import RetryPolicy, in_quiet_hours, judge_failure
+
+log = logging.getLogger(__name__)
+WINDOW = timedelta(seconds=60)
+# Requests are counted when claimed and arrive a moment later; the margin keeps any 60 s window at Notify
+# within the limit.
+WINDOW_MARGIN = timedelta(seconds=1)
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    per_minute: int = 3000
+    batch: int = 25
+    lease: timedelta = timedelta(seconds=120)
+    quiet_start: int = 20
+    quiet_end: int = 8
+    per_number_per_hour: int = 100
+    identical_per_number_per_hour: int = 20
+    retry: RetryPolicy = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    token: str
+    check_first: bool
+    attempts: int
+    message: OutgoingMessage
+
+
+@dataclass(frozen=True)
+class Outcome:
+    claimed: Claimed
+    notify_id: str | None = None
+    error: NotifyError | None = None
+
+
+async def _capped(tx: Transaction, row: Row, now: datetime, policy: SendPolicy) -> bool:
+    """Mobile networks block numbers that get too many texts: 100 an hour, or 20 of the same one."""
+    if row["channel"] != "sms":
+        return False
+    since = to_db(now - HOUR)
+    counts = await tx.fetch_one(
+        "SELECT COUNT(*) AS any_kind, SUM(CASE WHEN template_id = ? AND personalisation = ? THEN 1 ELSE 0 END)"
+        " AS same FROM outbox_messages WHERE recipient = ? AND sent_at > ?",
+        (row["template_id"], row["personalisation"], row["recipient"], since),
+    )
+    assert counts is not None
+    return bool(
+        counts["any_kind"] >= policy.per_number_per_hour
+        or (counts["same"] or 0) >= policy.identical_per_number_per_hour
+    )
+
+
+async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> list[Claimed]:
+    token = secrets.token_hex(8)
+    async with db.write() as tx:
+        # A lease that ran out belongs to a worker that died or hung: the message may have reached Notify.
+        await tx.execute(
+            "UPDATE outbox_messages SET status = 'queued', check_first = 1, claimed_until = NULL, claimed_by = NULL"
+            " WHERE status = 'sending' AND lane = 'bulk' AND claimed_until < ?",
+            (to_db(now),),
+        )
+        used = await tx.fetch_one(
+            "SELECT COUNT(*) AS n FROM notify_requests WHERE at > ?", (to_db(now - WINDOW - WINDOW_MARGIN),)
+        )
+        assert used is not None
+        room = min(policy.batch, policy.per_minute - int(used["n"]))
+        if room <= 0:
+            return []
+        held = [
+            r["channel"]
+            for r in await tx.fetch_all("SELECT channel FROM channel_holds WHERE held_until > ?", (to_db(now),))
+        ]
+        sql = (
+            "SELECT id, kind, channel, recipient, template_id, personalisation, attempts, check_first, pdf_letter_id,"
+            " appointment_id, patient_id FROM outbox_messages"
+            " WHERE status = 'queued' AND lane = 'bulk' AND next_attempt_at <= ?"
+        )
+        params: list[Any] = [to_db(now)]
+        if in_quiet_hours(now, start=policy.quiet_start, end=policy.quiet_end):
+            sql += " AND urgent = 1"
+        if held:
+            sql += f" AND channel NOT IN ({', '.join('?' for _ in held)})"
+            params += held
+        rows = await tx.fetch_all(sql + " ORDER BY next_attempt_at, id LIMIT ?", (*params, room))
+        claimed: list[Claimed] = []
+        requests = 0
+        for row in rows:
+            if await _capped(tx, row, now, policy):
+                await tx.execute(
+                    "UPDATE outbox_messages SET next_attempt_at = ? WHERE id = ?",
+                    (to_db(now + timedelta(minutes=10)), row["id"]),
+                )
+                continue
+            requests += 2 if row["check_first"] else 1
+            if requests > room:
+                break
+            await tx.execute(
+                "UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, claimed_until = ?,"
+                " claimed_by = ? WHERE id = ?",
+                (to_db(now + policy.lease), token, row["id"]),
+            )
+            claimed.append(await _claimed(tx, row, token))
+        for _ in range(min(requests, room)):
+            await tx.execute("INSERT INTO notify_requests (at) VALUES (?)", (to_db(now),))
+    return claimed
+
+
+async def _claimed(tx: Transaction, row: Row, token: str) -> Claimed:
+    personalisation = json.loads(row["personalisation"])
+    pdf = None
+    if row["channel"] == "letter":
+        # Post goes as the hospital's own PDF letter when there is one; otherwise a templated letter to the
+        # address on record at the moment of sending.
+        letter = await tx.fetch_one(
+            "SELECT content FROM letters WHERE id = ? OR (? IS NULL AND appointment_id = ?"
+            " AND kind = 'appointment_letter') ORDER BY id DESC LIMIT 1",
+            (row["pdf_letter_id"], row["pdf_letter_id"], row["appointment_id"]),
+        )
+        pdf = bytes(letter["content"]) if letter else None
+        if pdf is None and row["patient_id"] is not None:
+            personalisation.update(await _address(tx, int(row["patient_id"])))
+    message = OutgoingMessage(
+        reference=str(row["id"]),
+        kind=row["kind"],
+        channel=row["channel"],
+        recipient=row["recipient"],
+        template_id=row["template_id"],
+        personalisation=personalisation,
+        pdf=pdf,
+    )
+    return Claimed(int(row["id"]), token, bool(row["check_first"]), int(row["attempts"]) + 1, message)
+
+
+async def _address(tx: Transaction, patient_id: int) -> dict[str, str]:
+    """Notify's address_line_1..7: the name, the address lines, the postcode last."""
+    patient = await tx.fetch_one(
+        "SELECT given_name, family_name, address_lines, postcode FROM patients WHERE id = ?", (patient_id,)
+    )
+    if patient is None:
+        return {}
+    lines = [f"{patient['given_name']} {patient['family_name']}", *json.loads(patient["address_lines"])]
+    lines = [*lines[:6], patient["postcode"]] if patient["postcode"] else lines[:7]
+    return {f"address_line_{i}": line for i, line in enumerate(lines, start=1)}
+
+
+async def deliver(notifier: Notifier, claimed: Claimed) -> Outcome:
+    try:
+        if claimed.check_first:
+            found = await notifier.find(claimed.message.reference)
+            if found is not None:
+                return Outcome(claimed, notify_id=found)
+        return Outcome(claimed, notify_id=await notifier.send(claimed.message))
+    except NotifyError as exc:
+        return Outcome(claimed, error=exc)
+
+
+async def record_outcomes(
+    db: Database, outcomes: list[Outcome], *, now: datetime, policy: SendPolicy, rng: random.Random
+) -> None:
+    async with db.write() as tx:
+        for outcome in outcomes:
+            c = outcome.claimed
+            mine = "id = ? AND status = 'sending' AND claimed_by = ?"
+            if outcome.error is None:
+                await tx.execute(
+                    "UPDATE outbox_messages SET status = 'sent', notify_id = ?, sent_at = ?, claimed_until = NULL,"
+                    f" claimed_by = NULL, check_first = 0, error = '' WHERE {mine}",
+                    (outcome.notify_id, to_db(now), c.id, c.token),
+                )
+                continue
+            exc = outcome.error
+            verdict = judge_failure(
+                status=exc.status, error=exc.error, attempts=c.attempts, now=now, policy=policy.retry, rng=rng
+            )
+            note = f"notify {exc.status or 'no answer'} {exc.error}".strip()
+            log.warning("message %s attempt %s: %s -> %s", c.id, c.attempts, note, verdict.outcome)
+            if verdict.outcome == "hold_channel":
+                assert verdict.retry_at is not None
+                await tx.execute("DELETE FROM channel_holds WHERE channel = ?", (c.message.channel,))
+                await tx.execute(
+                    "INSERT INTO channel_holds (channel, held_until) VALUES (?, ?)",
+                    (c.message.channel, to_db(verdict.retry_at)),
+                )
+            if verdict.outcome == "failed":
+                await tx.execute(
+                    "UPDATE outbox_messages SET status = 'failed', error = ?, claimed_until = NULL, claimed_by = NULL"
+                    f" WHERE {mine}",
+                    (note, c.id, c.token),
+                )
+                continue
+            assert verdict.retry_at is not None
+            await tx.execute(
+                "UPDATE outbox_messages SET status = 'queued', next_attempt_at = ?, error = ?, claimed_until = NULL,"
+                " claimed_by = NULL, check_first = CASE WHEN ? = 1 THEN 1 ELSE check_first END,"
+                f" attempts = attempts - ? WHERE {mine}",
+                (to_db(verdict.retry_at), note, int(verdict.check_first), int(not verdict.counts), c.id, c.token),
+            )
+
+
+async def drain_once(
+    db: Database, notifier: Notifier, clock: Clock, *, policy: SendPolicy, rng: random.Random | None = None
+) -> int:
+    """One round: claim what is due (within the limits), send it concurrently, record it. Returns the count."""
+    claimed = await claim_batch(db, now=clock.now(), policy=policy)
+    if not claimed:
+        return 0
+    outcomes = await asyncio.gather(*(deliver(notifier, c) for c in claimed))
+    await record_outcomes(db, list(outcomes), now=clock.now(), policy=policy, rng=rng or random.Random())
+    return len(claimed)
