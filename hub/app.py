@@ -21,7 +21,7 @@ from hub.api import handlers as api
 from hub.clock import Clock
 from hub.db import connect
 from hub.db.sqlite import warn_if_unsafe
-from hub.notify import Notifier
+from hub.notify import Notifier, callbacks
 from hub.notify.dev import DevNotifier
 from hub.notify.govuk import GovukNotifier
 from hub.settings import Settings, SettingsError
@@ -82,6 +82,8 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/api/v1/appointments/{appointment_ref}", api.put_appointment, methods=["PUT"]),
         Route("/api/v1/letters/{letter_ref}", api.put_letter, methods=["PUT"]),
         Route("/api/v1/events", api.get_events),
+        Route("/notify/callbacks/status", callbacks.status, methods=["POST"]),
+        Route("/notify/callbacks/inbound", callbacks.inbound, methods=["POST"]),
     ]
     if settings.demo:
         table.append(Route("/dev/outbox", dev.dev_outbox))

@@ -10,11 +10,13 @@ from hub.appointments import ActionPolicy, Allowed, allowed_actions
 from hub.audit import record_audit, record_event
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
+from hub.schedule_store import stop_escalation
 
 _COLUMNS = (
     "a.id, a.organisation_id, a.ref, a.patient_id, a.clinic, a.specialty, a.clinician, a.starts_at,"
     " a.duration_minutes, a.mode, a.transport_booked, a.interpreter_booked, a.status, a.request_state,"
-    " a.sequence, s.code AS site_code, s.name AS site_name, s.address AS site_address, s.postcode AS site_postcode,"
+    " a.sequence, a.first_viewed_at, s.code AS site_code, s.name AS site_name, s.address AS site_address,"
+    " s.postcode AS site_postcode,"
     " s.phone AS site_phone, o.phone AS organisation_phone,"
     " EXISTS (SELECT 1 FROM letters l WHERE l.appointment_id = a.id AND l.first_viewed_at IS NULL) AS unread_letter"
 )
@@ -218,3 +220,17 @@ def past_horizon(now: datetime, months: int) -> datetime:
     year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
     day = min(now.day, calendar.monthrange(year, month + 1)[1])
     return now.replace(year=year, month=month + 1, day=day)
+
+
+async def record_appointment_view(db: Database, appointment: Row, *, now: datetime) -> None:
+    """The first time the patient opens an appointment. With no letter to read, that is what stops escalation."""
+    if appointment["first_viewed_at"] is not None:
+        return
+    async with db.write() as tx:
+        first = await tx.execute(
+            "UPDATE appointments SET first_viewed_at = ? WHERE id = ? AND first_viewed_at IS NULL",
+            (to_db(now), appointment["id"]),
+        )
+        letters = await tx.fetch_one("SELECT COUNT(*) AS n FROM letters WHERE appointment_id = ?", (appointment["id"],))
+        if first and letters is not None and letters["n"] == 0:
+            await stop_escalation(tx, appointment_id=appointment["id"], now=now)

@@ -159,7 +159,7 @@ def choose_channel(patient: dict[str, Any]) -> str:
         return "letter"
     if patient["contact_preference"] == "email" and patient["email"]:
         return "email"
-    if patient["mobile"]:
+    if patient["mobile"] and not patient.get("sms_opted_out"):  # they texted STOP
         return "sms"
     if patient["email"]:
         return "email"

@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from hub.audit import record_audit
-from hub.clock import format_date, format_time, from_db, to_db
+from hub.clock import from_db, to_db
 from hub.db import Transaction
-from hub.feed import appointment_change, choose_channel, new_verification_code, source_hash
-from hub.links import patient_link
-from hub.notify.outbox import queue_message
+from hub.feed import appointment_change, new_verification_code, source_hash
+from hub.notices import NOTICE_PATIENT_COLUMNS, queue_appointment_notice
+from hub.schedule_store import plan_notices
 from hub.settings import Settings
 
 
@@ -143,8 +143,7 @@ async def upsert_appointment(
 ) -> Applied:
     fingerprint = source_hash(values)
     patient = await tx.fetch_one(
-        "SELECT id, mobile, email, contact_preference, opted_out, verification_code FROM patients"
-        " WHERE organisation_id = ? AND mrn = ?",
+        f"SELECT {NOTICE_PATIENT_COLUMNS} FROM patients WHERE organisation_id = ? AND mrn = ?",
         (organisation_id, values["patient_ref"]),
     )
     site = await tx.fetch_one(
@@ -220,16 +219,29 @@ async def upsert_appointment(
             (*params, int(change.bump_sequence), int(moved), appointment_id),
         )
     if change.notice:
-        await _queue_notice(
+        await queue_appointment_notice(
             tx,
             settings=settings,
             kind=change.notice,
             patient=patient,
-            site_name=site["name"],
             appointment_id=appointment_id,
-            values=values,
+            starts_at=values["start"],
+            site_name=site["name"],
+            clinic=values["clinic"] or "",
             now=now,
         )
+    await plan_notices(
+        tx,
+        settings=settings,
+        notice=change.notice,
+        status=values["status"],
+        patient=patient,
+        appointment_id=appointment_id,
+        starts_at=values["start"],
+        site_name=site["name"],
+        clinic=values["clinic"] or "",
+        now=now,
+    )
     await _audit(
         tx,
         actor=actor,
@@ -240,37 +252,3 @@ async def upsert_appointment(
         now=now,
     )
     return Applied(outcome, appointment_id, notice=change.notice)
-
-
-async def _queue_notice(
-    tx: Transaction,
-    *,
-    settings: Settings,
-    kind: str,
-    patient: dict[str, Any],
-    site_name: str,
-    appointment_id: int,
-    values: dict[str, Any],
-    now: datetime,
-) -> None:
-    channel = choose_channel(patient)
-    recipient = {"sms": patient["mobile"], "email": patient["email"]}.get(channel) or "post"
-    personalisation = {
-        "link": patient_link(settings, patient["id"]),
-        "verification_code": patient["verification_code"],
-        "date": format_date(values["start"]),
-        "time": format_time(values["start"]),
-        "site": site_name,
-        "clinic": values["clinic"] or "",
-    }
-    await queue_message(
-        tx,
-        at=now,
-        kind=kind,
-        channel=channel,
-        recipient=recipient,
-        template_id=settings[f"notify.templates.{kind}_{channel}"],
-        personalisation=personalisation,
-        patient_id=patient["id"],
-        appointment_id=appointment_id,
-    )

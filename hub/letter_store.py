@@ -9,6 +9,7 @@ from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
 from hub.feed import source_hash
 from hub.feed_store import Applied
+from hub.schedule_store import stop_escalation
 
 _COLUMNS = "id, organisation_id, appointment_id, kind, title, size_bytes, created_at, first_viewed_at"
 
@@ -49,6 +50,8 @@ async def open_letter(db: Database, *, patient_id: int, letter_id: int, at: date
                 (to_db(at), letter_id),
             )
             if first:
+                if row["appointment_id"] is not None:
+                    await stop_escalation(tx, appointment_id=row["appointment_id"], now=at)
                 await record_audit(
                     tx,
                     at=at,

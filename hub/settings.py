@@ -88,6 +88,14 @@ SETTINGS: tuple[Setting, ...] = (
         )
         for channel, label in (("sms", "text"), ("email", "email"), ("letter", "post"))
     ),
+    *(
+        Setting(f"notify.templates.{kind}_{channel}", str, "", f"Notify template: {what} by {label}.")
+        for kind, what in (
+            ("invitation_reminder", "a reminder of an invitation whose letter is still unread"),
+            ("appointment_reminder", "a reminder days before the appointment"),
+        )
+        for channel, label in (("sms", "text"), ("email", "email"))
+    ),
     Setting("notify.per_minute", int, 3000, "Most requests to Notify in any 60 seconds, shared by all workers."),
     Setting("notify.timeout_seconds", int, 10, "How long one request to Notify may take."),
     Setting("notify.max_attempts", int, 8, "Tries for a message that meets errors or timeouts before it fails."),
@@ -255,3 +263,20 @@ def _validated(values: dict[str, Any]) -> Settings:
         if values[name] < 1:
             raise SettingsError(f"{name} must be at least 1")
     return Settings(values)
+
+
+def markdown_table() -> str:
+    """README's configuration table: `python -c 'from hub.settings import markdown_table; print(markdown_table())'`."""
+    aliases = {name: alias for alias, name in ENV_ALIASES.items()}
+    rows = [
+        "| Environment variable | settings.toml key | Type | Default | What it does |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for s in SETTINGS:
+        table, _, key = s.name.rpartition(".")
+        where = f"[{table}] {key}" if table else key
+        shown = f"`{s.default}`" if s.default not in ("", []) else "(empty)"
+        default = "(secret: environment only)" if s.secret else shown
+        extra = f" Also read from {aliases[s.name]}." if s.name in aliases else ""
+        rows.append(f"| `{env_name(s.name)}` | `{where}` | {s.type.__name__} | {default} | {s.help}{extra} |")
+    return "\n".join(rows)

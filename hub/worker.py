@@ -17,11 +17,14 @@ from hub.notify.dev import DevNotifier
 from hub.notify.govuk import GovukNotifier
 from hub.notify.policy import RetryPolicy
 from hub.notify.sender import SendPolicy, drain_once
+from hub.schedule_store import run_sweep
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 15 * 60.0
 IDLE_SLEEP = 0.5
+SWEEP_EVERY = 30.0
+SWEEP_BATCH = 500
 
 
 def send_policy(settings: Settings) -> SendPolicy:
@@ -55,7 +58,7 @@ async def work(
     """The worker's loop, also run inside `python -m hub demo`."""
     policy = send_policy(settings)
     rng = random.Random()
-    next_housekeeping = 0.0
+    next_housekeeping = next_sweep = 0.0
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         if loop.time() >= next_housekeeping:
@@ -69,6 +72,10 @@ async def work(
                 removed.sessions,
             )
             next_housekeeping = loop.time() + HOUSEKEEPING_EVERY
+        if loop.time() >= next_sweep:
+            while await run_sweep(db, settings=settings, now=clock.now(), limit=SWEEP_BATCH) == SWEEP_BATCH:
+                pass
+            next_sweep = loop.time() + SWEEP_EVERY
         sent = await drain_once(db, notifier, clock, policy=policy, rng=rng)
         if once and not sent:
             break

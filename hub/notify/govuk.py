@@ -72,6 +72,10 @@ class GovukNotifier:
 
 
 def _error(exc: APIError) -> NotifyError:
+    # The client reports a timeout or a dropped connection as a 503 whose cause is the requests error: no answer
+    # came, so the message may have reached Notify, unlike a real 503.
+    if isinstance(exc.__cause__, RequestException):
+        return NotifyError(f"notify unreachable: {type(exc.__cause__).__name__}")
     status = exc.status_code
     detail = exc.message
     name = detail[0].get("error", "") if isinstance(detail, list) and detail and isinstance(detail[0], dict) else ""

@@ -17,6 +17,7 @@ from hub.appointment_store import (
     get_open_rebook_task_id,
     list_appointments_for_patient,
     past_horizon,
+    record_appointment_view,
     request_rebook,
 )
 from hub.appointments import CANCEL_REASONS, ActionPolicy, group_of
@@ -73,6 +74,7 @@ async def _own_appointment(request: Request) -> tuple[Hub, int, Row]:
 
 async def appointment_detail(request: Request) -> Response:
     hub, patient_id, appointment = await _own_appointment(request)
+    await record_appointment_view(hub.db, appointment, now=hub.clock.now())
     allowed = await actions_for(hub.db, appointment, now=hub.clock.now(), policy=_policy(hub))
     letters = await list_letters_for_patient(hub.db, patient_id, appointment_id=appointment["id"])
     return render(
