@@ -13,13 +13,13 @@ from hub.db.migrate import migrate
 from hub.settings import Settings, SettingsError, load_settings
 
 
-def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+def _serve(settings: Settings, host: str | None, port: int | None, *, run_worker: bool = False) -> None:
     import uvicorn
 
     from hub.app import create_app
 
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, run_worker=run_worker),
         host=host or settings.host,
         port=port or settings.port,
         proxy_headers=settings.trust_proxy_headers,
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "demo":
         print(asyncio.run(_seed(settings)), flush=True)
-    _serve(settings, args.host, args.port)
+    _serve(settings, args.host, args.port, run_worker=args.command == "demo")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from hub.settings import Settings, SettingsError
 from hub.web import account, appointments, dev, signin, sites
 from hub.web.common import NHSUK_DIST, STATIC, Assets, Hub, SignInRequired, delete_cookie, make_templates, render
 from hub.web.security import SecurityMiddleware
+from hub.worker import work
 
 log = logging.getLogger(__name__)
 ASSET_MOUNTS = {"static": STATIC, "assets": NHSUK_DIST / "assets", "nhsuk": NHSUK_DIST}
@@ -150,9 +152,15 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, notifier: Notifier | None = None, use_dev_outbox: bool = False
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    notifier: Notifier | None = None,
+    use_dev_outbox: bool = False,
+    run_worker: bool = False,
 ) -> Starlette:
-    """`use_dev_outbox` (tests) sends through the dev outbox without the rest of demo mode."""
+    """`use_dev_outbox` (tests) sends through the dev outbox without the rest of demo mode; `run_worker` runs
+    the worker's loop inside this process (the demo's one command)."""
     clock = clock or Clock()
     use_dev_outbox = use_dev_outbox or (settings.demo and not settings["notify.api_key"])
     if notifier is None and not use_dev_outbox and not settings["notify.api_key"]:
@@ -174,9 +182,14 @@ def create_app(
         )
         assets = Assets(ASSET_MOUNTS)
         app.state.hub = Hub(settings, clock, db, chosen, make_templates(assets, settings), assets)
+        stop = asyncio.Event()
+        worker = asyncio.create_task(work(db, chosen, settings, clock, stop)) if run_worker else None
         try:
             yield
         finally:
+            stop.set()
+            if worker is not None:
+                await worker
             await db.close()
 
     return Starlette(

@@ -17,6 +17,7 @@ from hub.notify.dev import DevNotifier
 from hub.notify.govuk import GovukNotifier
 from hub.notify.policy import RetryPolicy
 from hub.notify.sender import SendPolicy, drain_once
+from hub.retention import claim_daily_job, purge_old_records
 from hub.schedule_store import run_sweep
 from hub.settings import Settings
 
@@ -71,6 +72,14 @@ async def work(
                 removed.rate_events,
                 removed.sessions,
             )
+            if await claim_daily_job(db, "retention", now=clock.now()):
+                purged = await purge_old_records(db, now=clock.now(), months=settings.past_months)
+                log.info(
+                    "retention removed %d appointments, %d letters, %d messages",
+                    purged.appointments,
+                    purged.letters,
+                    purged.messages,
+                )
             next_housekeeping = loop.time() + HOUSEKEEPING_EVERY
         if loop.time() >= next_sweep:
             while await run_sweep(db, settings=settings, now=clock.now(), limit=SWEEP_BATCH) == SWEEP_BATCH:
