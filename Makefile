@@ -1,5 +1,6 @@
 # make run: install everything and serve the demo at http://127.0.0.1:8000
 # make test: install everything and run every check and test (browser tests included)
+# make bench: run the benchmarks (JSON on stdout)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PG_UP := $(shell $(PYTHON) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null && echo yes)
 
-.PHONY: run test check install chromium clean
+.PHONY: run test check bench install chromium clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +38,12 @@ check: install
 
 test: check chromium
 	$(if $(PG_UP),HUB_TEST_DATABASE_URL=$(PG_URL)) $(BIN)/pytest
+
+# Benchmarks print JSON (and keep a copy in bench/results/); targets live here, never in timed unit tests.
+bench: install
+	$(BIN)/python -m bench.import_bench
+	$(BIN)/python -m bench.api_bench
+	$(BIN)/python -m bench.notify_bench
 
 clean:
 	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache .hypothesis
