@@ -96,6 +96,9 @@ SETTINGS: tuple[Setting, ...] = (
         )
         for channel, label in (("sms", "text"), ("email", "email"))
     ),
+    Setting("notify.templates.sms_opt_out_confirmation_email", str, "", "Notify template: texts stopped, by email."),
+    Setting("notify.templates.sms_opt_out_confirmation_letter", str, "", "Notify template: texts stopped, by post."),
+    Setting("notify.templates.sms_opt_in_confirmation_sms", str, "", "Notify template: texts started again."),
     Setting("notify.per_minute", int, 3000, "Most requests to Notify in any 60 seconds, shared by all workers."),
     Setting("notify.timeout_seconds", int, 10, "How long one request to Notify may take."),
     Setting("notify.max_attempts", int, 8, "Tries for a message that meets errors or timeouts before it fails."),
@@ -113,6 +116,17 @@ SETTINGS: tuple[Setting, ...] = (
         ["24", "48", "72"],
         "Hours after the invitation for reminder 1, reminder 2 and the posted letter, while the letter is unread.",
     ),
+    Setting("staff.session_idle_minutes", int, 30, "A booking-centre session ends after this long without a request."),
+    Setting("staff.lockout_attempts", int, 5, "Failed staff sign-ins (password or code) before the account locks."),
+    Setting("staff.lockout_minutes", int, 15, "How long a locked staff account stays locked."),
+    Setting("staff.setup_hours", int, 24, "How long a new staff member's set-up link works."),
+    Setting("staff.sla_working_days", int, 2, "Working days a call-back may wait before it is overdue."),
+    Setting("staff.claim_minutes", int, 30, "An agent's claim on a call-back lapses after this long."),
+    Setting("staff.retry_minutes", int, 120, "After no answer, the call-back returns to the queue this much later."),
+    Setting("staff.max_attempts", int, 3, "Unanswered calls before a letter goes to the patient instead."),
+    Setting("notify.templates.no_answer_letter", str, "", "Notify template: the letter sent after unanswered calls."),
+    Setting("notify.templates.patient_link_sms", str, "", "Notify template: the patient's link, resent by an agent."),
+    Setting("notify.templates.patient_link_email", str, "", "Notify template: the patient's link, resent, by email."),
     Setting("letter_max_bytes", int, 10_000_000, "Largest PDF letter the integration API accepts (413 beyond)."),
     Setting("api_page_limit", int, 500, "Most events one GET /api/v1/events returns."),
 )
@@ -259,6 +273,10 @@ def _validated(values: dict[str, Any]) -> Settings:
         "worker.batch",
         "worker.lease_seconds",
         "notify.timeout_seconds",
+        "staff.session_idle_minutes",
+        "staff.lockout_attempts",
+        "staff.claim_minutes",
+        "staff.max_attempts",
     ):
         if values[name] < 1:
             raise SettingsError(f"{name} must be at least 1")

@@ -286,7 +286,7 @@ async def _security_code(h: Harness, sub: Submission, *, has_attempt: bool) -> N
     before_sign_in = await snapshot(h.db, SIGN_IN_TABLES)
     response = await submit(h, "/sign-in/code", sub, csrf)
     after = await snapshot(h.db, TABLES)
-    code = clean_code(sub.get("code"))
+    code = clean_code(_as_read(sub.get("code")))
     event(f"code: {response.status_code} {has_attempt=} {is_well_formed(code)=}")
     if not has_attempt:
         assert_redirect(response, "/")

@@ -12,6 +12,15 @@ from requests import RequestException
 from hub.notify import NotifyError, OutgoingMessage
 
 _PERMANENT = (400, 403)
+_FAILED = {
+    "permanent-failure",
+    "temporary-failure",
+    "technical-failure",
+    "failed",
+    "validation-failed",
+    "virus-scan-failed",
+    "cancelled",
+}
 
 
 class GovukNotifier:
@@ -68,13 +77,16 @@ class GovukNotifier:
             raise _error(exc) from exc
         except RequestException as exc:
             raise NotifyError(f"notify unreachable: {type(exc).__name__}") from exc
-        return str(found[0]["id"]) if found else None
+        # An earlier attempt that Notify reported as failed is not this message having been sent.
+        live = [n for n in found if n.get("status") not in _FAILED]
+        return str(live[0]["id"]) if live else None
 
 
 def _error(exc: APIError) -> NotifyError:
-    # The client reports a timeout or a dropped connection as a 503 whose cause is the requests error: no answer
-    # came, so the message may have reached Notify, unlike a real 503.
-    if isinstance(exc.__cause__, RequestException):
+    # The client reports a timeout or a dropped connection as a 503 with no response: no answer came, so the
+    # message may have reached Notify, unlike a real 503. (Every error answer also has a requests error as its
+    # cause, from raise_for_status, so the cause alone does not tell them apart.)
+    if exc.response is None:
         return NotifyError(f"notify unreachable: {type(exc.__cause__).__name__}")
     status = exc.status_code
     detail = exc.message

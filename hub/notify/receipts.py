@@ -183,7 +183,12 @@ async def record_inbound(
     )
     assert row is not None
     await _audit(
-        tx, now, "inbound_message_received", "inbound_message", row["id"], f"{action}, {len(patients)} patients"
+        tx,
+        now,
+        "inbound_message_received",
+        "inbound_message",
+        row["id"],
+        f"{action}, patients matched: {len(patients)}",
     )
     if command == "stop" and mobile:
         await _opt_out(tx, [p for p in patients if not p["sms_opted_out"]], mobile, settings=settings, now=now)
@@ -294,7 +299,6 @@ async def _has_pdf(tx: Transaction, message: Row) -> bool:
 
 
 def _template(settings: Settings, kind: str, channel: str) -> str:
-    # Kinds without a declared template (the opt-out confirmations) go with an empty id until one is configured.
     return str(settings.values.get(f"notify.templates.{kind}_{channel}", ""))
 
 
