@@ -69,6 +69,22 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
             key = await create_api_key(db, organisation_code=args.org, name=args.name, now=now)
             print(f"API key for {args.org} ({args.name}). It is shown only now; store it in your secrets manager:")
             print(key)
+        elif args.command == "create-staff":
+            from hub.staff.account_store import create_staff
+
+            token = await create_staff(
+                db,
+                username=args.username,
+                role=args.role,
+                secret=settings.secret_key,
+                now=now,
+                hours=settings["staff.setup_hours"],
+            )
+            print(
+                f"Created {args.role} {args.username.lower()}. Send them this one-time set-up link (it works for"
+                f" {settings['staff.setup_hours']} hours):"
+            )
+            print(f"{settings.base_url}/staff/setup/{token}")
         elif args.command == "revoke-api-key":
             if not await revoke_api_key(db, organisation_code=args.org, name=args.name, now=now):
                 print(f"No live key named {args.name} for {args.org}", file=sys.stderr)
@@ -111,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         key = commands.add_parser(name, help=text)
         key.add_argument("--org", required=True, help="the organisation's code")
         key.add_argument("--name", required=True, help="a name for the key, e.g. pas-live")
+    staff = commands.add_parser("create-staff", help="add a booking-centre agent or admin (prints a set-up link)")
+    staff.add_argument("--username", required=True)
+    staff.add_argument("--role", required=True, choices=["agent", "admin"])
     importer = commands.add_parser("import", help="import a CSV extract of appointments")
     importer.add_argument("file", help="CSV file; columns in the README")
     importer.add_argument("--org", required=True, help="the organisation's code")
@@ -127,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         applied = asyncio.run(_migrate(settings))
         print(f"Applied migrations: {applied}" if applied else "Database is up to date")
         return 0
-    if args.command in ("create-organisation", "create-api-key", "revoke-api-key", "import"):
+    if args.command in ("create-organisation", "create-api-key", "revoke-api-key", "create-staff", "import"):
         return asyncio.run(_admin(settings, args))
     if args.command == "worker":
         from hub.worker import run_worker

@@ -26,6 +26,8 @@ from hub.notify import Notifier, callbacks
 from hub.notify.dev import DevNotifier
 from hub.notify.govuk import GovukNotifier
 from hub.settings import Settings, SettingsError
+from hub.staff.web.common import StaffSignInRequired, staff_sign_in_required
+from hub.staff.web.routes import staff_routes
 from hub.web import account, appointments, dev, signin, sites
 from hub.web.common import NHSUK_DIST, STATIC, Assets, Hub, SignInRequired, delete_cookie, make_templates, render
 from hub.web.security import SecurityMiddleware
@@ -86,6 +88,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/api/v1/events", api.get_events),
         Route("/notify/callbacks/status", callbacks.status, methods=["POST"]),
         Route("/notify/callbacks/inbound", callbacks.inbound, methods=["POST"]),
+        *staff_routes(),
     ]
     if settings.demo:
         table.append(Route("/dev/outbox", dev.dev_outbox))
@@ -202,6 +205,7 @@ def create_app(
             api.ApiError: api.api_error,
             HTTPException: _http_error,
             SignInRequired: _sign_in_required,
+            StaffSignInRequired: staff_sign_in_required,
             500: _server_error,
         },
         lifespan=lifespan,

@@ -10,7 +10,7 @@ from hub.appointments import ActionPolicy, Allowed, allowed_actions
 from hub.audit import record_audit, record_event
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
-from hub.schedule_store import stop_escalation
+from hub.schedule_store import stop_escalation, withdraw_reminders
 
 _COLUMNS = (
     "a.id, a.organisation_id, a.ref, a.patient_id, a.clinic, a.specialty, a.clinician, a.starts_at,"
@@ -188,6 +188,7 @@ async def cancel_appointment(
         if not allowed.cancel:
             return ActionResult(False, allowed.why_not or "closed")
         data = {"reason": reason, "details": details}
+        await withdraw_reminders(tx, appointment_id=appointment_id, now=now)
         # A cancel supersedes an open request to rebook: nobody should call back with a new date.
         await tx.execute(
             "UPDATE callback_tasks SET status = 'closed', closed_at = ? WHERE appointment_id = ? AND kind = 'rebook'"

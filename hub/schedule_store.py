@@ -12,9 +12,11 @@ from typing import Any
 from hub.audit import record_audit, record_event
 from hub.clock import from_db, to_db
 from hub.db import Database, Transaction
+from hub.feed import choose_channel
 from hub.notices import NOTICE_PATIENT_COLUMNS, queue_appointment_notice
 from hub.scheduling import DueState, Schedule, decide, escalation_notices, reminder_notices
 from hub.settings import Settings
+from hub.staff.queue_store import create_task
 
 
 def schedule_from(settings: Settings) -> Schedule:
@@ -66,12 +68,14 @@ async def plan_notices(
         return
     schedule = schedule_from(settings)
     await _close(tx, appointment_id, like="reminder_%", outcome="replanned", now=now)
+    # One held back by quiet hours would give the old date and time.
+    await _cancel_queued(tx, appointment_id, kinds=("appointment_reminder",))
     await _insert(tx, appointment_id, reminder_notices(starts_at, now, schedule))
     if notice != "invitation":
         return
     await _close(tx, appointment_id, like="escalation_%", outcome="replanned", now=now)
-    if patient["opted_out"]:
-        return  # the invitation itself went by post
+    if choose_channel(patient) == "letter":
+        return  # opted out, or no mobile or email: the invitation itself went by post, so nothing to escalate
     if not patient["paperless"]:
         # They chose paper: the letter goes now, beside the text or email, and nothing escalates.
         await queue_appointment_notice(
@@ -104,15 +108,18 @@ async def stop_escalation(tx: Transaction, *, appointment_id: int, now: datetime
     await _cancel_queued(tx, appointment_id, kinds=("invitation_reminder", "invitation_post"))
 
 
+# Read through the partial index scheduled_notices_due: the cost follows what is due, not what is stored.
+DUE_NOTICES_SQL = (
+    "SELECT id, kind, appointment_id, due_at FROM scheduled_notices WHERE done_at IS NULL AND due_at <= ?"
+    " ORDER BY due_at LIMIT ?"
+)
+
+
 async def run_sweep(db: Database, *, settings: Settings, now: datetime, limit: int = 500) -> int:
     """Acts on up to `limit` due notices; returns how many it handled."""
     schedule = schedule_from(settings)
     async with db.write() as tx:
-        due = await tx.fetch_all(
-            "SELECT id, kind, appointment_id FROM scheduled_notices WHERE done_at IS NULL AND due_at <= ?"
-            " ORDER BY due_at LIMIT ?",
-            (to_db(now), limit),
-        )
+        due = await tx.fetch_all(DUE_NOTICES_SQL, (to_db(now), limit))
         for notice in due:
             outcome = await _act(tx, notice, settings=settings, schedule=schedule, now=now)
             await tx.execute(
@@ -122,9 +129,22 @@ async def run_sweep(db: Database, *, settings: Settings, now: datetime, limit: i
     return len(due)
 
 
+async def _superseded(tx: Transaction, notice: dict[str, Any], *, now: datetime) -> bool:
+    """A later step of the same chain is due too (the worker was down): send only that one, not a burst."""
+    chain = "escalation_%" if notice["kind"].startswith("escalation_") else "reminder_%"
+    later = await tx.fetch_one(
+        "SELECT id FROM scheduled_notices WHERE appointment_id = ? AND done_at IS NULL AND kind LIKE ?"
+        " AND due_at > ? AND due_at <= ? LIMIT 1",
+        (notice["appointment_id"], chain, notice["due_at"], to_db(now)),
+    )
+    return later is not None
+
+
 async def _act(
     tx: Transaction, notice: dict[str, Any], *, settings: Settings, schedule: Schedule, now: datetime
 ) -> str:
+    if await _superseded(tx, notice, now=now):
+        return "skip:superseded"
     a = await tx.fetch_one(
         "SELECT a.id, a.organisation_id, a.patient_id, a.status, a.request_state, a.starts_at, a.clinic,"
         " a.first_viewed_at, s.name AS site_name,"
@@ -165,6 +185,15 @@ async def _act(
         template_kind="invitation" if post else None,
     )
     if post:
+        await create_task(
+            tx,
+            kind="letter_posted",
+            patient_id=a["patient_id"],
+            appointment_id=a["id"],
+            reason="",
+            now=now,
+            source_id=message_id,
+        )
         await record_event(
             tx,
             at=now,
@@ -185,3 +214,9 @@ async def _act(
             detail=f"message {message_id}",
         )
     return f"queued {message_id}"
+
+
+async def withdraw_reminders(tx: Transaction, *, appointment_id: int, now: datetime) -> None:
+    """The patient asked to cancel: no more reminders or escalation, not even those already queued."""
+    await _close(tx, appointment_id, like="%", outcome="cancel requested", now=now)
+    await _cancel_queued(tx, appointment_id, kinds=("invitation_reminder", "appointment_reminder", "invitation_post"))

@@ -241,9 +241,11 @@ async def _sign_in_details(h: Harness, sub: Submission) -> None:
     before = await snapshot(h.db, SIGN_IN_TABLES)
     response = await submit(h, "/sign-in", sub, csrf)
     after = await snapshot(h.db, SIGN_IN_TABLES)
-    link = sub.get("link")
-    contact = parse_contact(sub.get("contact"))
-    born = parse_date_of_birth(sub.get("dob-day"), sub.get("dob-month"), sub.get("dob-year"), today=NOW.date())
+    link = _as_read(sub.get("link"))
+    contact = parse_contact(_as_read(sub.get("contact")))
+    born = parse_date_of_birth(
+        _as_read(sub.get("dob-day")), _as_read(sub.get("dob-month")), _as_read(sub.get("dob-year")), today=NOW.date()
+    )
     event(f"sign-in: {response.status_code}")
     if link and read_link_token(h.settings, link) is None:
         assert response.status_code == 404
@@ -506,7 +508,7 @@ async def _cancel(signed: Signed, sub: Submission, kind: str) -> None:
     appointment, response, unchanged = await _appointment_form(signed, "cancel", sub, kind)
     if kind != "own":
         return
-    reason_ok = sub.get("reason") in CANCEL_REASONS
+    reason_ok = _as_read(sub.get("reason")) in CANCEL_REASONS
     details_ok = len(_as_read(sub.get("details")).strip()) <= 500
     if reason_ok and details_ok:
         assert_redirect(response, f"/appointments/{appointment}?done=cancel")
@@ -547,9 +549,9 @@ async def _preferences(h: Harness, sub: Submission) -> None:
     before = await snapshot(h.db)
     response = await submit(h, "/preferences", sub, csrf)
     wrong = {
-        "contact_preference": sub.get("contact_preference") not in ("sms", "email"),
-        "paper": sub.get("paper") not in ("yes", "no"),
-        "digital": sub.get("digital") not in ("yes", "no"),
+        "contact_preference": _as_read(sub.get("contact_preference")) not in ("sms", "email"),
+        "paper": _as_read(sub.get("paper")) not in ("yes", "no"),
+        "digital": _as_read(sub.get("digital")) not in ("yes", "no"),
     }
     event(f"preferences: {response.status_code}")
     if not any(wrong.values()):

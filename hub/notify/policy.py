@@ -36,15 +36,17 @@ def judge_failure(
         return Verdict("retry", retry_at=now + policy.rate_limited_wait, counts=False)
     if status in (400, 403):
         return Verdict("failed")
-    # 5xx, a timeout or a dropped connection: Notify may have accepted it before the failure.
+    # 5xx (a 500 after the commit, a gateway's 502 or 504), a timeout or a dropped connection: Notify may have
+    # accepted it before the failure.
     if attempts >= policy.max_attempts:
         return Verdict("failed", check_first=True)
-    return Verdict("retry", retry_at=now + backoff(attempts, policy, rng), check_first=status is None)
+    return Verdict("retry", retry_at=now + backoff(attempts, policy, rng), check_first=True)
 
 
 def backoff(attempts: int, policy: RetryPolicy, rng: random.Random) -> timedelta:
     """Exponential with full jitter: spreads retries out so a recovering Notify is not hit all at once."""
-    cap = min(policy.ceiling, policy.base * (2 ** max(attempts - 1, 0)))
+    # The exponent stops growing long after the ceiling is reached: a large one would overflow timedelta.
+    cap = min(policy.ceiling, policy.base * (2 ** min(max(attempts - 1, 0), 32)))
     return timedelta(seconds=rng.uniform(cap.total_seconds() / 2, cap.total_seconds()))
 
 

@@ -63,9 +63,10 @@ async def _capped(tx: Transaction, row: Row, now: datetime, policy: SendPolicy) 
     if row["channel"] != "sms":
         return False
     since = to_db(now - HOUR)
+    # Messages being sent count too: those claimed earlier in this batch, or by another worker, have no sent_at yet.
     counts = await tx.fetch_one(
         "SELECT COUNT(*) AS any_kind, SUM(CASE WHEN template_id = ? AND personalisation = ? THEN 1 ELSE 0 END)"
-        " AS same FROM outbox_messages WHERE recipient = ? AND sent_at > ?",
+        " AS same FROM outbox_messages WHERE recipient = ? AND (sent_at > ? OR status = 'sending')",
         (row["template_id"], row["personalisation"], row["recipient"], since),
     )
     assert counts is not None
@@ -78,6 +79,8 @@ async def _capped(tx: Transaction, row: Row, now: datetime, policy: SendPolicy) 
 async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> list[Claimed]:
     token = secrets.token_hex(8)
     async with db.write() as tx:
+        # Only the last minute counts; an hour is kept so that a clock set back a little still counts right.
+        await tx.execute("DELETE FROM notify_requests WHERE at < ?", (to_db(now - HOUR),))
         # A lease that ran out belongs to a worker that died or hung: the message may have reached Notify.
         await tx.execute(
             "UPDATE outbox_messages SET status = 'queued', check_first = 1, claimed_until = NULL, claimed_by = NULL"
@@ -116,16 +119,17 @@ async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> lis
                     (to_db(now + timedelta(minutes=10)), row["id"]),
                 )
                 continue
-            requests += 2 if row["check_first"] else 1
-            if requests > room:
+            cost = 2 if row["check_first"] else 1  # a lookup by reference, then perhaps the send
+            if requests + cost > room:
                 break
+            requests += cost
             await tx.execute(
                 "UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, claimed_until = ?,"
                 " claimed_by = ? WHERE id = ?",
                 (to_db(now + policy.lease), token, row["id"]),
             )
             claimed.append(await _claimed(tx, row, token))
-        for _ in range(min(requests, room)):
+        for _ in range(requests):
             await tx.execute("INSERT INTO notify_requests (at) VALUES (?)", (to_db(now),))
     return claimed
 

@@ -1,0 +1,1 @@
+"""The booking-centre console: staff accounts, the call-back queue and the outcomes agents record."""

@@ -1,0 +1,91 @@
+"""Call-back queue rules: a task's age in working days against the service level, and when to try again.
+Pure functions over plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from hub.clock import LONDON, london
+
+KINDS = {
+    "rebook": "Rebook request",
+    "cancel": "Cancel request",
+    "failed_notification": "Message not delivered",
+    "inbound_text": "Text from patient",
+    "letter_posted": "Letter sent by post",
+}
+OUTCOMES = {
+    "rebooked": "Rebooked",
+    "cancelled": "Cancelled",
+    "no_answer": "No answer",
+    "closed": "Closed with a note",
+}
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    sla_working_days: int
+    claim: timedelta
+    retry: timedelta
+    max_attempts: int
+
+
+def working_days_between(start: date, end: date) -> int:
+    """Weekdays after `start` up to and including `end`: a task from Friday is 1 working day old on Monday."""
+    if end <= start:
+        return 0
+    days = (end - start).days
+    weeks, rest = divmod(days, 7)
+    count = weeks * 5
+    for offset in range(1, rest + 1):
+        if (start + timedelta(days=weeks * 7 + offset)).weekday() < 5:
+            count += 1
+    return count
+
+
+def working_age(created_at: datetime, now: datetime) -> int:
+    return working_days_between(london(created_at).date(), london(now).date())
+
+
+def sla_state(age: int, sla: int) -> str:
+    """'ok', 'due' (the last working day of the service level) or 'overdue'."""
+    if age > sla:
+        return "overdue"
+    return "due" if age == sla else "ok"
+
+
+def claim_until(now: datetime, policy: QueuePolicy) -> datetime:
+    return now + policy.claim
+
+
+def after_no_answer(attempts: int, *, now: datetime, policy: QueuePolicy) -> tuple[int, datetime | None]:
+    """(attempts so far, when to call again); None when the calls are over and a letter goes instead."""
+    attempts += 1
+    if attempts >= policy.max_attempts:
+        return attempts, None
+    return attempts, now + policy.retry
+
+
+def parse_new_start(day: str, month: str, year: str, time_text: str, *, now: datetime) -> datetime | str:
+    """The new appointment time an agent typed (London time), or what is wrong with it."""
+    try:
+        local_date = date(int(year), int(month), int(day))
+    except ValueError:
+        return "Enter a real date, for example 3 12 2026"
+    text = time_text.strip().lower().replace(".", ":").replace(" ", "")
+    suffix = text[-2:] if text.endswith(("am", "pm")) else ""
+    hours, _, minutes = text.removesuffix(suffix).partition(":")
+    if not hours.isdigit() or (minutes and not minutes.isdigit()):
+        return "Enter a time, for example 14:30 or 2:30pm"
+    hour, minute = int(hours), int(minutes or 0)
+    if suffix:
+        if not 1 <= hour <= 12:
+            return "Enter a time, for example 14:30 or 2:30pm"
+        hour = hour % 12 + (12 if suffix == "pm" else 0)
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        return "Enter a time, for example 14:30 or 2:30pm"
+    starts_at = datetime(local_date.year, local_date.month, local_date.day, hour, minute, tzinfo=LONDON)
+    if starts_at <= now:
+        return "The new time must be in the future"
+    return starts_at

@@ -1,0 +1,1 @@
+"""The booking-centre console's pages, mounted at /staff."""
