@@ -21,6 +21,7 @@ from hub.links import patient_link
 from hub.notify.outbox import queue_message
 from hub.notify.policy import RetryPolicy, backoff
 from hub.settings import Settings
+from hub.staff.queue_store import create_task
 
 ACTOR = "notify-callback"
 DELIVERED = frozenset({"delivered", "received"})  # "received": a letter printed and handed to Royal Mail
@@ -121,6 +122,16 @@ async def _fail(tx: Transaction, message: Row, status: str, *, settings: Setting
     data = {"message_id": str(message["id"]), "kind": message["kind"], "status": status}
     if replaced is None:
         await _event(tx, now, "notification.failed", patient, message, {**data, "channel": message["channel"]})
+        if message["lane"] == "bulk":
+            await create_task(
+                tx,
+                kind="failed_notification",
+                patient_id=patient["id"],
+                appointment_id=message["appointment_id"],
+                reason=f"{message['channel']} {status}",
+                now=now,
+                source_id=message["id"],
+            )
     else:
         channel, replacement = replaced
         data.update({"from": message["channel"], "to": channel, "replacement_id": str(replacement)})
@@ -200,6 +211,16 @@ async def record_inbound(
         for patient in patients:
             by_organisation.setdefault(patient["organisation_id"], []).append(patient)
         for organisation_id, theirs in by_organisation.items():
+            # The booking centre calls back: one task per trust, on the first record with this number.
+            await create_task(
+                tx,
+                kind="inbound_text",
+                patient_id=theirs[0]["id"],
+                appointment_id=None,
+                reason="",
+                now=now,
+                source_id=row["id"],
+            )
             await record_event(
                 tx,
                 at=now,
