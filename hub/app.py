@@ -24,14 +24,13 @@ from hub.db import connect
 from hub.db.sqlite import warn_if_unsafe
 from hub.notify import Notifier, callbacks
 from hub.notify.dev import DevNotifier
-from hub.notify.govuk import GovukNotifier
 from hub.settings import Settings, SettingsError
 from hub.staff.web.common import StaffSignInRequired, staff_sign_in_required
 from hub.staff.web.routes import staff_routes
 from hub.web import account, appointments, dev, signin, sites
 from hub.web.common import NHSUK_DIST, STATIC, Assets, Hub, SignInRequired, delete_cookie, make_templates, render
 from hub.web.security import SecurityMiddleware
-from hub.worker import work
+from hub.worker import make_notifier, work
 
 log = logging.getLogger(__name__)
 ASSET_MOUNTS = {"static": STATIC, "assets": NHSUK_DIST / "assets", "nhsuk": NHSUK_DIST}
@@ -179,9 +178,7 @@ def create_app(
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
         )
         chosen: Notifier = notifier or (
-            DevNotifier(db, clock)
-            if use_dev_outbox
-            else GovukNotifier(api_key=settings["notify.api_key"], base_url=settings["notify.base_url"])
+            DevNotifier(db, clock) if use_dev_outbox else make_notifier(settings, db, clock)
         )
         assets = Assets(ASSET_MOUNTS)
         app.state.hub = Hub(settings, clock, db, chosen, make_templates(assets, settings), assets)

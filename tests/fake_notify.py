@@ -530,6 +530,7 @@ class FakeNotify:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = False  # so server_close() joins every handler thread
+    request_queue_size = 128  # socketserver's backlog of 5 would drop a batch's connections
     fake: FakeNotify
 
 

@@ -21,6 +21,7 @@ from hub.clock import Clock, to_db
 from hub.db import Database, Row, Transaction
 from hub.notify import Notifier, NotifyError, OutgoingMessage
 from hub.notify.policy import RetryPolicy, in_quiet_hours, judge_failure
+from hub.staff.queue_store import create_task
 
 log = logging.getLogger(__name__)
 WINDOW = timedelta(seconds=60)
@@ -211,11 +212,22 @@ async def record_outcomes(
                     (c.message.channel, to_db(verdict.retry_at)),
                 )
             if verdict.outcome == "failed":
-                await tx.execute(
+                failed = await tx.fetch_one(
                     "UPDATE outbox_messages SET status = 'failed', error = ?, claimed_until = NULL, claimed_by = NULL"
-                    f" WHERE {mine}",
+                    f" WHERE {mine} RETURNING patient_id, appointment_id, lane",
                     (note, c.id, c.token),
                 )
+                if failed and failed["lane"] == "bulk" and failed["patient_id"] is not None:
+                    # Staff see it in the call-back queue: the patient has not heard from us.
+                    await create_task(
+                        tx,
+                        kind="failed_notification",
+                        patient_id=failed["patient_id"],
+                        appointment_id=failed["appointment_id"],
+                        reason=note,
+                        now=now,
+                        source_id=c.id,
+                    )
                 continue
             assert verdict.retry_at is not None
             await tx.execute(

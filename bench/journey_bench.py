@@ -1,0 +1,504 @@
+"""The patient journey over real HTTP: python -m bench.journey_bench [--journeys 1000] [--concurrency 100] [--quick]
+
+Builds 10,000 patients and 50,000 appointments by bulk SQL in a fresh SQLite file, starts `python -m hub serve`
+(one uvicorn worker, demo mode: codes go to the dev outbox) and, in the same run against the same file, the bare
+Starlette + aiosqlite + Jinja page in bench/baseline_app.py. Then:
+  1. journeys: `concurrency` simulated patients at a time, each with its own cookies, open their link, submit their
+     details, read their code from the dev outbox, submit it, list their appointments, open one, download its .ics
+     and confirm it. Requests/second and p50/p95/p99 per step, measured at the client.
+  2. list page: the same concurrency of signed-in patients reloading /appointments, against the baseline's list;
+     reported as a ratio (rounds interleaved, so both see the same machine).
+The sign-in rate limits per client address (30 codes, 50 wrong guesses an hour) would stop a load test from one
+address after a few journeys; this run raises them through HUB_CODES_PER_CLIENT_PER_HOUR and
+HUB_GUESSES_PER_CLIENT_PER_HOUR. The load generator shares the machine with the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import httpx
+
+from bench.api_bench import _free_port, _hub
+from bench.import_bench import machine, nhs_number
+from hub.clock import to_db
+from hub.links import link_token
+from hub.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPS = (
+    "open_link",
+    "submit_details",
+    "code_page",
+    "read_code",
+    "submit_code",
+    "appointments",
+    "appointment",
+    "ics",
+    "confirm",
+    "confirmed_page",
+)
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_APPOINTMENT = re.compile(r'href="/appointments/(\d+)"')
+SITES = (("RFH", "Royal Free Hospital"), ("BARNET", "Barnet Hospital"), ("CHASE", "Chase Farm Hospital"))
+
+
+def mobile(n: int) -> str:
+    return f"+447911{n:06d}"
+
+
+def date_of_birth(n: int) -> str:
+    return f"{1930 + n % 80}-{1 + n % 12:02d}-{1 + n % 28:02d}"
+
+
+def seed(path: Path, *, patients: int, appointments: int, now: datetime) -> None:
+    """Patients with their own mobile, and appointments spread over them, by bulk SQL (seconds, not minutes)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    stamp = to_db(now)
+    nine = now.replace(hour=9, minute=0, second=0, microsecond=0)
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO organisations (code, name, phone) VALUES ('RAL', 'Bench Trust', '020 7794 0500')")
+    org = conn.execute("SELECT id FROM organisations WHERE code = 'RAL'").fetchone()[0]
+    conn.executemany(
+        "INSERT INTO sites (organisation_id, code, name, address, postcode) VALUES (?, ?, ?, 'Pond Street', 'NW3 2QG')",
+        [(org, code, name) for code, name in SITES],
+    )
+    site_ids = [row[0] for row in conn.execute("SELECT id FROM sites ORDER BY id")]
+    conn.executemany(
+        "INSERT INTO patients (id, organisation_id, mrn, nhs_number, given_name, family_name, date_of_birth, mobile,"
+        " verification_code, created_at, updated_at) VALUES (?, ?, ?, ?, 'Patient', ?, ?, ?, ?, ?, ?)",
+        (
+            (n + 1, org, f"MRN{n:07d}", nhs_number(n), f"Number{n}", date_of_birth(n), mobile(n), f"V{n:06d}")
+            + (stamp, stamp)
+            for n in range(patients)
+        ),
+    )
+    # Upcoming (2 to 60 days ahead, past the 24-hour cut-off for changes), in clinic hours.
+    conn.executemany(
+        "INSERT INTO appointments (organisation_id, ref, patient_id, site_id, clinic, specialty, clinician, starts_at,"
+        " duration_minutes, mode, status, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, 'Cardiology outpatients', 'Cardiology', 'Dr A Example', ?, 30, 'in_person', 'booked',"
+        " ?, ?)",
+        (
+            (
+                org,
+                f"A{n:08d}",
+                n % patients + 1,
+                site_ids[n % len(site_ids)],
+                to_db(nine + timedelta(days=2 + n % 59, minutes=15 * (n % 32))),
+                stamp,
+                stamp,
+            )
+            for n in range(appointments)
+        ),
+    )
+    # The bench reads codes from the dev outbox by recipient; the hub never does, so this index is the bench's own.
+    conn.execute("CREATE INDEX bench_dev_messages_recipient ON dev_messages (recipient, id)")
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+class Process:
+    """A uvicorn server as a subprocess; ready once uvicorn says so."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        self.log: list[str] = []
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(60) or self.process.poll() is not None:
+            self.stop()
+            raise SystemExit(f"{' '.join(argv)} did not start:\n" + "".join(self.log))
+
+    def _drain(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.log.append(line)
+            if "Application startup complete" in line:
+                self._ready.set()
+        self._ready.set()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(timeout=10)
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    statuses: dict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
+    failures: Counter[str] = field(default_factory=Counter)
+    requests: int = 0
+
+    async def request(self, step: str, call: Any, expect: int) -> httpx.Response:
+        began = time.perf_counter()
+        response: httpx.Response = await call
+        self.latencies[step].append(time.perf_counter() - began)
+        self.statuses[step][response.status_code] += 1
+        self.requests += 1
+        if response.status_code != expect:
+            raise JourneyFailed(f"{step}: {response.status_code}")
+        return response
+
+
+class JourneyFailed(Exception):
+    pass
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = sorted(x * 1000 for x in seconds)
+    if len(ms) < 2:
+        return {"count": len(ms)}
+    cuts = statistics.quantiles(ms, n=100, method="inclusive")
+    return {
+        "count": len(ms),
+        "p50": round(cuts[49], 1),
+        "p95": round(cuts[94], 1),
+        "p99": round(cuts[98], 1),
+        "max": round(ms[-1], 1),
+    }
+
+
+def _csrf(response: httpx.Response) -> str:
+    found = _CSRF.search(response.text)
+    if not found:
+        raise JourneyFailed(f"no CSRF token on {response.request.url.path}")
+    return found.group(1)
+
+
+async def read_code(outbox: aiosqlite.Connection, recipient: str, after: int) -> str:
+    """The code the hub 'sent' (the dev outbox keeps personalisation, code included, in demo mode only)."""
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline:
+        async with outbox.execute(
+            "SELECT personalisation FROM dev_messages WHERE recipient = ? AND id > ? ORDER BY id DESC LIMIT 1",
+            (recipient, after),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row:
+            return str(json.loads(row[0])["code"])
+        await asyncio.sleep(0.01)
+    raise JourneyFailed("read_code: no code in the dev outbox after 30 s")
+
+
+async def journey(
+    client: httpx.AsyncClient, stats: Stats, outbox: aiosqlite.Connection, *, n: int, token: str, last_id: int
+) -> None:
+    page = await stats.request("open_link", client.get(f"/p/{token}"), 200)
+    year, month, day = date_of_birth(n).split("-")
+    form = {
+        "csrf_token": _csrf(page),
+        "link": token,
+        "contact": "0" + mobile(n).removeprefix("+44"),
+        "dob-day": day.lstrip("0"),
+        "dob-month": month.lstrip("0"),
+        "dob-year": year,
+    }
+    await stats.request("submit_details", client.post("/sign-in", data=form), 303)
+    page = await stats.request("code_page", client.get("/sign-in/code"), 200)
+    began = time.perf_counter()
+    code = await read_code(outbox, mobile(n), last_id)
+    stats.latencies["read_code"].append(time.perf_counter() - began)
+    signed_in = await stats.request(
+        "submit_code", client.post("/sign-in/code", data={"csrf_token": _csrf(page), "code": code}), 303
+    )
+    if signed_in.headers.get("location") != "/appointments":
+        raise JourneyFailed(f"submit_code: went to {signed_in.headers.get('location')}")
+    page = await stats.request("appointments", client.get("/appointments"), 200)
+    ids = _APPOINTMENT.findall(page.text)
+    if not ids:
+        raise JourneyFailed("appointments: none listed")
+    appointment_id = ids[0]
+    page = await stats.request("appointment", client.get(f"/appointments/{appointment_id}"), 200)
+    await stats.request("ics", client.get(f"/appointments/{appointment_id}.ics"), 200)
+    done = await stats.request(
+        "confirm", client.post(f"/appointments/{appointment_id}/confirm", data={"csrf_token": _csrf(page)}), 303
+    )
+    location = done.headers.get("location", "")
+    if "done=confirmed" not in location:
+        raise JourneyFailed(f"confirm: went to {location}")
+    await stats.request("confirmed_page", client.get(location), 200)
+
+
+async def run_journeys(
+    url: str, db_path: Path, *, patients: list[int], concurrency: int, secret_settings: Any
+) -> tuple[dict[str, Any], list[tuple[httpx.AsyncClient, int]]]:
+    transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=concurrency * 2))
+    stats = Stats()
+    signed_in: list[tuple[httpx.AsyncClient, int]] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in patients:
+        queue.put_nowait(n)
+    outbox = await aiosqlite.connect(db_path)
+    async with outbox.execute("SELECT COALESCE(MAX(id), 0) FROM dev_messages") as cursor:
+        row = await cursor.fetchone()
+    last_id = int(row[0]) if row else 0
+
+    async def patient_worker() -> None:
+        while not queue.empty():
+            n = queue.get_nowait()
+            # A fresh browser per patient: its own cookie jar, sharing the load generator's connection pool.
+            client = httpx.AsyncClient(base_url=url, transport=transport, timeout=60, trust_env=False)
+            try:
+                await journey(client, stats, outbox, n=n, token=link_token(secret_settings, n + 1), last_id=last_id)
+                signed_in.append((client, n + 1))
+            except (JourneyFailed, httpx.HTTPError) as exc:
+                stats.failures[str(exc)[:80] or type(exc).__name__] += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(patient_worker() for _ in range(concurrency)))
+    seconds = time.perf_counter() - began
+    await outbox.close()
+    http_steps = [s for s in STEPS if s != "read_code"]
+    result = {
+        "journeys": len(patients),
+        "completed": len(signed_in),
+        "failures": dict(stats.failures),
+        "concurrency": concurrency,
+        "seconds": round(seconds, 2),
+        "http_requests": stats.requests,
+        "requests_per_second": round(stats.requests / seconds, 1),
+        "journeys_per_second": round(len(signed_in) / seconds, 2),
+        "steps_ms": {step: percentiles(stats.latencies[step]) for step in STEPS},
+        "worst_http_step_p95_ms": max(
+            (percentiles(stats.latencies[s]).get("p95", 0.0) for s in http_steps), default=0.0
+        ),
+        "statuses": {step: {str(k): v for k, v in sorted(stats.statuses[step].items())} for step in http_steps},
+    }
+    return result, signed_in
+
+
+class RawClient:
+    """One keep-alive HTTP/1.1 connection with fixed headers: a few microseconds of client work per request, so
+    the load generator (which shares the machine) is not what sets the ceiling, as httpx would be."""
+
+    def __init__(self, port: int, path: str, cookie: str = "") -> None:
+        self.port = port
+        headers = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept-Encoding: gzip\r\n"
+        if cookie:
+            headers += f"Cookie: {cookie}\r\n"
+        self.request = (headers + "\r\n").encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self) -> tuple[int, bytes]:
+        try:
+            return await self._get()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # uvicorn closes a connection idle for 5 s (while the other server had its round): open a new one.
+            self.close()
+            self.writer = None
+            return await self._get()
+
+    async def _get(self) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        self.writer.write(self.request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def hammer(clients: list[RawClient], *, requests: int) -> dict[str, Any]:
+    """Closed loop: each client asks again as soon as it has its answer, until `requests` have been made."""
+    latencies: list[float] = []
+    bad = 0
+    remaining = requests
+
+    async def worker(client: RawClient) -> None:
+        nonlocal remaining, bad
+        while remaining > 0:
+            remaining -= 1
+            began = time.perf_counter()
+            status, body = await client.get()
+            latencies.append(time.perf_counter() - began)
+            if status != 200 or not body:
+                bad += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(client) for client in clients))
+    seconds = time.perf_counter() - began
+    return {
+        "requests": len(latencies),
+        "bad": bad,
+        "requests_per_second": round(len(latencies) / seconds, 1),
+        "latency_ms": percentiles(latencies),
+    }
+
+
+async def compare_list_pages(
+    signed_in: list[tuple[httpx.AsyncClient, int]],
+    *,
+    hub_port: int,
+    baseline_port: int,
+    concurrency: int,
+    requests: int,
+    rounds: int,
+) -> dict[str, Any]:
+    ours, bare = [], []
+    for client, patient_id in signed_in[:concurrency]:
+        cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+        ours.append(RawClient(hub_port, "/appointments", cookie))
+        bare.append(RawClient(baseline_port, f"/patients/{patient_id}/appointments"))
+    for client in (*ours, *bare):  # warm both: connections open, templates compiled, and check the pages
+        status, body = await client.get()
+        if status != 200:
+            raise SystemExit(f"list page warm-up: {status}")
+    hub_rounds, bare_rounds = [], []
+    for _ in range(rounds):
+        hub_rounds.append(await hammer(ours, requests=requests))
+        bare_rounds.append(await hammer(bare, requests=requests))
+    for client in (*ours, *bare):
+        client.close()
+    hub_rps = statistics.median(r["requests_per_second"] for r in hub_rounds)
+    bare_rps = statistics.median(r["requests_per_second"] for r in bare_rounds)
+    return {
+        "concurrency": len(ours),
+        "requests_per_round": requests,
+        "client": "raw asyncio HTTP/1.1 keep-alive, Accept-Encoding: gzip (the hub compresses; the baseline does not)",
+        "hub_appointments_page": {"median_requests_per_second": hub_rps, "rounds": hub_rounds},
+        "bare_starlette_baseline": {"median_requests_per_second": bare_rps, "rounds": bare_rounds},
+        "ratio": round(hub_rps / bare_rps, 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.journey_bench", description=__doc__)
+    parser.add_argument("--patients", type=int, default=10_000, help="patients in the data set")
+    parser.add_argument("--appointments", type=int, default=50_000, help="appointments in the data set")
+    parser.add_argument("--journeys", type=int, default=1000, help="patients who sign in and confirm")
+    parser.add_argument("--concurrency", type=int, default=100, help="simulated patients at once")
+    parser.add_argument("--list-requests", type=int, default=3000, help="list-page requests per round and server")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the list-page comparison")
+    parser.add_argument("--quick", action="store_true", help="2,000 patients, 200 journeys, 50 at once")
+    parser.add_argument("--output", type=Path, help="also write the JSON here (bench/results/ is ignored by git)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.patients, args.appointments, args.journeys = 2000, 10_000, 200
+        args.concurrency, args.list_requests, args.rounds = 50, 1000, 2
+    if args.journeys > args.patients:
+        parser.error("--journeys cannot exceed --patients (each patient signs in once)")
+    with tempfile.TemporaryDirectory(prefix="hub-journey-") as folder:
+        db_path = Path(folder) / "hub.sqlite3"
+        port, baseline_port = _free_port(), _free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HUB_DATABASE_URL": f"sqlite:///{db_path}",
+            "HUB_DEMO": "true",
+            "HUB_BASE_URL": url,
+            "HUB_CODES_PER_CLIENT_PER_HOUR": "1000000000",
+            "HUB_GUESSES_PER_CLIENT_PER_HOUR": "1000000000",
+        }
+        _hub(env, "migrate")
+        began = time.perf_counter()
+        seed(db_path, patients=args.patients, appointments=args.appointments, now=datetime.now(UTC))
+        build_seconds = time.perf_counter() - began
+        print(
+            f"built {args.patients} patients, {args.appointments} appointments in {build_seconds:.1f}s",
+            file=sys.stderr,
+        )
+        settings = load_settings(environ=env)
+        hub = Process([sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(port)], env)
+        try:
+            baseline = Process(
+                [sys.executable, "-m", "bench.baseline_app", "--db", str(db_path), "--port", str(baseline_port)], env
+            )
+            try:
+                chosen = random.Random(1).sample(range(args.patients), args.journeys)
+
+                async def both() -> tuple[dict[str, Any], dict[str, Any]]:
+                    journeys, signed_in = await run_journeys(
+                        url, db_path, patients=chosen, concurrency=args.concurrency, secret_settings=settings
+                    )
+                    print(f"journeys: {journeys['requests_per_second']} requests/s", file=sys.stderr)
+                    pages = await compare_list_pages(
+                        signed_in,
+                        hub_port=port,
+                        baseline_port=baseline_port,
+                        concurrency=args.concurrency,
+                        requests=args.list_requests,
+                        rounds=args.rounds,
+                    )
+                    print(f"list page: {pages['ratio']} of the bare baseline", file=sys.stderr)
+                    return journeys, pages
+
+                journeys, pages = asyncio.run(both())
+            finally:
+                baseline.stop()
+        finally:
+            hub.stop()
+    worst_p95 = journeys["worst_http_step_p95_ms"]
+    result = {
+        "benchmark": "patient_journey",
+        "transport": "HTTP/1.1 over loopback to one uvicorn process per app; load generator on the same machine",
+        "data": {
+            "patients": args.patients,
+            "appointments": args.appointments,
+            "build_seconds": round(build_seconds, 1),
+        },
+        "settings_changed_for_the_run": {
+            "HUB_CODES_PER_CLIENT_PER_HOUR": env["HUB_CODES_PER_CLIENT_PER_HOUR"],
+            "HUB_GUESSES_PER_CLIENT_PER_HOUR": env["HUB_GUESSES_PER_CLIENT_PER_HOUR"],
+            "why": "every simulated patient comes from 127.0.0.1; the per-address limits would stop the run",
+        },
+        "journey": journeys,
+        "list_page_vs_bare_starlette": pages,
+        "targets": {
+            "list_page_at_least_half_of_baseline": {"measured": pages["ratio"], "pass": pages["ratio"] >= 0.5},
+            "every_step_p95_under_100ms": {"measured_worst_ms": worst_p95, "pass": worst_p95 < 100},
+            "nhs_app_400ms_p95_and_25_rps": {
+                "pass": worst_p95 < 400 and journeys["requests_per_second"] >= 25,
+            },
+        },
+        "sqlite_synchronous": "FULL",
+        "machine": machine(),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
