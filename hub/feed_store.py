@@ -15,8 +15,8 @@ from hub.audit import record_audit
 from hub.clock import from_db, to_db
 from hub.db import Transaction
 from hub.feed import appointment_change, new_verification_code, source_hash
-from hub.notices import NOTICE_PATIENT_COLUMNS, queue_appointment_notice
-from hub.schedule_store import plan_notices
+from hub.notices import NOTICE_PATIENT_COLUMNS
+from hub.schedule_store import announce_change
 from hub.settings import Settings
 
 
@@ -218,19 +218,7 @@ async def upsert_appointment(
             " ELSE request_state END WHERE id = ?",
             (*params, int(change.bump_sequence), int(moved), appointment_id),
         )
-    if change.notice:
-        await queue_appointment_notice(
-            tx,
-            settings=settings,
-            kind=change.notice,
-            patient=patient,
-            appointment_id=appointment_id,
-            starts_at=values["start"],
-            site_name=site["name"],
-            clinic=values["clinic"] or "",
-            now=now,
-        )
-    await plan_notices(
+    await announce_change(
         tx,
         settings=settings,
         notice=change.notice,

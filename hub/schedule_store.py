@@ -220,3 +220,43 @@ async def withdraw_reminders(tx: Transaction, *, appointment_id: int, now: datet
     """The patient asked to cancel: no more reminders or escalation, not even those already queued."""
     await _close(tx, appointment_id, like="%", outcome="cancel requested", now=now)
     await _cancel_queued(tx, appointment_id, kinds=("invitation_reminder", "appointment_reminder", "invitation_post"))
+
+
+async def announce_change(
+    tx: Transaction,
+    *,
+    settings: Settings,
+    notice: str | None,
+    status: str,
+    patient: dict[str, Any],
+    appointment_id: int,
+    starts_at: datetime,
+    site_name: str,
+    clinic: str,
+    now: datetime,
+) -> None:
+    """After any change to an appointment: tell the patient (when `notice`) and re-plan what follows."""
+    if notice:
+        await queue_appointment_notice(
+            tx,
+            settings=settings,
+            kind=notice,
+            patient=patient,
+            appointment_id=appointment_id,
+            starts_at=starts_at,
+            site_name=site_name,
+            clinic=clinic,
+            now=now,
+        )
+    await plan_notices(
+        tx,
+        settings=settings,
+        notice=notice,
+        status=status,
+        patient=patient,
+        appointment_id=appointment_id,
+        starts_at=starts_at,
+        site_name=site_name,
+        clinic=clinic,
+        now=now,
+    )

@@ -13,7 +13,7 @@ from hub.db import Database, Row, Transaction
 from hub.links import patient_link
 from hub.notices import NOTICE_PATIENT_COLUMNS, queue_appointment_notice
 from hub.notify.outbox import queue_message
-from hub.schedule_store import plan_notices
+from hub.schedule_store import announce_change
 from hub.settings import Settings
 from hub.staff.queue import QueuePolicy, after_no_answer
 
@@ -154,18 +154,7 @@ async def _rebook(
         " request_state = 'none', first_viewed_at = NULL, updated_at = ? WHERE id = ?",
         (to_db(outcome.starts_at), site_id, clinician, to_db(now), appointment["id"]),
     )
-    await queue_appointment_notice(
-        tx,
-        settings=settings,
-        kind="changed",
-        patient=patient,
-        appointment_id=appointment["id"],
-        starts_at=outcome.starts_at,
-        site_name=site_name,
-        clinic=appointment["clinic"],
-        now=now,
-    )
-    await plan_notices(
+    await announce_change(
         tx,
         settings=settings,
         notice="changed",
@@ -199,18 +188,7 @@ async def _cancel(tx: Transaction, appointment: Row, patient: Row, *, settings: 
         (to_db(now), appointment["id"]),
     )
     starts_at = from_db(appointment["starts_at"])
-    await queue_appointment_notice(
-        tx,
-        settings=settings,
-        kind="cancelled",
-        patient=patient,
-        appointment_id=appointment["id"],
-        starts_at=starts_at,
-        site_name=appointment["site_name"],
-        clinic=appointment["clinic"],
-        now=now,
-    )
-    await plan_notices(
+    await announce_change(
         tx,
         settings=settings,
         notice="cancelled",
