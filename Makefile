@@ -44,6 +44,9 @@ bench: install
 	$(BIN)/python -m bench.import_bench
 	$(BIN)/python -m bench.api_bench
 	$(BIN)/python -m bench.notify_bench
+	$(BIN)/python -m bench.journey_bench
+	$(BIN)/python -m bench.sweep_bench
+	$(BIN)/python -m bench.page_weight
 
 clean:
 	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -68,6 +68,7 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
         loader=ChoiceLoader([FileSystemLoader(TEMPLATES), PackageLoader("nhsuk_frontend_jinja")]),
         autoescape=select_autoescape(["html", "jinja"]),
         undefined=ChainableUndefined,  # the NHS.UK macros read optional nested params
+        auto_reload=False,  # templates change only with a deploy; checking the files every render costs ~50 stats
         trim_blocks=True,
         lstrip_blocks=True,
     )
