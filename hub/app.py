@@ -71,6 +71,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/appointments/{id:record_id}/cancel", appointments.cancel_page),
         Route("/appointments/{id:record_id}/cancel", appointments.cancel, methods=["POST"]),
         Route("/letters", account.letter_list),
+        Route("/messages", account.message_list),
         Route("/letters/{id:record_id}", account.letter_view),
         Route("/preferences", account.preferences_page),
         Route("/preferences", account.save_preferences, methods=["POST"]),

@@ -272,6 +272,30 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                     "created_at": stamp,
                 },
             )
+        # A little history for /messages: the invitations the hospital's feed would have sent.
+        for ref, kind, status, delivery, days_ago in (
+            ("A1001", "invitation", "sent", "delivered", 3),
+            ("A1002", "invitation", "sent", "delivered", 2),
+            ("A1002", "invitation_reminder", "sent", None, 1),
+        ):
+            sent = to_db(now - timedelta(days=days_ago))
+            await _insert(
+                tx,
+                "outbox_messages",
+                {
+                    "kind": kind,
+                    "channel": "sms",
+                    "patient_id": patients["RF100001"],
+                    "appointment_id": appointment_ids[ref],
+                    "recipient": "+447700900001",
+                    "status": status,
+                    "delivery_status": delivery,
+                    "attempts": 1,
+                    "next_attempt_at": sent,
+                    "created_at": sent,
+                    "sent_at": sent,
+                },
+            )
     return True
 
 

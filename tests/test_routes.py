@@ -37,6 +37,7 @@ SIGNED_IN_PAGES = (
     "/appointments/{appointment}/rebook",
     "/appointments/{appointment}/cancel",
     "/letters",
+    "/messages",
     "/preferences",
     "/sites/RFH",
     "/sign-out",

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hub.letter_store import list_letters_for_patient, open_letter
+from hub.message_store import list_messages_for_patient
 from hub.patient_store import get_patient, update_preferences
 from hub.web.common import hub_of, read_form, render, require_patient
 
@@ -16,6 +17,13 @@ async def letter_list(request: Request) -> Response:
     session = await require_patient(request)
     letters = await list_letters_for_patient(hub.db, session.patient_id)
     return render(request, "views/patient/letters.html", {"letters": letters})
+
+
+async def message_list(request: Request) -> Response:
+    hub = hub_of(request)
+    session = await require_patient(request)
+    messages = await list_messages_for_patient(hub.db, session.patient_id)
+    return render(request, "views/patient/messages.html", {"messages": messages})
 
 
 async def letter_view(request: Request) -> Response:

@@ -180,6 +180,7 @@ SIGNED_IN = {
     "cancel-with-transport": Check("Cancel your appointment", _cancel_with_transport),
     "cancel-errors": Check("Cancel your appointment", _cancel_errors),
     "letters": Check("Your letters", _go("/letters")),
+    "messages": Check("Your messages", _go("/messages")),
     "preferences": Check("Contact preferences", _go("/preferences")),
     "preferences-saved": Check("Contact preferences", _go("/preferences?saved=1")),
     "preferences-errors": Check("Contact preferences", _preferences_errors),
