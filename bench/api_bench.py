@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -25,62 +21,8 @@ from typing import Any
 
 import httpx
 
-from bench.import_bench import SECRET, machine, nhs_number
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _hub(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "hub", *args], cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"python -m hub {' '.join(args)} failed:\n{done.stderr}")
-    return done.stdout
-
-
-class Server:
-    """`python -m hub serve` as a subprocess; ready once uvicorn says so."""
-
-    def __init__(self, env: dict[str, str], port: int) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.log: list[str] = []
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-        if not self._ready.wait(30) or self.process.poll() is not None:
-            self.stop()
-            raise SystemExit("the server did not start:\n" + "".join(self.log))
-
-    def _drain(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.log.append(line)
-            if "Application startup complete" in line:
-                self._ready.set()
-        self._ready.set()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._reader.join(timeout=10)
-        if self.process.stderr:
-            self.process.stderr.close()
+from bench.common import SECRET, Process, emit, free_port, hub_cli, machine, serve_argv
+from bench.import_bench import nhs_number
 
 
 def patient(n: int) -> dict[str, Any]:
@@ -172,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="also write the JSON here (bench/results/ is ignored by git)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as folder:
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -181,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             "HUB_NOTIFY_API_KEY": "bench",
             "HUB_BASE_URL": url,
         }
-        _hub(env, "migrate")
-        _hub(env, "create-organisation", "--code", "RAL", "--name", "Bench Trust")
-        key = _hub(env, "create-api-key", "--org", "RAL", "--name", "bench").strip().splitlines()[-1]
-        server = Server(env, port)
+        hub_cli(env, "migrate")
+        hub_cli(env, "create-organisation", "--code", "RAL", "--name", "Bench Trust")
+        key = hub_cli(env, "create-api-key", "--org", "RAL", "--name", "bench").strip().splitlines()[-1]
+        server = Process(serve_argv(port), env)
         try:
             phases = asyncio.run(
                 bench(url, key, requests=args.requests, patients=args.patients, concurrency=args.concurrency)
@@ -200,11 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n", encoding="utf-8")
+    emit(result, args.output)
     return 0
 
 

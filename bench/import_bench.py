@@ -9,10 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import json
-import os
-import platform
-import sqlite3
 import sys
 import tempfile
 import time
@@ -20,26 +16,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.common import SECRET, emit, machine
 from hub.clock import Clock
 from hub.db import connect
 from hub.db.migrate import migrate
 from hub.importer import COLUMNS, import_file
 from hub.settings import load_settings
 
-SECRET = "bench-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 SITES = ("RFH", "BARNET", "CHASE")
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or None,
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "cpu_count": os.cpu_count(),
-        "sqlite": sqlite3.sqlite_version,
-    }
 
 
 def nhs_number(n: int) -> str:
@@ -149,11 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as folder:
         result = asyncio.run(run(args.rows, Path(folder)))
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n", encoding="utf-8")
+    emit(result, args.output)
     return 0
 
 

@@ -23,10 +23,8 @@ import random
 import re
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -37,13 +35,12 @@ from typing import Any
 import aiosqlite
 import httpx
 
-from bench.api_bench import _free_port, _hub
-from bench.import_bench import machine, nhs_number
+from bench.common import Process, emit, free_port, hub_cli, machine, serve_argv
+from bench.import_bench import nhs_number
 from hub.clock import to_db
 from hub.links import link_token
 from hub.settings import load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
 STEPS = (
     "open_link",
     "submit_details",
@@ -116,39 +113,6 @@ def seed(path: Path, *, patients: int, appointments: int, now: datetime) -> None
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()
-
-
-class Process:
-    """A uvicorn server as a subprocess; ready once uvicorn says so."""
-
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        self.log: list[str] = []
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-        if not self._ready.wait(60) or self.process.poll() is not None:
-            self.stop()
-            raise SystemExit(f"{' '.join(argv)} did not start:\n" + "".join(self.log))
-
-    def _drain(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.log.append(line)
-            if "Application startup complete" in line:
-                self._ready.set()
-        self._ready.set()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._reader.join(timeout=10)
 
 
 @dataclass
@@ -417,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--journeys cannot exceed --patients (each patient signs in once)")
     with tempfile.TemporaryDirectory(prefix="hub-journey-") as folder:
         db_path = Path(folder) / "hub.sqlite3"
-        port, baseline_port = _free_port(), _free_port()
+        port, baseline_port = free_port(), free_port()
         url = f"http://127.0.0.1:{port}"
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -427,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             "HUB_CODES_PER_CLIENT_PER_HOUR": "1000000000",
             "HUB_GUESSES_PER_CLIENT_PER_HOUR": "1000000000",
         }
-        _hub(env, "migrate")
+        hub_cli(env, "migrate")
         began = time.perf_counter()
         seed(db_path, patients=args.patients, appointments=args.appointments, now=datetime.now(UTC))
         build_seconds = time.perf_counter() - began
@@ -436,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         settings = load_settings(environ=env)
-        hub = Process([sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(port)], env)
+        hub = Process(serve_argv(port), env)
         try:
             baseline = Process(
                 [sys.executable, "-m", "bench.baseline_app", "--db", str(db_path), "--port", str(baseline_port)], env
@@ -492,11 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n", encoding="utf-8")
+    emit(result, args.output)
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sqlite3
@@ -27,13 +26,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.import_bench import SECRET, machine
+from bench.common import ROOT, SECRET, emit, machine
 from hub.db import connect
 from hub.db.migrate import migrate
 from hub.notify.outbox import queue_message
 from tests.fake_notify import FakeNotify
 
-ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "f33517ff-2a88-4f6e-b855-c550268ce08a"
 WINDOW = 60.0
 REQUIRED_RATIO = 0.95
@@ -182,11 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     limit_seconds = 120 + 65 * (args.messages / args.per_minute)
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as folder:
         result = run(args.messages, args.per_minute, args.workers, args.batch, Path(folder), limit_seconds)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n", encoding="utf-8")
+    emit(result, args.output)
     return 0 if all(result["checks"].values()) else 1
 
 

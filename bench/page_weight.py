@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import sys
@@ -27,9 +26,8 @@ from typing import Any
 import aiosqlite
 import httpx
 
-from bench.api_bench import _free_port, _hub
-from bench.import_bench import machine
-from bench.journey_bench import Process, Stats, journey, seed
+from bench.common import Process, emit, free_port, hub_cli, machine, serve_argv
+from bench.journey_bench import Stats, journey, seed
 from hub.links import link_token
 from hub.settings import load_settings
 
@@ -123,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="hub-weight-") as folder:
         db_path = Path(folder) / "hub.sqlite3"
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -131,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             "HUB_DEMO": "true",
             "HUB_BASE_URL": url,
         }
-        _hub(env, "migrate")
+        hub_cli(env, "migrate")
         seed(db_path, patients=10, appointments=50, now=datetime.now(UTC))
         token = link_token(load_settings(environ=env), 1)
-        server = Process([sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(port)], env)
+        server = Process(serve_argv(port), env)
         try:
             pages = asyncio.run(measure(url, db_path, token))
         finally:
@@ -152,11 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n", encoding="utf-8")
+    emit(result, args.output)
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sqlite3
 import statistics
@@ -29,14 +28,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.api_bench import _hub
-from bench.import_bench import machine
+from bench.common import ROOT, emit, hub_cli, machine
 from hub.clock import to_db
 from hub.db import Database, Params, Row, connect
 from hub.schedule_store import DUE_NOTICES_SQL, run_sweep
 from hub.settings import load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
 BATCH = 500  # hub.worker.SWEEP_BATCH
 PATIENTS_PER_APPOINTMENT = 5
 
@@ -221,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                 "HUB_DATABASE_URL": f"sqlite:///{path}",
                 "HUB_DEMO": "true",
             }
-            _hub(env, "migrate")
+            hub_cli(env, "migrate")
             began = time.perf_counter()
             build(path, appointments=size, due=args.due, now=now)
             built = time.perf_counter() - began
@@ -265,11 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n", encoding="utf-8")
+    emit(result, args.output)
     return 0
 
 

@@ -1,0 +1,91 @@
+"""What every benchmark shares: machine details, the hub's commands as subprocesses, and JSON out."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "cpu_count": os.cpu_count(),
+        "sqlite": sqlite3.sqlite_version,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def hub_cli(env: dict[str, str], *args: str) -> str:
+    """Runs `python -m hub ARGS`; returns what it printed."""
+    done = subprocess.run([sys.executable, "-m", "hub", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"python -m hub {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def serve_argv(port: int) -> list[str]:
+    return [sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
+class Process:
+    """A uvicorn server as a subprocess; ready once uvicorn says so."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        self.log: list[str] = []
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(60) or self.process.poll() is not None:
+            self.stop()
+            raise SystemExit(f"{' '.join(argv)} did not start:\n" + "".join(self.log))
+
+    def _drain(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.log.append(line)
+            if "Application startup complete" in line:
+                self._ready.set()
+        self._ready.set()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(timeout=10)
+        if self.process.stderr:
+            self.process.stderr.close()
+
+
+def emit(result: dict[str, Any], output: Path | None) -> None:
+    """One JSON object on stdout, and a copy in `output` when asked."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text + "\n", encoding="utf-8")
