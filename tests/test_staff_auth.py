@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -281,3 +282,18 @@ def test_create_staff_command_prints_a_set_up_link(tmp_path: Path) -> None:
         text=True,
     )
     assert again.returncode == 2 and "already" in again.stderr
+
+
+async def test_a_locked_account_answers_like_a_wrong_password_or_an_unknown_user(hub: Harness) -> None:
+    staff = await set_up_staff(hub)
+    await _sign_out(hub)
+    for _ in range(5):
+        await submit_password(hub, staff.username, "wrong password here")
+    answers = [
+        await submit_password(hub, staff.username, staff.password),  # locked, right password
+        await submit_password(hub, staff.username, "another wrong one"),  # locked, wrong password
+        await submit_password(hub, "nobody-by-this-name", "wrong password here"),  # no such user
+    ]
+    texts = {re.sub(r'value="[^"]*"', "", a.text) for a in answers}
+    assert [a.status_code for a in answers] == [400, 400, 400]
+    assert len(texts) == 1

@@ -31,7 +31,12 @@ from hub.staff.web.common import (
 )
 from hub.web.common import hub_of, read_form
 
-WRONG_DETAILS = "The username or password is not right"
+# One answer for a wrong password, an unknown username and a locked account: the message says how lockout
+# works, so a locked-out agent knows to wait, and nobody learns which usernames exist.
+WRONG_DETAILS = (
+    "The username or password is not right, or the account is locked. After {attempts} wrong attempts an account"
+    " is locked for {minutes} minutes."
+)
 WRONG_CODE = "The code is not right, or it has been used already. Wait for the next code and try again."
 LOCKED = "There have been too many failed attempts. Your account is locked for {minutes} minutes."
 
@@ -54,7 +59,10 @@ async def sign_in(request: Request) -> Response:
         hub.db, username=username, password=form.get("password", ""), now=hub.clock.now(), policy=lockout_policy(hub)
     )
     if not checked.ok or checked.staff is None:
-        message = _locked(request) if checked.locked else WRONG_DETAILS
+        settings = hub.settings
+        message = WRONG_DETAILS.format(
+            attempts=settings["staff.lockout_attempts"], minutes=settings["staff.lockout_minutes"]
+        )
         return staff_page(
             request,
             "sign_in.html",
