@@ -145,7 +145,9 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     # Log the kind of failure and where, never the request's data.
-    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    # The handler's name, not the path: paths carry patients' link tokens.
+    endpoint = getattr(request.scope.get("endpoint"), "__name__", "no route")
+    log.error("unhandled %s in %s (%s)", type(exc).__name__, endpoint, request.method)
     if request.url.path.startswith("/api/"):
         return api.error_response(500, [{"field": "", "message": "internal error"}])
     try:
