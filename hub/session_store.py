@@ -26,6 +26,15 @@ class PatientSession:
     patient_id: int
 
 
+def session_state(
+    *, created_at: datetime, last_seen: datetime, now: datetime, idle: timedelta, absolute: timedelta | None = None
+) -> str:
+    """'expired', 'touch' (alive; record the activity) or 'fresh' (alive; recorded within the last minute)."""
+    if now - last_seen >= idle or (absolute is not None and now - created_at >= absolute):
+        return "expired"
+    return "touch" if now - last_seen >= _TOUCH_AFTER else "fresh"
+
+
 def session_id(secret: str, token: str) -> str:
     return keyed_hash(secret, "session", token)
 
@@ -49,12 +58,18 @@ async def get_live_session(
     )
     if row is None:
         return None
-    last_seen = from_db(row["last_seen_at"])
-    if now - from_db(row["created_at"]) >= policy.absolute or now - last_seen >= policy.idle:
+    state = session_state(
+        created_at=from_db(row["created_at"]),
+        last_seen=from_db(row["last_seen_at"]),
+        now=now,
+        idle=policy.idle,
+        absolute=policy.absolute,
+    )
+    if state == "expired":
         async with db.write() as tx:
             await tx.execute("UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (to_db(now), sid))
         return "expired"
-    if now - last_seen >= _TOUCH_AFTER:
+    if state == "touch":
         async with db.write() as tx:
             await tx.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", (to_db(now), sid))
     return PatientSession(id=sid, token=token, patient_id=int(row["patient_id"]))

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from hub.clock import from_db, to_db
 from hub.codes import keyed_hash, new_token
 from hub.db import Database
+from hub.session_store import session_state
 
-_TOUCH_AFTER = timedelta(seconds=60)
 # A half-finished sign-in (password given, code not yet) is short-lived whatever the idle timeout.
 _PENDING = timedelta(minutes=10)
 
@@ -64,12 +64,13 @@ async def get_staff_session(
     )
     if row is None:
         return None
-    last_seen = from_db(row["last_seen_at"])
     limit = idle if row["stage"] == "active" else min(idle, _PENDING)
-    if now - last_seen >= limit:
+    last_seen, created_at = from_db(row["last_seen_at"]), from_db(row["created_at"])
+    state = session_state(created_at=created_at, last_seen=last_seen, now=now, idle=limit)
+    if state == "expired":
         await end_staff_session(db, secret=secret, token=token, at=now)
         return "expired"
-    if now - last_seen >= _TOUCH_AFTER:
+    if state == "touch":
         async with db.write() as tx:
             await tx.execute("UPDATE staff_sessions SET last_seen_at = ? WHERE id = ?", (to_db(now), sid))
     return StaffSession(sid, int(row["staff_id"]), row["stage"], row["pending_secret"])
