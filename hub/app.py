@@ -20,7 +20,7 @@ from starlette.types import Scope
 
 from hub.api import handlers as api
 from hub.clock import Clock
-from hub.db import connect
+from hub.db import open_database
 from hub.db.sqlite import warn_if_unsafe
 from hub.notify import Notifier, callbacks
 from hub.notify.dev import DevNotifier
@@ -175,11 +175,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.database_url.startswith("sqlite:"):
             warn_if_unsafe()
-        db = await connect(
-            settings.database_url,
-            readers=settings.sqlite_readers,
-            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-        )
+        db = await open_database(settings)
         chosen: Notifier = notifier or (
             DevNotifier(db, clock) if use_dev_outbox else make_notifier(settings, db, clock)
         )

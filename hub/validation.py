@@ -14,6 +14,11 @@ REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _FIRST_YEAR, _LAST_YEAR = 1900, 2999
 
 
+def printable(text: str) -> str:
+    """Text without control characters other than tab and line breaks (PostgreSQL refuses NUL in text)."""
+    return "".join(ch for ch in text if ch >= " " or ch in "\t\n\r")
+
+
 def nhs_number_is_valid(text: str) -> bool:
     """10 digits whose last is the modulus 11 check digit of the first 9."""
     if len(text) != 10 or not text.isascii() or not text.isdigit():

@@ -10,7 +10,7 @@ import signal
 from datetime import timedelta
 
 from hub.clock import Clock
-from hub.db import Database, connect
+from hub.db import Database, open_database
 from hub.housekeeping import remove_expired
 from hub.notify import Notifier
 from hub.notify.dev import DevNotifier
@@ -97,7 +97,7 @@ async def work(
 
 async def run_worker(settings: Settings, *, clock: Clock | None = None, once: bool = False) -> None:
     clock = clock or Clock()
-    db = await connect(settings.database_url, readers=1, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    db = await open_database(settings, readers=1)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -16,6 +16,7 @@ from hub.db import Transaction
 from hub.feed import LETTER_KINDS, check_ref, validate_appointment, validate_patient, validate_site
 from hub.feed_store import Applied, upsert_appointment, upsert_patient, upsert_site
 from hub.letter_store import upsert_letter
+from hub.validation import printable
 from hub.web.common import Hub, hub_of
 
 _JSON_LIMIT = 1_000_000
@@ -91,7 +92,7 @@ async def _audit_call(tx: Transaction, hub: Hub, key: ApiKey, action: str, ref: 
         actor_id=key.name,
         action=action,
         record_type="api",
-        record_id=ref[:100],  # a rejected ref can be any length
+        record_id=printable(ref)[:100],  # a rejected ref can be any length, and hold any character
         detail=detail[:500],
     )
 

@@ -1,4 +1,4 @@
-"""Database access: one interface, an SQLite backend now (PostgreSQL joins it through the same interface).
+"""Database access: one interface, two backends (SQLite for one machine, PostgreSQL for several).
 
 SQL is written once with `?` placeholders and portable types; `hub.db.dialect` holds the differences.
 """
@@ -7,10 +7,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
 
 Row = dict[str, Any]
 Params = Sequence[Any]
+
+
+class IntegrityError(Exception):
+    """A constraint refused a write (unique, foreign key, check), whichever the backend."""
 
 
 class Transaction(Protocol):
@@ -24,16 +31,35 @@ class Database(Protocol):
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
-    def write(self) -> AbstractAsyncContextManager[Transaction]: ...
+    def write(self, *, lock: str = "write") -> AbstractAsyncContextManager[Transaction]:
+        """One transaction, whole or not at all. Writers holding the same lock run one at a time, across
+        processes; "write" is every ordinary write, "outbox" is claiming messages to send."""
+        ...
+
     def iterate(self, sql: str, params: Params = ()) -> AsyncIterator[Row]: ...
     async def close(self) -> None: ...
 
 
-async def connect(url: str, *, readers: int = 4, busy_timeout_ms: int = 5000) -> Database:
+async def connect(url: str, *, readers: int = 4, busy_timeout_ms: int = 5000, pool_size: int = 10) -> Database:
+    """sqlite:///path (one writer and `readers` read connections) or postgresql://... (a pool of `pool_size`)."""
     if url.startswith("sqlite:///"):
         from hub.db.sqlite import SQLiteDatabase
 
         return await SQLiteDatabase.open(
             url.removeprefix("sqlite:///"), readers=readers, busy_timeout_ms=busy_timeout_ms
         )
-    raise ValueError("only sqlite:/// databases are supported by this build")
+    if url.startswith(("postgresql://", "postgres://")):
+        from hub.db.postgres import PostgresDatabase
+
+        return await PostgresDatabase.open(url, size=pool_size)
+    raise ValueError("database URL must start with sqlite:/// or postgresql://")
+
+
+async def open_database(settings: Settings, *, readers: int | None = None) -> Database:
+    """The database the settings name, with the connection settings for its kind."""
+    return await connect(
+        settings.database_url,
+        readers=readers or settings.sqlite_readers,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        pool_size=settings.postgres_pool_size,
+    )

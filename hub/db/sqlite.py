@@ -11,7 +11,8 @@ from pathlib import Path
 
 import aiosqlite
 
-from hub.db import Params, Row
+from hub.db import IntegrityError, Params, Row
+from hub.db.dialect import SQLITE
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +42,34 @@ class _Tx:
         self._conn = conn
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        cursor = await self._conn.execute(sql, tuple(params))
+        try:
+            cursor = await self._conn.execute(sql, tuple(params))
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
         count = cursor.rowcount
         await cursor.close()
         return count
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        async with self._conn.execute(sql, tuple(params)) as cursor:
-            row = await cursor.fetchone()
-        return dict(row) if row is not None else None
+        rows = await self._fetch(sql, params, one=True)
+        return rows[0] if rows else None
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._conn.execute(sql, tuple(params)) as cursor:
-            rows = await cursor.fetchall()
-        return [dict(r) for r in rows]
+        return await self._fetch(sql, params, one=False)
+
+    async def _fetch(self, sql: str, params: Params, *, one: bool) -> list[Row]:
+        try:
+            async with self._conn.execute(sql, tuple(params)) as cursor:
+                if one:
+                    row = await cursor.fetchone()
+                    return [dict(row)] if row is not None else []
+                return [dict(r) for r in await cursor.fetchall()]
+        except sqlite3.IntegrityError as exc:  # an INSERT ... RETURNING
+            raise IntegrityError(str(exc)) from exc
 
 
 class SQLiteDatabase:
-    dialect = "sqlite"
+    dialect = SQLITE
 
     def __init__(self, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]) -> None:
         self._writer = writer
@@ -105,8 +116,9 @@ class SQLiteDatabase:
             self._readers.put_nowait(conn)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[_Tx]:
-        """Every write goes through here: one writer, BEGIN IMMEDIATE, commit or roll back whole."""
+    async def write(self, *, lock: str = "write") -> AsyncIterator[_Tx]:
+        """Every write goes through here: one writer, BEGIN IMMEDIATE, commit or roll back whole. SQLite has one
+        writer at a time whatever the lock, so `lock` changes nothing here."""
         async with self._write_lock:
             await _pragma(self._writer, "BEGIN IMMEDIATE")
             try:

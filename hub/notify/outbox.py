@@ -61,6 +61,8 @@ async def send_immediate(
             " status = 'queued' RETURNING id, kind, channel, recipient, template_id, personalisation",
             (message_id,),
         )
+        if claimed is not None:  # counted in Notify's per-minute limit, which the workers share
+            await tx.execute("INSERT INTO notify_requests (at) VALUES (?)", (to_db(clock.now()),))
     if claimed is None:
         return
     message = OutgoingMessage(

@@ -19,6 +19,7 @@ from typing import Any
 
 from hub.clock import Clock, to_db
 from hub.db import Database, Row, Transaction
+from hub.db.dialect import SKIP_LOCKED
 from hub.notify import Notifier, NotifyError, OutgoingMessage
 from hub.notify.policy import RetryPolicy, in_quiet_hours, judge_failure
 from hub.staff.queue_store import create_task
@@ -41,6 +42,12 @@ class SendPolicy:
     per_number_per_hour: int = 100
     identical_per_number_per_hour: int = 20
     retry: RetryPolicy = RetryPolicy()
+
+    @property
+    def bulk_per_minute(self) -> int:
+        """What bulk messages may use: security codes go at once, outside the workers' claims, and are counted
+        in the same limit, so 2% of it (at least one request) is kept free for them."""
+        return self.per_minute - max(1, self.per_minute // 50)
 
 
 @dataclass(frozen=True)
@@ -79,20 +86,24 @@ async def _capped(tx: Transaction, row: Row, now: datetime, policy: SendPolicy) 
 
 async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> list[Claimed]:
     token = secrets.token_hex(8)
-    async with db.write() as tx:
+    skip_locked = SKIP_LOCKED[db.dialect]
+    # Claims take their own lock: workers count the shared per-minute limit one at a time, without waiting
+    # behind patients' writes; rows another transaction holds are skipped, never waited for.
+    async with db.write(lock="outbox") as tx:
         # Only the last minute counts; an hour is kept so that a clock set back a little still counts right.
         await tx.execute("DELETE FROM notify_requests WHERE at < ?", (to_db(now - HOUR),))
         # A lease that ran out belongs to a worker that died or hung: the message may have reached Notify.
         await tx.execute(
             "UPDATE outbox_messages SET status = 'queued', check_first = 1, claimed_until = NULL, claimed_by = NULL"
-            " WHERE status = 'sending' AND lane = 'bulk' AND claimed_until < ?",
+            " WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'sending' AND lane = 'bulk'"
+            f" AND claimed_until < ?{skip_locked})",
             (to_db(now),),
         )
         used = await tx.fetch_one(
             "SELECT COUNT(*) AS n FROM notify_requests WHERE at > ?", (to_db(now - WINDOW - WINDOW_MARGIN),)
         )
         assert used is not None
-        room = min(policy.batch, policy.per_minute - int(used["n"]))
+        room = min(policy.batch, policy.bulk_per_minute - int(used["n"]))
         if room <= 0:
             return []
         held = [
@@ -110,7 +121,7 @@ async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> lis
         if held:
             sql += f" AND channel NOT IN ({', '.join('?' for _ in held)})"
             params += held
-        rows = await tx.fetch_all(sql + " ORDER BY next_attempt_at, id LIMIT ?", (*params, room))
+        rows = await tx.fetch_all(sql + f" ORDER BY next_attempt_at, id LIMIT ?{skip_locked}", (*params, room))
         claimed: list[Claimed] = []
         requests = 0
         for row in rows:
@@ -141,11 +152,14 @@ async def _claimed(tx: Transaction, row: Row, token: str) -> Claimed:
     if row["channel"] == "letter":
         # Post goes as the hospital's own PDF letter when there is one; otherwise a templated letter to the
         # address on record at the moment of sending.
-        letter = await tx.fetch_one(
-            "SELECT content FROM letters WHERE id = ? OR (? IS NULL AND appointment_id = ?"
-            " AND kind = 'appointment_letter') ORDER BY id DESC LIMIT 1",
-            (row["pdf_letter_id"], row["pdf_letter_id"], row["appointment_id"]),
-        )
+        if row["pdf_letter_id"] is not None:
+            letter = await tx.fetch_one("SELECT content FROM letters WHERE id = ?", (row["pdf_letter_id"],))
+        else:
+            letter = await tx.fetch_one(
+                "SELECT content FROM letters WHERE appointment_id = ? AND kind = 'appointment_letter'"
+                " ORDER BY id DESC LIMIT 1",
+                (row["appointment_id"],),
+            )
         pdf = bytes(letter["content"]) if letter else None
         if pdf is None and row["patient_id"] is not None:
             personalisation.update(await _address(tx, int(row["patient_id"])))

@@ -24,6 +24,7 @@ from hub.notify import Notifier
 from hub.patient_store import get_patient
 from hub.session_store import PatientSession, SessionPolicy, get_live_session
 from hub.settings import ROOT, Settings
+from hub.validation import printable
 
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
@@ -143,16 +144,12 @@ async def read_form(request: Request) -> dict[str, str]:
         raise
     except Exception as exc:  # a malformed body is the sender's mistake, not ours
         raise HTTPException(400, "The form could not be read") from exc
-    fields = {key: _clean(value[:MAX_FIELD]) for key, value in form.items() if isinstance(value, str)}
+    # Control characters (NUL above all) are nobody's intended input.
+    fields = {key: printable(value[:MAX_FIELD]) for key, value in form.items() if isinstance(value, str)}
     expected = csrf_token(request)
     if not hmac.compare_digest(fields.get("csrf_token", "").encode(), expected.encode()):
         raise HTTPException(403, "csrf")
     return fields
-
-
-def _clean(text: str) -> str:
-    """Control characters (NUL above all: PostgreSQL refuses it in text) are nobody's intended input."""
-    return "".join(ch for ch in text if ch >= " " or ch in "\t\n\r")
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200) -> Response:

@@ -1,0 +1,120 @@
+"""PostgreSQL through an asyncpg pool, for several web and worker processes on one database.
+
+Writes keep SQLite's guarantee: one write transaction at a time across every process, taken with a
+transaction-scoped advisory lock. The hub's rules lean on it (code and rebook limits read then write; event ids
+must commit in the order they were given out, or a PAS reading the feed by cursor could skip one). Outbox claims
+take their own lock instead, so that workers claiming messages never wait behind patients' writes, and claim rows
+with FOR UPDATE SKIP LOCKED so that they never wait for, or take, a row another transaction holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from hub.db import IntegrityError, Params, Row
+from hub.db.dialect import POSTGRESQL, from_server, numbered, to_server
+
+log = logging.getLogger(__name__)
+
+# Advisory lock keys (any 64-bit numbers no other application on the database uses).
+LOCKS = {"write": 0x4855_4200_0001, "outbox": 0x4855_4200_0002}
+
+
+def _row(record: asyncpg.Record) -> Row:
+    return {key: from_server(value) for key, value in record.items()}
+
+
+class _Tx:
+    def __init__(self, db: PostgresDatabase, conn: asyncpg.Connection) -> None:
+        self._db = db
+        self._conn = conn
+
+    async def _args(self, sql: str, params: Params) -> tuple[str, list[Any]]:
+        return await self._db.prepared(self._conn, sql, params)
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        query, args = await self._args(sql, params)
+        with _integrity():
+            status = await self._conn.execute(query, *args)
+        # "UPDATE 3", "INSERT 0 1", "DELETE 0": the last word is the number of rows.
+        last = status.rsplit(" ", 1)[-1]
+        return int(last) if last.isdigit() else -1
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        query, args = await self._args(sql, params)
+        with _integrity():
+            record = await self._conn.fetchrow(query, *args)
+        return _row(record) if record is not None else None
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        query, args = await self._args(sql, params)
+        with _integrity():
+            records = await self._conn.fetch(query, *args)
+        return [_row(r) for r in records]
+
+
+class _integrity:
+    """A broken constraint raised as hub.db.IntegrityError, as on SQLite."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+            raise IntegrityError(str(exc)) from exc
+
+
+class PostgresDatabase:
+    dialect = POSTGRESQL
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._types: dict[str, tuple[str, ...]] = {}
+
+    @classmethod
+    async def open(cls, url: str, *, size: int) -> PostgresDatabase:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=size, command_timeout=60)
+        return cls(pool)
+
+    async def prepared(self, conn: asyncpg.Connection, sql: str, params: Params) -> tuple[str, list[Any]]:
+        """The statement with numbered placeholders, and its parameters in the types the server expects."""
+        query = numbered(sql)
+        if not params:
+            return query, []
+        types = self._types.get(query)
+        if types is None:
+            statement = await conn.prepare(query)
+            types = tuple(t.name for t in statement.get_parameters())
+            if len(self._types) > 4096:
+                self._types.clear()
+            self._types[query] = types
+        return query, to_server(params, types)
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._pool.acquire() as conn:
+            return await _Tx(self, conn).fetch_one(sql, params)
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._pool.acquire() as conn:
+            return await _Tx(self, conn).fetch_all(sql, params)
+
+    async def iterate(self, sql: str, params: Params = ()) -> AsyncIterator[Row]:
+        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            query, args = await self.prepared(conn, sql, params)
+            async for record in conn.cursor(query, *args, prefetch=500):
+                yield _row(record)
+
+    @asynccontextmanager
+    async def write(self, *, lock: str = "write") -> AsyncIterator[_Tx]:
+        """One transaction, committed or rolled back whole, holding the named advisory lock until it ends."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCKS[lock])
+            yield _Tx(self, conn)
+
+    async def close(self) -> None:
+        await self._pool.close()
