@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,10 +12,30 @@ from hub.app import create_app
 from hub.clock import FixedClock
 from hub.db.migrate import migrate
 from hub.settings import load_settings
+from tests.databases import BACKENDS, database_url, drop_schemas
 from tests.harness import Harness
 
 SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 MakeHub = Callable[..., Awaitable[Harness]]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only(reason): a test of SQLite itself; it runs on SQLite alone")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses a database runs once per backend, unless it is about SQLite itself."""
+    if "backend" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only")
+        # Session scope: the run does every test on SQLite, then on PostgreSQL, so long-lived servers (the
+        # browser tests' demo) start once per backend.
+        metafunc.parametrize("backend", BACKENDS[:1] if only else BACKENDS, scope="session")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_schemas() -> Iterator[None]:
+    yield
+    drop_schemas()
 
 
 @pytest.fixture
@@ -29,15 +49,19 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-async def make_hub(tmp_path: Any, clock: FixedClock) -> AsyncIterator[MakeHub]:
-    """make_hub(**settings) -> Harness on a fresh SQLite file; every one is shut down after the test."""
+async def make_hub(tmp_path: Any, clock: FixedClock, backend: str) -> AsyncIterator[MakeHub]:
+    """make_hub(**settings) -> Harness on a fresh database of the test's backend; each is shut down after the test."""
     stack: list[Any] = []
+    made = 0
 
     async def make(*, client_address: str = "203.0.113.7", **overrides: Any) -> Harness:
-        path = tmp_path / f"hub{len(stack)}.sqlite3"
+        nonlocal made
+        url = await database_url(backend, tmp_path, made)
+        path = tmp_path / f"hub{made}.sqlite3"
+        made += 1
         settings = load_settings(
             environ={},
-            overrides={"database_url": f"sqlite:///{path}", "secret_key": SECRET, **overrides},
+            overrides={"database_url": url, "secret_key": SECRET, **overrides},
         )
         app = create_app(settings, clock=clock, use_dev_outbox=True)
         lifespan = app.router.lifespan_context(app)

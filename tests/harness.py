@@ -28,7 +28,19 @@ class Harness:
     db: Database
     clock: FixedClock
     settings: Settings
-    path: Path
+    path: Path  # the SQLite file, for tests of SQLite itself
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.database_url
+
+    async def tables(self) -> list[str]:
+        """The hub's tables, on either backend."""
+        if self.db.dialect == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        else:
+            sql = "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+        return [r["name"] for r in await self.db.fetch_all(sql)]
 
     # Factories: test data straight into the tables, as the hospital's feed would leave it.
     async def create_organisation(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -763,10 +762,10 @@ async def test_openapi_document_describes_every_endpoint(api: Api) -> None:
 # The command line
 
 
-def run_hub(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_hub(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HUB_DATABASE_URL": f"sqlite:///{database}",
+        "HUB_DATABASE_URL": database_url,
         "HUB_SECRET_KEY": SECRET,
         "HUB_NOTIFY_API_KEY": "x",
     }
@@ -776,38 +775,36 @@ def run_hub(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_command_line_creates_shows_once_stores_hashed_and_revokes_a_key(hub: Harness) -> None:
-    done = run_hub(hub.path, "create-organisation", "--code", "RAL", "--name", "Royal Free London")
+    done = run_hub(hub.database_url, "create-organisation", "--code", "RAL", "--name", "Royal Free London")
     assert (done.returncode, done.stdout.strip()) == (0, "Created organisation RAL"), done.stderr
-    done = run_hub(hub.path, "create-api-key", "--org", "RAL", "--name", "pas-live")
+    done = run_hub(hub.database_url, "create-api-key", "--org", "RAL", "--name", "pas-live")
     assert done.returncode == 0, done.stderr
     key = done.stdout.strip().splitlines()[-1]
     assert key.startswith("hub_") and len(key) > 40
     assert "shown only now" in done.stdout
 
     # Only its hash is stored: the key is in no column of any table.
-    with sqlite3.connect(hub.path) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            for row in conn.execute(f"SELECT * FROM {table}"):
-                assert not any(key in str(value) for value in row), table
-        stored = conn.execute("SELECT key_hash, prefix FROM api_keys WHERE name = 'pas-live'").fetchone()
-    assert stored == (hashlib.sha256(key.encode()).hexdigest(), key[:8])
+    for table in await hub.tables():
+        for row in await hub.db.fetch_all(f"SELECT * FROM {table}"):
+            assert not any(key in str(value) for value in row.values()), table
+    stored = await hub.db.fetch_one("SELECT key_hash, prefix FROM api_keys WHERE name = 'pas-live'")
+    assert stored == {"key_hash": hashlib.sha256(key.encode()).hexdigest(), "prefix": key[:8]}
 
     response = await hub.client.put("/api/v1/sites/RFH", json=SITE, headers=bearer(key))
     assert response.status_code == 201
 
-    done = run_hub(hub.path, "create-api-key", "--org", "RAL", "--name", "pas-live")
+    done = run_hub(hub.database_url, "create-api-key", "--org", "RAL", "--name", "pas-live")
     assert done.returncode == 2
     assert "already has a key named pas-live" in done.stderr
     assert key not in done.stdout
-    done = run_hub(hub.path, "create-api-key", "--org", "NOPE", "--name", "pas-live")
+    done = run_hub(hub.database_url, "create-api-key", "--org", "NOPE", "--name", "pas-live")
     assert (done.returncode, done.stderr.strip()) == (2, "Error: no organisation with code NOPE")
 
-    done = run_hub(hub.path, "revoke-api-key", "--org", "RAL", "--name", "pas-live")
+    done = run_hub(hub.database_url, "revoke-api-key", "--org", "RAL", "--name", "pas-live")
     assert (done.returncode, done.stdout.strip()) == (0, "Revoked pas-live"), done.stderr
     response = await hub.client.put("/api/v1/sites/RFH", json=SITE, headers=bearer(key))
     assert response.status_code == 401
-    done = run_hub(hub.path, "revoke-api-key", "--org", "RAL", "--name", "pas-live")
+    done = run_hub(hub.database_url, "revoke-api-key", "--org", "RAL", "--name", "pas-live")
     assert done.returncode == 1
     assert "No live key named pas-live for RAL" in done.stderr
 

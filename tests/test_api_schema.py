@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 from hub.api.openapi import EXAMPLE_REFS, EXAMPLES, openapi_document
 from hub.settings import load_settings
 from tests.conftest import SECRET
+from tests.databases import own_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -68,14 +69,14 @@ def _hub(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
+def live_hub(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[LiveHub]:
     """`python -m hub serve` on a fresh database with a trust, its key, a site, a patient and an appointment."""
     folder = tmp_path_factory.mktemp("schema")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HUB_DATABASE_URL": f"sqlite:///{folder}/hub.sqlite3",
+        "HUB_DATABASE_URL": own_database_url(backend, folder),
         "HUB_SECRET_KEY": SECRET,
         "HUB_NOTIFY_API_KEY": "x",
         "HUB_BASE_URL": url,

@@ -33,6 +33,7 @@ from hub.links import link_token, read_link_token
 from hub.settings import load_settings
 from hub.signin_store import awaiting_verification_code
 from hub.web.common import MAX_FIELD
+from tests.databases import own_database_url
 from tests.harness import Harness, check_page
 
 T = TypeVar("T")
@@ -144,7 +145,7 @@ async def submit(h: Harness, path: str, sub: Submission, csrf: str) -> httpx.Res
 
 async def snapshot(db: Database, tables: tuple[str, ...] = TABLES) -> dict[str, list[tuple[Any, ...]]]:
     return {
-        table: [tuple(row.values()) for row in await db.fetch_all(f"SELECT * FROM {table} ORDER BY rowid")]
+        table: sorted((tuple(row.values()) for row in await db.fetch_all(f"SELECT * FROM {table}")), key=repr)
         for table in tables
     }
 
@@ -180,13 +181,12 @@ class Fuzz:
 
 
 @contextlib.contextmanager
-def running_hub(tmp_path: Path, **overrides: Any) -> Iterator[Fuzz]:
+def running_hub(tmp_path: Path, backend: str, **overrides: Any) -> Iterator[Fuzz]:
     """Built the way tests/conftest.py builds one, but outside pytest's fixtures."""
     clock = FixedClock(NOW)
-    path = tmp_path / "fuzz.sqlite3"
-    hub_settings = load_settings(
-        environ={}, overrides={"database_url": f"sqlite:///{path}", "secret_key": SECRET, **overrides}
-    )
+    url = own_database_url(backend, tmp_path)
+    path = tmp_path / "hub.sqlite3"
+    hub_settings = load_settings(environ={}, overrides={"database_url": url, "secret_key": SECRET, **overrides})
     app = create_app(hub_settings, clock=clock, use_dev_outbox=True)
     lifespan = app.router.lifespan_context(app)
     with asyncio.Runner() as runner:
@@ -212,8 +212,8 @@ def _details(*, contact: str, day: str, month: str, year: str, link: str | None 
     return Submission(fields={**fields, "link": [link] if link else []}, extras=[], multipart=False)
 
 
-def test_sign_in_details(tmp_path: Path) -> None:
-    with running_hub(tmp_path) as fuzz:
+def test_sign_in_details(tmp_path: Path, backend: str) -> None:
+    with running_hub(tmp_path, backend) as fuzz:
         patient = fuzz.run(fuzz.h.create_patient(email="margaret@example.com"))
         link = link_token(fuzz.h.settings, patient)
         form = submissions(
@@ -267,8 +267,8 @@ async def _sign_in_details(h: Harness, sub: Submission) -> None:
 
 
 # POST /sign-in/code
-def test_security_code(tmp_path: Path) -> None:
-    with running_hub(tmp_path, **ROOMY) as fuzz:
+def test_security_code(tmp_path: Path, backend: str) -> None:
+    with running_hub(tmp_path, backend, **ROOMY) as fuzz:
         fuzz.run(fuzz.h.create_patient())
         pending, stranger = fuzz.h, fuzz.browser()
         fuzz.run(pending.submit_details(MOBILE, DOB))
@@ -308,8 +308,8 @@ async def _security_code(h: Harness, sub: Submission, *, has_attempt: bool) -> N
 
 
 # POST /sign-in/resend
-def test_resend_code(tmp_path: Path) -> None:
-    with running_hub(tmp_path, **ROOMY) as fuzz:
+def test_resend_code(tmp_path: Path, backend: str) -> None:
+    with running_hub(tmp_path, backend, **ROOMY) as fuzz:
         fuzz.run(fuzz.h.create_patient())
         pending, stranger = fuzz.h, fuzz.browser()
         fuzz.run(pending.submit_details(MOBILE, DOB))
@@ -338,8 +338,8 @@ async def _resend_code(h: Harness, sub: Submission, *, has_attempt: bool) -> Non
 TWIN_CODES = ("MJ4K7Q", "TW1N2B")
 
 
-def test_verification_code(tmp_path: Path) -> None:
-    with running_hub(tmp_path, **ROOMY) as fuzz:
+def test_verification_code(tmp_path: Path, backend: str) -> None:
+    with running_hub(tmp_path, backend, **ROOMY) as fuzz:
         for given_name, code in zip(("Amy", "Beth"), TWIN_CODES, strict=True):
             fuzz.run(fuzz.h.create_patient(given_name=given_name, dob="2015-06-01", verification_code=code))
         form = submissions({"verification_code": value("mj4k7q", " TW 1N 2B ", "MJ4K7", "AB3C4D", "MJ4K7Q0")})
@@ -444,8 +444,8 @@ async def _page_after(h: Harness, response: httpx.Response) -> None:
     check_page(page.text)
 
 
-def test_confirm(tmp_path: Path) -> None:
-    with running_hub(tmp_path, **ROOMY) as fuzz:
+def test_confirm(tmp_path: Path, backend: str) -> None:
+    with running_hub(tmp_path, backend, **ROOMY) as fuzz:
         signed = Signed.start(fuzz)
 
         @fuzzing
@@ -463,8 +463,8 @@ async def _confirm(signed: Signed, sub: Submission, kind: str) -> None:
         await _page_after(signed.fuzz.h, response)
 
 
-def test_rebook(tmp_path: Path) -> None:
-    with running_hub(tmp_path, **ROOMY) as fuzz:
+def test_rebook(tmp_path: Path, backend: str) -> None:
+    with running_hub(tmp_path, backend, **ROOMY) as fuzz:
         signed = Signed.start(fuzz)
         form = submissions({"reason": value("I am on holiday"), "preferred_times": value("Weekday mornings")})
 
@@ -491,8 +491,8 @@ async def _rebook(signed: Signed, sub: Submission, kind: str) -> None:
         await _page_after(signed.fuzz.h, response)
 
 
-def test_cancel(tmp_path: Path) -> None:
-    with running_hub(tmp_path, **ROOMY) as fuzz:
+def test_cancel(tmp_path: Path, backend: str) -> None:
+    with running_hub(tmp_path, backend, **ROOMY) as fuzz:
         signed = Signed.start(fuzz)
         form = submissions({"reason": value(*CANCEL_REASONS), "details": value("Moved away")})
 
@@ -524,8 +524,8 @@ async def _cancel(signed: Signed, sub: Submission, kind: str) -> None:
 
 
 # POST /preferences: three closed sets of radios
-def test_preferences(tmp_path: Path) -> None:
-    with running_hub(tmp_path, **ROOMY) as fuzz:
+def test_preferences(tmp_path: Path, backend: str) -> None:
+    with running_hub(tmp_path, backend, **ROOMY) as fuzz:
         Signed.start(fuzz)
         form = submissions(
             {
@@ -571,8 +571,8 @@ async def _preferences(h: Harness, sub: Submission) -> None:
 
 
 # POST /sign-out: no fields of its own, so only unexpected ones
-def test_sign_out(tmp_path: Path) -> None:
-    with running_hub(tmp_path, **ROOMY) as fuzz:
+def test_sign_out(tmp_path: Path, backend: str) -> None:
+    with running_hub(tmp_path, backend, **ROOMY) as fuzz:
         Signed.start(fuzz)
 
         @fuzzing
@@ -610,8 +610,8 @@ ANY_FIELDS = submissions(
 )
 
 
-def test_forms_refuse_a_foreign_csrf_token(tmp_path: Path) -> None:
-    with running_hub(tmp_path, **ROOMY) as fuzz:
+def test_forms_refuse_a_foreign_csrf_token(tmp_path: Path, backend: str) -> None:
+    with running_hub(tmp_path, backend, **ROOMY) as fuzz:
         signed = Signed.start(fuzz)
         fuzz.run(fuzz.h.submit_details(MOBILE, DOB))  # a sign-in attempt under way too, for the code forms
 
@@ -654,8 +654,8 @@ CONTENT_TYPES = (
 )
 
 
-def test_forms_survive_bodies_that_are_not_forms(tmp_path: Path) -> None:
-    with running_hub(tmp_path, **ROOMY) as fuzz:
+def test_forms_survive_bodies_that_are_not_forms(tmp_path: Path, backend: str) -> None:
+    with running_hub(tmp_path, backend, **ROOMY) as fuzz:
         signed = Signed.start(fuzz)
 
         @fuzzing
@@ -715,6 +715,6 @@ async def _huge(signed: Signed) -> None:
         assert await snapshot(h.db) == before, label
 
 
-def test_huge_bodies_are_refused_without_change(tmp_path: Path) -> None:
-    with running_hub(tmp_path, **ROOMY) as fuzz:
+def test_huge_bodies_are_refused_without_change(tmp_path: Path, backend: str) -> None:
+    with running_hub(tmp_path, backend, **ROOMY) as fuzz:
         fuzz.run(_huge(Signed.start(fuzz)))

@@ -43,7 +43,7 @@ async def test_old_sign_in_attempts_counters_and_sessions_go_recent_ones_stay(hu
 async def test_worker_once_runs_housekeeping_and_exits(hub: Harness) -> None:
     env = {
         "HUB_SECRET_KEY": SECRET,
-        "HUB_DATABASE_URL": f"sqlite:///{hub.path}",
+        "HUB_DATABASE_URL": hub.database_url,
         "HUB_NOTIFY_API_KEY": "unused-key",
         "PATH": "/usr/bin:/bin",
     }

@@ -266,10 +266,10 @@ def test_row_bodies_read_flags_and_blank_cells() -> None:
     assert appointment["transport_booked"] == "maybe"  # for validate_appointment to refuse, once
 
 
-def run_hub(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_hub(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HUB_DATABASE_URL": f"sqlite:///{database}",
+        "HUB_DATABASE_URL": database_url,
         "HUB_SECRET_KEY": SECRET,
         "HUB_NOTIFY_API_KEY": "x",
     }
@@ -280,7 +280,7 @@ def run_hub(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 async def test_command_line_prints_the_summary_and_the_rejected_lines(trust: Harness, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "extract.csv", [row(1), row(2, nhs_number="1234567890"), row(3, site_code="X")])
-    done = run_hub(trust.path, "import", str(path), "--org", "RAL")
+    done = run_hub(trust.database_url, "import", str(path), "--org", "RAL")
     assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines() == [
         "3 rows: 1 created, 2 rejected",
@@ -289,7 +289,9 @@ async def test_command_line_prints_the_summary_and_the_rejected_lines(trust: Har
     ]
     assert "[" not in done.stderr  # no progress bar when stderr is not a terminal
 
-    done = run_hub(trust.path, "import", str(write_csv(tmp_path / "good.csv", [row(1), row(2)])), "--org", "RAL")
+    done = run_hub(
+        trust.database_url, "import", str(write_csv(tmp_path / "good.csv", [row(1), row(2)])), "--org", "RAL"
+    )
     assert (done.returncode, done.stdout) == (0, "2 rows: 1 created, 1 unchanged, 0 rejected\n"), done.stderr
     rows = await trust.db.fetch_all("SELECT ref FROM appointments ORDER BY ref")
     assert [r["ref"] for r in rows] == ["A1", "A2"]
@@ -306,21 +308,21 @@ async def test_command_line_refuses_bad_arguments(
     trust: Harness, tmp_path: Path, args: list[str], message: str
 ) -> None:
     path = write_csv(tmp_path / "extract.csv", [row(1)])
-    done = run_hub(trust.path, "import", str(path), *args)
+    done = run_hub(trust.database_url, "import", str(path), *args)
     assert done.returncode == 2
     assert message in done.stderr
 
 
 async def test_command_line_refuses_a_missing_file_or_bad_columns(trust: Harness, tmp_path: Path) -> None:
-    done = run_hub(trust.path, "import", str(tmp_path / "missing.csv"), "--org", "RAL")
+    done = run_hub(trust.database_url, "import", str(tmp_path / "missing.csv"), "--org", "RAL")
     assert done.returncode == 2
     assert "Error: " in done.stderr and "missing.csv" in done.stderr
     path = write_csv(tmp_path / "extract.csv", [row(1)], [c for c in COLUMNS if c != "start"])
-    done = run_hub(trust.path, "import", str(path), "--org", "RAL")
+    done = run_hub(trust.database_url, "import", str(path), "--org", "RAL")
     assert done.returncode == 2
     assert "Error: the CSV has no column start" in done.stderr
     path.write_bytes(b"appointment_ref\n\xff\xfe\n")
-    done = run_hub(trust.path, "import", str(path), "--org", "RAL")
+    done = run_hub(trust.database_url, "import", str(path), "--org", "RAL")
     assert done.returncode == 2
     assert done.stderr.startswith("Error: ")
     assert await trust.db.fetch_all("SELECT id FROM patients") == []
@@ -329,8 +331,8 @@ async def test_command_line_refuses_a_missing_file_or_bad_columns(trust: Harness
 def test_progress_bar_is_drawn_on_a_terminal(tmp_path: Path) -> None:
     """The import run with stderr on a pseudo-terminal, as an operator would see it."""
     database = tmp_path / "hub.sqlite3"
-    assert run_hub(database, "migrate").returncode == 0
-    assert run_hub(database, "create-organisation", "--code", "RAL", "--name", "Trust").returncode == 0
+    assert run_hub(f"sqlite:///{database}", "migrate").returncode == 0
+    assert run_hub(f"sqlite:///{database}", "create-organisation", "--code", "RAL", "--name", "Trust").returncode == 0
     path = write_csv(tmp_path / "extract.csv", [row(n, site_code="X") for n in range(1, 251)])
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

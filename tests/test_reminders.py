@@ -714,6 +714,16 @@ async def _due_notices(hub: Harness, *, due: int, future: int) -> int:
 
 
 async def test_the_sweep_reads_due_notices_through_the_partial_index(hub: Harness) -> None:
+    if hub.db.dialect == "postgresql":
+        # The table is tiny here, so the planner would rightly scan it; with scans priced out, the plan shows
+        # that the partial index serves this query (its WHERE matches the index's).
+        async with hub.db.write() as tx:
+            await tx.execute("SET LOCAL enable_seqscan = off")
+            plan = await tx.fetch_all("EXPLAIN " + DUE_NOTICES_SQL, (to_db(T0), 500))
+        details = " | ".join(row["QUERY PLAN"] for row in plan)
+        assert "scheduled_notices_due" in details, details
+        assert "Sort" not in details, details  # the index gives the order too
+        return
     plan = await hub.db.fetch_all("EXPLAIN QUERY PLAN " + DUE_NOTICES_SQL, (to_db(T0), 500))
     details = " | ".join(row["detail"] for row in plan)
     assert "USING INDEX scheduled_notices_due" in details, details

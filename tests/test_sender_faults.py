@@ -332,7 +332,7 @@ async def test_texts_to_one_number_are_capped_per_hour(
 
 
 async def _second_connection(hub: Harness) -> Database:
-    return await connect(f"sqlite:///{hub.path}", readers=1)
+    return await connect(hub.database_url, readers=1)
 
 
 async def test_two_workers_never_claim_the_same_message(hub: Harness) -> None:
@@ -384,7 +384,7 @@ async def test_the_per_minute_limit_is_shared_by_two_workers(hub: Harness, notif
             claim_batch(hub.db, now=hub.clock.now(), policy=policy),
             claim_batch(other, now=hub.clock.now(), policy=policy),
         )
-        assert len(first) + len(second) == 30
+        assert len(first) + len(second) == 29  # one kept for security codes
         hub.clock.advance(seconds=60)
         assert await claim_batch(other, now=hub.clock.now(), policy=policy) == []  # the margin
         hub.clock.advance(seconds=1.5)

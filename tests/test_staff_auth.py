@@ -16,6 +16,7 @@ from hub.settings import ROOT
 from hub.staff.account_store import create_staff
 from hub.staff.accounts import LockoutPolicy, accepted_step, after_failure, password_problem, time_step
 from tests.conftest import SECRET
+from tests.databases import own_database_url
 from tests.harness import Harness, check_page
 from tests.staff_harness import (
     PASSWORD,
@@ -260,9 +261,9 @@ async def test_enrolment_shows_a_qr_code_and_needs_a_valid_code(hub: Harness) ->
     assert row is not None and row["enrolled_at"] is None
 
 
-def test_create_staff_command_prints_a_set_up_link(tmp_path: Path) -> None:
+def test_create_staff_command_prints_a_set_up_link(tmp_path: Path, backend: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update(HUB_DATABASE_URL=f"sqlite:///{tmp_path}/hub.sqlite3", HUB_SECRET_KEY=SECRET)
+    env.update(HUB_DATABASE_URL=own_database_url(backend, tmp_path), HUB_SECRET_KEY=SECRET)
     run = [sys.executable, "-m", "hub"]
     subprocess.run([*run, "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
     done = subprocess.run(

@@ -10,7 +10,6 @@ import asyncio
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,10 +21,11 @@ from typing import IO
 import pytest
 
 from hub.clock import to_db
-from hub.db import connect
+from hub.db import Database, connect
 from hub.db.migrate import migrate
 from hub.notify.outbox import queue_message
 from tests.conftest import SECRET
+from tests.databases import own_database_url
 from tests.fake_notify import FakeNotify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,31 +36,27 @@ DEADLINE = 240.0  # seconds; the run takes well under half of that
 TEMPLATE = "f33517ff-2a88-4f6e-b855-c550268ce08a"
 
 
-async def _queue_messages(path: Path) -> list[int]:
-    db = await connect(f"sqlite:///{path}")
-    try:
-        await migrate(db)
-        now = datetime.now(UTC)
-        ids = []
-        async with db.write() as tx:
-            for i in range(MESSAGES):
-                # Every patient their own number or address, so the per-number caps never bite.
-                email = i % 5 == 0
-                ids.append(
-                    await queue_message(
-                        tx,
-                        at=now,
-                        kind="invitation",
-                        channel="email" if email else "sms",
-                        recipient=f"patient{i}@example.com" if email else f"+447700{i:06d}",
-                        template_id=TEMPLATE,
-                        personalisation={"n": i},
-                        patient_id=None,
-                    )
+async def _queue_messages(db: Database) -> list[int]:
+    await migrate(db)
+    now = datetime.now(UTC)
+    ids = []
+    async with db.write() as tx:
+        for i in range(MESSAGES):
+            # Every patient their own number or address, so the per-number caps never bite.
+            email = i % 5 == 0
+            ids.append(
+                await queue_message(
+                    tx,
+                    at=now,
+                    kind="invitation",
+                    channel="email" if email else "sms",
+                    recipient=f"patient{i}@example.com" if email else f"+447700{i:06d}",
+                    template_id=TEMPLATE,
+                    personalisation={"n": i},
+                    patient_id=None,
                 )
-        return ids
-    finally:
-        await db.close()
+            )
+    return ids
 
 
 class _Workers:
@@ -98,18 +94,36 @@ def fake() -> Iterator[FakeNotify]:
         yield fake
 
 
-def _counts(db: sqlite3.Connection) -> dict[str, int]:
-    return dict(db.execute("SELECT status, COUNT(*) FROM outbox_messages GROUP BY status").fetchall())
+async def _counts(db: Database) -> dict[str, int]:
+    rows = await db.fetch_all("SELECT status, COUNT(*) AS n FROM outbox_messages GROUP BY status")
+    return {r["status"]: r["n"] for r in rows}
+
+
+async def _hurry_backoffs(db: Database) -> None:
+    async with db.write() as tx:
+        await tx.execute(
+            "UPDATE outbox_messages SET next_attempt_at = ? WHERE status = 'queued' AND next_attempt_at > ?",
+            (to_db(datetime.now(UTC)),) * 2,
+        )
 
 
 @pytest.mark.timeout(DEADLINE + 60)
-def test_killed_workers_lose_nothing_and_send_nothing_twice(tmp_path: Path, fake: FakeNotify) -> None:
-    path = tmp_path / "hub.sqlite3"
-    ids = asyncio.run(_queue_messages(path))
+def test_killed_workers_lose_nothing_and_send_nothing_twice(tmp_path: Path, fake: FakeNotify, backend: str) -> None:
+    url = own_database_url(backend, tmp_path)
+    with asyncio.Runner() as runner:
+        db = runner.run(connect(url, readers=1))
+        try:
+            _run(runner, db, url, tmp_path, fake)
+        finally:
+            runner.run(db.close())
+
+
+def _run(runner: asyncio.Runner, db: Database, url: str, tmp_path: Path, fake: FakeNotify) -> None:
+    ids = runner.run(_queue_messages(db))
     fake.set_fault_rate(0.2, kinds=FAULTS, seed=SEED)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env.update(
-        HUB_DATABASE_URL=f"sqlite:///{path}",
+        HUB_DATABASE_URL=url,
         HUB_SECRET_KEY=SECRET,
         HUB_NOTIFY_API_KEY=fake.api_key,
         HUB_NOTIFY_BASE_URL=fake.url,
@@ -123,11 +137,10 @@ def test_killed_workers_lose_nothing_and_send_nothing_twice(tmp_path: Path, fake
     )
     workers = _Workers(env, tmp_path)
     rng = random.Random(SEED)
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
     began = time.monotonic()
     try:
         while True:
-            counts = _counts(db)
+            counts = runner.run(_counts(db))
             if not counts.get("queued") and not counts.get("sending"):
                 break
             assert time.monotonic() - began < DEADLINE, f"outbox not empty after {DEADLINE:.0f}s: {counts}"
@@ -142,10 +155,7 @@ def test_killed_workers_lose_nothing_and_send_nothing_twice(tmp_path: Path, fake
                 workers.kill(slot)
             # Backoff waits (10 s after a 429, 15 s and up after errors) compressed: what is under test is
             # what crashes and faults do, not how long the waits are.
-            db.execute(
-                "UPDATE outbox_messages SET next_attempt_at = ? WHERE status = 'queued' AND next_attempt_at > ?",
-                (to_db(datetime.now(UTC)),) * 2,
-            )
+            runner.run(_hurry_backoffs(db))
     finally:
         workers.stop_all()
     seconds = time.monotonic() - began
@@ -155,8 +165,10 @@ def test_killed_workers_lose_nothing_and_send_nothing_twice(tmp_path: Path, fake
     # Each of these sets check_first once: without crashes, the lookups would be exactly as many.
     doubtful = fired.count("timeout") + fired.count("drop_after_accept") + fired.count("server_error")
     print(f"{seconds:.0f}s, {workers.killed} kills, {lookups} lookups, {doubtful} sends in doubt from faults")
-    rows = db.execute("SELECT id, status, notify_id FROM outbox_messages ORDER BY id").fetchall()
-    db.close()
+    rows = [
+        tuple(r.values())
+        for r in runner.run(db.fetch_all("SELECT id, status, notify_id FROM outbox_messages ORDER BY id"))
+    ]
 
     assert [(r[0], r[1]) for r in rows] == [(i, "sent") for i in ids]
     assert fake.count_by_reference() == {str(i): 1 for i in ids}

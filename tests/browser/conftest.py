@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from hub.demo import PATIENTS
 from hub.settings import ROOT
+from tests.databases import own_database_url
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -148,7 +149,7 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def start_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], DemoServer]]:
+def start_demo(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Callable[[], DemoServer]]:
     """start_demo() -> a fresh demo server on its own database and port; all are stopped at the end."""
     running: list[tuple[subprocess.Popen[bytes], Any, Any]] = []
 
@@ -157,7 +158,7 @@ def start_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[]
         port = _free_port()
         base_url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-        env.update(HUB_DATABASE_URL=f"sqlite:///{folder}/demo.sqlite3", HUB_BASE_URL=base_url)
+        env.update(HUB_DATABASE_URL=own_database_url(backend, folder), HUB_BASE_URL=base_url)
         out, err = open(folder / "stdout", "w+b"), open(folder / "stderr", "w+b")
         process = subprocess.Popen(
             [sys.executable, "-m", "hub", "demo", "--host", "127.0.0.1", "--port", str(port)],

@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from hub.settings import ROOT
 from tests.browser.conftest import PEOPLE, DemoServer, _free_port, _healthy, _stable_links, appointment_links
+from tests.databases import own_database_url
 
 pytestmark = pytest.mark.browser
 
@@ -55,13 +56,13 @@ class Console:
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+def console(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Console]:
     """Its own demo server, whose database the create-staff command can reach."""
     folder = tmp_path_factory.mktemp("console")
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update(HUB_DATABASE_URL=f"sqlite:///{folder}/demo.sqlite3", HUB_BASE_URL=base_url)
+    env.update(HUB_DATABASE_URL=own_database_url(backend, folder), HUB_BASE_URL=base_url)
     with open(folder / "stdout", "w+b") as out, open(folder / "stderr", "w+b") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "hub", "demo", "--host", "127.0.0.1", "--port", str(port)],
