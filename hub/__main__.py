@@ -8,7 +8,7 @@ import logging
 import sys
 
 from hub.clock import Clock
-from hub.db import connect
+from hub.db import open_database
 from hub.db.migrate import migrate
 from hub.settings import Settings, SettingsError, load_settings
 
@@ -30,7 +30,7 @@ def _serve(settings: Settings, host: str | None, port: int | None, *, run_worker
 
 
 async def _migrate(settings: Settings) -> list[int]:
-    db = await connect(settings.database_url)
+    db = await open_database(settings)
     try:
         return await migrate(db)
     finally:
@@ -40,7 +40,7 @@ async def _migrate(settings: Settings) -> list[int]:
 async def _seed(settings: Settings) -> str:
     from hub.demo import demo_instructions, seed_demo
 
-    db = await connect(settings.database_url)
+    db = await open_database(settings)
     try:
         await migrate(db)
         await seed_demo(db, now=Clock().now())
@@ -56,7 +56,7 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
     from hub.api_key_store import create_api_key, revoke_api_key
     from hub.importer import import_file
 
-    db = await connect(settings.database_url)
+    db = await open_database(settings)
     now = Clock().now()
     try:
         if args.command == "create-organisation":
@@ -107,6 +107,17 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _copy_db(source: str, target: str) -> int:
+    """Needs no settings: both databases are named on the command line."""
+    from hub.copy_db import CopyError, copy_db
+
+    try:
+        return 0 if asyncio.run(copy_db(source, target)) else 1
+    except CopyError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hub", description="Hospital appointment hub")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -135,8 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     importer.add_argument("--org", required=True, help="the organisation's code")
     worker = commands.add_parser("worker", help="run background jobs (housekeeping)")
     worker.add_argument("--once", action="store_true", help="run each job once and stop")
+    copy = commands.add_parser("copy-db", help="copy a hub to another database (e.g. SQLite to PostgreSQL)")
+    copy.add_argument("--from", dest="source", required=True, help="the hub's database URL; only read")
+    copy.add_argument("--to", dest="target", required=True, help="an empty database URL; migrated, then filled")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "copy-db":
+        return _copy_db(args.source, args.target)
     try:
         settings = load_settings(overrides={"demo": True} if args.command == "demo" else None)
     except SettingsError as exc:
