@@ -195,7 +195,7 @@ def create_app(
         routes=routes(settings),
         middleware=[
             Middleware(SecurityMiddleware, https=settings.https),
-            Middleware(GZipMiddleware, minimum_size=500),
+            Middleware(GZipMiddleware, minimum_size=500, compresslevel=6),
         ],
         exception_handlers={
             api.ApiError: api.api_error,

@@ -40,7 +40,8 @@ def to_db(at: datetime) -> str:
 
 
 def from_db(text: str) -> datetime:
-    return datetime.strptime(text, _DB_FORMAT).replace(tzinfo=UTC)
+    # fromisoformat reads the fixed-width form (Z included) many times faster than strptime.
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def london(at: datetime) -> datetime:

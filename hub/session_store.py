@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from hub.clock import from_db, to_db
 from hub.codes import keyed_hash, new_token
-from hub.db import Database, Transaction
+from hub.db import Database, Row, Transaction
+from hub.patient_store import PATIENT_COLUMNS
 
 # Writing last_seen_at on every request would make every page a write; a minute's slack is enough.
 _TOUCH_AFTER = timedelta(seconds=60)
@@ -24,6 +25,15 @@ class PatientSession:
     id: str
     token: str
     patient_id: int
+    patient: Row
+
+
+# The session and its patient in one read: every signed-in page needs both.
+_LIVE_SESSION = (
+    "SELECT s.created_at AS session_created_at, s.last_seen_at AS session_last_seen_at, "
+    + ", ".join(f"p.{column.strip()}" for column in PATIENT_COLUMNS.split(","))
+    + " FROM sessions s JOIN patients p ON p.id = s.patient_id WHERE s.id = ? AND s.ended_at IS NULL"
+)
 
 
 def session_state(
@@ -53,14 +63,12 @@ async def get_live_session(
 ) -> PatientSession | None | str:
     """The session; 'expired' when it timed out (to say so); None when there is none."""
     sid = session_id(secret, token)
-    row = await db.fetch_one(
-        "SELECT patient_id, created_at, last_seen_at FROM sessions WHERE id = ? AND ended_at IS NULL", (sid,)
-    )
+    row = await db.fetch_one(_LIVE_SESSION, (sid,))
     if row is None:
         return None
     state = session_state(
-        created_at=from_db(row["created_at"]),
-        last_seen=from_db(row["last_seen_at"]),
+        created_at=from_db(row.pop("session_created_at")),
+        last_seen=from_db(row.pop("session_last_seen_at")),
         now=now,
         idle=policy.idle,
         absolute=policy.absolute,
@@ -72,7 +80,7 @@ async def get_live_session(
     if state == "touch":
         async with db.write() as tx:
             await tx.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", (to_db(now), sid))
-    return PatientSession(id=sid, token=token, patient_id=int(row["patient_id"]))
+    return PatientSession(id=sid, token=token, patient_id=int(row["id"]), patient=row)
 
 
 async def end_patient_sessions(tx: Transaction, *, patient_id: int, at: datetime) -> int:

@@ -21,10 +21,10 @@ from hub.codes import keyed_hash
 from hub.db import Database, Row
 from hub.letter_store import KINDS
 from hub.notify import Notifier
-from hub.patient_store import get_patient
 from hub.session_store import PatientSession, SessionPolicy, get_live_session
 from hub.settings import ROOT, Settings
 from hub.validation import printable
+from hub.web.components import SLOT, remembered_components
 
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
@@ -85,6 +85,7 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
         request_states=REQUEST_STATES,
         letter_kinds=KINDS,
     )
+    env.globals.update(remembered_components(env), slot=SLOT)
     env.filters["london_date"] = format_date
     env.filters["london_time"] = format_time
     return env
@@ -184,5 +185,5 @@ async def require_patient(request: Request) -> PatientSession:
     )
     if not isinstance(found, PatientSession):
         raise SignInRequired(timed_out=found == "expired")
-    request.state.patient = await get_patient(hub.db, found.patient_id)
+    request.state.patient = found.patient
     return found
