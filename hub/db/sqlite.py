@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -58,14 +59,14 @@ class _Tx:
         return await self._fetch(sql, params, one=False)
 
     async def _fetch(self, sql: str, params: Params, *, one: bool) -> list[Row]:
+        # One trip to aiosqlite's thread (execute, fetch and close there), not three.
         try:
-            async with self._conn.execute(sql, tuple(params)) as cursor:
-                if one:
-                    row = await cursor.fetchone()
-                    return [dict(row)] if row is not None else []
-                return [dict(r) for r in await cursor.fetchall()]
+            rows = await self._conn.execute_fetchall(sql, tuple(params))
         except sqlite3.IntegrityError as exc:  # an INSERT ... RETURNING
             raise IntegrityError(str(exc)) from exc
+        if one:
+            return [dict(row) for row in itertools.islice(rows, 1)]
+        return [dict(r) for r in rows]
 
 
 class SQLiteDatabase:
@@ -144,6 +145,6 @@ async def _connect(path: str, busy_timeout_ms: int) -> aiosqlite.Connection:
 
 
 async def _pragma(conn: aiosqlite.Connection, sql: str) -> None:
-    # A PRAGMA that returns a row holds a lock until its cursor is read and closed.
-    async with conn.execute(sql) as cursor:
-        await cursor.fetchall()
+    # A PRAGMA that returns a row holds a lock until its cursor is read and closed: execute_fetchall does both,
+    # in one trip to aiosqlite's thread.
+    await conn.execute_fetchall(sql)

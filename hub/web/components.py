@@ -9,7 +9,6 @@ left as a slot filled in after. The caches are small and bounded; nothing person
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
 from typing import Any
 
 from jinja2 import Environment
@@ -27,26 +26,18 @@ MEMOISED = {
 }
 
 
-def _key(value: Any) -> Hashable:
-    if isinstance(value, dict):
-        return tuple(sorted((k, _key(v)) for k, v in value.items()))
-    if isinstance(value, list | tuple):
-        return tuple(_key(v) for v in value)
-    if isinstance(value, Markup):
-        return ("markup", str(value))
-    return value  # str, numbers, booleans, None (Jinja's undefined values are hashable too)
-
-
 class Remembered:
     """A macro called as before, `component(params)`, or `component(params, slot=text)` with SLOT in params."""
 
     def __init__(self, macro: Any, size: int = 256) -> None:
         self._macro = macro
         self._size = size
-        self._cache: OrderedDict[Hashable, str] = OrderedDict()
+        self._cache: OrderedDict[str, str] = OrderedDict()
 
     def __call__(self, params: dict[str, Any] | None = None, slot: str = "") -> Markup:
-        key = _key(params or {})
+        # repr tells Markup from plain text (Markup('<b>') against '<b>'); the same call in a template gives its
+        # keys in the same order, so the same parameters find the same entry.
+        key = repr(params)
         html = self._cache.get(key)
         if html is None:
             html = str(self._macro(params or {}))
