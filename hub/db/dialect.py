@@ -102,3 +102,24 @@ RESTART_IDENTITY: dict[str, str | None] = {
     POSTGRESQL: "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), COALESCE(MAX({column}), 0) + 1, false)"
     " FROM {table}",
 }
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure of the database's reachability rather than of the statement: worth waiting for and trying again.
+    PostgreSQL: a lost or refused connection, a server shutting down or restarting, a deadlock (rolled back whole).
+    SQLite: a lock held past the busy timeout. Both: the network or the file system refusing (OSError)."""
+    import sqlite3
+
+    import asyncpg
+
+    transient = (
+        OSError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.exceptions.OperatorInterventionError,
+        asyncpg.exceptions.InsufficientResourcesError,
+        asyncpg.exceptions.TransactionRollbackError,
+    )
+    if isinstance(exc, transient):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
