@@ -8,10 +8,13 @@ and results shaped as SQLite gives them (0/1 for booleans, whole numbers for sum
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+
+import asyncpg
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -104,22 +107,20 @@ RESTART_IDENTITY: dict[str, str | None] = {
 }
 
 
+_TRANSIENT = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TransactionRollbackError,
+)
+
+
 def is_transient(exc: BaseException) -> bool:
     """A failure of the database's reachability rather than of the statement: worth waiting for and trying again.
     PostgreSQL: a lost or refused connection, a server shutting down or restarting, a deadlock (rolled back whole).
     SQLite: a lock held past the busy timeout. Both: the network or the file system refusing (OSError)."""
-    import sqlite3
-
-    import asyncpg
-
-    transient = (
-        OSError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.InterfaceError,
-        asyncpg.exceptions.OperatorInterventionError,
-        asyncpg.exceptions.InsufficientResourcesError,
-        asyncpg.exceptions.TransactionRollbackError,
-    )
-    if isinstance(exc, transient):
+    if isinstance(exc, _TRANSIENT):
         return True
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
