@@ -54,6 +54,11 @@ def format_date(at: datetime) -> str:
     return f"{local:%A} {local.day} {local:%B %Y}"
 
 
+def format_when(at: datetime) -> str:
+    """'Thursday 3 December 2026 at 9:30am', in London."""
+    return f"{format_date(at)} at {format_time(at)}"
+
+
 def format_time(at: datetime) -> str:
     """'9:30am', '2pm', in London."""
     local = london(at)

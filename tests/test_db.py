@@ -120,11 +120,43 @@ async def test_foreign_keys_are_enforced(migrated: Database) -> None:
 
 
 @pytest.mark.sqlite_only
-async def test_sqlite_runs_with_foreign_keys_and_full_sync(migrated: Database) -> None:
-    for pragma in ("foreign_keys", "synchronous"):
-        row = await migrated.fetch_one(f"PRAGMA {pragma}")
-        assert row is not None
-        assert list(row.values()) == [{"foreign_keys": 1, "synchronous": 2}[pragma]], pragma  # 2 is FULL
+async def test_sqlite_writes_with_foreign_keys_and_full_sync(migrated: Database) -> None:
+    async with migrated.write() as tx:
+        for pragma in ("foreign_keys", "synchronous"):
+            row = await tx.fetch_one(f"PRAGMA {pragma}")
+            assert row is not None
+            assert list(row.values()) == [{"foreign_keys": 1, "synchronous": 2}[pragma]], pragma  # 2 is FULL
+
+
+@pytest.mark.sqlite_only
+async def test_a_long_read_goes_to_a_reader_thread_and_the_loop_goes_on(migrated: Database) -> None:
+    # Reads start on the event loop; one that outruns its budget is stopped and redone on a reader thread.
+    ticks = 0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    running = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    row = await migrated.fetch_one(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000) SELECT count(*) AS c FROM n"
+    )
+    done.set()
+    await running
+    assert row == {"c": 2_000_000}
+    # Had the read held the loop (it takes hundreds of milliseconds), the ticker could not have run meanwhile.
+    assert ticks > 20
+
+
+@pytest.mark.sqlite_only
+async def test_reads_on_the_loop_cannot_write(migrated: Database) -> None:
+    with pytest.raises(sqlite3.OperationalError):
+        await migrated.fetch_one("INSERT INTO organisations (code, name) VALUES ('RAL', 'Trust') RETURNING id")
+    assert await migrated.fetch_all("SELECT code FROM organisations") == []
 
 
 @pytest.mark.sqlite_only

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from hub.appointments import MODES, REQUEST_STATES, STATUSES
-from hub.clock import Clock, format_date, format_time
+from hub.clock import Clock, format_date, format_time, format_when
 from hub.codes import keyed_hash
 from hub.db import Database, Row
 from hub.letter_store import KINDS
@@ -64,8 +64,21 @@ class Assets:
         return self._urls[path]
 
 
+class _Templates(Environment):
+    """Rows reach templates as dicts. Jinja looks `row.clinic` up as an attribute first and a key second, and
+    the missing attribute raises on the way, the dearest part of a lookup; for a dict the key is tried first."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 def make_templates(assets: Assets, settings: Settings) -> Environment:
-    env = Environment(
+    env = _Templates(
         loader=ChoiceLoader([FileSystemLoader(TEMPLATES), PackageLoader("nhsuk_frontend_jinja")]),
         autoescape=select_autoescape(["html", "jinja"]),
         undefined=ChainableUndefined,  # the NHS.UK macros read optional nested params
@@ -86,6 +99,7 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
         letter_kinds=KINDS,
     )
     env.globals.update(remembered_components(env), slot=SLOT)
+    env.globals["when"] = format_when
     env.filters["london_date"] = format_date
     env.filters["london_time"] = format_time
     return env
