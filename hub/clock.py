@@ -48,20 +48,35 @@ def london(at: datetime) -> datetime:
     return at.astimezone(LONDON)
 
 
+# English names whatever the machine's locale (strftime's %A and %B follow LC_TIME).
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
 def format_date(at: datetime) -> str:
     """'Thursday 3 December 2026', in London."""
-    local = london(at)
-    return f"{local:%A} {local.day} {local:%B %Y}"
-
-
-def format_when(at: datetime) -> str:
-    """'Thursday 3 December 2026 at 9:30am', in London."""
-    return f"{format_date(at)} at {format_time(at)}"
+    return _date(london(at))
 
 
 def format_time(at: datetime) -> str:
     """'9:30am', '2pm', in London."""
+    return _time(london(at))
+
+
+def format_when(at: datetime) -> str:
+    """'Thursday 3 December 2026 at 9:30am', in London."""
     local = london(at)
+    return f"{_date(local)} at {_time(local)}"
+
+
+def _date(local: datetime) -> str:
+    return f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}"
+
+
+def _time(local: datetime) -> str:
     hour = local.hour % 12 or 12
     suffix = "am" if local.hour < 12 else "pm"
     return f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"

@@ -57,7 +57,6 @@ class _LoopReader:
 
     def __init__(self, path: str) -> None:
         self._conn = sqlite3.connect(path, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout=0")
         self._conn.execute("PRAGMA query_only=ON")
         self._deadline = 0.0
@@ -78,7 +77,8 @@ class _LoopReader:
             if exc.sqlite_errorcode in _REDO_ON_THREAD:
                 return None
             raise
-        return [dict(row) for row in rows]
+        names = [column[0] for column in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def close(self) -> None:
         self._conn.close()

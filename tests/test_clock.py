@@ -1,0 +1,36 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from hub.clock import format_date, format_time, format_when
+
+
+@pytest.mark.parametrize(
+    ("utc", "date", "time"),
+    [
+        # The autumn change: 01:30 happens twice in London, first in BST, then in GMT.
+        (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), "Sunday 25 October 2026", "1:30am"),
+        (datetime(2026, 10, 25, 1, 30, tzinfo=UTC), "Sunday 25 October 2026", "1:30am"),
+        # The spring change: 01:00 UTC is 02:00 BST (01:00 to 01:59 never happens in London).
+        (datetime(2026, 3, 29, 1, 0, tzinfo=UTC), "Sunday 29 March 2026", "2am"),
+        (datetime(2026, 3, 29, 0, 59, tzinfo=UTC), "Sunday 29 March 2026", "12:59am"),
+        # Late on 30 June in UTC is already 1 July in London.
+        (datetime(2026, 6, 30, 23, 0, tzinfo=UTC), "Wednesday 1 July 2026", "12am"),
+        (datetime(2026, 12, 3, 12, 5, tzinfo=UTC), "Thursday 3 December 2026", "12:05pm"),
+        (datetime(2027, 1, 1, 21, 0, tzinfo=UTC), "Friday 1 January 2027", "9pm"),
+    ],
+)
+def test_dates_and_times_are_shown_in_london(utc: datetime, date: str, time: str) -> None:
+    assert format_date(utc) == date
+    assert format_time(utc) == time
+    assert format_when(utc) == f"{date} at {time}"
+
+
+def test_every_day_and_month_has_its_english_name() -> None:
+    days = {format_date(datetime(2026, 6, day, 12, tzinfo=UTC)).split()[0] for day in range(1, 8)}
+    assert days == {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+    months = [format_date(datetime(2026, month, 15, 12, tzinfo=UTC)).split()[2] for month in range(1, 13)]
+    assert months == [
+        "January", "February", "March", "April", "May", "June",
+        "July", "August", "September", "October", "November", "December",
+    ]  # fmt: skip
