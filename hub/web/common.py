@@ -87,7 +87,6 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
         lstrip_blocks=True,
     )
     env.globals.update(
-        asset=assets.url,
         service_name=settings.service_name,
         booking_phone=settings.booking_phone,
         rebook_limit=settings.rebook_limit,
@@ -99,7 +98,10 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
         letter_kinds=KINDS,
     )
     env.globals.update(remembered_components(env), slot=SLOT)
-    env.globals["when"] = format_when
+    # Filters rather than functions: Jinja binds a filter when it compiles the template; a function is looked up
+    # and checked at every call.
+    env.filters["asset"] = assets.url
+    env.filters["london_when"] = format_when
     env.filters["london_date"] = format_date
     env.filters["london_time"] = format_time
     return env
