@@ -404,7 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--journeys", type=int, default=1000, help="patients who sign in and confirm")
     parser.add_argument("--concurrency", type=int, default=100, help="simulated patients at once")
     parser.add_argument("--list-requests", type=int, default=3000, help="list-page requests per round and server")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the list-page comparison")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds of the list-page comparison (medians compared)"
+    )
     parser.add_argument("--think", type=float, default=2.0, help="mean seconds a patient reads each page")
     parser.add_argument("--think-journeys", type=int, default=400, help="journeys in the run with reading time")
     parser.add_argument("--quick", action="store_true", help="2,000 patients, 200 journeys, 50 at once")
@@ -412,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.patients, args.appointments, args.journeys = 2000, 10_000, 200
-        args.concurrency, args.list_requests, args.rounds, args.think_journeys = 50, 1000, 2, 100
+        args.concurrency, args.list_requests, args.rounds, args.think_journeys = 50, 1000, 3, 100
     if args.journeys + args.think_journeys > args.patients:
         parser.error("--journeys cannot exceed --patients (each patient signs in once)")
     with tempfile.TemporaryDirectory(prefix="hub-journey-") as folder:

@@ -48,7 +48,7 @@ SETTINGS: tuple[Setting, ...] = (
         "020 7794 0500",
         "Booking team's phone number shown when online change is closed.",
     ),
-    Setting("sqlite_readers", int, 4, "Read connections kept open to an SQLite database."),
+    Setting("sqlite_readers", int, 4, "SQLite read threads, for reads past 2 ms (shorter ones run in the loop)."),
     Setting("sqlite_busy_timeout_ms", int, 5000, "How long an SQLite write waits for another process's lock."),
     Setting("postgres_pool_size", int, 10, "Most connections each hub process opens to a PostgreSQL database."),
     Setting("code_lifetime_seconds", int, 150, "How long a security code stays valid after it is issued."),
