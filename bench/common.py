@@ -48,7 +48,7 @@ def serve_argv(port: int) -> list[str]:
 
 
 class Process:
-    """A uvicorn server as a subprocess; ready once uvicorn says so."""
+    """A uvicorn server as a subprocess; ready once uvicorn says it is listening."""
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
@@ -66,7 +66,7 @@ class Process:
         assert self.process.stderr is not None
         for line in self.process.stderr:
             self.log.append(line)
-            if "Application startup complete" in line:
+            if "Uvicorn running on" in line:  # logged once the socket is bound (startup completes before that)
                 self._ready.set()
         self._ready.set()
 

@@ -394,6 +394,9 @@ async def compare_list_pages(
         "hub_appointments_page": {"median_requests_per_second": hub_rps, "rounds": hub_rounds},
         "bare_starlette_baseline": {"median_requests_per_second": bare_rps, "rounds": bare_rounds},
         "ratio": round(hub_rps / bare_rps, 3),
+        # The baseline's own rounds vary more than the hub's (its reads cross to aiosqlite's thread and back):
+        # the hub's median against the baseline's best round is the cautious reading.
+        "ratio_to_fastest_baseline_round": round(hub_rps / max(r["requests_per_second"] for r in bare_rounds), 3),
     }
 
 
@@ -500,7 +503,11 @@ def main(argv: list[str] | None = None) -> int:
         "journey_at_capacity": journeys,
         "list_page_vs_bare_starlette": pages,
         "targets": {
-            "list_page_at_least_half_of_baseline": {"measured": pages["ratio"], "pass": pages["ratio"] >= 0.5},
+            "list_page_at_least_half_of_baseline": {
+                "measured": pages["ratio"],
+                "pass": pages["ratio"] >= 0.5,
+                "against_the_fastest_baseline_round": pages["ratio_to_fastest_baseline_round"],
+            },
             "every_step_p95_under_100ms": {
                 "measured_worst_ms": worst_p95,
                 "pass": worst_p95 < 100,

@@ -59,10 +59,7 @@ async def plan_notices(
 ) -> None:
     """After the hospital's change to an appointment: (re)plan its reminders and escalation."""
     if status != "booked" or starts_at <= now:
-        await _close(tx, appointment_id, like="%", outcome=f"appointment {status}", now=now)
-        await _cancel_queued(
-            tx, appointment_id, kinds=("invitation_reminder", "appointment_reminder", "invitation_post")
-        )
+        await withdraw_reminders(tx, appointment_id=appointment_id, now=now, outcome=f"appointment {status}")
         return
     if notice not in ("invitation", "changed"):
         return
@@ -216,9 +213,12 @@ async def _act(
     return f"queued {message_id}"
 
 
-async def withdraw_reminders(tx: Transaction, *, appointment_id: int, now: datetime) -> None:
-    """The patient asked to cancel: no more reminders or escalation, not even those already queued."""
-    await _close(tx, appointment_id, like="%", outcome="cancel requested", now=now)
+async def withdraw_reminders(
+    tx: Transaction, *, appointment_id: int, now: datetime, outcome: str = "cancel requested"
+) -> None:
+    """No more reminders or escalation, not even those already queued: the patient asked to cancel, or the
+    hospital cancelled the appointment or it has passed."""
+    await _close(tx, appointment_id, like="%", outcome=outcome, now=now)
     await _cancel_queued(tx, appointment_id, kinds=("invitation_reminder", "appointment_reminder", "invitation_post"))
 
 
