@@ -10,7 +10,7 @@ from hub.clock import FixedClock, to_db
 from hub.db import Database, IntegrityError, connect
 from hub.db.dialect import from_server, numbered, to_server
 from hub.db.migrate import migrate, migration_files, statements
-from hub.db.sqlite import has_wal_reset_bug
+from hub.db.sqlite import LoopReader, has_wal_reset_bug
 from tests.databases import database_url
 
 pytestmark = pytest.mark.anyio
@@ -150,6 +150,25 @@ async def test_a_long_read_goes_to_a_reader_thread_and_the_loop_goes_on(migrated
     assert row == {"c": 2_000_000}
     # Had the read held the loop (it takes hundreds of milliseconds), the ticker could not have run meanwhile.
     assert ticks > 20
+
+
+def test_a_read_on_the_loop_that_finds_the_file_locked_is_handed_back(tmp_path: Path) -> None:
+    # In WAL mode readers are almost never locked out (a crashed process's recovery, an exclusive lock); a
+    # rollback-journal file under an exclusive lock shows what the loop's reader does then: it does not wait.
+    path = str(tmp_path / "locked.sqlite3")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("INSERT INTO t VALUES (1)")
+    reader = LoopReader(path)
+    try:
+        assert reader.fetch("SELECT x FROM t", (), one=False) == [{"x": 1}]
+        holder.execute("BEGIN EXCLUSIVE")
+        assert reader.fetch("SELECT x FROM t", (), one=False) is None  # redo it on a reader thread
+        holder.execute("COMMIT")
+        assert reader.fetch("SELECT x FROM t", (), one=True) == [{"x": 1}]
+    finally:
+        reader.close()
+        holder.close()
 
 
 @pytest.mark.sqlite_only

@@ -52,7 +52,7 @@ _CHECK_EVERY = 1000  # SQLite virtual-machine steps between looks at the clock
 _REDO_ON_THREAD = {sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
 
-class _LoopReader:
+class LoopReader:
     """A read-only connection used on the event loop's own thread, never waiting on a lock."""
 
     def __init__(self, path: str) -> None:
@@ -119,7 +119,7 @@ class SQLiteDatabase:
     dialect = SQLITE
 
     def __init__(
-        self, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection], loop_reader: _LoopReader
+        self, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection], loop_reader: LoopReader
     ) -> None:
         self._writer = writer
         self._loop_reader = loop_reader
@@ -138,7 +138,7 @@ class SQLiteDatabase:
         writer = await _connect(path, busy_timeout_ms)
         await _pragma(writer, "PRAGMA journal_mode=WAL")
         pool = [await _connect(path, busy_timeout_ms) for _ in range(readers)]
-        return cls(writer, pool, _LoopReader(path))
+        return cls(writer, pool, LoopReader(path))
 
     @asynccontextmanager
     async def _reader(self) -> AsyncIterator[_Tx]:
