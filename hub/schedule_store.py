@@ -237,17 +237,22 @@ async def announce_change(
 ) -> None:
     """After any change to an appointment: tell the patient (when `notice`) and re-plan what follows."""
     if notice:
-        await queue_appointment_notice(
-            tx,
-            settings=settings,
-            kind=notice,
-            patient=patient,
-            appointment_id=appointment_id,
-            starts_at=starts_at,
-            site_name=site_name,
-            clinic=clinic,
-            now=now,
-        )
+        channels = [choose_channel(patient)]
+        if notice != "invitation" and channels != ["letter"] and not patient["paperless"]:
+            channels.append("letter")  # they chose paper: a change is posted too, as the invitation was
+        for channel in channels:
+            await queue_appointment_notice(
+                tx,
+                settings=settings,
+                kind=notice,
+                patient=patient,
+                appointment_id=appointment_id,
+                starts_at=starts_at,
+                site_name=site_name,
+                clinic=clinic,
+                now=now,
+                channel=channel,
+            )
     await plan_notices(
         tx,
         settings=settings,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from hub.api_key_store import create_api_key
-from hub.clock import to_db
+from hub.clock import format_date, to_db
 from hub.db import Database, connect
 from hub.links import patient_link
 from hub.notify import OutgoingMessage
@@ -413,6 +413,43 @@ async def test_a_paper_patient_with_no_mobile_or_email_gets_one_letter_not_two(h
     appointment_id = await pas.book(start=T0 + timedelta(days=20))
     assert [(m["kind"], m["channel"]) for m in await messages(hub)] == [("invitation", "letter")]
     assert await notices(hub, appointment_id, "escalation_") == []
+
+
+async def test_a_paper_patient_is_posted_changes_and_cancellations_too(hub: Harness) -> None:
+    pas = await pas_for(hub)
+    await set_patient(hub, paperless=0)
+    await pas.book(start=T0 + timedelta(days=20), expect="invitation")
+    at(hub, hours=1)
+    await pas.book(start=T0 + timedelta(days=25), expect="changed")
+    at(hub, hours=2)
+    await pas.book(start=T0 + timedelta(days=25), status="cancelled", expect="cancelled")
+    sent = [(m["kind"], m["channel"]) for m in await messages(hub)]
+    assert sent == [
+        ("invitation", "sms"),
+        ("invitation", "letter"),
+        ("changed", "sms"),
+        ("changed", "letter"),
+        ("cancelled", "sms"),
+        ("cancelled", "letter"),
+    ]
+    [changed_letter] = [m for m in await messages(hub, "changed") if m["channel"] == "letter"]
+    assert changed_letter["recipient"] == "post"
+    assert changed_letter["personalisation"]["date"] == format_date(T0 + timedelta(days=25))
+
+
+async def test_a_paperless_patient_gets_changes_by_text_only(hub: Harness) -> None:
+    pas = await pas_for(hub)
+    await pas.book(start=T0 + timedelta(days=20), expect="invitation")
+    await pas.book(start=T0 + timedelta(days=25), expect="changed")
+    assert [(m["kind"], m["channel"]) for m in await messages(hub)] == [("invitation", "sms"), ("changed", "sms")]
+
+
+async def test_a_paper_patient_with_no_mobile_or_email_is_posted_a_change_once(hub: Harness) -> None:
+    pas = await pas_for(hub, mobile=None, email=None, contact_preference=None)
+    await set_patient(hub, paperless=0)
+    await pas.book(start=T0 + timedelta(days=20))
+    await pas.book(start=T0 + timedelta(days=25), expect="changed")
+    assert [(m["kind"], m["channel"]) for m in await messages(hub)] == [("invitation", "letter"), ("changed", "letter")]
 
 
 async def test_a_patient_with_no_mobile_or_email_is_not_posted_the_invitation_twice(hub: Harness) -> None:
