@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from hub.audit import record_audit
+from hub.audit import record_audit, record_event
 from hub.clock import from_db, to_db
 from hub.db import Database, Row
 from hub.feed import choose_channel
@@ -24,12 +24,13 @@ _FROM = " FROM patients p JOIN organisations o ON o.id = p.organisation_id"
 async def find_patients(
     db: Database, *, nhs_number: str = "", mrn: str = "", family_name: str = "", date_of_birth: str = ""
 ) -> list[Row]:
+    # Both sides folded by the database: SQLite folds ASCII letters only, so Python's folding would miss "Ó Briain".
     if nhs_number:
         where, params = "p.nhs_number = ?", [nhs_number]
     elif mrn:
-        where, params = "UPPER(p.mrn) = ?", [mrn.upper()]
+        where, params = "UPPER(p.mrn) = UPPER(?)", [mrn]
     elif family_name and date_of_birth:
-        where, params = "LOWER(p.family_name) = ? AND p.date_of_birth = ?", [family_name.lower(), date_of_birth]
+        where, params = "LOWER(p.family_name) = LOWER(?) AND p.date_of_birth = ?", [family_name, date_of_birth]
     else:
         return []
     return await db.fetch_all(f"SELECT {_PATIENT}{_FROM} WHERE {where} ORDER BY p.family_name, p.id LIMIT 50", params)
@@ -73,8 +74,14 @@ async def get_patient_record(db: Database, patient_id: int) -> dict[str, Any] | 
     return {"patient": patient, "appointments": appointments, "tasks": tasks, "messages": messages, "audit": audit}
 
 
-async def opt_out_of_texts(db: Database, *, patient_id: int, staff_id: int, now: datetime) -> None:
+async def opt_out_of_texts(db: Database, *, patient_id: int, staff_id: int, now: datetime) -> bool:
+    """False when there is no such patient. Texts already stopped stay so, with nothing recorded twice."""
     async with db.write() as tx:
+        patient = await tx.fetch_one("SELECT organisation_id, sms_opted_out FROM patients WHERE id = ?", (patient_id,))
+        if patient is None:
+            return False
+        if patient["sms_opted_out"]:
+            return True
         await tx.execute("UPDATE patients SET sms_opted_out = 1, updated_at = ? WHERE id = ?", (to_db(now), patient_id))
         await record_audit(
             tx,
@@ -85,10 +92,23 @@ async def opt_out_of_texts(db: Database, *, patient_id: int, staff_id: int, now:
             record_type="patient",
             record_id=patient_id,
         )
+        # The hospital's own systems text patients too: they hear of it as of a STOP sent by text.
+        await record_event(
+            tx,
+            at=now,
+            kind="patient.sms_opted_out",
+            organisation_id=patient["organisation_id"],
+            patient_id=patient_id,
+            data={"by": "booking_centre"},
+        )
+    return True
 
 
-async def resend_link(db: Database, *, patient_id: int, staff_id: int, settings: Settings, now: datetime) -> bool:
-    """Queues the patient's stable link by their usual channel; False when we have no way to reach them."""
+async def resend_link(
+    db: Database, *, patient_id: int, staff_id: int, settings: Settings, now: datetime
+) -> bool | None:
+    """Queues the patient's stable link by their usual channel; False when we have no way to reach them, None
+    when there is no such patient."""
     async with db.write() as tx:
         patient = await tx.fetch_one(
             "SELECT id, mobile, email, contact_preference, opted_out, sms_opted_out, paperless FROM patients"
@@ -96,7 +116,7 @@ async def resend_link(db: Database, *, patient_id: int, staff_id: int, settings:
             (patient_id,),
         )
         if patient is None:
-            return False
+            return None
         channel = choose_channel(patient)
         recipient = {"sms": patient["mobile"], "email": patient["email"]}.get(channel)
         if not recipient:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from hub.contacts import parse_date_of_birth
 from hub.staff.lookup_store import find_patients, get_patient_record, opt_out_of_texts, resend_link
 from hub.staff.web.common import require_staff, see_other, staff_page
+from hub.validation import printable
 from hub.web.common import hub_of, read_form
 
 DONE = {
@@ -23,7 +24,8 @@ async def search(request: Request) -> Response:
     await require_staff(request)
     q = request.query_params
     values = {
-        k: q.get(k, "").strip()[:100] for k in ("nhs_number", "mrn", "family_name", "dob-day", "dob-month", "dob-year")
+        k: printable(q.get(k, "")).strip()[:100]
+        for k in ("nhs_number", "mrn", "family_name", "dob-day", "dob-month", "dob-year")
     }
     errors: dict[str, str] = {}
     dob = ""
@@ -71,7 +73,8 @@ async def stop_texts(request: Request) -> Response:
     staff = await require_staff(request)
     await read_form(request)
     patient_id = request.path_params["id"]
-    await opt_out_of_texts(hub.db, patient_id=patient_id, staff_id=staff["id"], now=hub.clock.now())
+    if not await opt_out_of_texts(hub.db, patient_id=patient_id, staff_id=staff["id"], now=hub.clock.now()):
+        raise HTTPException(404)
     return see_other(f"/staff/patients/{patient_id}?done=opted_out")
 
 
@@ -83,4 +86,6 @@ async def send_link(request: Request) -> Response:
     sent = await resend_link(
         hub.db, patient_id=patient_id, staff_id=staff["id"], settings=hub.settings, now=hub.clock.now()
     )
+    if sent is None:
+        raise HTTPException(404)
     return see_other(f"/staff/patients/{patient_id}?done={'link_sent' if sent else 'no_contact'}")
