@@ -144,8 +144,16 @@ async def test_search_lists_at_most_fifty_patients(hub: Harness) -> None:
     for _ in range(51):
         await hub.create_patient(family_name="Smith", dob="1960-01-01")
     await set_up_staff(hub)
-    found = await _found(hub, family_name="Smith", **{"dob-day": "1", "dob-month": "1", "dob-year": "1960"})
+    query = {"family_name": "Smith", "dob-day": "1", "dob-month": "1", "dob-year": "1960"}
+    found = await _found(hub, **query)
     assert len(found) == 50 and found == sorted(found)
+    page = (await hub.client.get("/staff/patients", params=query)).text
+    assert "More than 50 patients found" in page and "The first 50 are listed" in page
+    # Exactly fifty is not "more than fifty".
+    async with hub.db.write() as tx:
+        await tx.execute("DELETE FROM patients WHERE id = ?", (max(found) + 1,))
+    page = (await hub.client.get("/staff/patients", params=query)).text
+    assert "50 patients found" in page and "More than" not in page
 
 
 async def test_search_covers_every_trust_and_names_each_patients_trust(hub: Harness) -> None:
@@ -326,8 +334,9 @@ async def test_send_link_with_no_way_to_reach_the_patient_queues_nothing(hub: Ha
     for patient in (unreachable, post_only):
         response = await _press(hub, patient, "send-link")
         assert response.headers["location"] == f"/staff/patients/{patient}?done=no_contact"
-    page = (await hub.client.get(f"/staff/patients/{unreachable}?done=no_contact")).text
-    assert "We have no mobile number or email address to send the link to." in page
+    for patient in (unreachable, post_only):
+        page = (await hub.client.get(f"/staff/patients/{patient}?done=no_contact")).text
+        assert "The link was not sent" in page and "or they chose post only" in page
     assert await _outbox(hub) == [] and await _audit(hub, "link_resent") == []
 
 

@@ -21,9 +21,13 @@ _PATIENT = (
 _FROM = " FROM patients p JOIN organisations o ON o.id = p.organisation_id"
 
 
+SEARCH_LIMIT = 50
+
+
 async def find_patients(
     db: Database, *, nhs_number: str = "", mrn: str = "", family_name: str = "", date_of_birth: str = ""
 ) -> list[Row]:
+    """At most SEARCH_LIMIT + 1 patients: one more than are shown, to tell the agent the list is cut short."""
     # Both sides folded by the database: SQLite folds ASCII letters only, so Python's folding would miss "Ó Briain".
     if nhs_number:
         where, params = "p.nhs_number = ?", [nhs_number]
@@ -33,7 +37,8 @@ async def find_patients(
         where, params = "LOWER(p.family_name) = LOWER(?) AND p.date_of_birth = ?", [family_name, date_of_birth]
     else:
         return []
-    return await db.fetch_all(f"SELECT {_PATIENT}{_FROM} WHERE {where} ORDER BY p.family_name, p.id LIMIT 50", params)
+    sql = f"SELECT {_PATIENT}{_FROM} WHERE {where} ORDER BY p.family_name, p.id LIMIT ?"
+    return await db.fetch_all(sql, (*params, SEARCH_LIMIT + 1))
 
 
 async def get_patient_record(db: Database, patient_id: int) -> dict[str, Any] | None:

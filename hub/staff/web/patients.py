@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.contacts import parse_date_of_birth
-from hub.staff.lookup_store import find_patients, get_patient_record, opt_out_of_texts, resend_link
+from hub.staff.lookup_store import SEARCH_LIMIT, find_patients, get_patient_record, opt_out_of_texts, resend_link
 from hub.staff.web.common import require_staff, see_other, staff_page
 from hub.validation import printable
 from hub.web.common import hub_of, read_form
@@ -15,7 +15,8 @@ from hub.web.common import hub_of, read_form
 DONE = {
     "opted_out": "Texts are stopped for this patient. Messages go by email or post.",
     "link_sent": "The patient's link is on its way.",
-    "no_contact": "We have no mobile number or email address to send the link to.",
+    "no_contact": "The link was not sent: we have no mobile number or email address we may use for this patient"
+    " (none on record, or they chose post only).",
 }
 
 
@@ -54,7 +55,13 @@ async def search(request: Request) -> Response:
     return staff_page(
         request,
         "patients.html",
-        {"values": values, "errors": errors, "results": results, "searched": searched},
+        {
+            "values": values,
+            "errors": errors,
+            "results": results[:SEARCH_LIMIT],
+            "more": len(results) > SEARCH_LIMIT,
+            "searched": searched,
+        },
         status=400 if errors else 200,
     )
 
