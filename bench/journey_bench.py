@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import httpx
 
 from bench.common import Process, emit, free_port, hub_cli, machine, serve_argv
 from bench.import_bench import nhs_number
+from bench.raw_http import Browser, Page, RawClient
 from hub.clock import to_db
 from hub.links import link_token
 from hub.settings import load_settings
@@ -127,9 +127,9 @@ class Stats:
     failures: Counter[str] = field(default_factory=Counter)
     requests: int = 0
 
-    async def request(self, step: str, call: Any, expect: int) -> httpx.Response:
+    async def request(self, step: str, call: Awaitable[Page], expect: int) -> Page:
         began = time.perf_counter()
-        response: httpx.Response = await call
+        response = await call
         self.latencies[step].append(time.perf_counter() - began)
         self.statuses[step][response.status_code] += 1
         self.requests += 1
@@ -156,10 +156,10 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def _csrf(response: httpx.Response) -> str:
+def _csrf(response: Page) -> str:
     found = _CSRF.search(response.text)
     if not found:
-        raise JourneyFailed(f"no CSRF token on {response.request.url.path}")
+        raise JourneyFailed(f"no CSRF token on {response.path}")
     return found.group(1)
 
 
@@ -183,7 +183,7 @@ async def no_pause() -> None:
 
 
 async def journey(
-    client: httpx.AsyncClient,
+    client: Browser,
     stats: Stats,
     outbox: aiosqlite.Connection,
     *,
@@ -234,8 +234,8 @@ async def journey(
 
 
 async def run_journeys(
-    url: str, db_path: Path, *, patients: list[int], concurrency: int, secret_settings: Any, think: float = 0.0
-) -> tuple[dict[str, Any], list[tuple[httpx.AsyncClient, int]]]:
+    port: int, db_path: Path, *, patients: list[int], concurrency: int, secret_settings: Any, think: float = 0.0
+) -> tuple[dict[str, Any], list[tuple[Browser, int]]]:
     """`think`: mean seconds a patient spends on a page before the next step (exponential; 0: none at all)."""
     rng = random.Random(7)
 
@@ -243,9 +243,8 @@ async def run_journeys(
         if think:
             await asyncio.sleep(rng.expovariate(1 / think))
 
-    transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=concurrency * 2))
     stats = Stats()
-    signed_in: list[tuple[httpx.AsyncClient, int]] = []
+    signed_in: list[tuple[Browser, int]] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in patients:
         queue.put_nowait(n)
@@ -260,14 +259,15 @@ async def run_journeys(
             await asyncio.sleep(rng.uniform(0, think * THINKS_PER_JOURNEY))
         while not queue.empty():
             n = queue.get_nowait()
-            # A fresh browser per patient: its own cookie jar, sharing the load generator's connection pool.
-            client = httpx.AsyncClient(base_url=url, transport=transport, timeout=60, trust_env=False)
+            # A fresh browser per patient: its own cookie jar and connection.
+            client = Browser(port)
             try:
                 await journey(
                     client, stats, outbox, n=n, token=link_token(secret_settings, n + 1), last_id=last_id, think=pause
                 )
                 signed_in.append((client, n + 1))
-            except (JourneyFailed, httpx.HTTPError) as exc:
+            except (JourneyFailed, OSError, asyncio.IncompleteReadError) as exc:
+                client.close()
                 stats.failures[str(exc)[:80] or type(exc).__name__] += 1
 
     began = time.perf_counter()
@@ -292,46 +292,6 @@ async def run_journeys(
         "statuses": {step: {str(k): v for k, v in sorted(stats.statuses[step].items())} for step in http_steps},
     }
     return result, signed_in
-
-
-class RawClient:
-    """One keep-alive HTTP/1.1 connection with fixed headers: a few microseconds of client work per request, so
-    the load generator (which shares the machine) is not what sets the ceiling, as httpx would be."""
-
-    def __init__(self, port: int, path: str, cookie: str = "") -> None:
-        self.port = port
-        headers = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept-Encoding: gzip\r\n"
-        if cookie:
-            headers += f"Cookie: {cookie}\r\n"
-        self.request = (headers + "\r\n").encode()
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self) -> tuple[int, bytes]:
-        try:
-            return await self._get()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            # uvicorn closes a connection idle for 5 s (while the other server had its round): open a new one.
-            self.close()
-            self.writer = None
-            return await self._get()
-
-    async def _get(self) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        assert self.reader is not None
-        self.writer.write(self.request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        return status, await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
 
 
 async def hammer(clients: list[RawClient], *, requests: int) -> dict[str, Any]:
@@ -362,7 +322,7 @@ async def hammer(clients: list[RawClient], *, requests: int) -> dict[str, Any]:
 
 
 async def compare_list_pages(
-    signed_in: list[tuple[httpx.AsyncClient, int]],
+    signed_in: list[tuple[Browser, int]],
     *,
     hub_port: int,
     baseline_port: int,
@@ -371,12 +331,12 @@ async def compare_list_pages(
     rounds: int,
 ) -> dict[str, Any]:
     ours, bare = [], []
-    for client, patient_id in signed_in[:concurrency]:
-        cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    for browser, patient_id in signed_in[:concurrency]:
+        cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
         ours.append(RawClient(hub_port, "/appointments", cookie))
         bare.append(RawClient(baseline_port, f"/patients/{patient_id}/appointments"))
     for client in (*ours, *bare):  # warm both: connections open, templates compiled, and check the pages
-        status, body = await client.get()
+        status, _ = await client.get()
         if status != 200:
             raise SystemExit(f"list page warm-up: {status}")
     hub_rounds, bare_rounds = [], []
@@ -385,6 +345,8 @@ async def compare_list_pages(
         bare_rounds.append(await hammer(bare, requests=requests))
     for client in (*ours, *bare):
         client.close()
+    for browser, _ in signed_in:
+        browser.close()
     hub_rps = statistics.median(r["requests_per_second"] for r in hub_rounds)
     bare_rps = statistics.median(r["requests_per_second"] for r in bare_rounds)
     return {
@@ -452,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                 async def both() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
                     # People: each reads a page for a while before the next step, as patients do.
                     people, _ = await run_journeys(
-                        url,
+                        port,
                         db_path,
                         patients=chosen[args.journeys :],
                         concurrency=args.concurrency,
@@ -462,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"people: worst step p95 {people['worst_http_step_p95_ms']} ms", file=sys.stderr)
                     # Capacity: no reading time at all, each simulated patient asking again at once.
                     journeys, signed_in = await run_journeys(
-                        url,
+                        port,
                         db_path,
                         patients=chosen[: args.journeys],
                         concurrency=args.concurrency,

@@ -28,6 +28,7 @@ import httpx
 
 from bench.common import Process, emit, free_port, hub_cli, machine, serve_argv
 from bench.journey_bench import Stats, journey, seed
+from bench.raw_http import Browser
 from hub.links import link_token
 from hub.settings import load_settings
 
@@ -101,16 +102,21 @@ async def weigh(client: httpx.AsyncClient, path: str) -> dict[str, Any]:
     }
 
 
-async def measure(url: str, db_path: Path, token: str) -> dict[str, Any]:
+async def measure(port: int, db_path: Path, token: str) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}"
     headers = {"Accept-Encoding": "gzip"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30, trust_env=False) as visitor:
         sign_in = await weigh(visitor, f"/p/{token}")
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30, trust_env=False) as patient:
-        outbox = await aiosqlite.connect(db_path)
-        try:
-            await journey(patient, Stats(), outbox, n=0, token=token, last_id=0)
-        finally:
-            await outbox.close()
+    browser = Browser(port)  # signs in as the journey benchmark does; httpx then weighs with its cookies
+    outbox = await aiosqlite.connect(db_path)
+    try:
+        await journey(browser, Stats(), outbox, n=0, token=token, last_id=0)
+    finally:
+        await outbox.close()
+        browser.close()
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, cookies=browser.cookies, timeout=30, trust_env=False
+    ) as patient:
         appointments = await weigh(patient, "/appointments")
     return {"sign_in_page": sign_in, "appointments_page": appointments}
 
@@ -134,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         token = link_token(load_settings(environ=env), 1)
         server = Process(serve_argv(port), env)
         try:
-            pages = asyncio.run(measure(url, db_path, token))
+            pages = asyncio.run(measure(port, db_path, token))
         finally:
             server.stop()
     result = {

@@ -187,6 +187,54 @@ async def test_wal_mode_is_on_for_the_file(migrated: Database, db_path: Path) ->
         raw.close()
 
 
+@pytest.mark.sqlite_only
+async def test_a_write_waits_for_another_processs_lock_off_the_loop(migrated: Database, db_path: Path) -> None:
+    other = sqlite3.connect(db_path, isolation_level=None)  # as another hub process would
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO organisations (code, name) VALUES ('RVR', 'Other trust')")
+    ticks = 0
+
+    async def write() -> None:
+        async with migrated.write() as tx:
+            await tx.execute("INSERT INTO organisations (code, name) VALUES ('RAL', 'Trust')")
+
+    writing = asyncio.create_task(write())
+    for _ in range(30):  # the loop goes on while the write waits for the lock
+        await asyncio.sleep(0.005)
+        ticks += 1
+    assert not writing.done()
+    other.execute("COMMIT")
+    other.close()
+    await writing
+    assert ticks == 30
+    rows = await migrated.fetch_all("SELECT code FROM organisations ORDER BY code")
+    assert rows == [{"code": "RAL"}, {"code": "RVR"}]
+
+
+@pytest.mark.sqlite_only
+async def test_a_write_abandoned_while_waiting_for_the_lock_leaves_the_writer_free(
+    migrated: Database, db_path: Path
+) -> None:
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        async with migrated.write() as tx:
+            await tx.execute("INSERT INTO organisations (code, name) VALUES ('RAL', 'Trust')")
+
+    waiting = asyncio.create_task(write())
+    await asyncio.sleep(0.05)
+    waiting.cancel()  # the patient closed the page
+    await asyncio.sleep(0.05)
+    other.execute("COMMIT")
+    other.close()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    async with migrated.write() as tx:  # no transaction was left open on the writer
+        await tx.execute("INSERT INTO organisations (code, name) VALUES ('RVR', 'Other trust')")
+    assert await migrated.fetch_all("SELECT code FROM organisations") == [{"code": "RVR"}]
+
+
 async def test_a_failed_write_rolls_back_whole(migrated: Database) -> None:
     class Boom(Exception):
         pass
