@@ -53,8 +53,6 @@ async def plan_notices(
     patient: dict[str, Any],
     appointment_id: int,
     starts_at: datetime,
-    site_name: str,
-    clinic: str,
     now: datetime,
 ) -> None:
     """After the hospital's change to an appointment: (re)plan its reminders and escalation."""
@@ -74,20 +72,7 @@ async def plan_notices(
     if choose_channel(patient) == "letter":
         return  # opted out, or no mobile or email: the invitation itself went by post, so nothing to escalate
     if not patient["paperless"]:
-        # They chose paper: the letter goes now, beside the text or email, and nothing escalates.
-        await queue_appointment_notice(
-            tx,
-            settings=settings,
-            kind="invitation",
-            patient=patient,
-            appointment_id=appointment_id,
-            starts_at=starts_at,
-            site_name=site_name,
-            clinic=clinic,
-            now=now,
-            channel="letter",
-        )
-        return
+        return  # they chose paper: the letter went beside the text or email (announce_change); nothing escalates
     await _insert(tx, appointment_id, escalation_notices(now, schedule))
 
 
@@ -238,8 +223,8 @@ async def announce_change(
     """After any change to an appointment: tell the patient (when `notice`) and re-plan what follows."""
     if notice:
         channels = [choose_channel(patient)]
-        if notice != "invitation" and channels != ["letter"] and not patient["paperless"]:
-            channels.append("letter")  # they chose paper: a change is posted too, as the invitation was
+        if channels != ["letter"] and not patient["paperless"]:
+            channels.append("letter")  # they chose paper: it is posted too, at once
         for channel in channels:
             await queue_appointment_notice(
                 tx,
@@ -261,7 +246,5 @@ async def announce_change(
         patient=patient,
         appointment_id=appointment_id,
         starts_at=starts_at,
-        site_name=site_name,
-        clinic=clinic,
         now=now,
     )
