@@ -736,3 +736,13 @@ async def test_todays_date_is_accepted_as_a_date_of_birth(hub: Harness) -> None:
     assert today == date(2026, 11, 21)
     response = await hub.submit_details("07700 900001", today)
     assert (response.status_code, response.headers["location"]) == (303, "/sign-in/code")
+
+
+async def test_form_fields_named_like_dict_methods_do_not_break_the_page(hub: Harness) -> None:
+    # Templates read the posted values as `values.get(...)`: a field called "get" must not replace the method.
+    fields = {name: "x" for name in ("get", "items", "keys", "values", "pop", "copy")}
+    blank = {"contact": "", "dob-day": "", "dob-month": "", "dob-year": ""}
+    response = await hub.post_form("/sign-in", {**fields, **blank}, csrf_from="/")
+    assert response.status_code == 422
+    assert "nhsuk-error-summary" in response.text
+    check_page(response.text)

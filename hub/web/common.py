@@ -64,12 +64,16 @@ class Assets:
         return self._urls[path]
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class _Templates(Environment):
     """Rows reach templates as dicts. Jinja looks `row.clinic` up as an attribute first and a key second, and
-    the missing attribute raises on the way, the dearest part of a lookup; for a dict the key is tried first."""
+    the missing attribute raises on the way, the dearest part of a lookup; for a dict the key is tried first,
+    unless the name is one of dict's own (`values.get` stays the method even when a form posts a field "get")."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) is dict:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
             try:
                 return obj[attribute]
             except KeyError:
