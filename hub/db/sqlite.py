@@ -73,20 +73,20 @@ class LoopReader:
         too long, or found the file locked)."""
         self._deadline = time.perf_counter() + INLINE_BUDGET_SECONDS
         try:
-            cursor = self._conn.execute(sql, tuple(params))
-            rows = cursor.fetchmany(1) if one else cursor.fetchall()
-            cursor.close()
+            return _rows(self._conn, sql, params, one=one)
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode in _REDO_ON_THREAD:
                 return None
             raise
-        return _dicts(cursor, rows)
 
     def close(self) -> None:
         self._conn.close()
 
 
-def _dicts(cursor: sqlite3.Cursor, rows: list[tuple[object, ...]]) -> list[Row]:
+def _rows(conn: sqlite3.Connection, sql: str, params: Params, *, one: bool) -> list[Row]:
+    cursor = conn.execute(sql, tuple(params))
+    rows = cursor.fetchmany(1) if one else cursor.fetchall()
+    cursor.close()
     names = [column[0] for column in cursor.description or ()]
     return [dict(zip(names, row, strict=True)) for row in rows]
 
@@ -170,33 +170,9 @@ class _WriteTx:
 
     def _fetch(self, sql: str, params: Params, *, one: bool) -> list[Row]:
         try:
-            cursor = self._conn.execute(sql, tuple(params))
-            rows = cursor.fetchmany(1) if one else cursor.fetchall()
-            cursor.close()
+            return _rows(self._conn, sql, params, one=one)
         except sqlite3.IntegrityError as exc:  # an INSERT ... RETURNING
             raise IntegrityError(str(exc)) from exc
-        return _dicts(cursor, rows)
-
-
-class _ThreadRead:
-    """A read on one of aiosqlite's reader threads: for reads too long for the loop."""
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-
-    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        rows = await self._fetch(sql, params, one=True)
-        return rows[0] if rows else None
-
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        return await self._fetch(sql, params, one=False)
-
-    async def _fetch(self, sql: str, params: Params, *, one: bool) -> list[Row]:
-        # One trip to aiosqlite's thread (execute, fetch and close there), not three.
-        rows = await self._conn.execute_fetchall(sql, tuple(params))
-        if one:
-            return [dict(row) for row in itertools.islice(rows, 1)]
-        return [dict(r) for r in rows]
 
 
 class SQLiteDatabase:
@@ -221,27 +197,24 @@ class SQLiteDatabase:
         pool = [await _connect(path, busy_timeout_ms) for _ in range(readers)]
         return cls(writer, pool, LoopReader(path))
 
-    @asynccontextmanager
-    async def _reader(self) -> AsyncIterator[_ThreadRead]:
-        conn = await self._readers.get()
-        try:
-            yield _ThreadRead(conn)
-        finally:
-            self._readers.put_nowait(conn)
-
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        rows = self._loop_reader.fetch(sql, params, one=True)
-        if rows is None:
-            async with self._reader() as tx:
-                return await tx.fetch_one(sql, params)
+        rows = await self._fetch(sql, params, one=True)
         return rows[0] if rows else None
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        rows = self._loop_reader.fetch(sql, params, one=False)
-        if rows is None:
-            async with self._reader() as tx:
-                return await tx.fetch_all(sql, params)
-        return rows
+        return await self._fetch(sql, params, one=False)
+
+    async def _fetch(self, sql: str, params: Params, *, one: bool) -> list[Row]:
+        rows = self._loop_reader.fetch(sql, params, one=one)
+        if rows is not None:
+            return rows
+        # Too long for the loop, or the file was locked: one trip to a reader thread (execute, fetch, close there).
+        conn = await self._readers.get()
+        try:
+            found = await conn.execute_fetchall(sql, tuple(params))
+        finally:
+            self._readers.put_nowait(conn)
+        return [dict(row) for row in itertools.islice(found, 1 if one else None)]
 
     async def iterate(self, sql: str, params: Params = ()) -> AsyncIterator[Row]:
         conn = await self._readers.get()
