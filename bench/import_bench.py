@@ -20,7 +20,7 @@ from bench.common import SECRET, emit, machine
 from hub.clock import Clock
 from hub.db import connect
 from hub.db.migrate import migrate
-from hub.importer import COLUMNS, import_file
+from hub.jobs.importer import COLUMNS, import_file
 from hub.settings import load_settings
 
 SITES = ("RFH", "BARNET", "CHASE")

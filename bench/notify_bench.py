@@ -29,7 +29,7 @@ from typing import Any
 from bench.common import ROOT, SECRET, emit, machine
 from hub.db import connect
 from hub.db.migrate import migrate
-from hub.notify.outbox import queue_message
+from hub.store.outbox import queue_message
 from tests.fake_notify import FakeNotify
 
 TEMPLATE = "f33517ff-2a88-4f6e-b855-c550268ce08a"

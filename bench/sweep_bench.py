@@ -3,7 +3,7 @@
 For each size, builds a fresh SQLite hub by bulk SQL (INSERT ... SELECT over a recursive CTE): that many booked
 appointments, each with its two pre-appointment reminders still in the future, and `due` escalation reminders
 already due on appointments spread through the table. Then:
-  - times hub.schedule_store.run_sweep over the due set (batches of 500, as the worker does) and a sweep with
+  - times hub.store.reminders.run_sweep over the due set (batches of 500, as the worker does) and a sweep with
     nothing due; time per due item;
   - records EXPLAIN QUERY PLAN for every distinct statement the sweep ran, and flags any full-table scan;
   - re-arms the due set and runs `python -m hub worker --once` (demo mode: the dev outbox) in a subprocess,
@@ -31,10 +31,10 @@ from typing import Any
 from bench.common import ROOT, emit, hub_cli, machine
 from hub.clock import to_db
 from hub.db import Database, Params, Row, connect
-from hub.schedule_store import DUE_NOTICES_SQL, run_sweep
 from hub.settings import load_settings
+from hub.store.reminders import DUE_NOTICES_SQL, run_sweep
 
-BATCH = 500  # hub.worker.SWEEP_BATCH
+BATCH = 500  # hub.jobs.worker.SWEEP_BATCH
 PATIENTS_PER_APPOINTMENT = 5
 
 

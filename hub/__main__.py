@@ -38,7 +38,7 @@ async def _migrate(settings: Settings) -> list[int]:
 
 
 async def _seed(settings: Settings) -> str:
-    from hub.demo import demo_instructions, seed_demo
+    from hub.jobs.demo import demo_instructions, seed_demo
 
     db = await open_database(settings)
     try:
@@ -53,8 +53,8 @@ async def _seed(settings: Settings) -> str:
 async def _admin(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hub.api_key_store import create_api_key, revoke_api_key
-    from hub.importer import import_file
+    from hub.jobs.importer import import_file
+    from hub.store.api_keys import create_api_key, revoke_api_key
 
     db = await open_database(settings)
     now = Clock().now()
@@ -70,7 +70,7 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
             print(f"API key for {args.org} ({args.name}). It is shown only now; store it in your secrets manager:")
             print(key)
         elif args.command == "create-staff":
-            from hub.staff.account_store import create_staff
+            from hub.store.staff import create_staff
 
             token = await create_staff(
                 db,
@@ -109,7 +109,7 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
 
 def _copy_db(source: str, target: str) -> int:
     """Needs no settings: both databases are named on the command line."""
-    from hub.copy_db import CopyError, copy_db
+    from hub.jobs.copy_db import CopyError, copy_db
 
     try:
         return 0 if asyncio.run(copy_db(source, target)) else 1
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("create-organisation", "create-api-key", "revoke-api-key", "create-staff", "import"):
         return asyncio.run(_admin(settings, args))
     if args.command == "worker":
-        from hub.worker import run_worker
+        from hub.jobs.worker import run_worker
 
         asyncio.run(run_worker(settings, once=args.once))
         return 0

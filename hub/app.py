@@ -16,20 +16,21 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from hub.api import handlers as api
 from hub.clock import Clock
 from hub.db import open_database
 from hub.db.sqlite import warn_if_unsafe
-from hub.notify import Notifier, callbacks
+from hub.jobs.worker import make_notifier, work
+from hub.notify import Notifier
 from hub.notify.dev import DevNotifier
 from hub.settings import Settings, SettingsError
-from hub.staff.web.common import StaffSignInRequired, staff_sign_in_required
-from hub.staff.web.routes import staff_routes
-from hub.web import account, appointments, dev, signin, sites
+from hub.web import notify as callbacks
+from hub.web.api import handlers as api
 from hub.web.common import NHSUK_DIST, STATIC, Assets, Hub, SignInRequired, delete_cookie, make_templates, render
+from hub.web.patient import account, appointments, dev, signin, sites
 from hub.web.security import SecurityMiddleware
+from hub.web.staff.common import StaffSignInRequired, staff_sign_in_required
+from hub.web.staff.routes import staff_routes
 from hub.web.static import CachedStatic
-from hub.worker import make_notifier, work
 
 log = logging.getLogger(__name__)
 ASSET_MOUNTS = {"static": STATIC, "assets": NHSUK_DIST / "assets", "nhsuk": NHSUK_DIST}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 import pyotp
 
-from hub.staff.account_store import create_staff
+from hub.store.staff import create_staff
 from tests.harness import Harness
 
 PASSWORD = "correct horse battery staple"

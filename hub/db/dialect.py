@@ -94,7 +94,7 @@ def from_server(value: Any) -> Any:
     return value
 
 
-# For copying a hub between databases (hub.copy_db).
+# For copying a hub between databases (hub.jobs.copy_db).
 # Text keys sorted byte by byte, as SQLite's BINARY collation sorts them, whatever the PostgreSQL database's collation.
 BYTE_ORDER = {SQLITE: "", POSTGRESQL: ' COLLATE "C"'}
 

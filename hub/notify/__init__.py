@@ -1,7 +1,8 @@
-"""Notifications: the outbox table and the Notifier that delivers what it holds.
+"""The outbound adapter to GOV.UK Notify: the Notifier protocol and what it sends, the GOV.UK and dev notifiers,
+and the sender that drains the outbox through them.
 
-Every message is written to outbox_messages in the transaction that caused it. Security codes are the
-exception in one way only: the code itself is never stored, so it is handed to the Notifier in memory.
+Every message is written to outbox_messages (hub.store.outbox) in the transaction that caused it. Security codes
+are the exception in one way only: the code itself is never stored, so it is handed to the Notifier in memory.
 """
 
 from __future__ import annotations

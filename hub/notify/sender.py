@@ -21,8 +21,8 @@ from hub.clock import Clock, to_db
 from hub.db import Database, Row, Transaction
 from hub.db.dialect import SKIP_LOCKED
 from hub.notify import Notifier, NotifyError, OutgoingMessage
-from hub.notify.policy import RetryPolicy, in_quiet_hours, judge_failure
-from hub.staff.queue_store import create_task
+from hub.rules.sending import RetryPolicy, in_quiet_hours, judge_failure
+from hub.store.tasks import create_task
 
 log = logging.getLogger(__name__)
 WINDOW = timedelta(seconds=60)
@@ -262,3 +262,46 @@ async def drain_once(
     outcomes = await asyncio.gather(*(deliver(notifier, c) for c in claimed))
     await record_outcomes(db, list(outcomes), now=clock.now(), policy=policy, rng=rng or random.Random())
     return len(claimed)
+
+
+async def send_immediate(
+    db: Database, notifier: Notifier, clock: Clock, message_id: int, secret: dict[str, Any]
+) -> None:
+    """Send one immediate-lane message now, adding `secret` (never stored) to its personalisation.
+
+    A code that fails to go is not retried: it would be dead before a retry landed, and the patient can ask
+    for a new one. The failure is recorded for staff.
+    """
+    async with db.write() as tx:
+        claimed = await tx.fetch_one(
+            "UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1 WHERE id = ? AND"
+            " status = 'queued' RETURNING id, kind, channel, recipient, template_id, personalisation",
+            (message_id,),
+        )
+        if claimed is not None:  # counted in Notify's per-minute limit, which the workers share
+            await tx.execute("INSERT INTO notify_requests (at) VALUES (?)", (to_db(clock.now()),))
+    if claimed is None:
+        return
+    message = OutgoingMessage(
+        reference=str(claimed["id"]),
+        kind=claimed["kind"],
+        channel=claimed["channel"],
+        recipient=claimed["recipient"],
+        template_id=claimed["template_id"],
+        personalisation={**json.loads(claimed["personalisation"]), **secret},
+    )
+    try:
+        notify_id = await notifier.send(message)
+    except NotifyError as exc:
+        log.warning("immediate message %s failed: %s", message_id, exc.status or type(exc).__name__)
+        async with db.write() as tx:
+            await tx.execute(
+                "UPDATE outbox_messages SET status = 'failed', error = ? WHERE id = ?",
+                (f"notify {exc.status or 'error'}", message_id),
+            )
+        return
+    async with db.write() as tx:
+        await tx.execute(
+            "UPDATE outbox_messages SET status = 'sent', notify_id = ?, sent_at = ? WHERE id = ?",
+            (notify_id, to_db(clock.now()), message_id),
+        )

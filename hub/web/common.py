@@ -15,15 +15,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from hub.appointments import MODES, REQUEST_STATES, STATUSES
 from hub.clock import Clock, format_date, format_time, format_when
-from hub.codes import keyed_hash
 from hub.db import Database, Row
-from hub.letter_store import KINDS
 from hub.notify import Notifier
-from hub.session_store import PatientSession, SessionPolicy, get_live_session
+from hub.rules.appointments import MODES, REQUEST_STATES, STATUSES
+from hub.rules.codes import keyed_hash
+from hub.rules.validation import printable
 from hub.settings import ROOT, Settings
-from hub.validation import printable
+from hub.store.letters import KINDS
+from hub.store.sessions import PatientSession, SessionPolicy, get_live_session
 from hub.web.components import SLOT, remembered_components
 
 TEMPLATES = ROOT / "templates"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.codes import new_token
+from hub.rules.codes import new_token
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self';"

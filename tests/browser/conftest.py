@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from hub.demo import PATIENTS
+from hub.jobs.demo import PATIENTS
 from hub.settings import ROOT
 from tests.databases import own_database_url
 

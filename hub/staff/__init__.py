@@ -1,1 +1,0 @@
-"""The booking-centre console: staff accounts, the call-back queue and the outcomes agents record."""

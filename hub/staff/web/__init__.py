@@ -1,1 +1,0 @@
-"""The booking-centre console's pages, mounted at /staff."""

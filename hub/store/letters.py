@@ -1,0 +1,165 @@
+"""Queries on letters: PDFs attached to a patient or an appointment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hub.clock import from_db, to_db
+from hub.db import Database, Row, Transaction
+from hub.rules.feed import source_hash
+from hub.store.audit import record_audit, record_event
+from hub.store.feed import Applied
+from hub.store.reminders import stop_escalation
+
+_COLUMNS = "id, organisation_id, appointment_id, kind, title, size_bytes, created_at, first_viewed_at"
+
+KINDS = {
+    "appointment_letter": "Appointment letter",
+    "clinic_letter": "Clinic letter",
+    "discharge_summary": "Discharge summary",
+}
+
+
+def _shaped(row: Row) -> Row:
+    row["created_at"] = from_db(row["created_at"])
+    row["unread"] = row["first_viewed_at"] is None
+    return row
+
+
+async def list_letters_for_patient(db: Database, patient_id: int, *, appointment_id: int | None = None) -> list[Row]:
+    sql = f"SELECT {_COLUMNS} FROM letters WHERE patient_id = ?"
+    params: list[object] = [patient_id]
+    if appointment_id is not None:
+        sql += " AND appointment_id = ?"
+        params.append(appointment_id)
+    return [_shaped(r) for r in await db.fetch_all(sql + " ORDER BY created_at DESC, id DESC", params)]
+
+
+async def open_letter(db: Database, *, patient_id: int, letter_id: int, at: datetime) -> tuple[Row, bytes] | None:
+    """The letter and its PDF; the first view is recorded (it stops escalation to post)."""
+    row = await db.fetch_one(
+        f"SELECT {_COLUMNS}, content FROM letters WHERE id = ? AND patient_id = ?", (letter_id, patient_id)
+    )
+    if row is None:
+        return None
+    content = bytes(row.pop("content"))
+    if row["first_viewed_at"] is None:
+        async with db.write() as tx:
+            first = await tx.execute(
+                "UPDATE letters SET first_viewed_at = ? WHERE id = ? AND first_viewed_at IS NULL",
+                (to_db(at), letter_id),
+            )
+            if first:
+                if row["appointment_id"] is not None:
+                    await stop_escalation(tx, appointment_id=row["appointment_id"], now=at)
+                await record_audit(
+                    tx,
+                    at=at,
+                    actor_type="patient",
+                    actor_id=patient_id,
+                    action="letter_viewed",
+                    record_type="letter",
+                    record_id=letter_id,
+                )
+                await record_event(
+                    tx,
+                    at=at,
+                    kind="letter.viewed",
+                    organisation_id=row["organisation_id"],
+                    patient_id=patient_id,
+                    appointment_id=row["appointment_id"],
+                    data={"letter_id": letter_id},
+                )
+    return _shaped(row), content
+
+
+async def upsert_letter(
+    tx: Transaction,
+    *,
+    organisation_id: int,
+    ref: str,
+    patient_ref: str | None,
+    appointment_ref: str | None,
+    kind: str,
+    title: str,
+    content: bytes,
+    actor: str,
+    now: datetime,
+) -> Applied:
+    """A PDF for a patient, or for one of their appointments. A changed PDF counts as unread again."""
+    patient_id: int | None = None
+    appointment_id: int | None = None
+    errors = []
+    if appointment_ref:
+        found = await tx.fetch_one(
+            "SELECT id, patient_id FROM appointments WHERE organisation_id = ? AND ref = ?",
+            (organisation_id, appointment_ref),
+        )
+        if found is None:
+            errors.append({"field": "appointment_ref", "message": "no appointment with this reference"})
+        else:
+            appointment_id, patient_id = int(found["id"]), int(found["patient_id"])
+    if patient_ref:
+        found = await tx.fetch_one(
+            "SELECT id FROM patients WHERE organisation_id = ? AND mrn = ?", (organisation_id, patient_ref)
+        )
+        if found is None:
+            errors.append({"field": "patient_ref", "message": "no patient with this reference"})
+        elif patient_id is not None and patient_id != found["id"]:
+            errors.append({"field": "patient_ref", "message": "is not the appointment's patient"})
+        else:
+            patient_id = int(found["id"])
+    if not errors and patient_id is None:
+        errors.append({"field": "appointment_ref", "message": "give appointment_ref or patient_ref"})
+    if errors or patient_id is None:
+        return Applied("rejected", errors=tuple(errors))
+    fingerprint = source_hash(
+        {
+            "patient": patient_id,
+            "appointment": appointment_id,
+            "kind": kind,
+            "title": title,
+            "content": source_hash({"pdf": content.hex()}),
+        }
+    )
+    row = await tx.fetch_one(
+        "SELECT id, source_hash FROM letters WHERE organisation_id = ? AND ref = ?", (organisation_id, ref)
+    )
+    if row is not None and row["source_hash"] == fingerprint:
+        return Applied("unchanged", row["id"])
+    if row is None:
+        created = await tx.fetch_one(
+            "INSERT INTO letters (organisation_id, ref, patient_id, appointment_id, kind, title, content, size_bytes,"
+            " created_at, source_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                organisation_id,
+                ref,
+                patient_id,
+                appointment_id,
+                kind,
+                title,
+                content,
+                len(content),
+                to_db(now),
+                fingerprint,
+            ),
+        )
+        assert created is not None
+        applied = Applied("created", int(created["id"]))
+    else:
+        await tx.execute(
+            "UPDATE letters SET patient_id = ?, appointment_id = ?, kind = ?, title = ?, content = ?, size_bytes = ?,"
+            " source_hash = ?, first_viewed_at = NULL WHERE id = ?",
+            (patient_id, appointment_id, kind, title, content, len(content), fingerprint, row["id"]),
+        )
+        applied = Applied("updated", int(row["id"]))
+    await record_audit(
+        tx,
+        at=now,
+        actor_type="api_key",
+        actor_id=actor,
+        action=f"letter_{applied.outcome}",
+        record_type="letter",
+        record_id=str(applied.record_id),
+    )
+    return applied

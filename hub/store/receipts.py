@@ -1,0 +1,348 @@
+"""What Notify tells us back: delivery receipts and the texts patients send, each applied in one transaction.
+
+Notify retries a callback that gets no 2xx answer (every 5 minutes, 5 times) and may deliver receipts out of
+order, so everything here is idempotent: a receipt or text seen before, or one that arrives after a final
+answer, changes nothing. Audit details and events never carry message bodies or contact details.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hub.clock import to_db
+from hub.db import Row, Transaction
+from hub.links import patient_link
+from hub.rules.contacts import normalise_mobile
+from hub.rules.sending import RetryPolicy, backoff
+from hub.settings import Settings
+from hub.store.audit import record_audit, record_event
+from hub.store.outbox import queue_message
+from hub.store.tasks import create_task
+
+ACTOR = "notify-callback"
+DELIVERED = frozenset({"delivered", "received"})  # "received": a letter printed and handed to Royal Mail
+PERMANENT = frozenset({"permanent-failure", "validation-failed", "virus-scan-failed"})
+TEMPORARY = frozenset({"temporary-failure", "technical-failure"})
+OPT_OUT_CONFIRMATION = "sms_opt_out_confirmation"
+OPT_IN_CONFIRMATION = "sms_opt_in_confirmation"
+_MESSAGE_COLUMNS = (
+    "id, kind, lane, channel, patient_id, appointment_id, personalisation, status, attempts, notify_id,"
+    " delivery_status, urgent, pdf_letter_id"
+)
+_PATIENT_COLUMNS = "id, organisation_id, email, postcode, opted_out, sms_opted_out"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    notify_id: str
+    reference: str | None  # our outbox message id, as we gave it
+    status: str
+
+
+@dataclass(frozen=True)
+class Inbound:
+    notify_id: str
+    source_number: str
+    content: str
+    received_at: datetime
+
+
+def next_channel(channel: str, *, has_email: bool, can_post: bool) -> str | None:
+    """Where a message goes when its channel failed for good: a text by email, then by post."""
+    if channel == "sms" and has_email:
+        return "email"
+    if channel in ("sms", "email") and can_post:
+        return "letter"
+    return None
+
+
+async def apply_receipt(tx: Transaction, receipt: Receipt, *, settings: Settings, now: datetime) -> str:
+    """recorded | ignored | unknown | unsettled (we are mid-send: Notify should try again later)."""
+    if receipt.status not in DELIVERED | PERMANENT | TEMPORARY:
+        return "ignored"  # an in-between status such as "sending": only final answers matter here
+    message = await tx.fetch_one(
+        f"SELECT {_MESSAGE_COLUMNS} FROM outbox_messages WHERE notify_id = ? ORDER BY id DESC LIMIT 1",
+        (receipt.notify_id,),
+    )
+    if message is None and receipt.reference and receipt.reference.isdigit() and len(receipt.reference) <= 18:
+        message = await tx.fetch_one(
+            f"SELECT {_MESSAGE_COLUMNS} FROM outbox_messages WHERE id = ?", (int(receipt.reference),)
+        )
+        if message is not None and message["notify_id"] is None and message["status"] in ("queued", "sending"):
+            return "unsettled"  # Notify answered before our worker recorded the send
+    if message is None:
+        return "unknown"
+    # Only the answer to the current send of a message still out counts; anything else is a repeat, a late
+    # receipt for an earlier attempt, or arrived after the message was already settled.
+    if (
+        message["notify_id"] != receipt.notify_id
+        or message["status"] != "sent"
+        or message["delivery_status"] in DELIVERED | PERMANENT
+    ):
+        return "ignored"
+    if receipt.status in DELIVERED:
+        await tx.execute("UPDATE outbox_messages SET delivery_status = ? WHERE id = ?", (receipt.status, message["id"]))
+        await _audit(tx, now, "notification_delivered", "outbox_message", message["id"], message["channel"])
+        return "recorded"
+    policy = RetryPolicy(max_attempts=settings["notify.max_attempts"])
+    if receipt.status in TEMPORARY and message["lane"] == "bulk" and message["attempts"] < policy.max_attempts:
+        retry_at = now + backoff(message["attempts"], policy, random.Random())
+        await tx.execute(
+            "UPDATE outbox_messages SET status = 'queued', delivery_status = ?, next_attempt_at = ?, error = ?,"
+            " check_first = 0, claimed_until = NULL, claimed_by = NULL WHERE id = ?",
+            (receipt.status, to_db(retry_at), f"notify {receipt.status}", message["id"]),
+        )
+        await _audit(
+            tx, now, "notification_retry", "outbox_message", message["id"], f"{message['channel']} {receipt.status}"
+        )
+        return "recorded"
+    await _fail(tx, message, receipt.status, settings=settings, now=now)
+    return "recorded"
+
+
+async def _fail(tx: Transaction, message: Row, status: str, *, settings: Settings, now: datetime) -> None:
+    """The message is given up on; a permanent failure goes again by the next channel when there is one."""
+    await tx.execute(
+        "UPDATE outbox_messages SET status = 'failed', delivery_status = ?, error = ? WHERE id = ?",
+        (status, f"notify {status}", message["id"]),
+    )
+    await _audit(tx, now, "notification_failed", "outbox_message", message["id"], f"{message['channel']} {status}")
+    patient = await _patient(tx, message["patient_id"])
+    if patient is None:
+        return
+    # A security code is dead long before another channel could deliver it; a temporary failure has had its
+    # retries (Notify itself retries for 72 hours before saying so).
+    replaced = None
+    if status in PERMANENT and message["lane"] == "bulk":
+        replaced = await _replace(tx, message, patient, settings=settings, now=now, why=status)
+    data = {"message_id": str(message["id"]), "kind": message["kind"], "status": status}
+    if replaced is None:
+        await _event(tx, now, "notification.failed", patient, message, {**data, "channel": message["channel"]})
+        if message["lane"] == "bulk":
+            await create_task(
+                tx,
+                kind="failed_notification",
+                patient_id=patient["id"],
+                appointment_id=message["appointment_id"],
+                reason=f"{message['channel']} {status}",
+                now=now,
+                source_id=message["id"],
+            )
+    else:
+        channel, replacement = replaced
+        data.update({"from": message["channel"], "to": channel, "replacement_id": str(replacement)})
+        await _event(tx, now, "notification.failed_over", patient, message, data)
+
+
+async def _replace(
+    tx: Transaction, message: Row, patient: Row, *, settings: Settings, now: datetime, why: str
+) -> tuple[str, int] | None:
+    """Queue the same message by the next channel: (channel, new message id), or None when there is none."""
+    can_post = bool(patient["postcode"]) or await _has_pdf(tx, message)
+    channel = next_channel(message["channel"], has_email=bool(patient["email"]), can_post=can_post)
+    if channel is None:
+        return None
+    replacement = await queue_message(
+        tx,
+        at=now,
+        kind=message["kind"],
+        channel=channel,
+        recipient=patient["email"] if channel == "email" else "post",
+        template_id=_template(settings, message["kind"], channel),
+        personalisation=json.loads(message["personalisation"]),
+        patient_id=patient["id"],
+        appointment_id=message["appointment_id"],
+    )
+    await tx.execute(
+        "UPDATE outbox_messages SET urgent = ?, pdf_letter_id = ? WHERE id = ?",
+        (message["urgent"], message["pdf_letter_id"] if channel == "letter" else None, replacement),
+    )
+    detail = f"{channel}, replacing {message['channel']} message {message['id']} ({why})"
+    await _audit(tx, now, "notification_queued", "outbox_message", replacement, detail)
+    return channel, replacement
+
+
+async def record_inbound(
+    tx: Transaction, inbound: Inbound, *, command: str | None, settings: Settings, now: datetime
+) -> str:
+    """Store a text a patient sent and act on STOP or START. duplicate | stop | start | for_booking_centre."""
+    seen = await tx.fetch_one("SELECT id FROM inbound_messages WHERE notify_id = ?", (inbound.notify_id,))
+    if seen is not None:
+        return "duplicate"
+    mobile = normalise_mobile(inbound.source_number)
+    patients = (
+        await tx.fetch_all(f"SELECT {_PATIENT_COLUMNS} FROM patients WHERE mobile = ? ORDER BY id", (mobile,))
+        if mobile
+        else []
+    )
+    action = command or "for_booking_centre"
+    row = await tx.fetch_one(
+        "INSERT INTO inbound_messages (notify_id, patient_id, source_number, content, received_at, action)"
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            inbound.notify_id,
+            patients[0]["id"] if len(patients) == 1 else None,
+            mobile or inbound.source_number,
+            inbound.content,
+            to_db(inbound.received_at),
+            action,
+        ),
+    )
+    assert row is not None
+    await _audit(
+        tx,
+        now,
+        "inbound_message_received",
+        "inbound_message",
+        row["id"],
+        f"{action}, patients matched: {len(patients)}",
+    )
+    if command == "stop" and mobile:
+        await _opt_out(tx, [p for p in patients if not p["sms_opted_out"]], mobile, settings=settings, now=now)
+    elif command == "start" and mobile:
+        await _opt_in(tx, [p for p in patients if p["sms_opted_out"]], mobile, settings=settings, now=now)
+    elif command is None:
+        # One event per trust whose patient has this number; the patient named only when there is just one.
+        by_organisation: dict[int, list[Row]] = {}
+        for patient in patients:
+            by_organisation.setdefault(patient["organisation_id"], []).append(patient)
+        for organisation_id, theirs in by_organisation.items():
+            # The booking centre calls back: one task per trust, on the first record with this number.
+            await create_task(
+                tx,
+                kind="inbound_text",
+                patient_id=theirs[0]["id"],
+                appointment_id=None,
+                reason="",
+                now=now,
+                source_id=row["id"],
+            )
+            await record_event(
+                tx,
+                at=now,
+                kind="patient.message_received",
+                organisation_id=organisation_id,
+                patient_id=theirs[0]["id"] if len(theirs) == 1 else None,
+                data={"inbound_message_id": str(row["id"])},
+            )
+    return action
+
+
+async def _opt_out(tx: Transaction, patients: list[Row], mobile: str, *, settings: Settings, now: datetime) -> None:
+    confirmed: set[Any] = set()
+    for patient in patients:
+        await _set_opted_out(tx, patient, True, now=now)
+        # Texts already waiting would go out after the patient said STOP: send them another way instead.
+        waiting = await tx.fetch_all(
+            f"SELECT {_MESSAGE_COLUMNS} FROM outbox_messages WHERE patient_id = ? AND recipient = ?"
+            " AND channel = 'sms' AND lane = 'bulk' AND status = 'queued' ORDER BY id",
+            (patient["id"], mobile),
+        )
+        for message in waiting:
+            await tx.execute(
+                "UPDATE outbox_messages SET status = 'cancelled', error = 'sms opted out' WHERE id = ?",
+                (message["id"],),
+            )
+            await _audit(tx, now, "notification_cancelled", "outbox_message", message["id"], "sms opted out")
+            await _replace(tx, message, patient, settings=settings, now=now, why="sms opted out")
+        # Twins sharing a parent's mobile and email get one confirmation, not two.
+        channel = "email" if patient["email"] and not patient["opted_out"] else "letter"
+        destination = patient["email"] if channel == "email" else patient["id"]
+        if destination in confirmed or (channel == "letter" and not patient["postcode"]):
+            continue
+        confirmed.add(destination)
+        await _confirm(tx, patient, OPT_OUT_CONFIRMATION, channel, settings=settings, now=now)
+
+
+async def _opt_in(tx: Transaction, patients: list[Row], mobile: str, *, settings: Settings, now: datetime) -> None:
+    for patient in patients:
+        await _set_opted_out(tx, patient, False, now=now)
+    if patients:
+        await _confirm(tx, patients[0], OPT_IN_CONFIRMATION, "sms", recipient=mobile, settings=settings, now=now)
+
+
+async def _set_opted_out(tx: Transaction, patient: Row, opted_out: bool, *, now: datetime) -> None:
+    await tx.execute(
+        "UPDATE patients SET sms_opted_out = ?, updated_at = ? WHERE id = ?",
+        (int(opted_out), to_db(now), patient["id"]),
+    )
+    verb = "opted_out" if opted_out else "opted_in"
+    await _audit(tx, now, f"patient_sms_{verb}", "patient", patient["id"], "by text")
+    await record_event(
+        tx, at=now, kind=f"patient.sms_{verb}", organisation_id=patient["organisation_id"], patient_id=patient["id"]
+    )
+
+
+async def _confirm(
+    tx: Transaction,
+    patient: Row,
+    kind: str,
+    channel: str,
+    *,
+    settings: Settings,
+    now: datetime,
+    recipient: str | None = None,
+) -> None:
+    message_id = await queue_message(
+        tx,
+        at=now,
+        kind=kind,
+        channel=channel,
+        recipient=recipient or (patient["email"] if channel == "email" else "post"),
+        template_id=_template(settings, kind, channel),
+        personalisation={"link": patient_link(settings, patient["id"])},
+        patient_id=patient["id"],
+    )
+    await _audit(tx, now, "notification_queued", "outbox_message", message_id, f"{kind} by {channel}")
+
+
+async def _patient(tx: Transaction, patient_id: int | None) -> Row | None:
+    if patient_id is None:
+        return None
+    return await tx.fetch_one(f"SELECT {_PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,))
+
+
+async def _has_pdf(tx: Transaction, message: Row) -> bool:
+    """A letter can go as the hospital's own PDF (which carries the address) instead of a template."""
+    if message["pdf_letter_id"] is not None:
+        return True
+    if message["appointment_id"] is None:
+        return False
+    row = await tx.fetch_one(
+        "SELECT id FROM letters WHERE appointment_id = ? AND kind = 'appointment_letter' LIMIT 1",
+        (message["appointment_id"],),
+    )
+    return row is not None
+
+
+def _template(settings: Settings, kind: str, channel: str) -> str:
+    return str(settings.values.get(f"notify.templates.{kind}_{channel}", ""))
+
+
+async def _audit(tx: Transaction, now: datetime, action: str, record_type: str, record_id: int, detail: str) -> None:
+    await record_audit(
+        tx,
+        at=now,
+        actor_type="system",
+        actor_id=ACTOR,
+        action=action,
+        record_type=record_type,
+        record_id=record_id,
+        detail=detail,
+    )
+
+
+async def _event(tx: Transaction, now: datetime, kind: str, patient: Row, message: Row, data: dict[str, Any]) -> None:
+    await record_event(
+        tx,
+        at=now,
+        kind=kind,
+        organisation_id=patient["organisation_id"],
+        patient_id=patient["id"],
+        appointment_id=message["appointment_id"],
+        data=data,
+    )

@@ -1,0 +1,250 @@
+"""Scheduled notices: planning reminders and escalation for an appointment, and the sweep that sends what is due.
+
+The sweep reads only due rows through a partial index, so its cost grows with what is due, not with what is
+stored. Several workers may sweep at once: each notice is marked done in the transaction that acts on it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from hub.clock import from_db, to_db
+from hub.db import Database, Transaction
+from hub.rules.feed import choose_channel
+from hub.rules.reminders import DueState, Schedule, decide, escalation_notices, reminder_notices
+from hub.settings import Settings
+from hub.store.audit import record_audit, record_event
+from hub.store.notices import NOTICE_PATIENT_COLUMNS, queue_appointment_notice
+from hub.store.tasks import create_task
+
+
+def schedule_from(settings: Settings) -> Schedule:
+    hours = [int(h) for h in settings.escalation_hours]
+    return Schedule(
+        escalation_hours=(hours[0], hours[1], hours[2]),
+        reminder_days=tuple(int(d) for d in settings.reminder_days_before),
+        reminder_days_after_confirm=tuple(int(d) for d in settings.reminder_days_after_confirm),
+    )
+
+
+async def _close(tx: Transaction, appointment_id: int, *, like: str, outcome: str, now: datetime) -> None:
+    await tx.execute(
+        "UPDATE scheduled_notices SET done_at = ?, outcome = ? WHERE appointment_id = ? AND done_at IS NULL"
+        " AND kind LIKE ?",
+        (to_db(now), outcome, appointment_id, like),
+    )
+
+
+async def _insert(tx: Transaction, appointment_id: int, notices: list[tuple[str, datetime]]) -> None:
+    for kind, due_at in notices:
+        await tx.execute(
+            "INSERT INTO scheduled_notices (appointment_id, kind, due_at) VALUES (?, ?, ?)",
+            (appointment_id, kind, to_db(due_at)),
+        )
+
+
+async def plan_notices(
+    tx: Transaction,
+    *,
+    settings: Settings,
+    notice: str | None,
+    status: str,
+    patient: dict[str, Any],
+    appointment_id: int,
+    starts_at: datetime,
+    now: datetime,
+) -> None:
+    """After the hospital's change to an appointment: (re)plan its reminders and escalation."""
+    if status != "booked" or starts_at <= now:
+        await withdraw_reminders(tx, appointment_id=appointment_id, now=now, outcome=f"appointment {status}")
+        return
+    if notice not in ("invitation", "changed"):
+        return
+    schedule = schedule_from(settings)
+    await _close(tx, appointment_id, like="reminder_%", outcome="replanned", now=now)
+    # One held back by quiet hours would give the old date and time.
+    await _cancel_queued(tx, appointment_id, kinds=("appointment_reminder",))
+    await _insert(tx, appointment_id, reminder_notices(starts_at, now, schedule))
+    if notice != "invitation":
+        return
+    await _close(tx, appointment_id, like="escalation_%", outcome="replanned", now=now)
+    if choose_channel(patient) == "letter":
+        return  # opted out, or no mobile or email: the invitation itself went by post, so nothing to escalate
+    if not patient["paperless"]:
+        return  # they chose paper: the letter went beside the text or email (announce_change); nothing escalates
+    await _insert(tx, appointment_id, escalation_notices(now, schedule))
+
+
+async def _cancel_queued(tx: Transaction, appointment_id: int, *, kinds: tuple[str, ...]) -> None:
+    await tx.execute(
+        f"UPDATE outbox_messages SET status = 'cancelled' WHERE appointment_id = ? AND status = 'queued'"
+        f" AND kind IN ({', '.join('?' for _ in kinds)})",
+        (appointment_id, *kinds),
+    )
+
+
+async def stop_escalation(tx: Transaction, *, appointment_id: int, now: datetime) -> None:
+    """The patient read the letter: the reminders and the posted copy stop at once, even those queued."""
+    await _close(tx, appointment_id, like="escalation_%", outcome="opened", now=now)
+    await _cancel_queued(tx, appointment_id, kinds=("invitation_reminder", "invitation_post"))
+
+
+# Read through the partial index scheduled_notices_due: the cost follows what is due, not what is stored.
+DUE_NOTICES_SQL = (
+    "SELECT id, kind, appointment_id, due_at FROM scheduled_notices WHERE done_at IS NULL AND due_at <= ?"
+    " ORDER BY due_at LIMIT ?"
+)
+
+
+async def run_sweep(db: Database, *, settings: Settings, now: datetime, limit: int = 500) -> int:
+    """Acts on up to `limit` due notices; returns how many it handled."""
+    schedule = schedule_from(settings)
+    async with db.write() as tx:
+        due = await tx.fetch_all(DUE_NOTICES_SQL, (to_db(now), limit))
+        for notice in due:
+            outcome = await _act(tx, notice, settings=settings, schedule=schedule, now=now)
+            await tx.execute(
+                "UPDATE scheduled_notices SET done_at = ?, outcome = ? WHERE id = ?",
+                (to_db(now), outcome, notice["id"]),
+            )
+    return len(due)
+
+
+async def _superseded(tx: Transaction, notice: dict[str, Any], *, now: datetime) -> bool:
+    """A later step of the same chain is due too (the worker was down): send only that one, not a burst."""
+    chain = "escalation_%" if notice["kind"].startswith("escalation_") else "reminder_%"
+    later = await tx.fetch_one(
+        "SELECT id FROM scheduled_notices WHERE appointment_id = ? AND done_at IS NULL AND kind LIKE ?"
+        " AND due_at > ? AND due_at <= ? LIMIT 1",
+        (notice["appointment_id"], chain, notice["due_at"], to_db(now)),
+    )
+    return later is not None
+
+
+async def _act(
+    tx: Transaction, notice: dict[str, Any], *, settings: Settings, schedule: Schedule, now: datetime
+) -> str:
+    if await _superseded(tx, notice, now=now):
+        return "skip:superseded"
+    a = await tx.fetch_one(
+        "SELECT a.id, a.organisation_id, a.patient_id, a.status, a.request_state, a.starts_at, a.clinic,"
+        " a.first_viewed_at, s.name AS site_name,"
+        " (SELECT COUNT(*) FROM letters l WHERE l.appointment_id = a.id) AS letters,"
+        " (SELECT COUNT(*) FROM letters l WHERE l.appointment_id = a.id AND l.first_viewed_at IS NOT NULL) AS read"
+        " FROM appointments a JOIN sites s ON s.id = a.site_id WHERE a.id = ?",
+        (notice["appointment_id"],),
+    )
+    patient = a and await tx.fetch_one(
+        f"SELECT {NOTICE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (a["patient_id"],)
+    )
+    if a is None or patient is None:
+        return "skip:gone"
+    reachable = (patient["mobile"] and not patient["sms_opted_out"]) or patient["email"]
+    state = DueState(
+        kind=notice["kind"],
+        status=a["status"],
+        request_state=a["request_state"],
+        starts_at=from_db(a["starts_at"]),
+        opened=bool(a["read"]) or (a["letters"] == 0 and a["first_viewed_at"] is not None),
+        digital_ok=bool(reachable) and not patient["opted_out"],
+    )
+    verdict = decide(state, now=now, schedule=schedule)
+    if verdict.startswith("skip:"):
+        return verdict
+    post = verdict == "invitation_post"
+    message_id = await queue_appointment_notice(
+        tx,
+        settings=settings,
+        kind=verdict,
+        patient=patient,
+        appointment_id=a["id"],
+        starts_at=state.starts_at,
+        site_name=a["site_name"],
+        clinic=a["clinic"],
+        now=now,
+        channel="letter" if post else None,
+        template_kind="invitation" if post else None,
+    )
+    if post:
+        await create_task(
+            tx,
+            kind="letter_posted",
+            patient_id=a["patient_id"],
+            appointment_id=a["id"],
+            reason="",
+            now=now,
+            source_id=message_id,
+        )
+        await record_event(
+            tx,
+            at=now,
+            kind="letter.escalated_to_post",
+            organisation_id=a["organisation_id"],
+            patient_id=a["patient_id"],
+            appointment_id=a["id"],
+            data={"message_id": message_id},
+        )
+        await record_audit(
+            tx,
+            at=now,
+            actor_type="system",
+            actor_id="sweep",
+            action="escalated_to_post",
+            record_type="appointment",
+            record_id=a["id"],
+            detail=f"message {message_id}",
+        )
+    return f"queued {message_id}"
+
+
+async def withdraw_reminders(
+    tx: Transaction, *, appointment_id: int, now: datetime, outcome: str = "cancel requested"
+) -> None:
+    """No more reminders or escalation, not even those already queued: the patient asked to cancel, or the
+    hospital cancelled the appointment or it has passed."""
+    await _close(tx, appointment_id, like="%", outcome=outcome, now=now)
+    await _cancel_queued(tx, appointment_id, kinds=("invitation_reminder", "appointment_reminder", "invitation_post"))
+
+
+async def announce_change(
+    tx: Transaction,
+    *,
+    settings: Settings,
+    notice: str | None,
+    status: str,
+    patient: dict[str, Any],
+    appointment_id: int,
+    starts_at: datetime,
+    site_name: str,
+    clinic: str,
+    now: datetime,
+) -> None:
+    """After any change to an appointment: tell the patient (when `notice`) and re-plan what follows."""
+    if notice:
+        channels = [choose_channel(patient)]
+        if channels != ["letter"] and not patient["paperless"]:
+            channels.append("letter")  # they chose paper: it is posted too, at once
+        for channel in channels:
+            await queue_appointment_notice(
+                tx,
+                settings=settings,
+                kind=notice,
+                patient=patient,
+                appointment_id=appointment_id,
+                starts_at=starts_at,
+                site_name=site_name,
+                clinic=clinic,
+                now=now,
+                channel=channel,
+            )
+    await plan_notices(
+        tx,
+        settings=settings,
+        notice=notice,
+        status=status,
+        patient=patient,
+        appointment_id=appointment_id,
+        starts_at=starts_at,
+        now=now,
+    )

@@ -1,0 +1,96 @@
+"""Server-side patient sessions. The cookie holds a random token; the table holds its keyed hash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hub.clock import from_db, to_db
+from hub.db import Database, Row, Transaction
+from hub.rules.codes import keyed_hash, new_token
+from hub.store.patients import PATIENT_COLUMNS
+
+# Writing last_seen_at on every request would make every page a write; a minute's slack is enough.
+_TOUCH_AFTER = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    idle: timedelta
+    absolute: timedelta
+
+
+@dataclass(frozen=True)
+class PatientSession:
+    id: str
+    token: str
+    patient_id: int
+    patient: Row
+
+
+# The session and its patient in one read: every signed-in page needs both.
+_LIVE_SESSION = (
+    "SELECT s.created_at AS session_created_at, s.last_seen_at AS session_last_seen_at, "
+    + ", ".join(f"p.{column.strip()}" for column in PATIENT_COLUMNS.split(","))
+    + " FROM sessions s JOIN patients p ON p.id = s.patient_id WHERE s.id = ? AND s.ended_at IS NULL"
+)
+
+
+def session_state(
+    *, created_at: datetime, last_seen: datetime, now: datetime, idle: timedelta, absolute: timedelta | None = None
+) -> str:
+    """'expired', 'touch' (alive; record the activity) or 'fresh' (alive; recorded within the last minute)."""
+    if now - last_seen >= idle or (absolute is not None and now - created_at >= absolute):
+        return "expired"
+    return "touch" if now - last_seen >= _TOUCH_AFTER else "fresh"
+
+
+def session_id(secret: str, token: str) -> str:
+    return keyed_hash(secret, "session", token)
+
+
+async def create_session(tx: Transaction, *, secret: str, patient_id: int, at: datetime) -> str:
+    token = new_token()
+    await tx.execute(
+        "INSERT INTO sessions (id, patient_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
+        (session_id(secret, token), patient_id, to_db(at), to_db(at)),
+    )
+    return token
+
+
+async def get_live_session(
+    db: Database, *, secret: str, token: str, now: datetime, policy: SessionPolicy
+) -> PatientSession | None | str:
+    """The session; 'expired' when it timed out (to say so); None when there is none."""
+    sid = session_id(secret, token)
+    row = await db.fetch_one(_LIVE_SESSION, (sid,))
+    if row is None:
+        return None
+    state = session_state(
+        created_at=from_db(row.pop("session_created_at")),
+        last_seen=from_db(row.pop("session_last_seen_at")),
+        now=now,
+        idle=policy.idle,
+        absolute=policy.absolute,
+    )
+    if state == "expired":
+        async with db.write() as tx:
+            await tx.execute("UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (to_db(now), sid))
+        return "expired"
+    if state == "touch":
+        async with db.write() as tx:
+            await tx.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", (to_db(now), sid))
+    return PatientSession(id=sid, token=token, patient_id=int(row["id"]), patient=row)
+
+
+async def end_patient_sessions(tx: Transaction, *, patient_id: int, at: datetime) -> int:
+    """Sign-out ends the patient's sessions everywhere, not only in this browser."""
+    return await tx.execute(
+        "UPDATE sessions SET ended_at = ? WHERE patient_id = ? AND ended_at IS NULL", (to_db(at), patient_id)
+    )
+
+
+async def end_session(tx: Transaction, *, secret: str, token: str, at: datetime) -> None:
+    await tx.execute(
+        "UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (to_db(at), session_id(secret, token))
+    )

@@ -1,0 +1,306 @@
+"""Sign-in attempts: issuing codes, consuming them, the User Verification Code step, and their rate limits.
+
+Every path does the same work whether or not the details matched a record, so the answer and its timing
+say nothing about who is on our books.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from hub.clock import from_db, to_db
+from hub.db import Database, Transaction
+from hub.rules.codes import CodePolicy, code_state, hash_code, keyed_hash, new_code, new_token, valid_from
+from hub.rules.contacts import Contact
+from hub.store.audit import record_audit
+from hub.store.outbox import queue_message
+from hub.store.patients import find_patients_by_contact
+from hub.store.sessions import create_session
+
+_HOUR = timedelta(hours=1)
+# After a right code, how long the twins' verification code step stays open.
+UVC_WINDOW = timedelta(minutes=10)
+UVC_MAX_FAILURES = 5
+
+
+@dataclass(frozen=True)
+class Limits:
+    codes_per_contact: int
+    codes_per_client: int
+    guesses_per_client: int
+
+
+@dataclass
+class Issued:
+    token: str | None = None  # the browser's handle on the attempt; None when a limit refused it
+    code: str = ""
+    message_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Templates:
+    sms: str
+    email: str
+
+
+def challenge_id(secret: str, token: str) -> str:
+    return keyed_hash(secret, "challenge", token)
+
+
+async def _count_recent(tx: Transaction, key: str, since: datetime) -> int:
+    row = await tx.fetch_one("SELECT COUNT(*) AS n FROM rate_events WHERE key = ? AND at > ?", (key, to_db(since)))
+    return int(row["n"]) if row else 0
+
+
+async def _note(tx: Transaction, key: str, at: datetime) -> None:
+    await tx.execute("INSERT INTO rate_events (key, at) VALUES (?, ?)", (key, to_db(at)))
+
+
+async def _issue(
+    tx: Transaction,
+    *,
+    secret: str,
+    contact_key: str,
+    client_key: str,
+    candidates: list[dict[str, object]],
+    link_patient_id: int | None,
+    limits: Limits,
+    templates: Templates,
+    now: datetime,
+) -> Issued:
+    if (
+        await _count_recent(tx, "code:" + contact_key, now - _HOUR) >= limits.codes_per_contact
+        or await _count_recent(tx, "code:" + client_key, now - _HOUR) >= limits.codes_per_client
+    ):
+        return Issued()
+    await _note(tx, "code:" + contact_key, now)
+    await _note(tx, "code:" + client_key, now)
+    token, code = new_token(), new_code()
+    cid = challenge_id(secret, token)
+    await tx.execute(
+        "INSERT INTO code_challenges (id, contact_key, link_patient_id, code_hash, issued_at) VALUES (?, ?, ?, ?, ?)",
+        (cid, contact_key, link_patient_id, hash_code(secret, cid, code), to_db(now)),
+    )
+    issued = Issued(token=token, code=code)
+    sent_to: set[str] = set()
+    for patient in candidates:
+        await tx.execute(
+            "INSERT INTO code_challenge_candidates (challenge_id, patient_id) VALUES (?, ?)",
+            (cid, patient["id"]),
+        )
+        # By text to the mobile on record; by email only when there is no mobile (see README, security).
+        channel, recipient = ("sms", patient["mobile"]) if patient["mobile"] else ("email", patient["email"])
+        if not recipient or recipient in sent_to:
+            continue
+        sent_to.add(str(recipient))
+        message_id = await queue_message(
+            tx,
+            at=now,
+            kind="security_code",
+            channel=channel,
+            recipient=str(recipient),
+            template_id=templates.sms if channel == "sms" else templates.email,
+            personalisation={},
+            patient_id=int(str(patient["id"])),
+            lane="immediate",
+        )
+        issued.message_ids.append(message_id)
+        await record_audit(
+            tx,
+            at=now,
+            actor_type="system",
+            actor_id="sign-in",
+            action="code_issued",
+            record_type="patient",
+            record_id=str(patient["id"]),
+            detail=f"message {message_id}",
+        )
+    return issued
+
+
+async def create_code_challenge(
+    db: Database,
+    *,
+    secret: str,
+    contact: Contact,
+    date_of_birth: date,
+    link_patient_id: int | None,
+    client_key: str,
+    limits: Limits,
+    templates: Templates,
+    now: datetime,
+) -> Issued:
+    contact_key = keyed_hash(secret, "contact", contact.value)
+    async with db.write() as tx:
+        candidates = await find_patients_by_contact(tx, contact, date_of_birth, only_patient_id=link_patient_id)
+        return await _issue(
+            tx,
+            secret=secret,
+            contact_key=contact_key,
+            client_key=client_key,
+            candidates=candidates,
+            link_patient_id=link_patient_id,
+            limits=limits,
+            templates=templates,
+            now=now,
+        )
+
+
+async def reissue_code_challenge(
+    db: Database,
+    *,
+    secret: str,
+    token: str,
+    client_key: str,
+    limits: Limits,
+    templates: Templates,
+    now: datetime,
+) -> Issued | None:
+    """'Send a new code': a fresh attempt for the same details; the old code dies. None: no attempt to renew."""
+    cid = challenge_id(secret, token)
+    async with db.write() as tx:
+        old = await tx.fetch_one(
+            "SELECT contact_key, link_patient_id FROM code_challenges WHERE id = ? AND consumed_at IS NULL"
+            " AND superseded_at IS NULL",
+            (cid,),
+        )
+        if old is None:
+            return None
+        candidates = await tx.fetch_all(
+            "SELECT p.id, p.mobile, p.email FROM code_challenge_candidates c JOIN patients p ON p.id = c.patient_id"
+            " WHERE c.challenge_id = ? ORDER BY p.id",
+            (cid,),
+        )
+        issued = await _issue(
+            tx,
+            secret=secret,
+            contact_key=old["contact_key"],
+            client_key=client_key,
+            candidates=candidates,
+            link_patient_id=old["link_patient_id"],
+            limits=limits,
+            templates=templates,
+            now=now,
+        )
+        if issued.token is not None:
+            await tx.execute("UPDATE code_challenges SET superseded_at = ? WHERE id = ?", (to_db(now), cid))
+        return issued
+
+
+@dataclass(frozen=True)
+class CodeResult:
+    outcome: str  # signed_in | choose_record | wrong | expired | locked | too_many | gone
+    session_token: str = ""
+    patient_id: int | None = None
+
+
+async def consume_code(
+    db: Database,
+    *,
+    secret: str,
+    token: str,
+    code: str,
+    client_key: str,
+    policy: CodePolicy,
+    limits: Limits,
+    now: datetime,
+) -> CodeResult:
+    cid = challenge_id(secret, token)
+    async with db.write() as tx:
+        if await _count_recent(tx, "guess:" + client_key, now - _HOUR) >= limits.guesses_per_client:
+            return CodeResult("too_many")
+        # One conditional UPDATE: of two submissions of one code, only one can see consumed_at still empty.
+        won = await tx.fetch_one(
+            "UPDATE code_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL AND superseded_at IS NULL"
+            " AND issued_at > ? AND failed_guesses < ? AND code_hash = ?"
+            " AND EXISTS (SELECT 1 FROM code_challenge_candidates WHERE challenge_id = ?) RETURNING id",
+            (
+                to_db(now),
+                cid,
+                to_db(valid_from(now, policy)),
+                policy.max_guesses,
+                hash_code(secret, cid, code),
+                cid,
+            ),
+        )
+        if won is None:
+            return await _wrong_guess(tx, cid=cid, client_key=client_key, policy=policy, now=now)
+        candidates = await tx.fetch_all(
+            "SELECT patient_id FROM code_challenge_candidates WHERE challenge_id = ? ORDER BY patient_id",
+            (cid,),
+        )
+        if len(candidates) > 1:
+            return CodeResult("choose_record")
+        return await _sign_in(tx, secret=secret, cid=cid, patient_id=int(candidates[0]["patient_id"]), now=now)
+
+
+async def _wrong_guess(tx: Transaction, *, cid: str, client_key: str, policy: CodePolicy, now: datetime) -> CodeResult:
+    row = await tx.fetch_one(
+        "UPDATE code_challenges SET failed_guesses = failed_guesses + 1 WHERE id = ? AND consumed_at IS NULL"
+        " AND superseded_at IS NULL RETURNING issued_at, failed_guesses",
+        (cid,),
+    )
+    if row is None:
+        return CodeResult("gone")
+    await _note(tx, "guess:" + client_key, now)
+    # The guess that used up the last try is told it was wrong; the next is told the code is locked.
+    state = code_state(
+        issued_at=from_db(row["issued_at"]), now=now, failed_guesses=row["failed_guesses"] - 1, policy=policy
+    )
+    return CodeResult("wrong" if state == "live" else state)
+
+
+async def _sign_in(tx: Transaction, *, secret: str, cid: str, patient_id: int, now: datetime) -> CodeResult:
+    await tx.execute("UPDATE code_challenges SET finished_at = ? WHERE id = ?", (to_db(now), cid))
+    session_token = await create_session(tx, secret=secret, patient_id=patient_id, at=now)
+    await record_audit(
+        tx,
+        at=now,
+        actor_type="patient",
+        actor_id=patient_id,
+        action="signed_in",
+        record_type="patient",
+        record_id=patient_id,
+    )
+    return CodeResult("signed_in", session_token=session_token, patient_id=patient_id)
+
+
+async def awaiting_verification_code(db: Database, *, secret: str, token: str, now: datetime) -> bool:
+    row = await db.fetch_one(
+        "SELECT consumed_at, finished_at, uvc_failures FROM code_challenges WHERE id = ?",
+        (challenge_id(secret, token),),
+    )
+    return bool(
+        row
+        and row["consumed_at"]
+        and not row["finished_at"]
+        and row["uvc_failures"] < UVC_MAX_FAILURES
+        and now - from_db(row["consumed_at"]) < UVC_WINDOW
+    )
+
+
+async def choose_record_by_verification_code(
+    db: Database, *, secret: str, token: str, verification_code: str, now: datetime
+) -> CodeResult:
+    """Twins sharing a mobile and a date of birth: the code printed on their letters says which record."""
+    cid = challenge_id(secret, token)
+    wanted = "".join(verification_code.split()).upper()
+    async with db.write() as tx:
+        row = await tx.fetch_one(
+            "SELECT consumed_at, uvc_failures FROM code_challenges WHERE id = ? AND consumed_at IS NOT NULL"
+            " AND finished_at IS NULL",
+            (cid,),
+        )
+        if row is None or row["uvc_failures"] >= UVC_MAX_FAILURES or now - from_db(row["consumed_at"]) >= UVC_WINDOW:
+            return CodeResult("gone")
+        matches = await tx.fetch_all(
+            "SELECT p.id FROM code_challenge_candidates c JOIN patients p ON p.id = c.patient_id"
+            " WHERE c.challenge_id = ? AND p.verification_code = ?",
+            (cid, wanted),
+        )
+        if len(matches) != 1:
+            failures = row["uvc_failures"] + 1
+            await tx.execute("UPDATE code_challenges SET uvc_failures = ? WHERE id = ?", (failures, cid))
+            return CodeResult("locked" if failures >= UVC_MAX_FAILURES else "wrong")
+        return await _sign_in(tx, secret=secret, cid=cid, patient_id=int(matches[0]["id"]), now=now)

@@ -1,0 +1,177 @@
+"""What agents look up: patients by NHS number, hospital number or name and date of birth; a patient's record;
+the audit log. And the two things an agent does to a patient: stop texts, resend their link."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from hub.clock import from_db, to_db
+from hub.db import Database, Row
+from hub.links import patient_link
+from hub.rules.feed import choose_channel
+from hub.settings import Settings
+from hub.store.audit import record_audit, record_event
+from hub.store.outbox import queue_message
+
+_PATIENT = (
+    "p.id, p.mrn, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.mobile, p.email, p.postcode,"
+    " p.contact_preference, p.opted_out, p.sms_opted_out, p.paperless, o.code AS organisation_code"
+)
+_FROM = " FROM patients p JOIN organisations o ON o.id = p.organisation_id"
+
+
+SEARCH_LIMIT = 50
+
+
+async def find_patients(
+    db: Database, *, nhs_number: str = "", mrn: str = "", family_name: str = "", date_of_birth: str = ""
+) -> list[Row]:
+    """At most SEARCH_LIMIT + 1 patients: one more than are shown, to tell the agent the list is cut short."""
+    # Both sides folded by the database: SQLite folds ASCII letters only, so Python's folding would miss "Ó Briain".
+    if nhs_number:
+        where, params = "p.nhs_number = ?", [nhs_number]
+    elif mrn:
+        where, params = "UPPER(p.mrn) = UPPER(?)", [mrn]
+    elif family_name and date_of_birth:
+        where, params = "LOWER(p.family_name) = LOWER(?) AND p.date_of_birth = ?", [family_name, date_of_birth]
+    else:
+        return []
+    sql = f"SELECT {_PATIENT}{_FROM} WHERE {where} ORDER BY p.family_name, p.id LIMIT ?"
+    return await db.fetch_all(sql, (*params, SEARCH_LIMIT + 1))
+
+
+async def get_patient_record(db: Database, patient_id: int) -> dict[str, Any] | None:
+    patient = await db.fetch_one(f"SELECT {_PATIENT}{_FROM} WHERE p.id = ?", (patient_id,))
+    if patient is None:
+        return None
+    appointments = await db.fetch_all(
+        "SELECT a.id, a.ref, a.starts_at, a.clinic, a.specialty, a.clinician, a.status, a.request_state, a.sequence,"
+        " s.name AS site_name FROM appointments a JOIN sites s ON s.id = a.site_id WHERE a.patient_id = ?"
+        " ORDER BY a.starts_at DESC",
+        (patient_id,),
+    )
+    for a in appointments:
+        a["starts_at"] = from_db(a["starts_at"])
+    tasks = await db.fetch_all(
+        "SELECT id, kind, status, outcome, attempts, created_at, reason, preferred_times FROM callback_tasks"
+        " WHERE patient_id = ? ORDER BY created_at DESC",
+        (patient_id,),
+    )
+    messages = await db.fetch_all(
+        "SELECT id, kind, channel, status, delivery_status, created_at, sent_at FROM outbox_messages"
+        " WHERE patient_id = ? ORDER BY id DESC LIMIT 100",
+        (patient_id,),
+    )
+    ids = [str(a["id"]) for a in appointments]
+    marks = ", ".join("?" for _ in ids) or "NULL"
+    audit = await db.fetch_all(
+        "SELECT at, actor_type, actor_id, action, record_type, record_id FROM audit_events"
+        " WHERE (record_type = 'patient' AND record_id = ?)"
+        f" OR (record_type = 'appointment' AND record_id IN ({marks}))"
+        " ORDER BY id DESC LIMIT 200",
+        (str(patient_id), *ids),
+    )
+    for row in (*tasks, *messages, *audit):
+        for key in ("created_at", "sent_at", "at"):
+            if row.get(key):
+                row[key] = from_db(row[key])
+    return {"patient": patient, "appointments": appointments, "tasks": tasks, "messages": messages, "audit": audit}
+
+
+async def opt_out_of_texts(db: Database, *, patient_id: int, staff_id: int, now: datetime) -> bool:
+    """False when there is no such patient. Texts already stopped stay so, with nothing recorded twice."""
+    async with db.write() as tx:
+        patient = await tx.fetch_one("SELECT organisation_id, sms_opted_out FROM patients WHERE id = ?", (patient_id,))
+        if patient is None:
+            return False
+        if patient["sms_opted_out"]:
+            return True
+        await tx.execute("UPDATE patients SET sms_opted_out = 1, updated_at = ? WHERE id = ?", (to_db(now), patient_id))
+        await record_audit(
+            tx,
+            at=now,
+            actor_type="agent",
+            actor_id=staff_id,
+            action="sms_opted_out",
+            record_type="patient",
+            record_id=patient_id,
+        )
+        # The hospital's own systems text patients too: they hear of it as of a STOP sent by text.
+        await record_event(
+            tx,
+            at=now,
+            kind="patient.sms_opted_out",
+            organisation_id=patient["organisation_id"],
+            patient_id=patient_id,
+            data={"by": "booking_centre"},
+        )
+    return True
+
+
+async def resend_link(
+    db: Database, *, patient_id: int, staff_id: int, settings: Settings, now: datetime
+) -> bool | None:
+    """Queues the patient's stable link by their usual channel; False when we have no way to reach them, None
+    when there is no such patient."""
+    async with db.write() as tx:
+        patient = await tx.fetch_one(
+            "SELECT id, mobile, email, contact_preference, opted_out, sms_opted_out, paperless FROM patients"
+            " WHERE id = ?",
+            (patient_id,),
+        )
+        if patient is None:
+            return None
+        channel = choose_channel(patient)
+        recipient = {"sms": patient["mobile"], "email": patient["email"]}.get(channel)
+        if not recipient:
+            return False
+        await queue_message(
+            tx,
+            at=now,
+            kind="patient_link",
+            channel=channel,
+            recipient=recipient,
+            template_id=settings.values.get(f"notify.templates.patient_link_{channel}", ""),
+            personalisation={"link": patient_link(settings, patient_id)},
+            patient_id=patient_id,
+            lane="immediate",
+        )
+        await record_audit(
+            tx,
+            at=now,
+            actor_type="agent",
+            actor_id=staff_id,
+            action="link_resent",
+            record_type="patient",
+            record_id=patient_id,
+        )
+    return True
+
+
+async def list_audit(
+    db: Database,
+    *,
+    actor_type: str = "",
+    actor_id: str = "",
+    action: str = "",
+    record_type: str = "",
+    record_id: str = "",
+    limit: int = 200,
+) -> list[Row]:
+    sql = "SELECT id, at, actor_type, actor_id, action, record_type, record_id, detail FROM audit_events WHERE 1 = 1"
+    params: list[Any] = []
+    for column, value in (
+        ("actor_type", actor_type),
+        ("actor_id", actor_id),
+        ("action", action),
+        ("record_type", record_type),
+        ("record_id", record_id),
+    ):
+        if value:
+            sql += f" AND {column} = ?"
+            params.append(value[:100])
+    rows = await db.fetch_all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+    for row in rows:
+        row["at"] = from_db(row["at"])
+    return rows

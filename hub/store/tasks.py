@@ -1,0 +1,156 @@
+"""The call-back queue: listing with filters, claiming (one agent at a time), releasing, and creating tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hub.clock import from_db, to_db
+from hub.db import Database, Row, Transaction
+from hub.rules.tasks import KINDS, QueuePolicy, claim_until, sla_state, working_age
+from hub.store.audit import record_audit
+
+_SELECT = (
+    "SELECT t.id, t.kind, t.patient_id, t.appointment_id, t.reason, t.preferred_times, t.status, t.created_at,"
+    " t.claimed_by, t.claimed_until, t.attempts, t.not_before, t.outcome, t.note, t.closed_at,"
+    " p.given_name, p.family_name, p.mobile, p.nhs_number, p.mrn, p.date_of_birth, o.code AS organisation_code,"
+    " o.name AS organisation_name, a.starts_at, a.specialty, a.clinic, a.clinician, a.status AS appointment_status,"
+    " s.code AS site_code, s.name AS site_name, u.username AS claimed_by_name"
+    " FROM callback_tasks t JOIN patients p ON p.id = t.patient_id JOIN organisations o ON o.id = p.organisation_id"
+    " LEFT JOIN appointments a ON a.id = t.appointment_id LEFT JOIN sites s ON s.id = a.site_id"
+    " LEFT JOIN staff_users u ON u.id = t.claimed_by"
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    organisation: str = ""
+    site: str = ""
+    specialty: str = ""
+    kind: str = ""
+
+    @classmethod
+    def from_query(cls, query: Any) -> Filters:
+        kind = str(query.get("kind", ""))
+        return cls(
+            organisation=str(query.get("organisation", ""))[:20],
+            site=str(query.get("site", ""))[:20],
+            specialty=str(query.get("specialty", ""))[:100],
+            kind=kind if kind in KINDS else "",
+        )
+
+
+def _shaped(row: Row, *, now: datetime, policy: QueuePolicy) -> Row:
+    row["created_at"] = from_db(row["created_at"])
+    row["starts_at"] = from_db(row["starts_at"]) if row["starts_at"] else None
+    row["claimed_until"] = from_db(row["claimed_until"]) if row["claimed_until"] else None
+    row["held"] = row["status"] == "claimed" and row["claimed_until"] is not None and row["claimed_until"] > now
+    row["age"] = working_age(row["created_at"], now)
+    row["sla"] = sla_state(row["age"], policy.sla_working_days)
+    return row
+
+
+async def list_queue(
+    db: Database, *, filters: Filters, now: datetime, policy: QueuePolicy, limit: int = 200
+) -> list[Row]:
+    """Open tasks due now, oldest first: those waiting for a retry time stay out of sight until it comes."""
+    sql = _SELECT + " WHERE t.status != 'closed' AND (t.not_before IS NULL OR t.not_before <= ?)"
+    params: list[Any] = [to_db(now)]
+    for column, value in (
+        ("o.code", filters.organisation),
+        ("s.code", filters.site),
+        ("a.specialty", filters.specialty),
+        ("t.kind", filters.kind),
+    ):
+        if value:
+            sql += f" AND {column} = ?"
+            params.append(value)
+    rows = await db.fetch_all(sql + " ORDER BY t.created_at, t.id LIMIT ?", (*params, limit))
+    return [_shaped(r, now=now, policy=policy) for r in rows]
+
+
+async def filter_choices(db: Database) -> dict[str, list[str]]:
+    organisations = await db.fetch_all("SELECT code FROM organisations ORDER BY code")
+    sites = await db.fetch_all("SELECT code FROM sites ORDER BY code")
+    specialties = await db.fetch_all(
+        "SELECT DISTINCT specialty FROM appointments WHERE specialty != '' ORDER BY specialty"
+    )
+    return {
+        "organisation": [r["code"] for r in organisations],
+        "site": [r["code"] for r in sites],
+        "specialty": [r["specialty"] for r in specialties],
+    }
+
+
+async def get_task(db: Database | Transaction, task_id: int, *, now: datetime, policy: QueuePolicy) -> Row | None:
+    row = await db.fetch_one(_SELECT + " WHERE t.id = ?", (task_id,))
+    return _shaped(row, now=now, policy=policy) if row else None
+
+
+async def claim_task(db: Database, *, task_id: int, staff_id: int, now: datetime, policy: QueuePolicy) -> bool:
+    """One conditional UPDATE: it wins only if nobody holds the task (or their claim lapsed), so two agents
+    pressing Claim together cannot both hold it."""
+    async with db.write() as tx:
+        won = await tx.execute(
+            "UPDATE callback_tasks SET status = 'claimed', claimed_by = ?, claimed_until = ? WHERE id = ?"
+            " AND status != 'closed' AND (status = 'open' OR claimed_by = ? OR claimed_until <= ?)",
+            (staff_id, to_db(claim_until(now, policy)), task_id, staff_id, to_db(now)),
+        )
+        if won:
+            await record_audit(
+                tx,
+                at=now,
+                actor_type="agent",
+                actor_id=staff_id,
+                action="task_claimed",
+                record_type="callback_task",
+                record_id=task_id,
+            )
+    return won == 1
+
+
+async def release_task(db: Database, *, task_id: int, staff_id: int, now: datetime) -> bool:
+    async with db.write() as tx:
+        done = await tx.execute(
+            "UPDATE callback_tasks SET status = 'open', claimed_by = NULL, claimed_until = NULL"
+            " WHERE id = ? AND status = 'claimed' AND claimed_by = ?",
+            (task_id, staff_id),
+        )
+        if done:
+            await record_audit(
+                tx,
+                at=now,
+                actor_type="agent",
+                actor_id=staff_id,
+                action="task_released",
+                record_type="callback_task",
+                record_id=task_id,
+            )
+    return done == 1
+
+
+def holds(task: Row, staff_id: int) -> bool:
+    return bool(task["held"]) and task["claimed_by"] == staff_id
+
+
+async def create_task(
+    tx: Transaction,
+    *,
+    kind: str,
+    patient_id: int,
+    appointment_id: int | None,
+    reason: str,
+    now: datetime,
+    source_id: int | None = None,
+) -> None:
+    """For the other parts of the hub: a failed message, a text from a patient, a letter gone to post."""
+    await tx.execute(
+        "INSERT INTO callback_tasks (kind, patient_id, appointment_id, reason, source_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (kind, patient_id, appointment_id, reason[:500], source_id, to_db(now)),
+    )
+
+
+async def export_rows(db: Database, *, filters: Filters, now: datetime, policy: QueuePolicy) -> list[Row]:
+    return await list_queue(db, filters=filters, now=now, policy=policy, limit=100_000)

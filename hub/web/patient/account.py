@@ -1,0 +1,95 @@
+"""The patient's letters and preferences."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from hub.store.letters import list_letters_for_patient, open_letter
+from hub.store.messages import list_messages_for_patient
+from hub.store.patients import get_patient, update_preferences
+from hub.web.common import hub_of, read_form, render, require_patient
+
+
+async def letter_list(request: Request) -> Response:
+    hub = hub_of(request)
+    session = await require_patient(request)
+    letters = await list_letters_for_patient(hub.db, session.patient_id)
+    return render(request, "views/patient/letters.html", {"letters": letters})
+
+
+async def message_list(request: Request) -> Response:
+    hub = hub_of(request)
+    session = await require_patient(request)
+    messages = await list_messages_for_patient(hub.db, session.patient_id)
+    return render(request, "views/patient/messages.html", {"messages": messages})
+
+
+async def letter_view(request: Request) -> Response:
+    hub = hub_of(request)
+    session = await require_patient(request)
+    found = await open_letter(
+        hub.db, patient_id=session.patient_id, letter_id=request.path_params["id"], at=hub.clock.now()
+    )
+    if found is None:
+        raise HTTPException(404)
+    _, content = found
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="letter-{request.path_params["id"]}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def _preferences_page(
+    request: Request, patient_id: int, *, errors: dict[str, str], status: int = 200, saved: bool = False
+) -> Response:
+    patient = await get_patient(hub_of(request).db, patient_id)
+    return render(
+        request,
+        "views/patient/preferences.html",
+        {"patient": patient, "errors": errors, "saved": saved},
+        status=status,
+    )
+
+
+async def preferences_page(request: Request) -> Response:
+    session = await require_patient(request)
+    return await _preferences_page(
+        request, session.patient_id, errors={}, saved=request.query_params.get("saved") == "1"
+    )
+
+
+async def save_preferences(request: Request) -> Response:
+    hub = hub_of(request)
+    session = await require_patient(request)
+    form = await read_form(request)
+    patient = request.state.patient
+    errors: dict[str, str] = {}
+    channel = form.get("contact_preference", "")
+    if channel not in ("sms", "email"):
+        errors["contact_preference"] = "Select how you would like us to contact you"
+    elif channel == "sms" and not patient["mobile"]:
+        errors["contact_preference"] = "We do not have a mobile number for you. Choose email, or call us to add one"
+    elif channel == "email" and not patient["email"]:
+        errors["contact_preference"] = "We do not have an email address for you. Choose text, or call us to add one"
+    paper, digital = form.get("paper", ""), form.get("digital", "")
+    if paper not in ("yes", "no"):
+        errors["paper"] = "Select whether you want letters by post as well"
+    if digital not in ("yes", "no"):
+        errors["digital"] = "Select whether you want texts and emails from us"
+    if errors:
+        return await _preferences_page(request, session.patient_id, errors=errors, status=422)
+    await update_preferences(
+        hub.db,
+        session.patient_id,
+        contact_preference=channel,
+        paperless=paper == "no",
+        opted_out=digital == "no",
+        at=hub.clock.now(),
+    )
+    return RedirectResponse("/preferences?saved=1", status_code=303)

@@ -1,0 +1,35 @@
+"""Hospital sites: how to get there, parking, and a map to download. Public: no personal data."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from hub.store.sites import get_site_by_code
+from hub.web.common import STATIC, hub_of, render
+
+
+async def site_page(request: Request) -> Response:
+    site = await get_site_by_code(hub_of(request).db, request.path_params["code"][:40])
+    if site is None:
+        raise HTTPException(404)
+    links = {}
+    if site["latitude"] is not None and site["longitude"] is not None:
+        lat, lon = site["latitude"], site["longitude"]
+        links["geo"] = f"geo:{lat},{lon}?q={lat},{lon}({quote(site['name'])})"
+        links["osm"] = f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
+    return render(request, "views/patient/site.html", {"site": site, "links": links})
+
+
+async def site_map(request: Request) -> Response:
+    site = await get_site_by_code(hub_of(request).db, request.path_params["code"][:40])
+    if site is None or not site["map_file"]:
+        raise HTTPException(404)
+    path = (STATIC / "maps" / site["map_file"]).resolve()
+    if path.parent != (STATIC / "maps").resolve() or not path.is_file():
+        raise HTTPException(404)
+    filename = f"{site['code'].lower()}-site-map{path.suffix}"
+    return FileResponse(path, filename=filename, headers={"Cache-Control": "public, max-age=86400"})

@@ -1,0 +1,64 @@
+"""Admin pages: staff accounts (disable, reset the authenticator) and the audit log."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.store.staff import disable_staff, list_staff, reset_totp
+from hub.store.staff_lookup import list_audit
+from hub.web.common import hub_of, read_form
+from hub.web.staff.common import require_admin, see_other, staff_page
+
+DONE = {
+    "disabled": "The account is disabled and its sessions ended.",
+    "reset": "The authenticator is reset. They enrol a new one at their next sign-in.",
+}
+AUDIT_FILTERS = ("actor_type", "actor_id", "action", "record_type", "record_id")
+
+
+async def staff_list(request: Request) -> Response:
+    hub = hub_of(request)
+    me = await require_admin(request)
+    return staff_page(
+        request,
+        "admin_staff.html",
+        {"people": await list_staff(hub.db), "me": me, "notice": DONE.get(request.query_params.get("done", ""), "")},
+    )
+
+
+async def disable(request: Request) -> Response:
+    hub = hub_of(request)
+    me = await require_admin(request)
+    await read_form(request)
+    await disable_staff(hub.db, staff_id=request.path_params["id"], by=me["id"], now=hub.clock.now())
+    return see_other("/staff/admin/staff?done=disabled")
+
+
+async def reset(request: Request) -> Response:
+    hub = hub_of(request)
+    me = await require_admin(request)
+    await read_form(request)
+    await reset_totp(hub.db, staff_id=request.path_params["id"], by=me["id"], now=hub.clock.now())
+    return see_other("/staff/admin/staff?done=reset")
+
+
+async def audit_log(request: Request) -> Response:
+    hub = hub_of(request)
+    await require_admin(request)
+    values = {k: request.query_params.get(k, "").strip()[:100] for k in AUDIT_FILTERS}
+    return staff_page(
+        request,
+        "admin_audit.html",
+        {
+            "values": values,
+            "events": await list_audit(
+                hub.db,
+                actor_type=values["actor_type"],
+                actor_id=values["actor_id"],
+                action=values["action"],
+                record_type=values["record_type"],
+                record_id=values["record_id"],
+            ),
+        },
+    )

@@ -1,0 +1,120 @@
+"""What every console page shares: the staff cookie and session, roles, policies and rendering."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from hub.db import Row
+from hub.rules.staff import LockoutPolicy
+from hub.rules.tasks import KINDS, OUTCOMES, QueuePolicy
+from hub.store.staff import get_staff
+from hub.store.staff_sessions import StaffSession, get_staff_session
+from hub.web.common import Hub, hub_of, render
+
+STAFF_COOKIE = "hub_staff"
+
+
+class StaffSignInRequired(Exception):
+    def __init__(self, *, timed_out: bool) -> None:
+        self.timed_out = timed_out
+
+
+def staff_cookie_name(request: Request) -> str:
+    return f"__Host-{STAFF_COOKIE}" if hub_of(request).settings.https else STAFF_COOKIE
+
+
+def set_staff_cookie(response: Response, request: Request, token: str) -> None:
+    # Strict: the console is never entered from a link on another site, so the cookie never needs to travel there.
+    response.set_cookie(
+        staff_cookie_name(request),
+        token,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=hub_of(request).settings.https,
+    )
+
+
+def delete_staff_cookie(response: Response, request: Request) -> None:
+    response.delete_cookie(
+        staff_cookie_name(request), path="/", httponly=True, samesite="strict", secure=hub_of(request).settings.https
+    )
+
+
+def staff_token(request: Request) -> str:
+    return request.cookies.get(staff_cookie_name(request), "")
+
+
+def lockout_policy(hub: Hub) -> LockoutPolicy:
+    s = hub.settings
+    return LockoutPolicy(attempts=s["staff.lockout_attempts"], duration=timedelta(minutes=s["staff.lockout_minutes"]))
+
+
+def queue_policy(hub: Hub) -> QueuePolicy:
+    s = hub.settings
+    return QueuePolicy(
+        sla_working_days=s["staff.sla_working_days"],
+        claim=timedelta(minutes=s["staff.claim_minutes"]),
+        retry=timedelta(minutes=s["staff.retry_minutes"]),
+        max_attempts=s["staff.max_attempts"],
+    )
+
+
+async def current_session(request: Request) -> StaffSession | str | None:
+    hub = hub_of(request)
+    token = staff_token(request)
+    if not token:
+        return None
+    return await get_staff_session(
+        hub.db,
+        secret=hub.settings.secret_key,
+        token=token,
+        now=hub.clock.now(),
+        idle=timedelta(minutes=hub.settings["staff.session_idle_minutes"]),
+    )
+
+
+async def require_staff(request: Request) -> Row:
+    """The signed-in staff member (past both factors); otherwise off to the sign-in page."""
+    found = await current_session(request)
+    if not isinstance(found, StaffSession) or found.stage != "active":
+        raise StaffSignInRequired(timed_out=found == "expired")
+    staff = await get_staff(hub_of(request).db, found.staff_id)
+    if staff is None:
+        raise StaffSignInRequired(timed_out=False)
+    request.state.staff = staff
+    return staff
+
+
+async def require_admin(request: Request) -> Row:
+    staff = await require_staff(request)
+    if staff["role"] != "admin":
+        raise HTTPException(403, "admin only")
+    return staff
+
+
+def staff_page(request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200) -> Response:
+    staff = getattr(request.state, "staff", None)
+    return render(
+        request,
+        f"views/staff/{template}",
+        {"staff": staff, "task_kinds": KINDS, "outcomes": OUTCOMES, **(context or {})},
+        status=status,
+    )
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+async def staff_sign_in_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StaffSignInRequired)
+    response = see_other("/staff/sign-in?timed_out=1" if exc.timed_out else "/staff/sign-in")
+    if exc.timed_out:
+        delete_staff_cookie(response, request)
+    return response

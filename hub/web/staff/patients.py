@@ -1,0 +1,98 @@
+"""Patient look-up and the patient's record for agents, with the two actions: stop texts, resend the link."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.rules.contacts import parse_date_of_birth
+from hub.rules.validation import printable
+from hub.store.staff_lookup import SEARCH_LIMIT, find_patients, get_patient_record, opt_out_of_texts, resend_link
+from hub.web.common import hub_of, read_form
+from hub.web.staff.common import require_staff, see_other, staff_page
+
+DONE = {
+    "opted_out": "Texts are stopped for this patient. Messages go by email or post.",
+    "link_sent": "The patient's link is on its way.",
+    "no_contact": "The link was not sent: we have no mobile number or email address we may use for this patient"
+    " (none on record, or they chose post only).",
+}
+
+
+async def search(request: Request) -> Response:
+    hub = hub_of(request)
+    await require_staff(request)
+    q = request.query_params
+    values = {
+        k: printable(q.get(k, "")).strip()[:100]
+        for k in ("nhs_number", "mrn", "family_name", "dob-day", "dob-month", "dob-year")
+    }
+    errors: dict[str, str] = {}
+    dob = ""
+    if values["family_name"] or any(values[k] for k in ("dob-day", "dob-month", "dob-year")):
+        parsed = parse_date_of_birth(
+            values["dob-day"], values["dob-month"], values["dob-year"], today=hub.clock.now().date()
+        )
+        if isinstance(parsed, str):
+            errors["dob"] = parsed.replace("your ", "the patient's ")
+        else:
+            dob = parsed.isoformat()
+        if not values["family_name"]:
+            errors["family_name"] = "Enter the family name with the date of birth"
+    searched = any(values.values())
+    results = (
+        []
+        if errors
+        else await find_patients(
+            hub.db,
+            nhs_number=values["nhs_number"].replace(" ", ""),
+            mrn=values["mrn"],
+            family_name=values["family_name"],
+            date_of_birth=dob,
+        )
+    )
+    return staff_page(
+        request,
+        "patients.html",
+        {
+            "values": values,
+            "errors": errors,
+            "results": results[:SEARCH_LIMIT],
+            "more": len(results) > SEARCH_LIMIT,
+            "searched": searched,
+        },
+        status=400 if errors else 200,
+    )
+
+
+async def patient_record(request: Request) -> Response:
+    hub = hub_of(request)
+    await require_staff(request)
+    record = await get_patient_record(hub.db, request.path_params["id"])
+    if record is None:
+        raise HTTPException(404)
+    return staff_page(request, "patient.html", {**record, "notice": DONE.get(request.query_params.get("done", ""), "")})
+
+
+async def stop_texts(request: Request) -> Response:
+    hub = hub_of(request)
+    staff = await require_staff(request)
+    await read_form(request)
+    patient_id = request.path_params["id"]
+    if not await opt_out_of_texts(hub.db, patient_id=patient_id, staff_id=staff["id"], now=hub.clock.now()):
+        raise HTTPException(404)
+    return see_other(f"/staff/patients/{patient_id}?done=opted_out")
+
+
+async def send_link(request: Request) -> Response:
+    hub = hub_of(request)
+    staff = await require_staff(request)
+    await read_form(request)
+    patient_id = request.path_params["id"]
+    sent = await resend_link(
+        hub.db, patient_id=patient_id, staff_id=staff["id"], settings=hub.settings, now=hub.clock.now()
+    )
+    if sent is None:
+        raise HTTPException(404)
+    return see_other(f"/staff/patients/{patient_id}?done={'link_sent' if sent else 'no_contact'}")

@@ -1,0 +1,208 @@
+"""The call-back queue: the list with its filters, a task with its claim and outcomes, the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.clock import format_date, format_time
+from hub.db import Row
+from hub.rules.tasks import OUTCOMES, parse_new_start
+from hub.store.task_outcomes import NotHeld, Outcome, record_outcome
+from hub.store.tasks import (
+    Filters,
+    claim_task,
+    export_rows,
+    filter_choices,
+    get_task,
+    holds,
+    list_queue,
+    release_task,
+)
+from hub.web.common import hub_of, read_form
+from hub.web.staff.common import queue_policy, require_admin, require_staff, see_other, staff_page
+
+NOTICES = {
+    "taken": "Another agent has claimed that call-back.",
+    "released": "You released the call-back. It is back in the queue.",
+    "lapsed": "Your claim on that call-back lapsed. Claim it again to record an outcome.",
+    "closed": "Outcome recorded. The call-back is closed.",
+    "retry": "No answer recorded. The call-back returns to the queue later.",
+    "letter": "No answer recorded. That was the last attempt, so a letter is on its way to the patient.",
+}
+
+
+async def queue_page(request: Request) -> Response:
+    hub = hub_of(request)
+    await require_staff(request)
+    filters = Filters.from_query(request.query_params)
+    tasks = await list_queue(hub.db, filters=filters, now=hub.clock.now(), policy=queue_policy(hub))
+    return staff_page(
+        request,
+        "queue.html",
+        {
+            "tasks": tasks,
+            "filters": filters,
+            "choices": await filter_choices(hub.db),
+            "sla": hub.settings["staff.sla_working_days"],
+            "notice": NOTICES.get(request.query_params.get("done", ""), ""),
+        },
+    )
+
+
+async def _task_or_404(request: Request) -> Row:
+    from starlette.exceptions import HTTPException
+
+    hub = hub_of(request)
+    task = await get_task(hub.db, request.path_params["id"], now=hub.clock.now(), policy=queue_policy(hub))
+    if task is None:
+        raise HTTPException(404)
+    return task
+
+
+async def task_page(
+    request: Request, *, errors: dict[str, str] | None = None, values: dict[str, str] | None = None, status: int = 200
+) -> Response:
+    hub = hub_of(request)
+    staff = await require_staff(request)
+    task = await _task_or_404(request)
+    sites = await hub.db.fetch_all(
+        "SELECT s.code, s.name FROM sites s JOIN patients p ON p.organisation_id = s.organisation_id"
+        " WHERE p.id = ? ORDER BY s.name",
+        (task["patient_id"],),
+    )
+    return staff_page(
+        request,
+        "task.html",
+        {
+            "task": task,
+            "mine": holds(task, staff["id"]),
+            "sites": sites,
+            "errors": errors or {},
+            "values": values or {},
+            "notice": NOTICES.get(request.query_params.get("done", ""), ""),
+        },
+        status=status,
+    )
+
+
+async def task_detail(request: Request) -> Response:
+    return await task_page(request)
+
+
+async def claim(request: Request) -> Response:
+    hub = hub_of(request)
+    staff = await require_staff(request)
+    await read_form(request)
+    task_id = request.path_params["id"]
+    won = await claim_task(hub.db, task_id=task_id, staff_id=staff["id"], now=hub.clock.now(), policy=queue_policy(hub))
+    return see_other(f"/staff/tasks/{task_id}" if won else "/staff?done=taken")
+
+
+async def release(request: Request) -> Response:
+    hub = hub_of(request)
+    staff = await require_staff(request)
+    await read_form(request)
+    await release_task(hub.db, task_id=request.path_params["id"], staff_id=staff["id"], now=hub.clock.now())
+    return see_other("/staff?done=released")
+
+
+def _outcome_from(form: dict[str, str], *, now_errors: dict[str, str], request: Request) -> Outcome | None:
+    hub = hub_of(request)
+    kind = form.get("outcome", "")
+    if kind not in OUTCOMES:
+        now_errors["outcome"] = "Choose an outcome"
+        return None
+    if kind == "rebooked":
+        start = parse_new_start(
+            form.get("day", ""), form.get("month", ""), form.get("year", ""), form.get("time", ""), now=hub.clock.now()
+        )
+        if isinstance(start, str):
+            now_errors["day" if "date" in start else "time"] = start
+            return None
+        return Outcome(kind, starts_at=start, site_code=form.get("site", ""), clinician=form.get("clinician", "")[:100])
+    note = form.get("note", "").strip()[:1000]
+    if kind == "closed" and not note:
+        now_errors["note"] = "Enter a note saying why the call-back is closed"
+        return None
+    return Outcome(kind, note=note)
+
+
+async def outcome(request: Request) -> Response:
+    hub = hub_of(request)
+    staff = await require_staff(request)
+    form = await read_form(request)
+    errors: dict[str, str] = {}
+    chosen = _outcome_from(form, now_errors=errors, request=request)
+    if chosen is None:
+        return await task_page(request, errors=errors, values=form, status=400)
+    try:
+        result = await record_outcome(
+            hub.db,
+            task_id=request.path_params["id"],
+            staff_id=staff["id"],
+            outcome=chosen,
+            settings=hub.settings,
+            policy=queue_policy(hub),
+            now=hub.clock.now(),
+        )
+    except NotHeld:
+        return see_other("/staff?done=lapsed")
+    except ValueError as exc:
+        return await task_page(request, errors={"outcome": str(exc).capitalize()}, values=form, status=400)
+    return see_other(f"/staff?done={result}")
+
+
+async def queue_csv(request: Request) -> Response:
+    hub = hub_of(request)
+    await require_admin(request)
+    rows = await export_rows(
+        hub.db, filters=Filters.from_query(request.query_params), now=hub.clock.now(), policy=queue_policy(hub)
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "task_id",
+            "kind",
+            "created_at",
+            "working_days_waiting",
+            "sla",
+            "status",
+            "claimed_by",
+            "attempts",
+            "trust",
+            "site",
+            "specialty",
+            "patient_mrn",
+            "appointment_date",
+            "appointment_time",
+        ]
+    )
+    for t in rows:
+        writer.writerow(
+            [
+                t["id"],
+                t["kind"],
+                t["created_at"].isoformat(),
+                t["age"],
+                t["sla"],
+                t["status"],
+                t["claimed_by_name"] or "",
+                t["attempts"],
+                t["organisation_code"],
+                t["site_code"] or "",
+                t["specialty"] or "",
+                t["mrn"],
+                format_date(t["starts_at"]) if t["starts_at"] else "",
+                format_time(t["starts_at"]) if t["starts_at"] else "",
+            ]
+        )
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="call-back-queue.csv"'},
+    )

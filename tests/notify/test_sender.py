@@ -1,0 +1,109 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hub.notify.dev import DevNotifier
+from hub.notify.sender import SendPolicy, drain_once
+from hub.store.outbox import queue_message
+from tests.harness import Harness
+
+pytestmark = pytest.mark.anyio
+
+
+async def _queue(hub: Harness, n: int, *, urgent: bool = False, recipient: str = "+447700900001") -> list[int]:
+    ids = []
+    async with hub.db.write() as tx:
+        for i in range(n):
+            ids.append(
+                await queue_message(
+                    tx,
+                    at=hub.clock.now(),
+                    kind="invitation",
+                    channel="sms",
+                    recipient=recipient,
+                    template_id="t",
+                    personalisation={"n": i},
+                    patient_id=None,
+                )
+            )
+            if urgent:
+                await tx.execute("UPDATE outbox_messages SET urgent = 1 WHERE id = ?", (ids[-1],))
+    return ids
+
+
+async def _statuses(hub: Harness) -> dict[str, int]:
+    rows = await hub.db.fetch_all("SELECT status, COUNT(*) AS n FROM outbox_messages GROUP BY status")
+    return {r["status"]: r["n"] for r in rows}
+
+
+async def test_drain_sends_each_queued_message_once(hub: Harness) -> None:
+    await _queue(hub, 30)
+    notifier = DevNotifier(hub.db, hub.clock)
+    policy = SendPolicy(batch=10)
+    while await drain_once(hub.db, notifier, hub.clock, policy=policy):
+        pass
+    assert await _statuses(hub) == {"sent": 30}
+    rows = await hub.db.fetch_all("SELECT reference, COUNT(*) AS n FROM dev_messages GROUP BY reference")
+    assert len(rows) == 30 and all(r["n"] == 1 for r in rows)
+
+
+async def test_the_per_minute_limit_holds_across_rounds(hub: Harness) -> None:
+    await _queue(hub, 40)
+    notifier = DevNotifier(hub.db, hub.clock)
+    policy = SendPolicy(per_minute=15, batch=10)
+    sent = 0
+    while n := await drain_once(hub.db, notifier, hub.clock, policy=policy):
+        sent += n
+    assert sent == 14  # one request a minute kept for security codes
+    hub.clock.advance(seconds=59)
+    assert await drain_once(hub.db, notifier, hub.clock, policy=policy) == 0
+    hub.clock.advance(seconds=3)  # past the window and its margin
+    assert await drain_once(hub.db, notifier, hub.clock, policy=policy) == 10
+
+
+async def test_security_codes_count_in_the_limit_and_bulk_leaves_room_for_them(hub: Harness) -> None:
+    await hub.create_patient(mobile="+447700900001")
+    await _queue(hub, 60, recipient="+447700900009")
+    policy = SendPolicy(per_minute=51, batch=100)
+    assert policy.bulk_per_minute == 50
+    await hub.submit_details("07700 900001", "1948-03-14")
+    assert len(await hub.sent_codes()) == 1
+    requests = "SELECT COUNT(*) AS n FROM notify_requests"
+    assert await hub.db.fetch_one(requests) == {"n": 1}
+    notifier = DevNotifier(hub.db, hub.clock)
+    sent = 0
+    while n := await drain_once(hub.db, notifier, hub.clock, policy=policy):
+        sent += n
+    assert sent == 49  # the code's request came out of the same minute
+    assert await hub.db.fetch_one(requests) == {"n": 50}  # and one is still free for the next code
+
+
+async def test_quiet_hours_hold_non_urgent_messages_until_eight(hub: Harness) -> None:
+    hub.clock.set(datetime(2026, 10, 24, 19, 30, tzinfo=UTC))  # 20:30 BST, the night the clocks go back
+    await _queue(hub, 2)
+    urgent = await _queue(hub, 1, urgent=True, recipient="+447700900002")
+    notifier = DevNotifier(hub.db, hub.clock)
+    assert await drain_once(hub.db, notifier, hub.clock, policy=SendPolicy()) == 1
+    row = await hub.db.fetch_one("SELECT status FROM outbox_messages WHERE id = ?", (urgent[0],))
+    assert row and row["status"] == "sent"
+    hub.clock.set(datetime(2026, 10, 25, 7, 59, tzinfo=UTC))  # 07:59 GMT
+    assert await drain_once(hub.db, notifier, hub.clock, policy=SendPolicy()) == 0
+    hub.clock.advance(minutes=1)
+    assert await drain_once(hub.db, notifier, hub.clock, policy=SendPolicy()) == 2
+
+
+async def test_a_lost_lease_is_looked_up_before_any_resend(hub: Harness) -> None:
+    [message] = await _queue(hub, 1)
+    notifier = DevNotifier(hub.db, hub.clock)
+    policy = SendPolicy(lease=timedelta(seconds=120))
+    # A worker claims and sends, then dies before recording: the message is 'sending' with a lease.
+    from hub.notify.sender import claim_batch, deliver
+
+    [claimed] = await claim_batch(hub.db, now=hub.clock.now(), policy=policy)
+    await deliver(notifier, claimed)
+    hub.clock.advance(seconds=121)
+    assert await drain_once(hub.db, notifier, hub.clock, policy=policy) == 1
+    row = await hub.db.fetch_one("SELECT status, notify_id FROM outbox_messages WHERE id = ?", (message,))
+    assert row and row["status"] == "sent" and row["notify_id"].startswith("dev-")
+    count = await hub.db.fetch_one("SELECT COUNT(*) AS n FROM dev_messages")
+    assert count and count["n"] == 1

@@ -1,0 +1,412 @@
+"""The sender against the fake Notify through the real notifications-python-client: what each fault does to a message.
+
+The hub's time is the FixedClock (backoff, holds, caps); the fake and the client run in real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from hub.clock import from_db
+from hub.db import Database, Row, connect
+from hub.notify.govuk import GovukNotifier
+from hub.notify.sender import SendPolicy, claim_batch, drain_once
+from hub.rules.sending import RetryPolicy, backoff
+from hub.store.outbox import queue_message
+from tests.fake_notify import FakeNotify, notify_api_key
+from tests.harness import Harness
+
+pytestmark = pytest.mark.anyio
+
+TEMPLATE = "f33517ff-2a88-4f6e-b855-c550268ce08a"
+MOBILE = "+447700900001"
+# Quiet hours off: the tests move the clock past midnight.
+POLICY = SendPolicy(quiet_start=0, quiet_end=0)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeNotify]:
+    # A "timeout" answers after 1.3 s; the client gives up after 1 s.
+    with FakeNotify(timeout_delay=1.3, slow_delay=0.2) as fake:
+        yield fake
+
+
+@pytest.fixture
+def notifier(fake: FakeNotify) -> GovukNotifier:
+    return GovukNotifier(api_key=fake.api_key, base_url=fake.url, timeout=1)
+
+
+async def _queue(
+    hub: Harness,
+    n: int = 1,
+    *,
+    channel: str = "sms",
+    recipient: str | None = MOBILE,
+    identical: bool = False,
+    patient_id: int | None = None,
+    appointment_id: int | None = None,
+) -> list[int]:
+    """n messages; recipient None gives each its own number."""
+    ids = []
+    async with hub.db.write() as tx:
+        for i in range(n):
+            ids.append(
+                await queue_message(
+                    tx,
+                    at=hub.clock.now(),
+                    kind="invitation",
+                    channel=channel,
+                    recipient=recipient if recipient is not None else f"+447700{i:06d}",
+                    template_id=TEMPLATE,
+                    personalisation={"link": "https://hub.example/p/x"} if identical else {"n": i},
+                    patient_id=patient_id,
+                    appointment_id=appointment_id,
+                )
+            )
+    return ids
+
+
+async def _row(db: Database, message_id: int) -> Row:
+    row = await db.fetch_one("SELECT * FROM outbox_messages WHERE id = ?", (message_id,))
+    assert row is not None
+    return row
+
+
+async def _drain(hub: Harness, notifier: GovukNotifier, policy: SendPolicy = POLICY, seed: int = 1) -> int:
+    """Rounds until nothing more is due now; the number of messages attempted."""
+    rng = random.Random(seed)
+    total = 0
+    while n := await drain_once(hub.db, notifier, hub.clock, policy=policy, rng=rng):
+        total += n
+    return total
+
+
+async def _statuses(db: Database) -> dict[str, int]:
+    rows = await db.fetch_all("SELECT status, COUNT(*) AS n FROM outbox_messages GROUP BY status")
+    return {r["status"]: r["n"] for r in rows}
+
+
+async def test_a_clean_send_records_notifys_id(hub: Harness, fake: FakeNotify, notifier: GovukNotifier) -> None:
+    [message] = await _queue(hub)
+    assert await _drain(hub, notifier) == 1
+    row = await _row(hub.db, message)
+    [sent] = fake.by_reference(str(message))
+    assert (row["status"], row["notify_id"], row["attempts"], row["error"]) == ("sent", sent.id, 1, "")
+    assert sent.recipient == MOBILE and sent.template_id == TEMPLATE and sent.personalisation == {"n": 0}
+
+
+async def test_rate_limit_error_backs_off_without_using_an_attempt(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
+) -> None:
+    [message] = await _queue(hub)
+    fake.inject("rate_limit", "rate_limit")
+    for _ in range(2):
+        assert await _drain(hub, notifier) == 1
+        row = await _row(hub.db, message)
+        assert (row["status"], row["attempts"], row["check_first"]) == ("queued", 0, 0)
+        assert "429 RateLimitError" in row["error"]
+        assert from_db(row["next_attempt_at"]) == hub.clock.now() + RetryPolicy().rate_limited_wait
+        hub.clock.advance(seconds=9)
+        assert await _drain(hub, notifier) == 0
+        hub.clock.advance(seconds=1)
+    assert await _drain(hub, notifier) == 1
+    row = await _row(hub.db, message)
+    assert (row["status"], row["attempts"]) == ("sent", 1)
+    assert fake.count_by_reference() == {str(message): 1}
+
+
+async def test_daily_limit_holds_that_channel_until_midnight_utc(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
+) -> None:
+    [first] = await _queue(hub)
+    fake.inject("daily_limit")
+    assert await _drain(hub, notifier) == 1
+    midnight = datetime(2026, 11, 22, tzinfo=UTC)
+    holds = await hub.db.fetch_all("SELECT channel, held_until FROM channel_holds")
+    assert [(h["channel"], from_db(h["held_until"])) for h in holds] == [("sms", midnight)]
+    row = await _row(hub.db, first)
+    assert (row["status"], row["attempts"]) == ("queued", 0)
+    assert "429 TooManyRequestsError" in row["error"]
+
+    # Later that day: texts wait (even new ones), email still goes.
+    hub.clock.advance(hours=6)
+    [second] = await _queue(hub, recipient="+447700900002")
+    [email] = await _queue(hub, channel="email", recipient="patient@example.com")
+    assert await _drain(hub, notifier) == 1
+    assert (await _row(hub.db, email))["status"] == "sent"
+    assert (await _row(hub.db, second))["status"] == "queued"
+
+    hub.clock.set(midnight - timedelta(seconds=1))
+    assert await _drain(hub, notifier) == 0
+    hub.clock.set(midnight)
+    assert await _drain(hub, notifier) == 2
+    for message in (first, second):
+        row = await _row(hub.db, message)
+        assert (row["status"], row["attempts"]) == ("sent", 1)
+    assert sorted(fake.count_by_reference().items()) == sorted((str(m), 1) for m in (first, second, email))
+
+
+async def test_server_errors_back_off_exponentially_then_fail_for_staff_to_see(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
+) -> None:
+    retry = RetryPolicy(base=timedelta(seconds=30), max_attempts=4)
+    policy = SendPolicy(quiet_start=0, quiet_end=0, retry=retry)
+    [message] = await _queue(hub)
+    fake.inject(*["server_error"] * 4)
+    delays = []
+    for attempt in range(1, 4):
+        assert await _drain(hub, notifier, policy, seed=attempt) == 1
+        row = await _row(hub.db, message)
+        # A 500 may come after Notify took the message: the next attempt looks it up first.
+        assert (row["status"], row["attempts"], row["check_first"]) == ("queued", attempt, 1)
+        assert row["error"] == "notify 500 Exception"
+        delay = from_db(row["next_attempt_at"]) - hub.clock.now()
+        cap = retry.base * 2 ** (attempt - 1)
+        assert cap / 2 <= delay <= cap  # full jitter within the top half of the exponential cap
+        delays.append(delay)
+        hub.clock.advance(seconds=delay.total_seconds() - 1)
+        assert await _drain(hub, notifier, policy) == 0  # not a second early
+        hub.clock.advance(seconds=1)
+    assert delays == sorted(delays)
+    assert await _drain(hub, notifier, policy) == 1
+    row = await _row(hub.db, message)
+    assert (row["status"], row["attempts"], row["error"]) == ("failed", 4, "notify 500 Exception")
+    hub.clock.advance(days=2)
+    assert await _drain(hub, notifier, policy) == 0
+    assert fake.messages == [] and len(fake.arrivals) == 4 + 3  # the sends, and a lookup before each resend
+    # However many attempts, a wait never passes the ceiling.
+    assert RetryPolicy().ceiling / 2 <= backoff(1000, RetryPolicy(), random.Random(0)) <= RetryPolicy().ceiling
+
+
+@pytest.mark.parametrize("fault", ["timeout", "drop_after_accept"])
+async def test_an_unanswered_send_is_found_by_reference_not_sent_again(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier, fault: str
+) -> None:
+    [message] = await _queue(hub)
+    fake.inject(fault)
+    assert await _drain(hub, notifier) == 1
+    row = await _row(hub.db, message)
+    assert (row["status"], row["attempts"], row["check_first"]) == ("queued", 1, 1)
+    assert row["error"] == "notify no answer"
+    assert fake.count_by_reference() == {str(message): 1}  # Notify has it; we never heard
+
+    hub.clock.set(from_db(row["next_attempt_at"]))
+    assert await _drain(hub, notifier) == 1
+    row = await _row(hub.db, message)
+    [sent] = fake.by_reference(str(message))
+    assert (row["status"], row["notify_id"], row["check_first"]) == ("sent", sent.id, 0)
+    assert fake.count_by_reference() == {str(message): 1}
+    assert len(fake.arrivals) == 2  # the send, then one lookup; no second send
+
+
+async def test_a_lost_lease_with_nothing_at_notify_is_sent_once(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
+) -> None:
+    [message] = await _queue(hub)
+    # A worker claims and dies before its request leaves.
+    [claimed] = await claim_batch(hub.db, now=hub.clock.now(), policy=POLICY)
+    assert claimed.id == message and not claimed.check_first
+    hub.clock.advance(seconds=POLICY.lease.total_seconds() - 1)
+    assert await _drain(hub, notifier) == 0  # still leased
+    hub.clock.advance(seconds=2)
+    assert await _drain(hub, notifier) == 1
+    row = await _row(hub.db, message)
+    assert (row["status"], row["attempts"]) == ("sent", 2)
+    assert fake.count_by_reference() == {str(message): 1}
+    assert len(fake.arrivals) == 2  # the lookup found nothing, then the send
+
+
+async def test_a_failed_lookup_is_retried_before_any_send(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
+) -> None:
+    [message] = await _queue(hub)
+    fake.inject("timeout")
+    await _drain(hub, notifier)
+    fake.faults_on_lookups = True
+    fake.inject("server_error")  # the lookup itself fails: we still do not know, so no send
+    hub.clock.set(from_db((await _row(hub.db, message))["next_attempt_at"]))
+    assert await _drain(hub, notifier) == 1
+    row = await _row(hub.db, message)
+    assert (row["status"], row["check_first"], row["attempts"]) == ("queued", 1, 2)
+    hub.clock.set(from_db(row["next_attempt_at"]))
+    assert await _drain(hub, notifier) == 1
+    assert (await _row(hub.db, message))["status"] == "sent"
+    assert fake.count_by_reference() == {str(message): 1}
+    assert len(fake.arrivals) == 3  # the send, the failed lookup, the lookup that found it
+
+
+async def test_the_shared_request_count_keeps_only_the_last_hour(hub: Harness, notifier: GovukNotifier) -> None:
+    await _queue(hub, 3, recipient=None)
+    assert await _drain(hub, notifier) == 3
+    count = "SELECT COUNT(*) AS n FROM notify_requests"
+    assert await hub.db.fetch_one(count) == {"n": 3}
+    hub.clock.advance(minutes=61)
+    assert await claim_batch(hub.db, now=hub.clock.now(), policy=POLICY) == []
+    assert await hub.db.fetch_one(count) == {"n": 0}
+
+
+@pytest.mark.parametrize("bad", ["number", "key"])
+async def test_a_refused_request_fails_at_once_and_is_not_retried(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier, bad: str
+) -> None:
+    if bad == "number":
+        [message] = await _queue(hub, recipient="+15555550123")  # not a UK mobile: 400
+        expected = "notify 400 ValidationError"
+    else:
+        other = "11111111-1111-1111-1111-111111111111"
+        notifier = GovukNotifier(api_key=notify_api_key(other, other), base_url=fake.url, timeout=1)
+        [message] = await _queue(hub)
+        expected = "notify 403 AuthError"
+    assert await _drain(hub, notifier) == 1
+    row = await _row(hub.db, message)
+    assert (row["status"], row["attempts"], row["error"]) == ("failed", 1, expected)
+    hub.clock.advance(days=1)
+    assert await _drain(hub, notifier) == 0
+    assert fake.messages == [] and len(fake.arrivals) == 1
+
+
+async def _letter_patient(hub: Harness) -> tuple[int, int]:
+    patient = await hub.create_patient(given_name="Ada", family_name="Lovelace")
+    async with hub.db.write() as tx:
+        await tx.execute(
+            "UPDATE patients SET address_lines = ?, postcode = 'NW3 2QG' WHERE id = ?",
+            (json.dumps(["1 Pond Street", "London"]), patient),
+        )
+    return patient, await hub.create_appointment(patient_id=patient)
+
+
+async def test_a_letter_with_the_hospitals_pdf_goes_as_a_precompiled_letter(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
+) -> None:
+    patient, appointment = await _letter_patient(hub)
+    pdf = b"%PDF-1.4\n% the hospital's letter\n%%EOF\n"
+    await hub.create_letter(patient_id=patient, appointment_id=appointment, content=pdf)
+    [message] = await _queue(hub, channel="letter", recipient="", patient_id=patient, appointment_id=appointment)
+    assert await _drain(hub, notifier) == 1
+    [sent] = fake.by_reference(str(message))
+    assert (sent.type, sent.pdf, sent.template_id) == ("letter", pdf, None)
+    assert (await _row(hub.db, message))["status"] == "sent"
+
+
+async def test_a_letter_without_a_pdf_goes_as_a_templated_letter_to_the_address(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
+) -> None:
+    patient, appointment = await _letter_patient(hub)
+    [message] = await _queue(hub, channel="letter", recipient="", patient_id=patient, appointment_id=appointment)
+    assert await _drain(hub, notifier) == 1
+    [sent] = fake.by_reference(str(message))
+    assert (sent.type, sent.pdf, sent.template_id) == ("letter", None, TEMPLATE)
+    assert sent.recipient == "Ada Lovelace\n1 Pond Street\nLondon\nNW3 2QG"
+    assert sent.personalisation["n"] == 0  # the message's own fields go too
+    assert (await _row(hub.db, message))["status"] == "sent"
+
+
+@pytest.mark.parametrize(("identical", "cap"), [(False, 100), (True, 20)])
+async def test_texts_to_one_number_are_capped_per_hour(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier, identical: bool, cap: int
+) -> None:
+    # One batch holds more than the identical cap: messages claimed in the same batch count too.
+    policy = SendPolicy(quiet_start=0, quiet_end=0, batch=50)
+    ids = await _queue(hub, cap + 1, identical=identical)
+    [other] = await _queue(hub, recipient="+447700900999", identical=identical)
+    assert await _drain(hub, notifier, policy) == cap + 1
+    assert await _statuses(hub.db) == {"sent": cap + 1, "queued": 1}
+    deferred = await _row(hub.db, ids[-1])
+    assert deferred["status"] == "queued" and deferred["attempts"] == 0
+    assert from_db(deferred["next_attempt_at"]) == hub.clock.now() + timedelta(minutes=10)
+    assert (await _row(hub.db, other))["status"] == "sent"
+
+    hub.clock.advance(minutes=10)
+    assert await _drain(hub, notifier, policy) == 0  # deferred again: the hour is not over
+    hub.clock.advance(minutes=51)
+    assert await _drain(hub, notifier, policy) == 1
+    assert await _statuses(hub.db) == {"sent": cap + 2}
+    assert set(fake.count_by_reference().values()) == {1} and len(fake.messages) == cap + 2
+
+
+async def _second_connection(hub: Harness) -> Database:
+    return await connect(hub.database_url, readers=1)
+
+
+async def test_two_workers_never_claim_the_same_message(hub: Harness) -> None:
+    await _queue(hub, 60, recipient=None)
+    other = await _second_connection(hub)
+    try:
+        policy = SendPolicy(quiet_start=0, quiet_end=0, batch=25)
+        first, second = await asyncio.gather(
+            claim_batch(hub.db, now=hub.clock.now(), policy=policy),
+            claim_batch(other, now=hub.clock.now(), policy=policy),
+        )
+        assert len(first) == len(second) == 25
+        assert not {c.id for c in first} & {c.id for c in second}
+        assert {c.token for c in first}.isdisjoint({c.token for c in second})
+    finally:
+        await other.close()
+
+
+async def test_two_workers_draining_at_once_send_each_message_once(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
+) -> None:
+    ids = await _queue(hub, 150, recipient=None)
+    fake.set_fault_rate(0.2, kinds=("rate_limit", "server_error", "slow", "drop_after_accept"), seed=3)
+    other = await _second_connection(hub)
+    policy = SendPolicy(quiet_start=0, quiet_end=0, batch=20, retry=RetryPolicy(max_attempts=50))
+    try:
+        for _ in range(300):
+            done: Any = await asyncio.gather(
+                drain_once(hub.db, notifier, hub.clock, policy=policy, rng=random.Random(1)),
+                drain_once(other, notifier, hub.clock, policy=policy, rng=random.Random(2)),
+            )
+            if done == [0, 0] and (await _statuses(hub.db)).get("queued", 0) == 0:
+                break
+            if done == [0, 0]:
+                hub.clock.advance(minutes=5)  # on to the next retries
+    finally:
+        await other.close()
+    assert await _statuses(hub.db) == {"sent": 150}
+    assert fake.count_by_reference() == {str(i): 1 for i in ids}
+    assert {"rate_limit", "server_error", "drop_after_accept"} <= set(fake.fired_faults)
+
+
+async def test_the_per_minute_limit_is_shared_by_two_workers(hub: Harness, notifier: GovukNotifier) -> None:
+    await _queue(hub, 60, recipient=None)
+    other = await _second_connection(hub)
+    policy = SendPolicy(quiet_start=0, quiet_end=0, per_minute=30, batch=25)
+    try:
+        first, second = await asyncio.gather(
+            claim_batch(hub.db, now=hub.clock.now(), policy=policy),
+            claim_batch(other, now=hub.clock.now(), policy=policy),
+        )
+        assert len(first) + len(second) == 29  # one kept for security codes
+        hub.clock.advance(seconds=60)
+        assert await claim_batch(other, now=hub.clock.now(), policy=policy) == []  # the margin
+        hub.clock.advance(seconds=1.5)
+        assert len(await claim_batch(other, now=hub.clock.now(), policy=policy)) == 25
+    finally:
+        await other.close()
+
+
+async def test_a_message_that_fails_for_good_goes_to_the_booking_centre(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
+) -> None:
+    patient = await hub.create_patient()
+    appointment = await hub.create_appointment(patient_id=patient)
+    [message] = await _queue(hub, recipient="+15555550123", patient_id=patient, appointment_id=appointment)
+    assert await _drain(hub, notifier) == 1
+    tasks = await hub.db.fetch_all("SELECT kind, patient_id, appointment_id, source_id, status FROM callback_tasks")
+    assert tasks == [
+        {
+            "kind": "failed_notification",
+            "patient_id": patient,
+            "appointment_id": appointment,
+            "source_id": message,
+            "status": "open",
+        }
+    ]
