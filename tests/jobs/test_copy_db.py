@@ -14,12 +14,12 @@ from hub.db import Database, connect
 from hub.db.migrate import migrate, migration_files
 from hub.jobs.copy_db import CopyError, checksum, copy_db, copy_order, hub_schema, summarise, verify
 from hub.jobs.demo import PATIENTS, seed_demo
+from hub.settings import ROOT
 from tests.conftest import SECRET
 from tests.databases import postgres_url
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parent.parent
 AUDIT_ROWS = 1201  # more than two batches of 500
 
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from hub.jobs.importer import COLUMNS, REQUIRED, Report, import_csv, import_file, row_bodies
+from hub.settings import ROOT
 from tests.conftest import SECRET
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("sites", "patients", "appointments", "outbox_messages", "events")
 
 

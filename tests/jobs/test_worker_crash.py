@@ -23,12 +23,12 @@ import pytest
 from hub.clock import to_db
 from hub.db import Database, connect
 from hub.db.migrate import migrate
+from hub.settings import ROOT
 from hub.store.outbox import queue_message
 from tests.conftest import SECRET
 from tests.databases import own_database_url
 from tests.fake_notify import FakeNotify
 
-ROOT = Path(__file__).resolve().parents[1]
 MESSAGES = 2000
 FAULTS = ("rate_limit", "server_error", "timeout", "slow", "drop_after_accept")
 SEED = 20261121

@@ -29,6 +29,7 @@ import pytest
 
 from hub.clock import to_db
 from hub.db import Database, connect
+from hub.settings import ROOT
 from hub.store.outbox import queue_message
 from tests.conftest import SECRET
 from tests.databases import postgres_url
@@ -36,7 +37,6 @@ from tests.fake_notify import FakeNotifyProcess, RemoteFakeNotify
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parents[1]
 MESSAGES = 5000
 PER_MINUTE = 2500  # half the messages: the limit has to hold the workers back for a minute
 WEB_PROCESSES = 2

@@ -8,20 +8,19 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from hub.links import read_link_token
+from hub.settings import ROOT
 from hub.store.api_keys import create_api_key, revoke_api_key
 from tests.conftest import SECRET, MakeHub
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parent.parent
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 SITE = {
     "name": "Royal Free Hospital",

@@ -14,7 +14,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -28,12 +27,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from hub.settings import load_settings
+from hub.settings import ROOT, load_settings
 from hub.web.api.openapi import EXAMPLE_REFS, EXAMPLES, openapi_document
 from tests.conftest import SECRET
 from tests.databases import own_database_url
 
-ROOT = Path(__file__).resolve().parent.parent
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 _START_SECONDS = 30
 

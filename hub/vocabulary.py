@@ -1,0 +1,298 @@
+"""The hub's closed sets of values, declared once: statuses, states, kinds, channels, outcomes and the events the
+hospital reads. Code, SQL parameters and templates use these; the README's and the OpenAPI document's lists of
+event kinds are generated from `EVENT_KINDS`.
+
+Each is a StrEnum, so a member is its own database and JSON value (`HospitalStatus.BOOKED == "booked"`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class HospitalStatus(StrEnum):
+    """The hospital's own status of an appointment: the PAS is the authority on it."""
+
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    ATTENDED = "attended"
+    DID_NOT_ATTEND = "did_not_attend"
+
+
+HOSPITAL_STATUS_LABELS: Final = {
+    HospitalStatus.BOOKED: "Booked",
+    HospitalStatus.CANCELLED: "Cancelled",
+    HospitalStatus.ATTENDED: "Attended",
+    HospitalStatus.DID_NOT_ATTEND: "Did not attend",
+}
+
+
+class RequestState(StrEnum):
+    """What the patient has asked of an appointment (as the NHS App's Wayfinder RequestStatus)."""
+
+    NONE = "none"
+    CONFIRMED = "confirmed"
+    REBOOK_REQUESTED = "rebook_requested"
+    CANCEL_REQUESTED = "cancel_requested"
+
+
+REQUEST_STATE_LABELS: Final = {
+    RequestState.NONE: "",
+    RequestState.CONFIRMED: "You confirmed you will attend",
+    RequestState.REBOOK_REQUESTED: "You asked to change this appointment",
+    RequestState.CANCEL_REQUESTED: "You asked to cancel this appointment",
+}
+
+
+class Mode(StrEnum):
+    IN_PERSON = "in_person"
+    TELEPHONE = "telephone"
+    VIDEO = "video"
+
+
+MODE_LABELS: Final = {Mode.IN_PERSON: "In person", Mode.TELEPHONE: "By telephone", Mode.VIDEO: "By video"}
+
+
+class WhyNot(StrEnum):
+    """Why the patient may not act on an appointment online."""
+
+    NONE = ""  # something is allowed
+    PAST = "past"
+    CANCELLED = "cancelled"
+    CLOSED = "closed"
+    CUTOFF = "cutoff"
+    PENDING = "pending"  # a cancel request is waiting for the booking centre
+    LIMIT = "limit"  # the patient has used their online rebook requests
+    MISSING = "missing"  # no such appointment of theirs
+
+
+class CancelMode(StrEnum):
+    REQUEST = "request"  # the booking centre confirms a patient's cancel
+    IMMEDIATE = "immediate"  # a patient's cancel cancels at once
+
+
+class CancelReason(StrEnum):
+    NO_LONGER_NEEDED = "no_longer_needed"
+    FEELING_BETTER = "feeling_better"
+    TREATED_ELSEWHERE = "treated_elsewhere"
+    CANNOT_ATTEND = "cannot_attend"
+    OTHER = "other"
+
+
+CANCEL_REASON_LABELS: Final = {
+    CancelReason.NO_LONGER_NEEDED: "I no longer need this appointment",
+    CancelReason.FEELING_BETTER: "I feel better",
+    CancelReason.TREATED_ELSEWHERE: "I am being treated somewhere else",
+    CancelReason.CANNOT_ATTEND: "I cannot come and do not want another date",
+    CancelReason.OTHER: "Another reason",
+}
+
+
+class Channel(StrEnum):
+    """How a message reaches the patient."""
+
+    SMS = "sms"
+    EMAIL = "email"
+    LETTER = "letter"
+
+
+class ContactPreference(StrEnum):
+    """The digital channel a patient prefers (post is never a preference: it is what is left)."""
+
+    SMS = "sms"
+    EMAIL = "email"
+
+
+class MessageKind(StrEnum):
+    """What an outbox message says. With its channel it names the Notify template (`notify.templates.<kind>_<channel>`),
+    except the posted invitation, which uses the invitation's letter template."""
+
+    SECURITY_CODE = "security_code"
+    INVITATION = "invitation"
+    CHANGED = "changed"
+    CANCELLED = "cancelled"
+    INVITATION_REMINDER = "invitation_reminder"
+    INVITATION_POST = "invitation_post"
+    APPOINTMENT_REMINDER = "appointment_reminder"
+    NO_ANSWER = "no_answer"
+    PATIENT_LINK = "patient_link"
+    SMS_OPT_OUT_CONFIRMATION = "sms_opt_out_confirmation"
+    SMS_OPT_IN_CONFIRMATION = "sms_opt_in_confirmation"
+
+
+class MessageStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by a worker, under a lease
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # withdrawn before it went
+
+
+class Lane(StrEnum):
+    IMMEDIATE = "immediate"  # security codes, sent by the web process at once
+    BULK = "bulk"  # everything else, through the workers
+
+
+class TaskKind(StrEnum):
+    """A booking-centre work item."""
+
+    REBOOK = "rebook"
+    CANCEL = "cancel"
+    FAILED_NOTIFICATION = "failed_notification"
+    INBOUND_TEXT = "inbound_text"
+    LETTER_POSTED = "letter_posted"
+
+
+TASK_KIND_LABELS: Final = {
+    TaskKind.REBOOK: "Rebook request",
+    TaskKind.CANCEL: "Cancel request",
+    TaskKind.FAILED_NOTIFICATION: "Message not delivered",
+    TaskKind.INBOUND_TEXT: "Text from patient",
+    TaskKind.LETTER_POSTED: "Letter sent by post",
+}
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    CLOSED = "closed"
+
+
+class TaskOutcome(StrEnum):
+    """How a task ended. The first four are what an agent records."""
+
+    REBOOKED = "rebooked"
+    CANCELLED = "cancelled"
+    NO_ANSWER = "no_answer"
+    CLOSED = "closed"
+    NO_ANSWER_LETTER = "no_answer_letter"  # the last unanswered call: a letter went instead
+    SUPERSEDED = "superseded"  # answered by something else (a cancellation)
+
+
+TASK_OUTCOME_LABELS: Final = {
+    TaskOutcome.REBOOKED: "Rebooked",
+    TaskOutcome.CANCELLED: "Cancelled",
+    TaskOutcome.NO_ANSWER: "No answer",
+    TaskOutcome.CLOSED: "Closed with a note",
+    TaskOutcome.NO_ANSWER_LETTER: "No answer: letter sent",
+    TaskOutcome.SUPERSEDED: "No longer needed",
+}
+AGENT_OUTCOMES: Final = (TaskOutcome.REBOOKED, TaskOutcome.CANCELLED, TaskOutcome.NO_ANSWER, TaskOutcome.CLOSED)
+
+
+class LetterKind(StrEnum):
+    APPOINTMENT_LETTER = "appointment_letter"
+    CLINIC_LETTER = "clinic_letter"
+    DISCHARGE_SUMMARY = "discharge_summary"
+
+
+LETTER_KIND_LABELS: Final = {
+    LetterKind.APPOINTMENT_LETTER: "Appointment letter",
+    LetterKind.CLINIC_LETTER: "Clinic letter",
+    LetterKind.DISCHARGE_SUMMARY: "Discharge summary",
+}
+
+
+class StaffRole(StrEnum):
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class ActorType(StrEnum):
+    """Who did something, in the audit trail."""
+
+    PATIENT = "patient"
+    AGENT = "agent"  # any member of staff, agent or admin
+    SYSTEM = "system"
+    API_KEY = "api_key"
+
+
+class EventKind(StrEnum):
+    """What the hospital's system reads back through GET /api/v1/events."""
+
+    APPOINTMENT_CONFIRMED = "appointment.confirmed"
+    APPOINTMENT_REBOOK_REQUESTED = "appointment.rebook_requested"
+    APPOINTMENT_REBOOK_UPDATED = "appointment.rebook_updated"
+    APPOINTMENT_CANCEL_REQUESTED = "appointment.cancel_requested"
+    APPOINTMENT_CANCELLED_BY_PATIENT = "appointment.cancelled_by_patient"
+    LETTER_VIEWED = "letter.viewed"
+    PATIENT_PREFERENCES_CHANGED = "patient.preferences_changed"
+    PATIENT_SMS_OPTED_OUT = "patient.sms_opted_out"
+    PATIENT_SMS_OPTED_IN = "patient.sms_opted_in"
+    PATIENT_MESSAGE_RECEIVED = "patient.message_received"
+    CALLBACK_REBOOKED = "callback.rebooked"
+    CALLBACK_CANCELLED = "callback.cancelled"
+    CALLBACK_NO_ANSWER = "callback.no_answer"
+    CALLBACK_CLOSED = "callback.closed"
+    LETTER_ESCALATED_TO_POST = "letter.escalated_to_post"
+    NOTIFICATION_FAILED_OVER = "notification.failed_over"
+    NOTIFICATION_FAILED = "notification.failed"
+
+
+# Who causes each event, and what it means: the README's and the OpenAPI document's lists come from here.
+EVENT_KINDS: Final[dict[EventKind, tuple[str, str]]] = {
+    EventKind.APPOINTMENT_CONFIRMED: ("patient", "The patient confirmed they will attend."),
+    EventKind.APPOINTMENT_REBOOK_REQUESTED: (
+        "patient",
+        "The patient asked to change the appointment; `data` has `reason` and `preferred_times`.",
+    ),
+    EventKind.APPOINTMENT_REBOOK_UPDATED: (
+        "patient",
+        "The patient changed an open request to rebook; `data` has `reason` and `preferred_times`.",
+    ),
+    EventKind.APPOINTMENT_CANCEL_REQUESTED: (
+        "patient",
+        "The patient asked to cancel; `data` has `reason` and `details`. The booking centre confirms it.",
+    ),
+    EventKind.APPOINTMENT_CANCELLED_BY_PATIENT: (
+        "patient",
+        "The patient cancelled (immediate cancel mode); `data` has `reason` and `details`.",
+    ),
+    EventKind.LETTER_VIEWED: ("patient", "The patient opened a letter for the first time."),
+    EventKind.PATIENT_PREFERENCES_CHANGED: ("patient", "The patient changed how we contact them."),
+    EventKind.PATIENT_SMS_OPTED_OUT: (
+        "patient",
+        "Texts to the patient stopped: they texted STOP, or (`data.by` = `booking_centre`) an agent stopped them.",
+    ),
+    EventKind.PATIENT_SMS_OPTED_IN: ("patient", "The patient texted START: texts resume."),
+    EventKind.PATIENT_MESSAGE_RECEIVED: ("patient", "The patient sent a text; the booking centre has a task."),
+    EventKind.CALLBACK_REBOOKED: ("booking centre", "An agent moved the appointment; `data` has the new `start`."),
+    EventKind.CALLBACK_CANCELLED: ("booking centre", "An agent cancelled the appointment."),
+    EventKind.CALLBACK_NO_ANSWER: ("booking centre", "An agent called and nobody answered."),
+    EventKind.CALLBACK_CLOSED: ("booking centre", "An agent closed the task with a note."),
+    EventKind.LETTER_ESCALATED_TO_POST: ("hub", "The invitation's letter was unread after 72 hours: it was posted."),
+    EventKind.NOTIFICATION_FAILED_OVER: (
+        "hub",
+        "A message failed for good on one channel and was sent on the next (`data.from`, `data.to`).",
+    ),
+    EventKind.NOTIFICATION_FAILED: ("hub", "A message could not be delivered on any channel."),
+}
+
+
+class ScheduledKind(StrEnum):
+    """Steps of the unread-letter escalation; pre-appointment reminders are `reminder_<days>d`."""
+
+    ESCALATION_REMINDER_1 = "escalation_reminder_1"
+    ESCALATION_REMINDER_2 = "escalation_reminder_2"
+    ESCALATION_POST = "escalation_post"
+
+
+ESCALATION_STEPS: Final = (
+    ScheduledKind.ESCALATION_REMINDER_1,
+    ScheduledKind.ESCALATION_REMINDER_2,
+    ScheduledKind.ESCALATION_POST,
+)
+
+
+def reminder_kind(days: int) -> str:
+    """The scheduled notice of a reminder `days` before the appointment."""
+    return f"reminder_{days}d"
+
+
+def event_kinds_markdown() -> str:
+    """README's events table."""
+    rows = ["| Event kind | From | What it means |", "| --- | --- | --- |"]
+    rows += [f"| `{kind}` | {source} | {text} |" for kind, (source, text) in EVENT_KINDS.items()]
+    return "\n".join(rows)
