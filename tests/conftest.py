@@ -14,6 +14,7 @@ from hub.db.migrate import migrate
 from hub.settings import load_settings
 from tests.databases import BACKENDS, database_url, drop_schemas
 from tests.harness import Harness
+from tests.pages import app_client
 
 SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 MakeHub = Callable[..., Awaitable[Harness]]
@@ -69,9 +70,8 @@ async def make_hub(tmp_path: Any, clock: FixedClock, backend: str) -> AsyncItera
         stack.append(lifespan)
         db = app.state.hub.db
         await migrate(db, clock)
-        transport = httpx.ASGITransport(app=app, client=(client_address, 40000))
-        client = httpx.AsyncClient(
-            transport=transport, base_url=settings.base_url.replace("127.0.0.1:8000", "testserver")
+        client = app_client(
+            app, base_url=settings.base_url.replace("127.0.0.1:8000", "testserver"), address=client_address
         )
         stack.append(client)
         return Harness(app=app, client=client, db=db, clock=clock, settings=settings, path=path)
@@ -90,8 +90,7 @@ async def new_browser() -> AsyncIterator[Callable[..., Harness]]:
     opened: list[httpx.AsyncClient] = []
 
     def make(of: Harness, address: str = "198.51.100.20") -> Harness:
-        transport = httpx.ASGITransport(app=of.app, client=(address, 40000))
-        client = httpx.AsyncClient(transport=transport, base_url=of.client.base_url)
+        client = app_client(of.app, base_url=of.client.base_url, address=address)
         opened.append(client)
         return dataclasses.replace(of, client=client)
 

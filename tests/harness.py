@@ -1,22 +1,21 @@
-"""A hub on a fresh SQLite file, an HTTP client for it, keyword-only factories and page checks."""
+"""A hub on a fresh database, an HTTP client for it (checking every page it gets), and keyword-only factories."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import html5lib
 import httpx
 from starlette.applications import Starlette
 
 from hub.clock import FixedClock, to_db
 from hub.db import Database
 from hub.settings import Settings
+from tests.pages import Page, get_page
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -201,6 +200,10 @@ class Harness:
         return int(row["id"])
 
     # Driving the patient journey over HTTP.
+    async def get_page(self, path: str, *, status: int = 200) -> Page:
+        """GET a page that must answer `status`, parsed (the client has run the page checks on it)."""
+        return await get_page(self.client, path, status=status)
+
     async def csrf(self, path: str = "/") -> str:
         response = await self.client.get(path)
         match = _CSRF.search(response.text)
@@ -246,18 +249,3 @@ class Harness:
     async def post_form(self, path: str, data: dict[str, str], *, csrf_from: str | None = None) -> httpx.Response:
         token = await self.csrf(csrf_from or path)
         return await self.client.post(path, data={"csrf_token": token, **data})
-
-
-def check_page(html: str) -> None:
-    """Every rendered page: a title, HTML that parses strictly, forms with actions, no duplicate ids."""
-    parser = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False)
-    document = parser.parse(html)
-    title = document.find(".//title")
-    assert title is not None and (title.text or "").strip(), "page has no title"
-    for form in document.iter("form"):
-        assert form.get("action"), "form without an action"
-        if (form.get("method") or "get").lower() == "post":
-            assert form.find(".//input[@name='csrf_token']") is not None, f"POST form {form.get('action')} has no CSRF"
-    ids = Counter(el.get("id") for el in document.iter() if el.get("id"))
-    duplicates = [i for i, n in ids.items() if n > 1]
-    assert not duplicates, f"duplicate ids: {duplicates}"

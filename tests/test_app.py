@@ -12,7 +12,8 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from hub.links import link_token
 from tests.conftest import MakeHub
-from tests.harness import Harness, check_page
+from tests.harness import Harness
+from tests.pages import check_page
 
 pytestmark = pytest.mark.anyio
 

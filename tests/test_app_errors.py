@@ -1,10 +1,10 @@
 import logging
 
-import httpx
 import pytest
 from starlette.routing import Route
 
 from tests.harness import Harness
+from tests.pages import app_client
 
 pytestmark = pytest.mark.anyio
 
@@ -15,8 +15,7 @@ async def test_a_server_error_logs_the_handler_not_the_path(hub: Harness, caplog
 
     hub.app.router.routes.insert(0, Route("/p/{token}/broken", broken))
     # Starlette answers 500, then re-raises for the server to log; this client takes the answer instead.
-    transport = httpx.ASGITransport(app=hub.app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=str(hub.client.base_url)) as client:
+    async with app_client(hub.app, base_url=hub.client.base_url, raise_app_exceptions=False) as client:
         with caplog.at_level(logging.ERROR):
             response = await client.get("/p/SECRET-LINK-TOKEN/broken")
     assert response.status_code == 500

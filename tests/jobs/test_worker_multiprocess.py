@@ -34,6 +34,7 @@ from hub.store.outbox import queue_message
 from tests.conftest import SECRET
 from tests.databases import postgres_url
 from tests.fake_notify import FakeNotifyProcess, RemoteFakeNotify
+from tests.pages import PAGE_CHECKS
 
 pytestmark = pytest.mark.anyio
 
@@ -306,7 +307,9 @@ async def _sign_in_across_web_processes(db: Database, fake: RemoteFakeNotify, we
     clients: list[httpx.AsyncClient] = []
 
     def browser(base_url: str, session: str | None = None) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(base_url=base_url, timeout=30, cookies={"hub_session": session} if session else {})
+        client = httpx.AsyncClient(
+            base_url=base_url, timeout=30, cookies={"hub_session": session} if session else {}, event_hooks=PAGE_CHECKS
+        )
         clients.append(client)
         return client
 

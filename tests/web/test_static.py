@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from hub.web.static import CachedStatic
+from tests.pages import app_client
 
 pytestmark = pytest.mark.anyio
 STYLE = b".nhsuk-card { margin: 0 0 24px; }\n" * 100
@@ -29,7 +30,7 @@ def folder(tmp_path: Path) -> Path:
 @pytest.fixture
 async def client(folder: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = Starlette(routes=[Mount("/static", app=CachedStatic(directory=folder))])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as client:
+    async with app_client(app, base_url="http://hub") as client:
         yield client
 
 

@@ -4,7 +4,8 @@ from typing import Any
 import pytest
 
 from hub.clock import to_db
-from tests.harness import Harness, check_page
+from tests.harness import Harness
+from tests.pages import check_page
 
 pytestmark = pytest.mark.anyio
 

@@ -1,7 +1,8 @@
 import pytest
 
 from hub.store.outbox import queue_message
-from tests.harness import Harness, check_page
+from tests.harness import Harness
+from tests.pages import check_page
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,8 @@ import httpx
 import pytest
 
 from hub.clock import to_db
-from tests.harness import Harness, check_page
+from tests.harness import Harness
+from tests.pages import check_page
 
 pytestmark = pytest.mark.anyio
 

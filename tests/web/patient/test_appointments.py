@@ -9,7 +9,8 @@ import pytest
 
 from hub.clock import to_db
 from tests.conftest import MakeHub
-from tests.harness import Harness, check_page
+from tests.harness import Harness
+from tests.pages import check_page
 
 pytestmark = pytest.mark.anyio
 

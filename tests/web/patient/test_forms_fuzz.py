@@ -34,7 +34,8 @@ from hub.settings import load_settings
 from hub.store.signin import awaiting_verification_code
 from hub.web.common import MAX_FIELD
 from tests.databases import own_database_url
-from tests.harness import Harness, check_page
+from tests.harness import Harness
+from tests.pages import app_client, check_page
 
 T = TypeVar("T")
 SECRET = "fuzz-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -169,8 +170,7 @@ class Fuzz:
 
     def browser(self) -> Harness:
         """A browser with cookies of its own, on the shared hub."""
-        transport = httpx.ASGITransport(app=self.app, client=("203.0.113.7", 40000))
-        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        client = app_client(self.app)
         self._clients.append(client)
         hub = self.app.state.hub
         return Harness(app=self.app, client=client, db=hub.db, clock=self.clock, settings=hub.settings, path=self.path)

@@ -1,6 +1,7 @@
 import pytest
 
-from tests.harness import Harness, check_page
+from tests.harness import Harness
+from tests.pages import check_page
 
 pytestmark = pytest.mark.anyio
 

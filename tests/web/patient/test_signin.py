@@ -16,7 +16,8 @@ from hub.links import link_token
 from hub.rules.codes import hash_code
 from hub.store.signin import challenge_id
 from tests.conftest import SECRET, MakeHub
-from tests.harness import Harness, check_page
+from tests.harness import Harness
+from tests.pages import check_page
 
 pytestmark = pytest.mark.anyio
 

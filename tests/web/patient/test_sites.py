@@ -2,7 +2,8 @@ import html5lib
 import pytest
 
 from hub.settings import ROOT
-from tests.harness import Harness, check_page
+from tests.harness import Harness
+from tests.pages import check_page
 
 pytestmark = pytest.mark.anyio
 

@@ -18,7 +18,8 @@ from hub.rules.appointments import ActionPolicy
 from hub.store.api_keys import create_api_key
 from hub.store.appointments import request_rebook
 from hub.store.patients import update_preferences
-from tests.harness import Harness, check_page
+from tests.harness import Harness
+from tests.pages import app_client, check_page
 from tests.staff_harness import set_up_staff, submit_password
 
 pytestmark = pytest.mark.anyio
@@ -175,8 +176,9 @@ async def test_search_finds_a_family_name_with_an_accented_capital(hub: Harness)
 async def test_search_text_the_database_cannot_hold_is_not_a_server_error(hub: Harness) -> None:
     await set_up_staff(hub)
     # Starlette answers a 500 and then re-raises for the server's log; this client takes the answer instead.
-    transport = httpx.ASGITransport(app=hub.app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=hub.client.base_url, cookies=hub.client.cookies) as c:
+    async with app_client(
+        hub.app, base_url=hub.client.base_url, cookies=hub.client.cookies, raise_app_exceptions=False
+    ) as c:
         for query in ({"nhs_number": "943\x00"}, {"mrn": "MRN\x001"}, {"family_name": "Jo\x00nes", **MARGARET_DOB}):
             response = await c.get("/staff/patients", params=query)
             assert response.status_code < 500, query

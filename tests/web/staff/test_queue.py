@@ -17,7 +17,8 @@ from hub.rules.tasks import QueuePolicy, after_no_answer, parse_new_start, sla_s
 from hub.store.appointments import request_rebook
 from hub.store.task_outcomes import Outcome, record_outcome
 from hub.store.tasks import claim_task, create_task
-from tests.harness import Harness, check_page
+from tests.harness import Harness
+from tests.pages import check_page
 from tests.staff_harness import Staff, set_up_staff, sign_in_staff
 
 pytestmark = pytest.mark.anyio

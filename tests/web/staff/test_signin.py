@@ -17,7 +17,8 @@ from hub.settings import ROOT
 from hub.store.staff import create_staff
 from tests.conftest import SECRET
 from tests.databases import own_database_url
-from tests.harness import Harness, check_page
+from tests.harness import Harness
+from tests.pages import check_page
 from tests.staff_harness import (
     PASSWORD,
     code_for,
