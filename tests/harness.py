@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -12,9 +13,11 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from hub.clock import FixedClock, to_db
+from hub.clock import FixedClock
 from hub.db import Database
 from hub.settings import Settings
+from hub.store import api_keys as store_api_keys
+from tests import factories
 from tests.pages import Page, get_page
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -41,20 +44,20 @@ class Harness:
             sql = "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
         return [r["name"] for r in await self.db.fetch_all(sql)]
 
-    # Factories: test data straight into the tables, as the hospital's feed would leave it.
+    # Factories (tests/factories.py): test data straight into the tables, as the rest of the hub would leave it.
     async def create_organisation(
         self, *, code: str = "RAL", name: str = "Test Trust", phone: str = "020 7000 0000"
     ) -> int:
         async with self.db.write() as tx:
-            row = await tx.fetch_one(
-                "INSERT INTO organisations (code, name, phone) VALUES (?, ?, ?) RETURNING id", (code, name, phone)
-            )
-        assert row
-        return int(row["id"])
+            return await factories.create_organisation(tx, code=code, name=name, phone=phone)
 
-    async def organisation_id(self) -> int:
-        row = await self.db.fetch_one("SELECT id FROM organisations ORDER BY id LIMIT 1")
-        return int(row["id"]) if row else await self.create_organisation()
+    async def organisation_id(self, code: str | None = None) -> int:
+        """The organisation with this code (the first one made, without a code), made when there is none."""
+        if code is None:
+            row = await self.db.fetch_one("SELECT id FROM organisations ORDER BY id LIMIT 1")
+        else:
+            row = await self.db.fetch_one("SELECT id FROM organisations WHERE code = ?", (code,))
+        return int(row["id"]) if row else await self.create_organisation(**({"code": code} if code else {}))
 
     async def create_site(
         self,
@@ -67,14 +70,9 @@ class Harness:
     ) -> int:
         org = await self.organisation_id()
         async with self.db.write() as tx:
-            row = await tx.fetch_one(
-                "INSERT INTO sites (organisation_id, code, name, address, postcode, latitude, longitude, directions,"
-                " parking, phone, map_file) VALUES (?, ?, ?, 'Pond Street, London', 'NW3 2QG', ?, ?, 'Walk.',"
-                " 'Car park.', '020 7794 0500', ?) RETURNING id",
-                (org, code, name, latitude, longitude, map_file),
+            return await factories.create_site(
+                tx, organisation_id=org, code=code, name=name, map_file=map_file, latitude=latitude, longitude=longitude
             )
-        assert row
-        return int(row["id"])
 
     async def site_id(self) -> int:
         row = await self.db.fetch_one("SELECT id FROM sites ORDER BY id LIMIT 1")
@@ -84,39 +82,37 @@ class Harness:
         self,
         *,
         mrn: str | None = None,
+        nhs_number: str | None = None,
         given_name: str = "Margaret",
         family_name: str = "Jones",
         dob: str = "1948-03-14",
         mobile: str | None = "+447700900001",
         email: str | None = None,
+        address_lines: Sequence[str] = (),
+        postcode: str = "",
         verification_code: str = "MJ4K7Q",
         contact_preference: str = "sms",
+        sms_opted_out: bool = False,
     ) -> int:
         org = await self.organisation_id()
-        stamp = to_db(self.clock.now())
         async with self.db.write() as tx:
-            count = await tx.fetch_one("SELECT COUNT(*) AS n FROM patients")
-            assert count is not None
-            row = await tx.fetch_one(
-                "INSERT INTO patients (organisation_id, mrn, given_name, family_name, date_of_birth, mobile, email,"
-                " verification_code, contact_preference, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    org,
-                    mrn or f"MRN{count['n'] + 1:05d}",
-                    given_name,
-                    family_name,
-                    dob,
-                    mobile,
-                    email,
-                    verification_code,
-                    contact_preference,
-                    stamp,
-                    stamp,
-                ),
+            return await factories.create_patient(
+                tx,
+                organisation_id=org,
+                now=self.clock.now(),
+                mrn=mrn,
+                nhs_number=nhs_number,
+                given_name=given_name,
+                family_name=family_name,
+                dob=dob,
+                mobile=mobile,
+                email=email,
+                address_lines=address_lines,
+                postcode=postcode,
+                verification_code=verification_code,
+                contact_preference=contact_preference,
+                sms_opted_out=sms_opted_out,
             )
-        assert row
-        return int(row["id"])
 
     async def create_appointment(
         self,
@@ -136,37 +132,25 @@ class Harness:
     ) -> int:
         org = await self.organisation_id()
         site = await self.site_id()
-        start = starts_at or self.clock.now() + timedelta(days=10)
-        stamp = to_db(self.clock.now())
         async with self.db.write() as tx:
-            count = await tx.fetch_one("SELECT COUNT(*) AS n FROM appointments")
-            assert count is not None
-            row = await tx.fetch_one(
-                "INSERT INTO appointments (organisation_id, ref, patient_id, site_id, clinic, specialty, clinician,"
-                " starts_at, duration_minutes, mode, transport_booked, interpreter_booked, status, request_state,"
-                " sequence, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'Dr A Example', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    org,
-                    ref or f"A{count['n'] + 1:05d}",
-                    patient_id,
-                    site,
-                    clinic,
-                    specialty,
-                    to_db(start),
-                    duration_minutes,
-                    mode,
-                    int(transport_booked),
-                    int(interpreter_booked),
-                    status,
-                    request_state,
-                    sequence,
-                    stamp,
-                    stamp,
-                ),
+            return await factories.create_appointment(
+                tx,
+                organisation_id=org,
+                site_id=site,
+                patient_id=patient_id,
+                now=self.clock.now(),
+                starts_at=starts_at,
+                ref=ref,
+                status=status,
+                mode=mode,
+                clinic=clinic,
+                specialty=specialty,
+                duration_minutes=duration_minutes,
+                transport_booked=transport_booked,
+                interpreter_booked=interpreter_booked,
+                request_state=request_state,
+                sequence=sequence,
             )
-        assert row
-        return int(row["id"])
 
     async def create_letter(
         self,
@@ -174,30 +158,140 @@ class Harness:
         patient_id: int,
         appointment_id: int | None = None,
         title: str = "Your letter",
-        content: bytes = b"%PDF-1.4\n%%EOF\n",
+        content: bytes = factories.PDF,
         kind: str = "appointment_letter",
     ) -> int:
         org = await self.organisation_id()
         async with self.db.write() as tx:
-            count = await tx.fetch_one("SELECT COUNT(*) AS n FROM letters")
-            assert count is not None
-            row = await tx.fetch_one(
-                "INSERT INTO letters (organisation_id, ref, patient_id, appointment_id, kind, title, content,"
-                " size_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    org,
-                    f"L{count['n'] + 1:05d}",
-                    patient_id,
-                    appointment_id,
-                    kind,
-                    title,
-                    content,
-                    len(content),
-                    to_db(self.clock.now()),
-                ),
+            return await factories.create_letter(
+                tx,
+                organisation_id=org,
+                patient_id=patient_id,
+                now=self.clock.now(),
+                appointment_id=appointment_id,
+                title=title,
+                content=content,
+                kind=kind,
             )
-        assert row
-        return int(row["id"])
+
+    async def create_message(
+        self,
+        *,
+        kind: str = "invitation",
+        channel: str = "sms",
+        recipient: str = "+447700900001",
+        template_id: str = "t",
+        personalisation: dict[str, Any] | None = None,
+        patient_id: int | None = None,
+        appointment_id: int | None = None,
+        lane: str = "bulk",
+        status: str = "queued",
+        delivery_status: str | None = None,
+        notify_id: str | None = None,
+        attempts: int = 0,
+        sent: bool = False,
+        urgent: bool = False,
+    ) -> int:
+        """An outbox message, queued now; `sent`: as the worker leaves one it has handed to Notify just now."""
+        now = self.clock.now()
+        async with self.db.write() as tx:
+            return await factories.create_message(
+                tx,
+                now=now,
+                kind=kind,
+                channel=channel,
+                recipient=recipient,
+                template_id=template_id,
+                personalisation=personalisation,
+                patient_id=patient_id,
+                appointment_id=appointment_id,
+                lane=lane,
+                status="sent" if sent else status,
+                delivery_status=delivery_status,
+                notify_id=notify_id,
+                attempts=attempts,
+                sent_at=now if sent else None,
+                urgent=urgent,
+            )
+
+    async def create_task(
+        self,
+        *,
+        patient_id: int,
+        kind: str = "rebook",
+        appointment_id: int | None = None,
+        reason: str = "",
+        preferred_times: str = "",
+        status: str = "open",
+        source_id: int | None = None,
+        claimed_by: int | None = None,
+        created_at: datetime | None = None,
+    ) -> int:
+        async with self.db.write() as tx:
+            return await factories.create_task(
+                tx,
+                patient_id=patient_id,
+                now=created_at or self.clock.now(),
+                kind=kind,
+                appointment_id=appointment_id,
+                reason=reason,
+                preferred_times=preferred_times,
+                status=status,
+                source_id=source_id,
+                claimed_by=claimed_by,
+                claimed_until=self.clock.now() + timedelta(minutes=30) if claimed_by else None,
+            )
+
+    async def create_staff_user(
+        self,
+        *,
+        username: str = "agent1",
+        role: str = "agent",
+        password: str | None = None,
+        totp_secret: str | None = None,
+    ) -> int:
+        async with self.db.write() as tx:
+            return await factories.create_staff_user(
+                tx, now=self.clock.now(), username=username, role=role, password=password, totp_secret=totp_secret
+            )
+
+    async def create_api_key(self, *, organisation_code: str = "RAL", name: str = "pas") -> str:
+        """An integration API key for the trust (made if there is none yet), as `create-api-key` makes one."""
+        await self.organisation_id(organisation_code)
+        return await store_api_keys.create_api_key(
+            self.db, organisation_code=organisation_code, name=name, now=self.clock.now()
+        )
+
+    async def create_scheduled_notice(
+        self, *, appointment_id: int, due_at: datetime, kind: str = "reminder_1d", count: int = 1
+    ) -> None:
+        async with self.db.write() as tx:
+            if count == 1:
+                await factories.create_scheduled_notice(tx, appointment_id=appointment_id, due_at=due_at, kind=kind)
+            else:  # thousands, for the sweep's tests, in one statement
+                await factories.create_scheduled_notices(
+                    tx, appointment_id=appointment_id, due_at=due_at, kind=kind, count=count
+                )
+
+    async def create_inbound_message(
+        self,
+        *,
+        notify_id: str = "in-1",
+        patient_id: int | None = None,
+        source_number: str = "+447700900001",
+        content: str = "Can I come earlier?",
+        action: str = "for_booking_centre",
+    ) -> int:
+        async with self.db.write() as tx:
+            return await factories.create_inbound_message(
+                tx,
+                received_at=self.clock.now(),
+                notify_id=notify_id,
+                patient_id=patient_id,
+                source_number=source_number,
+                content=content,
+                action=action,
+            )
 
     # Driving the patient journey over HTTP.
     async def get_page(self, path: str, *, status: int = 200) -> Page:

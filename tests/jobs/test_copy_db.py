@@ -15,6 +15,7 @@ from hub.db.migrate import migrate, migration_files
 from hub.jobs.copy_db import CopyError, checksum, copy_db, copy_order, hub_schema, summarise, verify
 from hub.jobs.demo import PATIENTS, seed_demo
 from hub.settings import ROOT
+from tests import factories
 from tests.conftest import SECRET
 from tests.databases import postgres_url
 
@@ -36,42 +37,24 @@ def run_copy(source: str, target: str) -> subprocess.CompletedProcess[str]:
 
 async def add_rows(db: Database, clock: FixedClock) -> None:
     """Rows the demo leaves out: text and two-column keys, staff, call-backs, and enough audit rows to batch."""
-    at = to_db(clock.now())
+    now = clock.now()
     patient = await db.fetch_one("SELECT id FROM patients ORDER BY id LIMIT 1")
     appointment = await db.fetch_one("SELECT id FROM appointments ORDER BY id LIMIT 1")
     assert patient and appointment
     async with db.write() as tx:
-        staff = await tx.fetch_one(
-            "INSERT INTO staff_users (username, role, created_at) VALUES ('agent1', 'agent', ?) RETURNING id", (at,)
-        )
-        assert staff
-        await tx.execute(
-            "INSERT INTO callback_tasks (kind, patient_id, appointment_id, status, created_at, claimed_by)"
-            " VALUES ('rebook', ?, ?, 'claimed', ?, ?)",
-            (patient["id"], appointment["id"], at, staff["id"]),
+        staff = await factories.create_staff_user(tx, now=now, username="agent1")
+        await factories.create_task(
+            tx, patient_id=patient["id"], appointment_id=appointment["id"], status="claimed", claimed_by=staff, now=now
         )
         # Keys whose order differs between byte order and a language's collation.
         for challenge in ("b-challenge", "B_challenge", "_challenge", "a-challenge"):
-            await tx.execute(
-                "INSERT INTO code_challenges (id, contact_key, link_patient_id, code_hash, issued_at)"
-                " VALUES (?, 'key', ?, 'hash', ?)",
-                (challenge, patient["id"], at),
+            await factories.create_code_challenge(
+                tx, id=challenge, link_patient_id=patient["id"], issued_at=now, candidates=[patient["id"]]
             )
-            await tx.execute(
-                "INSERT INTO code_challenge_candidates (challenge_id, patient_id) VALUES (?, ?)",
-                (challenge, patient["id"]),
-            )
-        await tx.execute(
-            "INSERT INTO sessions (id, patient_id, created_at, last_seen_at) VALUES ('Zs', ?, ?, ?)",
-            (patient["id"], at, at),
-        )
-        await tx.execute("UPDATE job_runs SET last_run_at = ? WHERE name = 'retention'", (at,))
+        await factories.create_session(tx, id="Zs", patient_id=patient["id"], created_at=now)
+        await tx.execute("UPDATE job_runs SET last_run_at = ? WHERE name = 'retention'", (to_db(now),))
         for n in range(AUDIT_ROWS):
-            await tx.execute(
-                "INSERT INTO audit_events (at, actor_type, actor_id, action, record_type, record_id)"
-                " VALUES (?, 'system', 'worker', 'sent', 'outbox_message', ?)",
-                (at, str(n)),
-            )
+            await factories.create_audit_event(tx, at=now, record_id=str(n))
 
 
 @pytest.fixture
@@ -167,7 +150,7 @@ async def test_refuses_a_target_that_holds_data(kind: str, source_url: str, tmp_
     try:
         await migrate(target)
         async with target.write() as tx:
-            await tx.execute("INSERT INTO organisations (code, name) VALUES ('RGT', 'Live trust')")
+            await factories.create_organisation(tx, code="RGT", name="Live trust")
     finally:
         await target.close()
     before = await snapshot(url)

@@ -1,10 +1,9 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hub.jobs.retention import claim_daily_job, purge_old_records
 from hub.store.audit import record_event
-from hub.store.outbox import queue_message
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -23,19 +22,9 @@ async def test_records_older_than_24_months_go_with_everything_that_hangs_off_th
     kept = await hub.create_appointment(patient_id=patient, starts_at=now - timedelta(days=700), status="attended")
     await hub.create_letter(patient_id=patient, appointment_id=old)
     await hub.create_letter(patient_id=patient, appointment_id=kept)
-    async with hub.db.write() as tx:
-        for appointment in (old, kept):
-            await queue_message(
-                tx,
-                at=now,
-                kind="invitation",
-                channel="sms",
-                recipient="+447700900001",
-                template_id="",
-                personalisation={},
-                patient_id=patient,
-                appointment_id=appointment,
-            )
+    for appointment in (old, kept):
+        await hub.create_message(patient_id=patient, appointment_id=appointment, template_id="")
+        async with hub.db.write() as tx:
             await record_event(
                 tx,
                 at=now,
@@ -44,10 +33,7 @@ async def test_records_older_than_24_months_go_with_everything_that_hangs_off_th
                 patient_id=patient,
                 appointment_id=appointment,
             )
-            await tx.execute(
-                "INSERT INTO scheduled_notices (appointment_id, kind, due_at) VALUES (?, 'reminder_1d', ?)",
-                (appointment, "2030-01-01T00:00:00.000000Z"),
-            )
+        await hub.create_scheduled_notice(appointment_id=appointment, due_at=datetime(2030, 1, 1, tzinfo=UTC))
 
     purged = await purge_old_records(hub.db, now=now)
 

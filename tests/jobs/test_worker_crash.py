@@ -24,7 +24,7 @@ from hub.clock import to_db
 from hub.db import Database, connect
 from hub.db.migrate import migrate
 from hub.settings import ROOT
-from hub.store.outbox import queue_message
+from tests import factories
 from tests.conftest import SECRET
 from tests.databases import own_database_url
 from tests.fake_notify import FakeNotify
@@ -45,15 +45,13 @@ async def _queue_messages(db: Database) -> list[int]:
             # Every patient their own number or address, so the per-number caps never bite.
             email = i % 5 == 0
             ids.append(
-                await queue_message(
+                await factories.create_message(
                     tx,
-                    at=now,
-                    kind="invitation",
+                    now=now,
                     channel="email" if email else "sms",
                     recipient=f"patient{i}@example.com" if email else f"+447700{i:06d}",
                     template_id=TEMPLATE,
                     personalisation={"n": i},
-                    patient_id=None,
                 )
             )
     return ids

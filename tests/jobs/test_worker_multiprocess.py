@@ -27,10 +27,9 @@ import asyncpg
 import httpx
 import pytest
 
-from hub.clock import to_db
 from hub.db import Database, connect
 from hub.settings import ROOT
-from hub.store.outbox import queue_message
+from tests import factories
 from tests.conftest import SECRET
 from tests.databases import postgres_url
 from tests.fake_notify import FakeNotifyProcess, RemoteFakeNotify
@@ -159,41 +158,31 @@ def _named(env: dict[str, str], name: str) -> dict[str, str]:
 async def _seed(db: Database) -> None:
     """An organisation, a site, and each patient with one appointment a month ahead (no notices planned)."""
     now = datetime.now(UTC)
-    stamp = to_db(now)
     async with db.write() as tx:
-        org = await tx.fetch_one(
-            "INSERT INTO organisations (code, name, phone) VALUES ('RAL', 'Test Trust', '020 7000 0000') RETURNING id"
-        )
-        assert org is not None
-        site = await tx.fetch_one(
-            "INSERT INTO sites (organisation_id, code, name, address, postcode, latitude, longitude, directions,"
-            " parking, phone) VALUES (?, 'RFH', 'Royal Free Hospital', 'Pond Street, London', 'NW3 2QG', 51.5533,"
-            " -0.1652, 'Walk.', 'Car park.', '020 7794 0500') RETURNING id",
-            (org["id"],),
-        )
-        assert site is not None
+        org = await factories.create_organisation(tx)
+        site = await factories.create_site(tx, organisation_id=org, map_file=None)
         for n, p in enumerate(PATIENTS, start=1):
-            patient = await tx.fetch_one(
-                "INSERT INTO patients (organisation_id, mrn, given_name, family_name, date_of_birth, mobile,"
-                " verification_code, contact_preference, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'sms', ?, ?) RETURNING id",
-                (org["id"], f"MRN{n:05d}", p.given_name, p.family_name, p.dob, p.mobile, f"UVC{n:03d}", stamp, stamp),
+            patient = await factories.create_patient(
+                tx,
+                organisation_id=org,
+                now=now,
+                mrn=f"MRN{n:05d}",
+                given_name=p.given_name,
+                family_name=p.family_name,
+                dob=p.dob,
+                mobile=p.mobile,
+                verification_code=f"UVC{n:03d}",
             )
-            assert patient is not None
-            await tx.execute(
-                "INSERT INTO appointments (organisation_id, ref, patient_id, site_id, clinic, specialty, clinician,"
-                " starts_at, duration_minutes, mode, status, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, '', 'Dr A Example', ?, 30, 'in_person', 'booked', ?, ?)",
-                (
-                    org["id"],
-                    f"A{n:05d}",
-                    patient["id"],
-                    site["id"],
-                    p.clinic,
-                    to_db(now + timedelta(days=30)),
-                    stamp,
-                    stamp,
-                ),
+            await factories.create_appointment(
+                tx,
+                organisation_id=org,
+                site_id=site,
+                patient_id=patient,
+                now=now,
+                ref=f"A{n:05d}",
+                clinic=p.clinic,
+                specialty="",
+                starts_at=now + timedelta(days=30),
             )
 
 
@@ -204,15 +193,8 @@ async def _queue_messages(db: Database) -> list[int]:
     async with db.write() as tx:
         for i in range(MESSAGES):
             ids.append(
-                await queue_message(
-                    tx,
-                    at=now,
-                    kind="invitation",
-                    channel="sms",
-                    recipient=f"+447700{i:06d}",
-                    template_id=BULK_TEMPLATE,
-                    personalisation={"n": i},
-                    patient_id=None,
+                await factories.create_message(
+                    tx, now=now, recipient=f"+447700{i:06d}", template_id=BULK_TEMPLATE, personalisation={"n": i}
                 )
             )
     return ids

@@ -21,7 +21,7 @@ from hub.db.dialect import is_transient
 from hub.db.postgres import LOCKS
 from hub.jobs.worker import work
 from hub.notify.dev import DevNotifier
-from hub.store.outbox import queue_message
+from tests import factories
 from tests.conftest import MakeHub
 from tests.databases import PG_URL
 from tests.harness import Harness
@@ -33,15 +33,8 @@ QUIET_OFF = {"notify.quiet_start_hour": 0, "notify.quiet_end_hour": 0}
 async def _queue(db: Database, hub: Harness, n: int, first: int = 0) -> None:
     async with db.write() as tx:
         for i in range(first, first + n):
-            await queue_message(
-                tx,
-                at=hub.clock.now(),
-                kind="invitation",
-                channel="sms",
-                recipient=f"+447700{i:06d}",
-                template_id="t",
-                personalisation={"n": i},
-                patient_id=None,
+            await factories.create_message(
+                tx, now=hub.clock.now(), recipient=f"+447700{i:06d}", personalisation={"n": i}
             )
 
 

@@ -4,31 +4,13 @@ import pytest
 
 from hub.notify.dev import DevNotifier
 from hub.notify.sender import SendPolicy, drain_once
-from hub.store.outbox import queue_message
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
 
 
 async def _queue(hub: Harness, n: int, *, urgent: bool = False, recipient: str = "+447700900001") -> list[int]:
-    ids = []
-    async with hub.db.write() as tx:
-        for i in range(n):
-            ids.append(
-                await queue_message(
-                    tx,
-                    at=hub.clock.now(),
-                    kind="invitation",
-                    channel="sms",
-                    recipient=recipient,
-                    template_id="t",
-                    personalisation={"n": i},
-                    patient_id=None,
-                )
-            )
-            if urgent:
-                await tx.execute("UPDATE outbox_messages SET urgent = 1 WHERE id = ?", (ids[-1],))
-    return ids
+    return [await hub.create_message(recipient=recipient, personalisation={"n": i}, urgent=urgent) for i in range(n)]
 
 
 async def _statuses(hub: Harness) -> dict[str, int]:

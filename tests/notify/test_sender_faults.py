@@ -6,7 +6,6 @@ The hub's time is the FixedClock (backoff, holds, caps); the fake and the client
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,6 @@ from hub.db import Database, Row, connect
 from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import SendPolicy, claim_batch, drain_once
 from hub.rules.sending import RetryPolicy, backoff
-from hub.store.outbox import queue_message
 from tests.fake_notify import FakeNotify, notify_api_key
 from tests.harness import Harness
 
@@ -54,23 +52,17 @@ async def _queue(
     appointment_id: int | None = None,
 ) -> list[int]:
     """n messages; recipient None gives each its own number."""
-    ids = []
-    async with hub.db.write() as tx:
-        for i in range(n):
-            ids.append(
-                await queue_message(
-                    tx,
-                    at=hub.clock.now(),
-                    kind="invitation",
-                    channel=channel,
-                    recipient=recipient if recipient is not None else f"+447700{i:06d}",
-                    template_id=TEMPLATE,
-                    personalisation={"link": "https://hub.example/p/x"} if identical else {"n": i},
-                    patient_id=patient_id,
-                    appointment_id=appointment_id,
-                )
-            )
-    return ids
+    return [
+        await hub.create_message(
+            channel=channel,
+            recipient=recipient if recipient is not None else f"+447700{i:06d}",
+            template_id=TEMPLATE,
+            personalisation={"link": "https://hub.example/p/x"} if identical else {"n": i},
+            patient_id=patient_id,
+            appointment_id=appointment_id,
+        )
+        for i in range(n)
+    ]
 
 
 async def _row(db: Database, message_id: int) -> Row:
@@ -273,12 +265,9 @@ async def test_a_refused_request_fails_at_once_and_is_not_retried(
 
 
 async def _letter_patient(hub: Harness) -> tuple[int, int]:
-    patient = await hub.create_patient(given_name="Ada", family_name="Lovelace")
-    async with hub.db.write() as tx:
-        await tx.execute(
-            "UPDATE patients SET address_lines = ?, postcode = 'NW3 2QG' WHERE id = ?",
-            (json.dumps(["1 Pond Street", "London"]), patient),
-        )
+    patient = await hub.create_patient(
+        given_name="Ada", family_name="Lovelace", address_lines=["1 Pond Street", "London"], postcode="NW3 2QG"
+    )
     return patient, await hub.create_appointment(patient_id=patient)
 
 

@@ -18,7 +18,6 @@ from hub.links import patient_link
 from hub.notify import OutgoingMessage
 from hub.notify.dev import DevNotifier
 from hub.notify.sender import claim_batch, drain_once
-from hub.store.api_keys import create_api_key
 from hub.store.reminders import DUE_NOTICES_SQL, run_sweep
 from tests.conftest import MakeHub
 from tests.harness import Harness
@@ -97,7 +96,7 @@ class Pas:
 
 async def pas_for(hub: Harness, **patient_fields: Any) -> Pas:
     await hub.create_organisation(code="RAL")
-    pas = Pas(hub, await create_api_key(hub.db, organisation_code="RAL", name="pas", now=hub.clock.now()))
+    pas = Pas(hub, await hub.create_api_key(organisation_code="RAL"))
     assert (await pas.put("sites/RFH", SITE)).status_code == 201
     await pas.put_patient(**patient_fields)
     return pas
@@ -740,13 +739,8 @@ async def test_a_security_code_at_night_is_not_held(hub: Harness) -> None:
 async def _due_notices(hub: Harness, *, due: int, future: int) -> int:
     patient_id = await hub.create_patient()
     appointment_id = await hub.create_appointment(patient_id=patient_id, starts_at=T0 + timedelta(days=60))
-    async with hub.db.write() as tx:
-        for count, due_at in ((future, T0 + timedelta(days=30)), (due, T0 - timedelta(minutes=1))):
-            await tx.execute(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
-                " INSERT INTO scheduled_notices (appointment_id, kind, due_at) SELECT ?, 'reminder_1d', ? FROM n",
-                (count, appointment_id, to_db(due_at)),
-            )
+    for count, due_at in ((future, T0 + timedelta(days=30)), (due, T0 - timedelta(minutes=1))):
+        await hub.create_scheduled_notice(appointment_id=appointment_id, due_at=due_at, count=count)
     return appointment_id
 
 

@@ -1,6 +1,5 @@
 import pytest
 
-from hub.store.outbox import queue_message
 from tests.harness import Harness
 from tests.pages import check_page
 
@@ -8,20 +7,9 @@ pytestmark = pytest.mark.anyio
 
 
 async def _message(hub: Harness, patient: int, kind: str, channel: str, status: str, delivery: str | None) -> None:
-    async with hub.db.write() as tx:
-        message = await queue_message(
-            tx,
-            at=hub.clock.now(),
-            kind=kind,
-            channel=channel,
-            recipient="+447700900001",
-            template_id="",
-            personalisation={},
-            patient_id=patient,
-        )
-        await tx.execute(
-            "UPDATE outbox_messages SET status = ?, delivery_status = ? WHERE id = ?", (status, delivery, message)
-        )
+    await hub.create_message(
+        patient_id=patient, kind=kind, channel=channel, template_id="", status=status, delivery_status=delivery
+    )
 
 
 async def test_the_patient_sees_what_we_sent_them_but_not_their_codes_or_anyone_elses(hub: Harness) -> None:

@@ -685,12 +685,9 @@ async def test_an_open_rebook_request_cannot_be_updated_inside_the_cutoff(hub: H
     appointment_id = await hub.create_appointment(
         patient_id=patient, starts_at=NOW + timedelta(hours=5), request_state="rebook_requested"
     )
-    async with hub.db.write() as tx:
-        await tx.execute(
-            "INSERT INTO callback_tasks (kind, patient_id, appointment_id, reason, created_at)"
-            " VALUES ('rebook', ?, ?, 'Away', ?)",
-            (patient, appointment_id, to_db(NOW - timedelta(days=2))),
-        )
+    await hub.create_task(
+        patient_id=patient, appointment_id=appointment_id, reason="Away", created_at=NOW - timedelta(days=2)
+    )
     await hub.sign_in()
     before = await snapshot(hub)
     refused = f"/appointments/{appointment_id}?refused=cutoff"

@@ -15,7 +15,6 @@ import pytest
 from hub.clock import to_db
 from hub.links import read_link_token
 from hub.rules.appointments import ActionPolicy
-from hub.store.api_keys import create_api_key
 from hub.store.appointments import request_rebook
 from hub.store.patients import update_preferences
 from tests.harness import Harness
@@ -39,7 +38,7 @@ async def _pas_patient(hub: Harness, ref: str, *, trust: str = "RAL", **fields: 
     """A patient as the hospital system sends them, through the integration API."""
     if await hub.db.fetch_one("SELECT id FROM organisations WHERE code = ?", (trust,)) is None:
         await hub.create_organisation(code=trust, name=f"Trust {trust}")
-    key = await create_api_key(hub.db, organisation_code=trust, name=f"pas-{ref}", now=hub.clock.now())
+    key = await hub.create_api_key(organisation_code=trust, name=f"pas-{ref}")
     response = await hub.client.put(
         f"/api/v1/patients/{ref}", json={**MARGARET, **fields}, headers={"Authorization": f"Bearer {key}"}
     )

@@ -16,7 +16,7 @@ from hub.rules.appointments import ActionPolicy
 from hub.rules.tasks import QueuePolicy, after_no_answer, parse_new_start, sla_state, working_days_between
 from hub.store.appointments import request_rebook
 from hub.store.task_outcomes import Outcome, record_outcome
-from hub.store.tasks import claim_task, create_task
+from hub.store.tasks import claim_task
 from tests.harness import Harness
 from tests.pages import check_page
 from tests.staff_harness import Staff, set_up_staff, sign_in_staff
@@ -87,10 +87,7 @@ async def test_queue_lists_open_tasks_oldest_first_with_the_call_details(hub: Ha
     first, _ = await _rebook_task(hub)
     hub.clock.advance(hours=1)
     patient = await hub.create_patient(mobile="+447700900002", family_name="Smith")
-    async with hub.db.write() as tx:
-        await create_task(
-            tx, kind="inbound_text", patient_id=patient, appointment_id=None, reason="Text", now=hub.clock.now()
-        )
+    await hub.create_task(kind="inbound_text", patient_id=patient, reason="Text")
     hub.clock.set(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))  # the Tuesday after: 2 working days
     staff = await set_up_staff(hub)
     page = await hub.client.get("/staff")
@@ -107,10 +104,7 @@ async def test_queue_lists_open_tasks_oldest_first_with_the_call_details(hub: Ha
 async def test_queue_filters_by_kind_trust_site_and_specialty(hub: Harness) -> None:
     await _rebook_task(hub)
     other = await hub.create_patient(mobile="+447700900002")
-    async with hub.db.write() as tx:
-        await create_task(
-            tx, kind="failed_notification", patient_id=other, appointment_id=None, reason="", now=hub.clock.now()
-        )
+    await hub.create_task(kind="failed_notification", patient_id=other)
     await set_up_staff(hub)
 
     async def kinds(query: str) -> list[str]:
