@@ -58,8 +58,15 @@ def send_sms(client: NotificationsAPIClient, reference: str = "ref-1", **persona
     return client.send_sms_notification(MOBILE, TEMPLATE, personalisation or {"code": "123456"}, reference)
 
 
+def messages_of(exc: pytest.ExceptionInfo[HTTPError]) -> list[dict[str, Any]]:
+    """Notify's errors: APIError.message is typed str | list, and an answer from Notify gives the list."""
+    message = exc.value.message
+    assert isinstance(message, list), message
+    return message
+
+
 def errors_of(exc: pytest.ExceptionInfo[HTTPError]) -> list[str]:
-    return [e["error"] for e in exc.value.message]
+    return [e["error"] for e in messages_of(exc)]
 
 
 def jwt(secret: str, claims: dict[str, Any], alg: str = "HS256") -> str:
@@ -131,13 +138,13 @@ def test_templates_when_given_are_rendered_and_checked(make_client: MakeClient) 
         assert send_sms(client, code="1", app="yes")["content"]["body"] == "Your code is 1. Open the NHS App."
         with pytest.raises(HTTPError) as exc:
             send_sms(client, app="yes")
-        assert exc.value.message[0]["message"] == "Missing personalisation: code"
+        assert messages_of(exc)[0]["message"] == "Missing personalisation: code"
         with pytest.raises(HTTPError) as exc:
             client.send_email_notification("pat@example.com", TEMPLATE, {"code": "1"})
-        assert exc.value.message[0]["message"] == "sms template is not suitable for email notification"
+        assert messages_of(exc)[0]["message"] == "sms template is not suitable for email notification"
         with pytest.raises(HTTPError) as exc:
             client.send_sms_notification(MOBILE, str(uuid.uuid4()), {"code": "1"})
-        assert exc.value.message[0]["message"] == "Template not found"
+        assert messages_of(exc)[0]["message"] == "Template not found"
         assert len(fake.messages) == 2
 
 
@@ -166,8 +173,8 @@ def test_invalid_sends_are_refused_with_400(
         client.post(f"/v2/notifications/{path}", data=data)
 
     assert exc.value.status_code == 400
-    assert exc.value.message[0]["error"] == "ValidationError"
-    assert exc.value.message[0]["message"].startswith(message)
+    assert messages_of(exc)[0]["error"] == "ValidationError"
+    assert messages_of(exc)[0]["message"].startswith(message)
     assert fake.messages == []
 
 
@@ -250,7 +257,7 @@ def test_error_faults_refuse_and_record_nothing(
         send_sms(client)
 
     assert exc.value.status_code == status
-    assert exc.value.message[0]["error"] == (error or "Exception")
+    assert messages_of(exc)[0]["error"] == (error or "Exception")
     assert fake.messages == []
     assert send_sms(client)["reference"] == "ref-1"  # the script is used up
     assert fake.count_by_reference() == {"ref-1": 1}

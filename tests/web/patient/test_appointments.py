@@ -610,7 +610,7 @@ async def test_cancel_page_says_to_tell_the_hospital_about_transport_or_interpre
 # Forbidden
 
 
-FORBIDDEN = {
+FORBIDDEN: dict[str, tuple[dict[str, Any], str, str]] = {
     # name: (appointment fields, why_not, words on the detail page)
     "cutoff": (
         {"starts_at": NOW + timedelta(hours=23, minutes=59)},

@@ -103,7 +103,7 @@ def _multipart_safe(name: str) -> str:
 
 def submissions(fields: dict[str, st.SearchStrategy[str]]) -> st.SearchStrategy[Submission]:
     reserved = {"csrf_token", *fields}
-    each = {
+    each: dict[str, st.SearchStrategy[list[str]]] = {
         name: st.one_of(
             st.lists(strategy, min_size=1, max_size=1),
             st.just([]),
