@@ -228,8 +228,9 @@ async def create_task(
     claimed_by: int | None = None,
     claimed_until: datetime | None = None,
     attempts: int = 0,
+    not_before: datetime | None = None,
 ) -> int:
-    """A booking-centre task."""
+    """A booking-centre task; `not_before`: waiting for the time to call again."""
     values = {
         "kind": kind,
         "patient_id": patient_id,
@@ -241,6 +242,7 @@ async def create_task(
         "claimed_by": claimed_by,
         "claimed_until": to_db(claimed_until) if claimed_until else None,
         "attempts": attempts,
+        "not_before": to_db(not_before) if not_before else None,
         "created_at": to_db(now),
     }
     return int(await insert(tx, TASKS, values))

@@ -226,6 +226,7 @@ class Harness:
         source_id: int | None = None,
         claimed_by: int | None = None,
         created_at: datetime | None = None,
+        not_before: datetime | None = None,
     ) -> int:
         async with self.db.write() as tx:
             return await factories.create_task(
@@ -240,6 +241,7 @@ class Harness:
                 source_id=source_id,
                 claimed_by=claimed_by,
                 claimed_until=self.clock.now() + timedelta(minutes=30) if claimed_by else None,
+                not_before=not_before,
             )
 
     async def create_staff_user(

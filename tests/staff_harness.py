@@ -12,6 +12,7 @@ from hub.store.staff import create_staff
 from tests.harness import Harness
 
 PASSWORD = "correct horse battery staple"
+WRONG = "The username or password is not right"
 _SECRET = re.compile(r'data-secret="([A-Z2-7]+)"')
 
 
@@ -44,6 +45,15 @@ async def set_up_staff(hub: Harness, username: str = "alice", role: str = "agent
     row = await hub.db.fetch_one("SELECT id FROM staff_users WHERE username = ?", (username,))
     assert row is not None
     return Staff(int(row["id"]), username, password, secret)
+
+
+async def staff_signed_in(hub: Harness) -> bool:
+    return (await hub.client.get("/staff")).status_code == 200
+
+
+async def sign_out_staff(hub: Harness) -> None:
+    response = await hub.post_form("/staff/sign-out", {}, csrf_from="/staff/sign-in")
+    assert response.status_code == 303
 
 
 async def submit_password(hub: Harness, username: str, password: str) -> httpx.Response:

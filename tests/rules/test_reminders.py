@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.rules.feed import choose_channel
 from hub.rules.reminders import DueState, Schedule, decide, escalation_notices, reminder_notices
 
 LEEDS = Schedule(escalation_hours=(24, 48, 72), reminder_days=(7, 1), reminder_days_after_confirm=(1,))
@@ -145,23 +144,3 @@ def test_with_no_digital_contact_reminders_are_skipped_but_the_post_still_goes()
 
 def test_an_unknown_kind_is_skipped() -> None:
     assert decide(replace(DUE, kind="mystery"), now=NOW, schedule=LEEDS) == "skip:unknown"
-
-
-PATIENT = {"opted_out": 0, "contact_preference": "sms", "mobile": "+447700900001", "email": "a@example.com"}
-
-
-@pytest.mark.parametrize(
-    ("changes", "channel"),
-    [
-        ({}, "sms"),
-        ({"contact_preference": "email"}, "email"),
-        ({"mobile": None}, "email"),
-        ({"mobile": None, "email": None}, "letter"),
-        ({"sms_opted_out": 1}, "email"),
-        ({"sms_opted_out": 1, "email": None}, "letter"),
-        ({"contact_preference": "email", "email": None}, "sms"),
-        ({"opted_out": 1}, "letter"),
-    ],
-)
-def test_channel_is_the_preference_then_the_other_then_post(changes: dict[str, object], channel: str) -> None:
-    assert choose_channel({**PATIENT, **changes}) == channel

@@ -1,0 +1,63 @@
+"""Booking-centre task rules: age in working days against the service level, retries, the new time an agent types."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from hub.clock import LONDON
+from hub.rules.tasks import QueuePolicy, after_no_answer, parse_new_start, sla_state, working_age, working_days_between
+
+QUEUE = QueuePolicy(sla_working_days=2, claim=timedelta(minutes=30), retry=timedelta(minutes=120), max_attempts=3)
+NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+
+
+def test_working_days_skip_weekends() -> None:
+    friday, saturday, monday = date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 23)
+    assert working_days_between(friday, friday) == 0
+    assert working_days_between(friday, saturday) == 0
+    assert working_days_between(friday, monday) == 1
+    assert working_days_between(saturday, monday) == 1
+    assert working_days_between(monday, monday + timedelta(days=14)) == 10
+    assert working_days_between(friday, date(2026, 11, 25)) == 3
+    assert [sla_state(age, 2) for age in (1, 2, 3)] == ["ok", "due", "overdue"]
+
+
+def test_retries_then_a_letter() -> None:
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    assert after_no_answer(0, now=now, policy=QUEUE) == (1, now + timedelta(minutes=120))
+    assert after_no_answer(2, now=now, policy=QUEUE) == (3, None)
+
+
+def test_new_start_is_read_in_london_time() -> None:
+    now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    assert parse_new_start("3", "12", "2026", "2:30pm", now=now) == datetime(2026, 12, 3, 14, 30, tzinfo=LONDON)
+    assert parse_new_start("3", "7", "2027", "09:15", now=now) == datetime(2027, 7, 3, 8, 15, tzinfo=UTC)
+    assert parse_new_start("31", "2", "2027", "9:00", now=now) == "Enter a real date, for example 3 12 2026"
+    assert "time" in str(parse_new_start("3", "12", "2026", "25:00", now=now))
+    assert "future" in str(parse_new_start("1", "1", "2020", "9:00", now=now))
+
+
+def test_age_is_counted_in_london_days() -> None:
+    late_monday = datetime(2026, 6, 8, 23, 30, tzinfo=UTC)  # already Tuesday in London (BST)
+    assert working_age(late_monday, datetime(2026, 6, 9, 10, 0, tzinfo=UTC)) == 0
+    winter_monday = datetime(2026, 12, 7, 23, 30, tzinfo=UTC)  # still Monday in London (GMT)
+    assert working_age(winter_monday, datetime(2026, 12, 8, 10, 0, tzinfo=UTC)) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "hour", "minute"),
+    [("14:30", 14, 30), ("2:30pm", 14, 30), ("2.30 PM", 14, 30), ("12am", 0, 0), ("12pm", 12, 0), ("9", 9, 0)],
+)
+def test_times_are_read_as_people_write_them(text: str, hour: int, minute: int) -> None:
+    assert parse_new_start("3", "12", "2026", text, now=NOW) == datetime(2026, 12, 3, hour, minute, tzinfo=LONDON)
+
+
+@pytest.mark.parametrize("text", ["", "noon", "13pm", "0am", "9:75", "24:00", "-1"])
+def test_times_that_are_not_times_are_refused(text: str) -> None:
+    assert parse_new_start("3", "12", "2026", text, now=NOW) == "Enter a time, for example 14:30 or 2:30pm"
+
+
+def test_the_last_attempt_is_the_policys() -> None:
+    policy = QueuePolicy(sla_working_days=2, claim=timedelta(minutes=30), retry=timedelta(hours=1), max_attempts=1)
+    assert after_no_answer(0, now=NOW, policy=policy) == (1, None)
+    assert after_no_answer(1, now=NOW, policy=QUEUE) == (2, NOW + timedelta(minutes=120))

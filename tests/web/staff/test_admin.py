@@ -1,0 +1,42 @@
+"""The console's admin pages: staff accounts (disable, reset the authenticator) and the audit log. Admins only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.harness import Harness
+from tests.pages import check_page
+from tests.staff_harness import WRONG, set_up_staff, staff_signed_in, submit_password
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_an_agent_cannot_reach_admin_pages(hub: Harness) -> None:
+    await set_up_staff(hub, "alice", "agent")
+    for path in ("/staff/admin/staff", "/staff/admin/audit", "/staff/queue.csv"):
+        assert (await hub.client.get(path)).status_code == 403, path
+    response = await hub.post_form("/staff/admin/staff/1/disable", {}, csrf_from="/staff/sign-in")
+    assert response.status_code == 403
+    row = await hub.db.fetch_one("SELECT disabled_at FROM staff_users WHERE username = 'alice'")
+    assert row is not None and row["disabled_at"] is None
+
+
+async def test_an_admin_manages_staff(hub: Harness, new_browser: Callable[..., Harness]) -> None:
+    other = new_browser(hub)
+    agent = await set_up_staff(other, "bob", "agent")
+    await set_up_staff(hub, "root", "admin")
+    for path in ("/staff/admin/staff", "/staff/admin/audit", "/staff/admin/audit?action=staff_enrolled"):
+        page = await hub.client.get(path)
+        assert page.status_code == 200, path
+        check_page(page.text)
+    response = await hub.post_form(f"/staff/admin/staff/{agent.id}/reset-authenticator", {}, csrf_from="/staff/sign-in")
+    assert response.status_code == 303
+    assert not await staff_signed_in(other)  # the reset ends their sessions
+    other.clock.advance(seconds=30)
+    response = await submit_password(other, agent.username, agent.password)
+    assert response.headers["location"] == "/staff/enrol"  # a new authenticator before anything else
+    await hub.post_form(f"/staff/admin/staff/{agent.id}/disable", {}, csrf_from="/staff/sign-in")
+    response = await submit_password(other, agent.username, agent.password)
+    assert response.status_code == 400 and WRONG in response.text
