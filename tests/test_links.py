@@ -1,0 +1,52 @@
+"""The patient's stable link: the same for them every time, signed, and still good after the key is rotated."""
+
+from __future__ import annotations
+
+import pytest
+from itsdangerous import URLSafeSerializer
+
+from hub.links import link_token, patient_link, read_link_token
+from hub.settings import Settings, load_settings
+
+OLD_KEY = "old-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+NEW_KEY = "new-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def settings(secret_key: str = NEW_KEY, **overrides: object) -> Settings:
+    return load_settings(environ={}, overrides={"secret_key": secret_key, **overrides})
+
+
+def test_a_patients_link_is_the_same_every_time_and_reads_back_to_them() -> None:
+    s = settings(base_url="https://hub.example.nhs.uk")
+    assert link_token(s, 42) == link_token(s, 42) != link_token(s, 43)
+    assert read_link_token(s, link_token(s, 42)) == 42
+    assert patient_link(s, 42) == f"https://hub.example.nhs.uk/p/{link_token(s, 42)}"
+
+
+def test_a_link_signed_with_an_older_key_still_works_after_rotation() -> None:
+    old = link_token(settings(OLD_KEY), 7)
+    rotated = settings(previous_secret_keys=[OLD_KEY])
+    assert read_link_token(rotated, old) == 7
+    assert link_token(rotated, 7) != old  # new links are signed with the new key
+    assert read_link_token(settings(), old) is None  # once the old key is dropped, so are its links
+
+
+@pytest.mark.parametrize("token", ["", "42", "not-a-token", "x" * 201])
+def test_anything_but_a_link_we_signed_reads_as_nobody(token: str) -> None:
+    assert read_link_token(settings(), token) is None
+
+
+def test_a_tampered_or_foreign_link_reads_as_nobody() -> None:
+    s = settings()
+    token = link_token(s, 42)
+    payload, _, signature = token.rpartition(".")
+    assert read_link_token(s, link_token(s, 43).rpartition(".")[0] + "." + signature) is None
+    assert read_link_token(s, payload + "." + signature[::-1]) is None
+    assert read_link_token(settings(OLD_KEY), token) is None
+
+
+@pytest.mark.parametrize("value", ["42", True, None, [42], 4.2])
+def test_a_signed_value_that_is_not_a_patient_id_reads_as_nobody(value: object) -> None:
+    s = settings()
+    forged = URLSafeSerializer(s.secret_keys, salt="patient-link").dumps(value)
+    assert read_link_token(s, str(forged)) is None
