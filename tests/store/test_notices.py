@@ -1,0 +1,89 @@
+"""A notice about an appointment: the one place that picks its channel, recipient, template and personalisation."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from hub.links import patient_link
+from hub.store.notices import NOTICE_PATIENT_COLUMNS, queue_appointment_notice
+from tests.conftest import MakeHub
+from tests.harness import Harness
+
+pytestmark = pytest.mark.anyio
+STARTS = datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
+TEMPLATES = {
+    "notify.templates.invitation_sms": "inv-sms",
+    "notify.templates.invitation_email": "inv-email",
+    "notify.templates.invitation_letter": "inv-letter",
+    "notify.templates.appointment_reminder_sms": "reminder-sms",
+}
+
+
+async def _notice(hub: Harness, patient_id: int, **kwargs: Any) -> dict[str, Any]:
+    appointment_id = await hub.create_appointment(patient_id=patient_id, starts_at=STARTS)
+    patient = await hub.db.fetch_one(f"SELECT {NOTICE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,))
+    assert patient is not None
+    async with hub.db.write() as tx:
+        message_id = await queue_appointment_notice(
+            tx,
+            settings=hub.settings,
+            kind=kwargs.pop("kind", "invitation"),
+            patient=patient,
+            appointment_id=appointment_id,
+            starts_at=STARTS,
+            site_name="Royal Free Hospital",
+            clinic="Cardiology outpatients",
+            now=hub.clock.now(),
+            **kwargs,
+        )
+    row = await hub.db.fetch_one(
+        "SELECT kind, channel, recipient, template_id, personalisation, appointment_id FROM outbox_messages"
+        " WHERE id = ?",
+        (message_id,),
+    )
+    assert row is not None and row["appointment_id"] == appointment_id
+    return {**row, "personalisation": json.loads(row["personalisation"])}
+
+
+@pytest.mark.parametrize(
+    ("patient", "channel", "recipient", "template"),
+    [
+        ({}, "sms", "+447700900001", "inv-sms"),
+        ({"email": "m@example.com", "contact_preference": "email"}, "email", "m@example.com", "inv-email"),
+        ({"mobile": None, "email": "m@example.com"}, "email", "m@example.com", "inv-email"),
+        ({"mobile": None}, "letter", "post", "inv-letter"),
+        ({"sms_opted_out": True}, "letter", "post", "inv-letter"),
+    ],
+)
+async def test_the_channel_follows_the_patient_and_the_template_follows_kind_and_channel(
+    make_hub: MakeHub, patient: dict[str, Any], channel: str, recipient: str, template: str
+) -> None:
+    hub = await make_hub(**TEMPLATES)
+    message = await _notice(hub, await hub.create_patient(**patient))
+    assert (message["channel"], message["recipient"], message["template_id"]) == (channel, recipient, template)
+
+
+async def test_the_personalisation_carries_the_link_the_code_and_the_appointment(hub: Harness) -> None:
+    patient = await hub.create_patient(verification_code="MJ4K7Q")
+    message = await _notice(hub, patient)
+    assert message["personalisation"] == {
+        "link": patient_link(hub.settings, patient),
+        "verification_code": "MJ4K7Q",
+        "date": "Thursday 3 December 2026",
+        "time": "9:30am",
+        "site": "Royal Free Hospital",
+        "clinic": "Cardiology outpatients",
+    }
+
+
+async def test_a_caller_may_choose_the_channel_and_borrow_another_kinds_template(make_hub: MakeHub) -> None:
+    hub = await make_hub(**TEMPLATES)
+    patient = await hub.create_patient(email="m@example.com")
+    message = await _notice(hub, patient, kind="changed", channel="sms", template_kind="appointment_reminder")
+    assert (message["kind"], message["channel"], message["template_id"]) == ("changed", "sms", "reminder-sms")
+    unset = await _notice(hub, patient, kind="changed", channel="email")
+    assert unset["template_id"] == ""  # no template set for it: the sender reports that, not this
