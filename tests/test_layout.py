@@ -15,7 +15,6 @@ HUB = ROOT / "hub"
 TESTS = ROOT / "tests"
 # Modules with no test file of their own, and why. Keep it short: a module worth having is worth a test.
 EXEMPT = {
-    "web/staff/routes.py": "only the console's route table: tests/web/staff/test_*.py reach every route through it",
     "rules/validation.py": "its tests come with the API validation rewrite as tests/rules/test_validation.py",
 }
 
