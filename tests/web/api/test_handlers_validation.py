@@ -18,9 +18,6 @@ from hub.rules.feed import (
     choose_channel,
     new_verification_code,
     source_hash,
-    validate_appointment,
-    validate_patient,
-    validate_site,
 )
 from hub.rules.validation import nhs_number_is_valid
 from hub.store.api_keys import create_api_key
@@ -429,25 +426,6 @@ def test_nhs_number_is_valid(number: str) -> None:
 )
 def test_nhs_number_is_invalid(number: str) -> None:
     assert not nhs_number_is_valid(number)
-
-
-def test_validators_report_every_problem_in_field_order() -> None:
-    values, errors = validate_patient({"given_name": 1, "nhs_number": "1"}, today=NOW.date())
-    assert fields(errors) == ["nhs_number", "given_name", "family_name", "date_of_birth"]
-    values, errors = validate_appointment({})
-    assert fields(errors) == ["patient_ref", "site_code", "start", "duration_minutes"]
-    values, errors = validate_site({"latitude": 1})
-    assert fields(errors) == ["name"]
-    values, errors = validate_site({"name": "x", "latitude": 1})
-    assert fields(errors) == ["longitude"]
-    assert validate_site(None)[1][0] == {"field": "body", "message": "must be a JSON object"}
-
-
-def test_validated_appointment_has_defaults_and_utc_start() -> None:
-    values, errors = validate_appointment({**APPOINTMENT, "start": "2026-06-15T09:30:00+01:00"})
-    assert errors == []
-    assert values["start"] == datetime(2026, 6, 15, 8, 30, tzinfo=UTC)
-    assert (values["mode"], values["status"], values["transport_booked"]) == ("in_person", "booked", False)
 
 
 def test_check_ref() -> None:
