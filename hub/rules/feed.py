@@ -1,5 +1,5 @@
-"""What the hospital system feeds in: the schema of each record (the models that check it, name every problem, and
-make the OpenAPI document), and which notice a change sends.
+"""What the hospital system feeds in: the schema of each record (the models that check it, name every problem as
+{field, message}, and make the OpenAPI document), and which notice a change sends.
 
 Pure functions: no database, no clock of their own.
 """
@@ -12,12 +12,14 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hub.rules.validation import (
+    ERROR,
     REF,
+    SURROGATES,
     Choice,
     Cursor,
     Day,
@@ -25,6 +27,7 @@ from hub.rules.validation import (
     Errors,
     Flag,
     Instant,
+    Kind,
     Line,
     Lines,
     Mobile,
@@ -32,15 +35,17 @@ from hub.rules.validation import (
     Number,
     PageSize,
     Postcode,
-    Record,
     Ref,
     Text,
     Whole,
+    escaped,
     fail,
-    read,
+    text_problem,
+    without_none,
 )
 from hub.vocabulary import ContactPreference, HospitalStatus, LetterKind, Mode
 
+R = TypeVar("R", bound="Record")
 # No 0/O, 1/I/L: the code is read off paper and typed on a phone.
 _UVC_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 # The sign-in page refuses dates of birth before 1890: a patient entered with one could never sign in.
@@ -60,6 +65,73 @@ def check_ref(name: str, ref: str) -> Errors:
     if not REF.fullmatch(ref):  # match() would let a trailing newline through
         return [{"field": name, "message": "must be 1 to 64 letters, digits, dots, dashes or underscores"}]
     return []
+
+
+class Record(BaseModel):
+    """A record the hospital sends: unknown fields are refused, every problem is reported at once."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    noun: ClassVar[str]  # "a site": for "is not a field of a site"
+    not_an_object: ClassVar[str] = "must be a JSON object"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_missing(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            fail(cls.not_an_object)
+        for key in data:
+            if text_problem(key) == SURROGATES:  # no field has such a name, and pydantic cannot even read it
+                fail(f"is not a field of {cls.noun}", field=escaped(key))
+        return {key: value for key, value in data.items() if not (_blank(value) and cls._blank_is_missing_for(key))}
+
+    @classmethod
+    def _blank_is_missing_for(cls, name: str) -> bool:
+        found = cls.model_fields.get(name)
+        return found is not None and any(isinstance(m, Kind) and m.blank_is_missing for m in found.metadata)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def read(model: type[R], data: Any, **context: Any) -> tuple[R | None, Errors]:
+    """The record, or every problem with it as {field, message}."""
+    try:
+        return model.model_validate(data, context=context), []
+    except ValidationError as exc:
+        return None, [_error(model, error) for error in exc.errors(include_url=False)]
+
+
+def _error(model: type[Record], error: Any) -> dict[str, str]:
+    loc, kind, context = tuple(error["loc"]), error["type"], error.get("ctx") or {}
+    owner, declared = _field_at(model, loc)
+    if kind == ERROR:
+        message = context["message"]
+        loc += (context["field"],) if context["field"] else ()
+    elif kind == "missing":
+        message = next((m.missing for m in getattr(declared, "metadata", ()) if isinstance(m, Kind)), "is required")
+    elif kind == "extra_forbidden":
+        message = f"is not a field of {owner.noun}"
+    else:  # not expected: our kinds check every field; never pass on pydantic's own wording
+        message = "is not valid"
+    return {"field": _path(loc) or "body", "message": message}
+
+
+def _field_at(model: type[Record], loc: tuple[str | int, ...]) -> tuple[type[Record], Any]:
+    """The record that holds the field at `loc`, and the field's declaration (None for an unknown field)."""
+    owner: type[Record] = model
+    for part in loc[:-1]:
+        declared = owner.model_fields.get(part) if isinstance(part, str) else None
+        inner = without_none(declared.annotation)[0] if declared else None
+        if isinstance(inner, type) and issubclass(inner, Record):
+            owner = inner
+    name = loc[-1] if loc else None
+    return owner, owner.model_fields.get(name) if isinstance(name, str) else None
+
+
+def _path(loc: tuple[str | int, ...]) -> str:
+    path = escaped("".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip("."))
+    return path if len(path) <= 100 else path[:99] + "…"
 
 
 class Site(Record):

@@ -1,5 +1,5 @@
 """The building blocks of the hospital feed's schema: kinds of field that both check a value and describe it in JSON
-Schema, and the one translation from pydantic's errors to our list of {field, message}. Pure: no I/O.
+Schema, and the one rule for text at the boundary. Pure: no I/O.
 
 Each kind is pydantic metadata (`given_name: Annotated[str, Text(100, required=True)]`) with its own plain validator,
 so the messages are ours, never pydantic's, and the OpenAPI document shows the same limits the check applies.
@@ -12,16 +12,14 @@ import types
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, NoReturn, TypeVar, Union, get_args, get_origin
+from typing import Any, NoReturn, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError, ValidationInfo
-from pydantic import model_validator as _model_validator
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationInfo
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from hub.rules.contacts import normalise_email, normalise_mobile
 
 Errors = list[dict[str, str]]
-R = TypeVar("R", bound="Record")
 
 _POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
 REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -29,7 +27,7 @@ REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROLS_BUT_TAB_AND_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _FIRST_YEAR, _LAST_YEAR = 1900, 2999
-_ERROR = "hub"  # the type of every error our kinds raise
+ERROR = "hub"  # the type of every error our kinds raise
 CONTROLS = "must not contain control characters"
 SURROGATES = "must be valid Unicode text (no lone surrogates such as \\ud800)"
 
@@ -52,7 +50,7 @@ def nhs_number_is_valid(text: str) -> bool:
 
 def fail(message: str, *, field: str = "") -> NoReturn:
     """Refuse the value being checked; `field` names a field when a check on the whole record finds the problem."""
-    raise PydanticCustomError(_ERROR, "{message}", {"message": message, "field": field})
+    raise PydanticCustomError(ERROR, "{message}", {"message": message, "field": field})
 
 
 def text_problem(value: str, *, newlines: bool = False) -> str | None:
@@ -73,7 +71,7 @@ def _checked_text(value: str, *, newlines: bool = False) -> str:
     return value
 
 
-def _nullable(source: Any) -> tuple[Any, bool]:
+def without_none(source: Any) -> tuple[Any, bool]:
     """`X | None` as (X, True); anything else as (it, False)."""
     if get_origin(source) in (Union, types.UnionType):
         args = [a for a in get_args(source) if a is not type(None)]
@@ -96,7 +94,8 @@ class Kind:
         raise NotImplementedError
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        self._source, self._nullable = _nullable(source)
+        # Kept for describe(): a kind serves the one field it is declared on.
+        self._source, self._nullable = without_none(source)
         return core_schema.with_info_plain_validator_function(self.check)
 
     def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
@@ -391,73 +390,6 @@ class Ref(Kind):
         return {"type": "string", "pattern": REF.pattern}
 
 
-class Record(BaseModel):
-    """A record the hospital sends: unknown fields are refused, every problem is reported at once."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    noun: ClassVar[str]  # "a site": for "is not a field of a site"
-    not_an_object: ClassVar[str] = "must be a JSON object"
-
-    @_model_validator(mode="before")
-    @classmethod
-    def _blank_is_missing(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            fail(cls.not_an_object)
-        for key in data:
-            if text_problem(key) == SURROGATES:  # no field has such a name, and pydantic cannot even read it
-                fail(f"is not a field of {cls.noun}", field=_escaped(key))
-        return {key: value for key, value in data.items() if not (_blank(value) and cls._blank_is_missing_for(key))}
-
-    @classmethod
-    def _blank_is_missing_for(cls, name: str) -> bool:
-        found = cls.model_fields.get(name)
-        return found is not None and any(isinstance(m, Kind) and m.blank_is_missing for m in found.metadata)
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def read(model: type[R], data: Any, **context: Any) -> tuple[R | None, Errors]:
-    """The record, or every problem with it as {field, message}."""
-    try:
-        return model.model_validate(data, context=context), []
-    except ValidationError as exc:
-        return None, [_error(model, error) for error in exc.errors(include_url=False)]
-
-
-def _error(model: type[Record], error: Any) -> dict[str, str]:
-    loc, kind, context = tuple(error["loc"]), error["type"], error.get("ctx") or {}
-    owner, declared = _field_at(model, loc)
-    if kind == _ERROR:
-        message = context["message"]
-        loc += (context["field"],) if context["field"] else ()
-    elif kind == "missing":
-        message = next((m.missing for m in getattr(declared, "metadata", ()) if isinstance(m, Kind)), "is required")
-    elif kind == "extra_forbidden":
-        message = f"is not a field of {owner.noun}"
-    else:  # not expected: our kinds check every field; never pass on pydantic's own wording
-        message = "is not valid"
-    return {"field": _path(loc) or "body", "message": message}
-
-
-def _field_at(model: type[Record], loc: tuple[str | int, ...]) -> tuple[type[Record], Any]:
-    """The record that holds the field at `loc`, and the field's declaration (None for an unknown field)."""
-    owner: type[Record] = model
-    for part in loc[:-1]:
-        declared = owner.model_fields.get(part) if isinstance(part, str) else None
-        inner = _nullable(declared.annotation)[0] if declared else None
-        if isinstance(inner, type) and issubclass(inner, Record):
-            owner = inner
-    name = loc[-1] if loc else None
-    return owner, owner.model_fields.get(name) if isinstance(name, str) else None
-
-
-def _path(loc: tuple[str | int, ...]) -> str:
-    path = _escaped("".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip("."))
-    return path if len(path) <= 100 else path[:99] + "…"
-
-
-def _escaped(name: str) -> str:
-    """An unknown field's name is the caller's text: made safe to store in the audit and to send back."""
+def escaped(name: str) -> str:
+    """A field's name as the caller wrote it, made safe to store in the audit and to send back."""
     return "".join(ch if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF else f"\\u{ord(ch):04x}" for ch in name)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hub.rules.feed import (
     Appointment,
     Patient,
+    Record,
     Site,
     read_appointment,
     read_events_query,
@@ -22,7 +23,7 @@ from hub.rules.feed import (
     read_site,
     source_hash,
 )
-from hub.rules.validation import CONTROLS, SURROGATES, Errors, Record, nhs_number_is_valid
+from hub.rules.validation import CONTROLS, SURROGATES, Errors, nhs_number_is_valid
 from hub.vocabulary import HospitalStatus, LetterKind, Mode
 
 TODAY = date(2026, 11, 21)

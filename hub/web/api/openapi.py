@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.rules.feed import Appointment, EventsQuery, LetterQuery, Patient, Site
-from hub.rules.validation import REF, Record
+from hub.rules.feed import Appointment, EventsQuery, LetterQuery, Patient, Record, Site
+from hub.rules.validation import REF
 from hub.settings import Settings
 from hub.vocabulary import EVENT_KINDS
 
