@@ -23,6 +23,7 @@ import httpx
 
 from bench.common import SECRET, Process, emit, free_port, hub_cli, machine, serve_argv
 from bench.import_bench import nhs_number
+from tests.fake_notify import template_environ
 
 
 def patient(n: int) -> dict[str, Any]:
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             "HUB_SECRET_KEY": SECRET,
             "HUB_NOTIFY_API_KEY": "bench",
             "HUB_BASE_URL": url,
+            **template_environ(),
         }
         hub_cli(env, "migrate")
         hub_cli(env, "create-organisation", "--code", "RAL", "--name", "Bench Trust")

@@ -30,7 +30,7 @@ from bench.common import ROOT, SECRET, emit, machine
 from hub.db import connect
 from hub.db.migrate import migrate
 from hub.store.outbox import queue_message
-from tests.fake_notify import FakeNotify
+from tests.fake_notify import FakeNotify, template_environ
 
 TEMPLATE = "f33517ff-2a88-4f6e-b855-c550268ce08a"
 WINDOW = 60.0
@@ -106,6 +106,7 @@ def run(messages: int, per_minute: int, workers: int, batch: int, folder: Path, 
             HUB_NOTIFY__QUIET_END_HOUR="0",
             HUB_WORKER__BATCH=str(batch),
         )
+        env.update(template_environ())
         logs = [(folder / f"worker-{n}.log").open("wb") for n in range(workers)]
         began = time.monotonic()
         processes = [

@@ -10,7 +10,7 @@ import sys
 from hub.clock import Clock
 from hub.db import open_database
 from hub.db.migrate import migrate
-from hub.settings import Settings, SettingsError, load_settings
+from hub.settings import Settings, SettingsError, check_templates, load_settings
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, *, run_worker: bool = False) -> None:
@@ -78,11 +78,11 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
                 role=args.role,
                 secret=settings.secret_key,
                 now=now,
-                hours=settings["staff.setup_hours"],
+                hours=settings.staff.setup_hours,
             )
             print(
                 f"Created {args.role} {args.username.lower()}. Send them this one-time set-up link (it works for"
-                f" {settings['staff.setup_hours']} hours):"
+                f" {settings.staff.setup_hours} hours):"
             )
             print(f"{settings.base_url}/staff/setup/{token}")
         elif args.command == "revoke-api-key":
@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         return _copy_db(args.source, args.target)
     try:
         settings = load_settings(overrides={"demo": True} if args.command == "demo" else None)
+        if args.command in ("serve", "worker") and settings.notify.api_key:
+            check_templates(settings)
     except SettingsError as exc:
         print(f"Settings error: {exc}", file=sys.stderr)
         return 2

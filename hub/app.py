@@ -25,7 +25,17 @@ from hub.notify.dev import DevNotifier
 from hub.settings import Settings, SettingsError
 from hub.web import notify as callbacks
 from hub.web.api import handlers as api
-from hub.web.common import NHSUK_DIST, STATIC, Assets, Hub, SignInRequired, delete_cookie, make_templates, render
+from hub.web.common import (
+    NHSUK_DIST,
+    STATIC,
+    Assets,
+    Hub,
+    Policies,
+    SignInRequired,
+    delete_cookie,
+    make_templates,
+    render,
+)
 from hub.web.patient import account, appointments, dev, signin, sites
 from hub.web.security import SecurityMiddleware
 from hub.web.staff.common import StaffSignInRequired, staff_sign_in_required
@@ -155,8 +165,8 @@ def create_app(
     """`use_dev_outbox` (tests) sends through the dev outbox without the rest of demo mode; `run_worker` runs
     the worker's loop inside this process (the demo's one command)."""
     clock = clock or Clock()
-    use_dev_outbox = use_dev_outbox or (settings.demo and not settings["notify.api_key"])
-    if notifier is None and not use_dev_outbox and not settings["notify.api_key"]:
+    use_dev_outbox = use_dev_outbox or (settings.demo and not settings.notify.api_key)
+    if notifier is None and not use_dev_outbox and not settings.notify.api_key:
         raise SettingsError("HUB_NOTIFY_API_KEY is required outside demo mode (security codes go through Notify)")
 
     @asynccontextmanager
@@ -168,7 +178,9 @@ def create_app(
             DevNotifier(db, clock) if use_dev_outbox else make_notifier(settings, db, clock)
         )
         assets = Assets(ASSET_MOUNTS)
-        app.state.hub = Hub(settings, clock, db, chosen, make_templates(assets, settings), assets)
+        app.state.hub = Hub(
+            settings, clock, db, chosen, make_templates(assets, settings), assets, Policies.from_settings(settings)
+        )
         stop = asyncio.Event()
         worker = asyncio.create_task(work(db, chosen, settings, clock, stop)) if run_worker else None
         try:

@@ -80,3 +80,23 @@ def _time(local: datetime) -> str:
     hour = local.hour % 12 or 12
     suffix = "am" if local.hour < 12 else "pm"
     return f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
+
+
+def format_duration(seconds: int) -> str:
+    """How long, as a page says it: '2 and a half minutes', '30 minutes', '3 days', '36 hours', '45 seconds'."""
+    if seconds % 86_400 == 0:
+        return plural(seconds // 86_400, "day")
+    if seconds % 3_600 == 0:
+        return plural(seconds // 3_600, "hour")
+    if seconds < 60:
+        return plural(seconds, "second")
+    minutes, rest = divmod(seconds, 60)
+    if rest == 0:
+        return plural(minutes, "minute")
+    if rest == 30:
+        return f"{minutes} and a half minutes"
+    return f"{plural(minutes, 'minute')} and {plural(rest, 'second')}"
+
+
+def plural(count: int, unit: str) -> str:
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"

@@ -1,13 +1,22 @@
-"""Settings: declared once here, defaults in settings.toml, overridden by HUB_* environment variables."""
+"""Settings: declared once here as typed sections, defaults in settings.toml, overridden by HUB_* environment variables.
+
+`settings.code_lifetime_seconds` is an int and `settings.notify.templates.invitation_sms` a str to mypy: a mistyped
+name fails type checking. The flat table `SETTINGS` (README's configuration table, the environment names) and the
+flat mapping `settings.values` are derived from the sections, never written by hand.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
+
+from hub.vocabulary import CancelMode, Channel, MessageKind
 
 DEMO_SECRET_KEY = "demo-secret-key-not-for-production"
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,121 +26,204 @@ class SettingsError(Exception):
     """Start-up must stop: the message says which setting and why."""
 
 
+def setting(default: Any, help: str, *, secret: bool = False) -> Any:
+    """A field of a settings section, with the text README's configuration table shows for it."""
+    metadata = {"help": help, "secret": secret}
+    if isinstance(default, list | tuple):
+        frozen = tuple(default)
+        return field(default_factory=lambda: type(default)(frozen), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _section(kind: type) -> Any:
+    return field(default_factory=kind, metadata={"section": True})
+
+
+@dataclass(frozen=True)
+class NotifyTemplates:
+    """GOV.UK Notify template ids, one per message kind and channel (see `template_setting`)."""
+
+    security_code_sms: str = setting("", "Notify template for the security code by text.")
+    security_code_email: str = setting("", "Notify template for the security code by email.")
+    invitation_sms: str = setting("", "Notify template: a new appointment, with the patient's link by text.")
+    invitation_email: str = setting("", "Notify template: a new appointment, with the patient's link by email.")
+    invitation_letter: str = setting("", "Notify template: a new appointment, with the patient's link by post.")
+    changed_sms: str = setting("", "Notify template: an appointment the hospital moved or changed by text.")
+    changed_email: str = setting("", "Notify template: an appointment the hospital moved or changed by email.")
+    changed_letter: str = setting("", "Notify template: an appointment the hospital moved or changed by post.")
+    cancelled_sms: str = setting("", "Notify template: an appointment the hospital cancelled by text.")
+    cancelled_email: str = setting("", "Notify template: an appointment the hospital cancelled by email.")
+    cancelled_letter: str = setting("", "Notify template: an appointment the hospital cancelled by post.")
+    invitation_reminder_sms: str = setting(
+        "", "Notify template: a reminder of an invitation whose letter is still unread by text."
+    )
+    invitation_reminder_email: str = setting(
+        "", "Notify template: a reminder of an invitation whose letter is still unread by email."
+    )
+    appointment_reminder_sms: str = setting("", "Notify template: a reminder days before the appointment by text.")
+    appointment_reminder_email: str = setting("", "Notify template: a reminder days before the appointment by email.")
+    sms_opt_out_confirmation_email: str = setting("", "Notify template: texts stopped, by email.")
+    sms_opt_out_confirmation_letter: str = setting("", "Notify template: texts stopped, by post.")
+    sms_opt_in_confirmation_sms: str = setting("", "Notify template: texts started again.")
+    no_answer_letter: str = setting("", "Notify template: the letter sent after unanswered calls.")
+    patient_link_sms: str = setting("", "Notify template: the patient's link, resent by an agent.")
+    patient_link_email: str = setting("", "Notify template: the patient's link, resent, by email.")
+
+    def template_for(self, kind: str, channel: str) -> str | None:
+        """The template id for a message kind by a channel; None when no template is declared for that pair (the
+        message cannot go that way). An empty string is a declared template not yet configured (demo and tests)."""
+        name = TEMPLATE_SETTINGS.get((kind, channel))  # a StrEnum member hashes and compares as its value
+        return None if name is None else str(getattr(self, name))
+
+
+# Every (message kind, channel) that can be sent, and the template setting it uses. Nothing else can be sent: a
+# fall-back to a channel missing here moves on to the next channel or fails.
+TEMPLATE_SETTINGS: dict[tuple[str, str], str] = {
+    (MessageKind.SECURITY_CODE, Channel.SMS): "security_code_sms",
+    (MessageKind.SECURITY_CODE, Channel.EMAIL): "security_code_email",
+    **{
+        (kind, channel): f"{kind}_{channel}"
+        for kind in (MessageKind.INVITATION, MessageKind.CHANGED, MessageKind.CANCELLED)
+        for channel in (Channel.SMS, Channel.EMAIL, Channel.LETTER)
+    },
+    (MessageKind.INVITATION_REMINDER, Channel.SMS): "invitation_reminder_sms",
+    (MessageKind.INVITATION_REMINDER, Channel.EMAIL): "invitation_reminder_email",
+    (MessageKind.INVITATION_POST, Channel.LETTER): "invitation_letter",  # the posted invitation
+    (MessageKind.APPOINTMENT_REMINDER, Channel.SMS): "appointment_reminder_sms",
+    (MessageKind.APPOINTMENT_REMINDER, Channel.EMAIL): "appointment_reminder_email",
+    (MessageKind.SMS_OPT_OUT_CONFIRMATION, Channel.EMAIL): "sms_opt_out_confirmation_email",
+    (MessageKind.SMS_OPT_OUT_CONFIRMATION, Channel.LETTER): "sms_opt_out_confirmation_letter",
+    (MessageKind.SMS_OPT_IN_CONFIRMATION, Channel.SMS): "sms_opt_in_confirmation_sms",
+    (MessageKind.NO_ANSWER, Channel.LETTER): "no_answer_letter",
+    (MessageKind.PATIENT_LINK, Channel.SMS): "patient_link_sms",
+    (MessageKind.PATIENT_LINK, Channel.EMAIL): "patient_link_email",
+}
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    api_key: str = setting("", "GOV.UK Notify API key; when empty, messages go to the dev outbox.", secret=True)
+    base_url: str = setting("https://api.notifications.service.gov.uk", "GOV.UK Notify API origin.")
+    callback_token: str = setting("", "Bearer token Notify sends with its callbacks.", secret=True)
+    templates: NotifyTemplates = _section(NotifyTemplates)
+    per_minute: int = setting(3000, "Most requests to Notify in any 60 seconds, shared by all workers.")
+    timeout_seconds: int = setting(10, "How long one request to Notify may take.")
+    max_attempts: int = setting(8, "Tries for a message that meets errors or timeouts before it fails.")
+    quiet_start_hour: int = setting(20, "Quiet hours start (London time): non-urgent messages wait.")
+    quiet_end_hour: int = setting(8, "Quiet hours end (London time).")
+    per_number_per_hour: int = setting(100, "Most texts to one mobile number in an hour.")
+    identical_per_number_per_hour: int = setting(20, "Most identical texts to one mobile number in an hour.")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    batch: int = setting(25, "Messages one worker sends at once.")
+    lease_seconds: int = setting(120, "After this long, a message a worker was sending is taken back.")
+
+
+@dataclass(frozen=True)
+class StaffSettings:
+    session_idle_minutes: int = setting(30, "A booking-centre session ends after this long without a request.")
+    lockout_attempts: int = setting(5, "Failed staff sign-ins (password or code) before the account locks.")
+    lockout_minutes: int = setting(15, "How long a locked staff account stays locked.")
+    setup_hours: int = setting(24, "How long a new staff member's set-up link works.")
+    sla_working_days: int = setting(2, "Working days a task may wait before it is overdue.")
+    claim_minutes: int = setting(30, "An agent's claim on a task lapses after this long.")
+    retry_minutes: int = setting(120, "After no answer, the task returns to the queue this much later.")
+    max_attempts: int = setting(3, "Unanswered calls before a letter goes to the patient instead.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    demo: bool = setting(False, "Demo mode: seeded data, the dev outbox at /dev/outbox, a fixed secret key.")
+    database_url: str = setting("sqlite:///var/hub.sqlite3", "Database: sqlite:///path or postgresql://...")
+    secret_key: str = setting("", "Signs links and keys code hashes. Required outside demo mode.", secret=True)
+    previous_secret_keys: list[str] = setting(
+        [], "Older secret keys still accepted for patients' stable links, so links survive key rotation.", secret=True
+    )
+    base_url: str = setting("http://127.0.0.1:8000", "Public origin used in links sent to patients.")
+    host: str = setting("127.0.0.1", "Address `python -m hub serve` listens on.")
+    port: int = setting(8000, "Port `python -m hub serve` listens on.")
+    service_name: str = setting("Hospital appointments", "Name shown in the header and page titles.")
+    booking_phone: str = setting("020 7794 0500", "Booking team's phone number shown when online change is closed.")
+    sqlite_readers: int = setting(4, "SQLite read threads, for reads past 2 ms (shorter ones run in the loop).")
+    sqlite_busy_timeout_ms: int = setting(5000, "How long an SQLite write waits for another process's lock.")
+    postgres_pool_size: int = setting(10, "Most connections each hub process opens to a PostgreSQL database.")
+    code_lifetime_seconds: int = setting(150, "How long a security code stays valid after it is issued.")
+    code_max_guesses: int = setting(5, "Wrong guesses allowed per code; the code is dead after that.")
+    codes_per_contact_per_hour: int = setting(5, "Codes sent to one mobile number or email address an hour.")
+    codes_per_client_per_hour: int = setting(30, "Codes requested from one client address an hour.")
+    guesses_per_client_per_hour: int = setting(50, "Wrong codes accepted from one client address an hour.")
+    session_idle_minutes: int = setting(15, "A patient's session ends after this long without a request.")
+    session_absolute_minutes: int = setting(120, "A patient's session ends this long after sign-in, whatever.")
+    change_cutoff_hours: int = setting(24, "No online change this close to the appointment; phone instead.")
+    rebook_limit: int = setting(2, "Rebook requests a patient may make online for one appointment.")
+    cancel_mode: str = setting(
+        CancelMode.REQUEST.value, "'request': the booking centre confirms a cancel; 'immediate'."
+    )
+    past_months: int = setting(24, "Past appointments shown to patients for this many months.")
+    calendar_show_clinic: bool = setting(False, "Put clinic names in calendar files (they sync to shared devices).")
+    trust_proxy_headers: bool = setting(False, "Take the client address from X-Forwarded-For (behind a proxy).")
+    notify: NotifySettings = _section(NotifySettings)
+    worker: WorkerSettings = _section(WorkerSettings)
+    reminder_days_before: tuple[int, ...] = setting((7, 1), "Reminders this many days before each appointment.")
+    reminder_days_after_confirm: tuple[int, ...] = setting((1,), "The reminders still sent once the patient confirmed.")
+    escalation_hours: tuple[int, ...] = setting(
+        (24, 48, 72),
+        "Hours after the invitation for reminder 1, reminder 2 and the posted letter, while the letter is unread.",
+    )
+    staff: StaffSettings = _section(StaffSettings)
+    letter_max_bytes: int = setting(10_000_000, "Largest PDF letter the integration API accepts (413 beyond).")
+    api_page_limit: int = setting(500, "Most events one GET /api/v1/events returns.")
+
+    def __getitem__(self, name: str) -> Any:
+        """A setting by its dotted name ("notify.per_minute"), for tables and tests; code reads attributes."""
+        return self.values[name]
+
+    @cached_property
+    def values(self) -> Mapping[str, Any]:
+        """Every setting by its dotted name."""
+        return {s.name: _lookup(self, s.name) for s in SETTINGS}
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def secret_keys(self) -> list[str]:
+        """Newest last, as itsdangerous wants them."""
+        return [*self.previous_secret_keys, self.secret_key]
+
+    @property
+    def cancels_immediately(self) -> bool:
+        return self.cancel_mode == CancelMode.IMMEDIATE
+
+
 @dataclass(frozen=True)
 class Setting:
-    name: str  # dotted: "[table] key" in settings.toml is "table.key"
-    type: type
+    """One row of the flat table: "[table] key" in settings.toml is "table.key"."""
+
+    name: str
+    type: Any  # bool, int, str, list[str] or tuple[int, ...]
     default: Any
     help: str
     secret: bool = False
 
 
-# The one declaration of every setting. README's configuration table is kept in step by a test.
-SETTINGS: tuple[Setting, ...] = (
-    Setting("demo", bool, False, "Demo mode: seeded data, the dev outbox at /dev/outbox, a fixed secret key."),
-    Setting("database_url", str, "sqlite:///var/hub.sqlite3", "Database: sqlite:///path or postgresql://..."),
-    Setting("secret_key", str, "", "Signs links and keys code hashes. Required outside demo mode.", secret=True),
-    Setting(
-        "previous_secret_keys",
-        list,
-        [],
-        "Older secret keys still accepted for patients' stable links, so links survive key rotation.",
-        secret=True,
-    ),
-    Setting("base_url", str, "http://127.0.0.1:8000", "Public origin used in links sent to patients."),
-    Setting("host", str, "127.0.0.1", "Address `python -m hub serve` listens on."),
-    Setting("port", int, 8000, "Port `python -m hub serve` listens on."),
-    Setting("service_name", str, "Hospital appointments", "Name shown in the header and page titles."),
-    Setting(
-        "booking_phone",
-        str,
-        "020 7794 0500",
-        "Booking team's phone number shown when online change is closed.",
-    ),
-    Setting("sqlite_readers", int, 4, "SQLite read threads, for reads past 2 ms (shorter ones run in the loop)."),
-    Setting("sqlite_busy_timeout_ms", int, 5000, "How long an SQLite write waits for another process's lock."),
-    Setting("postgres_pool_size", int, 10, "Most connections each hub process opens to a PostgreSQL database."),
-    Setting("code_lifetime_seconds", int, 150, "How long a security code stays valid after it is issued."),
-    Setting("code_max_guesses", int, 5, "Wrong guesses allowed per code; the code is dead after that."),
-    Setting("codes_per_contact_per_hour", int, 5, "Codes sent to one mobile number or email address an hour."),
-    Setting("codes_per_client_per_hour", int, 30, "Codes requested from one client address an hour."),
-    Setting("guesses_per_client_per_hour", int, 50, "Wrong codes accepted from one client address an hour."),
-    Setting("session_idle_minutes", int, 15, "A patient's session ends after this long without a request."),
-    Setting("session_absolute_minutes", int, 120, "A patient's session ends this long after sign-in, whatever."),
-    Setting("change_cutoff_hours", int, 24, "No online change this close to the appointment; phone instead."),
-    Setting("rebook_limit", int, 2, "Rebook requests a patient may make online for one appointment."),
-    Setting("cancel_mode", str, "request", "'request': the booking centre confirms a cancel; 'immediate'."),
-    Setting("past_months", int, 24, "Past appointments shown to patients for this many months."),
-    Setting(
-        "calendar_show_clinic",
-        bool,
-        False,
-        "Put clinic names in calendar files (they sync to shared devices).",
-    ),
-    Setting("trust_proxy_headers", bool, False, "Take the client address from X-Forwarded-For (behind a proxy)."),
-    Setting(
-        "notify.api_key",
-        str,
-        "",
-        "GOV.UK Notify API key; when empty, messages go to the dev outbox.",
-        secret=True,
-    ),
-    Setting("notify.base_url", str, "https://api.notifications.service.gov.uk", "GOV.UK Notify API origin."),
-    Setting("notify.callback_token", str, "", "Bearer token Notify sends with its callbacks.", secret=True),
-    Setting("notify.templates.security_code_sms", str, "", "Notify template for the security code by text."),
-    Setting("notify.templates.security_code_email", str, "", "Notify template for the security code by email."),
-    *(
-        Setting(f"notify.templates.{kind}_{channel}", str, "", f"Notify template: {what} by {label}.")
-        for kind, what in (
-            ("invitation", "a new appointment, with the patient's link"),
-            ("changed", "an appointment the hospital moved or changed"),
-            ("cancelled", "an appointment the hospital cancelled"),
-        )
-        for channel, label in (("sms", "text"), ("email", "email"), ("letter", "post"))
-    ),
-    *(
-        Setting(f"notify.templates.{kind}_{channel}", str, "", f"Notify template: {what} by {label}.")
-        for kind, what in (
-            ("invitation_reminder", "a reminder of an invitation whose letter is still unread"),
-            ("appointment_reminder", "a reminder days before the appointment"),
-        )
-        for channel, label in (("sms", "text"), ("email", "email"))
-    ),
-    Setting("notify.templates.sms_opt_out_confirmation_email", str, "", "Notify template: texts stopped, by email."),
-    Setting("notify.templates.sms_opt_out_confirmation_letter", str, "", "Notify template: texts stopped, by post."),
-    Setting("notify.templates.sms_opt_in_confirmation_sms", str, "", "Notify template: texts started again."),
-    Setting("notify.per_minute", int, 3000, "Most requests to Notify in any 60 seconds, shared by all workers."),
-    Setting("notify.timeout_seconds", int, 10, "How long one request to Notify may take."),
-    Setting("notify.max_attempts", int, 8, "Tries for a message that meets errors or timeouts before it fails."),
-    Setting("notify.quiet_start_hour", int, 20, "Quiet hours start (London time): non-urgent messages wait."),
-    Setting("notify.quiet_end_hour", int, 8, "Quiet hours end (London time)."),
-    Setting("notify.per_number_per_hour", int, 100, "Most texts to one mobile number in an hour."),
-    Setting("notify.identical_per_number_per_hour", int, 20, "Most identical texts to one mobile number in an hour."),
-    Setting("worker.batch", int, 25, "Messages one worker sends at once."),
-    Setting("worker.lease_seconds", int, 120, "After this long, a message a worker was sending is taken back."),
-    Setting("reminder_days_before", list, ["7", "1"], "Reminders this many days before each appointment."),
-    Setting("reminder_days_after_confirm", list, ["1"], "The reminders still sent once the patient confirmed."),
-    Setting(
-        "escalation_hours",
-        list,
-        ["24", "48", "72"],
-        "Hours after the invitation for reminder 1, reminder 2 and the posted letter, while the letter is unread.",
-    ),
-    Setting("staff.session_idle_minutes", int, 30, "A booking-centre session ends after this long without a request."),
-    Setting("staff.lockout_attempts", int, 5, "Failed staff sign-ins (password or code) before the account locks."),
-    Setting("staff.lockout_minutes", int, 15, "How long a locked staff account stays locked."),
-    Setting("staff.setup_hours", int, 24, "How long a new staff member's set-up link works."),
-    Setting("staff.sla_working_days", int, 2, "Working days a call-back may wait before it is overdue."),
-    Setting("staff.claim_minutes", int, 30, "An agent's claim on a call-back lapses after this long."),
-    Setting("staff.retry_minutes", int, 120, "After no answer, the call-back returns to the queue this much later."),
-    Setting("staff.max_attempts", int, 3, "Unanswered calls before a letter goes to the patient instead."),
-    Setting("notify.templates.no_answer_letter", str, "", "Notify template: the letter sent after unanswered calls."),
-    Setting("notify.templates.patient_link_sms", str, "", "Notify template: the patient's link, resent by an agent."),
-    Setting("notify.templates.patient_link_email", str, "", "Notify template: the patient's link, resent, by email."),
-    Setting("letter_max_bytes", int, 10_000_000, "Largest PDF letter the integration API accepts (413 beyond)."),
-    Setting("api_page_limit", int, 500, "Most events one GET /api/v1/events returns."),
-)
+def _declared(section: type, prefix: str = "") -> list[Setting]:
+    hints = get_type_hints(section)
+    rows: list[Setting] = []
+    for f in dataclasses.fields(section):
+        if f.metadata.get("section"):
+            rows += _declared(hints[f.name], f"{prefix}{f.name}.")
+            continue
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        rows.append(Setting(f"{prefix}{f.name}", hints[f.name], default, f.metadata["help"], f.metadata["secret"]))
+    return rows
 
+
+# The flat view of every setting, in declaration order. README's configuration table is kept in step by a test.
+SETTINGS: tuple[Setting, ...] = tuple(_declared(Settings))
 _BY_NAME = {s.name: s for s in SETTINGS}
 # DESIGN.md names these three with single underscores; both spellings work.
 ENV_ALIASES = {
@@ -139,30 +231,24 @@ ENV_ALIASES = {
     "HUB_NOTIFY_BASE_URL": "notify.base_url",
     "HUB_NOTIFY_CALLBACK_TOKEN": "notify.callback_token",
 }
-_CANCEL_MODES = ("request", "immediate")
+_INTS = tuple[int, ...]
 
 
-@dataclass(frozen=True)
-class Settings:
-    values: Mapping[str, Any] = field(default_factory=dict)
+def _lookup(settings: Any, name: str) -> Any:
+    for part in name.split("."):
+        settings = getattr(settings, part)
+    return settings
 
-    def __getitem__(self, name: str) -> Any:
-        return self.values[name]
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    @property
-    def https(self) -> bool:
-        return str(self.values["base_url"]).startswith("https://")
-
-    @property
-    def secret_keys(self) -> list[str]:
-        """Newest last, as itsdangerous wants them."""
-        return [*self.values["previous_secret_keys"], self.values["secret_key"]]
+def _built(section: type, values: Mapping[str, Any], prefix: str = "") -> Any:
+    hints = get_type_hints(section)
+    kwargs = {
+        f.name: _built(hints[f.name], values, f"{prefix}{f.name}.")
+        if f.metadata.get("section")
+        else values[f"{prefix}{f.name}"]
+        for f in dataclasses.fields(section)
+    }
+    return section(**kwargs)
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -181,29 +267,44 @@ def env_name(name: str) -> str:
     return "HUB_" + name.replace(".", "__").upper()
 
 
+def type_name(kind: Any) -> str:
+    return {bool: "bool", int: "int", str: "str", list[str]: "list", _INTS: "list of whole numbers"}[kind]
+
+
 def _coerce(setting: Setting, raw: Any, source: str, *, from_text: bool = False) -> Any:
     """Environment values are text and are parsed; TOML values already have a type, which must be right."""
-    if from_text and isinstance(raw, str) and setting.type is not str:
+    kind = setting.type
+    if from_text and isinstance(raw, str) and kind is not str:
         text = raw.strip()
-        if setting.type is bool:
+        if kind is bool:
             if text.lower() in ("1", "true", "yes", "on"):
                 return True
             if text.lower() in ("0", "false", "no", "off", ""):
                 return False
-        elif setting.type is int:
+        elif kind is int:
             try:
                 return int(text)
             except ValueError:
                 pass
-        elif setting.type is list:
-            return [part.strip() for part in text.split(",") if part.strip()]
-    elif setting.type is int and isinstance(raw, int) and not isinstance(raw, bool):
+        else:
+            raw = [part.strip() for part in text.split(",") if part.strip()]
+    if kind is int and isinstance(raw, int) and not isinstance(raw, bool):
         return raw
-    elif setting.type is list and isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+    if kind is bool and isinstance(raw, bool):
         return raw
-    elif isinstance(raw, setting.type) and setting.type not in (int, list):  # checked above
+    if kind is str and isinstance(raw, str):
         return raw
-    raise SettingsError(f"{setting.name} (from {source}) must be {setting.type.__name__}, not {raw!r}")
+    if kind == list[str] and isinstance(raw, list | tuple) and all(isinstance(x, str) for x in raw):
+        return list(raw)
+    if kind == _INTS and isinstance(raw, list | tuple):
+        # Whole numbers, written as numbers or (in older settings files and the environment) as digit strings.
+        if all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in raw):
+            return tuple(raw)
+        if all(isinstance(x, str) for x in raw):
+            if not all(x.isascii() and x.isdigit() for x in raw):
+                raise SettingsError(f"{setting.name} must be a list of whole numbers")
+            return tuple(int(x) for x in raw)
+    raise SettingsError(f"{setting.name} (from {source}) must be {type_name(kind)}, not {raw!r}")
 
 
 def load_settings(
@@ -249,17 +350,14 @@ def _validated(values: dict[str, Any]) -> Settings:
             raise SettingsError("HUB_SECRET_KEY must be set to a long random value outside demo mode")
         if len(values["secret_key"]) < 32:
             raise SettingsError("HUB_SECRET_KEY must be at least 32 characters")
-    if values["cancel_mode"] not in _CANCEL_MODES:
-        raise SettingsError(f"cancel_mode must be one of {', '.join(_CANCEL_MODES)}")
+    if values["cancel_mode"] not in tuple(CancelMode):
+        raise SettingsError(f"cancel_mode must be one of {', '.join(CancelMode)}")
     url = values["database_url"]
     if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
         raise SettingsError("database_url must start with sqlite:/// or postgresql://")
     if not str(values["base_url"]).startswith(("http://", "https://")):
         raise SettingsError("base_url must start with http:// or https://")
     values["base_url"] = str(values["base_url"]).rstrip("/")
-    for name in ("reminder_days_before", "reminder_days_after_confirm", "escalation_hours"):
-        if not all(v.isdigit() for v in values[name]):
-            raise SettingsError(f"{name} must be a list of whole numbers")
     if len(values["escalation_hours"]) != 3:
         raise SettingsError("escalation_hours must have 3 entries: reminder 1, reminder 2, post")
     for name in ("notify.quiet_start_hour", "notify.quiet_end_hour"):
@@ -282,7 +380,18 @@ def _validated(values: dict[str, Any]) -> Settings:
     ):
         if values[name] < 1:
             raise SettingsError(f"{name} must be at least 1")
-    return Settings(values)
+    settings = _built(Settings, values)
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def check_templates(settings: Settings) -> None:
+    """Before sending through GOV.UK Notify outside demo mode: every declared template has an id, or a message of
+    that kind would reach Notify with an empty one and be refused."""
+    names = dict.fromkeys(TEMPLATE_SETTINGS.values())
+    missing = [env_name(f"notify.templates.{n}") for n in names if not getattr(settings.notify.templates, n)]
+    if missing and not settings.demo:
+        raise SettingsError(f"Notify template ids are missing: set {', '.join(missing)}")
 
 
 def markdown_table() -> str:
@@ -295,8 +404,12 @@ def markdown_table() -> str:
     for s in SETTINGS:
         table, _, key = s.name.rpartition(".")
         where = f"[{table}] {key}" if table else key
-        shown = f"`{s.default}`" if s.default not in ("", []) else "(empty)"
+        shown = f"`{_shown(s.default)}`" if s.default not in ("", [], ()) else "(empty)"
         default = "(secret: environment only)" if s.secret else shown
         extra = f" Also read from {aliases[s.name]}." if s.name in aliases else ""
-        rows.append(f"| `{env_name(s.name)}` | `{where}` | {s.type.__name__} | {default} | {s.help}{extra} |")
+        rows.append(f"| `{env_name(s.name)}` | `{where}` | {type_name(s.type)} | {default} | {s.help}{extra} |")
     return "\n".join(rows)
+
+
+def _shown(value: Any) -> str:
+    return ", ".join(str(v) for v in value) if isinstance(value, tuple) else str(value)

@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlencode
 
+from hub.settings import TEMPLATE_SETTINGS, env_name
+
 FAULT_KINDS = ("rate_limit", "daily_limit", "server_error", "timeout", "slow", "drop_after_accept")
 _ERROR_FAULTS = {
     "rate_limit": (429, "RateLimitError", "Exceeded rate limit for key type LIVE of 3000 requests per 60 seconds"),
@@ -61,6 +63,13 @@ _FIELDS = {  # (required, optional) per request kind; Notify's schemas forbid an
     "precompiled": ({"reference", "content"}, {"postage"}),
 }
 _PLACEHOLDER = re.compile(r"\(\(([^()?]+?)(\?\?([^()]*))?\)\)")
+
+
+def template_environ(**ids: str) -> dict[str, str]:
+    """HUB_NOTIFY__TEMPLATES__* for every declared template (a hub sending through Notify outside demo mode will not
+    start without them): `ids` by setting name, the rest filled with placeholder ids."""
+    names = dict.fromkeys(TEMPLATE_SETTINGS.values())
+    return {env_name(f"notify.templates.{name}"): ids.get(name, f"tpl-{name}") for name in names}
 
 
 def notify_api_key(service_id: str, secret: str, name: str = "test") -> str:

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hub.clock import format_date, format_time, format_when
+from hub.clock import format_date, format_duration, format_time, format_when
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,23 @@ def test_every_day_and_month_has_its_english_name() -> None:
         "January", "February", "March", "April", "May", "June",
         "July", "August", "September", "October", "November", "December",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (150, "2 and a half minutes"),
+        (90, "1 and a half minutes"),
+        (60, "1 minute"),
+        (1800, "30 minutes"),
+        (100, "1 minute and 40 seconds"),
+        (45, "45 seconds"),
+        (1, "1 second"),
+        (3600, "1 hour"),
+        (36 * 3600, "36 hours"),
+        (72 * 3600, "3 days"),
+        (86_400, "1 day"),
+    ],
+)
+def test_durations_read_as_a_page_says_them(seconds: int, text: str) -> None:
+    assert format_duration(seconds) == text

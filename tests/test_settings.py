@@ -1,11 +1,24 @@
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hub.app import create_app
-from hub.settings import DEMO_SECRET_KEY, ROOT, SETTINGS, SettingsError, env_name, load_settings
+from hub.settings import (
+    DEMO_SECRET_KEY,
+    ROOT,
+    SETTINGS,
+    TEMPLATE_SETTINGS,
+    SettingsError,
+    check_templates,
+    env_name,
+    load_settings,
+)
+from hub.vocabulary import Channel, MessageKind
+from tests.fake_notify import template_environ
 
 KEY = "k" * 40
 
@@ -251,3 +264,89 @@ def test_outside_demo_mode_a_notify_key_is_required_to_build_the_app(tmp_path: P
         create_app(settings)
     with_key = load_settings(tmp_path / "absent.toml", environ={"HUB_SECRET_KEY": KEY, "HUB_NOTIFY_API_KEY": "k"})
     assert create_app(with_key) is not None
+
+
+# Typed settings: a typo is a type error, and every value has its declared type
+
+
+def test_a_mistyped_setting_name_fails_type_checking(tmp_path: Path) -> None:
+    from mypy import api
+
+    snippet = tmp_path / "snippet.py"
+    snippet.write_text(
+        "from hub.settings import Settings\n\n\n"
+        "def lifetime(s: Settings) -> int:\n    return s.code_lifetime_secnds\n\n\n"
+        "def templates(s: Settings) -> str:\n    return s.notify.templates.invitation_smss\n\n\n"
+        "def right(s: Settings) -> int:\n    return s.code_lifetime_seconds + s.notify.per_minute\n"
+    )
+    out, _, status = api.run([str(snippet), "--no-incremental", "--follow-imports=silent", "--cache-dir=/dev/null"])
+    assert status == 1
+    assert '"Settings" has no attribute "code_lifetime_secnds"' in out
+    assert '"NotifyTemplates" has no attribute "invitation_smss"' in out
+    assert "right" not in out and out.count("error:") == 2
+
+
+def test_every_setting_has_its_declared_type(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path / "absent.toml", environ={"HUB_SECRET_KEY": KEY})
+    assert isinstance(settings.code_lifetime_seconds, int) and settings.code_lifetime_seconds == 150
+    assert settings.notify.templates.invitation_sms == "" and settings.staff.claim_minutes == 30
+    assert settings.reminder_days_before == (7, 1) and settings.escalation_hours == (24, 48, 72)
+    for s in SETTINGS:
+        assert settings[s.name] == (KEY if s.name == "secret_key" else s.default)
+
+
+@pytest.mark.parametrize(
+    ("environ", "days"),
+    [({"HUB_REMINDER_DAYS_BEFORE": "14, 3"}, (14, 3)), ({"HUB_REMINDER_DAYS_BEFORE": ""}, ())],
+)
+def test_whole_number_lists_from_the_environment(tmp_path: Path, environ: dict[str, str], days: tuple[int]) -> None:
+    assert load(tmp_path, environ={"HUB_SECRET_KEY": KEY, **environ})["reminder_days_before"] == days
+
+
+@pytest.mark.parametrize("raw", ["7,x", "-1", "1.5"])
+def test_whole_number_lists_refuse_anything_else(tmp_path: Path, raw: str) -> None:
+    with pytest.raises(SettingsError, match="reminder_days_before must be a list of whole numbers"):
+        load(tmp_path, environ={"HUB_SECRET_KEY": KEY, "HUB_REMINDER_DAYS_BEFORE": raw})
+
+
+# Notify templates: one declared table of (message kind, channel) -> setting
+
+
+def test_the_template_table_names_only_declared_settings_and_uses_them_all() -> None:
+    fields = {s.name.removeprefix("notify.templates.") for s in SETTINGS if s.name.startswith("notify.templates.")}
+    assert set(TEMPLATE_SETTINGS.values()) == fields
+
+
+def test_a_kind_and_channel_with_no_template_has_none(tmp_path: Path) -> None:
+    templates = load(tmp_path, environ={"HUB_SECRET_KEY": KEY, "HUB_NOTIFY__TEMPLATES__INVITATION_LETTER": "t-post"})
+    settings = load_settings(
+        tmp_path / "absent.toml", environ={"HUB_SECRET_KEY": KEY, "HUB_NOTIFY__TEMPLATES__INVITATION_LETTER": "t-post"}
+    )
+    assert templates["notify.templates.invitation_letter"] == "t-post"
+    lookup = settings.notify.templates.template_for
+    # A reminder's fall-back to post once built "invitation_reminder_letter", which nothing declares.
+    assert lookup(MessageKind.INVITATION_REMINDER, Channel.LETTER) is None
+    assert lookup("security_code", "letter") is None and lookup("nonsense", "sms") is None
+    assert lookup(MessageKind.INVITATION_POST, Channel.LETTER) == "t-post"  # the posted invitation
+    assert lookup("invitation", "letter") == "t-post"
+    assert lookup(MessageKind.INVITATION, Channel.SMS) == ""  # declared, not configured
+
+
+def test_outside_demo_mode_every_template_must_have_an_id(tmp_path: Path) -> None:
+    environ = {"HUB_SECRET_KEY": KEY, "HUB_NOTIFY_API_KEY": "k", **template_environ()}
+    check_templates(load_settings(tmp_path / "absent.toml", environ=environ))
+    del environ["HUB_NOTIFY__TEMPLATES__CANCELLED_LETTER"]
+    with pytest.raises(SettingsError, match=r"missing: set HUB_NOTIFY__TEMPLATES__CANCELLED_LETTER$"):
+        check_templates(load_settings(tmp_path / "absent.toml", environ=environ))
+    check_templates(load_settings(tmp_path / "absent.toml", environ={**environ, "HUB_DEMO": "true"}))
+
+
+def test_a_worker_with_a_notify_key_and_missing_templates_will_not_start(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HUB_SECRET_KEY": KEY, "HUB_NOTIFY_API_KEY": "k"}
+    env["HUB_DATABASE_URL"] = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "hub", "worker", "--once"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "Settings error: Notify template ids are missing" in done.stderr
+    assert "HUB_NOTIFY__TEMPLATES__SECURITY_CODE_SMS" in done.stderr

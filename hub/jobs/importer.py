@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from hub.clock import Clock, london
 from hub.db import Database, Transaction
-from hub.rules.feed import check_ref, validate_appointment, validate_patient
+from hub.rules.feed import Appointment, Patient, check_ref, read_appointment, read_patient
 from hub.settings import Settings
 from hub.store.feed import Applied, upsert_appointment, upsert_patient
 
@@ -79,6 +79,11 @@ def _flag(value: str) -> bool | str:
     return value
 
 
+def _whole(value: str | None) -> int | str | None:
+    """A cell of digits as a number; anything else is passed on for the validator to refuse."""
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 6 else value
+
+
 def row_bodies(row: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A CSV row as the API's patient and appointment bodies."""
     get = lambda name: (row.get(name) or "").strip() or None  # noqa: E731
@@ -93,7 +98,6 @@ def row_bodies(row: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
         "contact_preference": get("contact_preference"),
         "postal_address": {"lines": lines, "postcode": get("postcode")} if lines or get("postcode") else None,
     }
-    duration = get("duration_minutes")
     appointment = {
         "patient_ref": get("patient_ref"),
         "site_code": get("site_code"),
@@ -101,7 +105,7 @@ def row_bodies(row: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
         "specialty": get("specialty"),
         "clinician": get("clinician"),
         "start": get("start"),
-        "duration_minutes": int(duration) if duration and duration.isdigit() and len(duration) < 6 else duration,
+        "duration_minutes": _whole(get("duration_minutes")),
         "mode": get("mode") or "in_person",
         "status": get("status") or "booked",
         "transport_booked": _flag(row.get("transport_booked") or ""),
@@ -136,7 +140,7 @@ async def import_csv(
     progress: Callable[[int], None] | None = None,
 ) -> Report:
     report = Report()
-    checked: list[tuple[int, dict[str, str], dict[str, Any], dict[str, Any]]] = []
+    checked: list[tuple[int, dict[str, str], Patient, Appointment]] = []
     for line, row in _rows(source):
         report.rows += 1
         if progress:
@@ -145,15 +149,15 @@ async def import_csv(
             report.rejected.append((line, "more cells than columns"))
             continue
         patient_body, appointment_body = row_bodies(row)
-        patient, patient_errors = validate_patient(patient_body, today=london(clock.now()).date())
-        appointment, appointment_errors = validate_appointment(appointment_body)
+        patient, patient_errors = read_patient(patient_body, today=london(clock.now()).date())
+        appointment, appointment_errors = read_appointment(appointment_body)
         errors = (
             check_ref("appointment_ref", row.get("appointment_ref") or "")
             + check_ref("patient_ref", row.get("patient_ref") or "")
             + patient_errors
             + appointment_errors
         )
-        if errors:
+        if patient is None or appointment is None or errors:
             report.rejected.append((line, "; ".join(f"{e['field']} {e['message']}" for e in errors)))
             continue
         checked.append((line, row, patient, appointment))
@@ -167,7 +171,7 @@ async def import_csv(
 
 async def _apply_chunk(
     db: Database,
-    rows: list[tuple[int, dict[str, str], dict[str, Any], dict[str, Any]]],
+    rows: list[tuple[int, dict[str, str], Patient, Appointment]],
     report: Report,
     organisation_id: int,
     settings: Settings,
@@ -193,8 +197,8 @@ async def _apply_chunk(
 async def _apply(
     tx: Transaction,
     row: dict[str, str],
-    patient: dict[str, Any],
-    appointment: dict[str, Any],
+    patient: Patient,
+    appointment: Appointment,
     organisation_id: int,
     settings: Settings,
     clock: Clock,
@@ -204,7 +208,7 @@ async def _apply(
         tx,
         organisation_id=organisation_id,
         ref=row["patient_ref"].strip(),
-        values=patient,
+        values=patient.values(),
         actor=actor,
         now=clock.now(),
     )
@@ -212,7 +216,7 @@ async def _apply(
         tx,
         organisation_id=organisation_id,
         ref=row["appointment_ref"].strip(),
-        values=appointment,
+        values=appointment.values(),
         actor=actor,
         now=clock.now(),
         settings=settings,

@@ -19,7 +19,7 @@ from hub.notify.dev import DevNotifier
 from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import SendPolicy, drain_once
 from hub.rules.sending import RetryPolicy
-from hub.settings import Settings
+from hub.settings import Settings, check_templates
 from hub.store.reminders import run_sweep
 
 log = logging.getLogger(__name__)
@@ -32,23 +32,24 @@ MAX_RETRY_WAIT = 30.0
 
 def send_policy(settings: Settings) -> SendPolicy:
     return SendPolicy(
-        per_minute=settings["notify.per_minute"],
-        batch=settings["worker.batch"],
-        lease=timedelta(seconds=settings["worker.lease_seconds"]),
-        quiet_start=settings["notify.quiet_start_hour"],
-        quiet_end=settings["notify.quiet_end_hour"],
-        per_number_per_hour=settings["notify.per_number_per_hour"],
-        identical_per_number_per_hour=settings["notify.identical_per_number_per_hour"],
-        retry=RetryPolicy(max_attempts=settings["notify.max_attempts"]),
+        per_minute=settings.notify.per_minute,
+        batch=settings.worker.batch,
+        lease=timedelta(seconds=settings.worker.lease_seconds),
+        quiet_start=settings.notify.quiet_start_hour,
+        quiet_end=settings.notify.quiet_end_hour,
+        per_number_per_hour=settings.notify.per_number_per_hour,
+        identical_per_number_per_hour=settings.notify.identical_per_number_per_hour,
+        retry=RetryPolicy(max_attempts=settings.notify.max_attempts),
     )
 
 
 def make_notifier(settings: Settings, db: Database, clock: Clock) -> Notifier:
-    if settings["notify.api_key"]:
+    if settings.notify.api_key:
+        check_templates(settings)
         return GovukNotifier(
-            api_key=settings["notify.api_key"],
-            base_url=settings["notify.base_url"],
-            timeout=settings["notify.timeout_seconds"],
+            api_key=settings.notify.api_key,
+            base_url=settings.notify.base_url,
+            timeout=settings.notify.timeout_seconds,
         )
     if settings.demo:
         return DevNotifier(db, clock)

@@ -82,14 +82,3 @@ def parse_date_of_birth(day: str, month: str, year: str, *, today: date) -> date
     if born.year < 1890:
         return "Date of birth must be in 1890 or later"
     return born
-
-
-def mask_mobile(e164: str) -> str:
-    """'+447700900123' -> '07*** ***123': enough for a patient to recognise, no more."""
-    national = "0" + e164.removeprefix("+44")
-    return f"{national[:2]}*** ***{national[-3:]}"
-
-
-def mask_email(email: str) -> str:
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}"

@@ -1,4 +1,5 @@
-"""What the hospital system feeds in: validating each record, and deciding which notice a change sends.
+"""What the hospital system feeds in: the schema of each record (the models that check it, name every problem as
+{field, message}, and make the OpenAPI document), and which notice a change sends.
 
 Pure functions: no database, no clock of their own.
 """
@@ -8,18 +9,47 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from hub.rules.validation import REF, Checker
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-MODES = ("in_person", "telephone", "video")
-STATUSES = ("booked", "cancelled", "attended", "did_not_attend")
-LETTER_KINDS = ("appointment_letter", "clinic_letter", "discharge_summary")
-CHANNELS = ("sms", "email")
+from hub.rules.validation import (
+    ERROR,
+    REF,
+    SURROGATES,
+    Choice,
+    Cursor,
+    Day,
+    Email,
+    Errors,
+    Flag,
+    Instant,
+    Kind,
+    Line,
+    Lines,
+    Mobile,
+    NhsNumber,
+    Number,
+    PageSize,
+    Postcode,
+    Ref,
+    Text,
+    Whole,
+    escaped,
+    fail,
+    text_problem,
+    without_none,
+)
+from hub.vocabulary import ContactPreference, HospitalStatus, LetterKind, Mode
+
+R = TypeVar("R", bound="Record")
 # No 0/O, 1/I/L: the code is read off paper and typed on a phone.
 _UVC_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+# The sign-in page refuses dates of birth before 1890: a patient entered with one could never sign in.
+_EARLIEST_BIRTH = date(1890, 1, 1)
 
 
 def new_verification_code() -> str:
@@ -31,101 +61,221 @@ def source_hash(values: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def check_ref(name: str, ref: str) -> list[dict[str, str]]:
+def check_ref(name: str, ref: str) -> Errors:
     if not REF.fullmatch(ref):  # match() would let a trailing newline through
         return [{"field": name, "message": "must be 1 to 64 letters, digits, dots, dashes or underscores"}]
     return []
 
 
-def _object(body: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    if not isinstance(body, dict):
-        return {}, [{"field": "body", "message": "must be a JSON object"}]
-    return body, []
+class Record(BaseModel):
+    """A record the hospital sends: unknown fields are refused, every problem is reported at once."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    noun: ClassVar[str]  # "a site": for "is not a field of a site"
+    not_an_object: ClassVar[str] = "must be a JSON object"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_missing(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            fail(cls.not_an_object)
+        for key in data:
+            if text_problem(key) == SURROGATES:  # no field has such a name, and pydantic cannot even read it
+                fail(f"is not a field of {cls.noun}", field=escaped(key))
+        return {key: value for key, value in data.items() if not (_blank(value) and cls._blank_is_missing_for(key))}
+
+    @classmethod
+    def _blank_is_missing_for(cls, name: str) -> bool:
+        found = cls.model_fields.get(name)
+        return found is not None and any(isinstance(m, Kind) and m.blank_is_missing for m in found.metadata)
 
 
-def validate_site(body: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    data, errors = _object(body)
-    c = Checker(data, errors=errors)
-    values = {
-        "name": c.text("name", required=True),
-        "address": c.text("address", max_length=500),
-        "postcode": c.postcode("postcode"),
-        "latitude": c.number("latitude", low=-90, high=90),
-        "longitude": c.number("longitude", low=-180, high=180),
-        "directions": c.text("directions", max_length=2000),
-        "parking": c.text("parking", max_length=2000),
-        "phone": c.text("phone", max_length=30),
-    }
-    if (values["latitude"] is None) != (values["longitude"] is None) and not c.errors:
-        c.fail("longitude" if values["longitude"] is None else "latitude", "latitude and longitude go together")
-    organisation = data.get("organisation")
-    if organisation is not None and not isinstance(organisation, str):
-        c.fail("organisation", "must be a string")
-    return values, c.errors
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
-def validate_patient(body: Any, *, today: date) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    data, errors = _object(body)
-    c = Checker(data, errors=errors)
-    values: dict[str, Any] = {
-        "nhs_number": c.nhs_number("nhs_number"),
-        "given_name": c.text("given_name", required=True, max_length=100),
-        "family_name": c.text("family_name", required=True, max_length=100),
-        # The sign-in page refuses dates of birth before 1890: a patient entered with one could never sign in.
-        "date_of_birth": c.day("date_of_birth", required=True, today=today, earliest=date(1890, 1, 1)),
-        "mobile": c.mobile("mobile"),
-        "email": c.email("email"),
-        "contact_preference": c.choice("contact_preference", CHANNELS),
-    }
-    address = data.get("postal_address")
-    lines: list[str] = []
-    postcode = ""
-    if address is not None:
-        if not isinstance(address, dict):
-            c.fail("postal_address", "must be an object with lines and postcode")
-        else:
-            inner = Checker(address, prefix="postal_address.")
-            raw_lines = address.get("lines", [])
-            if not isinstance(raw_lines, list) or not 1 <= len(raw_lines) <= 6:
-                inner.fail("lines", "must be a list of 1 to 6 address lines")
-            else:
-                for i, line in enumerate(raw_lines):
-                    if not isinstance(line, str) or not line.strip() or len(line) > 100:
-                        inner.fail(f"lines[{i}]", "must be a non-empty string of 100 characters or fewer")
-                    else:
-                        lines.append(line.strip())
-            postcode = inner.postcode("postcode", required=True) or ""
-            c.errors.extend(inner.errors)
-    values["address_lines"] = lines
-    values["postcode"] = postcode
-    if values["contact_preference"] == "sms" and not values["mobile"] and "mobile" not in _fields(c):
-        c.fail("contact_preference", "is sms but there is no mobile")
-    if values["contact_preference"] == "email" and not values["email"] and "email" not in _fields(c):
-        c.fail("contact_preference", "is email but there is no email")
-    return values, c.errors
+def read(model: type[R], data: Any, **context: Any) -> tuple[R | None, Errors]:
+    """The record, or every problem with it as {field, message}."""
+    try:
+        return model.model_validate(data, context=context), []
+    except ValidationError as exc:
+        return None, [_error(model, error) for error in exc.errors(include_url=False)]
 
 
-def validate_appointment(body: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    data, errors = _object(body)
-    c = Checker(data, errors=errors)
-    values = {
-        "patient_ref": c.text("patient_ref", required=True, max_length=64),
-        "site_code": c.text("site_code", required=True, max_length=40),
-        "clinic": c.text("clinic", max_length=200),
-        "specialty": c.text("specialty", max_length=200),
-        "clinician": c.text("clinician", max_length=200),
-        "start": c.instant("start", required=True),
-        "duration_minutes": c.integer("duration_minutes", required=True, low=1, high=24 * 60),
-        "mode": c.choice("mode", MODES, default="in_person"),
-        "status": c.choice("status", STATUSES, default="booked"),
-        "transport_booked": c.boolean("transport_booked"),
-        "interpreter_booked": c.boolean("interpreter_booked"),
-    }
-    return values, c.errors
+def _error(model: type[Record], error: Any) -> dict[str, str]:
+    loc, kind, context = tuple(error["loc"]), error["type"], error.get("ctx") or {}
+    owner, declared = _field_at(model, loc)
+    if kind == ERROR:
+        message = context["message"]
+        loc += (context["field"],) if context["field"] else ()
+    elif kind == "missing":
+        message = next((m.missing for m in getattr(declared, "metadata", ()) if isinstance(m, Kind)), "is required")
+    elif kind == "extra_forbidden":
+        message = f"is not a field of {owner.noun}"
+    else:  # not expected: our kinds check every field; never pass on pydantic's own wording
+        message = "is not valid"
+    return {"field": _path(loc) or "body", "message": message}
 
 
-def _fields(c: Checker) -> set[str]:
-    return {e["field"] for e in c.errors}
+def _field_at(model: type[Record], loc: tuple[str | int, ...]) -> tuple[type[Record], Any]:
+    """The record that holds the field at `loc`, and the field's declaration (None for an unknown field)."""
+    owner: type[Record] = model
+    for part in loc[:-1]:
+        declared = owner.model_fields.get(part) if isinstance(part, str) else None
+        inner = without_none(declared.annotation)[0] if declared else None
+        if isinstance(inner, type) and issubclass(inner, Record):
+            owner = inner
+    name = loc[-1] if loc else None
+    return owner, owner.model_fields.get(name) if isinstance(name, str) else None
+
+
+def _path(loc: tuple[str | int, ...]) -> str:
+    path = escaped("".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip("."))
+    return path if len(path) <= 100 else path[:99] + "…"
+
+
+class Site(Record):
+    noun = "a site"
+
+    name: Annotated[str, Text(200, required=True)]
+    address: Annotated[str, Text(500)] = ""
+    postcode: Annotated[str, Postcode()] = ""
+    latitude: Annotated[float | None, Number(-90, 90)] = None
+    longitude: Annotated[float | None, Number(-180, 180)] = None
+    directions: Annotated[str, Text(2000)] = ""
+    parking: Annotated[str, Text(2000)] = ""
+    phone: Annotated[str, Text(30)] = ""
+    organisation: Annotated[str, Text(64, single_line=True)] = Field("", description="Your organisation's code")
+
+    @field_validator("organisation")
+    @classmethod
+    def _own_organisation(cls, value: str, info: ValidationInfo) -> str:
+        code = (info.context or {})["organisation_code"]
+        if value and value != code:
+            fail(f"must be your organisation's code, {code}")
+        return value
+
+    @model_validator(mode="after")
+    def _latitude_with_longitude(self) -> Site:
+        if (self.latitude is None) != (self.longitude is None):
+            fail("latitude and longitude go together", field="longitude" if self.longitude is None else "latitude")
+        return self
+
+    def values(self) -> dict[str, Any]:
+        """What the store keeps (and fingerprints: these keys and values must not change for the same body)."""
+        return self.model_dump(exclude={"organisation"})
+
+
+class PostalAddress(Record):
+    noun = "a postal address"
+    not_an_object = "must be an object with lines and postcode"
+
+    lines: Annotated[list[Annotated[str, Line(100)]], Lines(1, 6)]
+    postcode: Annotated[str, Postcode(required=True)]
+
+
+class Patient(Record):
+    noun = "a patient"
+
+    mrn: Annotated[str, Text(64, single_line=True)] = Field(
+        "", description="Ignored: the path's patient_ref is the MRN"
+    )
+    nhs_number: Annotated[str | None, NhsNumber()] = None
+    given_name: Annotated[str, Text(100, required=True)]
+    family_name: Annotated[str, Text(100, required=True)]
+    date_of_birth: Annotated[date, Day(_EARLIEST_BIRTH)]
+    mobile: Annotated[str | None, Mobile()] = None
+    email: Annotated[str | None, Email()] = None
+    contact_preference: Annotated[ContactPreference | None, Choice()] = None
+    postal_address: PostalAddress | None = None
+
+    @field_validator("contact_preference")
+    @classmethod
+    def _contact_given(cls, value: ContactPreference | None, info: ValidationInfo) -> ContactPreference | None:
+        # Only when that contact was left out: a contact that was given but bad has its own error already.
+        for preference, contact in ((ContactPreference.SMS, "mobile"), (ContactPreference.EMAIL, "email")):
+            if value == preference and contact in info.data and not info.data[contact]:
+                fail(f"is {preference} but there is no {contact}")
+        return value
+
+    def values(self) -> dict[str, Any]:
+        """What the store keeps (and fingerprints: these keys and values must not change for the same body)."""
+        address = self.postal_address
+        return {
+            "nhs_number": self.nhs_number,
+            "given_name": self.given_name,
+            "family_name": self.family_name,
+            "date_of_birth": self.date_of_birth,
+            "mobile": self.mobile,
+            "email": self.email,
+            "contact_preference": str(self.contact_preference or ""),
+            "address_lines": list(address.lines) if address else [],
+            "postcode": address.postcode if address else "",
+        }
+
+
+class Appointment(Record):
+    noun = "an appointment"
+
+    patient_ref: Annotated[str, Text(64, required=True, single_line=True)]
+    site_code: Annotated[str, Text(40, required=True, single_line=True)]
+    clinic: Annotated[str, Text(200)] = ""
+    specialty: Annotated[str, Text(200)] = ""
+    clinician: Annotated[str, Text(200)] = ""
+    start: Annotated[datetime, Instant()]
+    duration_minutes: Annotated[int, Whole(1, 24 * 60)]
+    mode: Annotated[Mode, Choice()] = Mode.IN_PERSON
+    status: Annotated[HospitalStatus, Choice()] = HospitalStatus.BOOKED
+    transport_booked: Annotated[bool, Flag()] = False
+    interpreter_booked: Annotated[bool, Flag()] = False
+
+    def values(self) -> dict[str, Any]:
+        """What the store keeps (and fingerprints: these keys and values must not change for the same body)."""
+        return {**self.model_dump(), "mode": str(self.mode), "status": str(self.status)}
+
+
+class LetterQuery(Record):
+    """PUT /api/v1/letters/{letter_ref}?kind=..&title=..: the body is the PDF, so the rest is in the query string."""
+
+    model_config = ConfigDict(extra="ignore")  # a query string may carry more, as a cache-buster
+    noun = "a letter's query"
+
+    kind: Annotated[LetterKind, Choice()]
+    title: Annotated[str, Text(200, required=True, single_line=True, message="is required, 200 characters or fewer")]
+    appointment_ref: Annotated[str | None, Ref()] = Field(
+        None, description="The appointment the letter is about; give this or patient_ref"
+    )
+    patient_ref: Annotated[str | None, Ref()] = Field(
+        None, description="The patient the letter is for, when it is about no one appointment"
+    )
+
+
+class EventsQuery(Record):
+    model_config = ConfigDict(extra="ignore")
+    noun = "the events query"
+
+    after: Annotated[int, Cursor()] = Field(0, json_schema_extra={"default": "0"})  # a cursor is text
+    limit: Annotated[int, PageSize()] = 100
+
+
+def read_site(body: Any, *, organisation_code: str) -> tuple[Site | None, Errors]:
+    return read(Site, body, organisation_code=organisation_code)
+
+
+def read_patient(body: Any, *, today: date) -> tuple[Patient | None, Errors]:
+    return read(Patient, body, today=today)
+
+
+def read_appointment(body: Any) -> tuple[Appointment | None, Errors]:
+    return read(Appointment, body)
+
+
+def read_letter_query(query: Mapping[str, str]) -> tuple[LetterQuery | None, Errors]:
+    return read(LetterQuery, dict(query))
+
+
+def read_events_query(query: Mapping[str, str], *, page_limit: int) -> tuple[EventsQuery | None, Errors]:
+    return read(EventsQuery, dict(query), page_limit=page_limit)
 
 
 @dataclass(frozen=True)

@@ -59,12 +59,3 @@ def in_quiet_hours(now: datetime, *, start: int, end: int) -> bool:
     """Quiet from `start` o'clock to `end` o'clock, London time (across midnight when start > end)."""
     hour = now.astimezone(LONDON).hour
     return (start <= hour or hour < end) if start > end else (start <= hour < end)
-
-
-def quiet_hours_end(now: datetime, *, start: int, end: int) -> datetime:
-    """The next end of quiet hours in London (the same instant as `now` when not quiet)."""
-    if not in_quiet_hours(now, start=start, end=end):
-        return now
-    local = now.astimezone(LONDON)
-    day = local.date() if local.hour < end else local.date() + timedelta(days=1)
-    return datetime.combine(day, time(end), tzinfo=LONDON).astimezone(UTC)

@@ -1,17 +1,35 @@
-"""Checking what the hospital system sends: pure functions that collect every problem as {field, message}."""
+"""The building blocks of the hospital feed's schema: kinds of field that both check a value and describe it in JSON
+Schema, and the one rule for text at the boundary. Pure: no I/O.
+
+Each kind is pydantic metadata (`given_name: Annotated[str, Text(100, required=True)]`) with its own plain validator,
+so the messages are ours, never pydantic's, and the OpenAPI document shows the same limits the check applies.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import types
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, NoReturn, Union, get_args, get_origin
+
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationInfo
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from hub.rules.contacts import normalise_email, normalise_mobile
 
+Errors = list[dict[str, str]]
+
 _POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
 REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Unicode's control characters (category Cc): C0, DEL and C1. Tab and line feed are allowed only in free text.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROLS_BUT_TAB_AND_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _FIRST_YEAR, _LAST_YEAR = 1900, 2999
+ERROR = "hub"  # the type of every error our kinds raise
+CONTROLS = "must not contain control characters"
+SURROGATES = "must be valid Unicode text (no lone surrogates such as \\ud800)"
 
 
 def printable(text: str) -> str:
@@ -30,151 +48,348 @@ def nhs_number_is_valid(text: str) -> bool:
     return check != 10 and check == int(text[9])
 
 
+def fail(message: str, *, field: str = "") -> NoReturn:
+    """Refuse the value being checked; `field` names a field when a check on the whole record finds the problem."""
+    raise PydanticCustomError(ERROR, "{message}", {"message": message, "field": field})
+
+
+def text_problem(value: str, *, newlines: bool = False) -> str | None:
+    """The one rule for text at the boundary: it must encode as UTF-8 (a lone surrogate cannot be stored) and hold no
+    control characters (tab and line feed only where `newlines`, as in free text)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return SURROGATES
+    if (_CONTROLS_BUT_TAB_AND_NEWLINE if newlines else _CONTROLS).search(value):
+        return CONTROLS
+    return None
+
+
+def _checked_text(value: str, *, newlines: bool = False) -> str:
+    if problem := text_problem(value, newlines=newlines):
+        fail(problem)
+    return value
+
+
+def without_none(source: Any) -> tuple[Any, bool]:
+    """`X | None` as (X, True); anything else as (it, False)."""
+    if get_origin(source) in (Union, types.UnionType):
+        args = [a for a in get_args(source) if a is not type(None)]
+        return args[0], len(args) < len(get_args(source))
+    return source, False
+
+
+class Kind:
+    """A kind of field: a plain validator (`check`) and its JSON Schema (`describe`), from the same few numbers."""
+
+    # Whether null and blank text count as not given (so the field's default, or "is required").
+    blank_is_missing = True
+    # What a required field of this kind says when it is not given.
+    missing: str = "is required"
+
+    def check(self, value: Any, info: ValidationInfo) -> Any:
+        raise NotImplementedError
+
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        # Kept for describe(): a kind serves the one field it is declared on.
+        self._source, self._nullable = without_none(source)
+        return core_schema.with_info_plain_validator_function(self.check)
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        return self.describe(self._nullable)
+
+
+def _types(base: str, nullable: bool) -> str | list[str]:
+    return [base, "null"] if nullable else base
+
+
 @dataclass
-class Checker:
-    """Reads a JSON object field by field, keeping every error rather than stopping at the first."""
+class Text(Kind):
+    """Free text, trimmed; tab and line feed allowed unless `single_line`. Not given is "" unless `required`."""
 
-    data: dict[str, Any]
-    prefix: str = ""
-    errors: list[dict[str, str]] = field(default_factory=list)
+    max_length: int = 200
+    required: bool = False
+    single_line: bool = False
+    message: str = ""  # one message for every problem, where the API has always given one
 
-    def fail(self, name: str, message: str) -> None:
-        self.errors.append({"field": self.prefix + name, "message": message})
+    def __post_init__(self) -> None:
+        if self.message:
+            self.missing = self.message
 
-    def _get(self, name: str, required: bool) -> Any:
-        value = self.data.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if required:
-                self.fail(name, "is required")
-            return None
-        return value
-
-    def text(self, name: str, *, required: bool = False, max_length: int = 200) -> str | None:
-        value = self._get(name, required)
-        if value is None:
-            return None if required else ""
+    def check(self, value: Any, info: ValidationInfo) -> str:
         if not isinstance(value, str):
-            self.fail(name, "must be a string")
-            return None
+            fail(self.message or "must be a string")
         value = value.strip()
-        if len(value) > max_length:
-            self.fail(name, f"must be {max_length} characters or fewer")
-            return None
-        if any(ord(ch) < 32 and ch not in "\n\t" for ch in value):
-            self.fail(name, "must not contain control characters")
-            return None
+        if len(value) > self.max_length:
+            fail(self.message or f"must be {self.max_length} characters or fewer")
+        return _checked_text(value, newlines=not self.single_line)
+
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        if self.required:
+            return {"type": "string", "minLength": 1, "maxLength": self.max_length}
+        return {"type": ["string", "null"], "maxLength": self.max_length}
+
+
+@dataclass
+class Line(Kind):
+    """One line of a postal address: a single line of text."""
+
+    max_length: int = 100
+    blank_is_missing = False  # a blank line in a list is a mistake, not a line left out
+
+    def check(self, value: Any, info: ValidationInfo) -> str:
+        if not isinstance(value, str) or not value.strip() or len(value) > self.max_length:
+            fail(f"must be a non-empty string of {self.max_length} characters or fewer")
+        return _checked_text(value.strip())
+
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": self.max_length}
+
+
+@dataclass
+class Lines(Kind):
+    """A list of `Line`s: each bad line is reported with its index."""
+
+    low: int = 1
+    high: int = 6
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_wrap_validator_function(self._wrap, handler(source))
+
+    def _wrap(self, value: Any, handler: core_schema.ValidatorFunctionWrapHandler) -> Any:
+        if not isinstance(value, list) or not self.low <= len(value) <= self.high:
+            fail(f"must be a list of {self.low} to {self.high} address lines")
+        return handler(value)
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        return {**handler(schema), "minItems": self.low, "maxItems": self.high}
+
+
+class Choice(Kind):
+    """One of a StrEnum's values, exactly as written."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        found = super().__get_pydantic_core_schema__(source, handler)
+        self.enum: type[StrEnum] = self._source
+        self.missing = f"must be one of: {', '.join(self.enum)}"
+        return found
+
+    def check(self, value: Any, info: ValidationInfo) -> StrEnum:
+        if not isinstance(value, str) or value not in set(self.enum):
+            fail(self.missing)
+        return self.enum(value)
+
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        values: list[str | None] = list(self.enum)
+        return {"type": _types("string", nullable), "enum": [*values, None] if nullable else values}
+
+
+@dataclass
+class Whole(Kind):
+    """A JSON integer (not 30.0, not "30", not true) from `low` to `high`."""
+
+    low: int
+    high: int
+
+    def check(self, value: Any, info: ValidationInfo) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not self.low <= value <= self.high:
+            fail(f"must be a whole number from {self.low} to {self.high}")
         return value
 
-    def choice(self, name: str, choices: tuple[str, ...], *, required: bool = False, default: str = "") -> str | None:
-        value = self._get(name, required)
-        if value is None:
-            return None if required else default
-        if value not in choices:
-            self.fail(name, f"must be one of: {', '.join(choices)}")
-            return None
-        return str(value)
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.low, "maximum": self.high}
 
-    def boolean(self, name: str) -> bool | None:
-        value = self.data.get(name, False)
-        if not isinstance(value, bool):
-            self.fail(name, "must be true or false")
-            return None
-        return value
 
-    def integer(self, name: str, *, required: bool = False, low: int, high: int) -> int | None:
-        value = self._get(name, required)
+@dataclass
+class Number(Kind):
+    """A finite JSON number from `low` to `high`, as a float; null is not given, but "" is a mistake."""
+
+    low: int
+    high: int
+    blank_is_missing = False
+
+    def check(self, value: Any, info: ValidationInfo) -> float | None:
         if value is None:
             return None
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            self.fail(name, f"must be a whole number from {low} to {high}")
-            return None
-        return value
-
-    def number(self, name: str, *, low: float, high: float) -> float | None:
-        value = self.data.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
-            self.fail(name, f"must be a number from {low} to {high}")
-            return None
+        if not isinstance(value, int | float) or isinstance(value, bool) or not self.low <= value <= self.high:
+            fail(f"must be a number from {self.low} to {self.high}")  # NaN and Infinity fail the range
         return float(value)
 
-    def day(
-        self, name: str, *, required: bool = False, today: date | None = None, earliest: date | None = None
-    ) -> date | None:
-        value = self._get(name, required)
-        if value is None:
-            return None
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {"type": _types("number", nullable), "minimum": self.low, "maximum": self.high}
+
+
+class Flag(Kind):
+    """true or false; null is a mistake, leaving it out is false."""
+
+    blank_is_missing = False
+
+    def check(self, value: Any, info: ValidationInfo) -> bool:
+        if not isinstance(value, bool):
+            fail("must be true or false")
+        return value
+
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+
+@dataclass
+class Day(Kind):
+    """A date written YYYY-MM-DD, from `earliest` to the `today` in the validation context."""
+
+    earliest: date
+
+    def check(self, value: Any, info: ValidationInfo) -> date:
         try:
-            if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
                 raise ValueError
             parsed = date.fromisoformat(value)
         except ValueError:
-            self.fail(name, "must be a date like 1984-03-15")
-            return None
-        if today is not None and parsed > today:
-            self.fail(name, "must not be in the future")
-            return None
-        if earliest is not None and parsed < earliest:
-            self.fail(name, f"must be {earliest.isoformat()} or later")
-            return None
+            fail("must be a date like 1984-03-15")
+        if parsed > (info.context or {})["today"]:
+            fail("must not be in the future")
+        if parsed < self.earliest:
+            fail(f"must be {self.earliest.isoformat()} or later")
         return parsed
 
-    def instant(self, name: str, *, required: bool = False) -> datetime | None:
-        """ISO 8601 with an offset: a time without one is ambiguous across the clock change, so it is refused."""
-        value = self._get(name, required)
-        if value is None:
-            return None
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {"type": "string", "format": "date", "description": f"From {self.earliest.isoformat()} to today"}
+
+
+class Instant(Kind):
+    """ISO 8601 with an offset, kept as UTC: a time without one is ambiguous across the clock change."""
+
+    def check(self, value: Any, info: ValidationInfo) -> datetime:
         try:
-            if not isinstance(value, str) or len(value) > 40:
+            if not isinstance(value, str) or len(value) > 40 or text_problem(value):
                 raise ValueError
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            self.fail(name, "must be an ISO 8601 date and time with an offset, like 2026-03-15T09:30:00+00:00")
-            return None
+            fail("must be an ISO 8601 date and time with an offset, like 2026-03-15T09:30:00+00:00")
         if parsed.tzinfo is None or parsed.utcoffset() is None:
-            self.fail(name, "must include a UTC offset, like +00:00 or +01:00")
-            return None
+            fail("must include a UTC offset, like +00:00 or +01:00")
         # Outside these years UTC can overflow (9999-12-31T23:00-05:00) or stop fitting the stored format.
         if not _FIRST_YEAR <= parsed.year <= _LAST_YEAR:
-            self.fail(name, f"must be in the years {_FIRST_YEAR} to {_LAST_YEAR}")
-            return None
+            fail(f"must be in the years {_FIRST_YEAR} to {_LAST_YEAR}")
         return parsed.astimezone(UTC)
 
-    def nhs_number(self, name: str) -> str | None:
-        value = self._get(name, False)
-        if value is None:
-            return None
-        text = str(value).replace(" ", "") if isinstance(value, str) else ""
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "format": "date-time",
+            "description": f"ISO 8601 with a UTC offset, in the years {_FIRST_YEAR} to {_LAST_YEAR}; times without "
+            "an offset are refused",
+        }
+
+
+class NhsNumber(Kind):
+    def check(self, value: Any, info: ValidationInfo) -> str:
+        text = value.replace(" ", "") if isinstance(value, str) else ""
         if not nhs_number_is_valid(text):
-            self.fail(name, "must be a valid 10-digit NHS number")
-            return None
+            fail("must be a valid 10-digit NHS number")
         return text
 
-    def mobile(self, name: str) -> str | None:
-        value = self._get(name, False)
-        if value is None:
-            return None
-        normalised = normalise_mobile(value) if isinstance(value, str) else None
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {
+            "type": _types("string", nullable),
+            "pattern": "^[0-9]{10}$",
+            "description": "10 digits with a valid modulus 11 check digit",
+        }
+
+
+class Mobile(Kind):
+    """A UK mobile number in any common format, kept as E.164."""
+
+    def check(self, value: Any, info: ValidationInfo) -> str:
+        normalised = normalise_mobile(_checked_text(value)) if isinstance(value, str) else None
         if normalised is None:
-            self.fail(name, "must be a UK mobile number")
+            fail("must be a UK mobile number")
         return normalised
 
-    def email(self, name: str) -> str | None:
-        value = self._get(name, False)
-        if value is None:
-            return None
-        normalised = normalise_email(value) if isinstance(value, str) else None
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {"type": _types("string", nullable), "maxLength": 30, "description": "A UK mobile number, any format"}
+
+
+class Email(Kind):
+    def check(self, value: Any, info: ValidationInfo) -> str:
+        normalised = normalise_email(_checked_text(value)) if isinstance(value, str) else None
         if normalised is None:
-            self.fail(name, "must be an email address")
+            fail("must be an email address")
         return normalised
 
-    def postcode(self, name: str, *, required: bool = False) -> str | None:
-        value = self.text(name, required=required, max_length=10)
-        if not value:
-            return value
-        compact = value.upper().replace(" ", "")
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {"type": _types("string", nullable), "format": "email", "maxLength": 254}
+
+
+@dataclass
+class Postcode(Kind):
+    """A UK postcode, kept upper case with one space before the last three characters. Not given is ""."""
+
+    required: bool = False
+
+    def check(self, value: Any, info: ValidationInfo) -> str:
+        compact = Text(10, single_line=True).check(value, info).upper().replace(" ", "")
         if not _POSTCODE.match(compact):
-            self.fail(name, "must be a UK postcode")
-            return None
+            fail("must be a UK postcode")
         return f"{compact[:-3]} {compact[-3:]}"
+
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {"type": "string" if self.required else ["string", "null"], "maxLength": 10, "examples": ["NW3 2QG"]}
+
+
+def _whole(value: Any) -> int | None:
+    """A query string's whole number, parsed whole: ASCII digits only, leading zeros allowed, never cut short."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    significant = value.lstrip("0")
+    return int(significant or "0") if len(significant) <= 20 else None  # longer is past every range here
+
+
+class Cursor(Kind):
+    """GET /api/v1/events?after=: a next_cursor from an earlier page, or 0 to start (as is leaving it out)."""
+
+    high = 2**63 - 1  # event ids are 64-bit
+
+    def check(self, value: Any, info: ValidationInfo) -> int:
+        number = _whole(value)
+        if number is None or number > self.high:
+            fail("must be a cursor from next_cursor (or 0 to start)")
+        return number
+
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {"type": "string", "pattern": "^[0-9]+$", "description": "next_cursor from the page before"}
+
+
+class PageSize(Kind):
+    """GET /api/v1/events?limit=: from 1 to the `page_limit` in the validation context; blank is a mistake."""
+
+    blank_is_missing = False
+
+    def check(self, value: Any, info: ValidationInfo) -> int:
+        number, high = _whole(value), (info.context or {})["page_limit"]
+        if number is None or not 1 <= number <= high:
+            fail(f"must be a whole number from 1 to {high}")
+        return number
+
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {"type": "integer", "minimum": 1}  # the maximum is a setting: the OpenAPI document adds it
+
+
+class Ref(Kind):
+    """The hospital's own reference for a record, as in the URL's path."""
+
+    def check(self, value: Any, info: ValidationInfo) -> str:
+        if not isinstance(value, str) or not REF.fullmatch(value):  # match() would let a trailing newline through
+            fail("must be 1 to 64 letters, digits, dots, dashes or underscores")
+        return value
+
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {"type": "string", "pattern": REF.pattern}
+
+
+def escaped(name: str) -> str:
+    """A field's name as the caller wrote it, made safe to store in the audit and to send back."""
+    return "".join(ch if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF else f"\\u{ord(ch):04x}" for ch in name)

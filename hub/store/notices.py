@@ -46,7 +46,7 @@ async def queue_appointment_notice(
         kind=kind,
         channel=channel,
         recipient=recipient,
-        template_id=settings.values.get(f"notify.templates.{template_kind or kind}_{channel}", ""),
+        template_id=settings.notify.templates.template_for(template_kind or kind, channel) or "",
         personalisation=personalisation,
         patient_id=patient["id"],
         appointment_id=appointment_id,

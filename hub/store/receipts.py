@@ -88,7 +88,7 @@ async def apply_receipt(tx: Transaction, receipt: Receipt, *, settings: Settings
         await tx.execute("UPDATE outbox_messages SET delivery_status = ? WHERE id = ?", (receipt.status, message["id"]))
         await _audit(tx, now, "notification_delivered", "outbox_message", message["id"], message["channel"])
         return "recorded"
-    policy = RetryPolicy(max_attempts=settings["notify.max_attempts"])
+    policy = RetryPolicy(max_attempts=settings.notify.max_attempts)
     if receipt.status in TEMPORARY and message["lane"] == "bulk" and message["attempts"] < policy.max_attempts:
         retry_at = now + backoff(message["attempts"], policy, random.Random())
         await tx.execute(
@@ -320,7 +320,7 @@ async def _has_pdf(tx: Transaction, message: Row) -> bool:
 
 
 def _template(settings: Settings, kind: str, channel: str) -> str:
-    return str(settings.values.get(f"notify.templates.{kind}_{channel}", ""))
+    return settings.notify.templates.template_for(kind, channel) or ""
 
 
 async def _audit(tx: Transaction, now: datetime, action: str, record_type: str, record_id: int, detail: str) -> None:

@@ -132,7 +132,7 @@ async def resend_link(
             kind="patient_link",
             channel=channel,
             recipient=recipient,
-            template_id=settings.values.get(f"notify.templates.patient_link_{channel}", ""),
+            template_id=settings.notify.templates.template_for("patient_link", channel) or "",
             personalisation={"link": patient_link(settings, patient_id)},
             patient_id=patient_id,
             lane="immediate",

@@ -223,7 +223,7 @@ async def _letter(tx: Transaction, appointment: Row | None, patient: Row, *, set
         kind="no_answer",
         channel="letter",
         recipient="post",
-        template_id=settings["notify.templates.no_answer_letter"],
+        template_id=settings.notify.templates.no_answer_letter,
         personalisation={"link": patient_link(settings, patient["id"])},
         patient_id=patient["id"],
     )

@@ -15,21 +15,58 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from hub.clock import Clock, format_date, format_time, format_when
+from hub.clock import Clock, format_date, format_duration, format_time, format_when, plural
 from hub.db import Database, Row
 from hub.notify import Notifier
-from hub.rules.appointments import MODES, REQUEST_STATES, STATUSES
-from hub.rules.codes import keyed_hash
+from hub.rules.appointments import MODES, REQUEST_STATES, STATUSES, ActionPolicy
+from hub.rules.codes import CodePolicy, keyed_hash
+from hub.rules.staff import LockoutPolicy
+from hub.rules.tasks import QueuePolicy
 from hub.rules.validation import printable
 from hub.settings import ROOT, Settings
 from hub.store.letters import KINDS
 from hub.store.sessions import PatientSession, SessionPolicy, get_live_session
+from hub.store.signin import Limits, Templates
 from hub.web.components import SLOT, remembered_components
 
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
 NHSUK_DIST = ROOT / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk"
 MAX_FIELD = 2000  # characters kept of any one form field
+
+
+@dataclass(frozen=True)
+class Policies:
+    """The rules' parameters, read from the settings once at start-up rather than in every handler."""
+
+    action: ActionPolicy
+    code: CodePolicy
+    limits: Limits
+    code_templates: Templates
+    session: SessionPolicy
+    lockout: LockoutPolicy
+    queue: QueuePolicy
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Policies:
+        return cls(
+            action=ActionPolicy(timedelta(hours=s.change_cutoff_hours), s.rebook_limit, s.cancel_mode),
+            code=CodePolicy(timedelta(seconds=s.code_lifetime_seconds), s.code_max_guesses),
+            limits=Limits(s.codes_per_contact_per_hour, s.codes_per_client_per_hour, s.guesses_per_client_per_hour),
+            code_templates=Templates(s.notify.templates.security_code_sms, s.notify.templates.security_code_email),
+            session=SessionPolicy(
+                idle=timedelta(minutes=s.session_idle_minutes), absolute=timedelta(minutes=s.session_absolute_minutes)
+            ),
+            lockout=LockoutPolicy(
+                attempts=s.staff.lockout_attempts, duration=timedelta(minutes=s.staff.lockout_minutes)
+            ),
+            queue=QueuePolicy(
+                sla_working_days=s.staff.sla_working_days,
+                claim=timedelta(minutes=s.staff.claim_minutes),
+                retry=timedelta(minutes=s.staff.retry_minutes),
+                max_attempts=s.staff.max_attempts,
+            ),
+        )
 
 
 @dataclass
@@ -42,6 +79,7 @@ class Hub:
     notifier: Notifier
     templates: Environment
     assets: Assets
+    policies: Policies
 
 
 def hub_of(request: Request) -> Hub:
@@ -96,6 +134,12 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
         rebook_limit=settings.rebook_limit,
         cutoff_hours=settings.change_cutoff_hours,
         cancel_mode=settings.cancel_mode,
+        # What pages say about time comes from the settings that decide it.
+        code_lifetime=format_duration(settings.code_lifetime_seconds),
+        staff_idle=format_duration(settings.staff.session_idle_minutes * 60),
+        sla_text=plural(settings.staff.sla_working_days, "working day"),
+        posted_after=format_duration(settings.escalation_hours[2] * 3600),
+        past_months=settings.past_months,
         modes=MODES,
         statuses=STATUSES,
         request_states=REQUEST_STATES,
@@ -196,12 +240,8 @@ async def require_patient(request: Request) -> PatientSession:
     token = request.cookies.get(cookie_name(request, "hub_session"))
     if not token:
         raise SignInRequired(timed_out=False)
-    policy = SessionPolicy(
-        idle=timedelta(minutes=hub.settings.session_idle_minutes),
-        absolute=timedelta(minutes=hub.settings.session_absolute_minutes),
-    )
     found = await get_live_session(
-        hub.db, secret=hub.settings.secret_key, token=token, now=hub.clock.now(), policy=policy
+        hub.db, secret=hub.settings.secret_key, token=token, now=hub.clock.now(), policy=hub.policies.session
     )
     if not isinstance(found, PatientSession):
         raise SignInRequired(timed_out=found == "expired")

@@ -84,7 +84,7 @@ def inbound_command(text: str) -> str | None:
 
 
 def _authenticate(request: Request) -> None:
-    expected = str(hub_of(request).settings["notify.callback_token"])
+    expected = str(hub_of(request).settings.notify.callback_token)
     if not expected:
         # Never accept callbacks unauthenticated; 503 makes Notify retry, so none are lost while this is fixed.
         log.warning("a Notify callback arrived but notify.callback_token is not set: refused")

@@ -6,6 +6,7 @@ import pytest
 
 from hub.jobs.housekeeping import remove_expired
 from tests.conftest import SECRET
+from tests.fake_notify import template_environ
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -46,6 +47,7 @@ async def test_worker_once_runs_housekeeping_and_exits(hub: Harness) -> None:
         "HUB_DATABASE_URL": hub.database_url,
         "HUB_NOTIFY_API_KEY": "unused-key",
         "PATH": "/usr/bin:/bin",
+        **template_environ(),
     }
     done = subprocess.run(
         [sys.executable, "-m", "hub", "worker", "--once"], env=env, capture_output=True, text=True, timeout=60

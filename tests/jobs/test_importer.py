@@ -189,6 +189,13 @@ async def test_every_problem_in_a_row_is_reported(trust: Harness, tmp_path: Path
     assert "mode" not in reason  # empty means the default, in person
 
 
+async def test_a_duration_of_digits_that_are_not_ascii_is_a_rejected_row(trust: Harness, tmp_path: Path) -> None:
+    # "²".isdigit() is true but int("²") raises: the whole import stopped with a ValueError.
+    report = await run_import(trust, write_csv(tmp_path / "extract.csv", [row(1, duration_minutes="²"), row(2)]))
+    assert report.rejected == [(2, "duration_minutes must be a whole number from 1 to 1440")]
+    assert dict(report.outcomes) == {"created": 1}
+
+
 async def test_line_numbers_count_the_header_and_quoted_newlines(trust: Harness, tmp_path: Path) -> None:
     rows = [row(1, clinic="Cardiology\nouter building"), row(2, nhs_number="1"), row(3), row(4, site_code="X")]
     report = await run_import(trust, write_csv(tmp_path / "extract.csv", rows))

@@ -27,7 +27,7 @@ from hub.settings import ROOT
 from tests import factories
 from tests.conftest import SECRET
 from tests.databases import own_database_url
-from tests.fake_notify import FakeNotify
+from tests.fake_notify import FakeNotify, template_environ
 
 MESSAGES = 2000
 FAULTS = ("rate_limit", "server_error", "timeout", "slow", "drop_after_accept")
@@ -133,6 +133,7 @@ def _run(runner: asyncio.Runner, db: Database, url: str, tmp_path: Path, fake: F
         HUB_WORKER__LEASE_SECONDS="3",
         HUB_WORKER__BATCH="25",
     )
+    env.update(template_environ())
     workers = _Workers(env, tmp_path)
     rng = random.Random(SEED)
     began = time.monotonic()

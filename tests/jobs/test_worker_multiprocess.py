@@ -32,7 +32,7 @@ from hub.settings import ROOT
 from tests import factories
 from tests.conftest import SECRET
 from tests.databases import postgres_url
-from tests.fake_notify import FakeNotifyProcess, RemoteFakeNotify
+from tests.fake_notify import FakeNotifyProcess, RemoteFakeNotify, template_environ
 from tests.pages import PAGE_CHECKS
 
 pytestmark = pytest.mark.anyio
@@ -142,11 +142,11 @@ def _env(database_url: str, fake: RemoteFakeNotify) -> dict[str, str]:
         HUB_SECRET_KEY=SECRET,
         HUB_NOTIFY_API_KEY=fake.api_key,
         HUB_NOTIFY_BASE_URL=fake.url,
-        HUB_NOTIFY__TEMPLATES__SECURITY_CODE_SMS=CODE_TEMPLATE,
         HUB_NOTIFY__PER_MINUTE=str(PER_MINUTE),
         HUB_NOTIFY__QUIET_START_HOUR="0",  # quiet hours off, whatever the time of day
         HUB_NOTIFY__QUIET_END_HOUR="0",
     )
+    env.update(template_environ(security_code_sms=CODE_TEMPLATE))
     return env
 
 

@@ -8,8 +8,6 @@ import pytest
 
 from hub.rules.contacts import (
     Contact,
-    mask_email,
-    mask_mobile,
     normalise_email,
     normalise_mobile,
     parse_contact,
@@ -155,11 +153,3 @@ def test_parse_date_of_birth_accepts_real_past_dates(day: str, month: str, year:
 )
 def test_parse_date_of_birth_explains_what_is_wrong(day: str, month: str, year: str, message: str) -> None:
     assert parse_date_of_birth(day, month, year, today=TODAY) == message
-
-
-def test_mask_mobile_shows_only_the_start_and_the_last_three_digits() -> None:
-    assert mask_mobile("+447700900123") == "07*** ***123"
-
-
-def test_mask_email_shows_only_the_first_letter_and_the_domain() -> None:
-    assert mask_email("margaret.jones@example.com") == "m***@example.com"

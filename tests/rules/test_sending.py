@@ -12,7 +12,6 @@ from hub.rules.sending import (
     in_quiet_hours,
     judge_failure,
     next_utc_midnight,
-    quiet_hours_end,
 )
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -95,18 +94,3 @@ def test_quiet_hours_that_do_not_cross_midnight_and_none_at_all() -> None:
     assert in_quiet_hours(datetime(2026, 11, 21, 13, 0, tzinfo=UTC), start=12, end=14)
     assert not in_quiet_hours(datetime(2026, 11, 21, 14, 0, tzinfo=UTC), start=12, end=14)
     assert not any(in_quiet_hours(NOW + timedelta(hours=h), start=0, end=0) for h in range(24))
-
-
-@pytest.mark.parametrize(
-    ("utc", "end"),
-    [
-        (NOW, NOW),  # not quiet: now
-        (datetime(2026, 11, 21, 22, 0, tzinfo=UTC), datetime(2026, 11, 22, 8, 0, tzinfo=UTC)),
-        (datetime(2026, 11, 22, 3, 0, tzinfo=UTC), datetime(2026, 11, 22, 8, 0, tzinfo=UTC)),
-        # The night the clocks go back: 08:00 GMT comes 25 hours after 08:00 BST.
-        (datetime(2026, 10, 24, 21, 0, tzinfo=UTC), datetime(2026, 10, 25, 8, 0, tzinfo=UTC)),
-        (datetime(2026, 3, 28, 21, 0, tzinfo=UTC), datetime(2026, 3, 29, 7, 0, tzinfo=UTC)),  # clocks go forward
-    ],
-)
-def test_quiet_hours_end_at_8am_london_time(utc: datetime, end: datetime) -> None:
-    assert quiet_hours_end(utc, start=20, end=8) == end

@@ -1,7 +1,7 @@
 """The hospital feed applied at the store: upserts by the hospital's references, where the same record twice
 changes nothing, and a change to an appointment queues its notice in the same transaction.
 
-Bodies go through hub/rules/feed.py's validation first, as every writer's do.
+Bodies are read through hub/rules/feed.py's records first, as every writer's are.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from hub.rules.appointments import ActionPolicy
-from hub.rules.feed import validate_appointment, validate_patient, validate_site
+from hub.rules.feed import read_appointment, read_patient, read_site
 from hub.store.appointments import request_rebook
 from hub.store.feed import Applied, upsert_appointment, upsert_patient, upsert_site
 from hub.store.patients import update_preferences
@@ -24,33 +24,33 @@ PATIENT = {"given_name": "Margaret", "family_name": "Jones", "date_of_birth": "1
 
 
 async def _site(hub: Harness, organisation_id: int, code: str = "RFH", **fields: Any) -> Applied:
-    values, errors = validate_site({**SITE, **fields})
-    assert not errors
+    site, errors = read_site({**SITE, **fields}, organisation_code="RAL")
+    assert site is not None and not errors
     async with hub.db.write() as tx:
         return await upsert_site(
-            tx, organisation_id=organisation_id, code=code, values=values, actor="1", now=hub.clock.now()
+            tx, organisation_id=organisation_id, code=code, values=site.values(), actor="1", now=hub.clock.now()
         )
 
 
 async def _patient(hub: Harness, organisation_id: int, ref: str = "MRN1", **fields: Any) -> Applied:
-    values, errors = validate_patient({**PATIENT, **fields}, today=date(2026, 11, 21))
-    assert not errors
+    patient, errors = read_patient({**PATIENT, **fields}, today=date(2026, 11, 21))
+    assert patient is not None and not errors
     async with hub.db.write() as tx:
         return await upsert_patient(
-            tx, organisation_id=organisation_id, ref=ref, values=values, actor="1", now=hub.clock.now()
+            tx, organisation_id=organisation_id, ref=ref, values=patient.values(), actor="1", now=hub.clock.now()
         )
 
 
 async def _appointment(hub: Harness, organisation_id: int, ref: str = "A1", **fields: Any) -> Applied:
     body = {"patient_ref": "MRN1", "site_code": "RFH", "start": "2026-12-03T09:30:00+00:00", "duration_minutes": 30}
-    values, errors = validate_appointment({**body, **fields})
-    assert not errors
+    appointment, errors = read_appointment({**body, **fields})
+    assert appointment is not None and not errors
     async with hub.db.write() as tx:
         return await upsert_appointment(
             tx,
             organisation_id=organisation_id,
             ref=ref,
-            values=values,
+            values=appointment.values(),
             actor="1",
             now=hub.clock.now(),
             settings=hub.settings,

@@ -10,8 +10,15 @@ from starlette.responses import JSONResponse, Response
 
 from hub.clock import london
 from hub.db import Transaction
-from hub.rules.feed import LETTER_KINDS, check_ref, validate_appointment, validate_patient, validate_site
-from hub.rules.validation import printable
+from hub.rules.feed import (
+    check_ref,
+    read_appointment,
+    read_events_query,
+    read_letter_query,
+    read_patient,
+    read_site,
+)
+from hub.rules.validation import Errors, printable
 from hub.store.api_keys import ApiKey, get_api_key
 from hub.store.audit import list_events, record_audit
 from hub.store.feed import Applied, upsert_appointment, upsert_patient, upsert_site
@@ -20,7 +27,6 @@ from hub.web.api.openapi import openapi_document
 from hub.web.common import Hub, hub_of
 
 _JSON_LIMIT = 1_000_000
-Errors = list[dict[str, str]]
 
 
 class ApiError(Exception):
@@ -124,22 +130,18 @@ def _answer(name: str, ref: str, applied: Applied) -> Response:
 async def put_site(request: Request) -> Response:
     hub, key = hub_of(request), await _authenticate(request)
     code = request.path_params["site_code"]
-    body = await _read_json(request, key, "put_site", code)
-    values, errors = validate_site(body)
+    site, errors = read_site(await _read_json(request, key, "put_site", code), organisation_code=key.organisation_code)
     errors = check_ref("site_code", code) + errors
-    if (
-        isinstance(body, dict)
-        and isinstance(body.get("organisation"), str)
-        and body["organisation"] != key.organisation_code
-    ):
-        errors.append(
-            {"field": "organisation", "message": f"must be your organisation's code, {key.organisation_code}"}
-        )
-    if errors:
+    if site is None or errors:
         return await _reject(request, key, "put_site", code, errors)
     async with hub.db.write() as tx:
         applied = await upsert_site(
-            tx, organisation_id=key.organisation_id, code=code, values=values, actor=key.name, now=hub.clock.now()
+            tx,
+            organisation_id=key.organisation_id,
+            code=code,
+            values=site.values(),
+            actor=key.name,
+            now=hub.clock.now(),
         )
         await _audit_unchanged(tx, hub, key, "put_site", code, applied)
     if applied.outcome == "forbidden":
@@ -150,15 +152,20 @@ async def put_site(request: Request) -> Response:
 async def put_patient(request: Request) -> Response:
     hub, key = hub_of(request), await _authenticate(request)
     ref = request.path_params["patient_ref"]
-    values, errors = validate_patient(
+    patient, errors = read_patient(
         await _read_json(request, key, "put_patient", ref), today=london(hub.clock.now()).date()
     )
     errors = check_ref("patient_ref", ref) + errors
-    if errors:
+    if patient is None or errors:
         return await _reject(request, key, "put_patient", ref, errors)
     async with hub.db.write() as tx:
         applied = await upsert_patient(
-            tx, organisation_id=key.organisation_id, ref=ref, values=values, actor=key.name, now=hub.clock.now()
+            tx,
+            organisation_id=key.organisation_id,
+            ref=ref,
+            values=patient.values(),
+            actor=key.name,
+            now=hub.clock.now(),
         )
         await _audit_unchanged(tx, hub, key, "put_patient", ref, applied)
     return _answer("patient_ref", ref, applied)
@@ -167,16 +174,16 @@ async def put_patient(request: Request) -> Response:
 async def put_appointment(request: Request) -> Response:
     hub, key = hub_of(request), await _authenticate(request)
     ref = request.path_params["appointment_ref"]
-    values, errors = validate_appointment(await _read_json(request, key, "put_appointment", ref))
+    appointment, errors = read_appointment(await _read_json(request, key, "put_appointment", ref))
     errors = check_ref("appointment_ref", ref) + errors
-    if errors:
+    if appointment is None or errors:
         return await _reject(request, key, "put_appointment", ref, errors)
     async with hub.db.write() as tx:
         applied = await upsert_appointment(
             tx,
             organisation_id=key.organisation_id,
             ref=ref,
-            values=values,
+            values=appointment.values(),
             actor=key.name,
             now=hub.clock.now(),
             settings=hub.settings,
@@ -190,33 +197,25 @@ async def put_appointment(request: Request) -> Response:
 async def put_letter(request: Request) -> Response:
     hub, key = hub_of(request), await _authenticate(request)
     ref = request.path_params["letter_ref"]
-    query = request.query_params
-    errors = check_ref("letter_ref", ref)
-    kind, title = query.get("kind", ""), query.get("title", "").strip()
-    if kind not in LETTER_KINDS:
-        errors.append({"field": "kind", "message": f"must be one of: {', '.join(LETTER_KINDS)}"})
-    if not title or len(title) > 200 or any(ord(ch) < 32 for ch in title):
-        errors.append({"field": "title", "message": "is required, 200 characters or fewer"})
-    refs = {name: query.get(name) or None for name in ("appointment_ref", "patient_ref")}
-    for name, value in refs.items():
-        if value is not None:
-            errors += check_ref(name, value)
+    query, query_errors = read_letter_query(request.query_params)
+    errors = check_ref("letter_ref", ref) + query_errors
     content = await _read_body(request, key, "put_letter", ref, hub.settings.letter_max_bytes)
     if not content.startswith(b"%PDF-"):
         errors.append({"field": "body", "message": "must be a PDF file"})
-    if errors:
+    if query is None or errors:
         return await _reject(request, key, "put_letter", ref, errors)
     async with hub.db.write() as tx:
         applied = await upsert_letter(
             tx,
             organisation_id=key.organisation_id,
             ref=ref,
-            kind=kind,
-            title=title,
+            kind=str(query.kind),
+            title=query.title,
             content=content,
             actor=key.name,
             now=hub.clock.now(),
-            **refs,
+            appointment_ref=query.appointment_ref,
+            patient_ref=query.patient_ref,
         )
         await _audit_unchanged(tx, hub, key, "put_letter", ref, applied)
     if applied.outcome == "rejected":
@@ -226,19 +225,11 @@ async def put_letter(request: Request) -> Response:
 
 async def get_events(request: Request) -> Response:
     hub, key = hub_of(request), await _authenticate(request)
-    after_text, limit_text = request.query_params.get("after", "0") or "0", request.query_params.get("limit", "100")
-    errors = []
-    if not (after_text.isascii() and after_text.isdigit() and len(after_text) < 19):
-        errors.append({"field": "after", "message": "must be a cursor from next_cursor (or 0 to start)"})
-    page_limit = hub.settings.api_page_limit
-    if not (limit_text.isascii() and limit_text.isdigit() and 1 <= int(limit_text[:6]) <= page_limit):
-        errors.append({"field": "limit", "message": f"must be a whole number from 1 to {page_limit}"})
-    if errors:
+    query, errors = read_events_query(request.query_params, page_limit=hub.settings.api_page_limit)
+    if query is None:
         return await _reject(request, key, "get_events", "events", errors)
     async with hub.db.write() as tx:
-        events = await list_events(
-            tx, organisation_id=key.organisation_id, after=int(after_text), limit=int(limit_text)
-        )
+        events = await list_events(tx, organisation_id=key.organisation_id, after=query.after, limit=query.limit)
         await record_audit(
             tx,
             at=hub.clock.now(),
@@ -247,9 +238,9 @@ async def get_events(request: Request) -> Response:
             action="events_read",
             record_type="api",
             record_id="events",
-            detail=f"after {after_text}: {len(events)}",
+            detail=f"after {query.after}: {len(events)}",
         )
-    next_cursor = events[-1]["id"] if events else after_text
+    next_cursor = events[-1]["id"] if events else str(query.after)
     return JSONResponse({"events": events, "next_cursor": next_cursor})
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.rules.feed import CHANNELS, LETTER_KINDS, MODES, STATUSES
+from hub.rules.feed import Appointment, EventsQuery, LetterQuery, Patient, Record, Site
+from hub.rules.validation import REF
 from hub.settings import Settings
+from hub.vocabulary import EVENT_KINDS
 
-_REF = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
+_REF = {"type": "string", "pattern": REF.pattern}
+_REF_TEMPLATE = "#/components/schemas/{model}"
 # One consistent example set: the appointment books the example patient into the example site.
 EXAMPLE_REFS = {"site_code": "RFH", "patient_ref": "RF1234567", "appointment_ref": "RF-A-000123", "letter_ref": "L-1"}
 EXAMPLES: dict[str, dict[str, Any]] = {
@@ -87,6 +90,35 @@ def _put(summary: str, param: str, schema: str, result: str, description: str) -
     }
 
 
+def _record_schemas() -> dict[str, Any]:
+    """The bodies' schemas, from the models that check them (nested records, like PostalAddress, alongside)."""
+    schemas: dict[str, Any] = {}
+    for model in (Site, Patient, Appointment):
+        schema = model.model_json_schema(ref_template=_REF_TEMPLATE)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = {**schema, "examples": [EXAMPLES[model.__name__]]}
+    return schemas
+
+
+def _query_parameters(model: type[Record]) -> list[dict[str, Any]]:
+    """A query string's parameters, from the model that checks it."""
+    schema = model.model_json_schema(ref_template=_REF_TEMPLATE)
+    parameters = []
+    for name, field in schema["properties"].items():
+        described = {"description": field["description"]} if "description" in field else {}
+        # A parameter left out is simply absent: a default of null would not match the parameter's type.
+        kept = {k: v for k, v in field.items() if k not in ("title", "description") and (k, v) != ("default", None)}
+        required = name in schema.get("required", ())
+        parameters.append({"name": name, "in": "query", "required": required, "schema": kept, **described})
+    return parameters
+
+
+def _event_kinds() -> dict[str, Any]:
+    """Every kind of event, with what it means, from the vocabulary."""
+    lines = [f"- `{kind}` ({source}): {text}" for kind, (source, text) in EVENT_KINDS.items()]
+    return {"type": "string", "enum": [str(kind) for kind in EVENT_KINDS], "description": "\n".join(lines)}
+
+
 def _result(ref_name: str) -> dict[str, Any]:
     return {
         "type": "object",
@@ -104,46 +136,24 @@ def _result(ref_name: str) -> dict[str, Any]:
 
 
 def openapi_document(settings: Settings) -> dict[str, Any]:
-    nullable_text = {"type": ["string", "null"], "maxLength": 200}
     site_put = _put(
         "Create or update a site", "site_code", "Site", "SiteResult", "Sites belong to the API key's organisation."
     )
     site_put["put"]["responses"]["403"] = _errors("The site code belongs to another organisation")
+    letter_query = _query_parameters(LetterQuery)
+    for parameter in letter_query:
+        if parameter["name"] == "appointment_ref":
+            parameter["example"] = EXAMPLE_REFS["appointment_ref"]
+    events_query = _query_parameters(EventsQuery)
+    for parameter in events_query:
+        if parameter["name"] == "limit":
+            parameter["schema"]["maximum"] = settings.api_page_limit
     letter_put = {
         "put": {
             "operationId": "putLetter",
             "summary": "Create or replace a PDF letter",
             "description": "The body is the PDF itself. A replaced PDF counts as unread again.",
-            "parameters": [
-                _path_ref("letter_ref"),
-                {
-                    "name": "kind",
-                    "in": "query",
-                    "required": True,
-                    "schema": {"type": "string", "enum": list(LETTER_KINDS)},
-                },
-                {
-                    "name": "title",
-                    "in": "query",
-                    "required": True,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-                },
-                {
-                    "name": "appointment_ref",
-                    "in": "query",
-                    "required": False,
-                    "schema": _REF,
-                    "description": "The appointment the letter is about; give this or patient_ref",
-                    "example": EXAMPLE_REFS["appointment_ref"],
-                },
-                {
-                    "name": "patient_ref",
-                    "in": "query",
-                    "required": False,
-                    "schema": _REF,
-                    "description": "The patient the letter is for, when it is about no one appointment",
-                },
-            ],
+            "parameters": [_path_ref("letter_ref"), *letter_query],
             "requestBody": {
                 "required": True,
                 "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
@@ -192,25 +202,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "summary": "Patient and system actions, oldest first",
                     "description": "Pass next_cursor back as `after` to read on. At least once: keep the cursor "
                     "only after you have stored the page.",
-                    "parameters": [
-                        {
-                            "name": "after",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
-                        },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": False,
-                            "schema": {
-                                "type": "integer",
-                                "minimum": 1,
-                                "maximum": settings.api_page_limit,
-                                "default": 100,
-                            },
-                        },
-                    ],
+                    "parameters": events_query,
                     "responses": {
                         "200": {
                             "description": "A page of events",
@@ -245,81 +237,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         }
                     },
                 },
-                "Site": {
-                    "type": "object",
-                    "required": ["name"],
-                    "examples": [EXAMPLES["Site"]],
-                    "properties": {
-                        "organisation": {"type": "string", "description": "Your organisation's code, if given"},
-                        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                        "address": {"type": ["string", "null"], "maxLength": 500},
-                        "postcode": {"type": ["string", "null"], "examples": ["NW3 2QG"]},
-                        "latitude": {"type": ["number", "null"], "minimum": -90, "maximum": 90},
-                        "longitude": {"type": ["number", "null"], "minimum": -180, "maximum": 180},
-                        "directions": {"type": ["string", "null"], "maxLength": 2000},
-                        "parking": {"type": ["string", "null"], "maxLength": 2000},
-                        "phone": {"type": ["string", "null"], "maxLength": 30},
-                    },
-                },
-                "Patient": {
-                    "type": "object",
-                    "required": ["given_name", "family_name", "date_of_birth"],
-                    "examples": [EXAMPLES["Patient"]],
-                    "properties": {
-                        "mrn": {"type": "string", "description": "Ignored: the path's patient_ref is the MRN"},
-                        "nhs_number": {
-                            "type": ["string", "null"],
-                            "pattern": "^[0-9]{10}$",
-                            "description": "10 digits with a valid modulus 11 check digit",
-                        },
-                        "given_name": {"type": "string", "minLength": 1, "maxLength": 100},
-                        "family_name": {"type": "string", "minLength": 1, "maxLength": 100},
-                        "date_of_birth": {
-                            "type": "string",
-                            "format": "date",
-                            "description": "From 1890-01-01 to today",
-                        },
-                        "mobile": {"type": ["string", "null"], "description": "A UK mobile number, any common format"},
-                        "email": {"type": ["string", "null"], "format": "email"},
-                        "postal_address": {
-                            "type": ["object", "null"],
-                            "required": ["lines", "postcode"],
-                            "properties": {
-                                "lines": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "maxItems": 6,
-                                    "items": {"type": "string", "minLength": 1, "maxLength": 100},
-                                },
-                                "postcode": {"type": "string"},
-                            },
-                        },
-                        "contact_preference": {"type": ["string", "null"], "enum": [*CHANNELS, None]},
-                    },
-                },
-                "Appointment": {
-                    "type": "object",
-                    "required": ["patient_ref", "site_code", "start", "duration_minutes"],
-                    "examples": [EXAMPLES["Appointment"]],
-                    "properties": {
-                        "patient_ref": _REF,
-                        "site_code": {"type": "string", "maxLength": 40},
-                        "clinic": nullable_text,
-                        "specialty": nullable_text,
-                        "clinician": nullable_text,
-                        "start": {
-                            "type": "string",
-                            "format": "date-time",
-                            "description": "ISO 8601 with a UTC offset, in the years 1900 to 2999; times without "
-                            "an offset are refused",
-                        },
-                        "duration_minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
-                        "mode": {"type": "string", "enum": list(MODES), "default": "in_person"},
-                        "status": {"type": "string", "enum": list(STATUSES), "default": "booked"},
-                        "transport_booked": {"type": "boolean", "default": False},
-                        "interpreter_booked": {"type": "boolean", "default": False},
-                    },
-                },
+                **_record_schemas(),
                 "SiteResult": _result("site_code"),
                 "PatientResult": _result("patient_ref"),
                 "AppointmentResult": _result("appointment_ref"),
@@ -329,16 +247,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "required": ["id", "kind", "occurred_at", "patient_ref", "appointment_ref", "data"],
                     "properties": {
                         "id": {"type": "string"},
-                        "kind": {
-                            "type": "string",
-                            "examples": [
-                                "appointment.confirmed",
-                                "appointment.rebook_requested",
-                                "appointment.cancel_requested",
-                                "letter.viewed",
-                                "patient.preferences_changed",
-                            ],
-                        },
+                        "kind": _event_kinds(),
                         "occurred_at": {"type": "string", "format": "date-time"},
                         "patient_ref": {"type": ["string", "null"]},
                         "appointment_ref": {"type": ["string", "null"]},

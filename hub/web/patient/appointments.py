@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from hub.db import Row
 from hub.ics import CalendarEvent, build_calendar
 from hub.links import patient_link
-from hub.rules.appointments import CANCEL_REASONS, ActionPolicy, group_of, past_horizon
+from hub.rules.appointments import CANCEL_REASONS, group_of, past_horizon
 from hub.store.appointments import (
     ActionResult,
     actions_for,
@@ -27,11 +27,6 @@ from hub.store.letters import list_letters_for_patient
 from hub.web.common import Hub, hub_of, read_form, render, require_patient
 
 _REASON_MAX = 500
-
-
-def _policy(hub: Hub) -> ActionPolicy:
-    s = hub.settings
-    return ActionPolicy(timedelta(hours=s.change_cutoff_hours), s.rebook_limit, s.cancel_mode)
 
 
 async def _patient_and_appointments(request: Request) -> tuple[Row, list[Row]]:
@@ -74,7 +69,7 @@ async def _own_appointment(request: Request) -> tuple[Hub, int, Row]:
 async def appointment_detail(request: Request) -> Response:
     hub, patient_id, appointment = await _own_appointment(request)
     await record_appointment_view(hub.db, appointment, now=hub.clock.now())
-    allowed = await actions_for(hub.db, appointment, now=hub.clock.now(), policy=_policy(hub))
+    allowed = await actions_for(hub.db, appointment, now=hub.clock.now(), policy=hub.policies.action)
     letters = await list_letters_for_patient(hub.db, patient_id, appointment_id=appointment["id"])
     return render(
         request,
@@ -102,14 +97,14 @@ async def confirm(request: Request) -> Response:
         patient_id=patient_id,
         appointment_id=appointment["id"],
         now=hub.clock.now(),
-        policy=_policy(hub),
+        policy=hub.policies.action,
     )
     return _after(appointment["id"], result, "confirmed")
 
 
 async def rebook_page(request: Request) -> Response:
     hub, _, appointment = await _own_appointment(request)
-    allowed = await actions_for(hub.db, appointment, now=hub.clock.now(), policy=_policy(hub))
+    allowed = await actions_for(hub.db, appointment, now=hub.clock.now(), policy=hub.policies.action)
     # An open request may be updated (request_rebook does that) even at the limit, but only while changes are open.
     may_update = allowed.why_not == "" and await get_open_rebook_task_id(hub.db, appointment["id"]) is not None
     if not allowed.rebook and not may_update:
@@ -139,14 +134,14 @@ async def rebook(request: Request) -> Response:
         reason=reason,
         preferred_times=preferred,
         now=hub.clock.now(),
-        policy=_policy(hub),
+        policy=hub.policies.action,
     )
     return _after(appointment["id"], result, "rebook")
 
 
 async def cancel_page(request: Request) -> Response:
     hub, _, appointment = await _own_appointment(request)
-    allowed = await actions_for(hub.db, appointment, now=hub.clock.now(), policy=_policy(hub))
+    allowed = await actions_for(hub.db, appointment, now=hub.clock.now(), policy=hub.policies.action)
     if not allowed.cancel:
         return RedirectResponse(f"/appointments/{appointment['id']}?refused={allowed.why_not or 'closed'}", 303)
     context = {"appointment": appointment, "reasons": CANCEL_REASONS, "values": {}, "errors": {}}
@@ -172,7 +167,7 @@ async def cancel(request: Request) -> Response:
         reason=reason,
         details=details,
         now=hub.clock.now(),
-        policy=_policy(hub),
+        policy=hub.policies.action,
     )
     return _after(appointment["id"], result, "cancelled" if hub.settings.cancel_mode == "immediate" else "cancel")
 

@@ -5,8 +5,6 @@ A GET never sends or uses anything up (phones prefetch links); only a POST acts.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -14,14 +12,12 @@ from starlette.responses import RedirectResponse, Response
 from hub.clock import london
 from hub.links import read_link_token
 from hub.notify.sender import send_immediate
-from hub.rules.codes import CodePolicy, clean_code, is_well_formed
+from hub.rules.codes import clean_code, is_well_formed
 from hub.rules.contacts import parse_contact, parse_date_of_birth
 from hub.store.audit import record_audit
 from hub.store.sessions import end_patient_sessions, end_session
 from hub.store.signin import (
     Issued,
-    Limits,
-    Templates,
     awaiting_verification_code,
     choose_record_by_verification_code,
     consume_code,
@@ -50,22 +46,6 @@ CODE_ERRORS = {
     "locked": "You have entered the wrong code too many times. Ask for a new code.",
     "too_many": "Too many wrong codes have been entered from this device. Try again in an hour.",
 }
-
-
-def _limits(hub: Hub) -> Limits:
-    s = hub.settings
-    return Limits(s.codes_per_contact_per_hour, s.codes_per_client_per_hour, s.guesses_per_client_per_hour)
-
-
-def _templates(hub: Hub) -> Templates:
-    return Templates(
-        hub.settings["notify.templates.security_code_sms"],
-        hub.settings["notify.templates.security_code_email"],
-    )
-
-
-def _policy(hub: Hub) -> CodePolicy:
-    return CodePolicy(timedelta(seconds=hub.settings.code_lifetime_seconds), hub.settings.code_max_guesses)
 
 
 def _start_page(
@@ -138,8 +118,8 @@ async def submit_details(request: Request) -> Response:
         date_of_birth=born,
         link_patient_id=link_patient_id,
         client_key=client_key(request),
-        limits=_limits(hub),
-        templates=_templates(hub),
+        limits=hub.policies.limits,
+        templates=hub.policies.code_templates,
         now=hub.clock.now(),
     )
     if issued.token is None:
@@ -175,8 +155,8 @@ async def submit_code(request: Request) -> Response:
         token=token,
         code=code,
         client_key=client_key(request),
-        policy=_policy(hub),
-        limits=_limits(hub),
+        policy=hub.policies.code,
+        limits=hub.policies.limits,
         now=hub.clock.now(),
     )
     if result.outcome == "signed_in":
@@ -211,8 +191,8 @@ async def resend_code(request: Request) -> Response:
             secret=hub.settings.secret_key,
             token=token,
             client_key=client_key(request),
-            limits=_limits(hub),
-            templates=_templates(hub),
+            limits=hub.policies.limits,
+            templates=hub.policies.code_templates,
             now=hub.clock.now(),
         )
         if token

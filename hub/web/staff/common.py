@@ -10,11 +10,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hub.db import Row
-from hub.rules.staff import LockoutPolicy
-from hub.rules.tasks import KINDS, OUTCOMES, QueuePolicy
+from hub.rules.tasks import KINDS, OUTCOMES
 from hub.store.staff import get_staff
 from hub.store.staff_sessions import StaffSession, get_staff_session
-from hub.web.common import Hub, hub_of, render
+from hub.web.common import hub_of, render
 
 STAFF_COOKIE = "hub_staff"
 
@@ -50,21 +49,6 @@ def staff_token(request: Request) -> str:
     return request.cookies.get(staff_cookie_name(request), "")
 
 
-def lockout_policy(hub: Hub) -> LockoutPolicy:
-    s = hub.settings
-    return LockoutPolicy(attempts=s["staff.lockout_attempts"], duration=timedelta(minutes=s["staff.lockout_minutes"]))
-
-
-def queue_policy(hub: Hub) -> QueuePolicy:
-    s = hub.settings
-    return QueuePolicy(
-        sla_working_days=s["staff.sla_working_days"],
-        claim=timedelta(minutes=s["staff.claim_minutes"]),
-        retry=timedelta(minutes=s["staff.retry_minutes"]),
-        max_attempts=s["staff.max_attempts"],
-    )
-
-
 async def current_session(request: Request) -> StaffSession | str | None:
     hub = hub_of(request)
     token = staff_token(request)
@@ -75,7 +59,7 @@ async def current_session(request: Request) -> StaffSession | str | None:
         secret=hub.settings.secret_key,
         token=token,
         now=hub.clock.now(),
-        idle=timedelta(minutes=hub.settings["staff.session_idle_minutes"]),
+        idle=timedelta(minutes=hub.settings.staff.session_idle_minutes),
     )
 
 

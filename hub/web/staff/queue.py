@@ -23,7 +23,7 @@ from hub.store.tasks import (
     release_task,
 )
 from hub.web.common import hub_of, read_form
-from hub.web.staff.common import queue_policy, require_admin, require_staff, see_other, staff_page
+from hub.web.staff.common import require_admin, require_staff, see_other, staff_page
 
 NOTICES = {
     "taken": "Another agent has claimed that call-back.",
@@ -39,7 +39,7 @@ async def queue_page(request: Request) -> Response:
     hub = hub_of(request)
     await require_staff(request)
     filters = Filters.from_query(request.query_params)
-    tasks = await list_queue(hub.db, filters=filters, now=hub.clock.now(), policy=queue_policy(hub))
+    tasks = await list_queue(hub.db, filters=filters, now=hub.clock.now(), policy=hub.policies.queue)
     return staff_page(
         request,
         "queue.html",
@@ -47,7 +47,7 @@ async def queue_page(request: Request) -> Response:
             "tasks": tasks,
             "filters": filters,
             "choices": await filter_choices(hub.db),
-            "sla": hub.settings["staff.sla_working_days"],
+            "sla": hub.settings.staff.sla_working_days,
             "notice": NOTICES.get(request.query_params.get("done", ""), ""),
         },
     )
@@ -57,7 +57,7 @@ async def _task_or_404(request: Request) -> Row:
     from starlette.exceptions import HTTPException
 
     hub = hub_of(request)
-    task = await get_task(hub.db, request.path_params["id"], now=hub.clock.now(), policy=queue_policy(hub))
+    task = await get_task(hub.db, request.path_params["id"], now=hub.clock.now(), policy=hub.policies.queue)
     if task is None:
         raise HTTPException(404)
     return task
@@ -98,7 +98,9 @@ async def claim(request: Request) -> Response:
     staff = await require_staff(request)
     await read_form(request)
     task_id = request.path_params["id"]
-    won = await claim_task(hub.db, task_id=task_id, staff_id=staff["id"], now=hub.clock.now(), policy=queue_policy(hub))
+    won = await claim_task(
+        hub.db, task_id=task_id, staff_id=staff["id"], now=hub.clock.now(), policy=hub.policies.queue
+    )
     return see_other(f"/staff/tasks/{task_id}" if won else "/staff?done=taken")
 
 
@@ -146,7 +148,7 @@ async def outcome(request: Request) -> Response:
             staff_id=staff["id"],
             outcome=chosen,
             settings=hub.settings,
-            policy=queue_policy(hub),
+            policy=hub.policies.queue,
             now=hub.clock.now(),
         )
     except NotHeld:
@@ -160,7 +162,7 @@ async def queue_csv(request: Request) -> Response:
     hub = hub_of(request)
     await require_admin(request)
     rows = await export_rows(
-        hub.db, filters=Filters.from_query(request.query_params), now=hub.clock.now(), policy=queue_policy(hub)
+        hub.db, filters=Filters.from_query(request.query_params), now=hub.clock.now(), policy=hub.policies.queue
     )
     out = io.StringIO()
     writer = csv.writer(out)

@@ -23,7 +23,6 @@ from hub.web.common import hub_of, read_form
 from hub.web.staff.common import (
     current_session,
     delete_staff_cookie,
-    lockout_policy,
     require_staff,
     see_other,
     set_staff_cookie,
@@ -42,7 +41,7 @@ LOCKED = "There have been too many failed attempts. Your account is locked for {
 
 
 def _locked(request: Request) -> str:
-    return LOCKED.format(minutes=hub_of(request).settings["staff.lockout_minutes"])
+    return LOCKED.format(minutes=hub_of(request).settings.staff.lockout_minutes)
 
 
 async def sign_in_page(request: Request) -> Response:
@@ -56,13 +55,11 @@ async def sign_in(request: Request) -> Response:
     form = await read_form(request)
     username = form.get("username", "").strip()
     checked = await check_password(
-        hub.db, username=username, password=form.get("password", ""), now=hub.clock.now(), policy=lockout_policy(hub)
+        hub.db, username=username, password=form.get("password", ""), now=hub.clock.now(), policy=hub.policies.lockout
     )
     if not checked.ok or checked.staff is None:
         settings = hub.settings
-        message = WRONG_DETAILS.format(
-            attempts=settings["staff.lockout_attempts"], minutes=settings["staff.lockout_minutes"]
-        )
+        message = WRONG_DETAILS.format(attempts=settings.staff.lockout_attempts, minutes=settings.staff.lockout_minutes)
         return staff_page(
             request,
             "sign_in.html",
@@ -133,7 +130,7 @@ async def submit_code(request: Request) -> Response:
     if session is None:
         return see_other("/staff/sign-in")
     checked = await check_totp(
-        hub.db, staff_id=session.staff_id, code=form.get("code", ""), now=hub.clock.now(), policy=lockout_policy(hub)
+        hub.db, staff_id=session.staff_id, code=form.get("code", ""), now=hub.clock.now(), policy=hub.policies.lockout
     )
     if not checked.ok:
         return await _refused(request, "code.html", checked.locked, {})
@@ -173,7 +170,7 @@ async def submit_enrol(request: Request) -> Response:
         secret=session.pending_secret,
         code=form.get("code", ""),
         now=hub.clock.now(),
-        policy=lockout_policy(hub),
+        policy=hub.policies.lockout,
     )
     if not checked.ok:
         return await _refused(request, "enrol.html", checked.locked, await _enrol_context(request, session))

@@ -16,6 +16,7 @@ import pytest
 from hub.links import read_link_token
 from hub.settings import ROOT
 from hub.store.api_keys import create_api_key, revoke_api_key
+from hub.vocabulary import EVENT_KINDS, EventKind
 from tests.conftest import SECRET, MakeHub
 from tests.harness import Harness
 
@@ -574,6 +575,16 @@ async def test_letter_refs_must_resolve(api: Api, params: dict[str, str], field:
     assert await count(api.hub, "letters") == 0
 
 
+async def test_letter_title_must_be_one_line_of_text(api: Api) -> None:
+    await api.setup()
+    await api.put("appointments/A1", APPOINTMENT)
+    for title in ("Your\x00letter", "Your\nletter", "Your\x1bletter"):
+        response = await api.put_letter("L1", title=title)
+        assert response.status_code == 422
+        assert response.json()["errors"] == [{"field": "title", "message": "must not contain control characters"}]
+    assert await count(api.hub, "letters") == 0
+
+
 # Authentication and trusts
 
 
@@ -756,6 +767,29 @@ async def test_openapi_document_describes_every_endpoint(api: Api) -> None:
     assert appointment_schema["status"]["enum"] == ["booked", "cancelled", "attended", "did_not_attend"]
     assert appointment_schema["mode"]["enum"] == ["in_person", "telephone", "video"]
     assert document["paths"]["/api/v1/events"]["get"]["parameters"][1]["schema"]["maximum"] == 500
+
+
+async def test_openapi_document_lists_every_event_kind_with_its_meaning(api: Api) -> None:
+    document = (await api.hub.client.get("/api/v1/openapi.json")).json()
+    kind = document["components"]["schemas"]["Event"]["properties"]["kind"]
+    assert kind["enum"] == [str(k) for k in EventKind] == [str(k) for k in EVENT_KINDS]
+    for event, (source, meaning) in EVENT_KINDS.items():
+        assert f"- `{event}` ({source}): {meaning}" in kind["description"]
+
+
+async def test_openapi_document_describes_the_bodies_the_api_checks(api: Api) -> None:
+    schemas = (await api.hub.client.get("/api/v1/openapi.json")).json()["components"]["schemas"]
+    for name in ("Site", "Patient", "PostalAddress", "Appointment"):
+        assert schemas[name]["additionalProperties"] is False  # an unknown field is refused
+    assert schemas["Patient"]["properties"]["postal_address"]["anyOf"][0] == {
+        "$ref": "#/components/schemas/PostalAddress"
+    }
+    assert schemas["Patient"]["properties"]["given_name"]["maxLength"] == 100
+    assert schemas["Site"]["properties"]["phone"]["maxLength"] == 30
+    assert schemas["PostalAddress"]["properties"]["lines"]["maxItems"] == 6
+    # The examples are bodies the API takes as they are.
+    for path, name in (("sites/RFH", "Site"), ("patients/MRN1", "Patient")):
+        assert (await api.put(path, schemas[name]["examples"][0])).status_code == 201
 
 
 # The command line

@@ -177,6 +177,33 @@ async def test_page_limit_comes_from_settings(make_hub: MakeHub) -> None:
     assert limit["schema"]["maximum"] == 3
 
 
+@pytest.mark.parametrize("limit", ["0005009999", "000500999999999999999999"])
+async def test_limit_is_read_whole_before_it_is_checked(feed: Feed, limit: str) -> None:
+    await write_events(feed.hub, 3)
+    body = await feed.get(f"limit={limit}", status=422)
+    assert body == {"errors": [{"field": "limit", "message": "must be a whole number from 1 to 500"}]}
+
+
+async def test_a_limit_with_leading_zeros_past_the_page_limit_is_refused(make_hub: MakeHub) -> None:
+    hub = await make_hub(api_page_limit=3)
+    feed = await feed_for(hub, "RAL")
+    await write_events(hub, 5)
+    assert len((await feed.get("limit=000003"))["events"]) == 3
+    await feed.get("limit=0000039", status=422)  # was read as its first six digits, 3: and 5 events came back
+
+
+async def test_cursor_is_read_whole(feed: Feed) -> None:
+    await write_events(feed.hub, 3)
+    first = (await feed.get("limit=1"))["events"][0]["id"]
+    page = await feed.get(f"after={first.zfill(30)}")
+    assert len(page["events"]) == 2
+    assert (await feed.get("after=0000"))["next_cursor"] == page["next_cursor"]
+    for after in (str(2**63), "0" * 30 + str(2**63), "9" * 40):
+        body = await feed.get(f"after={after}", status=422)
+        assert body == {"errors": [{"field": "after", "message": "must be a cursor from next_cursor (or 0 to start)"}]}
+    assert (await feed.get(f"after={2**63 - 1}"))["events"] == []
+
+
 async def test_each_trust_sees_only_its_own_events(feed: Feed) -> None:
     other = await feed_for(feed.hub, "RVL")
     mine = await feed.hub.db.fetch_one("SELECT id FROM organisations WHERE code = 'RAL'")

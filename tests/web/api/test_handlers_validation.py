@@ -18,9 +18,6 @@ from hub.rules.feed import (
     choose_channel,
     new_verification_code,
     source_hash,
-    validate_appointment,
-    validate_patient,
-    validate_site,
 )
 from hub.rules.validation import nhs_number_is_valid
 from hub.store.api_keys import create_api_key
@@ -381,6 +378,75 @@ async def test_longest_ref_is_accepted(api: Client) -> None:
     assert (await api.put(f"sites/{ref}", json=SITE)).status_code == 201
 
 
+# Unknown fields, and text that cannot be stored
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "message"),
+    [
+        ("appointments/A1", {**APPOINTMENT, "statuss": "cancelled"}, "statuss", "is not a field of an appointment"),
+        ("patients/MRN9", {**PATIENT, "nickname": "Peggy"}, "nickname", "is not a field of a patient"),
+        ("sites/NEW", {**SITE, "colour": "blue"}, "colour", "is not a field of a site"),
+        (
+            "patients/MRN9",
+            {**PATIENT, "postal_address": {"lines": ["1 Pond Street"], "postcode": "NW3 2QG", "county": "London"}},
+            "postal_address.county",
+            "is not a field of a postal address",
+        ),
+        # A name that is no text at all: a lone surrogate and a NUL, sent as JSON escapes, named back escaped.
+        ("appointments/A1", {**APPOINTMENT, "\ud800\u0000": 1}, "\\ud800\\u0000", "is not a field of an appointment"),
+    ],
+)
+async def test_an_unknown_field_is_refused_not_ignored(
+    api: Client, path: str, body: dict[str, Any], field: str, message: str
+) -> None:
+    errors = await refused(api, path, content=json.dumps(body), headers={"content-type": "application/json"})
+    assert errors == [{"field": field, "message": message}]
+
+
+# Every field stored as sent: a lone surrogate there was a 500 (the databases cannot store it), or went unchecked.
+SURROGATE_IN_TEXT = [
+    ("sites/NEW", SITE, "name", "Royal Free\ud800 Hospital"),
+    ("sites/NEW", SITE, "address", "Pond\ud800 Street"),
+    ("sites/NEW", SITE, "directions", "Main\ud800 entrance"),
+    ("sites/NEW", SITE, "parking", "Pay\ud800 and display"),
+    ("sites/NEW", SITE, "phone", "020 7794\ud800 0500"),
+    ("patients/MRN9", PATIENT, "mrn", "MRN9\ud800"),
+    ("patients/MRN9", PATIENT, "given_name", "Marg\ud800aret"),
+    ("patients/MRN9", PATIENT, "family_name", "Jo\ud800nes"),
+    ("patients/MRN9", PATIENT, "email", "marg\ud800aret@example.com"),
+    ("appointments/A1", APPOINTMENT, "patient_ref", "MRN1\ud800"),
+    ("appointments/A1", APPOINTMENT, "site_code", "RFH\ud800"),
+    ("appointments/A1", APPOINTMENT, "clinic", "Cardio\ud800logy"),
+    ("appointments/A1", APPOINTMENT, "specialty", "Cardio\ud800logy"),
+    ("appointments/A1", APPOINTMENT, "clinician", "Dr\ud800 A Example"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "field", "value"), SURROGATE_IN_TEXT)
+async def test_a_lone_surrogate_in_text_is_refused(
+    api: Client, path: str, body: dict[str, Any], field: str, value: str
+) -> None:
+    # json.dumps writes the lone surrogate as the escape \ud800: valid JSON, but no character, and unstorable.
+    content = json.dumps({**body, field: value})
+    errors = await refused(api, path, content=content, headers={"content-type": "application/json"})
+    assert errors == [{"field": field, "message": "must be valid Unicode text (no lone surrogates such as \\ud800)"}]
+
+
+async def test_a_lone_surrogate_in_an_address_line_is_refused(api: Client) -> None:
+    address = {"lines": ["1 Pond \ud800Street"], "postcode": "NW3 2QG"}
+    content = json.dumps({**PATIENT, "postal_address": address})
+    errors = await refused(api, "patients/MRN9", content=content, headers={"content-type": "application/json"})
+    assert fields(errors) == ["postal_address.lines[0]"]
+
+
+@pytest.mark.parametrize("control", ["\x00", "\r", "\n", "\r\n", "\t", "\x1b", "\x7f"])
+async def test_control_characters_in_address_lines_are_refused(api: Client, control: str) -> None:
+    body = {**PATIENT, "postal_address": {"lines": ["1 Pond Street", f"Hamp{control}stead"], "postcode": "NW3 2QG"}}
+    errors = await refused(api, "patients/MRN9", json=body)
+    assert errors == [{"field": "postal_address.lines[1]", "message": "must not contain control characters"}]
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
@@ -429,25 +495,6 @@ def test_nhs_number_is_valid(number: str) -> None:
 )
 def test_nhs_number_is_invalid(number: str) -> None:
     assert not nhs_number_is_valid(number)
-
-
-def test_validators_report_every_problem_in_field_order() -> None:
-    values, errors = validate_patient({"given_name": 1, "nhs_number": "1"}, today=NOW.date())
-    assert fields(errors) == ["nhs_number", "given_name", "family_name", "date_of_birth"]
-    values, errors = validate_appointment({})
-    assert fields(errors) == ["patient_ref", "site_code", "start", "duration_minutes"]
-    values, errors = validate_site({"latitude": 1})
-    assert fields(errors) == ["name"]
-    values, errors = validate_site({"name": "x", "latitude": 1})
-    assert fields(errors) == ["longitude"]
-    assert validate_site(None)[1][0] == {"field": "body", "message": "must be a JSON object"}
-
-
-def test_validated_appointment_has_defaults_and_utc_start() -> None:
-    values, errors = validate_appointment({**APPOINTMENT, "start": "2026-06-15T09:30:00+01:00"})
-    assert errors == []
-    assert values["start"] == datetime(2026, 6, 15, 8, 30, tzinfo=UTC)
-    assert (values["mode"], values["status"], values["transport_booked"]) == ("in_person", "booked", False)
 
 
 def test_check_ref() -> None:

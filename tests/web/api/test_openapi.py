@@ -31,6 +31,7 @@ from hub.settings import ROOT, load_settings
 from hub.web.api.openapi import EXAMPLE_REFS, EXAMPLES, openapi_document
 from tests.conftest import SECRET
 from tests.databases import own_database_url
+from tests.fake_notify import template_environ
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 _START_SECONDS = 30
@@ -78,6 +79,7 @@ def live_hub(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator
         "HUB_SECRET_KEY": SECRET,
         "HUB_NOTIFY_API_KEY": "x",
         "HUB_BASE_URL": url,
+        **template_environ(),
     }
     _hub(env, "migrate")
     _hub(env, "create-organisation", "--code", "RAL", "--name", "Royal Free London")
