@@ -38,7 +38,7 @@ async def purge_old_records(db: Database, *, now: datetime, months: int = 24) ->
         # Children first: the foreign keys stand guard over every step.
         await tx.execute(f"DELETE FROM scheduled_notices WHERE appointment_id IN ({old})", (cut,))
         await tx.execute(
-            f"DELETE FROM callback_tasks WHERE appointment_id IN ({old}) OR (status = 'closed' AND created_at < ?)",
+            f"DELETE FROM tasks WHERE appointment_id IN ({old}) OR (status = 'closed' AND created_at < ?)",
             (cut, cut),
         )
         messages = await tx.execute(

@@ -45,7 +45,7 @@ async def get_appointment_for_patient(db: Database | Transaction, patient_id: in
 
 async def count_rebook_requests(db: Database | Transaction, appointment_id: int) -> int:
     row = await db.fetch_one(
-        "SELECT COUNT(*) AS n FROM callback_tasks WHERE appointment_id = ? AND kind = 'rebook'",
+        "SELECT COUNT(*) AS n FROM tasks WHERE appointment_id = ? AND kind = 'rebook'",
         (appointment_id,),
     )
     return int(row["n"]) if row else 0
@@ -53,7 +53,7 @@ async def count_rebook_requests(db: Database | Transaction, appointment_id: int)
 
 async def get_open_rebook_task_id(db: Database | Transaction, appointment_id: int) -> int | None:
     row = await db.fetch_one(
-        "SELECT id FROM callback_tasks WHERE appointment_id = ? AND kind = 'rebook' AND status != 'closed'",
+        "SELECT id FROM tasks WHERE appointment_id = ? AND kind = 'rebook' AND status != 'closed'",
         (appointment_id,),
     )
     return int(row["id"]) if row else None
@@ -142,7 +142,7 @@ async def request_rebook(
         if open_task is not None and allowed.why_not == "":
             # Asking again before the booking centre has called updates the request; it is not a new one.
             await tx.execute(
-                "UPDATE callback_tasks SET reason = ?, preferred_times = ? WHERE id = ?",
+                "UPDATE tasks SET reason = ?, preferred_times = ? WHERE id = ?",
                 (reason, preferred_times, open_task),
             )
             await _record(tx, appointment, action="rebook_updated", at=now, data={"reason": reason})
@@ -150,7 +150,7 @@ async def request_rebook(
         if not allowed.rebook:
             return ActionResult(False, allowed.why_not or "limit")
         await tx.execute(
-            "INSERT INTO callback_tasks (kind, patient_id, appointment_id, reason, preferred_times, created_at)"
+            "INSERT INTO tasks (kind, patient_id, appointment_id, reason, preferred_times, created_at)"
             " VALUES ('rebook', ?, ?, ?, ?, ?)",
             (patient_id, appointment_id, reason, preferred_times, to_db(now)),
         )
@@ -190,7 +190,7 @@ async def cancel_appointment(
         await withdraw_reminders(tx, appointment_id=appointment_id, now=now)
         # A cancel supersedes an open request to rebook: nobody should call back with a new date.
         await tx.execute(
-            "UPDATE callback_tasks SET status = 'closed', closed_at = ? WHERE appointment_id = ? AND kind = 'rebook'"
+            "UPDATE tasks SET status = 'closed', closed_at = ? WHERE appointment_id = ? AND kind = 'rebook'"
             " AND status != 'closed'",
             (to_db(now), appointment_id),
         )
@@ -203,8 +203,7 @@ async def cancel_appointment(
             await _record(tx, appointment, action="cancelled_by_patient", at=now, data=data)
             return ActionResult(True)
         await tx.execute(
-            "INSERT INTO callback_tasks (kind, patient_id, appointment_id, reason, created_at)"
-            " VALUES ('cancel', ?, ?, ?, ?)",
+            "INSERT INTO tasks (kind, patient_id, appointment_id, reason, created_at) VALUES ('cancel', ?, ?, ?, ?)",
             (patient_id, appointment_id, f"{reason}: {details}" if details else reason, to_db(now)),
         )
         await tx.execute(

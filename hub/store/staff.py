@@ -171,7 +171,7 @@ async def disable_staff(db: Database, *, staff_id: int, by: int, now: datetime) 
             "UPDATE staff_sessions SET ended_at = ? WHERE staff_id = ? AND ended_at IS NULL", (to_db(now), staff_id)
         )
         await tx.execute(
-            "UPDATE callback_tasks SET status = 'open', claimed_by = NULL, claimed_until = NULL"
+            "UPDATE tasks SET status = 'open', claimed_by = NULL, claimed_until = NULL"
             " WHERE claimed_by = ? AND status = 'claimed'",
             (staff_id,),
         )

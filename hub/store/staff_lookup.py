@@ -54,7 +54,7 @@ async def get_patient_record(db: Database, patient_id: int) -> dict[str, Any] | 
     for a in appointments:
         a["starts_at"] = from_db(a["starts_at"])
     tasks = await db.fetch_all(
-        "SELECT id, kind, status, outcome, attempts, created_at, reason, preferred_times FROM callback_tasks"
+        "SELECT id, kind, status, outcome, attempts, created_at, reason, preferred_times FROM tasks"
         " WHERE patient_id = ? ORDER BY created_at DESC",
         (patient_id,),
     )

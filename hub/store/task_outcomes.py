@@ -33,7 +33,7 @@ class NotHeld(Exception):
 
 async def _load(tx: Transaction, task_id: int, staff_id: int, now: datetime) -> Row:
     task = await tx.fetch_one(
-        "SELECT id, kind, patient_id, appointment_id, attempts FROM callback_tasks WHERE id = ? AND status = 'claimed'"
+        "SELECT id, kind, patient_id, appointment_id, attempts FROM tasks WHERE id = ? AND status = 'claimed'"
         " AND claimed_by = ? AND claimed_until > ?",
         (task_id, staff_id, to_db(now)),
     )
@@ -85,7 +85,7 @@ async def record_outcome(
             data["attempts"] = attempts
             if retry_at is not None:
                 await tx.execute(
-                    "UPDATE callback_tasks SET status = 'open', claimed_by = NULL, claimed_until = NULL, attempts = ?,"
+                    "UPDATE tasks SET status = 'open', claimed_by = NULL, claimed_until = NULL, attempts = ?,"
                     " not_before = ? WHERE id = ?",
                     (attempts, to_db(retry_at), task_id),
                 )
@@ -93,7 +93,7 @@ async def record_outcome(
             else:
                 data["message_id"] = await _letter(tx, appointment, patient, settings=settings, now=now)
                 result = "letter"
-            await tx.execute("UPDATE callback_tasks SET attempts = ? WHERE id = ?", (attempts, task_id))
+            await tx.execute("UPDATE tasks SET attempts = ? WHERE id = ?", (attempts, task_id))
         elif outcome.kind == "closed":
             await _withdraw_request(tx, task, now=now)
             data["note"] = outcome.note
@@ -101,7 +101,7 @@ async def record_outcome(
             raise ValueError(f"unknown outcome {outcome.kind}")
         if result != "retry":
             await tx.execute(
-                "UPDATE callback_tasks SET status = 'closed', closed_at = ?, closed_by = ?, claimed_until = NULL,"
+                "UPDATE tasks SET status = 'closed', closed_at = ?, closed_by = ?, claimed_until = NULL,"
                 " outcome = ?, note = ? WHERE id = ?",
                 (
                     to_db(now),
@@ -183,7 +183,7 @@ async def _cancel(tx: Transaction, appointment: Row, patient: Row, *, settings: 
     )
     # Another open request on the same appointment (a rebook) is answered by the cancellation.
     await tx.execute(
-        "UPDATE callback_tasks SET status = 'closed', closed_at = ?, outcome = 'superseded' WHERE appointment_id = ?"
+        "UPDATE tasks SET status = 'closed', closed_at = ?, outcome = 'superseded' WHERE appointment_id = ?"
         " AND status = 'open'",
         (to_db(now), appointment["id"]),
     )

@@ -17,7 +17,7 @@ _SELECT = (
     " p.given_name, p.family_name, p.mobile, p.nhs_number, p.mrn, p.date_of_birth, o.code AS organisation_code,"
     " o.name AS organisation_name, a.starts_at, a.specialty, a.clinic, a.clinician, a.status AS appointment_status,"
     " s.code AS site_code, s.name AS site_name, u.username AS claimed_by_name"
-    " FROM callback_tasks t JOIN patients p ON p.id = t.patient_id JOIN organisations o ON o.id = p.organisation_id"
+    " FROM tasks t JOIN patients p ON p.id = t.patient_id JOIN organisations o ON o.id = p.organisation_id"
     " LEFT JOIN appointments a ON a.id = t.appointment_id LEFT JOIN sites s ON s.id = a.site_id"
     " LEFT JOIN staff_users u ON u.id = t.claimed_by"
 )
@@ -93,7 +93,7 @@ async def claim_task(db: Database, *, task_id: int, staff_id: int, now: datetime
     pressing Claim together cannot both hold it."""
     async with db.write() as tx:
         won = await tx.execute(
-            "UPDATE callback_tasks SET status = 'claimed', claimed_by = ?, claimed_until = ? WHERE id = ?"
+            "UPDATE tasks SET status = 'claimed', claimed_by = ?, claimed_until = ? WHERE id = ?"
             " AND status != 'closed' AND (status = 'open' OR claimed_by = ? OR claimed_until <= ?)",
             (staff_id, to_db(claim_until(now, policy)), task_id, staff_id, to_db(now)),
         )
@@ -113,7 +113,7 @@ async def claim_task(db: Database, *, task_id: int, staff_id: int, now: datetime
 async def release_task(db: Database, *, task_id: int, staff_id: int, now: datetime) -> bool:
     async with db.write() as tx:
         done = await tx.execute(
-            "UPDATE callback_tasks SET status = 'open', claimed_by = NULL, claimed_until = NULL"
+            "UPDATE tasks SET status = 'open', claimed_by = NULL, claimed_until = NULL"
             " WHERE id = ? AND status = 'claimed' AND claimed_by = ?",
             (task_id, staff_id),
         )
@@ -146,8 +146,7 @@ async def create_task(
 ) -> None:
     """For the other parts of the hub: a failed message, a text from a patient, a letter gone to post."""
     await tx.execute(
-        "INSERT INTO callback_tasks (kind, patient_id, appointment_id, reason, source_id, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO tasks (kind, patient_id, appointment_id, reason, source_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (kind, patient_id, appointment_id, reason[:500], source_id, to_db(now)),
     )
 

@@ -41,7 +41,7 @@ SECRET = "fuzz-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 MOBILE, DOB = "07700 900001", "1948-03-14"
 # What a patient's action may touch; a refused form must leave every row as it was.
-TABLES = ("appointments", "callback_tasks", "events", "audit_events", "patients", "sessions")
+TABLES = ("appointments", "tasks", "events", "audit_events", "patients", "sessions")
 # Sign-in bookkeeping: a refused details form must not touch it either (a wrong code may: guesses are counted).
 SIGN_IN_TABLES = (*TABLES, "code_challenges", "code_challenge_candidates", "outbox_messages", "rate_events")
 # Room for many examples on one hub: the sign-in limits are tested elsewhere.

@@ -198,7 +198,7 @@ async def test_the_record_shows_appointments_requests_messages_and_audit(hub: Ha
         policy=POLICY,
     )
     assert done.done
-    task = await hub.db.fetch_one("SELECT id FROM callback_tasks WHERE patient_id = ?", (patient,))
+    task = await hub.db.fetch_one("SELECT id FROM tasks WHERE patient_id = ?", (patient,))
     assert task is not None
     stranger = await hub.create_patient(mobile="+447700900009", family_name="Stranger")
     await hub.create_appointment(patient_id=stranger, ref="A-THEIRS")
