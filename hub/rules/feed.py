@@ -13,11 +13,8 @@ from datetime import date, datetime
 from typing import Any
 
 from hub.rules.validation import REF, Checker
+from hub.vocabulary import Channel, ContactPreference, HospitalStatus, MessageKind, Mode
 
-MODES = ("in_person", "telephone", "video")
-STATUSES = ("booked", "cancelled", "attended", "did_not_attend")
-LETTER_KINDS = ("appointment_letter", "clinic_letter", "discharge_summary")
-CHANNELS = ("sms", "email")
 # No 0/O, 1/I/L: the code is read off paper and typed on a phone.
 _UVC_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
@@ -75,7 +72,7 @@ def validate_patient(body: Any, *, today: date) -> tuple[dict[str, Any], list[di
         "date_of_birth": c.day("date_of_birth", required=True, today=today, earliest=date(1890, 1, 1)),
         "mobile": c.mobile("mobile"),
         "email": c.email("email"),
-        "contact_preference": c.choice("contact_preference", CHANNELS),
+        "contact_preference": c.choice("contact_preference", tuple(ContactPreference)),
     }
     address = data.get("postal_address")
     lines: list[str] = []
@@ -116,8 +113,8 @@ def validate_appointment(body: Any) -> tuple[dict[str, Any], list[dict[str, str]
         "clinician": c.text("clinician", max_length=200),
         "start": c.instant("start", required=True),
         "duration_minutes": c.integer("duration_minutes", required=True, low=1, high=24 * 60),
-        "mode": c.choice("mode", MODES, default="in_person"),
-        "status": c.choice("status", STATUSES, default="booked"),
+        "mode": c.choice("mode", tuple(Mode), default="in_person"),
+        "status": c.choice("status", tuple(HospitalStatus), default="booked"),
         "transport_booked": c.boolean("transport_booked"),
         "interpreter_booked": c.boolean("interpreter_booked"),
     }
@@ -130,7 +127,7 @@ def _fields(c: Checker) -> set[str]:
 
 @dataclass(frozen=True)
 class Change:
-    notice: str | None  # invitation | changed | cancelled | None
+    notice: MessageKind | None  # invitation | changed | cancelled | None
     bump_sequence: bool  # calendars must replace their copy
 
 
@@ -140,27 +137,28 @@ def appointment_change(before: dict[str, Any] | None, after: dict[str, Any], *, 
     `before` is the stored appointment when the hospital sent something different, None when it is new.
     """
     upcoming = after["start"] > now
+    booked, cancelled = HospitalStatus.BOOKED, HospitalStatus.CANCELLED
     if before is None:
-        return Change("invitation" if after["status"] == "booked" and upcoming else None, False)
+        return Change(MessageKind.INVITATION if after["status"] == booked and upcoming else None, False)
     moved = any(before[key] != after[key] for key in ("start", "site_id", "mode"))
-    if after["status"] == "cancelled" and before["status"] != "cancelled":
-        return Change("cancelled" if upcoming else None, True)
-    if after["status"] == "booked" and before["status"] == "cancelled":
-        return Change("invitation" if upcoming else None, True)  # re-instated: as good as a new booking
-    if after["status"] == "booked" and moved:
-        return Change("changed" if upcoming else None, True)
+    if after["status"] == cancelled and before["status"] != cancelled:
+        return Change(MessageKind.CANCELLED if upcoming else None, True)
+    if after["status"] == booked and before["status"] == cancelled:
+        return Change(MessageKind.INVITATION if upcoming else None, True)  # re-instated: as good as a new booking
+    if after["status"] == booked and moved:
+        return Change(MessageKind.CHANGED if upcoming else None, True)
     # Any other change (duration, clinic, status) may alter the calendar entry: calendars must replace their copy.
     return Change(None, True)
 
 
-def choose_channel(patient: dict[str, Any]) -> str:
+def choose_channel(patient: dict[str, Any]) -> Channel:
     """Text or email as the patient prefers; the other when we lack it; post when they opted out or we have neither."""
     if patient["opted_out"]:
-        return "letter"
-    if patient["contact_preference"] == "email" and patient["email"]:
-        return "email"
+        return Channel.LETTER
+    if patient["contact_preference"] == ContactPreference.EMAIL and patient["email"]:
+        return Channel.EMAIL
     if patient["mobile"] and not patient.get("sms_opted_out"):  # they texted STOP
-        return "sms"
+        return Channel.SMS
     if patient["email"]:
-        return "email"
-    return "letter"
+        return Channel.EMAIL
+    return Channel.LETTER

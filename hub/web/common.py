@@ -18,12 +18,26 @@ from starlette.responses import HTMLResponse, Response
 from hub.clock import Clock, format_date, format_time, format_when
 from hub.db import Database, Row
 from hub.notify import Notifier
-from hub.rules.appointments import MODES, REQUEST_STATES, STATUSES
 from hub.rules.codes import keyed_hash
 from hub.rules.validation import printable
 from hub.settings import ROOT, Settings
-from hub.store.letters import KINDS
 from hub.store.sessions import PatientSession, SessionPolicy, get_live_session
+from hub.vocabulary import (
+    HOSPITAL_STATUS_LABELS,
+    LETTER_KIND_LABELS,
+    MODE_LABELS,
+    REQUEST_STATE_LABELS,
+    CancelMode,
+    ContactPreference,
+    HospitalStatus,
+    Mode,
+    RequestState,
+    SlaState,
+    StaffRole,
+    TaskOutcome,
+    TaskStatus,
+    WhyNot,
+)
 from hub.web.components import SLOT, remembered_components
 
 TEMPLATES = ROOT / "templates"
@@ -96,10 +110,26 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
         rebook_limit=settings.rebook_limit,
         cutoff_hours=settings.change_cutoff_hours,
         cancel_mode=settings.cancel_mode,
-        modes=MODES,
-        statuses=STATUSES,
-        request_states=REQUEST_STATES,
-        letter_kinds=KINDS,
+        modes=MODE_LABELS,
+        statuses=HOSPITAL_STATUS_LABELS,
+        request_states=REQUEST_STATE_LABELS,
+        letter_kinds=LETTER_KIND_LABELS,
+        # Templates compare values with members of these, never with bare strings.
+        **{
+            enum.__name__: enum
+            for enum in (
+                CancelMode,
+                ContactPreference,
+                HospitalStatus,
+                Mode,
+                RequestState,
+                SlaState,
+                StaffRole,
+                TaskOutcome,
+                TaskStatus,
+                WhyNot,
+            )
+        },
     )
     env.globals.update(remembered_components(env), slot=SLOT)
     # Filters rather than functions: Jinja binds a filter when it compiles the template; a function is looked up

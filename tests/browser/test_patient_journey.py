@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from hub.rules.appointments import REQUEST_STATES
+from hub.vocabulary import REQUEST_STATE_LABELS as REQUEST_STATES
 from tests.browser.conftest import PEOPLE, DemoServer, appointment_links
 
 pytestmark = pytest.mark.browser

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.rules.feed import CHANNELS, LETTER_KINDS, MODES, STATUSES
 from hub.settings import Settings
+from hub.vocabulary import ContactPreference as CHANNELS
+from hub.vocabulary import HospitalStatus as STATUSES
+from hub.vocabulary import LetterKind as LETTER_KINDS
+from hub.vocabulary import Mode as MODES
 
 _REF = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
 # One consistent example set: the appointment books the example patient into the example site.

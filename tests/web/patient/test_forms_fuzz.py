@@ -27,11 +27,11 @@ from hub.clock import FixedClock
 from hub.db import Database
 from hub.db.migrate import migrate
 from hub.links import link_token, read_link_token
-from hub.rules.appointments import CANCEL_REASONS
 from hub.rules.codes import clean_code, is_well_formed
 from hub.rules.contacts import parse_contact, parse_date_of_birth
 from hub.settings import load_settings
 from hub.store.signin import awaiting_verification_code
+from hub.vocabulary import CANCEL_REASON_LABELS as CANCEL_REASONS
 from hub.web.common import MAX_FIELD
 from tests.databases import own_database_url
 from tests.harness import Harness, check_page
