@@ -20,6 +20,7 @@ from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import SendPolicy, claim_batch, drain_once
 from hub.rules.sending import RetryPolicy, backoff
 from hub.store.outbox import queue_message
+from hub.vocabulary import Channel, MessageKind
 from tests.fake_notify import FakeNotify, notify_api_key
 from tests.harness import Harness
 
@@ -61,8 +62,8 @@ async def _queue(
                 await queue_message(
                     tx,
                     at=hub.clock.now(),
-                    kind="invitation",
-                    channel=channel,
+                    kind=MessageKind.INVITATION,
+                    channel=Channel(channel),
                     recipient=recipient if recipient is not None else f"+447700{i:06d}",
                     template_id=TEMPLATE,
                     personalisation={"link": "https://hub.example/p/x"} if identical else {"n": i},

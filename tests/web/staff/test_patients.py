@@ -18,11 +18,12 @@ from hub.rules.appointments import ActionPolicy
 from hub.store.api_keys import create_api_key
 from hub.store.appointments import request_rebook
 from hub.store.patients import update_preferences
+from hub.vocabulary import CancelMode
 from tests.harness import Harness, check_page
 from tests.staff_harness import set_up_staff, submit_password
 
 pytestmark = pytest.mark.anyio
-POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode="request")
+POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
 MARGARET = {
     "nhs_number": "943 476 5919",
     "given_name": "Margaret",

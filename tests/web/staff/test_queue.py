@@ -17,11 +17,12 @@ from hub.rules.tasks import QueuePolicy, after_no_answer, parse_new_start, sla_s
 from hub.store.appointments import request_rebook
 from hub.store.task_outcomes import Outcome, record_outcome
 from hub.store.tasks import claim_task, create_task
+from hub.vocabulary import CancelMode, TaskKind, TaskOutcome
 from tests.harness import Harness, check_page
 from tests.staff_harness import Staff, set_up_staff, sign_in_staff
 
 pytestmark = pytest.mark.anyio
-POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode="request")
+POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
 QUEUE = QueuePolicy(sla_working_days=2, claim=timedelta(minutes=30), retry=timedelta(minutes=120), max_attempts=3)
 
 
@@ -88,7 +89,7 @@ async def test_queue_lists_open_tasks_oldest_first_with_the_call_details(hub: Ha
     patient = await hub.create_patient(mobile="+447700900002", family_name="Smith")
     async with hub.db.write() as tx:
         await create_task(
-            tx, kind="inbound_text", patient_id=patient, appointment_id=None, reason="Text", now=hub.clock.now()
+            tx, kind=TaskKind.INBOUND_TEXT, patient_id=patient, appointment_id=None, reason="Text", now=hub.clock.now()
         )
     hub.clock.set(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))  # the Tuesday after: 2 working days
     staff = await set_up_staff(hub)
@@ -108,7 +109,7 @@ async def test_queue_filters_by_kind_trust_site_and_specialty(hub: Harness) -> N
     other = await hub.create_patient(mobile="+447700900002")
     async with hub.db.write() as tx:
         await create_task(
-            tx, kind="failed_notification", patient_id=other, appointment_id=None, reason="", now=hub.clock.now()
+            tx, kind=TaskKind.FAILED_NOTIFICATION, patient_id=other, appointment_id=None, reason="", now=hub.clock.now()
         )
     await set_up_staff(hub)
 
@@ -307,7 +308,7 @@ async def test_a_failure_midway_leaves_nothing_half_done(hub: Harness) -> None:
             hub.db,
             task_id=task_id,
             staff_id=staff.id,
-            outcome=Outcome("rebooked", starts_at=datetime(2026, 12, 15, 14, 30, tzinfo=LONDON)),
+            outcome=Outcome(TaskOutcome.REBOOKED, starts_at=datetime(2026, 12, 15, 14, 30, tzinfo=LONDON)),
             settings=hub.settings,
             policy=QUEUE,
             now=hub.clock.now(),
