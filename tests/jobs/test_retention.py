@@ -3,8 +3,9 @@ from datetime import timedelta
 import pytest
 
 from hub.jobs.retention import claim_daily_job, purge_old_records
-from hub.store.audit import record_event
+from hub.store.events import record_event
 from hub.store.outbox import queue_message
+from hub.vocabulary import Channel, EventKind, MessageKind
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -28,8 +29,8 @@ async def test_records_older_than_24_months_go_with_everything_that_hangs_off_th
             await queue_message(
                 tx,
                 at=now,
-                kind="invitation",
-                channel="sms",
+                kind=MessageKind.INVITATION,
+                channel=Channel.SMS,
                 recipient="+447700900001",
                 template_id="",
                 personalisation={},
@@ -39,7 +40,7 @@ async def test_records_older_than_24_months_go_with_everything_that_hangs_off_th
             await record_event(
                 tx,
                 at=now,
-                kind="appointment.confirmed",
+                kind=EventKind.APPOINTMENT_CONFIRMED,
                 organisation_id=await hub.organisation_id(),
                 patient_id=patient,
                 appointment_id=appointment,

@@ -25,6 +25,7 @@ from hub.db import Database, connect
 from hub.db.migrate import migrate
 from hub.settings import ROOT
 from hub.store.outbox import queue_message
+from hub.vocabulary import Channel, MessageKind
 from tests.conftest import SECRET
 from tests.databases import own_database_url
 from tests.fake_notify import FakeNotify, template_environ
@@ -48,8 +49,8 @@ async def _queue_messages(db: Database) -> list[int]:
                 await queue_message(
                     tx,
                     at=now,
-                    kind="invitation",
-                    channel="email" if email else "sms",
+                    kind=MessageKind.INVITATION,
+                    channel=Channel.EMAIL if email else Channel.SMS,
                     recipient=f"patient{i}@example.com" if email else f"+447700{i:06d}",
                     template_id=TEMPLATE,
                     personalisation={"n": i},

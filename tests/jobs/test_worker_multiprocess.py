@@ -31,6 +31,7 @@ from hub.clock import to_db
 from hub.db import Database, connect
 from hub.settings import ROOT
 from hub.store.outbox import queue_message
+from hub.vocabulary import Channel, MessageKind
 from tests.conftest import SECRET
 from tests.databases import postgres_url
 from tests.fake_notify import FakeNotifyProcess, RemoteFakeNotify, template_environ
@@ -206,8 +207,8 @@ async def _queue_messages(db: Database) -> list[int]:
                 await queue_message(
                     tx,
                     at=now,
-                    kind="invitation",
-                    channel="sms",
+                    kind=MessageKind.INVITATION,
+                    channel=Channel.SMS,
                     recipient=f"+447700{i:06d}",
                     template_id=BULK_TEMPLATE,
                     personalisation={"n": i},

@@ -22,6 +22,7 @@ from hub.db.postgres import LOCKS
 from hub.jobs.worker import work
 from hub.notify.dev import DevNotifier
 from hub.store.outbox import queue_message
+from hub.vocabulary import Channel, MessageKind
 from tests.conftest import MakeHub
 from tests.databases import PG_URL
 from tests.harness import Harness
@@ -36,8 +37,8 @@ async def _queue(db: Database, hub: Harness, n: int, first: int = 0) -> None:
             await queue_message(
                 tx,
                 at=hub.clock.now(),
-                kind="invitation",
-                channel="sms",
+                kind=MessageKind.INVITATION,
+                channel=Channel.SMS,
                 recipient=f"+447700{i:06d}",
                 template_id="t",
                 personalisation={"n": i},

@@ -5,6 +5,7 @@ import pytest
 from hub.notify.dev import DevNotifier
 from hub.notify.sender import SendPolicy, drain_once
 from hub.store.outbox import queue_message
+from hub.vocabulary import Channel, MessageKind
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -18,8 +19,8 @@ async def _queue(hub: Harness, n: int, *, urgent: bool = False, recipient: str =
                 await queue_message(
                     tx,
                     at=hub.clock.now(),
-                    kind="invitation",
-                    channel="sms",
+                    kind=MessageKind.INVITATION,
+                    channel=Channel.SMS,
                     recipient=recipient,
                     template_id="t",
                     personalisation={"n": i},

@@ -20,6 +20,7 @@ from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import SendPolicy, claim_batch, drain_once
 from hub.rules.sending import RetryPolicy, backoff
 from hub.store.outbox import queue_message
+from hub.vocabulary import Channel, MessageKind
 from tests.fake_notify import FakeNotify, notify_api_key
 from tests.harness import Harness
 
@@ -61,8 +62,8 @@ async def _queue(
                 await queue_message(
                     tx,
                     at=hub.clock.now(),
-                    kind="invitation",
-                    channel=channel,
+                    kind=MessageKind.INVITATION,
+                    channel=Channel(channel),
                     recipient=recipient if recipient is not None else f"+447700{i:06d}",
                     template_id=TEMPLATE,
                     personalisation={"link": "https://hub.example/p/x"} if identical else {"n": i},
@@ -400,7 +401,7 @@ async def test_a_message_that_fails_for_good_goes_to_the_booking_centre(
     appointment = await hub.create_appointment(patient_id=patient)
     [message] = await _queue(hub, recipient="+15555550123", patient_id=patient, appointment_id=appointment)
     assert await _drain(hub, notifier) == 1
-    tasks = await hub.db.fetch_all("SELECT kind, patient_id, appointment_id, source_id, status FROM callback_tasks")
+    tasks = await hub.db.fetch_all("SELECT kind, patient_id, appointment_id, source_id, status FROM tasks")
     assert tasks == [
         {
             "kind": "failed_notification",

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def _tasks(hub: Harness) -> list[dict[str, object]]:  # noqa: F811
-    return await rows(hub, "SELECT kind, patient_id, source_id, status FROM callback_tasks ORDER BY id")
+    return await rows(hub, "SELECT kind, patient_id, source_id, status FROM tasks ORDER BY id")
 
 
 async def test_a_message_with_nowhere_else_to_go_becomes_a_task(hub: Harness) -> None:  # noqa: F811

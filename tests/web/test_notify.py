@@ -16,6 +16,7 @@ from hub.notify.sender import SendPolicy, drain_once
 from hub.store.api_keys import create_api_key
 from hub.store.outbox import queue_message
 from hub.store.receipts import next_channel
+from hub.vocabulary import Channel, Lane, MessageKind
 from hub.web.notify import inbound_command
 from tests.conftest import MakeHub
 from tests.harness import Harness
@@ -89,14 +90,14 @@ async def sent_message(
         message_id = await queue_message(
             tx,
             at=hub.clock.now(),
-            kind=kind,
-            channel=channel,
+            kind=MessageKind(kind),
+            channel=Channel(channel),
             recipient=recipient,
             template_id="t",
             personalisation={"link": "https://example.test/p/x", "date": "Thursday 3 December 2026"},
             patient_id=patient_id,
             appointment_id=appointment_id,
-            lane=lane,
+            lane=Lane(lane),
         )
         await tx.execute(
             "UPDATE outbox_messages SET status = 'sent', notify_id = ?, attempts = ?, sent_at = ? WHERE id = ?",
@@ -665,8 +666,8 @@ async def test_stop_sends_texts_still_waiting_another_way(hub: Harness) -> None:
         waiting = await queue_message(
             tx,
             at=hub.clock.now(),
-            kind="invitation",
-            channel="sms",
+            kind=MessageKind.INVITATION,
+            channel=Channel.SMS,
             recipient=MOBILE,
             template_id="t",
             personalisation={"link": "x"},

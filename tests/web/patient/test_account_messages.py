@@ -1,6 +1,7 @@
 import pytest
 
 from hub.store.outbox import queue_message
+from hub.vocabulary import Channel, MessageKind
 from tests.harness import Harness, check_page
 
 pytestmark = pytest.mark.anyio
@@ -11,8 +12,8 @@ async def _message(hub: Harness, patient: int, kind: str, channel: str, status: 
         message = await queue_message(
             tx,
             at=hub.clock.now(),
-            kind=kind,
-            channel=channel,
+            kind=MessageKind(kind),
+            channel=Channel(channel),
             recipient="+447700900001",
             template_id="",
             personalisation={},
