@@ -30,6 +30,7 @@ from bench.common import ROOT, SECRET, emit, machine
 from hub.db import connect
 from hub.db.migrate import migrate
 from hub.store.outbox import queue_message
+from hub.vocabulary import Channel, MessageKind
 from tests.fake_notify import FakeNotify, template_environ
 
 TEMPLATE = "f33517ff-2a88-4f6e-b855-c550268ce08a"
@@ -47,8 +48,8 @@ async def queue_messages(path: Path, count: int) -> None:
                 await queue_message(
                     tx,
                     at=now,
-                    kind="invitation",
-                    channel="sms",
+                    kind=MessageKind.INVITATION,
+                    channel=Channel.SMS,
                     recipient=f"+447700{i:06d}",  # one each: the per-number caps are not what is measured
                     template_id=TEMPLATE,
                     personalisation={"n": i},

@@ -11,6 +11,7 @@ from hub.clock import Clock
 from hub.db import open_database
 from hub.db.migrate import migrate
 from hub.settings import Settings, SettingsError, check_templates, load_settings
+from hub.vocabulary import StaffRole
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, *, run_worker: bool = False) -> None:
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         key.add_argument("--name", required=True, help="a name for the key, e.g. pas-live")
     staff = commands.add_parser("create-staff", help="add a booking-centre agent or admin (prints a set-up link)")
     staff.add_argument("--username", required=True)
-    staff.add_argument("--role", required=True, choices=["agent", "admin"])
+    staff.add_argument("--role", required=True, choices=list(StaffRole))
     importer = commands.add_parser("import", help="import a CSV extract of appointments")
     importer.add_argument("file", help="CSV file; columns in the README")
     importer.add_argument("--org", required=True, help="the organisation's code")

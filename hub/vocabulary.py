@@ -97,6 +97,9 @@ class Channel(StrEnum):
     LETTER = "letter"
 
 
+CHANNEL_LABELS: Final = {Channel.SMS: "Text message", Channel.EMAIL: "Email", Channel.LETTER: "Letter"}
+
+
 class ContactPreference(StrEnum):
     """The digital channel a patient prefers (post is never a preference: it is what is left)."""
 
@@ -119,6 +122,19 @@ class MessageKind(StrEnum):
     PATIENT_LINK = "patient_link"
     SMS_OPT_OUT_CONFIRMATION = "sms_opt_out_confirmation"
     SMS_OPT_IN_CONFIRMATION = "sms_opt_in_confirmation"
+
+
+# What the patient's /messages page says a message was about; the kinds left out read "About your appointments".
+MESSAGE_KIND_LABELS: Final = {
+    MessageKind.INVITATION: "A new appointment",
+    MessageKind.INVITATION_POST: "Your appointment letter, by post",
+    MessageKind.INVITATION_REMINDER: "A reminder to read your appointment letter",
+    MessageKind.APPOINTMENT_REMINDER: "A reminder of your appointment",
+    MessageKind.CHANGED: "A change to your appointment",
+    MessageKind.CANCELLED: "A cancelled appointment",
+    MessageKind.SMS_OPT_OUT_CONFIRMATION: "Texts stopped",
+    MessageKind.SMS_OPT_IN_CONFIRMATION: "Texts started again",
+}
 
 
 class MessageStatus(StrEnum):
@@ -158,6 +174,14 @@ class TaskStatus(StrEnum):
     OPEN = "open"
     CLAIMED = "claimed"
     CLOSED = "closed"
+
+
+class SlaState(StrEnum):
+    """A task's age against the booking centre's service level."""
+
+    OK = "ok"
+    DUE = "due"  # the last working day of the service level
+    OVERDUE = "overdue"
 
 
 class TaskOutcome(StrEnum):
@@ -200,6 +224,14 @@ class StaffRole(StrEnum):
     ADMIN = "admin"
 
 
+class StaffSessionStage(StrEnum):
+    """How far a staff sign-in has gone."""
+
+    TOTP = "totp"  # password right, authenticator code still to come
+    ENROL = "enrol"  # choosing an authenticator
+    ACTIVE = "active"  # signed in
+
+
 class ActorType(StrEnum):
     """Who did something, in the audit trail."""
 
@@ -209,8 +241,107 @@ class ActorType(StrEnum):
     API_KEY = "api_key"
 
 
+class RecordType(StrEnum):
+    """What an audit entry is about."""
+
+    APPOINTMENT = "appointment"
+    PATIENT = "patient"
+    SITE = "site"
+    LETTER = "letter"
+    MESSAGE = "outbox_message"
+    INBOUND_MESSAGE = "inbound_message"
+    TASK = "task"  # entries written before tasks were called tasks say "callback_task"
+    STAFF = "staff"
+    API_KEY = "api_key"
+    API = "api"  # a call to the integration API
+
+
+class AuditAction(StrEnum):
+    """What was done, in the audit trail. Values are stored: a new action is a new member, never a renamed one."""
+
+    # The patient
+    CONFIRMED = "confirmed"
+    REBOOK_REQUESTED = "rebook_requested"
+    REBOOK_UPDATED = "rebook_updated"
+    CANCEL_REQUESTED = "cancel_requested"
+    CANCELLED_BY_PATIENT = "cancelled_by_patient"
+    LETTER_VIEWED = "letter_viewed"
+    PREFERENCES_CHANGED = "preferences_changed"
+    SIGNED_IN = "signed_in"
+    SIGNED_OUT = "signed_out"
+    # The hub itself
+    CODE_ISSUED = "code_issued"
+    ESCALATED_TO_POST = "escalated_to_post"
+    NOTIFICATION_QUEUED = "notification_queued"
+    NOTIFICATION_DELIVERED = "notification_delivered"
+    NOTIFICATION_RETRY = "notification_retry"
+    NOTIFICATION_FAILED = "notification_failed"
+    NOTIFICATION_CANCELLED = "notification_cancelled"
+    INBOUND_MESSAGE_RECEIVED = "inbound_message_received"
+    PATIENT_SMS_OPTED_OUT = "patient_sms_opted_out"
+    PATIENT_SMS_OPTED_IN = "patient_sms_opted_in"
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_REVOKED = "api_key_revoked"
+    # The hospital feed
+    SITE_CREATED = "site_created"
+    SITE_UPDATED = "site_updated"
+    PATIENT_CREATED = "patient_created"
+    PATIENT_UPDATED = "patient_updated"
+    APPOINTMENT_CREATED = "appointment_created"
+    APPOINTMENT_UPDATED = "appointment_updated"
+    LETTER_CREATED = "letter_created"
+    LETTER_UPDATED = "letter_updated"
+    # Calls to the integration API that changed nothing
+    PUT_SITE_REJECTED = "put_site_rejected"
+    PUT_SITE_UNCHANGED = "put_site_unchanged"
+    PUT_PATIENT_REJECTED = "put_patient_rejected"
+    PUT_PATIENT_UNCHANGED = "put_patient_unchanged"
+    PUT_APPOINTMENT_REJECTED = "put_appointment_rejected"
+    PUT_APPOINTMENT_UNCHANGED = "put_appointment_unchanged"
+    PUT_LETTER_REJECTED = "put_letter_rejected"
+    PUT_LETTER_UNCHANGED = "put_letter_unchanged"
+    GET_EVENTS_REJECTED = "get_events_rejected"
+    EVENTS_READ = "events_read"
+    # Staff accounts
+    STAFF_CREATED = "staff_created"
+    STAFF_PASSWORD_SET = "staff_password_set"
+    STAFF_PASSWORD_WRONG = "staff_password_wrong"
+    STAFF_CODE_WRONG = "staff_code_wrong"
+    STAFF_LOCKED = "staff_locked"
+    STAFF_SIGNED_IN = "staff_signed_in"
+    STAFF_ENROLLED = "staff_enrolled"
+    STAFF_DISABLED = "staff_disabled"
+    STAFF_TOTP_RESET = "staff_totp_reset"
+    # Agents
+    TASK_CLAIMED = "task_claimed"
+    TASK_RELEASED = "task_released"
+    TASK_REBOOKED = "task_rebooked"
+    TASK_CANCELLED = "task_cancelled"
+    TASK_NO_ANSWER = "task_no_answer"
+    TASK_CLOSED = "task_closed"
+    SMS_OPTED_OUT = "sms_opted_out"
+    LINK_RESENT = "link_resent"
+
+
+# The integration API's calls (as its handlers name them), audited when refused or when they changed nothing.
+API_CALL_REJECTED: Final = {
+    "put_site": AuditAction.PUT_SITE_REJECTED,
+    "put_patient": AuditAction.PUT_PATIENT_REJECTED,
+    "put_appointment": AuditAction.PUT_APPOINTMENT_REJECTED,
+    "put_letter": AuditAction.PUT_LETTER_REJECTED,
+    "get_events": AuditAction.GET_EVENTS_REJECTED,
+}
+API_CALL_UNCHANGED: Final = {
+    "put_site": AuditAction.PUT_SITE_UNCHANGED,
+    "put_patient": AuditAction.PUT_PATIENT_UNCHANGED,
+    "put_appointment": AuditAction.PUT_APPOINTMENT_UNCHANGED,
+    "put_letter": AuditAction.PUT_LETTER_UNCHANGED,
+}
+
+
 class EventKind(StrEnum):
-    """What the hospital's system reads back through GET /api/v1/events."""
+    """What the hospital's system reads back through GET /api/v1/events. The values are a published interface:
+    the booking centre's outcomes keep their first name, `callback.*`, because hospitals' systems match on it."""
 
     APPOINTMENT_CONFIRMED = "appointment.confirmed"
     APPOINTMENT_REBOOK_REQUESTED = "appointment.rebook_requested"
@@ -222,10 +353,10 @@ class EventKind(StrEnum):
     PATIENT_SMS_OPTED_OUT = "patient.sms_opted_out"
     PATIENT_SMS_OPTED_IN = "patient.sms_opted_in"
     PATIENT_MESSAGE_RECEIVED = "patient.message_received"
-    CALLBACK_REBOOKED = "callback.rebooked"
-    CALLBACK_CANCELLED = "callback.cancelled"
-    CALLBACK_NO_ANSWER = "callback.no_answer"
-    CALLBACK_CLOSED = "callback.closed"
+    TASK_REBOOKED = "callback.rebooked"
+    TASK_CANCELLED = "callback.cancelled"
+    TASK_NO_ANSWER = "callback.no_answer"
+    TASK_CLOSED = "callback.closed"
     LETTER_ESCALATED_TO_POST = "letter.escalated_to_post"
     NOTIFICATION_FAILED_OVER = "notification.failed_over"
     NOTIFICATION_FAILED = "notification.failed"
@@ -258,10 +389,10 @@ EVENT_KINDS: Final[dict[EventKind, tuple[str, str]]] = {
     ),
     EventKind.PATIENT_SMS_OPTED_IN: ("patient", "The patient texted START: texts resume."),
     EventKind.PATIENT_MESSAGE_RECEIVED: ("patient", "The patient sent a text; the booking centre has a task."),
-    EventKind.CALLBACK_REBOOKED: ("booking centre", "An agent moved the appointment; `data` has the new `start`."),
-    EventKind.CALLBACK_CANCELLED: ("booking centre", "An agent cancelled the appointment."),
-    EventKind.CALLBACK_NO_ANSWER: ("booking centre", "An agent called and nobody answered."),
-    EventKind.CALLBACK_CLOSED: ("booking centre", "An agent closed the task with a note."),
+    EventKind.TASK_REBOOKED: ("booking centre", "An agent moved the appointment; `data` has the new `start`."),
+    EventKind.TASK_CANCELLED: ("booking centre", "An agent cancelled the appointment."),
+    EventKind.TASK_NO_ANSWER: ("booking centre", "An agent called and nobody answered."),
+    EventKind.TASK_CLOSED: ("booking centre", "An agent closed the task with a note."),
     EventKind.LETTER_ESCALATED_TO_POST: ("hub", "The invitation's letter was unread after 72 hours: it was posted."),
     EventKind.NOTIFICATION_FAILED_OVER: (
         "hub",
@@ -284,11 +415,19 @@ ESCALATION_STEPS: Final = (
     ScheduledKind.ESCALATION_REMINDER_2,
     ScheduledKind.ESCALATION_POST,
 )
+# Each chain of scheduled notices shares a prefix: a later step due too supersedes an earlier one.
+ESCALATION_PREFIX: Final = "escalation_"
+REMINDER_PREFIX: Final = "reminder_"
 
 
 def reminder_kind(days: int) -> str:
     """The scheduled notice of a reminder `days` before the appointment."""
-    return f"reminder_{days}d"
+    return f"{REMINDER_PREFIX}{days}d"
+
+
+def reminder_days(kind: str) -> int:
+    """How many days before the appointment a reminder's scheduled notice is due (`reminder_kind` backwards)."""
+    return int(kind.removeprefix(REMINDER_PREFIX).removesuffix("d"))
 
 
 def event_kinds_markdown() -> str:

@@ -16,7 +16,7 @@ from hub.clock import to_db
 from hub.db import Transaction
 from hub.rules.staff import hash_password
 
-TASKS = "callback_tasks"  # the booking centre's tasks: the table's name, in one place
+TASKS = "tasks"  # the booking centre's tasks: the table's name, in one place
 PDF = b"%PDF-1.4\n%%EOF\n"
 
 

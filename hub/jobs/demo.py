@@ -10,13 +10,15 @@ from hub.db import Database, Transaction
 from hub.links import patient_link
 from hub.pdf import make_letter_pdf
 from hub.settings import Settings
+from hub.vocabulary import Channel, ContactPreference, HospitalStatus, LetterKind, MessageKind, MessageStatus, Mode
 
+SMS, EMAIL = ContactPreference.SMS, ContactPreference.EMAIL
 PATIENTS = [
     # (mrn, given, family, date of birth, mobile, email, verification code, preference)
-    ("RF100001", "Margaret", "Jones", "1948-03-14", "+447700900001", None, "MJ4K7Q", "sms"),
-    ("RF100002", "David", "Patel", "1975-09-02", None, "david.patel@example.com", "DP8W2N", "email"),
-    ("RF100003", "Amir", "Ahmed", "2019-06-21", "+447700900003", "sarah.ahmed@example.com", "AA3H9T", "sms"),
-    ("RF100004", "Layla", "Ahmed", "2019-06-21", "+447700900003", "sarah.ahmed@example.com", "LA6R2V", "sms"),
+    ("RF100001", "Margaret", "Jones", "1948-03-14", "+447700900001", None, "MJ4K7Q", SMS),
+    ("RF100002", "David", "Patel", "1975-09-02", None, "david.patel@example.com", "DP8W2N", EMAIL),
+    ("RF100003", "Amir", "Ahmed", "2019-06-21", "+447700900003", "sarah.ahmed@example.com", "AA3H9T", SMS),
+    ("RF100004", "Layla", "Ahmed", "2019-06-21", "+447700900003", "sarah.ahmed@example.com", "LA6R2V", SMS),
 ]
 
 
@@ -112,8 +114,8 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 "Cardiology outpatients",
                 "Cardiology",
                 _at(today, 12, 9, 30),
-                "in_person",
-                "booked",
+                Mode.IN_PERSON,
+                HospitalStatus.BOOKED,
                 0,
             ),
             (
@@ -123,8 +125,8 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 "Eye clinic",
                 "Ophthalmology",
                 _at(today, 20, 14, 15),
-                "in_person",
-                "booked",
+                Mode.IN_PERSON,
+                HospitalStatus.BOOKED,
                 1,
             ),
             (
@@ -134,8 +136,8 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 "Diabetes review",
                 "Diabetes",
                 _at(today, 30, 11),
-                "telephone",
-                "booked",
+                Mode.TELEPHONE,
+                HospitalStatus.BOOKED,
                 0,
             ),
             (
@@ -145,8 +147,8 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 "Blood tests",
                 "Pathology",
                 now + timedelta(hours=20),
-                "in_person",
-                "booked",
+                Mode.IN_PERSON,
+                HospitalStatus.BOOKED,
                 0,
             ),
             (
@@ -156,8 +158,8 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 "Cardiology outpatients",
                 "Cardiology",
                 _at(today, -60, 10),
-                "in_person",
-                "attended",
+                Mode.IN_PERSON,
+                HospitalStatus.ATTENDED,
                 0,
             ),
             (
@@ -167,8 +169,8 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 "Physiotherapy",
                 "Physiotherapy",
                 _at(today, 8, 16),
-                "in_person",
-                "cancelled",
+                Mode.IN_PERSON,
+                HospitalStatus.CANCELLED,
                 0,
             ),
             (
@@ -178,8 +180,8 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 "Fracture clinic",
                 "Trauma and orthopaedics",
                 _at(today, 9, 10, 45),
-                "in_person",
-                "booked",
+                Mode.IN_PERSON,
+                HospitalStatus.BOOKED,
                 0,
             ),
             (
@@ -189,8 +191,8 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 "Dermatology",
                 "Dermatology",
                 _at(today, 40, 15),
-                "video",
-                "booked",
+                Mode.VIDEO,
+                HospitalStatus.BOOKED,
                 0,
             ),
             (
@@ -200,8 +202,8 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 "Children's outpatients",
                 "Paediatrics",
                 _at(today, 14, 9),
-                "in_person",
-                "booked",
+                Mode.IN_PERSON,
+                HospitalStatus.BOOKED,
                 0,
             ),
             (
@@ -211,8 +213,8 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 "Children's outpatients",
                 "Paediatrics",
                 _at(today, 14, 9, 30),
-                "in_person",
-                "booked",
+                Mode.IN_PERSON,
+                HospitalStatus.BOOKED,
                 0,
             ),
         ]
@@ -265,7 +267,7 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                     "ref": ref,
                     "patient_id": patients[mrn],
                     "appointment_id": appointment_ids[appointment],
-                    "kind": "appointment_letter",
+                    "kind": LetterKind.APPOINTMENT_LETTER,
                     "title": title,
                     "content": pdf,
                     "size_bytes": len(pdf),
@@ -273,10 +275,10 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 },
             )
         # A little history for /messages: the invitations the hospital's feed would have sent.
-        for ref, kind, status, delivery, days_ago in (
-            ("A1001", "invitation", "sent", "delivered", 3),
-            ("A1002", "invitation", "sent", "delivered", 2),
-            ("A1002", "invitation_reminder", "sent", None, 1),
+        for ref, kind, message_status, delivery, days_ago in (
+            ("A1001", MessageKind.INVITATION, MessageStatus.SENT, "delivered", 3),
+            ("A1002", MessageKind.INVITATION, MessageStatus.SENT, "delivered", 2),
+            ("A1002", MessageKind.INVITATION_REMINDER, MessageStatus.SENT, None, 1),
         ):
             sent = to_db(now - timedelta(days=days_ago))
             await _insert(
@@ -284,11 +286,11 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 "outbox_messages",
                 {
                     "kind": kind,
-                    "channel": "sms",
+                    "channel": Channel.SMS,
                     "patient_id": patients["RF100001"],
                     "appointment_id": appointment_ids[ref],
                     "recipient": "+447700900001",
-                    "status": status,
+                    "status": message_status,
                     "delivery_status": delivery,
                     "attempts": 1,
                     "next_attempt_at": sent,

@@ -19,6 +19,7 @@ from hub.db import Database, Transaction
 from hub.rules.feed import Appointment, Patient, check_ref, read_appointment, read_patient
 from hub.settings import Settings
 from hub.store.feed import Applied, upsert_appointment, upsert_patient
+from hub.vocabulary import HospitalStatus, Mode
 
 COLUMNS = (
     "appointment_ref",
@@ -106,8 +107,8 @@ def row_bodies(row: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
         "clinician": get("clinician"),
         "start": get("start"),
         "duration_minutes": _whole(get("duration_minutes")),
-        "mode": get("mode") or "in_person",
-        "status": get("status") or "booked",
+        "mode": get("mode") or Mode.IN_PERSON,
+        "status": get("status") or HospitalStatus.BOOKED,
         "transport_booked": _flag(row.get("transport_booked") or ""),
         "interpreter_booked": _flag(row.get("interpreter_booked") or ""),
     }

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from hub.clock import to_db
 from hub.db import Database
 from hub.rules.appointments import past_horizon
+from hub.vocabulary import TaskStatus
 
 _DAY = timedelta(days=1)
 
@@ -38,8 +39,8 @@ async def purge_old_records(db: Database, *, now: datetime, months: int = 24) ->
         # Children first: the foreign keys stand guard over every step.
         await tx.execute(f"DELETE FROM scheduled_notices WHERE appointment_id IN ({old})", (cut,))
         await tx.execute(
-            f"DELETE FROM callback_tasks WHERE appointment_id IN ({old}) OR (status = 'closed' AND created_at < ?)",
-            (cut, cut),
+            f"DELETE FROM tasks WHERE appointment_id IN ({old}) OR (status = ? AND created_at < ?)",
+            (cut, TaskStatus.CLOSED, cut),
         )
         messages = await tx.execute(
             f"DELETE FROM outbox_messages WHERE appointment_id IN ({old}) OR created_at < ?"

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 class OutgoingMessage:
     reference: str  # our outbox message id: Notify's `reference`
     kind: str
-    channel: str  # "sms" or "email"
+    channel: str  # a Channel
     recipient: str
     template_id: str
     personalisation: dict[str, Any] = field(default_factory=dict)

@@ -10,6 +10,7 @@ from notifications_python_client.notifications import NotificationsAPIClient
 from requests import RequestException
 
 from hub.notify import NotifyError, OutgoingMessage
+from hub.vocabulary import Channel
 
 _PERMANENT = (400, 403)
 _FAILED = {
@@ -36,14 +37,14 @@ class GovukNotifier:
         # The client is not thread-safe; one per call costs only a key parse.
         client = NotificationsAPIClient(self._api_key, base_url=self._base_url, timeout=self._timeout)
         try:
-            if message.channel == "sms":
+            if message.channel == Channel.SMS:
                 response = client.send_sms_notification(
                     phone_number=message.recipient,
                     template_id=message.template_id,
                     personalisation=message.personalisation,
                     reference=message.reference,
                 )
-            elif message.channel == "email":
+            elif message.channel == Channel.EMAIL:
                 response = client.send_email_notification(
                     email_address=message.recipient,
                     template_id=message.template_id,

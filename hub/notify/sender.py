@@ -23,6 +23,7 @@ from hub.db.dialect import SKIP_LOCKED
 from hub.notify import Notifier, NotifyError, OutgoingMessage
 from hub.rules.sending import RetryPolicy, in_quiet_hours, judge_failure
 from hub.store.tasks import create_task
+from hub.vocabulary import Channel, Lane, LetterKind, MessageStatus, TaskKind
 
 log = logging.getLogger(__name__)
 WINDOW = timedelta(seconds=60)
@@ -68,14 +69,14 @@ class Outcome:
 
 async def _capped(tx: Transaction, row: Row, now: datetime, policy: SendPolicy) -> bool:
     """Mobile networks block numbers that get too many texts: 100 an hour, or 20 of the same one."""
-    if row["channel"] != "sms":
+    if row["channel"] != Channel.SMS:
         return False
     since = to_db(now - HOUR)
     # Messages being sent count too: those claimed earlier in this batch, or by another worker, have no sent_at yet.
     counts = await tx.fetch_one(
         "SELECT COUNT(*) AS any_kind, SUM(CASE WHEN template_id = ? AND personalisation = ? THEN 1 ELSE 0 END)"
-        " AS same FROM outbox_messages WHERE recipient = ? AND (sent_at > ? OR status = 'sending')",
-        (row["template_id"], row["personalisation"], row["recipient"], since),
+        " AS same FROM outbox_messages WHERE recipient = ? AND (sent_at > ? OR status = ?)",
+        (row["template_id"], row["personalisation"], row["recipient"], since, MessageStatus.SENDING),
     )
     assert counts is not None
     return bool(
@@ -92,12 +93,14 @@ async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> lis
     async with db.write(lock="outbox") as tx:
         # Only the last minute counts; an hour is kept so that a clock set back a little still counts right.
         await tx.execute("DELETE FROM notify_requests WHERE at < ?", (to_db(now - HOUR),))
-        # A lease that ran out belongs to a worker that died or hung: the message may have reached Notify.
+        # A lease that ran out belongs to a worker that died or hung: the message may have reached Notify. (The
+        # statuses and lanes the claims look for are literals in the SQL, so the planner knows how few rows the
+        # outbox_lease and outbox_due indexes lead to, which a generic plan for a parameter would not.)
         await tx.execute(
-            "UPDATE outbox_messages SET status = 'queued', check_first = 1, claimed_until = NULL, claimed_by = NULL"
-            " WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'sending' AND lane = 'bulk'"
-            f" AND claimed_until < ?{skip_locked})",
-            (to_db(now),),
+            "UPDATE outbox_messages SET status = ?, check_first = 1, claimed_until = NULL, claimed_by = NULL"
+            f" WHERE id IN (SELECT id FROM outbox_messages WHERE status = '{MessageStatus.SENDING}'"
+            f" AND lane = '{Lane.BULK}' AND claimed_until < ?{skip_locked})",
+            (MessageStatus.QUEUED, to_db(now)),
         )
         used = await tx.fetch_one(
             "SELECT COUNT(*) AS n FROM notify_requests WHERE at > ?", (to_db(now - WINDOW - WINDOW_MARGIN),)
@@ -113,7 +116,7 @@ async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> lis
         sql = (
             "SELECT id, kind, channel, recipient, template_id, personalisation, attempts, check_first, pdf_letter_id,"
             " appointment_id, patient_id FROM outbox_messages"
-            " WHERE status = 'queued' AND lane = 'bulk' AND next_attempt_at <= ?"
+            f" WHERE status = '{MessageStatus.QUEUED}' AND lane = '{Lane.BULK}' AND next_attempt_at <= ?"
         )
         params: list[Any] = [to_db(now)]
         if in_quiet_hours(now, start=policy.quiet_start, end=policy.quiet_end):
@@ -136,9 +139,9 @@ async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> lis
                 break
             requests += cost
             await tx.execute(
-                "UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, claimed_until = ?,"
+                "UPDATE outbox_messages SET status = ?, attempts = attempts + 1, claimed_until = ?,"
                 " claimed_by = ? WHERE id = ?",
-                (to_db(now + policy.lease), token, row["id"]),
+                (MessageStatus.SENDING, to_db(now + policy.lease), token, row["id"]),
             )
             claimed.append(await _claimed(tx, row, token))
         for _ in range(requests):
@@ -149,16 +152,15 @@ async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> lis
 async def _claimed(tx: Transaction, row: Row, token: str) -> Claimed:
     personalisation = json.loads(row["personalisation"])
     pdf = None
-    if row["channel"] == "letter":
+    if row["channel"] == Channel.LETTER:
         # Post goes as the hospital's own PDF letter when there is one; otherwise a templated letter to the
         # address on record at the moment of sending.
         if row["pdf_letter_id"] is not None:
             letter = await tx.fetch_one("SELECT content FROM letters WHERE id = ?", (row["pdf_letter_id"],))
         else:
             letter = await tx.fetch_one(
-                "SELECT content FROM letters WHERE appointment_id = ? AND kind = 'appointment_letter'"
-                " ORDER BY id DESC LIMIT 1",
-                (row["appointment_id"],),
+                "SELECT content FROM letters WHERE appointment_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+                (row["appointment_id"], LetterKind.APPOINTMENT_LETTER),
             )
         pdf = bytes(letter["content"]) if letter else None
         if pdf is None and row["patient_id"] is not None:
@@ -204,12 +206,13 @@ async def record_outcomes(
     async with db.write() as tx:
         for outcome in outcomes:
             c = outcome.claimed
-            mine = "id = ? AND status = 'sending' AND claimed_by = ?"
+            mine = "id = ? AND status = ? AND claimed_by = ?"
+            theirs = (c.id, MessageStatus.SENDING, c.token)
             if outcome.error is None:
                 await tx.execute(
-                    "UPDATE outbox_messages SET status = 'sent', notify_id = ?, sent_at = ?, claimed_until = NULL,"
+                    "UPDATE outbox_messages SET status = ?, notify_id = ?, sent_at = ?, claimed_until = NULL,"
                     f" claimed_by = NULL, check_first = 0, error = '' WHERE {mine}",
-                    (outcome.notify_id, to_db(now), c.id, c.token),
+                    (MessageStatus.SENT, outcome.notify_id, to_db(now), *theirs),
                 )
                 continue
             exc = outcome.error
@@ -227,15 +230,15 @@ async def record_outcomes(
                 )
             if verdict.outcome == "failed":
                 failed = await tx.fetch_one(
-                    "UPDATE outbox_messages SET status = 'failed', error = ?, claimed_until = NULL, claimed_by = NULL"
+                    "UPDATE outbox_messages SET status = ?, error = ?, claimed_until = NULL, claimed_by = NULL"
                     f" WHERE {mine} RETURNING patient_id, appointment_id, lane",
-                    (note, c.id, c.token),
+                    (MessageStatus.FAILED, note, *theirs),
                 )
-                if failed and failed["lane"] == "bulk" and failed["patient_id"] is not None:
-                    # Staff see it in the call-back queue: the patient has not heard from us.
+                if failed and failed["lane"] == Lane.BULK and failed["patient_id"] is not None:
+                    # Staff see it in the task queue: the patient has not heard from us.
                     await create_task(
                         tx,
-                        kind="failed_notification",
+                        kind=TaskKind.FAILED_NOTIFICATION,
                         patient_id=failed["patient_id"],
                         appointment_id=failed["appointment_id"],
                         reason=note,
@@ -245,10 +248,17 @@ async def record_outcomes(
                 continue
             assert verdict.retry_at is not None
             await tx.execute(
-                "UPDATE outbox_messages SET status = 'queued', next_attempt_at = ?, error = ?, claimed_until = NULL,"
+                "UPDATE outbox_messages SET status = ?, next_attempt_at = ?, error = ?, claimed_until = NULL,"
                 " claimed_by = NULL, check_first = CASE WHEN ? = 1 THEN 1 ELSE check_first END,"
                 f" attempts = attempts - ? WHERE {mine}",
-                (to_db(verdict.retry_at), note, int(verdict.check_first), int(not verdict.counts), c.id, c.token),
+                (
+                    MessageStatus.QUEUED,
+                    to_db(verdict.retry_at),
+                    note,
+                    int(verdict.check_first),
+                    int(not verdict.counts),
+                    *theirs,
+                ),
             )
 
 
@@ -274,9 +284,9 @@ async def send_immediate(
     """
     async with db.write() as tx:
         claimed = await tx.fetch_one(
-            "UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1 WHERE id = ? AND"
-            " status = 'queued' RETURNING id, kind, channel, recipient, template_id, personalisation",
-            (message_id,),
+            "UPDATE outbox_messages SET status = ?, attempts = attempts + 1 WHERE id = ? AND"
+            " status = ? RETURNING id, kind, channel, recipient, template_id, personalisation",
+            (MessageStatus.SENDING, message_id, MessageStatus.QUEUED),
         )
         if claimed is not None:  # counted in Notify's per-minute limit, which the workers share
             await tx.execute("INSERT INTO notify_requests (at) VALUES (?)", (to_db(clock.now()),))
@@ -296,12 +306,12 @@ async def send_immediate(
         log.warning("immediate message %s failed: %s", message_id, exc.status or type(exc).__name__)
         async with db.write() as tx:
             await tx.execute(
-                "UPDATE outbox_messages SET status = 'failed', error = ? WHERE id = ?",
-                (f"notify {exc.status or 'error'}", message_id),
+                "UPDATE outbox_messages SET status = ?, error = ? WHERE id = ?",
+                (MessageStatus.FAILED, f"notify {exc.status or 'error'}", message_id),
             )
         return
     async with db.write() as tx:
         await tx.execute(
-            "UPDATE outbox_messages SET status = 'sent', notify_id = ?, sent_at = ? WHERE id = ?",
-            (notify_id, to_db(clock.now()), message_id),
+            "UPDATE outbox_messages SET status = ?, notify_id = ?, sent_at = ? WHERE id = ?",
+            (MessageStatus.SENT, notify_id, to_db(clock.now()), message_id),
         )

@@ -6,33 +6,14 @@ import calendar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-CANCEL_REASONS = {
-    "no_longer_needed": "I no longer need this appointment",
-    "feeling_better": "I feel better",
-    "treated_elsewhere": "I am being treated somewhere else",
-    "cannot_attend": "I cannot come and do not want another date",
-    "other": "Another reason",
-}
-MODES = {"in_person": "In person", "telephone": "By telephone", "video": "By video"}
-STATUSES = {
-    "booked": "Booked",
-    "cancelled": "Cancelled",
-    "attended": "Attended",
-    "did_not_attend": "Did not attend",
-}
-REQUEST_STATES = {
-    "none": "",
-    "confirmed": "You confirmed you will attend",
-    "rebook_requested": "You asked to change this appointment",
-    "cancel_requested": "You asked to cancel this appointment",
-}
+from hub.vocabulary import CancelMode, HospitalStatus, RequestState, WhyNot
 
 
 @dataclass(frozen=True)
 class ActionPolicy:
     cutoff: timedelta
     rebook_limit: int
-    cancel_mode: str  # "request" or "immediate"
+    cancel_mode: CancelMode
 
 
 @dataclass(frozen=True)
@@ -40,7 +21,7 @@ class Allowed:
     confirm: bool
     rebook: bool
     cancel: bool
-    why_not: str  # "" when something is allowed; otherwise one of: past, cancelled, closed, cutoff, pending
+    why_not: WhyNot  # WhyNot.NONE when something is allowed
 
     @property
     def any(self) -> bool:
@@ -56,27 +37,27 @@ def allowed_actions(
     rebook_requests: int,
     policy: ActionPolicy,
 ) -> Allowed:
-    if status == "cancelled":
-        return Allowed(False, False, False, "cancelled")
-    if status != "booked" or starts_at <= now:
-        return Allowed(False, False, False, "past")
+    if status == HospitalStatus.CANCELLED:
+        return Allowed(False, False, False, WhyNot.CANCELLED)
+    if status != HospitalStatus.BOOKED or starts_at <= now:
+        return Allowed(False, False, False, WhyNot.PAST)
     if starts_at - now < policy.cutoff:
-        return Allowed(False, False, False, "cutoff")
-    if request_state == "cancel_requested":
-        return Allowed(False, False, False, "pending")
+        return Allowed(False, False, False, WhyNot.CUTOFF)
+    if request_state == RequestState.CANCEL_REQUESTED:
+        return Allowed(False, False, False, WhyNot.PENDING)
     return Allowed(
-        confirm=request_state in ("none", "confirmed"),
+        confirm=request_state in (RequestState.NONE, RequestState.CONFIRMED),
         rebook=rebook_requests < policy.rebook_limit,
         cancel=True,
-        why_not="",
+        why_not=WhyNot.NONE,
     )
 
 
 def group_of(*, status: str, starts_at: datetime, duration_minutes: int, now: datetime) -> str:
     """'upcoming', 'past' or 'cancelled': where the list shows it."""
-    if status == "cancelled":
+    if status == HospitalStatus.CANCELLED:
         return "cancelled"
-    if status in ("attended", "did_not_attend"):
+    if status in (HospitalStatus.ATTENDED, HospitalStatus.DID_NOT_ATTEND):
         return "past"
     return "upcoming" if starts_at + timedelta(minutes=duration_minutes) > now else "past"
 

@@ -43,7 +43,7 @@ from hub.rules.validation import (
     text_problem,
     without_none,
 )
-from hub.vocabulary import ContactPreference, HospitalStatus, LetterKind, Mode
+from hub.vocabulary import Channel, ContactPreference, HospitalStatus, LetterKind, MessageKind, Mode
 
 R = TypeVar("R", bound="Record")
 # No 0/O, 1/I/L: the code is read off paper and typed on a phone.
@@ -280,7 +280,7 @@ def read_events_query(query: Mapping[str, str], *, page_limit: int) -> tuple[Eve
 
 @dataclass(frozen=True)
 class Change:
-    notice: str | None  # invitation | changed | cancelled | None
+    notice: MessageKind | None  # invitation | changed | cancelled | None
     bump_sequence: bool  # calendars must replace their copy
 
 
@@ -290,27 +290,28 @@ def appointment_change(before: dict[str, Any] | None, after: dict[str, Any], *, 
     `before` is the stored appointment when the hospital sent something different, None when it is new.
     """
     upcoming = after["start"] > now
+    booked, cancelled = HospitalStatus.BOOKED, HospitalStatus.CANCELLED
     if before is None:
-        return Change("invitation" if after["status"] == "booked" and upcoming else None, False)
+        return Change(MessageKind.INVITATION if after["status"] == booked and upcoming else None, False)
     moved = any(before[key] != after[key] for key in ("start", "site_id", "mode"))
-    if after["status"] == "cancelled" and before["status"] != "cancelled":
-        return Change("cancelled" if upcoming else None, True)
-    if after["status"] == "booked" and before["status"] == "cancelled":
-        return Change("invitation" if upcoming else None, True)  # re-instated: as good as a new booking
-    if after["status"] == "booked" and moved:
-        return Change("changed" if upcoming else None, True)
+    if after["status"] == cancelled and before["status"] != cancelled:
+        return Change(MessageKind.CANCELLED if upcoming else None, True)
+    if after["status"] == booked and before["status"] == cancelled:
+        return Change(MessageKind.INVITATION if upcoming else None, True)  # re-instated: as good as a new booking
+    if after["status"] == booked and moved:
+        return Change(MessageKind.CHANGED if upcoming else None, True)
     # Any other change (duration, clinic, status) may alter the calendar entry: calendars must replace their copy.
     return Change(None, True)
 
 
-def choose_channel(patient: dict[str, Any]) -> str:
+def choose_channel(patient: dict[str, Any]) -> Channel:
     """Text or email as the patient prefers; the other when we lack it; post when they opted out or we have neither."""
     if patient["opted_out"]:
-        return "letter"
-    if patient["contact_preference"] == "email" and patient["email"]:
-        return "email"
+        return Channel.LETTER
+    if patient["contact_preference"] == ContactPreference.EMAIL and patient["email"]:
+        return Channel.EMAIL
     if patient["mobile"] and not patient.get("sms_opted_out"):  # they texted STOP
-        return "sms"
+        return Channel.SMS
     if patient["email"]:
-        return "email"
-    return "letter"
+        return Channel.EMAIL
+    return Channel.LETTER

@@ -10,7 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-ESCALATION_STEPS = ("escalation_reminder_1", "escalation_reminder_2", "escalation_post")
+from hub.vocabulary import (
+    ESCALATION_PREFIX,
+    ESCALATION_STEPS,
+    REMINDER_PREFIX,
+    HospitalStatus,
+    MessageKind,
+    RequestState,
+    ScheduledKind,
+    reminder_days,
+    reminder_kind,
+)
 
 
 @dataclass(frozen=True)
@@ -29,7 +39,7 @@ def escalation_notices(invited_at: datetime, schedule: Schedule) -> list[tuple[s
 
 def reminder_notices(starts_at: datetime, now: datetime, schedule: Schedule) -> list[tuple[str, datetime]]:
     """Only reminders still ahead: an appointment booked 3 days out gets no 7-day reminder."""
-    due = [(f"reminder_{days}d", starts_at - timedelta(days=days)) for days in schedule.reminder_days]
+    due = [(reminder_kind(days), starts_at - timedelta(days=days)) for days in schedule.reminder_days]
     return [(kind, at) for kind, at in due if at > now]
 
 
@@ -43,23 +53,23 @@ class DueState:
     digital_ok: bool  # not opted out, and a mobile or email to send to
 
 
-def decide(state: DueState, *, now: datetime, schedule: Schedule) -> str:
-    """The outbox kind to queue for a due notice, or 'skip:<why>'."""
-    if state.status != "booked":
+def decide(state: DueState, *, now: datetime, schedule: Schedule) -> MessageKind | str:
+    """The kind of message to queue for a due notice, or 'skip:<why>'."""
+    if state.status != HospitalStatus.BOOKED:
         return f"skip:{state.status}"
     if state.starts_at <= now:
         return "skip:past"
-    if state.request_state == "cancel_requested":
+    if state.request_state == RequestState.CANCEL_REQUESTED:
         return "skip:cancel_requested"
-    if state.kind.startswith("escalation_"):
+    if state.kind.startswith(ESCALATION_PREFIX):
         if state.opened:
             return "skip:opened"
-        if state.kind == "escalation_post":
-            return "invitation_post"
-        return "invitation_reminder" if state.digital_ok else "skip:no_digital"
-    if state.kind.startswith("reminder_"):
-        days = int(state.kind.removeprefix("reminder_").removesuffix("d"))
-        if state.request_state == "confirmed" and days not in schedule.reminder_days_after_confirm:
+        if state.kind == ScheduledKind.ESCALATION_POST:
+            return MessageKind.INVITATION_POST
+        return MessageKind.INVITATION_REMINDER if state.digital_ok else "skip:no_digital"
+    if state.kind.startswith(REMINDER_PREFIX):
+        days = reminder_days(state.kind)
+        if state.request_state == RequestState.CONFIRMED and days not in schedule.reminder_days_after_confirm:
             return "skip:confirmed"
-        return "appointment_reminder" if state.digital_ok else "skip:no_digital"
+        return MessageKind.APPOINTMENT_REMINDER if state.digital_ok else "skip:no_digital"
     return "skip:unknown"

@@ -9,7 +9,6 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-ROLES = ("agent", "admin")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 200
 TOTP_STEP = 30  # seconds, as every authenticator app assumes

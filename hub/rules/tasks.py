@@ -1,4 +1,4 @@
-"""Call-back queue rules: a task's age in working days against the service level, and when to try again.
+"""Task queue rules: a task's age in working days against the service level, and when to try again.
 Pure functions over plain data."""
 
 from __future__ import annotations
@@ -7,20 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from hub.clock import LONDON, london
-
-KINDS = {
-    "rebook": "Rebook request",
-    "cancel": "Cancel request",
-    "failed_notification": "Message not delivered",
-    "inbound_text": "Text from patient",
-    "letter_posted": "Letter sent by post",
-}
-OUTCOMES = {
-    "rebooked": "Rebooked",
-    "cancelled": "Cancelled",
-    "no_answer": "No answer",
-    "closed": "Closed with a note",
-}
+from hub.vocabulary import SlaState
 
 
 @dataclass(frozen=True)
@@ -48,11 +35,10 @@ def working_age(created_at: datetime, now: datetime) -> int:
     return working_days_between(london(created_at).date(), london(now).date())
 
 
-def sla_state(age: int, sla: int) -> str:
-    """'ok', 'due' (the last working day of the service level) or 'overdue'."""
+def sla_state(age: int, sla: int) -> SlaState:
     if age > sla:
-        return "overdue"
-    return "due" if age == sla else "ok"
+        return SlaState.OVERDUE
+    return SlaState.DUE if age == sla else SlaState.OK
 
 
 def claim_until(now: datetime, policy: QueuePolicy) -> datetime:

@@ -11,6 +11,7 @@ from datetime import datetime
 from hub.clock import to_db
 from hub.db import Database
 from hub.store.audit import record_audit
+from hub.vocabulary import ActorType, AuditAction, RecordType
 
 _PREFIX = "hub_"
 
@@ -46,10 +47,10 @@ async def create_api_key(db: Database, *, organisation_code: str, name: str, now
         await record_audit(
             tx,
             at=now,
-            actor_type="system",
+            actor_type=ActorType.SYSTEM,
             actor_id="cli",
-            action="api_key_created",
-            record_type="api_key",
+            action=AuditAction.API_KEY_CREATED,
+            record_type=RecordType.API_KEY,
             record_id=row["id"],
             detail=name,
         )
@@ -68,10 +69,10 @@ async def revoke_api_key(db: Database, *, organisation_code: str, name: str, now
         await record_audit(
             tx,
             at=now,
-            actor_type="system",
+            actor_type=ActorType.SYSTEM,
             actor_id="cli",
-            action="api_key_revoked",
-            record_type="api_key",
+            action=AuditAction.API_KEY_REVOKED,
+            record_type=RecordType.API_KEY,
             record_id=row["id"],
             detail=name,
         )

@@ -8,8 +8,21 @@ from datetime import datetime
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
 from hub.rules.appointments import ActionPolicy, Allowed, allowed_actions
-from hub.store.audit import record_audit, record_event
+from hub.store.audit import record_audit
+from hub.store.events import record_event
 from hub.store.reminders import stop_escalation, withdraw_reminders
+from hub.vocabulary import (
+    ActorType,
+    AuditAction,
+    CancelMode,
+    EventKind,
+    HospitalStatus,
+    RecordType,
+    RequestState,
+    TaskKind,
+    TaskStatus,
+    WhyNot,
+)
 
 _COLUMNS = (
     "a.id, a.organisation_id, a.ref, a.patient_id, a.clinic, a.specialty, a.clinician, a.starts_at,"
@@ -45,16 +58,16 @@ async def get_appointment_for_patient(db: Database | Transaction, patient_id: in
 
 async def count_rebook_requests(db: Database | Transaction, appointment_id: int) -> int:
     row = await db.fetch_one(
-        "SELECT COUNT(*) AS n FROM callback_tasks WHERE appointment_id = ? AND kind = 'rebook'",
-        (appointment_id,),
+        "SELECT COUNT(*) AS n FROM tasks WHERE appointment_id = ? AND kind = ?",
+        (appointment_id, TaskKind.REBOOK),
     )
     return int(row["n"]) if row else 0
 
 
 async def get_open_rebook_task_id(db: Database | Transaction, appointment_id: int) -> int | None:
     row = await db.fetch_one(
-        "SELECT id FROM callback_tasks WHERE appointment_id = ? AND kind = 'rebook' AND status != 'closed'",
-        (appointment_id,),
+        "SELECT id FROM tasks WHERE appointment_id = ? AND kind = ? AND status != ?",
+        (appointment_id, TaskKind.REBOOK, TaskStatus.CLOSED),
     )
     return int(row["id"]) if row else None
 
@@ -73,24 +86,26 @@ async def actions_for(db: Database | Transaction, appointment: Row, *, now: date
 @dataclass(frozen=True)
 class ActionResult:
     done: bool
-    why_not: str = ""  # as Allowed.why_not, or "missing"
+    why_not: WhyNot = WhyNot.NONE
 
 
-async def _record(tx: Transaction, appointment: Row, *, action: str, at: datetime, data: dict[str, str]) -> None:
+async def _record(
+    tx: Transaction, appointment: Row, *, action: AuditAction, kind: EventKind, at: datetime, data: dict[str, str]
+) -> None:
     patient_id = appointment["patient_id"]
     await record_audit(
         tx,
         at=at,
-        actor_type="patient",
+        actor_type=ActorType.PATIENT,
         actor_id=patient_id,
         action=action,
-        record_type="appointment",
+        record_type=RecordType.APPOINTMENT,
         record_id=appointment["id"],
     )
     await record_event(
         tx,
         at=at,
-        kind=f"appointment.{action}",
+        kind=kind,
         organisation_id=appointment["organisation_id"],
         patient_id=patient_id,
         appointment_id=appointment["id"],
@@ -103,7 +118,7 @@ async def _load(
 ) -> tuple[Row | None, Allowed]:
     appointment = await get_appointment_for_patient(tx, patient_id, appointment_id)
     if appointment is None:
-        return None, Allowed(False, False, False, "missing")
+        return None, Allowed(False, False, False, WhyNot.MISSING)
     return appointment, await actions_for(tx, appointment, now=now, policy=policy)
 
 
@@ -113,14 +128,21 @@ async def confirm_appointment(
     async with db.write() as tx:
         appointment, allowed = await _load(tx, patient_id, appointment_id, now, policy)
         if appointment is None or not allowed.confirm:
-            return ActionResult(False, allowed.why_not or "closed")
-        if appointment["request_state"] == "confirmed":
+            return ActionResult(False, allowed.why_not or WhyNot.CLOSED)
+        if appointment["request_state"] == RequestState.CONFIRMED:
             return ActionResult(True)  # confirming twice is the same as once
         await tx.execute(
-            "UPDATE appointments SET request_state = 'confirmed', updated_at = ? WHERE id = ?",
-            (to_db(now), appointment_id),
+            "UPDATE appointments SET request_state = ?, updated_at = ? WHERE id = ?",
+            (RequestState.CONFIRMED, to_db(now), appointment_id),
         )
-        await _record(tx, appointment, action="confirmed", at=now, data={})
+        await _record(
+            tx,
+            appointment,
+            action=AuditAction.CONFIRMED,
+            kind=EventKind.APPOINTMENT_CONFIRMED,
+            at=now,
+            data={},
+        )
     return ActionResult(True)
 
 
@@ -137,31 +159,39 @@ async def request_rebook(
     async with db.write() as tx:
         appointment, allowed = await _load(tx, patient_id, appointment_id, now, policy)
         if appointment is None:
-            return ActionResult(False, "missing")
+            return ActionResult(False, WhyNot.MISSING)
         open_task = await get_open_rebook_task_id(tx, appointment_id)
-        if open_task is not None and allowed.why_not == "":
+        if open_task is not None and allowed.why_not == WhyNot.NONE:
             # Asking again before the booking centre has called updates the request; it is not a new one.
             await tx.execute(
-                "UPDATE callback_tasks SET reason = ?, preferred_times = ? WHERE id = ?",
+                "UPDATE tasks SET reason = ?, preferred_times = ? WHERE id = ?",
                 (reason, preferred_times, open_task),
             )
-            await _record(tx, appointment, action="rebook_updated", at=now, data={"reason": reason})
+            await _record(
+                tx,
+                appointment,
+                action=AuditAction.REBOOK_UPDATED,
+                kind=EventKind.APPOINTMENT_REBOOK_UPDATED,
+                at=now,
+                data={"reason": reason},
+            )
             return ActionResult(True)
         if not allowed.rebook:
-            return ActionResult(False, allowed.why_not or "limit")
+            return ActionResult(False, allowed.why_not or WhyNot.LIMIT)
         await tx.execute(
-            "INSERT INTO callback_tasks (kind, patient_id, appointment_id, reason, preferred_times, created_at)"
-            " VALUES ('rebook', ?, ?, ?, ?, ?)",
-            (patient_id, appointment_id, reason, preferred_times, to_db(now)),
+            "INSERT INTO tasks (kind, patient_id, appointment_id, reason, preferred_times, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (TaskKind.REBOOK, patient_id, appointment_id, reason, preferred_times, to_db(now)),
         )
         await tx.execute(
-            "UPDATE appointments SET request_state = 'rebook_requested', updated_at = ? WHERE id = ?",
-            (to_db(now), appointment_id),
+            "UPDATE appointments SET request_state = ?, updated_at = ? WHERE id = ?",
+            (RequestState.REBOOK_REQUESTED, to_db(now), appointment_id),
         )
         await _record(
             tx,
             appointment,
-            action="rebook_requested",
+            action=AuditAction.REBOOK_REQUESTED,
+            kind=EventKind.APPOINTMENT_REBOOK_REQUESTED,
             at=now,
             data={"reason": reason, "preferred_times": preferred_times},
         )
@@ -181,37 +211,49 @@ async def cancel_appointment(
     async with db.write() as tx:
         appointment, allowed = await _load(tx, patient_id, appointment_id, now, policy)
         if appointment is None:
-            return ActionResult(False, "missing")
-        if allowed.why_not == "pending":
+            return ActionResult(False, WhyNot.MISSING)
+        if allowed.why_not == WhyNot.PENDING:
             return ActionResult(True)  # already asked: a second press changes nothing
         if not allowed.cancel:
-            return ActionResult(False, allowed.why_not or "closed")
+            return ActionResult(False, allowed.why_not or WhyNot.CLOSED)
         data = {"reason": reason, "details": details}
         await withdraw_reminders(tx, appointment_id=appointment_id, now=now)
         # A cancel supersedes an open request to rebook: nobody should call back with a new date.
         await tx.execute(
-            "UPDATE callback_tasks SET status = 'closed', closed_at = ? WHERE appointment_id = ? AND kind = 'rebook'"
-            " AND status != 'closed'",
-            (to_db(now), appointment_id),
+            "UPDATE tasks SET status = ?, closed_at = ? WHERE appointment_id = ? AND kind = ? AND status != ?",
+            (TaskStatus.CLOSED, to_db(now), appointment_id, TaskKind.REBOOK, TaskStatus.CLOSED),
         )
-        if policy.cancel_mode == "immediate":
+        if policy.cancel_mode == CancelMode.IMMEDIATE:
             await tx.execute(
-                "UPDATE appointments SET status = 'cancelled', request_state = 'cancel_requested',"
-                " sequence = sequence + 1, updated_at = ? WHERE id = ?",
-                (to_db(now), appointment_id),
+                "UPDATE appointments SET status = ?, request_state = ?, sequence = sequence + 1, updated_at = ?"
+                " WHERE id = ?",
+                (HospitalStatus.CANCELLED, RequestState.CANCEL_REQUESTED, to_db(now), appointment_id),
             )
-            await _record(tx, appointment, action="cancelled_by_patient", at=now, data=data)
+            await _record(
+                tx,
+                appointment,
+                action=AuditAction.CANCELLED_BY_PATIENT,
+                kind=EventKind.APPOINTMENT_CANCELLED_BY_PATIENT,
+                at=now,
+                data=data,
+            )
             return ActionResult(True)
         await tx.execute(
-            "INSERT INTO callback_tasks (kind, patient_id, appointment_id, reason, created_at)"
-            " VALUES ('cancel', ?, ?, ?, ?)",
-            (patient_id, appointment_id, f"{reason}: {details}" if details else reason, to_db(now)),
+            "INSERT INTO tasks (kind, patient_id, appointment_id, reason, created_at) VALUES (?, ?, ?, ?, ?)",
+            (TaskKind.CANCEL, patient_id, appointment_id, f"{reason}: {details}" if details else reason, to_db(now)),
         )
         await tx.execute(
-            "UPDATE appointments SET request_state = 'cancel_requested', updated_at = ? WHERE id = ?",
-            (to_db(now), appointment_id),
+            "UPDATE appointments SET request_state = ?, updated_at = ? WHERE id = ?",
+            (RequestState.CANCEL_REQUESTED, to_db(now), appointment_id),
         )
-        await _record(tx, appointment, action="cancel_requested", at=now, data=data)
+        await _record(
+            tx,
+            appointment,
+            action=AuditAction.CANCEL_REQUESTED,
+            kind=EventKind.APPOINTMENT_CANCEL_REQUESTED,
+            at=now,
+            data=data,
+        )
     return ActionResult(True)
 
 

@@ -1,76 +1,28 @@
-"""The audit trail and the hospital-system event feed: written inside the transaction that made the change."""
+"""The audit trail: who did what to which record, written inside the transaction that made the change."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Any
 
-from hub.clock import from_db, to_db
+from hub.clock import to_db
 from hub.db import Transaction
+from hub.vocabulary import ActorType, AuditAction, RecordType
 
 
 async def record_audit(
     tx: Transaction,
     *,
     at: datetime,
-    actor_type: str,
+    actor_type: ActorType,
     actor_id: str | int,
-    action: str,
-    record_type: str,
+    action: AuditAction,
+    record_type: RecordType,
     record_id: str | int,
     detail: str = "",
 ) -> None:
-    """Who did what to which record. Never put message bodies, codes or contact details in `detail`."""
+    """Never put message bodies, codes or contact details in `detail`."""
     await tx.execute(
         "INSERT INTO audit_events (at, actor_type, actor_id, action, record_type, record_id, detail)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (to_db(at), actor_type, str(actor_id), action, record_type, str(record_id), detail),
     )
-
-
-async def record_event(
-    tx: Transaction,
-    *,
-    at: datetime,
-    kind: str,
-    organisation_id: int,
-    patient_id: int | None,
-    appointment_id: int | None = None,
-    data: dict[str, Any] | None = None,
-) -> None:
-    """An action the hospital system reads back through GET /api/v1/events."""
-    await tx.execute(
-        "INSERT INTO events (kind, organisation_id, patient_id, appointment_id, data, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            kind,
-            organisation_id,
-            patient_id,
-            appointment_id,
-            json.dumps(data or {}, sort_keys=True),
-            to_db(at),
-        ),
-    )
-
-
-async def list_events(tx: Transaction, *, organisation_id: int, after: int, limit: int) -> list[dict[str, Any]]:
-    """Oldest first by id. On SQLite ids are handed out in commit order (one writer), so a reader that has
-    seen id N has seen every id below it: nothing is skipped however writes interleave."""
-    rows = await tx.fetch_all(
-        "SELECT e.id, e.kind, e.created_at, e.data, p.mrn AS patient_ref, a.ref AS appointment_ref FROM events e"
-        " LEFT JOIN patients p ON p.id = e.patient_id LEFT JOIN appointments a ON a.id = e.appointment_id"
-        " WHERE e.organisation_id = ? AND e.id > ? ORDER BY e.id LIMIT ?",
-        (organisation_id, after, limit),
-    )
-    return [
-        {
-            "id": str(r["id"]),
-            "kind": r["kind"],
-            "occurred_at": from_db(r["created_at"]).isoformat().replace("+00:00", "Z"),
-            "patient_ref": r["patient_ref"],
-            "appointment_ref": r["appointment_ref"],
-            "data": json.loads(r["data"]),
-        }
-        for r in rows
-    ]

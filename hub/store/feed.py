@@ -16,8 +16,9 @@ from hub.db import Transaction
 from hub.rules.feed import appointment_change, new_verification_code, source_hash
 from hub.settings import Settings
 from hub.store.audit import record_audit
-from hub.store.notices import NOTICE_PATIENT_COLUMNS
+from hub.store.outbox import MESSAGE_PATIENT_COLUMNS
 from hub.store.reminders import announce_change
+from hub.vocabulary import ActorType, AuditAction, ContactPreference, MessageKind, RecordType, RequestState
 
 
 @dataclass(frozen=True)
@@ -25,16 +26,16 @@ class Applied:
     outcome: str  # created | updated | unchanged | rejected | forbidden
     record_id: int | None = None
     errors: tuple[dict[str, str], ...] = ()
-    notice: str | None = None
+    notice: MessageKind | None = None
 
 
 async def _audit(
-    tx: Transaction, *, actor: str, action: str, record_type: str, ref: str, detail: str, now: datetime
+    tx: Transaction, *, actor: str, action: AuditAction, record_type: RecordType, ref: str, detail: str, now: datetime
 ) -> None:
     await record_audit(
         tx,
         at=now,
-        actor_type="api_key",
+        actor_type=ActorType.API_KEY,
         actor_id=actor,
         action=action,
         record_type=record_type,
@@ -63,14 +64,14 @@ async def upsert_site(
             (organisation_id, code, *params, fingerprint),
         )
         assert created is not None
-        applied = Applied("created", int(created["id"]))
+        applied, action = Applied("created", int(created["id"])), AuditAction.SITE_CREATED
     else:
         await tx.execute(
             f"UPDATE sites SET {', '.join(f'{c} = ?' for c in columns)}, source_hash = ? WHERE id = ?",
             (*params, fingerprint, row["id"]),
         )
-        applied = Applied("updated", int(row["id"]))
-    await _audit(tx, actor=actor, action=f"site_{applied.outcome}", record_type="site", ref=code, detail="", now=now)
+        applied, action = Applied("updated", int(row["id"])), AuditAction.SITE_UPDATED
+    await _audit(tx, actor=actor, action=action, record_type=RecordType.SITE, ref=code, detail="", now=now)
     return applied
 
 
@@ -87,8 +88,8 @@ async def upsert_patient(
         return Applied("unchanged", row["id"])
     # The patient's own choice (made on /preferences) stands unless the hospital sends one.
     preference = stored["contact_preference"] or (row["contact_preference"] if row else None)
-    if preference is None or (preference == "sms" and not stored["mobile"]):
-        preference = "sms" if stored["mobile"] else "email"
+    if preference is None or (preference == ContactPreference.SMS and not stored["mobile"]):
+        preference = ContactPreference.SMS if stored["mobile"] else ContactPreference.EMAIL
     params = (
         stored["nhs_number"],
         stored["given_name"],
@@ -110,7 +111,7 @@ async def upsert_patient(
             (*params, organisation_id, ref, new_verification_code(), to_db(now)),
         )
         assert created is not None
-        applied = Applied("created", int(created["id"]))
+        applied, action = Applied("created", int(created["id"])), AuditAction.PATIENT_CREATED
     else:
         await tx.execute(
             "UPDATE patients SET nhs_number = ?, given_name = ?, family_name = ?, date_of_birth = ?, mobile = ?,"
@@ -118,12 +119,12 @@ async def upsert_patient(
             " WHERE id = ?",
             (*params, row["id"]),
         )
-        applied = Applied("updated", int(row["id"]))
+        applied, action = Applied("updated", int(row["id"])), AuditAction.PATIENT_UPDATED
     await _audit(
         tx,
         actor=actor,
-        action=f"patient_{applied.outcome}",
-        record_type="patient",
+        action=action,
+        record_type=RecordType.PATIENT,
         ref=str(applied.record_id),
         detail="",
         now=now,
@@ -143,7 +144,7 @@ async def upsert_appointment(
 ) -> Applied:
     fingerprint = source_hash(values)
     patient = await tx.fetch_one(
-        f"SELECT {NOTICE_PATIENT_COLUMNS} FROM patients WHERE organisation_id = ? AND mrn = ?",
+        f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE organisation_id = ? AND mrn = ?",
         (organisation_id, values["patient_ref"]),
     )
     site = await tx.fetch_one(
@@ -205,18 +206,24 @@ async def upsert_appointment(
             (*params, organisation_id, ref, patient["id"], to_db(now)),
         )
         assert created is not None
-        appointment_id, outcome = int(created["id"]), "created"
+        appointment_id, outcome, action = int(created["id"]), "created", AuditAction.APPOINTMENT_CREATED
     else:
-        appointment_id, outcome = int(row["id"]), "updated"
+        appointment_id, outcome, action = int(row["id"]), "updated", AuditAction.APPOINTMENT_UPDATED
         moved = before is not None and (before["start"] != after["start"] or before["site_id"] != after["site_id"])
         await tx.execute(
             "UPDATE appointments SET site_id = ?, clinic = ?, specialty = ?, clinician = ?, starts_at = ?,"
             " duration_minutes = ?, mode = ?, transport_booked = ?, interpreter_booked = ?, status = ?,"
             " source_hash = ?, updated_at = ?, sequence = sequence + ?,"
             # A new time from the hospital answers the patient's request to rebook.
-            " request_state = CASE WHEN ? = 1 AND request_state = 'rebook_requested' THEN 'none'"
-            " ELSE request_state END WHERE id = ?",
-            (*params, int(change.bump_sequence), int(moved), appointment_id),
+            " request_state = CASE WHEN ? = 1 AND request_state = ? THEN ? ELSE request_state END WHERE id = ?",
+            (
+                *params,
+                int(change.bump_sequence),
+                int(moved),
+                RequestState.REBOOK_REQUESTED,
+                RequestState.NONE,
+                appointment_id,
+            ),
         )
     await announce_change(
         tx,
@@ -233,8 +240,8 @@ async def upsert_appointment(
     await _audit(
         tx,
         actor=actor,
-        action=f"appointment_{outcome}",
-        record_type="appointment",
+        action=action,
+        record_type=RecordType.APPOINTMENT,
         ref=str(appointment_id),
         detail=f"notice {change.notice}" if change.notice else "",
         now=now,

@@ -7,17 +7,13 @@ from datetime import datetime
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
 from hub.rules.feed import source_hash
-from hub.store.audit import record_audit, record_event
+from hub.store.audit import record_audit
+from hub.store.events import record_event
 from hub.store.feed import Applied
 from hub.store.reminders import stop_escalation
+from hub.vocabulary import ActorType, AuditAction, EventKind, RecordType
 
 _COLUMNS = "id, organisation_id, appointment_id, kind, title, size_bytes, created_at, first_viewed_at"
-
-KINDS = {
-    "appointment_letter": "Appointment letter",
-    "clinic_letter": "Clinic letter",
-    "discharge_summary": "Discharge summary",
-}
 
 
 def _shaped(row: Row) -> Row:
@@ -55,16 +51,16 @@ async def open_letter(db: Database, *, patient_id: int, letter_id: int, at: date
                 await record_audit(
                     tx,
                     at=at,
-                    actor_type="patient",
+                    actor_type=ActorType.PATIENT,
                     actor_id=patient_id,
-                    action="letter_viewed",
-                    record_type="letter",
+                    action=AuditAction.LETTER_VIEWED,
+                    record_type=RecordType.LETTER,
                     record_id=letter_id,
                 )
                 await record_event(
                     tx,
                     at=at,
-                    kind="letter.viewed",
+                    kind=EventKind.LETTER_VIEWED,
                     organisation_id=row["organisation_id"],
                     patient_id=patient_id,
                     appointment_id=row["appointment_id"],
@@ -145,21 +141,21 @@ async def upsert_letter(
             ),
         )
         assert created is not None
-        applied = Applied("created", int(created["id"]))
+        applied, action = Applied("created", int(created["id"])), AuditAction.LETTER_CREATED
     else:
         await tx.execute(
             "UPDATE letters SET patient_id = ?, appointment_id = ?, kind = ?, title = ?, content = ?, size_bytes = ?,"
             " source_hash = ?, first_viewed_at = NULL WHERE id = ?",
             (patient_id, appointment_id, kind, title, content, len(content), fingerprint, row["id"]),
         )
-        applied = Applied("updated", int(row["id"]))
+        applied, action = Applied("updated", int(row["id"])), AuditAction.LETTER_UPDATED
     await record_audit(
         tx,
         at=now,
-        actor_type="api_key",
+        actor_type=ActorType.API_KEY,
         actor_id=actor,
-        action=f"letter_{applied.outcome}",
-        record_type="letter",
+        action=action,
+        record_type=RecordType.LETTER,
         record_id=str(applied.record_id),
     )
     return applied

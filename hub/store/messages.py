@@ -4,40 +4,29 @@ from __future__ import annotations
 
 from hub.clock import from_db
 from hub.db import Database, Row
-
-ABOUT = {
-    "invitation": "A new appointment",
-    "invitation_post": "Your appointment letter, by post",
-    "invitation_reminder": "A reminder to read your appointment letter",
-    "appointment_reminder": "A reminder of your appointment",
-    "changed": "A change to your appointment",
-    "cancelled": "A cancelled appointment",
-    "sms_opt_out_confirmation": "Texts stopped",
-    "sms_opt_in_confirmation": "Texts started again",
-}
-CHANNELS = {"sms": "Text message", "email": "Email", "letter": "Letter"}
+from hub.vocabulary import CHANNEL_LABELS, MESSAGE_KIND_LABELS, MessageKind, MessageStatus
 
 
 def _state(status: str, delivery: str | None) -> str:
-    if delivery == "delivered":
+    if delivery == "delivered":  # Notify's status
         return "Delivered"
-    if status == "failed" or (delivery or "").endswith("failure"):
+    if status == MessageStatus.FAILED or (delivery or "").endswith("failure"):
         return "Not delivered"
-    if status == "cancelled":
+    if status == MessageStatus.CANCELLED:
         return "Not sent (no longer needed)"
-    return "Sent" if status == "sent" else "Waiting to be sent"
+    return "Sent" if status == MessageStatus.SENT else "Waiting to be sent"
 
 
 async def list_messages_for_patient(db: Database, patient_id: int, *, limit: int = 100) -> list[Row]:
     rows = await db.fetch_all(
         "SELECT kind, channel, status, delivery_status, created_at, sent_at FROM outbox_messages"
-        " WHERE patient_id = ? AND kind != 'security_code' ORDER BY created_at DESC, id DESC LIMIT ?",
-        (patient_id, limit),
+        " WHERE patient_id = ? AND kind != ? ORDER BY created_at DESC, id DESC LIMIT ?",
+        (patient_id, MessageKind.SECURITY_CODE, limit),
     )
     return [
         {
-            "about": ABOUT.get(r["kind"], "About your appointments"),
-            "channel": CHANNELS.get(r["channel"], r["channel"]),
+            "about": MESSAGE_KIND_LABELS.get(r["kind"], "About your appointments"),
+            "channel": CHANNEL_LABELS.get(r["channel"], r["channel"]),
             "state": _state(r["status"], r["delivery_status"]),
             "at": from_db(r["sent_at"] or r["created_at"]),
         }

@@ -7,7 +7,9 @@ from datetime import date, datetime
 from hub.clock import to_db
 from hub.db import Database, Row, Transaction
 from hub.rules.contacts import Contact
-from hub.store.audit import record_audit, record_event
+from hub.store.audit import record_audit
+from hub.store.events import record_event
+from hub.vocabulary import ActorType, AuditAction, EventKind, RecordType
 
 PATIENT_COLUMNS = (
     "id, organisation_id, mrn, nhs_number, given_name, family_name, date_of_birth, mobile, email,"
@@ -58,17 +60,17 @@ async def update_preferences(
         await record_audit(
             tx,
             at=at,
-            actor_type="patient",
+            actor_type=ActorType.PATIENT,
             actor_id=patient_id,
-            action="preferences_changed",
-            record_type="patient",
+            action=AuditAction.PREFERENCES_CHANGED,
+            record_type=RecordType.PATIENT,
             record_id=patient_id,
             detail=detail,
         )
         await record_event(
             tx,
             at=at,
-            kind="patient.preferences_changed",
+            kind=EventKind.PATIENT_PREFERENCES_CHANGED,
             organisation_id=row["organisation_id"],
             patient_id=patient_id,
             data={key: bool(v) if key != "contact_preference" else v for key, v in new.items()},

@@ -19,16 +19,28 @@ from hub.links import patient_link
 from hub.rules.contacts import normalise_mobile
 from hub.rules.sending import RetryPolicy, backoff
 from hub.settings import Settings
-from hub.store.audit import record_audit, record_event
+from hub.store.audit import record_audit
+from hub.store.events import record_event
 from hub.store.outbox import queue_message
 from hub.store.tasks import create_task
+from hub.vocabulary import (
+    ActorType,
+    AuditAction,
+    Channel,
+    EventKind,
+    Lane,
+    LetterKind,
+    MessageKind,
+    MessageStatus,
+    RecordType,
+    TaskKind,
+)
 
 ACTOR = "notify-callback"
+# Notify's own statuses for a message.
 DELIVERED = frozenset({"delivered", "received"})  # "received": a letter printed and handed to Royal Mail
 PERMANENT = frozenset({"permanent-failure", "validation-failed", "virus-scan-failed"})
 TEMPORARY = frozenset({"temporary-failure", "technical-failure"})
-OPT_OUT_CONFIRMATION = "sms_opt_out_confirmation"
-OPT_IN_CONFIRMATION = "sms_opt_in_confirmation"
 _MESSAGE_COLUMNS = (
     "id, kind, lane, channel, patient_id, appointment_id, personalisation, status, attempts, notify_id,"
     " delivery_status, urgent, pdf_letter_id"
@@ -51,12 +63,12 @@ class Inbound:
     received_at: datetime
 
 
-def next_channel(channel: str, *, has_email: bool, can_post: bool) -> str | None:
+def next_channel(channel: str, *, has_email: bool, can_post: bool) -> Channel | None:
     """Where a message goes when its channel failed for good: a text by email, then by post."""
-    if channel == "sms" and has_email:
-        return "email"
-    if channel in ("sms", "email") and can_post:
-        return "letter"
+    if channel == Channel.SMS and has_email:
+        return Channel.EMAIL
+    if channel in (Channel.SMS, Channel.EMAIL) and can_post:
+        return Channel.LETTER
     return None
 
 
@@ -72,7 +84,15 @@ async def apply_receipt(tx: Transaction, receipt: Receipt, *, settings: Settings
         message = await tx.fetch_one(
             f"SELECT {_MESSAGE_COLUMNS} FROM outbox_messages WHERE id = ?", (int(receipt.reference),)
         )
-        if message is not None and message["notify_id"] is None and message["status"] in ("queued", "sending"):
+        if (
+            message is not None
+            and message["notify_id"] is None
+            and message["status"]
+            in (
+                MessageStatus.QUEUED,
+                MessageStatus.SENDING,
+            )
+        ):
             return "unsettled"  # Notify answered before our worker recorded the send
     if message is None:
         return "unknown"
@@ -80,25 +100,24 @@ async def apply_receipt(tx: Transaction, receipt: Receipt, *, settings: Settings
     # receipt for an earlier attempt, or arrived after the message was already settled.
     if (
         message["notify_id"] != receipt.notify_id
-        or message["status"] != "sent"
+        or message["status"] != MessageStatus.SENT
         or message["delivery_status"] in DELIVERED | PERMANENT
     ):
         return "ignored"
     if receipt.status in DELIVERED:
         await tx.execute("UPDATE outbox_messages SET delivery_status = ? WHERE id = ?", (receipt.status, message["id"]))
-        await _audit(tx, now, "notification_delivered", "outbox_message", message["id"], message["channel"])
+        await _audit(tx, now, AuditAction.NOTIFICATION_DELIVERED, RecordType.MESSAGE, message["id"], message["channel"])
         return "recorded"
     policy = RetryPolicy(max_attempts=settings.notify.max_attempts)
-    if receipt.status in TEMPORARY and message["lane"] == "bulk" and message["attempts"] < policy.max_attempts:
+    if receipt.status in TEMPORARY and message["lane"] == Lane.BULK and message["attempts"] < policy.max_attempts:
         retry_at = now + backoff(message["attempts"], policy, random.Random())
         await tx.execute(
-            "UPDATE outbox_messages SET status = 'queued', delivery_status = ?, next_attempt_at = ?, error = ?,"
+            "UPDATE outbox_messages SET status = ?, delivery_status = ?, next_attempt_at = ?, error = ?,"
             " check_first = 0, claimed_until = NULL, claimed_by = NULL WHERE id = ?",
-            (receipt.status, to_db(retry_at), f"notify {receipt.status}", message["id"]),
+            (MessageStatus.QUEUED, receipt.status, to_db(retry_at), f"notify {receipt.status}", message["id"]),
         )
-        await _audit(
-            tx, now, "notification_retry", "outbox_message", message["id"], f"{message['channel']} {receipt.status}"
-        )
+        detail = f"{message['channel']} {receipt.status}"
+        await _audit(tx, now, AuditAction.NOTIFICATION_RETRY, RecordType.MESSAGE, message["id"], detail)
         return "recorded"
     await _fail(tx, message, receipt.status, settings=settings, now=now)
     return "recorded"
@@ -107,25 +126,26 @@ async def apply_receipt(tx: Transaction, receipt: Receipt, *, settings: Settings
 async def _fail(tx: Transaction, message: Row, status: str, *, settings: Settings, now: datetime) -> None:
     """The message is given up on; a permanent failure goes again by the next channel when there is one."""
     await tx.execute(
-        "UPDATE outbox_messages SET status = 'failed', delivery_status = ?, error = ? WHERE id = ?",
-        (status, f"notify {status}", message["id"]),
+        "UPDATE outbox_messages SET status = ?, delivery_status = ?, error = ? WHERE id = ?",
+        (MessageStatus.FAILED, status, f"notify {status}", message["id"]),
     )
-    await _audit(tx, now, "notification_failed", "outbox_message", message["id"], f"{message['channel']} {status}")
+    detail = f"{message['channel']} {status}"
+    await _audit(tx, now, AuditAction.NOTIFICATION_FAILED, RecordType.MESSAGE, message["id"], detail)
     patient = await _patient(tx, message["patient_id"])
     if patient is None:
         return
     # A security code is dead long before another channel could deliver it; a temporary failure has had its
     # retries (Notify itself retries for 72 hours before saying so).
     replaced = None
-    if status in PERMANENT and message["lane"] == "bulk":
+    if status in PERMANENT and message["lane"] == Lane.BULK:
         replaced = await _replace(tx, message, patient, settings=settings, now=now, why=status)
     data = {"message_id": str(message["id"]), "kind": message["kind"], "status": status}
     if replaced is None:
-        await _event(tx, now, "notification.failed", patient, message, {**data, "channel": message["channel"]})
-        if message["lane"] == "bulk":
+        await _event(tx, now, EventKind.NOTIFICATION_FAILED, patient, message, {**data, "channel": message["channel"]})
+        if message["lane"] == Lane.BULK:
             await create_task(
                 tx,
-                kind="failed_notification",
+                kind=TaskKind.FAILED_NOTIFICATION,
                 patient_id=patient["id"],
                 appointment_id=message["appointment_id"],
                 reason=f"{message['channel']} {status}",
@@ -135,7 +155,7 @@ async def _fail(tx: Transaction, message: Row, status: str, *, settings: Setting
     else:
         channel, replacement = replaced
         data.update({"from": message["channel"], "to": channel, "replacement_id": str(replacement)})
-        await _event(tx, now, "notification.failed_over", patient, message, data)
+        await _event(tx, now, EventKind.NOTIFICATION_FAILED_OVER, patient, message, data)
 
 
 async def _replace(
@@ -151,7 +171,7 @@ async def _replace(
         at=now,
         kind=message["kind"],
         channel=channel,
-        recipient=patient["email"] if channel == "email" else "post",
+        recipient=patient["email"] if channel == Channel.EMAIL else "post",
         template_id=_template(settings, message["kind"], channel),
         personalisation=json.loads(message["personalisation"]),
         patient_id=patient["id"],
@@ -159,10 +179,10 @@ async def _replace(
     )
     await tx.execute(
         "UPDATE outbox_messages SET urgent = ?, pdf_letter_id = ? WHERE id = ?",
-        (message["urgent"], message["pdf_letter_id"] if channel == "letter" else None, replacement),
+        (message["urgent"], message["pdf_letter_id"] if channel == Channel.LETTER else None, replacement),
     )
     detail = f"{channel}, replacing {message['channel']} message {message['id']} ({why})"
-    await _audit(tx, now, "notification_queued", "outbox_message", replacement, detail)
+    await _audit(tx, now, AuditAction.NOTIFICATION_QUEUED, RecordType.MESSAGE, replacement, detail)
     return channel, replacement
 
 
@@ -196,8 +216,8 @@ async def record_inbound(
     await _audit(
         tx,
         now,
-        "inbound_message_received",
-        "inbound_message",
+        AuditAction.INBOUND_MESSAGE_RECEIVED,
+        RecordType.INBOUND_MESSAGE,
         row["id"],
         f"{action}, patients matched: {len(patients)}",
     )
@@ -214,7 +234,7 @@ async def record_inbound(
             # The booking centre calls back: one task per trust, on the first record with this number.
             await create_task(
                 tx,
-                kind="inbound_text",
+                kind=TaskKind.INBOUND_TEXT,
                 patient_id=theirs[0]["id"],
                 appointment_id=None,
                 reason="",
@@ -224,7 +244,7 @@ async def record_inbound(
             await record_event(
                 tx,
                 at=now,
-                kind="patient.message_received",
+                kind=EventKind.PATIENT_MESSAGE_RECEIVED,
                 organisation_id=organisation_id,
                 patient_id=theirs[0]["id"] if len(theirs) == 1 else None,
                 data={"inbound_message_id": str(row["id"])},
@@ -239,30 +259,40 @@ async def _opt_out(tx: Transaction, patients: list[Row], mobile: str, *, setting
         # Texts already waiting would go out after the patient said STOP: send them another way instead.
         waiting = await tx.fetch_all(
             f"SELECT {_MESSAGE_COLUMNS} FROM outbox_messages WHERE patient_id = ? AND recipient = ?"
-            " AND channel = 'sms' AND lane = 'bulk' AND status = 'queued' ORDER BY id",
-            (patient["id"], mobile),
+            " AND channel = ? AND lane = ? AND status = ? ORDER BY id",
+            (patient["id"], mobile, Channel.SMS, Lane.BULK, MessageStatus.QUEUED),
         )
         for message in waiting:
             await tx.execute(
-                "UPDATE outbox_messages SET status = 'cancelled', error = 'sms opted out' WHERE id = ?",
-                (message["id"],),
+                "UPDATE outbox_messages SET status = ?, error = 'sms opted out' WHERE id = ?",
+                (MessageStatus.CANCELLED, message["id"]),
             )
-            await _audit(tx, now, "notification_cancelled", "outbox_message", message["id"], "sms opted out")
+            await _audit(
+                tx, now, AuditAction.NOTIFICATION_CANCELLED, RecordType.MESSAGE, message["id"], "sms opted out"
+            )
             await _replace(tx, message, patient, settings=settings, now=now, why="sms opted out")
         # Twins sharing a parent's mobile and email get one confirmation, not two.
-        channel = "email" if patient["email"] and not patient["opted_out"] else "letter"
-        destination = patient["email"] if channel == "email" else patient["id"]
-        if destination in confirmed or (channel == "letter" and not patient["postcode"]):
+        channel = Channel.EMAIL if patient["email"] and not patient["opted_out"] else Channel.LETTER
+        destination = patient["email"] if channel == Channel.EMAIL else patient["id"]
+        if destination in confirmed or (channel == Channel.LETTER and not patient["postcode"]):
             continue
         confirmed.add(destination)
-        await _confirm(tx, patient, OPT_OUT_CONFIRMATION, channel, settings=settings, now=now)
+        await _confirm(tx, patient, MessageKind.SMS_OPT_OUT_CONFIRMATION, channel, settings=settings, now=now)
 
 
 async def _opt_in(tx: Transaction, patients: list[Row], mobile: str, *, settings: Settings, now: datetime) -> None:
     for patient in patients:
         await _set_opted_out(tx, patient, False, now=now)
     if patients:
-        await _confirm(tx, patients[0], OPT_IN_CONFIRMATION, "sms", recipient=mobile, settings=settings, now=now)
+        await _confirm(
+            tx,
+            patients[0],
+            MessageKind.SMS_OPT_IN_CONFIRMATION,
+            Channel.SMS,
+            recipient=mobile,
+            settings=settings,
+            now=now,
+        )
 
 
 async def _set_opted_out(tx: Transaction, patient: Row, opted_out: bool, *, now: datetime) -> None:
@@ -270,18 +300,20 @@ async def _set_opted_out(tx: Transaction, patient: Row, opted_out: bool, *, now:
         "UPDATE patients SET sms_opted_out = ?, updated_at = ? WHERE id = ?",
         (int(opted_out), to_db(now), patient["id"]),
     )
-    verb = "opted_out" if opted_out else "opted_in"
-    await _audit(tx, now, f"patient_sms_{verb}", "patient", patient["id"], "by text")
-    await record_event(
-        tx, at=now, kind=f"patient.sms_{verb}", organisation_id=patient["organisation_id"], patient_id=patient["id"]
+    action, kind = (
+        (AuditAction.PATIENT_SMS_OPTED_OUT, EventKind.PATIENT_SMS_OPTED_OUT)
+        if opted_out
+        else (AuditAction.PATIENT_SMS_OPTED_IN, EventKind.PATIENT_SMS_OPTED_IN)
     )
+    await _audit(tx, now, action, RecordType.PATIENT, patient["id"], "by text")
+    await record_event(tx, at=now, kind=kind, organisation_id=patient["organisation_id"], patient_id=patient["id"])
 
 
 async def _confirm(
     tx: Transaction,
     patient: Row,
-    kind: str,
-    channel: str,
+    kind: MessageKind,
+    channel: Channel,
     *,
     settings: Settings,
     now: datetime,
@@ -292,12 +324,12 @@ async def _confirm(
         at=now,
         kind=kind,
         channel=channel,
-        recipient=recipient or (patient["email"] if channel == "email" else "post"),
+        recipient=recipient or (patient["email"] if channel == Channel.EMAIL else "post"),
         template_id=_template(settings, kind, channel),
         personalisation={"link": patient_link(settings, patient["id"])},
         patient_id=patient["id"],
     )
-    await _audit(tx, now, "notification_queued", "outbox_message", message_id, f"{kind} by {channel}")
+    await _audit(tx, now, AuditAction.NOTIFICATION_QUEUED, RecordType.MESSAGE, message_id, f"{kind} by {channel}")
 
 
 async def _patient(tx: Transaction, patient_id: int | None) -> Row | None:
@@ -313,8 +345,8 @@ async def _has_pdf(tx: Transaction, message: Row) -> bool:
     if message["appointment_id"] is None:
         return False
     row = await tx.fetch_one(
-        "SELECT id FROM letters WHERE appointment_id = ? AND kind = 'appointment_letter' LIMIT 1",
-        (message["appointment_id"],),
+        "SELECT id FROM letters WHERE appointment_id = ? AND kind = ? LIMIT 1",
+        (message["appointment_id"], LetterKind.APPOINTMENT_LETTER),
     )
     return row is not None
 
@@ -323,11 +355,13 @@ def _template(settings: Settings, kind: str, channel: str) -> str:
     return settings.notify.templates.template_for(kind, channel) or ""
 
 
-async def _audit(tx: Transaction, now: datetime, action: str, record_type: str, record_id: int, detail: str) -> None:
+async def _audit(
+    tx: Transaction, now: datetime, action: AuditAction, record_type: RecordType, record_id: int, detail: str
+) -> None:
     await record_audit(
         tx,
         at=now,
-        actor_type="system",
+        actor_type=ActorType.SYSTEM,
         actor_id=ACTOR,
         action=action,
         record_type=record_type,
@@ -336,7 +370,9 @@ async def _audit(tx: Transaction, now: datetime, action: str, record_type: str, 
     )
 
 
-async def _event(tx: Transaction, now: datetime, kind: str, patient: Row, message: Row, data: dict[str, Any]) -> None:
+async def _event(
+    tx: Transaction, now: datetime, kind: EventKind, patient: Row, message: Row, data: dict[str, Any]
+) -> None:
     await record_event(
         tx,
         at=now,

@@ -14,9 +14,26 @@ from hub.db import Database, Transaction
 from hub.rules.feed import choose_channel
 from hub.rules.reminders import DueState, Schedule, decide, escalation_notices, reminder_notices
 from hub.settings import Settings
-from hub.store.audit import record_audit, record_event
-from hub.store.notices import NOTICE_PATIENT_COLUMNS, queue_appointment_notice
+from hub.store.audit import record_audit
+from hub.store.events import record_event
+from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, queue_appointment_message
 from hub.store.tasks import create_task
+from hub.vocabulary import (
+    ESCALATION_PREFIX,
+    REMINDER_PREFIX,
+    ActorType,
+    AuditAction,
+    Channel,
+    EventKind,
+    HospitalStatus,
+    MessageKind,
+    MessageStatus,
+    RecordType,
+    TaskKind,
+)
+
+_ESCALATION_CHAIN = ESCALATION_PREFIX + "%"
+_REMINDER_CHAIN = REMINDER_PREFIX + "%"
 
 
 def schedule_from(settings: Settings) -> Schedule:
@@ -48,7 +65,7 @@ async def plan_notices(
     tx: Transaction,
     *,
     settings: Settings,
-    notice: str | None,
+    notice: MessageKind | None,
     status: str,
     patient: dict[str, Any],
     appointment_id: int,
@@ -56,38 +73,38 @@ async def plan_notices(
     now: datetime,
 ) -> None:
     """After the hospital's change to an appointment: (re)plan its reminders and escalation."""
-    if status != "booked" or starts_at <= now:
+    if status != HospitalStatus.BOOKED or starts_at <= now:
         await withdraw_reminders(tx, appointment_id=appointment_id, now=now, outcome=f"appointment {status}")
         return
-    if notice not in ("invitation", "changed"):
+    if notice not in (MessageKind.INVITATION, MessageKind.CHANGED):
         return
     schedule = schedule_from(settings)
-    await _close(tx, appointment_id, like="reminder_%", outcome="replanned", now=now)
+    await _close(tx, appointment_id, like=_REMINDER_CHAIN, outcome="replanned", now=now)
     # One held back by quiet hours would give the old date and time.
-    await _cancel_queued(tx, appointment_id, kinds=("appointment_reminder",))
+    await _cancel_queued(tx, appointment_id, kinds=(MessageKind.APPOINTMENT_REMINDER,))
     await _insert(tx, appointment_id, reminder_notices(starts_at, now, schedule))
-    if notice != "invitation":
+    if notice != MessageKind.INVITATION:
         return
-    await _close(tx, appointment_id, like="escalation_%", outcome="replanned", now=now)
-    if choose_channel(patient) == "letter":
+    await _close(tx, appointment_id, like=_ESCALATION_CHAIN, outcome="replanned", now=now)
+    if choose_channel(patient) == Channel.LETTER:
         return  # opted out, or no mobile or email: the invitation itself went by post, so nothing to escalate
     if not patient["paperless"]:
         return  # they chose paper: the letter went beside the text or email (announce_change); nothing escalates
     await _insert(tx, appointment_id, escalation_notices(now, schedule))
 
 
-async def _cancel_queued(tx: Transaction, appointment_id: int, *, kinds: tuple[str, ...]) -> None:
+async def _cancel_queued(tx: Transaction, appointment_id: int, *, kinds: tuple[MessageKind, ...]) -> None:
     await tx.execute(
-        f"UPDATE outbox_messages SET status = 'cancelled' WHERE appointment_id = ? AND status = 'queued'"
+        "UPDATE outbox_messages SET status = ? WHERE appointment_id = ? AND status = ?"
         f" AND kind IN ({', '.join('?' for _ in kinds)})",
-        (appointment_id, *kinds),
+        (MessageStatus.CANCELLED, appointment_id, MessageStatus.QUEUED, *kinds),
     )
 
 
 async def stop_escalation(tx: Transaction, *, appointment_id: int, now: datetime) -> None:
     """The patient read the letter: the reminders and the posted copy stop at once, even those queued."""
-    await _close(tx, appointment_id, like="escalation_%", outcome="opened", now=now)
-    await _cancel_queued(tx, appointment_id, kinds=("invitation_reminder", "invitation_post"))
+    await _close(tx, appointment_id, like=_ESCALATION_CHAIN, outcome="opened", now=now)
+    await _cancel_queued(tx, appointment_id, kinds=(MessageKind.INVITATION_REMINDER, MessageKind.INVITATION_POST))
 
 
 # Read through the partial index scheduled_notices_due: the cost follows what is due, not what is stored.
@@ -113,7 +130,7 @@ async def run_sweep(db: Database, *, settings: Settings, now: datetime, limit: i
 
 async def _superseded(tx: Transaction, notice: dict[str, Any], *, now: datetime) -> bool:
     """A later step of the same chain is due too (the worker was down): send only that one, not a burst."""
-    chain = "escalation_%" if notice["kind"].startswith("escalation_") else "reminder_%"
+    chain = _ESCALATION_CHAIN if notice["kind"].startswith(ESCALATION_PREFIX) else _REMINDER_CHAIN
     later = await tx.fetch_one(
         "SELECT id FROM scheduled_notices WHERE appointment_id = ? AND done_at IS NULL AND kind LIKE ?"
         " AND due_at > ? AND due_at <= ? LIMIT 1",
@@ -136,7 +153,7 @@ async def _act(
         (notice["appointment_id"],),
     )
     patient = a and await tx.fetch_one(
-        f"SELECT {NOTICE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (a["patient_id"],)
+        f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (a["patient_id"],)
     )
     if a is None or patient is None:
         return "skip:gone"
@@ -150,10 +167,10 @@ async def _act(
         digital_ok=bool(reachable) and not patient["opted_out"],
     )
     verdict = decide(state, now=now, schedule=schedule)
-    if verdict.startswith("skip:"):
-        return verdict
-    post = verdict == "invitation_post"
-    message_id = await queue_appointment_notice(
+    if not isinstance(verdict, MessageKind):
+        return verdict  # skip:<why>
+    post = verdict == MessageKind.INVITATION_POST
+    message_id = await queue_appointment_message(
         tx,
         settings=settings,
         kind=verdict,
@@ -163,13 +180,13 @@ async def _act(
         site_name=a["site_name"],
         clinic=a["clinic"],
         now=now,
-        channel="letter" if post else None,
-        template_kind="invitation" if post else None,
+        channel=Channel.LETTER if post else None,
+        template_kind=MessageKind.INVITATION if post else None,
     )
     if post:
         await create_task(
             tx,
-            kind="letter_posted",
+            kind=TaskKind.LETTER_POSTED,
             patient_id=a["patient_id"],
             appointment_id=a["id"],
             reason="",
@@ -179,7 +196,7 @@ async def _act(
         await record_event(
             tx,
             at=now,
-            kind="letter.escalated_to_post",
+            kind=EventKind.LETTER_ESCALATED_TO_POST,
             organisation_id=a["organisation_id"],
             patient_id=a["patient_id"],
             appointment_id=a["id"],
@@ -188,10 +205,10 @@ async def _act(
         await record_audit(
             tx,
             at=now,
-            actor_type="system",
+            actor_type=ActorType.SYSTEM,
             actor_id="sweep",
-            action="escalated_to_post",
-            record_type="appointment",
+            action=AuditAction.ESCALATED_TO_POST,
+            record_type=RecordType.APPOINTMENT,
             record_id=a["id"],
             detail=f"message {message_id}",
         )
@@ -204,14 +221,18 @@ async def withdraw_reminders(
     """No more reminders or escalation, not even those already queued: the patient asked to cancel, or the
     hospital cancelled the appointment or it has passed."""
     await _close(tx, appointment_id, like="%", outcome=outcome, now=now)
-    await _cancel_queued(tx, appointment_id, kinds=("invitation_reminder", "appointment_reminder", "invitation_post"))
+    await _cancel_queued(
+        tx,
+        appointment_id,
+        kinds=(MessageKind.INVITATION_REMINDER, MessageKind.APPOINTMENT_REMINDER, MessageKind.INVITATION_POST),
+    )
 
 
 async def announce_change(
     tx: Transaction,
     *,
     settings: Settings,
-    notice: str | None,
+    notice: MessageKind | None,
     status: str,
     patient: dict[str, Any],
     appointment_id: int,
@@ -223,10 +244,10 @@ async def announce_change(
     """After any change to an appointment: tell the patient (when `notice`) and re-plan what follows."""
     if notice:
         channels = [choose_channel(patient)]
-        if channels != ["letter"] and not patient["paperless"]:
-            channels.append("letter")  # they chose paper: it is posted too, at once
+        if channels != [Channel.LETTER] and not patient["paperless"]:
+            channels.append(Channel.LETTER)  # they chose paper: it is posted too, at once
         for channel in channels:
-            await queue_appointment_notice(
+            await queue_appointment_message(
                 tx,
                 settings=settings,
                 kind=notice,

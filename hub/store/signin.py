@@ -17,6 +17,7 @@ from hub.store.audit import record_audit
 from hub.store.outbox import queue_message
 from hub.store.patients import find_patients_by_contact
 from hub.store.sessions import create_session
+from hub.vocabulary import ActorType, AuditAction, Channel, Lane, MessageKind, RecordType
 
 _HOUR = timedelta(hours=1)
 # After a right code, how long the twins' verification code step stays open.
@@ -90,29 +91,31 @@ async def _issue(
             (cid, patient["id"]),
         )
         # By text to the mobile on record; by email only when there is no mobile (see README, security).
-        channel, recipient = ("sms", patient["mobile"]) if patient["mobile"] else ("email", patient["email"])
+        channel, recipient = (
+            (Channel.SMS, patient["mobile"]) if patient["mobile"] else (Channel.EMAIL, patient["email"])
+        )
         if not recipient or recipient in sent_to:
             continue
         sent_to.add(str(recipient))
         message_id = await queue_message(
             tx,
             at=now,
-            kind="security_code",
+            kind=MessageKind.SECURITY_CODE,
             channel=channel,
             recipient=str(recipient),
-            template_id=templates.sms if channel == "sms" else templates.email,
+            template_id=templates.sms if channel == Channel.SMS else templates.email,
             personalisation={},
             patient_id=int(str(patient["id"])),
-            lane="immediate",
+            lane=Lane.IMMEDIATE,
         )
         issued.message_ids.append(message_id)
         await record_audit(
             tx,
             at=now,
-            actor_type="system",
+            actor_type=ActorType.SYSTEM,
             actor_id="sign-in",
-            action="code_issued",
-            record_type="patient",
+            action=AuditAction.CODE_ISSUED,
+            record_type=RecordType.PATIENT,
             record_id=str(patient["id"]),
             detail=f"message {message_id}",
         )
@@ -257,10 +260,10 @@ async def _sign_in(tx: Transaction, *, secret: str, cid: str, patient_id: int, n
     await record_audit(
         tx,
         at=now,
-        actor_type="patient",
+        actor_type=ActorType.PATIENT,
         actor_id=patient_id,
-        action="signed_in",
-        record_type="patient",
+        action=AuditAction.SIGNED_IN,
+        record_type=RecordType.PATIENT,
         record_id=patient_id,
     )
     return CodeResult("signed_in", session_token=session_token, patient_id=patient_id)

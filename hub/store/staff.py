@@ -9,7 +9,6 @@ from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
 from hub.rules.codes import keyed_hash, new_token
 from hub.rules.staff import (
-    ROLES,
     LockoutPolicy,
     accepted_step,
     after_failure,
@@ -18,6 +17,7 @@ from hub.rules.staff import (
     password_matches,
 )
 from hub.store.audit import record_audit
+from hub.vocabulary import ActorType, AuditAction, RecordType, StaffRole, TaskStatus
 
 _COLUMNS = (
     "id, username, role, password_hash, totp_secret, totp_last_step, enrolled_at, failed_attempts, locked_until,"
@@ -29,17 +29,23 @@ def setup_token_hash(secret: str, token: str) -> str:
     return keyed_hash(secret, "staff-setup", token)
 
 
-async def _audit(tx: Transaction, *, actor: str | int, action: str, staff_id: int, at: datetime) -> None:
-    actor_type = "system" if actor == "cli" else "agent"
+async def _audit(tx: Transaction, *, actor: str | int, action: AuditAction, staff_id: int, at: datetime) -> None:
+    actor_type = ActorType.SYSTEM if actor == "cli" else ActorType.AGENT
     await record_audit(
-        tx, at=at, actor_type=actor_type, actor_id=actor, action=action, record_type="staff", record_id=staff_id
+        tx,
+        at=at,
+        actor_type=actor_type,
+        actor_id=actor,
+        action=action,
+        record_type=RecordType.STAFF,
+        record_id=staff_id,
     )
 
 
 async def create_staff(db: Database, *, username: str, role: str, secret: str, now: datetime, hours: int) -> str:
     """A new account with no password yet; returns the set-up token (shown once, stored hashed)."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if role not in tuple(StaffRole):
+        raise ValueError(f"role must be one of {', '.join(StaffRole)}")
     if not username or len(username) > 100 or not username.replace(".", "").replace("-", "").isalnum():
         raise ValueError("username must be letters, digits, dots or dashes")
     token = new_token()
@@ -52,7 +58,7 @@ async def create_staff(db: Database, *, username: str, role: str, secret: str, n
             (username.lower(), role, setup_token_hash(secret, token), to_db(now + timedelta(hours=hours)), to_db(now)),
         )
         assert row is not None
-        await _audit(tx, actor="cli", action="staff_created", staff_id=int(row["id"]), at=now)
+        await _audit(tx, actor="cli", action=AuditAction.STAFF_CREATED, staff_id=int(row["id"]), at=now)
     return token
 
 
@@ -82,7 +88,7 @@ async def set_password_from_setup(db: Database, *, staff_id: int, password: str,
             " totp_secret = NULL, enrolled_at = NULL WHERE id = ?",
             (hash_password(password), staff_id),
         )
-        await _audit(tx, actor=staff_id, action="staff_password_set", staff_id=staff_id, at=now)
+        await _audit(tx, actor=staff_id, action=AuditAction.STAFF_PASSWORD_SET, staff_id=staff_id, at=now)
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ class Check:
     locked: bool = False
 
 
-async def _fail(tx: Transaction, staff: Row, *, now: datetime, policy: LockoutPolicy, action: str) -> bool:
+async def _fail(tx: Transaction, staff: Row, *, now: datetime, policy: LockoutPolicy, action: AuditAction) -> bool:
     failures, locked_until = after_failure(staff["failed_attempts"], now=now, policy=policy)
     await tx.execute(
         "UPDATE staff_users SET failed_attempts = ?, locked_until = COALESCE(?, locked_until) WHERE id = ?",
@@ -100,7 +106,7 @@ async def _fail(tx: Transaction, staff: Row, *, now: datetime, policy: LockoutPo
     )
     await _audit(tx, actor=staff["id"], action=action, staff_id=staff["id"], at=now)
     if locked_until is not None:
-        await _audit(tx, actor=staff["id"], action="staff_locked", staff_id=staff["id"], at=now)
+        await _audit(tx, actor=staff["id"], action=AuditAction.STAFF_LOCKED, staff_id=staff["id"], at=now)
     return locked_until is not None
 
 
@@ -117,7 +123,7 @@ async def check_password(db: Database, *, username: str, password: str, now: dat
         return Check(False, locked=True)
     if not matches:
         async with db.write() as tx:
-            locked = await _fail(tx, staff, now=now, policy=policy, action="staff_password_wrong")
+            locked = await _fail(tx, staff, now=now, policy=policy, action=AuditAction.STAFF_PASSWORD_WRONG)
         return Check(False, locked=locked)
     return Check(True, staff)
 
@@ -132,12 +138,14 @@ async def check_totp(db: Database, *, staff_id: int, code: str, now: datetime, p
             return Check(False, locked=True)
         step = accepted_step(staff["totp_secret"], code, now=now, last_step=int(staff["totp_last_step"]))
         if step is None:
-            return Check(False, locked=await _fail(tx, staff, now=now, policy=policy, action="staff_code_wrong"))
+            return Check(
+                False, locked=await _fail(tx, staff, now=now, policy=policy, action=AuditAction.STAFF_CODE_WRONG)
+            )
         await tx.execute(
             "UPDATE staff_users SET totp_last_step = ?, failed_attempts = 0, locked_until = NULL WHERE id = ?",
             (step, staff_id),
         )
-        await _audit(tx, actor=staff_id, action="staff_signed_in", staff_id=staff_id, at=now)
+        await _audit(tx, actor=staff_id, action=AuditAction.STAFF_SIGNED_IN, staff_id=staff_id, at=now)
     return Check(True, staff)
 
 
@@ -152,13 +160,15 @@ async def enrol_totp(
             return Check(False, locked=True)
         step = accepted_step(secret, code, now=now, last_step=0)
         if step is None:
-            return Check(False, locked=await _fail(tx, staff, now=now, policy=policy, action="staff_code_wrong"))
+            return Check(
+                False, locked=await _fail(tx, staff, now=now, policy=policy, action=AuditAction.STAFF_CODE_WRONG)
+            )
         await tx.execute(
             "UPDATE staff_users SET totp_secret = ?, totp_last_step = ?, enrolled_at = ?, failed_attempts = 0,"
             " locked_until = NULL WHERE id = ?",
             (secret, step, to_db(now), staff_id),
         )
-        await _audit(tx, actor=staff_id, action="staff_enrolled", staff_id=staff_id, at=now)
+        await _audit(tx, actor=staff_id, action=AuditAction.STAFF_ENROLLED, staff_id=staff_id, at=now)
     return Check(True, staff)
 
 
@@ -171,11 +181,10 @@ async def disable_staff(db: Database, *, staff_id: int, by: int, now: datetime) 
             "UPDATE staff_sessions SET ended_at = ? WHERE staff_id = ? AND ended_at IS NULL", (to_db(now), staff_id)
         )
         await tx.execute(
-            "UPDATE callback_tasks SET status = 'open', claimed_by = NULL, claimed_until = NULL"
-            " WHERE claimed_by = ? AND status = 'claimed'",
-            (staff_id,),
+            "UPDATE tasks SET status = ?, claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND status = ?",
+            (TaskStatus.OPEN, staff_id, TaskStatus.CLAIMED),
         )
-        await _audit(tx, actor=by, action="staff_disabled", staff_id=staff_id, at=now)
+        await _audit(tx, actor=by, action=AuditAction.STAFF_DISABLED, staff_id=staff_id, at=now)
 
 
 async def reset_totp(db: Database, *, staff_id: int, by: int, now: datetime) -> None:
@@ -189,4 +198,4 @@ async def reset_totp(db: Database, *, staff_id: int, by: int, now: datetime) -> 
         await tx.execute(
             "UPDATE staff_sessions SET ended_at = ? WHERE staff_id = ? AND ended_at IS NULL", (to_db(now), staff_id)
         )
-        await _audit(tx, actor=by, action="staff_totp_reset", staff_id=staff_id, at=now)
+        await _audit(tx, actor=by, action=AuditAction.STAFF_TOTP_RESET, staff_id=staff_id, at=now)

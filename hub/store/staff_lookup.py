@@ -11,8 +11,10 @@ from hub.db import Database, Row
 from hub.links import patient_link
 from hub.rules.feed import choose_channel
 from hub.settings import Settings
-from hub.store.audit import record_audit, record_event
+from hub.store.audit import record_audit
+from hub.store.events import record_event
 from hub.store.outbox import queue_message
+from hub.vocabulary import ActorType, AuditAction, Channel, EventKind, Lane, MessageKind, RecordType
 
 _PATIENT = (
     "p.id, p.mrn, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.mobile, p.email, p.postcode,"
@@ -54,7 +56,7 @@ async def get_patient_record(db: Database, patient_id: int) -> dict[str, Any] | 
     for a in appointments:
         a["starts_at"] = from_db(a["starts_at"])
     tasks = await db.fetch_all(
-        "SELECT id, kind, status, outcome, attempts, created_at, reason, preferred_times FROM callback_tasks"
+        "SELECT id, kind, status, outcome, attempts, created_at, reason, preferred_times FROM tasks"
         " WHERE patient_id = ? ORDER BY created_at DESC",
         (patient_id,),
     )
@@ -67,10 +69,10 @@ async def get_patient_record(db: Database, patient_id: int) -> dict[str, Any] | 
     marks = ", ".join("?" for _ in ids) or "NULL"
     audit = await db.fetch_all(
         "SELECT at, actor_type, actor_id, action, record_type, record_id FROM audit_events"
-        " WHERE (record_type = 'patient' AND record_id = ?)"
-        f" OR (record_type = 'appointment' AND record_id IN ({marks}))"
+        " WHERE (record_type = ? AND record_id = ?)"
+        f" OR (record_type = ? AND record_id IN ({marks}))"
         " ORDER BY id DESC LIMIT 200",
-        (str(patient_id), *ids),
+        (RecordType.PATIENT, str(patient_id), RecordType.APPOINTMENT, *ids),
     )
     for row in (*tasks, *messages, *audit):
         for key in ("created_at", "sent_at", "at"):
@@ -91,17 +93,17 @@ async def opt_out_of_texts(db: Database, *, patient_id: int, staff_id: int, now:
         await record_audit(
             tx,
             at=now,
-            actor_type="agent",
+            actor_type=ActorType.AGENT,
             actor_id=staff_id,
-            action="sms_opted_out",
-            record_type="patient",
+            action=AuditAction.SMS_OPTED_OUT,
+            record_type=RecordType.PATIENT,
             record_id=patient_id,
         )
         # The hospital's own systems text patients too: they hear of it as of a STOP sent by text.
         await record_event(
             tx,
             at=now,
-            kind="patient.sms_opted_out",
+            kind=EventKind.PATIENT_SMS_OPTED_OUT,
             organisation_id=patient["organisation_id"],
             patient_id=patient_id,
             data={"by": "booking_centre"},
@@ -123,27 +125,27 @@ async def resend_link(
         if patient is None:
             return None
         channel = choose_channel(patient)
-        recipient = {"sms": patient["mobile"], "email": patient["email"]}.get(channel)
+        recipient = {Channel.SMS: patient["mobile"], Channel.EMAIL: patient["email"]}.get(channel)
         if not recipient:
             return False
         await queue_message(
             tx,
             at=now,
-            kind="patient_link",
+            kind=MessageKind.PATIENT_LINK,
             channel=channel,
             recipient=recipient,
             template_id=settings.notify.templates.template_for("patient_link", channel) or "",
             personalisation={"link": patient_link(settings, patient_id)},
             patient_id=patient_id,
-            lane="immediate",
+            lane=Lane.IMMEDIATE,
         )
         await record_audit(
             tx,
             at=now,
-            actor_type="agent",
+            actor_type=ActorType.AGENT,
             actor_id=staff_id,
-            action="link_resent",
-            record_type="patient",
+            action=AuditAction.LINK_RESENT,
+            record_type=RecordType.PATIENT,
             record_id=patient_id,
         )
     return True

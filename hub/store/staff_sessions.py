@@ -9,6 +9,7 @@ from hub.clock import from_db, to_db
 from hub.db import Database
 from hub.rules.codes import keyed_hash, new_token
 from hub.store.sessions import session_state
+from hub.vocabulary import StaffSessionStage
 
 # A half-finished sign-in (password given, code not yet) is short-lived whatever the idle timeout.
 _PENDING = timedelta(minutes=10)
@@ -18,7 +19,7 @@ _PENDING = timedelta(minutes=10)
 class StaffSession:
     id: str
     staff_id: int
-    stage: str  # totp | enrol | active
+    stage: StaffSessionStage
     pending_secret: str | None
 
 
@@ -31,7 +32,7 @@ async def start_staff_session(
     *,
     secret: str,
     staff_id: int,
-    stage: str,
+    stage: StaffSessionStage,
     at: datetime,
     pending_secret: str | None = None,
     replaces: str | None = None,
@@ -64,7 +65,7 @@ async def get_staff_session(
     )
     if row is None:
         return None
-    limit = idle if row["stage"] == "active" else min(idle, _PENDING)
+    limit = idle if row["stage"] == StaffSessionStage.ACTIVE else min(idle, _PENDING)
     last_seen, created_at = from_db(row["last_seen_at"]), from_db(row["created_at"])
     state = session_state(created_at=created_at, last_seen=last_seen, now=now, idle=limit)
     if state == "expired":
@@ -73,7 +74,7 @@ async def get_staff_session(
     if state == "touch":
         async with db.write() as tx:
             await tx.execute("UPDATE staff_sessions SET last_seen_at = ? WHERE id = ?", (to_db(now), sid))
-    return StaffSession(sid, int(row["staff_id"]), row["stage"], row["pending_secret"])
+    return StaffSession(sid, int(row["staff_id"]), StaffSessionStage(row["stage"]), row["pending_secret"])
 
 
 async def end_staff_session(db: Database, *, secret: str, token: str, at: datetime) -> None:

@@ -1,4 +1,4 @@
-"""Recording a call-back's outcome: the appointment, the patient's message, the hospital event, the audit entry
+"""Recording a task's outcome: the appointment, the patient's message, the hospital event, the audit entry
 and the task, all in one transaction, so a failure anywhere leaves nothing half-done."""
 
 from __future__ import annotations
@@ -12,15 +12,42 @@ from hub.db import Database, Row, Transaction
 from hub.links import patient_link
 from hub.rules.tasks import QueuePolicy, after_no_answer
 from hub.settings import Settings
-from hub.store.audit import record_audit, record_event
-from hub.store.notices import NOTICE_PATIENT_COLUMNS, queue_appointment_notice
-from hub.store.outbox import queue_message
+from hub.store.audit import record_audit
+from hub.store.events import record_event
+from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, queue_appointment_message, queue_message
 from hub.store.reminders import announce_change
+from hub.vocabulary import (
+    ActorType,
+    AuditAction,
+    Channel,
+    EventKind,
+    HospitalStatus,
+    MessageKind,
+    RecordType,
+    RequestState,
+    TaskKind,
+    TaskOutcome,
+    TaskStatus,
+)
+
+# What the hospital is told, and what the audit trail says, of each outcome an agent records.
+_EVENTS = {
+    TaskOutcome.REBOOKED: EventKind.TASK_REBOOKED,
+    TaskOutcome.CANCELLED: EventKind.TASK_CANCELLED,
+    TaskOutcome.NO_ANSWER: EventKind.TASK_NO_ANSWER,
+    TaskOutcome.CLOSED: EventKind.TASK_CLOSED,
+}
+_AUDIT = {
+    TaskOutcome.REBOOKED: AuditAction.TASK_REBOOKED,
+    TaskOutcome.CANCELLED: AuditAction.TASK_CANCELLED,
+    TaskOutcome.NO_ANSWER: AuditAction.TASK_NO_ANSWER,
+    TaskOutcome.CLOSED: AuditAction.TASK_CLOSED,
+}
 
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # rebooked | cancelled | no_answer | closed
+    kind: TaskOutcome  # one of AGENT_OUTCOMES
     starts_at: datetime | None = None
     site_code: str = ""
     clinician: str = ""
@@ -33,9 +60,9 @@ class NotHeld(Exception):
 
 async def _load(tx: Transaction, task_id: int, staff_id: int, now: datetime) -> Row:
     task = await tx.fetch_one(
-        "SELECT id, kind, patient_id, appointment_id, attempts FROM callback_tasks WHERE id = ? AND status = 'claimed'"
+        "SELECT id, kind, patient_id, appointment_id, attempts FROM tasks WHERE id = ? AND status = ?"
         " AND claimed_by = ? AND claimed_until > ?",
-        (task_id, staff_id, to_db(now)),
+        (task_id, TaskStatus.CLAIMED, staff_id, to_db(now)),
     )
     if task is None:
         raise NotHeld(task_id)
@@ -68,45 +95,46 @@ async def record_outcome(
     async with db.write() as tx:
         task = await _load(tx, task_id, staff_id, now)
         patient = await tx.fetch_one(
-            f"SELECT {NOTICE_PATIENT_COLUMNS}, organisation_id FROM patients WHERE id = ?", (task["patient_id"],)
+            f"SELECT {MESSAGE_PATIENT_COLUMNS}, organisation_id FROM patients WHERE id = ?", (task["patient_id"],)
         )
         assert patient is not None
         appointment = await _appointment(tx, task["appointment_id"]) if task["appointment_id"] else None
-        if outcome.kind in ("rebooked", "cancelled") and appointment is None:
+        if outcome.kind in (TaskOutcome.REBOOKED, TaskOutcome.CANCELLED) and appointment is None:
             raise ValueError("this call-back has no appointment to change")
         result = "closed"
         data: dict[str, Any] = {"task_id": task_id}
-        if outcome.kind == "rebooked" and appointment is not None and outcome.starts_at is not None:
+        if outcome.kind == TaskOutcome.REBOOKED and appointment is not None and outcome.starts_at is not None:
             data.update(await _rebook(tx, appointment, patient, outcome, settings=settings, now=now))
-        elif outcome.kind == "cancelled" and appointment is not None:
+        elif outcome.kind == TaskOutcome.CANCELLED and appointment is not None:
             await _cancel(tx, appointment, patient, settings=settings, now=now)
-        elif outcome.kind == "no_answer":
+        elif outcome.kind == TaskOutcome.NO_ANSWER:
             attempts, retry_at = after_no_answer(task["attempts"], now=now, policy=policy)
             data["attempts"] = attempts
             if retry_at is not None:
                 await tx.execute(
-                    "UPDATE callback_tasks SET status = 'open', claimed_by = NULL, claimed_until = NULL, attempts = ?,"
+                    "UPDATE tasks SET status = ?, claimed_by = NULL, claimed_until = NULL, attempts = ?,"
                     " not_before = ? WHERE id = ?",
-                    (attempts, to_db(retry_at), task_id),
+                    (TaskStatus.OPEN, attempts, to_db(retry_at), task_id),
                 )
                 result = "retry"
             else:
                 data["message_id"] = await _letter(tx, appointment, patient, settings=settings, now=now)
                 result = "letter"
-            await tx.execute("UPDATE callback_tasks SET attempts = ? WHERE id = ?", (attempts, task_id))
-        elif outcome.kind == "closed":
+            await tx.execute("UPDATE tasks SET attempts = ? WHERE id = ?", (attempts, task_id))
+        elif outcome.kind == TaskOutcome.CLOSED:
             await _withdraw_request(tx, task, now=now)
             data["note"] = outcome.note
         else:
             raise ValueError(f"unknown outcome {outcome.kind}")
         if result != "retry":
             await tx.execute(
-                "UPDATE callback_tasks SET status = 'closed', closed_at = ?, closed_by = ?, claimed_until = NULL,"
+                "UPDATE tasks SET status = ?, closed_at = ?, closed_by = ?, claimed_until = NULL,"
                 " outcome = ?, note = ? WHERE id = ?",
                 (
+                    TaskStatus.CLOSED,
                     to_db(now),
                     staff_id,
-                    outcome.kind if result == "closed" else "no_answer_letter",
+                    outcome.kind if result == "closed" else TaskOutcome.NO_ANSWER_LETTER,
                     outcome.note,
                     task_id,
                 ),
@@ -114,7 +142,7 @@ async def record_outcome(
         await record_event(
             tx,
             at=now,
-            kind=f"callback.{outcome.kind}",
+            kind=_EVENTS[outcome.kind],
             organisation_id=patient["organisation_id"],
             patient_id=patient["id"],
             appointment_id=appointment["id"] if appointment else None,
@@ -123,10 +151,10 @@ async def record_outcome(
         await record_audit(
             tx,
             at=now,
-            actor_type="agent",
+            actor_type=ActorType.AGENT,
             actor_id=staff_id,
-            action=f"task_{outcome.kind}",
-            record_type="callback_task",
+            action=_AUDIT[outcome.kind],
+            record_type=RecordType.TASK,
             record_id=task_id,
             detail=f"appointment {appointment['id']}" if appointment else "",
         )
@@ -137,7 +165,7 @@ async def _rebook(
     tx: Transaction, appointment: Row, patient: Row, outcome: Outcome, *, settings: Settings, now: datetime
 ) -> dict[str, Any]:
     assert outcome.starts_at is not None
-    if appointment["status"] != "booked":
+    if appointment["status"] != HospitalStatus.BOOKED:
         raise ValueError("only a booked appointment can be rebooked")
     site_id, site_name = appointment["site_id"], appointment["site_name"]
     if outcome.site_code and outcome.site_code != appointment["site_code"]:
@@ -151,14 +179,14 @@ async def _rebook(
     clinician = outcome.clinician or appointment["clinician"]
     await tx.execute(
         "UPDATE appointments SET starts_at = ?, site_id = ?, clinician = ?, sequence = sequence + 1,"
-        " request_state = 'none', first_viewed_at = NULL, updated_at = ? WHERE id = ?",
-        (to_db(outcome.starts_at), site_id, clinician, to_db(now), appointment["id"]),
+        " request_state = ?, first_viewed_at = NULL, updated_at = ? WHERE id = ?",
+        (to_db(outcome.starts_at), site_id, clinician, RequestState.NONE, to_db(now), appointment["id"]),
     )
     await announce_change(
         tx,
         settings=settings,
-        notice="changed",
-        status="booked",
+        notice=MessageKind.CHANGED,
+        status=HospitalStatus.BOOKED,
         patient=patient,
         appointment_id=appointment["id"],
         starts_at=outcome.starts_at,
@@ -175,24 +203,23 @@ async def _rebook(
 
 
 async def _cancel(tx: Transaction, appointment: Row, patient: Row, *, settings: Settings, now: datetime) -> None:
-    if appointment["status"] != "booked":
+    if appointment["status"] != HospitalStatus.BOOKED:
         raise ValueError("only a booked appointment can be cancelled")
     await tx.execute(
-        "UPDATE appointments SET status = 'cancelled', sequence = sequence + 1, updated_at = ? WHERE id = ?",
-        (to_db(now), appointment["id"]),
+        "UPDATE appointments SET status = ?, sequence = sequence + 1, updated_at = ? WHERE id = ?",
+        (HospitalStatus.CANCELLED, to_db(now), appointment["id"]),
     )
     # Another open request on the same appointment (a rebook) is answered by the cancellation.
     await tx.execute(
-        "UPDATE callback_tasks SET status = 'closed', closed_at = ?, outcome = 'superseded' WHERE appointment_id = ?"
-        " AND status = 'open'",
-        (to_db(now), appointment["id"]),
+        "UPDATE tasks SET status = ?, closed_at = ?, outcome = ? WHERE appointment_id = ? AND status = ?",
+        (TaskStatus.CLOSED, to_db(now), TaskOutcome.SUPERSEDED, appointment["id"], TaskStatus.OPEN),
     )
     starts_at = from_db(appointment["starts_at"])
     await announce_change(
         tx,
         settings=settings,
-        notice="cancelled",
-        status="cancelled",
+        notice=MessageKind.CANCELLED,
+        status=HospitalStatus.CANCELLED,
         patient=patient,
         appointment_id=appointment["id"],
         starts_at=starts_at,
@@ -205,23 +232,23 @@ async def _cancel(tx: Transaction, appointment: Row, patient: Row, *, settings: 
 async def _letter(tx: Transaction, appointment: Row | None, patient: Row, *, settings: Settings, now: datetime) -> int:
     """After the last unanswered call: a letter asking the patient to ring the booking team."""
     if appointment is not None:
-        return await queue_appointment_notice(
+        return await queue_appointment_message(
             tx,
             settings=settings,
-            kind="no_answer",
+            kind=MessageKind.NO_ANSWER,
             patient=patient,
             appointment_id=appointment["id"],
             starts_at=from_db(appointment["starts_at"]),
             site_name=appointment["site_name"],
             clinic=appointment["clinic"],
             now=now,
-            channel="letter",
+            channel=Channel.LETTER,
         )
     return await queue_message(
         tx,
         at=now,
-        kind="no_answer",
-        channel="letter",
+        kind=MessageKind.NO_ANSWER,
+        channel=Channel.LETTER,
         recipient="post",
         template_id=settings.notify.templates.no_answer_letter,
         personalisation={"link": patient_link(settings, patient["id"])},
@@ -231,10 +258,10 @@ async def _letter(tx: Transaction, appointment: Row | None, patient: Row, *, set
 
 async def _withdraw_request(tx: Transaction, task: Row, *, now: datetime) -> None:
     """Closing a rebook or cancel request (the patient changed their mind) leaves the appointment as it was."""
-    if task["appointment_id"] is None or task["kind"] not in ("rebook", "cancel"):
+    if task["appointment_id"] is None or task["kind"] not in (TaskKind.REBOOK, TaskKind.CANCEL):
         return
-    state = "rebook_requested" if task["kind"] == "rebook" else "cancel_requested"
+    state = RequestState.REBOOK_REQUESTED if task["kind"] == TaskKind.REBOOK else RequestState.CANCEL_REQUESTED
     await tx.execute(
-        "UPDATE appointments SET request_state = 'none', updated_at = ? WHERE id = ? AND request_state = ?",
-        (to_db(now), task["appointment_id"], state),
+        "UPDATE appointments SET request_state = ?, updated_at = ? WHERE id = ? AND request_state = ?",
+        (RequestState.NONE, to_db(now), task["appointment_id"], state),
     )

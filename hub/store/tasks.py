@@ -1,4 +1,4 @@
-"""The call-back queue: listing with filters, claiming (one agent at a time), releasing, and creating tasks."""
+"""The task queue: listing with filters, claiming (one agent at a time), releasing, and creating tasks."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
-from hub.rules.tasks import KINDS, QueuePolicy, claim_until, sla_state, working_age
+from hub.rules.tasks import QueuePolicy, claim_until, sla_state, working_age
 from hub.store.audit import record_audit
+from hub.vocabulary import ActorType, AuditAction, RecordType, TaskKind, TaskStatus
 
 _SELECT = (
     "SELECT t.id, t.kind, t.patient_id, t.appointment_id, t.reason, t.preferred_times, t.status, t.created_at,"
@@ -17,7 +18,7 @@ _SELECT = (
     " p.given_name, p.family_name, p.mobile, p.nhs_number, p.mrn, p.date_of_birth, o.code AS organisation_code,"
     " o.name AS organisation_name, a.starts_at, a.specialty, a.clinic, a.clinician, a.status AS appointment_status,"
     " s.code AS site_code, s.name AS site_name, u.username AS claimed_by_name"
-    " FROM callback_tasks t JOIN patients p ON p.id = t.patient_id JOIN organisations o ON o.id = p.organisation_id"
+    " FROM tasks t JOIN patients p ON p.id = t.patient_id JOIN organisations o ON o.id = p.organisation_id"
     " LEFT JOIN appointments a ON a.id = t.appointment_id LEFT JOIN sites s ON s.id = a.site_id"
     " LEFT JOIN staff_users u ON u.id = t.claimed_by"
 )
@@ -37,7 +38,7 @@ class Filters:
             organisation=str(query.get("organisation", ""))[:20],
             site=str(query.get("site", ""))[:20],
             specialty=str(query.get("specialty", ""))[:100],
-            kind=kind if kind in KINDS else "",
+            kind=kind if kind in tuple(TaskKind) else "",
         )
 
 
@@ -45,7 +46,9 @@ def _shaped(row: Row, *, now: datetime, policy: QueuePolicy) -> Row:
     row["created_at"] = from_db(row["created_at"])
     row["starts_at"] = from_db(row["starts_at"]) if row["starts_at"] else None
     row["claimed_until"] = from_db(row["claimed_until"]) if row["claimed_until"] else None
-    row["held"] = row["status"] == "claimed" and row["claimed_until"] is not None and row["claimed_until"] > now
+    row["held"] = (
+        row["status"] == TaskStatus.CLAIMED and row["claimed_until"] is not None and row["claimed_until"] > now
+    )
     row["age"] = working_age(row["created_at"], now)
     row["sla"] = sla_state(row["age"], policy.sla_working_days)
     return row
@@ -55,8 +58,8 @@ async def list_queue(
     db: Database, *, filters: Filters, now: datetime, policy: QueuePolicy, limit: int = 200
 ) -> list[Row]:
     """Open tasks due now, oldest first: those waiting for a retry time stay out of sight until it comes."""
-    sql = _SELECT + " WHERE t.status != 'closed' AND (t.not_before IS NULL OR t.not_before <= ?)"
-    params: list[Any] = [to_db(now)]
+    sql = _SELECT + " WHERE t.status != ? AND (t.not_before IS NULL OR t.not_before <= ?)"
+    params: list[Any] = [TaskStatus.CLOSED, to_db(now)]
     for column, value in (
         ("o.code", filters.organisation),
         ("s.code", filters.site),
@@ -93,18 +96,27 @@ async def claim_task(db: Database, *, task_id: int, staff_id: int, now: datetime
     pressing Claim together cannot both hold it."""
     async with db.write() as tx:
         won = await tx.execute(
-            "UPDATE callback_tasks SET status = 'claimed', claimed_by = ?, claimed_until = ? WHERE id = ?"
-            " AND status != 'closed' AND (status = 'open' OR claimed_by = ? OR claimed_until <= ?)",
-            (staff_id, to_db(claim_until(now, policy)), task_id, staff_id, to_db(now)),
+            "UPDATE tasks SET status = ?, claimed_by = ?, claimed_until = ? WHERE id = ?"
+            " AND status != ? AND (status = ? OR claimed_by = ? OR claimed_until <= ?)",
+            (
+                TaskStatus.CLAIMED,
+                staff_id,
+                to_db(claim_until(now, policy)),
+                task_id,
+                TaskStatus.CLOSED,
+                TaskStatus.OPEN,
+                staff_id,
+                to_db(now),
+            ),
         )
         if won:
             await record_audit(
                 tx,
                 at=now,
-                actor_type="agent",
+                actor_type=ActorType.AGENT,
                 actor_id=staff_id,
-                action="task_claimed",
-                record_type="callback_task",
+                action=AuditAction.TASK_CLAIMED,
+                record_type=RecordType.TASK,
                 record_id=task_id,
             )
     return won == 1
@@ -113,18 +125,18 @@ async def claim_task(db: Database, *, task_id: int, staff_id: int, now: datetime
 async def release_task(db: Database, *, task_id: int, staff_id: int, now: datetime) -> bool:
     async with db.write() as tx:
         done = await tx.execute(
-            "UPDATE callback_tasks SET status = 'open', claimed_by = NULL, claimed_until = NULL"
-            " WHERE id = ? AND status = 'claimed' AND claimed_by = ?",
-            (task_id, staff_id),
+            "UPDATE tasks SET status = ?, claimed_by = NULL, claimed_until = NULL"
+            " WHERE id = ? AND status = ? AND claimed_by = ?",
+            (TaskStatus.OPEN, task_id, TaskStatus.CLAIMED, staff_id),
         )
         if done:
             await record_audit(
                 tx,
                 at=now,
-                actor_type="agent",
+                actor_type=ActorType.AGENT,
                 actor_id=staff_id,
-                action="task_released",
-                record_type="callback_task",
+                action=AuditAction.TASK_RELEASED,
+                record_type=RecordType.TASK,
                 record_id=task_id,
             )
     return done == 1
@@ -137,7 +149,7 @@ def holds(task: Row, staff_id: int) -> bool:
 async def create_task(
     tx: Transaction,
     *,
-    kind: str,
+    kind: TaskKind,
     patient_id: int,
     appointment_id: int | None,
     reason: str,
@@ -146,8 +158,7 @@ async def create_task(
 ) -> None:
     """For the other parts of the hub: a failed message, a text from a patient, a letter gone to post."""
     await tx.execute(
-        "INSERT INTO callback_tasks (kind, patient_id, appointment_id, reason, source_id, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO tasks (kind, patient_id, appointment_id, reason, source_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (kind, patient_id, appointment_id, reason[:500], source_id, to_db(now)),
     )
 

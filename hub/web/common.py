@@ -18,15 +18,30 @@ from starlette.responses import HTMLResponse, Response
 from hub.clock import Clock, format_date, format_duration, format_time, format_when, plural
 from hub.db import Database, Row
 from hub.notify import Notifier
-from hub.rules.appointments import MODES, REQUEST_STATES, STATUSES, ActionPolicy
+from hub.rules.appointments import ActionPolicy
 from hub.rules.codes import CodePolicy, keyed_hash
 from hub.rules.staff import LockoutPolicy
 from hub.rules.tasks import QueuePolicy
 from hub.rules.validation import printable
 from hub.settings import ROOT, Settings
-from hub.store.letters import KINDS
 from hub.store.sessions import PatientSession, SessionPolicy, get_live_session
 from hub.store.signin import Limits, Templates
+from hub.vocabulary import (
+    HOSPITAL_STATUS_LABELS,
+    LETTER_KIND_LABELS,
+    MODE_LABELS,
+    REQUEST_STATE_LABELS,
+    CancelMode,
+    ContactPreference,
+    HospitalStatus,
+    Mode,
+    RequestState,
+    SlaState,
+    StaffRole,
+    TaskOutcome,
+    TaskStatus,
+    WhyNot,
+)
 from hub.web.components import SLOT, remembered_components
 
 TEMPLATES = ROOT / "templates"
@@ -50,7 +65,7 @@ class Policies:
     @classmethod
     def from_settings(cls, s: Settings) -> Policies:
         return cls(
-            action=ActionPolicy(timedelta(hours=s.change_cutoff_hours), s.rebook_limit, s.cancel_mode),
+            action=ActionPolicy(timedelta(hours=s.change_cutoff_hours), s.rebook_limit, CancelMode(s.cancel_mode)),
             code=CodePolicy(timedelta(seconds=s.code_lifetime_seconds), s.code_max_guesses),
             limits=Limits(s.codes_per_contact_per_hour, s.codes_per_client_per_hour, s.guesses_per_client_per_hour),
             code_templates=Templates(s.notify.templates.security_code_sms, s.notify.templates.security_code_email),
@@ -140,10 +155,26 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
         sla_text=plural(settings.staff.sla_working_days, "working day"),
         posted_after=format_duration(settings.escalation_hours[2] * 3600),
         past_months=settings.past_months,
-        modes=MODES,
-        statuses=STATUSES,
-        request_states=REQUEST_STATES,
-        letter_kinds=KINDS,
+        modes=MODE_LABELS,
+        statuses=HOSPITAL_STATUS_LABELS,
+        request_states=REQUEST_STATE_LABELS,
+        letter_kinds=LETTER_KIND_LABELS,
+        # Templates compare values with members of these, never with bare strings.
+        **{
+            enum.__name__: enum
+            for enum in (
+                CancelMode,
+                ContactPreference,
+                HospitalStatus,
+                Mode,
+                RequestState,
+                SlaState,
+                StaffRole,
+                TaskOutcome,
+                TaskStatus,
+                WhyNot,
+            )
+        },
     )
     env.globals.update(remembered_components(env), slot=SLOT)
     # Filters rather than functions: Jinja binds a filter when it compiles the template; a function is looked up

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from hub.rules.appointments import REQUEST_STATES
+from hub.vocabulary import REQUEST_STATE_LABELS, RequestState
 from tests.browser.conftest import PEOPLE, DemoServer, appointment_links
 
 pytestmark = pytest.mark.browser
@@ -72,7 +72,7 @@ def test_patient_journey(browser: Browser, start_demo: Callable[[], DemoServer],
         _open_appointment(page, server, "Cardiology outpatients")
         page.get_by_role("button", name="Confirm I will attend").click()
         assert "Thank you for confirming" in _banner(page)
-        assert _summary_value(page, "Your request") == REQUEST_STATES["confirmed"]
+        assert _summary_value(page, "Your request") == REQUEST_STATE_LABELS[RequestState.CONFIRMED]
         assert "Confirmed" in _card_text(page, server, "Cardiology outpatients")
 
         # Ask to change another.

@@ -24,7 +24,7 @@ async def test_migrations_apply_once_and_are_recorded(db: Database, url: str, cl
     versions = [version for version, _ in migration_files()]
     assert versions and versions == sorted(versions)
     assert await migrate(db, clock) == versions
-    assert {"appointments", "patients", "callback_tasks", "events", "audit_events"} <= await tables(db)
+    assert {"appointments", "patients", "tasks", "events", "audit_events"} <= await tables(db)
     recorded = await db.fetch_all("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
     assert recorded == [
         {"version": version, "name": path.name, "applied_at": to_db(clock.now())} for version, path in migration_files()

@@ -117,7 +117,7 @@ async def test_copies_a_sqlite_hub_to_postgresql(source_url: str) -> None:
         for sql in (
             "SELECT * FROM appointments ORDER BY id DESC LIMIT 1",
             "SELECT * FROM sites WHERE code = 'RFH'",
-            "SELECT * FROM callback_tasks",
+            "SELECT * FROM tasks",
             "SELECT * FROM job_runs",
         ):
             assert await target.fetch_one(sql) == await source.fetch_one(sql)
@@ -284,7 +284,7 @@ async def test_tables_are_copied_parents_first() -> None:
     order = [t.name for t in tables]
     for table in tables:
         assert all(order.index(parent) < order.index(table.name) for parent in table.parents), table.name
-    assert order.index("staff_users") < order.index("callback_tasks")  # migration 0005 rebuilt callback_tasks
+    assert order.index("staff_users") < order.index("tasks")  # migration 0005 rebuilt the table (as callback_tasks)
     assert {name for name, summary in fresh.items() if summary.rows} == {"job_runs"}
     with pytest.raises(CopyError, match="cycle"):
         copy_order({"a": frozenset({"b"}), "b": frozenset({"a"}), "c": frozenset()})

@@ -3,7 +3,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.jobs.retention import claim_daily_job, purge_old_records
-from hub.store.audit import record_event
+from hub.store.events import record_event
+from hub.vocabulary import EventKind
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -28,7 +29,7 @@ async def test_records_older_than_24_months_go_with_everything_that_hangs_off_th
             await record_event(
                 tx,
                 at=now,
-                kind="appointment.confirmed",
+                kind=EventKind.APPOINTMENT_CONFIRMED,
                 organisation_id=await hub.organisation_id(),
                 patient_id=patient,
                 appointment_id=appointment,

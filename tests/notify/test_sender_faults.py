@@ -389,7 +389,7 @@ async def test_a_message_that_fails_for_good_goes_to_the_booking_centre(
     appointment = await hub.create_appointment(patient_id=patient)
     [message] = await _queue(hub, recipient="+15555550123", patient_id=patient, appointment_id=appointment)
     assert await _drain(hub, notifier) == 1
-    tasks = await hub.db.fetch_all("SELECT kind, patient_id, appointment_id, source_id, status FROM callback_tasks")
+    tasks = await hub.db.fetch_all("SELECT kind, patient_id, appointment_id, source_id, status FROM tasks")
     assert tasks == [
         {
             "kind": "failed_notification",

@@ -3,9 +3,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.rules.appointments import ActionPolicy, Allowed, allowed_actions, group_of, past_horizon
+from hub.vocabulary import CancelMode, WhyNot
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
-POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode="request")
+POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
 
 
 def allowed(
@@ -27,16 +28,16 @@ def allowed(
 
 
 def test_booked_appointment_in_good_time_allows_everything() -> None:
-    assert allowed() == Allowed(confirm=True, rebook=True, cancel=True, why_not="")
+    assert allowed() == Allowed(confirm=True, rebook=True, cancel=True, why_not=WhyNot.NONE)
     assert allowed().any
 
 
 def test_confirmed_appointment_can_still_be_confirmed_rebooked_and_cancelled() -> None:
-    assert allowed(request_state="confirmed") == Allowed(True, True, True, "")
+    assert allowed(request_state="confirmed") == Allowed(True, True, True, WhyNot.NONE)
 
 
 def test_rebook_requested_appointment_cannot_be_confirmed_but_can_be_cancelled() -> None:
-    assert allowed(request_state="rebook_requested", rebook_requests=1) == Allowed(False, True, True, "")
+    assert allowed(request_state="rebook_requested", rebook_requests=1) == Allowed(False, True, True, WhyNot.NONE)
 
 
 @pytest.mark.parametrize(("requests", "rebook"), [(0, True), (1, True), (2, False), (3, False)])
@@ -48,7 +49,7 @@ def test_rebook_limit(requests: int, rebook: bool) -> None:
 
 
 def test_rebook_limit_comes_from_the_policy() -> None:
-    policy = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=5, cancel_mode="request")
+    policy = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=5, cancel_mode=CancelMode.REQUEST)
     assert allowed(rebook_requests=4, policy=policy).rebook
     assert not allowed(rebook_requests=5, policy=policy).rebook
 
@@ -72,7 +73,7 @@ def test_cutoff_and_past(hours_ahead: float, why_not: str) -> None:
 
 
 def test_cutoff_comes_from_the_policy() -> None:
-    policy = ActionPolicy(cutoff=timedelta(hours=48), rebook_limit=2, cancel_mode="request")
+    policy = ActionPolicy(cutoff=timedelta(hours=48), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
     assert allowed(starts_at=NOW + timedelta(hours=47), policy=policy).why_not == "cutoff"
     assert allowed(starts_at=NOW + timedelta(hours=47)).why_not == ""
 
@@ -93,7 +94,7 @@ def test_cutoff_comes_from_the_policy() -> None:
 )
 def test_nothing_allowed(status: str, request_state: str, starts_in: timedelta, why_not: str) -> None:
     result = allowed(status=status, request_state=request_state, starts_at=NOW + starts_in)
-    assert result == Allowed(False, False, False, why_not)
+    assert result == Allowed(False, False, False, WhyNot(why_not))
     assert not result.any
 
 

@@ -18,10 +18,11 @@ from hub.store.appointments import (
     record_appointment_view,
     request_rebook,
 )
+from hub.vocabulary import CancelMode, WhyNot
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
-POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode="request")
+POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
 
 
 async def _state(hub: Harness, appointment_id: int) -> tuple[str, str, int]:
@@ -67,7 +68,7 @@ async def test_a_rebook_request_is_a_task_and_asking_again_updates_it(hub: Harne
             policy=POLICY,
         )
         assert result.done
-    tasks = await hub.db.fetch_all("SELECT kind, reason, preferred_times, status FROM callback_tasks")
+    tasks = await hub.db.fetch_all("SELECT kind, reason, preferred_times, status FROM tasks")
     assert tasks == [
         {"kind": "rebook", "reason": "Away that fortnight", "preferred_times": "Mornings", "status": "open"}
     ]
@@ -97,7 +98,7 @@ async def test_a_cancel_request_closes_an_open_rebook_request(hub: Harness) -> N
         policy=POLICY,
     )
     assert result == ActionResult(True)
-    tasks = await hub.db.fetch_all("SELECT kind, reason, status FROM callback_tasks ORDER BY id")
+    tasks = await hub.db.fetch_all("SELECT kind, reason, status FROM tasks ORDER BY id")
     assert tasks == [
         {"kind": "rebook", "reason": "Away", "status": "closed"},
         {"kind": "cancel", "reason": "feeling_better: All well now", "status": "open"},
@@ -113,13 +114,13 @@ async def test_a_cancel_request_closes_an_open_rebook_request(hub: Harness) -> N
         policy=POLICY,
     )
     assert again == ActionResult(True)  # already asked: nothing more happens
-    assert len(await hub.db.fetch_all("SELECT id FROM callback_tasks")) == 2
+    assert len(await hub.db.fetch_all("SELECT id FROM tasks")) == 2
 
 
 async def test_where_the_trust_allows_it_a_cancel_cancels_at_once(hub: Harness) -> None:
     patient = await hub.create_patient()
     appointment = await hub.create_appointment(patient_id=patient)
-    immediate = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode="immediate")
+    immediate = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.IMMEDIATE)
     result = await cancel_appointment(
         hub.db,
         patient_id=patient,
@@ -131,7 +132,7 @@ async def test_where_the_trust_allows_it_a_cancel_cancels_at_once(hub: Harness) 
     )
     assert result.done
     assert await _state(hub, appointment) == ("cancelled", "cancel_requested", 1)
-    assert await hub.db.fetch_all("SELECT id FROM callback_tasks") == []
+    assert await hub.db.fetch_all("SELECT id FROM tasks") == []
     assert await _trail(hub) == [("appointment.cancelled_by_patient", "cancelled_by_patient")]
 
 
@@ -142,15 +143,15 @@ async def test_what_the_rule_refuses_or_another_patients_appointment_changes_not
     theirs = await hub.create_appointment(patient_id=other)
     now = hub.clock.now()
     assert await confirm_appointment(hub.db, patient_id=patient, appointment_id=soon, now=now, policy=POLICY) == (
-        ActionResult(False, "cutoff")
+        ActionResult(False, WhyNot.CUTOFF)
     )
     assert await confirm_appointment(hub.db, patient_id=patient, appointment_id=theirs, now=now, policy=POLICY) == (
-        ActionResult(False, "missing")
+        ActionResult(False, WhyNot.MISSING)
     )
     refused = await request_rebook(
         hub.db, patient_id=patient, appointment_id=theirs, reason="x", preferred_times="", now=now, policy=POLICY
     )
-    assert refused == ActionResult(False, "missing")
+    assert refused == ActionResult(False, WhyNot.MISSING)
     assert await _state(hub, soon) == ("booked", "none", 0) and await _state(hub, theirs) == ("booked", "none", 0)
     assert await _trail(hub) == []
 

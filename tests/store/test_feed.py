@@ -16,6 +16,7 @@ from hub.rules.feed import read_appointment, read_patient, read_site
 from hub.store.appointments import request_rebook
 from hub.store.feed import Applied, upsert_appointment, upsert_patient, upsert_site
 from hub.store.patients import update_preferences
+from hub.vocabulary import CancelMode
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -134,7 +135,7 @@ async def test_a_new_time_from_the_hospital_answers_the_patients_request_to_rebo
         reason="Away",
         preferred_times="",
         now=hub.clock.now(),
-        policy=ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode="request"),
+        policy=ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST),
     )
     assert asked.done
     await _appointment(hub, org, clinic="Cardiology outpatients")  # not a move: the request stands

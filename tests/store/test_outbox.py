@@ -1,13 +1,19 @@
-"""Queueing a message: one outbox row, due at once, written in the caller's transaction."""
+"""Queueing a message: one outbox row, due at once, written in the caller's transaction; and a message about an
+appointment, the one place that picks its channel, recipient, template and personalisation."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from hub.clock import to_db
-from hub.store.outbox import queue_message
+from hub.links import patient_link
+from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, queue_appointment_message, queue_message
+from hub.vocabulary import Channel, Lane, MessageKind
+from tests.conftest import MakeHub
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -20,8 +26,8 @@ async def test_a_queued_message_is_due_now_and_keeps_its_personalisation(hub: Ha
         message_id = await queue_message(
             tx,
             at=hub.clock.now(),
-            kind="invitation",
-            channel="sms",
+            kind=MessageKind.INVITATION,
+            channel=Channel.SMS,
             recipient="+447700900001",
             template_id="template-1",
             personalisation={"link": "https://hub.example/p/x", "date": "Thursday 3 December 2026"},
@@ -45,13 +51,95 @@ async def test_a_message_queued_in_a_transaction_that_fails_is_never_sent(hub: H
             await queue_message(
                 tx,
                 at=hub.clock.now(),
-                kind="security_code",
-                channel="sms",
+                kind=MessageKind.SECURITY_CODE,
+                channel=Channel.SMS,
                 recipient="+447700900001",
                 template_id="t",
                 personalisation={},
                 patient_id=None,
-                lane="immediate",
+                lane=Lane.IMMEDIATE,
             )
             raise Boom
     assert await hub.db.fetch_all("SELECT id FROM outbox_messages") == []
+
+
+# A message about an appointment
+
+
+STARTS = datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
+
+
+TEMPLATES = {
+    "notify.templates.invitation_sms": "inv-sms",
+    "notify.templates.invitation_email": "inv-email",
+    "notify.templates.invitation_letter": "inv-letter",
+    "notify.templates.appointment_reminder_sms": "reminder-sms",
+}
+
+
+async def _appointment_message(hub: Harness, patient_id: int, **kwargs: Any) -> dict[str, Any]:
+    appointment_id = await hub.create_appointment(patient_id=patient_id, starts_at=STARTS)
+    patient = await hub.db.fetch_one(f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,))
+    assert patient is not None
+    async with hub.db.write() as tx:
+        message_id = await queue_appointment_message(
+            tx,
+            settings=hub.settings,
+            kind=kwargs.pop("kind", "invitation"),
+            patient=patient,
+            appointment_id=appointment_id,
+            starts_at=STARTS,
+            site_name="Royal Free Hospital",
+            clinic="Cardiology outpatients",
+            now=hub.clock.now(),
+            **kwargs,
+        )
+    row = await hub.db.fetch_one(
+        "SELECT kind, channel, recipient, template_id, personalisation, appointment_id FROM outbox_messages"
+        " WHERE id = ?",
+        (message_id,),
+    )
+    assert row is not None and row["appointment_id"] == appointment_id
+    return {**row, "personalisation": json.loads(row["personalisation"])}
+
+
+@pytest.mark.parametrize(
+    ("patient", "channel", "recipient", "template"),
+    [
+        ({}, "sms", "+447700900001", "inv-sms"),
+        ({"email": "m@example.com", "contact_preference": "email"}, "email", "m@example.com", "inv-email"),
+        ({"mobile": None, "email": "m@example.com"}, "email", "m@example.com", "inv-email"),
+        ({"mobile": None}, "letter", "post", "inv-letter"),
+        ({"sms_opted_out": True}, "letter", "post", "inv-letter"),
+    ],
+)
+async def test_the_channel_follows_the_patient_and_the_template_follows_kind_and_channel(
+    make_hub: MakeHub, patient: dict[str, Any], channel: str, recipient: str, template: str
+) -> None:
+    hub = await make_hub(**TEMPLATES)
+    message = await _appointment_message(hub, await hub.create_patient(**patient))
+    assert (message["channel"], message["recipient"], message["template_id"]) == (channel, recipient, template)
+
+
+async def test_the_personalisation_carries_the_link_the_code_and_the_appointment(hub: Harness) -> None:
+    patient = await hub.create_patient(verification_code="MJ4K7Q")
+    message = await _appointment_message(hub, patient)
+    assert message["personalisation"] == {
+        "link": patient_link(hub.settings, patient),
+        "verification_code": "MJ4K7Q",
+        "date": "Thursday 3 December 2026",
+        "time": "9:30am",
+        "site": "Royal Free Hospital",
+        "clinic": "Cardiology outpatients",
+    }
+
+
+async def test_a_caller_may_choose_the_channel_and_borrow_another_kinds_template(make_hub: MakeHub) -> None:
+    hub = await make_hub(**TEMPLATES)
+    patient = await hub.create_patient(email="m@example.com")
+    message = await _appointment_message(
+        hub, patient, kind="changed", channel="sms", template_kind="appointment_reminder"
+    )
+    assert (message["kind"], message["channel"], message["template_id"]) == ("changed", "sms", "reminder-sms")
+    unset = await _appointment_message(hub, patient, kind="changed", channel="email")
+    assert unset["template_id"] == ""  # no template set for it: the sender reports that, not this

@@ -437,7 +437,7 @@ async def test_an_odd_date_received_does_not_lose_the_text(hub: Harness) -> None
 
 
 async def _tasks(hub: Harness) -> list[dict[str, object]]:
-    return await rows(hub, "SELECT kind, patient_id, source_id, status FROM callback_tasks ORDER BY id")
+    return await rows(hub, "SELECT kind, patient_id, source_id, status FROM tasks ORDER BY id")
 
 
 async def test_a_message_with_nowhere_else_to_go_becomes_a_task(hub: Harness) -> None:

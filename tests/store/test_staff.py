@@ -22,6 +22,7 @@ from hub.store.staff import (
     set_password_from_setup,
 )
 from hub.store.staff_sessions import get_staff_session, start_staff_session
+from hub.vocabulary import StaffSessionStage
 from tests.conftest import SECRET
 from tests.harness import Harness
 
@@ -112,11 +113,13 @@ async def test_disabling_ends_sessions_frees_claimed_tasks_and_refuses_sign_in(h
     admin = await hub.create_staff_user(username="root", role="admin")
     agent = await hub.create_staff_user(username="alice", password=PASSWORD, totp_secret=TOTP)
     task = await hub.create_task(patient_id=await hub.create_patient(), status="claimed", claimed_by=agent)
-    token = await start_staff_session(hub.db, secret=SECRET, staff_id=agent, stage="active", at=hub.clock.now())
+    token = await start_staff_session(
+        hub.db, secret=SECRET, staff_id=agent, stage=StaffSessionStage.ACTIVE, at=hub.clock.now()
+    )
     await disable_staff(hub.db, staff_id=agent, by=admin, now=hub.clock.now())
     idle = timedelta(minutes=30)
     assert await get_staff_session(hub.db, secret=SECRET, token=token, now=hub.clock.now(), idle=idle) is None
-    freed = await hub.db.fetch_one("SELECT status, claimed_by FROM callback_tasks WHERE id = ?", (task,))
+    freed = await hub.db.fetch_one("SELECT status, claimed_by FROM tasks WHERE id = ?", (task,))
     assert freed == {"status": "open", "claimed_by": None}
     refused = await check_password(hub.db, username="alice", password=PASSWORD, now=hub.clock.now(), policy=POLICY)
     assert not refused.ok and not refused.locked  # answered like a wrong password
@@ -127,7 +130,9 @@ async def test_disabling_ends_sessions_frees_claimed_tasks_and_refuses_sign_in(h
 async def test_resetting_the_authenticator_ends_sessions_and_asks_for_a_new_one(hub: Harness) -> None:
     admin = await hub.create_staff_user(username="root", role="admin")
     agent = await hub.create_staff_user(username="alice", password=PASSWORD, totp_secret=TOTP)
-    token = await start_staff_session(hub.db, secret=SECRET, staff_id=agent, stage="active", at=hub.clock.now())
+    token = await start_staff_session(
+        hub.db, secret=SECRET, staff_id=agent, stage=StaffSessionStage.ACTIVE, at=hub.clock.now()
+    )
     await reset_totp(hub.db, staff_id=agent, by=admin, now=hub.clock.now())
     idle = timedelta(minutes=30)
     assert await get_staff_session(hub.db, secret=SECRET, token=token, now=hub.clock.now(), idle=idle) is None

@@ -16,6 +16,7 @@ from hub.store.staff_lookup import (
     opt_out_of_texts,
     resend_link,
 )
+from hub.vocabulary import ActorType, AuditAction, RecordType
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -46,13 +47,17 @@ async def test_the_record_holds_appointments_tasks_messages_and_the_patients_aud
     await hub.create_task(patient_id=patient, appointment_id=appointment, reason="Away")
     await hub.create_message(patient_id=patient, appointment_id=appointment, sent=True)
     async with hub.db.write() as tx:
-        for record_type, record_id in (("patient", patient), ("appointment", appointment), ("patient", other)):
+        for action, record_type, record_id in (
+            (AuditAction.SIGNED_IN, RecordType.PATIENT, patient),
+            (AuditAction.CONFIRMED, RecordType.APPOINTMENT, appointment),
+            (AuditAction.SIGNED_IN, RecordType.PATIENT, other),
+        ):
             await record_audit(
                 tx,
                 at=hub.clock.now(),
-                actor_type="system",
-                actor_id="test",
-                action=f"seen_{record_type}",
+                actor_type=ActorType.PATIENT,
+                actor_id=patient,
+                action=action,
                 record_type=record_type,
                 record_id=record_id,
             )
@@ -62,7 +67,10 @@ async def test_the_record_holds_appointments_tasks_messages_and_the_patients_aud
     assert [a["ref"] for a in record["appointments"]] == ["A-OURS"]
     assert [t["reason"] for t in record["tasks"]] == ["Away"]
     assert [(m["status"], m["sent_at"]) for m in record["messages"]] == [("sent", hub.clock.now())]
-    assert [a["action"] for a in record["audit"]] == ["seen_appointment", "seen_patient"]
+    assert [(a["action"], a["record_type"]) for a in record["audit"]] == [
+        ("confirmed", "appointment"),
+        ("signed_in", "patient"),
+    ]
     assert await get_patient_record(hub.db, 999) is None
 
 
@@ -113,14 +121,18 @@ async def test_nobody_gets_no_link(hub: Harness) -> None:
 
 async def test_the_audit_log_filters_and_lists_the_newest_first(hub: Harness) -> None:
     async with hub.db.write() as tx:
-        for actor, action in (("1", "task_claimed"), ("2", "task_claimed"), ("1", "task_released")):
+        for actor, action in (
+            ("1", AuditAction.TASK_CLAIMED),
+            ("2", AuditAction.TASK_CLAIMED),
+            ("1", AuditAction.TASK_RELEASED),
+        ):
             await record_audit(
                 tx,
                 at=hub.clock.now(),
-                actor_type="agent",
+                actor_type=ActorType.AGENT,
                 actor_id=actor,
                 action=action,
-                record_type="callback_task",
+                record_type=RecordType.TASK,
                 record_id=7,
             )
     assert [(r["actor_id"], r["action"]) for r in await list_audit(hub.db)] == [

@@ -13,6 +13,7 @@ from hub.store.staff_sessions import (
     staff_session_id,
     start_staff_session,
 )
+from hub.vocabulary import StaffSessionStage
 from tests.conftest import SECRET
 from tests.harness import Harness
 
@@ -27,12 +28,12 @@ async def _get(hub: Harness, token: str) -> StaffSession | str | None:
 async def test_a_session_is_kept_as_a_keyed_hash_and_a_new_stage_gets_a_new_id(hub: Harness) -> None:
     staff = await hub.create_staff_user()
     pending = await start_staff_session(
-        hub.db, secret=SECRET, staff_id=staff, stage="enrol", at=hub.clock.now(), pending_secret="ABC"
+        hub.db, secret=SECRET, staff_id=staff, stage=StaffSessionStage.ENROL, at=hub.clock.now(), pending_secret="ABC"
     )
     found = await _get(hub, pending)
-    assert found == StaffSession(staff_session_id(SECRET, pending), staff, "enrol", "ABC")
+    assert found == StaffSession(staff_session_id(SECRET, pending), staff, StaffSessionStage.ENROL, "ABC")
     active = await start_staff_session(
-        hub.db, secret=SECRET, staff_id=staff, stage="active", at=hub.clock.now(), replaces=pending
+        hub.db, secret=SECRET, staff_id=staff, stage=StaffSessionStage.ACTIVE, at=hub.clock.now(), replaces=pending
     )
     assert active != pending
     assert await _get(hub, pending) is None
@@ -43,7 +44,11 @@ async def test_a_session_is_kept_as_a_keyed_hash_and_a_new_stage_gets_a_new_id(h
 
 async def test_an_active_session_lasts_while_used_and_ends_after_the_idle_time(hub: Harness) -> None:
     token = await start_staff_session(
-        hub.db, secret=SECRET, staff_id=await hub.create_staff_user(), stage="active", at=hub.clock.now()
+        hub.db,
+        secret=SECRET,
+        staff_id=await hub.create_staff_user(),
+        stage=StaffSessionStage.ACTIVE,
+        at=hub.clock.now(),
     )
     for _ in range(3):
         hub.clock.advance(minutes=29)
@@ -55,7 +60,7 @@ async def test_an_active_session_lasts_while_used_and_ends_after_the_idle_time(h
 
 async def test_a_half_finished_sign_in_lasts_ten_minutes_at_most(hub: Harness) -> None:
     token = await start_staff_session(
-        hub.db, secret=SECRET, staff_id=await hub.create_staff_user(), stage="totp", at=hub.clock.now()
+        hub.db, secret=SECRET, staff_id=await hub.create_staff_user(), stage=StaffSessionStage.TOTP, at=hub.clock.now()
     )
     hub.clock.advance(minutes=9)
     assert isinstance(await _get(hub, token), StaffSession)
@@ -65,7 +70,11 @@ async def test_a_half_finished_sign_in_lasts_ten_minutes_at_most(hub: Harness) -
 
 async def test_signing_out_ends_the_session_and_a_made_up_token_finds_nothing(hub: Harness) -> None:
     token = await start_staff_session(
-        hub.db, secret=SECRET, staff_id=await hub.create_staff_user(), stage="active", at=hub.clock.now()
+        hub.db,
+        secret=SECRET,
+        staff_id=await hub.create_staff_user(),
+        stage=StaffSessionStage.ACTIVE,
+        at=hub.clock.now(),
     )
     await end_staff_session(hub.db, secret=SECRET, token=token, at=hub.clock.now())
     assert await _get(hub, token) is None

@@ -12,6 +12,7 @@ from hub.db import IntegrityError
 from hub.rules.tasks import QueuePolicy
 from hub.store.task_outcomes import NotHeld, Outcome, record_outcome
 from hub.store.tasks import claim_task
+from hub.vocabulary import TaskOutcome
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -71,7 +72,7 @@ async def test_a_failure_midway_leaves_nothing_half_done(hub: Harness) -> None:
             hub.db,
             task_id=task_id,
             staff_id=staff,
-            outcome=Outcome("rebooked", starts_at=datetime(2026, 12, 15, 14, 30, tzinfo=LONDON)),
+            outcome=Outcome(TaskOutcome.REBOOKED, starts_at=datetime(2026, 12, 15, 14, 30, tzinfo=LONDON)),
             settings=hub.settings,
             policy=QUEUE,
             now=hub.clock.now(),
@@ -79,7 +80,7 @@ async def test_a_failure_midway_leaves_nothing_half_done(hub: Harness) -> None:
     a = await hub.db.fetch_one("SELECT starts_at, sequence FROM appointments WHERE id = ?", (appointment_id,))
     assert a is not None and a["sequence"] == 0 and a["starts_at"] != "2026-12-15T14:30:00.000000Z"
     assert await _counts(hub, appointment_id) == before
-    task = await hub.db.fetch_one("SELECT status, claimed_by FROM callback_tasks WHERE id = ?", (task_id,))
+    task = await hub.db.fetch_one("SELECT status, claimed_by FROM tasks WHERE id = ?", (task_id,))
     assert task == {"status": "claimed", "claimed_by": staff}
     notices = await hub.db.fetch_one(
         "SELECT COUNT(*) AS n FROM scheduled_notices WHERE appointment_id = ?", (appointment_id,)
@@ -92,10 +93,10 @@ async def test_only_the_agent_holding_the_task_records_its_outcome(hub: Harness)
     bob = await hub.create_staff_user(username="bob")
     before = await _counts(hub, appointment_id)
     with pytest.raises(NotHeld):
-        await _outcome(hub, task_id, bob, Outcome("cancelled"))
+        await _outcome(hub, task_id, bob, Outcome(TaskOutcome.CANCELLED))
     hub.clock.advance(minutes=30)  # alice's claim has lapsed
     with pytest.raises(NotHeld):
-        await _outcome(hub, task_id, alice, Outcome("cancelled"))
+        await _outcome(hub, task_id, alice, Outcome(TaskOutcome.CANCELLED))
     assert await _counts(hub, appointment_id) == before
     appointment = await hub.db.fetch_one("SELECT status FROM appointments WHERE id = ?", (appointment_id,))
     assert appointment == {"status": "booked"}
@@ -103,19 +104,21 @@ async def test_only_the_agent_holding_the_task_records_its_outcome(hub: Harness)
 
 async def test_no_answer_puts_the_task_back_until_the_retry_time_then_sends_a_letter(hub: Harness) -> None:
     task_id, appointment_id, staff = await _claimed_rebook_task(hub)
-    assert await _outcome(hub, task_id, staff, Outcome("no_answer")) == "retry"
-    task = await hub.db.fetch_one("SELECT status, claimed_by, attempts, not_before FROM callback_tasks")
+    assert await _outcome(hub, task_id, staff, Outcome(TaskOutcome.NO_ANSWER)) == "retry"
+    task = await hub.db.fetch_one("SELECT status, claimed_by, attempts, not_before FROM tasks")
     assert task is not None and (task["status"], task["claimed_by"], task["attempts"]) == ("open", None, 1)
     assert task["not_before"] == "2026-11-21T12:00:00.000000Z"
     for attempt in (2, 3):
         hub.clock.advance(hours=2)
         assert await claim_task(hub.db, task_id=task_id, staff_id=staff, now=hub.clock.now(), policy=QUEUE)
-        assert await _outcome(hub, task_id, staff, Outcome("no_answer")) == ("retry" if attempt < 3 else "letter")
+        assert await _outcome(hub, task_id, staff, Outcome(TaskOutcome.NO_ANSWER)) == (
+            "retry" if attempt < 3 else "letter"
+        )
     letters = await hub.db.fetch_all(
         "SELECT kind, channel FROM outbox_messages WHERE appointment_id = ?", (appointment_id,)
     )
     assert letters == [{"kind": "no_answer", "channel": "letter"}]
-    task = await hub.db.fetch_one("SELECT status, outcome FROM callback_tasks")
+    task = await hub.db.fetch_one("SELECT status, outcome FROM tasks")
     assert task == {"status": "closed", "outcome": "no_answer_letter"}
 
 
@@ -126,7 +129,9 @@ async def test_an_outcome_that_needs_an_appointment_is_refused_on_a_task_without
     assert await claim_task(hub.db, task_id=task_id, staff_id=staff, now=hub.clock.now(), policy=QUEUE)
     for kind in ("rebooked", "cancelled"):
         with pytest.raises(ValueError, match="no appointment"):
-            await _outcome(hub, task_id, staff, Outcome(kind, starts_at=datetime(2026, 12, 15, 9, 0, tzinfo=LONDON)))
-    assert await _outcome(hub, task_id, staff, Outcome("closed", note="Answered by phone")) == "closed"
-    task = await hub.db.fetch_one("SELECT status, note, closed_by FROM callback_tasks WHERE id = ?", (task_id,))
+            await _outcome(
+                hub, task_id, staff, Outcome(TaskOutcome(kind), starts_at=datetime(2026, 12, 15, 9, 0, tzinfo=LONDON))
+            )
+    assert await _outcome(hub, task_id, staff, Outcome(TaskOutcome.CLOSED, note="Answered by phone")) == "closed"
+    task = await hub.db.fetch_one("SELECT status, note, closed_by FROM tasks WHERE id = ?", (task_id,))
     assert task == {"status": "closed", "note": "Answered by phone", "closed_by": staff}

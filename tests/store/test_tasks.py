@@ -9,6 +9,7 @@ import pytest
 
 from hub.rules.tasks import QueuePolicy
 from hub.store.tasks import Filters, claim_task, create_task, get_task, list_queue, release_task
+from hub.vocabulary import TaskKind
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -28,11 +29,7 @@ async def test_the_queue_is_open_tasks_oldest_first_and_tasks_waiting_for_a_retr
     newer = await hub.create_task(patient_id=patient, kind="cancel", created_at=now - timedelta(hours=1))
     older = await hub.create_task(patient_id=patient, kind="rebook", created_at=now - timedelta(days=3))
     await hub.create_task(patient_id=patient, status="closed")
-    later = await hub.create_task(patient_id=patient, kind="inbound_text")
-    async with hub.db.write() as tx:
-        await tx.execute(
-            "UPDATE callback_tasks SET not_before = ? WHERE id = ?", ("2026-11-21T11:00:00.000000Z", later)
-        )
+    later = await hub.create_task(patient_id=patient, kind="inbound_text", not_before=now + timedelta(hours=1))
     assert await _queue(hub) == [older, newer]
     hub.clock.advance(hours=1)
     assert await _queue(hub) == [older, newer, later]
@@ -98,7 +95,7 @@ async def test_a_task_from_elsewhere_in_the_hub_keeps_its_source_and_a_reason_of
     async with hub.db.write() as tx:
         await create_task(
             tx,
-            kind="failed_notification",
+            kind=TaskKind.FAILED_NOTIFICATION,
             patient_id=patient,
             appointment_id=None,
             reason="x" * 600,
@@ -113,5 +110,5 @@ async def test_a_task_from_elsewhere_in_the_hub_keeps_its_source_and_a_reason_of
         0,
         "ok",
     )
-    row = await hub.db.fetch_one("SELECT source_id FROM callback_tasks")
+    row = await hub.db.fetch_one("SELECT source_id FROM tasks")
     assert row == {"source_id": 42}

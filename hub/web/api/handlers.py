@@ -20,9 +20,11 @@ from hub.rules.feed import (
 )
 from hub.rules.validation import Errors, printable
 from hub.store.api_keys import ApiKey, get_api_key
-from hub.store.audit import list_events, record_audit
+from hub.store.audit import record_audit
+from hub.store.events import list_events
 from hub.store.feed import Applied, upsert_appointment, upsert_patient, upsert_site
 from hub.store.letters import upsert_letter
+from hub.vocabulary import API_CALL_REJECTED, API_CALL_UNCHANGED, ActorType, AuditAction, RecordType
 from hub.web.api.openapi import openapi_document
 from hub.web.common import Hub, hub_of
 
@@ -76,7 +78,7 @@ async def _read_body(request: Request, key: ApiKey, action: str, ref: str, limit
     try:
         return await _receive(request, limit)
     except ApiError:
-        await _audited(request, key, f"{action}_rejected", ref, "body")
+        await _audited(request, key, API_CALL_REJECTED[action], ref, "body")
         raise
 
 
@@ -86,24 +88,24 @@ async def _read_json(request: Request, key: ApiKey, action: str, ref: str) -> An
         return json.loads(raw)
     # RecursionError: deeply nested arrays, which json gives up on rather than parse.
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        await _audited(request, key, f"{action}_rejected", ref, "body")
+        await _audited(request, key, API_CALL_REJECTED[action], ref, "body")
         raise ApiError(422, [{"field": "body", "message": "must be valid JSON"}]) from exc
 
 
-async def _audit_call(tx: Transaction, hub: Hub, key: ApiKey, action: str, ref: str, detail: str) -> None:
+async def _audit_call(tx: Transaction, hub: Hub, key: ApiKey, action: AuditAction, ref: str, detail: str) -> None:
     await record_audit(
         tx,
         at=hub.clock.now(),
-        actor_type="api_key",
+        actor_type=ActorType.API_KEY,
         actor_id=key.name,
         action=action,
-        record_type="api",
+        record_type=RecordType.API,
         record_id=printable(ref)[:100],  # a rejected ref can be any length, and hold any character
         detail=detail[:500],
     )
 
 
-async def _audited(request: Request, key: ApiKey, action: str, ref: str, detail: str) -> None:
+async def _audited(request: Request, key: ApiKey, action: AuditAction, ref: str, detail: str) -> None:
     hub = hub_of(request)
     async with hub.db.write() as tx:
         await _audit_call(tx, hub, key, action, ref, detail)
@@ -112,11 +114,11 @@ async def _audited(request: Request, key: ApiKey, action: str, ref: str, detail:
 async def _audit_unchanged(tx: Transaction, hub: Hub, key: ApiKey, action: str, ref: str, applied: Applied) -> None:
     # Every call is audited; a resend that changed nothing is recorded as just that, not as a change.
     if applied.outcome == "unchanged":
-        await _audit_call(tx, hub, key, f"{action}_unchanged", ref, "")
+        await _audit_call(tx, hub, key, API_CALL_UNCHANGED[action], ref, "")
 
 
 async def _reject(request: Request, key: ApiKey, action: str, ref: str, errors: Errors, status: int = 422) -> Response:
-    await _audited(request, key, f"{action}_rejected", ref, ",".join(sorted({e["field"] for e in errors})))
+    await _audited(request, key, API_CALL_REJECTED[action], ref, ",".join(sorted({e["field"] for e in errors})))
     return error_response(status, errors)
 
 
@@ -233,10 +235,10 @@ async def get_events(request: Request) -> Response:
         await record_audit(
             tx,
             at=hub.clock.now(),
-            actor_type="api_key",
+            actor_type=ActorType.API_KEY,
             actor_id=key.name,
-            action="events_read",
-            record_type="api",
+            action=AuditAction.EVENTS_READ,
+            record_type=RecordType.API,
             record_id="events",
             detail=f"after {query.after}: {len(events)}",
         )

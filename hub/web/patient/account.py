@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from hub.store.letters import list_letters_for_patient, open_letter
 from hub.store.messages import list_messages_for_patient
 from hub.store.patients import get_patient, update_preferences
+from hub.vocabulary import ContactPreference
 from hub.web.common import hub_of, read_form, render, require_patient
 
 
@@ -71,11 +72,11 @@ async def save_preferences(request: Request) -> Response:
     patient = request.state.patient
     errors: dict[str, str] = {}
     channel = form.get("contact_preference", "")
-    if channel not in ("sms", "email"):
+    if channel not in tuple(ContactPreference):
         errors["contact_preference"] = "Select how you would like us to contact you"
-    elif channel == "sms" and not patient["mobile"]:
+    elif channel == ContactPreference.SMS and not patient["mobile"]:
         errors["contact_preference"] = "We do not have a mobile number for you. Choose email, or call us to add one"
-    elif channel == "email" and not patient["email"]:
+    elif channel == ContactPreference.EMAIL and not patient["email"]:
         errors["contact_preference"] = "We do not have an email address for you. Choose text, or call us to add one"
     paper, digital = form.get("paper", ""), form.get("digital", "")
     if paper not in ("yes", "no"):

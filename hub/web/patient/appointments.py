@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from hub.db import Row
 from hub.ics import CalendarEvent, build_calendar
 from hub.links import patient_link
-from hub.rules.appointments import CANCEL_REASONS, group_of, past_horizon
+from hub.rules.appointments import group_of, past_horizon
 from hub.store.appointments import (
     ActionResult,
     actions_for,
@@ -24,6 +24,7 @@ from hub.store.appointments import (
     request_rebook,
 )
 from hub.store.letters import list_letters_for_patient
+from hub.vocabulary import CANCEL_REASON_LABELS, CancelMode, HospitalStatus, Mode, WhyNot
 from hub.web.common import Hub, hub_of, read_form, render, require_patient
 
 _REASON_MAX = 500
@@ -106,9 +107,9 @@ async def rebook_page(request: Request) -> Response:
     hub, _, appointment = await _own_appointment(request)
     allowed = await actions_for(hub.db, appointment, now=hub.clock.now(), policy=hub.policies.action)
     # An open request may be updated (request_rebook does that) even at the limit, but only while changes are open.
-    may_update = allowed.why_not == "" and await get_open_rebook_task_id(hub.db, appointment["id"]) is not None
+    may_update = allowed.why_not == WhyNot.NONE and await get_open_rebook_task_id(hub.db, appointment["id"]) is not None
     if not allowed.rebook and not may_update:
-        return RedirectResponse(f"/appointments/{appointment['id']}?refused={allowed.why_not or 'limit'}", 303)
+        return RedirectResponse(f"/appointments/{appointment['id']}?refused={allowed.why_not or WhyNot.LIMIT}", 303)
     return render(request, "views/patient/rebook.html", {"appointment": appointment, "values": {}, "errors": {}})
 
 
@@ -143,8 +144,8 @@ async def cancel_page(request: Request) -> Response:
     hub, _, appointment = await _own_appointment(request)
     allowed = await actions_for(hub.db, appointment, now=hub.clock.now(), policy=hub.policies.action)
     if not allowed.cancel:
-        return RedirectResponse(f"/appointments/{appointment['id']}?refused={allowed.why_not or 'closed'}", 303)
-    context = {"appointment": appointment, "reasons": CANCEL_REASONS, "values": {}, "errors": {}}
+        return RedirectResponse(f"/appointments/{appointment['id']}?refused={allowed.why_not or WhyNot.CLOSED}", 303)
+    context = {"appointment": appointment, "reasons": CANCEL_REASON_LABELS, "values": {}, "errors": {}}
     return render(request, "views/patient/cancel.html", context)
 
 
@@ -153,12 +154,12 @@ async def cancel(request: Request) -> Response:
     form = await read_form(request)
     reason, details = form.get("reason", ""), form.get("details", "").strip()
     errors = {}
-    if reason not in CANCEL_REASONS:
+    if reason not in CANCEL_REASON_LABELS:
         errors["reason"] = "Select why you want to cancel"
     if len(details) > _REASON_MAX:
         errors["details"] = f"Details must be {_REASON_MAX} characters or fewer"
     if errors:
-        context = {"appointment": appointment, "reasons": CANCEL_REASONS, "values": form, "errors": errors}
+        context = {"appointment": appointment, "reasons": CANCEL_REASON_LABELS, "values": form, "errors": errors}
         return render(request, "views/patient/cancel.html", context, status=422)
     result = await cancel_appointment(
         hub.db,
@@ -169,7 +170,9 @@ async def cancel(request: Request) -> Response:
         now=hub.clock.now(),
         policy=hub.policies.action,
     )
-    return _after(appointment["id"], result, "cancelled" if hub.settings.cancel_mode == "immediate" else "cancel")
+    return _after(
+        appointment["id"], result, "cancelled" if hub.settings.cancel_mode == CancelMode.IMMEDIATE else "cancel"
+    )
 
 
 def _event(hub: Hub, appointment: Row) -> CalendarEvent:
@@ -180,7 +183,7 @@ def _event(hub: Hub, appointment: Row) -> CalendarEvent:
     location = ", ".join(
         p for p in (appointment["site_name"], appointment["site_address"], appointment["site_postcode"]) if p
     )
-    if appointment["mode"] != "in_person":
+    if appointment["mode"] != Mode.IN_PERSON:
         location = ""
     host = s.base_url.split("://", 1)[1].split("/")[0].split(":")[0]
     return CalendarEvent(
@@ -192,7 +195,7 @@ def _event(hub: Hub, appointment: Row) -> CalendarEvent:
         description=f"See the details or change this appointment: {patient_link(s, appointment['patient_id'])}",
         location=location,
         url=patient_link(s, appointment["patient_id"]),
-        cancelled=appointment["status"] == "cancelled",
+        cancelled=appointment["status"] == HospitalStatus.CANCELLED,
     )
 
 

@@ -24,6 +24,7 @@ from hub.store.signin import (
     create_code_challenge,
     reissue_code_challenge,
 )
+from hub.vocabulary import ActorType, AuditAction, RecordType
 from hub.web.common import (
     Hub,
     client_key,
@@ -258,10 +259,10 @@ async def sign_out(request: Request) -> Response:
         await record_audit(
             tx,
             at=hub.clock.now(),
-            actor_type="patient",
+            actor_type=ActorType.PATIENT,
             actor_id=session.patient_id,
-            action="signed_out",
-            record_type="patient",
+            action=AuditAction.SIGNED_OUT,
+            record_type=RecordType.PATIENT,
             record_id=session.patient_id,
         )
     response = RedirectResponse("/?signed_out=yes", status_code=303)

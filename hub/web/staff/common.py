@@ -10,12 +10,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hub.db import Row
-from hub.rules.tasks import KINDS, OUTCOMES
 from hub.store.staff import get_staff
 from hub.store.staff_sessions import StaffSession, get_staff_session
+from hub.vocabulary import AGENT_OUTCOMES, TASK_KIND_LABELS, TASK_OUTCOME_LABELS, StaffRole, StaffSessionStage
 from hub.web.common import hub_of, render
 
 STAFF_COOKIE = "hub_staff"
+# What an agent may record, with its label; other outcomes (the hub's own) show as their value.
+_AGENT_OUTCOME_LABELS = {outcome: TASK_OUTCOME_LABELS[outcome] for outcome in AGENT_OUTCOMES}
 
 
 class StaffSignInRequired(Exception):
@@ -66,7 +68,7 @@ async def current_session(request: Request) -> StaffSession | str | None:
 async def require_staff(request: Request) -> Row:
     """The signed-in staff member (past both factors); otherwise off to the sign-in page."""
     found = await current_session(request)
-    if not isinstance(found, StaffSession) or found.stage != "active":
+    if not isinstance(found, StaffSession) or found.stage != StaffSessionStage.ACTIVE:
         raise StaffSignInRequired(timed_out=found == "expired")
     staff = await get_staff(hub_of(request).db, found.staff_id)
     if staff is None:
@@ -77,7 +79,7 @@ async def require_staff(request: Request) -> Row:
 
 async def require_admin(request: Request) -> Row:
     staff = await require_staff(request)
-    if staff["role"] != "admin":
+    if staff["role"] != StaffRole.ADMIN:
         raise HTTPException(403, "admin only")
     return staff
 
@@ -87,7 +89,7 @@ def staff_page(request: Request, template: str, context: dict[str, Any] | None =
     return render(
         request,
         f"views/staff/{template}",
-        {"staff": staff, "task_kinds": KINDS, "outcomes": OUTCOMES, **(context or {})},
+        {"staff": staff, "task_kinds": TASK_KIND_LABELS, "outcomes": _AGENT_OUTCOME_LABELS, **(context or {})},
         status=status,
     )
 

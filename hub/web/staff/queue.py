@@ -1,4 +1,4 @@
-"""The call-back queue: the list with its filters, a task with its claim and outcomes, the CSV export."""
+"""The task queue: the list with its filters, a task with its claim and outcomes, the CSV export."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from hub.clock import format_date, format_time
 from hub.db import Row
-from hub.rules.tasks import OUTCOMES, parse_new_start
+from hub.rules.tasks import parse_new_start
 from hub.store.task_outcomes import NotHeld, Outcome, record_outcome
 from hub.store.tasks import (
     Filters,
@@ -22,6 +22,7 @@ from hub.store.tasks import (
     list_queue,
     release_task,
 )
+from hub.vocabulary import AGENT_OUTCOMES, TaskOutcome
 from hub.web.common import hub_of, read_form
 from hub.web.staff.common import require_admin, require_staff, see_other, staff_page
 
@@ -114,11 +115,12 @@ async def release(request: Request) -> Response:
 
 def _outcome_from(form: dict[str, str], *, now_errors: dict[str, str], request: Request) -> Outcome | None:
     hub = hub_of(request)
-    kind = form.get("outcome", "")
-    if kind not in OUTCOMES:
+    chosen = form.get("outcome", "")
+    if chosen not in AGENT_OUTCOMES:
         now_errors["outcome"] = "Choose an outcome"
         return None
-    if kind == "rebooked":
+    kind = TaskOutcome(chosen)
+    if kind == TaskOutcome.REBOOKED:
         start = parse_new_start(
             form.get("day", ""), form.get("month", ""), form.get("year", ""), form.get("time", ""), now=hub.clock.now()
         )
@@ -127,7 +129,7 @@ def _outcome_from(form: dict[str, str], *, now_errors: dict[str, str], request: 
             return None
         return Outcome(kind, starts_at=start, site_code=form.get("site", ""), clinician=form.get("clinician", "")[:100])
     note = form.get("note", "").strip()[:1000]
-    if kind == "closed" and not note:
+    if kind == TaskOutcome.CLOSED and not note:
         now_errors["note"] = "Enter a note saying why the call-back is closed"
         return None
     return Outcome(kind, note=note)

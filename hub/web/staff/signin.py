@@ -19,6 +19,7 @@ from hub.store.staff import (
     set_password_from_setup,
 )
 from hub.store.staff_sessions import StaffSession, end_staff_session, start_staff_session
+from hub.vocabulary import StaffSessionStage
 from hub.web.common import hub_of, read_form
 from hub.web.staff.common import (
     current_session,
@@ -72,7 +73,7 @@ async def sign_in(request: Request) -> Response:
         hub.db,
         secret=hub.settings.secret_key,
         staff_id=staff["id"],
-        stage="totp" if enrolled else "enrol",
+        stage=StaffSessionStage.TOTP if enrolled else StaffSessionStage.ENROL,
         pending_secret=None if enrolled else new_totp_secret(),
         at=hub.clock.now(),
         replaces=staff_token(request) or None,
@@ -82,13 +83,13 @@ async def sign_in(request: Request) -> Response:
     return response
 
 
-async def _pending(request: Request, stage: str) -> StaffSession | None:
+async def _pending(request: Request, stage: StaffSessionStage) -> StaffSession | None:
     found = await current_session(request)
     return found if isinstance(found, StaffSession) and found.stage == stage else None
 
 
 async def code_page(request: Request) -> Response:
-    if await _pending(request, "totp") is None:
+    if await _pending(request, StaffSessionStage.TOTP) is None:
         return see_other("/staff/sign-in")
     return staff_page(request, "code.html", {"errors": {}})
 
@@ -99,7 +100,7 @@ async def _signed_in(request: Request, session: StaffSession) -> Response:
         hub.db,
         secret=hub.settings.secret_key,
         staff_id=session.staff_id,
-        stage="active",
+        stage=StaffSessionStage.ACTIVE,
         at=hub.clock.now(),
         replaces=staff_token(request),
     )
@@ -126,7 +127,7 @@ async def _refused(request: Request, template: str, locked: bool, context: dict[
 async def submit_code(request: Request) -> Response:
     hub = hub_of(request)
     form = await read_form(request)
-    session = await _pending(request, "totp")
+    session = await _pending(request, StaffSessionStage.TOTP)
     if session is None:
         return see_other("/staff/sign-in")
     checked = await check_totp(
@@ -152,7 +153,7 @@ async def _enrol_context(request: Request, session: StaffSession) -> dict[str, o
 
 
 async def enrol_page(request: Request) -> Response:
-    session = await _pending(request, "enrol")
+    session = await _pending(request, StaffSessionStage.ENROL)
     if session is None:
         return see_other("/staff/sign-in")
     return staff_page(request, "enrol.html", {"errors": {}, **await _enrol_context(request, session)})
@@ -161,7 +162,7 @@ async def enrol_page(request: Request) -> Response:
 async def submit_enrol(request: Request) -> Response:
     hub = hub_of(request)
     form = await read_form(request)
-    session = await _pending(request, "enrol")
+    session = await _pending(request, StaffSessionStage.ENROL)
     if session is None or session.pending_secret is None:
         return see_other("/staff/sign-in")
     checked = await enrol_totp(
@@ -207,7 +208,7 @@ async def submit_setup(request: Request) -> Response:
         hub.db,
         secret=hub.settings.secret_key,
         staff_id=staff["id"],
-        stage="enrol",
+        stage=StaffSessionStage.ENROL,
         pending_secret=new_totp_secret(),
         at=now,
         replaces=staff_token(request) or None,

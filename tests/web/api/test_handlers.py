@@ -680,7 +680,8 @@ async def test_another_trusts_key_cannot_see_this_trusts_patients_or_appointment
 
 
 async def test_another_trusts_key_cannot_read_this_trusts_events(api: Api, other: Api) -> None:
-    from hub.store.audit import record_event
+    from hub.store.events import record_event
+    from hub.vocabulary import EventKind
 
     await api.setup()
     await api.put("appointments/A1", APPOINTMENT)
@@ -689,7 +690,7 @@ async def test_another_trusts_key_cannot_read_this_trusts_events(api: Api, other
         await record_event(
             tx,
             at=api.hub.clock.now(),
-            kind="appointment.confirmed",
+            kind=EventKind.APPOINTMENT_CONFIRMED,
             organisation_id=row["organisation_id"],
             patient_id=row["patient_id"],
             appointment_id=row["id"],

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from hub.store.api_keys import create_api_key
-from hub.store.audit import record_event
+from hub.store.events import record_event
+from hub.vocabulary import EventKind
 from tests.conftest import MakeHub
 from tests.harness import Harness
 
@@ -51,7 +52,7 @@ async def write_events(hub: Harness, n: int, *, organisation_id: int = 1, tag: s
             await record_event(
                 tx,
                 at=hub.clock.now(),
-                kind="appointment.confirmed",
+                kind=EventKind.APPOINTMENT_CONFIRMED,
                 organisation_id=organisation_id,
                 patient_id=None,
                 data={"n": i, "tag": tag},
@@ -240,7 +241,7 @@ async def test_readers_paging_during_concurrent_writes_see_every_event_once_in_o
                 await record_event(
                     tx,
                     at=hub.clock.now(),
-                    kind="appointment.confirmed",
+                    kind=EventKind.APPOINTMENT_CONFIRMED,
                     organisation_id=1 + (i % 2 if n == 0 else 0),  # writer 0 also writes for the other trust
                     patient_id=None,
                     data={"writer": n, "i": i},

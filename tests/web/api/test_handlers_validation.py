@@ -21,6 +21,7 @@ from hub.rules.feed import (
 )
 from hub.rules.validation import nhs_number_is_valid
 from hub.store.api_keys import create_api_key
+from hub.vocabulary import MessageKind
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -528,19 +529,19 @@ def state(start: datetime = LATER, site_id: int = 1, mode: str = "in_person", st
 @pytest.mark.parametrize(
     ("before", "after", "change"),
     [
-        (None, state(), Change("invitation", False)),
+        (None, state(), Change(MessageKind.INVITATION, False)),
         (None, state(start=EARLIER), Change(None, False)),
         (None, state(status="cancelled"), Change(None, False)),
         (None, state(status="attended", start=EARLIER), Change(None, False)),
-        (state(), state(start=LATER + timedelta(hours=1)), Change("changed", True)),
-        (state(), state(site_id=2), Change("changed", True)),
-        (state(), state(mode="video"), Change("changed", True)),
+        (state(), state(start=LATER + timedelta(hours=1)), Change(MessageKind.CHANGED, True)),
+        (state(), state(site_id=2), Change(MessageKind.CHANGED, True)),
+        (state(), state(mode="video"), Change(MessageKind.CHANGED, True)),
         (state(start=EARLIER), state(start=EARLIER - timedelta(days=1)), Change(None, True)),
-        (state(), state(status="cancelled"), Change("cancelled", True)),
-        (state(), state(status="cancelled", start=LATER + timedelta(days=1)), Change("cancelled", True)),
+        (state(), state(status="cancelled"), Change(MessageKind.CANCELLED, True)),
+        (state(), state(status="cancelled", start=LATER + timedelta(days=1)), Change(MessageKind.CANCELLED, True)),
         (state(start=EARLIER), state(start=EARLIER, status="cancelled"), Change(None, True)),
-        (state(status="cancelled"), state(), Change("invitation", True)),
-        (state(status="cancelled"), state(start=LATER + timedelta(days=3)), Change("invitation", True)),
+        (state(status="cancelled"), state(), Change(MessageKind.INVITATION, True)),
+        (state(status="cancelled"), state(start=LATER + timedelta(days=3)), Change(MessageKind.INVITATION, True)),
         (state(status="cancelled"), state(status="cancelled", site_id=2), Change(None, True)),
         (state(start=EARLIER), state(start=EARLIER, status="attended"), Change(None, True)),
         (state(start=EARLIER), state(start=EARLIER, status="did_not_attend"), Change(None, True)),

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 PHONE = "020 7000 0000"  # the harness organisation's phone number
 TEL = 'href="tel:02070000000"'
-WATCHED = ("appointments", "callback_tasks", "events", "audit_events")
+WATCHED = ("appointments", "tasks", "events", "audit_events")
 
 
 async def snapshot(hub: Harness) -> dict[str, list[dict[str, Any]]]:
@@ -337,7 +337,7 @@ async def test_confirm_once_records_one_audit_row_and_one_event(hub: Harness) ->
             ("appointment.confirmed", patient, appointment_id)
         ]
         assert json.loads(events[0]["data"]) == {"appointment_ref": "PAS-123"}
-        assert await rows(hub, "SELECT id FROM callback_tasks") == []
+        assert await rows(hub, "SELECT id FROM tasks") == []
 
     html = await page(hub, f"/appointments/{appointment_id}?done=confirmed")
     assert "Thank you for confirming" in html
@@ -361,7 +361,7 @@ async def test_rebook_request_creates_a_callback_task(hub: Harness) -> None:
     )
     assert location(response) == f"/appointments/{appointment_id}?done=rebook"
 
-    tasks = await rows(hub, "SELECT * FROM callback_tasks")
+    tasks = await rows(hub, "SELECT * FROM tasks")
     assert [
         (t["kind"], t["patient_id"], t["appointment_id"], t["reason"], t["preferred_times"], t["status"]) for t in tasks
     ] == [("rebook", patient, appointment_id, "I am away that week", "Weekday mornings", "open")]
@@ -389,7 +389,7 @@ async def test_rebook_reason_and_times_are_optional(hub: Harness) -> None:
     await hub.sign_in()
     response = await post(hub, f"/appointments/{appointment_id}/rebook")
     assert location(response) == f"/appointments/{appointment_id}?done=rebook"
-    tasks = await rows(hub, "SELECT kind, reason, preferred_times FROM callback_tasks")
+    tasks = await rows(hub, "SELECT kind, reason, preferred_times FROM tasks")
     assert tasks == [{"kind": "rebook", "reason": "", "preferred_times": ""}]
 
 
@@ -398,14 +398,14 @@ async def test_asking_again_while_the_task_is_open_updates_it(hub: Harness) -> N
     appointment_id = await hub.create_appointment(patient_id=patient)
     await hub.sign_in()
     await post(hub, f"/appointments/{appointment_id}/rebook", {"reason": "Away", "preferred_times": "Mornings"})
-    first = await rows(hub, "SELECT id FROM callback_tasks")
+    first = await rows(hub, "SELECT id FROM tasks")
 
     assert (await hub.client.get(f"/appointments/{appointment_id}/rebook")).status_code == 200
     response = await post(
         hub, f"/appointments/{appointment_id}/rebook", {"reason": "Away longer", "preferred_times": "Afternoons"}
     )
     assert location(response) == f"/appointments/{appointment_id}?done=rebook"
-    tasks = await rows(hub, "SELECT id, reason, preferred_times, status FROM callback_tasks")
+    tasks = await rows(hub, "SELECT id, reason, preferred_times, status FROM tasks")
     assert tasks == [{"id": first[0]["id"], "reason": "Away longer", "preferred_times": "Afternoons", "status": "open"}]
     assert (await appointment(hub, appointment_id))["request_state"] == "rebook_requested"
     kinds = [e["kind"] for e in await rows(hub, "SELECT kind FROM events ORDER BY id")]
@@ -415,7 +415,7 @@ async def test_asking_again_while_the_task_is_open_updates_it(hub: Harness) -> N
 async def close_tasks(hub: Harness) -> None:
     """What the booking centre does after calling the patient back."""
     async with hub.db.write() as tx:
-        await tx.execute("UPDATE callback_tasks SET status = 'closed', closed_at = ?", (to_db(NOW),))
+        await tx.execute("UPDATE tasks SET status = 'closed', closed_at = ?", (to_db(NOW),))
 
 
 async def test_rebook_limit_then_phone_instead(hub: Harness) -> None:
@@ -429,7 +429,7 @@ async def test_rebook_limit_then_phone_instead(hub: Harness) -> None:
         assert location(response) == f"/appointments/{appointment_id}?done=rebook"
         await close_tasks(hub)
     assert hub.settings.rebook_limit == 2
-    assert len(await rows(hub, "SELECT id FROM callback_tasks WHERE kind = 'rebook'")) == 2
+    assert len(await rows(hub, "SELECT id FROM tasks WHERE kind = 'rebook'")) == 2
 
     html = await page(hub, f"/appointments/{appointment_id}")
     assert actions_on(html, appointment_id) == {"confirm": False, "rebook": False, "cancel": True}
@@ -473,7 +473,7 @@ async def test_rebook_text_over_500_characters_is_refused(hub: Harness, field: s
 
     response = await post(hub, f"/appointments/{appointment_id}/rebook", {field: "x" * 500})
     assert location(response) == f"/appointments/{appointment_id}?done=rebook"
-    assert len(await rows(hub, f"SELECT id FROM callback_tasks WHERE {field} = ?", ("x" * 500,))) == 1
+    assert len(await rows(hub, f"SELECT id FROM tasks WHERE {field} = ?", ("x" * 500,))) == 1
 
 
 # Cancel
@@ -516,7 +516,7 @@ async def test_cancel_by_default_asks_the_booking_centre(hub: Harness) -> None:
     assert location(response) == f"/appointments/{appointment_id}?done=cancel"
     row = await appointment(hub, appointment_id)
     assert (row["status"], row["request_state"], row["sequence"]) == ("booked", "cancel_requested", 0)
-    tasks = await rows(hub, "SELECT kind, patient_id, appointment_id, reason, status FROM callback_tasks")
+    tasks = await rows(hub, "SELECT kind, patient_id, appointment_id, reason, status FROM tasks")
     assert tasks == [
         {
             "kind": "cancel",
@@ -558,7 +558,7 @@ async def test_immediate_cancel_cancels_and_bumps_the_sequence(make_hub: MakeHub
     assert location(response) == f"/appointments/{appointment_id}?done=cancelled"
     row = await appointment(hub, appointment_id)
     assert (row["status"], row["sequence"]) == ("cancelled", 4)
-    assert await rows(hub, "SELECT id FROM callback_tasks") == []
+    assert await rows(hub, "SELECT id FROM tasks") == []
     events = await rows(hub, "SELECT kind, data FROM events")
     assert [e["kind"] for e in events] == ["appointment.cancelled_by_patient"]
     assert json.loads(events[0]["data"]) == {"appointment_ref": "PAS-5", "reason": "treated_elsewhere", "details": ""}

@@ -27,11 +27,11 @@ from hub.clock import FixedClock
 from hub.db import Database
 from hub.db.migrate import migrate
 from hub.links import link_token, read_link_token
-from hub.rules.appointments import CANCEL_REASONS
 from hub.rules.codes import clean_code, is_well_formed
 from hub.rules.contacts import parse_contact, parse_date_of_birth
 from hub.settings import load_settings
 from hub.store.signin import awaiting_verification_code
+from hub.vocabulary import CANCEL_REASON_LABELS as CANCEL_REASONS
 from hub.web.common import MAX_FIELD
 from tests.databases import own_database_url
 from tests.harness import Harness
@@ -42,7 +42,7 @@ SECRET = "fuzz-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 MOBILE, DOB = "07700 900001", "1948-03-14"
 # What a patient's action may touch; a refused form must leave every row as it was.
-TABLES = ("appointments", "callback_tasks", "events", "audit_events", "patients", "sessions")
+TABLES = ("appointments", "tasks", "events", "audit_events", "patients", "sessions")
 # Sign-in bookkeeping: a refused details form must not touch it either (a wrong code may: guesses are counted).
 SIGN_IN_TABLES = (*TABLES, "code_challenges", "code_challenge_candidates", "outbox_messages", "rate_events")
 # Room for many examples on one hub: the sign-in limits are tested elsewhere.

@@ -17,12 +17,13 @@ from hub.links import read_link_token
 from hub.rules.appointments import ActionPolicy
 from hub.store.appointments import request_rebook
 from hub.store.patients import update_preferences
+from hub.vocabulary import CancelMode
 from tests.harness import Harness
 from tests.pages import app_client, check_page
 from tests.staff_harness import set_up_staff, submit_password
 
 pytestmark = pytest.mark.anyio
-POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode="request")
+POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
 MARGARET = {
     "nhs_number": "943 476 5919",
     "given_name": "Margaret",
@@ -199,7 +200,7 @@ async def test_the_record_shows_appointments_requests_messages_and_audit(hub: Ha
         policy=POLICY,
     )
     assert done.done
-    task = await hub.db.fetch_one("SELECT id FROM callback_tasks WHERE patient_id = ?", (patient,))
+    task = await hub.db.fetch_one("SELECT id FROM tasks WHERE patient_id = ?", (patient,))
     assert task is not None
     stranger = await hub.create_patient(mobile="+447700900009", family_name="Stranger")
     await hub.create_appointment(patient_id=stranger, ref="A-THEIRS")

@@ -14,12 +14,13 @@ from hub.rules.appointments import ActionPolicy
 from hub.rules.tasks import QueuePolicy
 from hub.store.appointments import request_rebook
 from hub.store.tasks import claim_task
+from hub.vocabulary import CancelMode
 from tests.harness import Harness
 from tests.pages import check_page
 from tests.staff_harness import set_up_staff, sign_in_staff
 
 pytestmark = pytest.mark.anyio
-POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode="request")
+POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
 QUEUE = QueuePolicy(sla_working_days=2, claim=timedelta(minutes=30), retry=timedelta(minutes=120), max_attempts=3)
 
 
@@ -36,7 +37,7 @@ async def _rebook_task(hub: Harness, *, mobile: str = "+447700900001", family_na
         policy=POLICY,
     )
     assert done.done
-    row = await hub.db.fetch_one("SELECT id FROM callback_tasks WHERE appointment_id = ?", (appointment,))
+    row = await hub.db.fetch_one("SELECT id FROM tasks WHERE appointment_id = ?", (appointment,))
     assert row is not None
     return int(row["id"]), appointment
 
@@ -99,7 +100,7 @@ async def test_two_agents_claiming_at_once_one_wins(hub: Harness, new_browser: C
     bob = await set_up_staff(other, "bob")
     places = await asyncio.gather(_claim(hub, task_id), _claim(other, task_id))
     assert sorted(places) == sorted([f"/staff/tasks/{task_id}", "/staff?done=taken"])
-    row = await hub.db.fetch_one("SELECT status, claimed_by FROM callback_tasks WHERE id = ?", (task_id,))
+    row = await hub.db.fetch_one("SELECT status, claimed_by FROM tasks WHERE id = ?", (task_id,))
     assert row is not None and row["status"] == "claimed" and row["claimed_by"] in (alice.id, bob.id)
     # And at the store, many at once: still exactly one.
     task2, _ = await _rebook_task(hub, mobile="+447700900009")
@@ -109,7 +110,7 @@ async def test_two_agents_claiming_at_once_one_wins(hub: Harness, new_browser: C
     )
     winners = {s for s, won in zip(contenders, wins, strict=True) if won}
     assert len(winners) == 1  # the winner may press again; the other never gets it
-    held = await hub.db.fetch_one("SELECT claimed_by FROM callback_tasks WHERE id = ?", (task2,))
+    held = await hub.db.fetch_one("SELECT claimed_by FROM tasks WHERE id = ?", (task2,))
     assert held is not None and held["claimed_by"] in winners
 
 
@@ -190,7 +191,7 @@ async def test_rebooked_moves_the_appointment_tells_the_patient_and_the_hospital
     )
     assert message == {"kind": "changed", "channel": "sms", "recipient": "+447700900001"}
     assert await _counts(hub, appointment_id) == {"outbox": 1, "events": 1, "audit": 1}
-    task = await hub.db.fetch_one("SELECT status, outcome FROM callback_tasks WHERE id = ?", (task_id,))
+    task = await hub.db.fetch_one("SELECT status, outcome FROM tasks WHERE id = ?", (task_id,))
     assert task == {"status": "closed", "outcome": "rebooked"}
     # The patient's calendar file now has the new time and a higher SEQUENCE.
     patient = new_browser(hub)
@@ -218,7 +219,7 @@ async def test_no_answer_returns_later_then_sends_a_letter(make_hub: Callable[..
     for attempt in (1, 2):
         await _claim(hub, task_id)
         assert await _outcome(hub, task_id, {"outcome": "no_answer"}) == "/staff?done=retry"
-        row = await hub.db.fetch_one("SELECT status, attempts FROM callback_tasks WHERE id = ?", (task_id,))
+        row = await hub.db.fetch_one("SELECT status, attempts FROM tasks WHERE id = ?", (task_id,))
         assert row == {"status": "open", "attempts": attempt}
         assert f'data-task="{task_id}"' not in (await hub.client.get("/staff")).text  # out of sight for now
         hub.clock.advance(minutes=20)
@@ -229,7 +230,7 @@ async def test_no_answer_returns_later_then_sends_a_letter(make_hub: Callable[..
         "SELECT kind, channel FROM outbox_messages WHERE appointment_id = ?", (appointment_id,)
     )
     assert letter == {"kind": "no_answer", "channel": "letter"}
-    task = await hub.db.fetch_one("SELECT status, outcome, attempts FROM callback_tasks WHERE id = ?", (task_id,))
+    task = await hub.db.fetch_one("SELECT status, outcome, attempts FROM tasks WHERE id = ?", (task_id,))
     assert task == {"status": "closed", "outcome": "no_answer_letter", "attempts": 3}
     events = await hub.db.fetch_all("SELECT kind FROM events WHERE kind = 'callback.no_answer'")
     assert len(events) == 3
@@ -244,7 +245,7 @@ async def test_closed_with_a_note_withdraws_the_request(hub: Harness) -> None:
     assert done == "/staff?done=closed"
     a = await hub.db.fetch_one("SELECT request_state, sequence FROM appointments WHERE id = ?", (appointment_id,))
     assert a == {"request_state": "none", "sequence": 0}
-    task = await hub.db.fetch_one("SELECT status, note FROM callback_tasks WHERE id = ?", (task_id,))
+    task = await hub.db.fetch_one("SELECT status, note FROM tasks WHERE id = ?", (task_id,))
     assert task == {"status": "closed", "note": "Patient changed their mind"}
     assert await _counts(hub, appointment_id) == {"outbox": 0, "events": 1, "audit": 1}
 
