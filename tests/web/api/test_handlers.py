@@ -569,7 +569,7 @@ async def test_letter_refs_must_resolve(api: Api, params: dict[str, str], field:
     await api.setup()
     assert (await api.put("patients/MRN2", {**PATIENT, "given_name": "Tom"})).status_code == 201
     await api.put("appointments/A1", APPOINTMENT)
-    response = await api.put_letter("L1", **params)
+    response = await api.put_letter("L1", PDF, **params)
     assert response.status_code == 422
     assert response.json()["errors"] == [{"field": field, "message": message}]
     assert await count(api.hub, "letters") == 0
