@@ -111,6 +111,9 @@ class NotifySettings:
     max_attempts: int = setting(8, "Tries for a message that meets errors or timeouts before it fails.")
     quiet_start_hour: int = setting(20, "Quiet hours start (London time): non-urgent messages wait.")
     quiet_end_hour: int = setting(8, "Quiet hours end (London time).")
+    urgent_margin_hours: int = setting(
+        2, "A message about an appointment that starts before quiet hours end plus this goes at once, quiet or not."
+    )
     per_number_per_hour: int = setting(100, "Most texts to one mobile number in an hour.")
     identical_per_number_per_hour: int = setting(20, "Most identical texts to one mobile number in an hour.")
 

@@ -159,6 +159,8 @@ class TaskKind(StrEnum):
     FAILED_NOTIFICATION = "failed_notification"
     INBOUND_TEXT = "inbound_text"
     LETTER_POSTED = "letter_posted"
+    CONFLICT = "conflict"  # the hospital's update disagrees with a change the hub made
+    NO_POSTAL_ADDRESS = "no_postal_address"  # a letter was due and there is no address to post it to
 
 
 TASK_KIND_LABELS: Final = {
@@ -167,6 +169,8 @@ TASK_KIND_LABELS: Final = {
     TaskKind.FAILED_NOTIFICATION: "Message not delivered",
     TaskKind.INBOUND_TEXT: "Text from patient",
     TaskKind.LETTER_POSTED: "Letter sent by post",
+    TaskKind.CONFLICT: "Hospital record disagrees",
+    TaskKind.NO_POSTAL_ADDRESS: "No postal address",
 }
 
 
@@ -193,6 +197,11 @@ class TaskOutcome(StrEnum):
     CLOSED = "closed"
     NO_ANSWER_LETTER = "no_answer_letter"  # the last unanswered call: a letter went instead
     SUPERSEDED = "superseded"  # answered by something else (a cancellation)
+    MOVED_BY_HOSPITAL = "moved_by_hospital"  # the hospital gave the appointment a new time
+    CANCELLED_BY_HOSPITAL = "cancelled_by_hospital"
+    CLOSED_BY_HOSPITAL = "closed_by_hospital"  # the hospital recorded the appointment as attended or not
+    SETTLED = "settled"  # the hospital's next update agreed with the hub's change
+    ACCEPTED_HOSPITAL = "accepted_hospital"  # an agent took the hospital's version of a conflict
 
 
 TASK_OUTCOME_LABELS: Final = {
@@ -202,8 +211,19 @@ TASK_OUTCOME_LABELS: Final = {
     TaskOutcome.CLOSED: "Closed with a note",
     TaskOutcome.NO_ANSWER_LETTER: "No answer: letter sent",
     TaskOutcome.SUPERSEDED: "No longer needed",
+    TaskOutcome.MOVED_BY_HOSPITAL: "The hospital moved the appointment",
+    TaskOutcome.CANCELLED_BY_HOSPITAL: "The hospital cancelled the appointment",
+    TaskOutcome.CLOSED_BY_HOSPITAL: "The appointment has taken place",
+    TaskOutcome.SETTLED: "The hospital's record now agrees",
+    TaskOutcome.ACCEPTED_HOSPITAL: "Hospital's version accepted",
 }
-AGENT_OUTCOMES: Final = (TaskOutcome.REBOOKED, TaskOutcome.CANCELLED, TaskOutcome.NO_ANSWER, TaskOutcome.CLOSED)
+AGENT_OUTCOMES: Final = (
+    TaskOutcome.REBOOKED,
+    TaskOutcome.CANCELLED,
+    TaskOutcome.NO_ANSWER,
+    TaskOutcome.CLOSED,
+    TaskOutcome.ACCEPTED_HOSPITAL,  # only on a conflict task
+)
 
 
 class LetterKind(StrEnum):
@@ -319,6 +339,13 @@ class AuditAction(StrEnum):
     TASK_CANCELLED = "task_cancelled"
     TASK_NO_ANSWER = "task_no_answer"
     TASK_CLOSED = "task_closed"
+    CONFLICT_ACCEPTED = "conflict_accepted"  # an agent took the hospital's version
+    # The lifecycle
+    APPOINTMENT_CONFLICT_HELD = "appointment_conflict_held"  # a hospital update held back: it disagrees
+    APPOINTMENT_CONFLICT_SETTLED = "appointment_conflict_settled"
+    REQUEST_CLOSED = "request_closed"  # the booking centre closed a patient's request without a change
+    LETTER_NOT_POSTED = "letter_not_posted"  # no postal address
+    PATIENT_OPT_OUT_SET = "patient_opt_out_set"  # the hospital set texts / emails / paper
     SMS_OPTED_OUT = "sms_opted_out"
     LINK_RESENT = "link_resent"
 
@@ -360,6 +387,11 @@ class EventKind(StrEnum):
     LETTER_ESCALATED_TO_POST = "letter.escalated_to_post"
     NOTIFICATION_FAILED_OVER = "notification.failed_over"
     NOTIFICATION_FAILED = "notification.failed"
+    APPOINTMENT_CONFLICT = "appointment.conflict"
+    APPOINTMENT_CONFLICT_RESOLVED = "appointment.conflict_resolved"
+    LETTER_NOT_POSTED = "letter.not_posted"
+    PATIENT_EMAILS_OPTED_OUT = "patient.emails_opted_out"
+    PATIENT_EMAILS_OPTED_IN = "patient.emails_opted_in"
 
 
 # Who causes each event, and what it means: the README's and the OpenAPI document's lists come from here.
@@ -399,6 +431,23 @@ EVENT_KINDS: Final[dict[EventKind, tuple[str, str]]] = {
         "A message failed for good on one channel and was sent on the next (`data.from`, `data.to`).",
     ),
     EventKind.NOTIFICATION_FAILED: ("hub", "A message could not be delivered on any channel."),
+    EventKind.APPOINTMENT_CONFLICT: (
+        "hub",
+        "Your update disagrees with a change the hub made and told you of (`data.hub_change`: `cancelled` or"
+        " `rebooked`; `data.hub` and `data.hospital` the two versions). The patient keeps seeing the hub's version"
+        " until an update reflects it or sends `acknowledged_event` (the hub's event id); the booking centre has a"
+        " task.",
+    ),
+    EventKind.APPOINTMENT_CONFLICT_RESOLVED: (
+        "booking centre",
+        "An agent accepted your version of a conflict (`data.resolution` = `hospital`): the patient now sees it.",
+    ),
+    EventKind.LETTER_NOT_POSTED: (
+        "hub",
+        "A letter was due (`data.kind`) but the patient has no valid postal address; the booking centre has a task.",
+    ),
+    EventKind.PATIENT_EMAILS_OPTED_OUT: ("hospital", "Emails to the patient stopped (`data.by` = `hospital`)."),
+    EventKind.PATIENT_EMAILS_OPTED_IN: ("hospital", "Emails to the patient resume (`data.by` = `hospital`)."),
 }
 
 

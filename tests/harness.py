@@ -15,6 +15,8 @@ from starlette.applications import Starlette
 
 from hub.clock import FixedClock
 from hub.db import Database
+from hub.notify.dev import DevNotifier
+from hub.notify.sender import SendPolicy, drain_once
 from hub.settings import Settings
 from hub.store import api_keys as store_api_keys
 from tests import factories
@@ -88,8 +90,9 @@ class Harness:
         dob: str = "1948-03-14",
         mobile: str | None = "+447700900001",
         email: str | None = None,
-        address_lines: Sequence[str] = (),
-        postcode: str = "",
+        # An address Notify would post to, as most patients have; tests of "no address" pass ().
+        address_lines: Sequence[str] = ("1 Example Street", "London"),
+        postcode: str = "NW3 2QG",
         verification_code: str = "MJ4K7Q",
         contact_preference: str = "sms",
         sms_opted_out: bool = False,
@@ -296,6 +299,17 @@ class Harness:
             )
 
     # Driving the patient journey over HTTP.
+    async def send_queued(self) -> int:
+        """Send every message that is due now through the dev outbox, as the worker would; returns how many went."""
+        notifier = DevNotifier(self.db, self.clock)
+        policy = SendPolicy(
+            quiet_start=self.settings.notify.quiet_start_hour, quiet_end=self.settings.notify.quiet_end_hour
+        )
+        sent = 0
+        while batch := await drain_once(self.db, notifier, self.clock, policy=policy):
+            sent += batch
+        return sent
+
     async def get_page(self, path: str, *, status: int = 200) -> Page:
         """GET a page that must answer `status`, parsed (the client has run the page checks on it)."""
         return await get_page(self.client, path, status=status)

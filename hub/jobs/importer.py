@@ -212,6 +212,7 @@ async def _apply(
         values=patient.values(),
         actor=actor,
         now=clock.now(),
+        settings=settings,
     )
     applied = await upsert_appointment(
         tx,

@@ -21,7 +21,7 @@ from hub.clock import Clock, to_db
 from hub.db import Database, Row, Transaction
 from hub.db.dialect import SKIP_LOCKED
 from hub.notify import Notifier, NotifyError, OutgoingMessage
-from hub.rules.sending import RetryPolicy, in_quiet_hours, judge_failure
+from hub.rules.sending import PDF_KINDS, RetryPolicy, in_quiet_hours, judge_failure, postal_address
 from hub.store.tasks import create_task
 from hub.vocabulary import Channel, Lane, LetterKind, MessageStatus, TaskKind
 
@@ -153,11 +153,12 @@ async def _claimed(tx: Transaction, row: Row, token: str) -> Claimed:
     personalisation = json.loads(row["personalisation"])
     pdf = None
     if row["channel"] == Channel.LETTER:
-        # Post goes as the hospital's own PDF letter when there is one; otherwise a templated letter to the
-        # address on record at the moment of sending.
+        # The invitation goes as the hospital's own PDF letter when there is one (a cancellation or a change must
+        # not: that letter gives the old news); otherwise a templated letter to the address on record now.
+        letter = None
         if row["pdf_letter_id"] is not None:
             letter = await tx.fetch_one("SELECT content FROM letters WHERE id = ?", (row["pdf_letter_id"],))
-        else:
+        elif row["kind"] in PDF_KINDS:
             letter = await tx.fetch_one(
                 "SELECT content FROM letters WHERE appointment_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
                 (row["appointment_id"], LetterKind.APPOINTMENT_LETTER),
@@ -184,8 +185,8 @@ async def _address(tx: Transaction, patient_id: int) -> dict[str, str]:
     )
     if patient is None:
         return {}
-    lines = [f"{patient['given_name']} {patient['family_name']}", *json.loads(patient["address_lines"])]
-    lines = [*lines[:6], patient["postcode"]] if patient["postcode"] else lines[:7]
+    name = f"{patient['given_name']} {patient['family_name']}"
+    lines = postal_address(name, json.loads(patient["address_lines"]), patient["postcode"]) or []
     return {f"address_line_{i}": line for i, line in enumerate(lines, start=1)}
 
 

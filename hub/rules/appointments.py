@@ -1,19 +1,155 @@
-"""What a patient may do to an appointment, and when: pure rules over plain data."""
+"""What an appointment is to the hub, and what a patient may do to it: the state the lifecycle reads and writes
+(`hub.rules.lifecycle` holds every change), the actions a patient is offered, and where a list shows it.
+
+The hospital's system is the authority on booked facts (time, site, clinic, clinician, mode, hospital status). The
+hub holds the patient's requests and the booking centre's work, and tells the hospital through events.
+"""
 
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
-from hub.vocabulary import CancelMode, HospitalStatus, RequestState, WhyNot
+from hub.vocabulary import (
+    AuditAction,
+    EventKind,
+    HospitalStatus,
+    MessageKind,
+    RequestState,
+    TaskKind,
+    TaskOutcome,
+    WhyNot,
+)
+
+
+class Plan(StrEnum):
+    """What happens to the appointment's reminders and unread-letter escalation."""
+
+    KEEP = "keep"  # as planned
+    REMINDERS = "reminders"  # a new time: re-plan the reminders before it
+    INVITATION = "invitation"  # a new booking: reminders, and the escalation while its letter is unread
+    WITHDRAW = "withdraw"  # no more reminders or escalation, none of those already queued either
+
+
+class ChangeKind(StrEnum):
+    CANCELLED = "cancelled"
+    REBOOKED = "rebooked"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the hospital is the authority on."""
+
+    starts_at: datetime
+    site_id: int
+    clinic: str
+    specialty: str
+    clinician: str
+    duration_minutes: int
+    mode: str
+    transport_booked: bool
+    interpreter_booked: bool
+    status: str
+
+    def moved_from(self, other: Facts) -> bool:
+        """A change the patient must hear of: another time, place or kind of appointment."""
+        return (self.starts_at, self.site_id, self.mode) != (other.starts_at, other.site_id, other.mode)
+
+    def booked(self) -> bool:
+        return self.status == HospitalStatus.BOOKED
+
+    def as_data(self, site_code: str = "") -> dict[str, Any]:
+        """For an event: what the hospital's record would need to say."""
+        data: dict[str, Any] = {"start": self.starts_at.isoformat(), "status": str(self.status)}
+        if site_code:
+            data["site_code"] = site_code
+        data.update(clinic=self.clinic, clinician=self.clinician, mode=str(self.mode))
+        return data
+
+
+@dataclass(frozen=True)
+class HubChange:
+    """A change the hub made and told the hospital about, which the hospital's updates do not reflect yet."""
+
+    kind: ChangeKind
+    facts: Facts  # the facts as the hub set them
+    event_id: int | None = None  # the event that told the hospital; the store fills it in
+
+    def reflected_by(self, update: Facts) -> bool:
+        """Whether a hospital update agrees with the hub's change: the hospital echoes it back. A status other
+        than booked is the hospital's own later decision (it cancelled, or the appointment happened) and settles a
+        change too: there is nothing left for the hub to protect."""
+        if not update.booked():
+            return True
+        if self.kind == ChangeKind.CANCELLED:
+            return False
+        return update.starts_at == self.facts.starts_at and update.site_id == self.facts.site_id
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """The state the lifecycle reads and writes."""
+
+    facts: Facts  # what the patient sees: the hospital's facts, or the hub's change to them
+    request_state: str = RequestState.NONE
+    hub_change: HubChange | None = None
+    held: Facts | None = None  # a hospital update held back as a conflict with the hub's change
+    rebook_requests: int = 0  # online requests to rebook so far (the limit counts them)
+    open_rebook_request: bool = False  # a rebook task still open or claimed
+
+
+@dataclass(frozen=True)
+class TaskClosure:
+    """Close the appointment's open or claimed tasks of these kinds (all kinds when empty) with this outcome."""
+
+    outcome: TaskOutcome
+    kinds: tuple[TaskKind, ...] = ()
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The next state and what follows from it, applied whole in one transaction."""
+
+    appointment: Appointment
+    audit: AuditAction | None
+    notice: MessageKind | None = None  # what the patient is told
+    plan: Plan = Plan.KEEP
+    close_tasks: tuple[TaskClosure, ...] = ()
+    open_task: TaskKind | None = None
+    task_reason: str = ""  # the new task's reason
+    preferred_times: str = ""  # a rebook request's preferred times
+    update_rebook_request: bool = False  # the patient changed their open rebook request
+    events: tuple[Event, ...] = ()
+    bump_sequence: bool = False  # calendars must replace their copy
+    reset_first_viewed: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.audit is not None
+
+
+@dataclass(frozen=True)
+class Refused:
+    why_not: WhyNot
+
+
+# What the patient may do online
 
 
 @dataclass(frozen=True)
 class ActionPolicy:
     cutoff: timedelta
     rebook_limit: int
-    cancel_mode: CancelMode
+    cancel_mode: str  # CancelMode
 
 
 @dataclass(frozen=True)
@@ -21,7 +157,7 @@ class Allowed:
     confirm: bool
     rebook: bool
     cancel: bool
-    why_not: WhyNot  # WhyNot.NONE when something is allowed
+    why_not: WhyNot  # why changes (rebook, cancel) are not allowed; NONE when they are
 
     @property
     def any(self) -> bool:
@@ -29,28 +165,23 @@ class Allowed:
 
 
 def allowed_actions(
-    *,
-    status: str,
-    request_state: str,
-    starts_at: datetime,
-    now: datetime,
-    rebook_requests: int,
-    policy: ActionPolicy,
+    *, status: str, request_state: str, starts_at: datetime, now: datetime, rebook_requests: int, policy: ActionPolicy
 ) -> Allowed:
+    """Confirming stays possible until the appointment starts; the cut-off applies to changes only."""
     if status == HospitalStatus.CANCELLED:
         return Allowed(False, False, False, WhyNot.CANCELLED)
     if status != HospitalStatus.BOOKED or starts_at <= now:
         return Allowed(False, False, False, WhyNot.PAST)
-    if starts_at - now < policy.cutoff:
-        return Allowed(False, False, False, WhyNot.CUTOFF)
+    confirm = request_state in (RequestState.NONE, RequestState.CONFIRMED)
     if request_state == RequestState.CANCEL_REQUESTED:
-        return Allowed(False, False, False, WhyNot.PENDING)
-    return Allowed(
-        confirm=request_state in (RequestState.NONE, RequestState.CONFIRMED),
-        rebook=rebook_requests < policy.rebook_limit,
-        cancel=True,
-        why_not=WhyNot.NONE,
-    )
+        within = starts_at - now < policy.cutoff
+        return Allowed(False, False, False, WhyNot.CUTOFF if within else WhyNot.PENDING)
+    if starts_at - now < policy.cutoff:
+        return Allowed(confirm, False, False, WhyNot.CUTOFF)
+    return Allowed(confirm=confirm, rebook=rebook_requests < policy.rebook_limit, cancel=True, why_not=WhyNot.NONE)
+
+
+# Where the list shows an appointment, and how far back it looks
 
 
 def group_of(*, status: str, starts_at: datetime, duration_minutes: int, now: datetime) -> str:

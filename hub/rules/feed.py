@@ -10,7 +10,6 @@ import hashlib
 import json
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -43,7 +42,7 @@ from hub.rules.validation import (
     text_problem,
     without_none,
 )
-from hub.vocabulary import Channel, ContactPreference, HospitalStatus, LetterKind, MessageKind, Mode
+from hub.vocabulary import Channel, ContactPreference, HospitalStatus, LetterKind, Mode
 
 R = TypeVar("R", bound="Record")
 # No 0/O, 1/I/L: the code is read off paper and typed on a phone.
@@ -174,6 +173,14 @@ class PostalAddress(Record):
     postcode: Annotated[str, Postcode(required=True)]
 
 
+class ContactOptOut(Record):
+    noun = "contact_opt_out"
+    not_an_object = 'must be an object like {"sms": true, "email": false}'
+
+    sms: Annotated[bool | None, Flag()] = Field(None, description="true: no texts to this patient; false: texts again")
+    email: Annotated[bool | None, Flag()] = Field(None, description="true: no emails; false: emails again")
+
+
 class Patient(Record):
     noun = "a patient"
 
@@ -188,6 +195,12 @@ class Patient(Record):
     email: Annotated[str | None, Email()] = None
     contact_preference: Annotated[ContactPreference | None, Choice()] = None
     postal_address: PostalAddress | None = None
+    contact_opt_out: ContactOptOut | None = Field(
+        None, description="Stop (true) or restart (false) texts or emails; leave out to keep what is set now"
+    )
+    paper_letters: Annotated[bool | None, Flag()] = Field(
+        None, description="true: letters by post as well as texts or emails; leave out to keep the patient's choice"
+    )
 
     @field_validator("contact_preference")
     @classmethod
@@ -211,6 +224,9 @@ class Patient(Record):
             "contact_preference": str(self.contact_preference or ""),
             "address_lines": list(address.lines) if address else [],
             "postcode": address.postcode if address else "",
+            # Only when sent: an older body keeps its fingerprint, and what is left out is left as it is.
+            **({"contact_opt_out": self.contact_opt_out.model_dump(exclude_none=True)} if self.contact_opt_out else {}),
+            **({"paper_letters": self.paper_letters} if self.paper_letters is not None else {}),
         }
 
 
@@ -228,10 +244,16 @@ class Appointment(Record):
     status: Annotated[HospitalStatus, Choice()] = HospitalStatus.BOOKED
     transport_booked: Annotated[bool, Flag()] = False
     interpreter_booked: Annotated[bool, Flag()] = False
+    acknowledged_event: Annotated[int | None, Whole(1, 2**63 - 1)] = Field(
+        None,
+        description="The id of the newest hub event about this appointment your system has applied: an update that"
+        " acknowledges the event of a change the hub made settles it, even where your record differs",
+    )
 
     def values(self) -> dict[str, Any]:
         """What the store keeps (and fingerprints: these keys and values must not change for the same body)."""
-        return {**self.model_dump(), "mode": str(self.mode), "status": str(self.status)}
+        left_out = {"acknowledged_event"} if self.acknowledged_event is None else set()
+        return {**self.model_dump(exclude=left_out), "mode": str(self.mode), "status": str(self.status)}
 
 
 class LetterQuery(Record):
@@ -278,40 +300,15 @@ def read_events_query(query: Mapping[str, str], *, page_limit: int) -> tuple[Eve
     return read(EventsQuery, dict(query), page_limit=page_limit)
 
 
-@dataclass(frozen=True)
-class Change:
-    notice: MessageKind | None  # invitation | changed | cancelled | None
-    bump_sequence: bool  # calendars must replace their copy
-
-
-def appointment_change(before: dict[str, Any] | None, after: dict[str, Any], *, now: datetime) -> Change:
-    """Which notice a hospital change sends. Past appointments and records of attendance send nothing.
-
-    `before` is the stored appointment when the hospital sent something different, None when it is new.
-    """
-    upcoming = after["start"] > now
-    booked, cancelled = HospitalStatus.BOOKED, HospitalStatus.CANCELLED
-    if before is None:
-        return Change(MessageKind.INVITATION if after["status"] == booked and upcoming else None, False)
-    moved = any(before[key] != after[key] for key in ("start", "site_id", "mode"))
-    if after["status"] == cancelled and before["status"] != cancelled:
-        return Change(MessageKind.CANCELLED if upcoming else None, True)
-    if after["status"] == booked and before["status"] == cancelled:
-        return Change(MessageKind.INVITATION if upcoming else None, True)  # re-instated: as good as a new booking
-    if after["status"] == booked and moved:
-        return Change(MessageKind.CHANGED if upcoming else None, True)
-    # Any other change (duration, clinic, status) may alter the calendar entry: calendars must replace their copy.
-    return Change(None, True)
-
-
 def choose_channel(patient: dict[str, Any]) -> Channel:
-    """Text or email as the patient prefers; the other when we lack it; post when they opted out or we have neither."""
+    """Text or email as the patient prefers; the other when we lack it or they stopped it; post when they opted out
+    of digital messages or we have no way to reach them."""
     if patient["opted_out"]:
         return Channel.LETTER
-    if patient["contact_preference"] == ContactPreference.EMAIL and patient["email"]:
+    texts = bool(patient["mobile"]) and not patient.get("sms_opted_out")  # they texted STOP
+    emails = bool(patient["email"]) and not patient.get("email_opted_out")
+    if patient["contact_preference"] == ContactPreference.EMAIL and emails:
         return Channel.EMAIL
-    if patient["mobile"] and not patient.get("sms_opted_out"):  # they texted STOP
+    if texts:
         return Channel.SMS
-    if patient["email"]:
-        return Channel.EMAIL
-    return Channel.LETTER
+    return Channel.EMAIL if emails else Channel.LETTER

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from hub.clock import LONDON
+from hub.rules.validation import uk_postcode
+from hub.vocabulary import MessageKind
 
 
 @dataclass(frozen=True)
@@ -59,3 +61,57 @@ def in_quiet_hours(now: datetime, *, start: int, end: int) -> bool:
     """Quiet from `start` o'clock to `end` o'clock, London time (across midnight when start > end)."""
     hour = now.astimezone(LONDON).hour
     return (start <= hour or hour < end) if start > end else (start <= hour < end)
+
+
+def next_quiet_end(now: datetime, *, start: int, end: int) -> datetime:
+    """When the quiet hours now under way, or the next ones, end (London time); `now` when there are none."""
+    if start == end:
+        return now
+    local = now.astimezone(LONDON)
+    candidate = datetime.combine(local.date(), time(end), tzinfo=LONDON)
+    if candidate <= local:
+        candidate = datetime.combine(local.date() + timedelta(days=1), time(end), tzinfo=LONDON)
+    return candidate.astimezone(UTC)
+
+
+def is_urgent(starts_at: datetime, now: datetime, *, start: int, end: int, margin: timedelta) -> bool:
+    """A message about an appointment that starts before the quiet hours end (plus a margin to act on it) cannot
+    wait for the morning: it goes at once, quiet hours or not."""
+    return starts_at < next_quiet_end(now, start=start, end=end) + margin
+
+
+# Letters that may go as the hospital's own PDF of the appointment (a precompiled letter, with its own address).
+PDF_KINDS: frozenset[MessageKind] = frozenset({MessageKind.INVITATION, MessageKind.INVITATION_POST})
+
+# Queued messages about an appointment that a new one makes wrong: they are withdrawn before they go.
+SUPERSEDES: dict[MessageKind, frozenset[MessageKind]] = {
+    MessageKind.CANCELLED: frozenset(
+        {
+            MessageKind.INVITATION,
+            MessageKind.CHANGED,
+            MessageKind.INVITATION_REMINDER,
+            MessageKind.APPOINTMENT_REMINDER,
+            MessageKind.INVITATION_POST,
+        }
+    ),
+    MessageKind.CHANGED: frozenset({MessageKind.CHANGED, MessageKind.APPOINTMENT_REMINDER}),
+    MessageKind.INVITATION: frozenset({MessageKind.CANCELLED, MessageKind.CHANGED, MessageKind.APPOINTMENT_REMINDER}),
+}
+
+
+def message_to_queue(kind: MessageKind, queued: set[str]) -> tuple[MessageKind, frozenset[MessageKind]]:
+    """(what to queue, which queued kinds to withdraw) for a new message about an appointment. A change to an
+    appointment whose invitation is still waiting to go is a new invitation with the new time, not a change."""
+    if kind == MessageKind.CHANGED and MessageKind.INVITATION in queued:
+        return MessageKind.INVITATION, SUPERSEDES[MessageKind.CHANGED] | {MessageKind.INVITATION}
+    return kind, SUPERSEDES.get(kind, frozenset())
+
+
+def postal_address(name: str, lines: list[str], postcode: str) -> list[str] | None:
+    """Notify's address block (address_line_1..7): the name, the address lines, the postcode last; None when Notify
+    would refuse it (fewer than 3 lines, or the last not a UK postcode), so nothing is posted to nowhere."""
+    code = uk_postcode(postcode or "")
+    if code is None:
+        return None
+    block = [line.strip() for line in [name, *lines] if line and line.strip()][:6] + [code]
+    return block if len(block) >= 3 else None

@@ -22,6 +22,14 @@ from hub.rules.contacts import normalise_email, normalise_mobile
 Errors = list[dict[str, str]]
 
 _POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$")
+
+
+def uk_postcode(text: str) -> str | None:
+    """A UK postcode written as Royal Mail writes it ("NW3 2QG"), or None when it is not one."""
+    compact = text.upper().replace(" ", "")
+    return f"{compact[:-3]} {compact[-3:]}" if _POSTCODE.match(compact) else None
+
+
 REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Unicode's control characters (category Cc): C0, DEL and C1. Tab and line feed are allowed only in free text.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")

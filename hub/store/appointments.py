@@ -1,28 +1,19 @@
-"""Queries on appointments, and the patient's actions on them (each one transaction, audited, an event)."""
+"""Queries on appointments, and the patient's actions on them through the lifecycle (each one transaction)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
-from hub.rules.appointments import ActionPolicy, Allowed, allowed_actions
-from hub.store.audit import record_audit
-from hub.store.events import record_event
-from hub.store.reminders import stop_escalation, withdraw_reminders
-from hub.vocabulary import (
-    ActorType,
-    AuditAction,
-    CancelMode,
-    EventKind,
-    HospitalStatus,
-    RecordType,
-    RequestState,
-    TaskKind,
-    TaskStatus,
-    WhyNot,
-)
+from hub.rules.appointments import ActionPolicy, Allowed, Appointment, Refused, Transition, allowed_actions
+from hub.rules.lifecycle import patient_cancel, patient_confirm, patient_request_rebook
+from hub.settings import Settings
+from hub.store.lifecycle import Actor, apply_transition, load_appointment
+from hub.store.reminders import stop_escalation
+from hub.vocabulary import ActorType, TaskKind, TaskStatus, WhyNot
 
 _COLUMNS = (
     "a.id, a.organisation_id, a.ref, a.patient_id, a.clinic, a.specialty, a.clinician, a.starts_at,"
@@ -89,61 +80,45 @@ class ActionResult:
     why_not: WhyNot = WhyNot.NONE
 
 
-async def _record(
-    tx: Transaction, appointment: Row, *, action: AuditAction, kind: EventKind, at: datetime, data: dict[str, str]
-) -> None:
-    patient_id = appointment["patient_id"]
-    await record_audit(
-        tx,
-        at=at,
-        actor_type=ActorType.PATIENT,
-        actor_id=patient_id,
-        action=action,
-        record_type=RecordType.APPOINTMENT,
-        record_id=appointment["id"],
-    )
-    await record_event(
-        tx,
-        at=at,
-        kind=kind,
-        organisation_id=appointment["organisation_id"],
-        patient_id=patient_id,
-        appointment_id=appointment["id"],
-        data={"appointment_ref": appointment["ref"], **data},
-    )
-
-
-async def _load(
-    tx: Transaction, patient_id: int, appointment_id: int, now: datetime, policy: ActionPolicy
-) -> tuple[Row | None, Allowed]:
-    appointment = await get_appointment_for_patient(tx, patient_id, appointment_id)
-    if appointment is None:
-        return None, Allowed(False, False, False, WhyNot.MISSING)
-    return appointment, await actions_for(tx, appointment, now=now, policy=policy)
+async def _act(
+    db: Database,
+    patient_id: int,
+    appointment_id: int,
+    decide: Callable[[Appointment], Transition | Refused],
+    *,
+    now: datetime,
+    settings: Settings | None,
+) -> ActionResult:
+    """A patient's action, through the lifecycle, in one transaction: only their own appointment."""
+    async with db.write() as tx:
+        loaded = await load_appointment(tx, appointment_id)
+        if loaded is None or loaded.patient_id != patient_id:
+            return ActionResult(False, WhyNot.MISSING)
+        result = decide(loaded.state)
+        if isinstance(result, Refused):
+            return ActionResult(False, result.why_not)
+        actor = Actor(ActorType.PATIENT, patient_id)
+        await apply_transition(tx, loaded, result, actor=actor, now=now, settings=settings)
+    return ActionResult(True)
 
 
 async def confirm_appointment(
-    db: Database, *, patient_id: int, appointment_id: int, now: datetime, policy: ActionPolicy
+    db: Database,
+    *,
+    patient_id: int,
+    appointment_id: int,
+    now: datetime,
+    policy: ActionPolicy,
+    settings: Settings | None = None,
 ) -> ActionResult:
-    async with db.write() as tx:
-        appointment, allowed = await _load(tx, patient_id, appointment_id, now, policy)
-        if appointment is None or not allowed.confirm:
-            return ActionResult(False, allowed.why_not or WhyNot.CLOSED)
-        if appointment["request_state"] == RequestState.CONFIRMED:
-            return ActionResult(True)  # confirming twice is the same as once
-        await tx.execute(
-            "UPDATE appointments SET request_state = ?, updated_at = ? WHERE id = ?",
-            (RequestState.CONFIRMED, to_db(now), appointment_id),
-        )
-        await _record(
-            tx,
-            appointment,
-            action=AuditAction.CONFIRMED,
-            kind=EventKind.APPOINTMENT_CONFIRMED,
-            at=now,
-            data={},
-        )
-    return ActionResult(True)
+    return await _act(
+        db,
+        patient_id,
+        appointment_id,
+        lambda state: patient_confirm(state, now=now, policy=policy),
+        now=now,
+        settings=settings,
+    )
 
 
 async def request_rebook(
@@ -155,47 +130,18 @@ async def request_rebook(
     preferred_times: str,
     now: datetime,
     policy: ActionPolicy,
+    settings: Settings | None = None,
 ) -> ActionResult:
-    async with db.write() as tx:
-        appointment, allowed = await _load(tx, patient_id, appointment_id, now, policy)
-        if appointment is None:
-            return ActionResult(False, WhyNot.MISSING)
-        open_task = await get_open_rebook_task_id(tx, appointment_id)
-        if open_task is not None and allowed.why_not == WhyNot.NONE:
-            # Asking again before the booking centre has called updates the request; it is not a new one.
-            await tx.execute(
-                "UPDATE tasks SET reason = ?, preferred_times = ? WHERE id = ?",
-                (reason, preferred_times, open_task),
-            )
-            await _record(
-                tx,
-                appointment,
-                action=AuditAction.REBOOK_UPDATED,
-                kind=EventKind.APPOINTMENT_REBOOK_UPDATED,
-                at=now,
-                data={"reason": reason},
-            )
-            return ActionResult(True)
-        if not allowed.rebook:
-            return ActionResult(False, allowed.why_not or WhyNot.LIMIT)
-        await tx.execute(
-            "INSERT INTO tasks (kind, patient_id, appointment_id, reason, preferred_times, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (TaskKind.REBOOK, patient_id, appointment_id, reason, preferred_times, to_db(now)),
-        )
-        await tx.execute(
-            "UPDATE appointments SET request_state = ?, updated_at = ? WHERE id = ?",
-            (RequestState.REBOOK_REQUESTED, to_db(now), appointment_id),
-        )
-        await _record(
-            tx,
-            appointment,
-            action=AuditAction.REBOOK_REQUESTED,
-            kind=EventKind.APPOINTMENT_REBOOK_REQUESTED,
-            at=now,
-            data={"reason": reason, "preferred_times": preferred_times},
-        )
-    return ActionResult(True)
+    return await _act(
+        db,
+        patient_id,
+        appointment_id,
+        lambda state: patient_request_rebook(
+            state, reason=reason, preferred_times=preferred_times, now=now, policy=policy
+        ),
+        now=now,
+        settings=settings,
+    )
 
 
 async def cancel_appointment(
@@ -207,54 +153,16 @@ async def cancel_appointment(
     details: str,
     now: datetime,
     policy: ActionPolicy,
+    settings: Settings | None = None,
 ) -> ActionResult:
-    async with db.write() as tx:
-        appointment, allowed = await _load(tx, patient_id, appointment_id, now, policy)
-        if appointment is None:
-            return ActionResult(False, WhyNot.MISSING)
-        if allowed.why_not == WhyNot.PENDING:
-            return ActionResult(True)  # already asked: a second press changes nothing
-        if not allowed.cancel:
-            return ActionResult(False, allowed.why_not or WhyNot.CLOSED)
-        data = {"reason": reason, "details": details}
-        await withdraw_reminders(tx, appointment_id=appointment_id, now=now)
-        # A cancel supersedes an open request to rebook: nobody should call back with a new date.
-        await tx.execute(
-            "UPDATE tasks SET status = ?, closed_at = ? WHERE appointment_id = ? AND kind = ? AND status != ?",
-            (TaskStatus.CLOSED, to_db(now), appointment_id, TaskKind.REBOOK, TaskStatus.CLOSED),
-        )
-        if policy.cancel_mode == CancelMode.IMMEDIATE:
-            await tx.execute(
-                "UPDATE appointments SET status = ?, request_state = ?, sequence = sequence + 1, updated_at = ?"
-                " WHERE id = ?",
-                (HospitalStatus.CANCELLED, RequestState.CANCEL_REQUESTED, to_db(now), appointment_id),
-            )
-            await _record(
-                tx,
-                appointment,
-                action=AuditAction.CANCELLED_BY_PATIENT,
-                kind=EventKind.APPOINTMENT_CANCELLED_BY_PATIENT,
-                at=now,
-                data=data,
-            )
-            return ActionResult(True)
-        await tx.execute(
-            "INSERT INTO tasks (kind, patient_id, appointment_id, reason, created_at) VALUES (?, ?, ?, ?, ?)",
-            (TaskKind.CANCEL, patient_id, appointment_id, f"{reason}: {details}" if details else reason, to_db(now)),
-        )
-        await tx.execute(
-            "UPDATE appointments SET request_state = ?, updated_at = ? WHERE id = ?",
-            (RequestState.CANCEL_REQUESTED, to_db(now), appointment_id),
-        )
-        await _record(
-            tx,
-            appointment,
-            action=AuditAction.CANCEL_REQUESTED,
-            kind=EventKind.APPOINTMENT_CANCEL_REQUESTED,
-            at=now,
-            data=data,
-        )
-    return ActionResult(True)
+    return await _act(
+        db,
+        patient_id,
+        appointment_id,
+        lambda state: patient_cancel(state, reason=reason, details=details, now=now, policy=policy),
+        now=now,
+        settings=settings,
+    )
 
 
 async def record_appointment_view(db: Database, appointment: Row, *, now: datetime) -> None:

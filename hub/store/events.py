@@ -21,10 +21,11 @@ async def record_event(
     patient_id: int | None,
     appointment_id: int | None = None,
     data: dict[str, Any] | None = None,
-) -> None:
-    await tx.execute(
+) -> int:
+    """Returns the event's id (a hospital that says it has processed it settles the change it told)."""
+    row = await tx.fetch_one(
         "INSERT INTO events (kind, organisation_id, patient_id, appointment_id, data, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (
             kind,
             organisation_id,
@@ -34,6 +35,8 @@ async def record_event(
             to_db(at),
         ),
     )
+    assert row is not None
+    return int(row["id"])
 
 
 async def list_events(tx: Transaction, *, organisation_id: int, after: int, limit: int) -> list[dict[str, Any]]:

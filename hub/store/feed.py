@@ -11,14 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hub.clock import from_db, to_db
+from hub.clock import to_db
 from hub.db import Transaction
-from hub.rules.feed import appointment_change, new_verification_code, source_hash
+from hub.rules.appointments import Facts
+from hub.rules.feed import new_verification_code, source_hash
+from hub.rules.lifecycle import hospital_update
 from hub.settings import Settings
 from hub.store.audit import record_audit
-from hub.store.outbox import MESSAGE_PATIENT_COLUMNS
-from hub.store.reminders import announce_change
-from hub.vocabulary import ActorType, AuditAction, ContactPreference, MessageKind, RecordType, RequestState
+from hub.store.events import record_event
+from hub.store.lifecycle import Actor, New, apply_transition, load_appointment_by_ref
+from hub.store.receipts import reroute_waiting
+from hub.vocabulary import ActorType, AuditAction, Channel, ContactPreference, EventKind, MessageKind, RecordType
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,14 @@ async def upsert_site(
 
 
 async def upsert_patient(
-    tx: Transaction, *, organisation_id: int, ref: str, values: dict[str, Any], actor: str, now: datetime
+    tx: Transaction,
+    *,
+    organisation_id: int,
+    ref: str,
+    values: dict[str, Any],
+    actor: str,
+    now: datetime,
+    settings: Settings | None = None,
 ) -> Applied:
     stored = {**values, "date_of_birth": values["date_of_birth"].isoformat()}
     fingerprint = source_hash(stored)
@@ -129,7 +139,95 @@ async def upsert_patient(
         detail="",
         now=now,
     )
+    assert applied.record_id is not None
+    await _contact_choices(tx, applied.record_id, organisation_id, values, actor=actor, now=now, settings=settings)
     return applied
+
+
+# What the hospital may set of how the patient is contacted, and what the hospital hears of it (as when the patient
+# texts STOP or an agent stops texts): the flag, and the events when it is set and when it is cleared.
+_OPT_OUTS = {
+    "sms": ("sms_opted_out", EventKind.PATIENT_SMS_OPTED_OUT, EventKind.PATIENT_SMS_OPTED_IN, Channel.SMS),
+    "email": ("email_opted_out", EventKind.PATIENT_EMAILS_OPTED_OUT, EventKind.PATIENT_EMAILS_OPTED_IN, Channel.EMAIL),
+}
+
+
+async def _contact_choices(
+    tx: Transaction,
+    patient_id: int,
+    organisation_id: int,
+    values: dict[str, Any],
+    *,
+    actor: str,
+    now: datetime,
+    settings: Settings | None,
+) -> None:
+    """`contact_opt_out` and `paper_letters`, when the hospital sent them and they differ from what it sent last
+    time: a change of the hospital's mind is applied, a resend of the same choice never undoes the patient's own
+    (a STOP by text, paper chosen online). What it leaves out stays as it is."""
+    row = await tx.fetch_one(
+        "SELECT sms_opted_out, email_opted_out, paperless, hospital_choices FROM patients WHERE id = ?", (patient_id,)
+    )
+    assert row is not None
+    sent = {
+        **values.get("contact_opt_out", {}),
+        **({"paper": values["paper_letters"]} if "paper_letters" in values else {}),
+    }
+    before = json.loads(row["hospital_choices"])
+    fresh = {choice: value for choice, value in sent.items() if before.get(choice) != value}
+    if not fresh:
+        return
+    await tx.execute(
+        "UPDATE patients SET hospital_choices = ? WHERE id = ?", (json.dumps({**before, **sent}), patient_id)
+    )
+    changed: list[str] = []
+    for channel, stopped in fresh.items():
+        if channel == "paper":
+            continue
+        column, out, back, by = _OPT_OUTS[channel]
+        if bool(row[column]) == stopped:
+            continue
+        await tx.execute(
+            f"UPDATE patients SET {column} = ?, updated_at = ? WHERE id = ?", (int(stopped), to_db(now), patient_id)
+        )
+        await record_event(
+            tx,
+            at=now,
+            kind=out if stopped else back,
+            organisation_id=organisation_id,
+            patient_id=patient_id,
+            data={"by": "hospital"},
+        )
+        if stopped and settings is not None:
+            # Messages already waiting to go that way go another way instead.
+            await reroute_waiting(
+                tx, patient_id, by, settings=settings, now=now, why=f"{channel} opted out by hospital"
+            )
+        changed.append(f"{channel} {'off' if stopped else 'on'}")
+    paper = fresh.get("paper")
+    if paper is not None and bool(row["paperless"]) == paper:
+        await tx.execute(
+            "UPDATE patients SET paperless = ?, updated_at = ? WHERE id = ?", (int(not paper), to_db(now), patient_id)
+        )
+        await record_event(
+            tx,
+            at=now,
+            kind=EventKind.PATIENT_PREFERENCES_CHANGED,
+            organisation_id=organisation_id,
+            patient_id=patient_id,
+            data={"paperless": not paper, "by": "hospital"},
+        )
+        changed.append(f"paper {'on' if paper else 'off'}")
+    if changed:
+        await _audit(
+            tx,
+            actor=actor,
+            action=AuditAction.PATIENT_OPT_OUT_SET,
+            record_type=RecordType.PATIENT,
+            ref=str(patient_id),
+            detail=", ".join(changed),
+            now=now,
+        )
 
 
 async def upsert_appointment(
@@ -142,13 +240,14 @@ async def upsert_appointment(
     now: datetime,
     settings: Settings,
 ) -> Applied:
+    """The hospital's record of an appointment, through the lifecycle: a change the hub made and told the hospital
+    about is never undone by an update that does not reflect it yet (that update is held as a conflict)."""
     fingerprint = source_hash(values)
     patient = await tx.fetch_one(
-        f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE organisation_id = ? AND mrn = ?",
-        (organisation_id, values["patient_ref"]),
+        "SELECT id FROM patients WHERE organisation_id = ? AND mrn = ?", (organisation_id, values["patient_ref"])
     )
     site = await tx.fetch_one(
-        "SELECT id, name FROM sites WHERE organisation_id = ? AND code = ?", (organisation_id, values["site_code"])
+        "SELECT id FROM sites WHERE organisation_id = ? AND code = ?", (organisation_id, values["site_code"])
     )
     errors = []
     if patient is None:
@@ -157,93 +256,41 @@ async def upsert_appointment(
         errors.append({"field": "site_code", "message": "no site with this code in your organisation"})
     if patient is None or site is None:
         return Applied("rejected", errors=tuple(errors))
-    row = await tx.fetch_one(
-        "SELECT id, patient_id, site_id, starts_at, mode, status, source_hash FROM appointments"
-        " WHERE organisation_id = ? AND ref = ?",
-        (organisation_id, ref),
-    )
-    if row is not None and row["source_hash"] == fingerprint:
-        return Applied("unchanged", row["id"])
-    after = {"start": values["start"], "site_id": site["id"], "mode": values["mode"], "status": values["status"]}
-    before = None
-    if row is not None:
-        if row["patient_id"] != patient["id"]:
-            return Applied(
-                "rejected",
-                errors=(
-                    {
-                        "field": "patient_ref",
-                        "message": "cannot move an appointment to another patient: cancel it and book a new one",
-                    },
-                ),
-            )
-        before = {
-            "start": from_db(row["starts_at"]),
-            "site_id": row["site_id"],
-            "mode": row["mode"],
-            "status": row["status"],
-        }
-    change = appointment_change(before, after, now=now)
-    params = (
-        site["id"],
-        values["clinic"] or "",
-        values["specialty"] or "",
-        values["clinician"] or "",
-        to_db(values["start"]),
-        values["duration_minutes"],
-        values["mode"],
-        int(values["transport_booked"]),
-        int(values["interpreter_booked"]),
-        values["status"],
-        fingerprint,
-        to_db(now),
-    )
-    if row is None:
-        created = await tx.fetch_one(
-            "INSERT INTO appointments (site_id, clinic, specialty, clinician, starts_at, duration_minutes, mode,"
-            " transport_booked, interpreter_booked, status, source_hash, updated_at, organisation_id, ref,"
-            " patient_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (*params, organisation_id, ref, patient["id"], to_db(now)),
-        )
-        assert created is not None
-        appointment_id, outcome, action = int(created["id"]), "created", AuditAction.APPOINTMENT_CREATED
-    else:
-        appointment_id, outcome, action = int(row["id"]), "updated", AuditAction.APPOINTMENT_UPDATED
-        moved = before is not None and (before["start"] != after["start"] or before["site_id"] != after["site_id"])
-        await tx.execute(
-            "UPDATE appointments SET site_id = ?, clinic = ?, specialty = ?, clinician = ?, starts_at = ?,"
-            " duration_minutes = ?, mode = ?, transport_booked = ?, interpreter_booked = ?, status = ?,"
-            " source_hash = ?, updated_at = ?, sequence = sequence + ?,"
-            # A new time from the hospital answers the patient's request to rebook.
-            " request_state = CASE WHEN ? = 1 AND request_state = ? THEN ? ELSE request_state END WHERE id = ?",
-            (
-                *params,
-                int(change.bump_sequence),
-                int(moved),
-                RequestState.REBOOK_REQUESTED,
-                RequestState.NONE,
-                appointment_id,
-            ),
-        )
-    await announce_change(
-        tx,
-        settings=settings,
-        notice=change.notice,
-        status=values["status"],
-        patient=patient,
-        appointment_id=appointment_id,
+    current = await load_appointment_by_ref(tx, organisation_id, ref)
+    if current is not None:
+        stored = await tx.fetch_one("SELECT source_hash FROM appointments WHERE id = ?", (current.id,))
+        if stored is not None and stored["source_hash"] == fingerprint:
+            return Applied("unchanged", current.id)
+        if current.patient_id != patient["id"]:
+            message = "cannot move an appointment to another patient: cancel it and book a new one"
+            return Applied("rejected", errors=({"field": "patient_ref", "message": message},))
+    update = Facts(
         starts_at=values["start"],
-        site_name=site["name"],
+        site_id=int(site["id"]),
         clinic=values["clinic"] or "",
-        now=now,
+        specialty=values["specialty"] or "",
+        clinician=values["clinician"] or "",
+        duration_minutes=values["duration_minutes"],
+        mode=values["mode"],
+        transport_booked=bool(values["transport_booked"]),
+        interpreter_booked=bool(values["interpreter_booked"]),
+        status=values["status"],
     )
-    await _audit(
+    transition = hospital_update(
+        current.state if current else None, update, now=now, acknowledged_event=values.get("acknowledged_event")
+    )
+    target = current or New(organisation_id, ref, int(patient["id"]))
+    appointment_id = await apply_transition(
         tx,
-        actor=actor,
-        action=action,
-        record_type=RecordType.APPOINTMENT,
-        ref=str(appointment_id),
-        detail=f"notice {change.notice}" if change.notice else "",
+        target,
+        transition,
+        actor=Actor(ActorType.API_KEY, actor),
         now=now,
+        settings=settings,
+        source_hash=fingerprint,
     )
-    return Applied(outcome, appointment_id, notice=change.notice)
+    if not transition.changed:
+        # Different words for the same facts (a field's spelling): remember them, so the next resend is unchanged.
+        await tx.execute("UPDATE appointments SET source_hash = ? WHERE id = ?", (fingerprint, appointment_id))
+        return Applied("unchanged", appointment_id)
+    return Applied("created" if current is None else "updated", appointment_id, notice=transition.notice)

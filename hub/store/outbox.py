@@ -5,19 +5,35 @@ personalisation."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hub.clock import format_date, format_time, to_db
-from hub.db import Transaction
+from hub.db import Row, Transaction
 from hub.links import patient_link
 from hub.rules.feed import choose_channel
+from hub.rules.sending import PDF_KINDS, is_urgent, message_to_queue, postal_address
 from hub.settings import Settings
-from hub.vocabulary import Channel, Lane, MessageKind
+from hub.store.audit import record_audit
+from hub.store.events import record_event
+from hub.store.tasks import create_task
+from hub.vocabulary import (
+    ActorType,
+    AuditAction,
+    Channel,
+    EventKind,
+    Lane,
+    LetterKind,
+    MessageKind,
+    MessageStatus,
+    RecordType,
+    TaskKind,
+)
 
 # What a message about an appointment needs to know about the patient.
 MESSAGE_PATIENT_COLUMNS = (
-    "id, mobile, email, contact_preference, opted_out, sms_opted_out, paperless, verification_code"
+    "id, organisation_id, given_name, family_name, mobile, email, contact_preference, opted_out, sms_opted_out,"
+    " email_opted_out, paperless, verification_code, address_lines, postcode"
 )
 
 
@@ -33,10 +49,12 @@ async def queue_message(
     patient_id: int | None,
     appointment_id: int | None = None,
     lane: Lane = Lane.BULK,
+    urgent: bool = False,
 ) -> int:
     row = await tx.fetch_one(
         "INSERT INTO outbox_messages (kind, lane, channel, patient_id, appointment_id, recipient, template_id,"
-        " personalisation, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        " personalisation, next_attempt_at, created_at, urgent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING id",
         (
             kind,
             lane,
@@ -48,10 +66,65 @@ async def queue_message(
             json.dumps(personalisation, sort_keys=True),
             to_db(at),
             to_db(at),
+            int(urgent),
         ),
     )
     assert row is not None
     return int(row["id"])
+
+
+async def announce(
+    tx: Transaction,
+    *,
+    settings: Settings,
+    kind: MessageKind,
+    patient: Row,
+    appointment_id: int,
+    starts_at: datetime,
+    site_name: str,
+    clinic: str,
+    now: datetime,
+) -> list[int]:
+    """Tell the patient of a change to an appointment: by their channel, and by post as well when they chose paper.
+    Queued messages the change makes wrong (an invitation of an appointment now cancelled) are withdrawn first."""
+    queued = await tx.fetch_all(
+        "SELECT DISTINCT kind FROM outbox_messages WHERE appointment_id = ? AND status = ? AND lane = ?",
+        (appointment_id, MessageStatus.QUEUED, Lane.BULK),
+    )
+    kind, withdrawn = message_to_queue(kind, {r["kind"] for r in queued})
+    if withdrawn:
+        await tx.execute(
+            f"UPDATE outbox_messages SET status = ?, error = ? WHERE appointment_id = ? AND status = ? AND lane = ?"
+            f" AND kind IN ({', '.join('?' for _ in withdrawn)})",
+            (
+                MessageStatus.CANCELLED,
+                f"superseded by {kind}",
+                appointment_id,
+                MessageStatus.QUEUED,
+                Lane.BULK,
+                *sorted(withdrawn),
+            ),
+        )
+    channels = [choose_channel(patient)]
+    if channels != [Channel.LETTER] and not patient["paperless"]:
+        channels.append(Channel.LETTER)  # they chose paper: it is posted too, at once
+    ids = []
+    for channel in channels:
+        message_id = await queue_appointment_message(
+            tx,
+            settings=settings,
+            kind=kind,
+            patient=patient,
+            appointment_id=appointment_id,
+            starts_at=starts_at,
+            site_name=site_name,
+            clinic=clinic,
+            now=now,
+            channel=channel,
+        )
+        if message_id is not None:
+            ids.append(message_id)
+    return ids
 
 
 async def queue_appointment_message(
@@ -66,9 +139,16 @@ async def queue_appointment_message(
     clinic: str,
     now: datetime,
     channel: Channel | None = None,
-    template_kind: MessageKind | None = None,
-) -> int:
+) -> int | None:
+    """Queue one message about an appointment; None when it cannot go that way: no template for the kind by that
+    channel, or a letter with no address to go to (the booking centre gets a task and the hospital an event)."""
     channel = channel or choose_channel(patient)
+    template_id = settings.notify.templates.template_for(kind, channel)
+    if template_id is None:
+        return None
+    if channel == Channel.LETTER and not await can_post(tx, patient, appointment_id=appointment_id, kind=kind):
+        await record_not_posted(tx, patient, appointment_id=appointment_id, kind=kind, now=now)
+        return None
     recipient = {Channel.SMS: patient["mobile"], Channel.EMAIL: patient["email"]}.get(channel) or "post"
     personalisation = {
         "link": patient_link(settings, patient["id"]),
@@ -84,8 +164,67 @@ async def queue_appointment_message(
         kind=kind,
         channel=channel,
         recipient=recipient,
-        template_id=settings.notify.templates.template_for(template_kind or kind, channel) or "",
+        template_id=template_id,
         personalisation=personalisation,
         patient_id=patient["id"],
         appointment_id=appointment_id,
+        urgent=channel != Channel.LETTER
+        and is_urgent(
+            starts_at,
+            now,
+            start=settings.notify.quiet_start_hour,
+            end=settings.notify.quiet_end_hour,
+            margin=timedelta(hours=settings.notify.urgent_margin_hours),
+        ),
     )
+
+
+async def can_post(tx: Transaction, patient: Row, *, appointment_id: int | None, kind: MessageKind) -> bool:
+    """A letter can go as the hospital's own PDF (which carries the address) when it is the appointment letter,
+    or as a template to a postal address Notify accepts."""
+    if postal_address(_name(patient), json.loads(patient["address_lines"]), patient["postcode"]) is not None:
+        return True
+    if kind not in PDF_KINDS or appointment_id is None:
+        return False
+    row = await tx.fetch_one(
+        "SELECT id FROM letters WHERE appointment_id = ? AND kind = ? LIMIT 1",
+        (appointment_id, LetterKind.APPOINTMENT_LETTER),
+    )
+    return row is not None
+
+
+async def record_not_posted(
+    tx: Transaction, patient: Row, *, appointment_id: int | None, kind: MessageKind, now: datetime
+) -> None:
+    """A letter was due and there is nowhere to send it: say so, rather than claim it was posted."""
+    await create_task(
+        tx,
+        kind=TaskKind.NO_POSTAL_ADDRESS,
+        patient_id=patient["id"],
+        appointment_id=appointment_id,
+        reason=f"A letter ({kind}) could not be posted: no valid postal address",
+        now=now,
+    )
+    await record_event(
+        tx,
+        at=now,
+        kind=EventKind.LETTER_NOT_POSTED,
+        organisation_id=patient["organisation_id"],
+        patient_id=patient["id"],
+        appointment_id=appointment_id,
+        data={"kind": str(kind), "reason": "no_postal_address"},
+    )
+    await record_audit(
+        tx,
+        at=now,
+        actor_type=ActorType.SYSTEM,
+        actor_id="outbox",
+        action=AuditAction.LETTER_NOT_POSTED,
+        record_type=RecordType.PATIENT,
+        record_id=patient["id"],
+        detail=str(kind),
+    )
+
+
+def _name(patient: Row) -> str:
+    return f"{patient['given_name']} {patient['family_name']}".strip()

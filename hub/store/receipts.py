@@ -21,7 +21,7 @@ from hub.rules.sending import RetryPolicy, backoff
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
-from hub.store.outbox import queue_message
+from hub.store.outbox import can_post, queue_message
 from hub.store.tasks import create_task
 from hub.vocabulary import (
     ActorType,
@@ -29,7 +29,6 @@ from hub.vocabulary import (
     Channel,
     EventKind,
     Lane,
-    LetterKind,
     MessageKind,
     MessageStatus,
     RecordType,
@@ -45,7 +44,10 @@ _MESSAGE_COLUMNS = (
     "id, kind, lane, channel, patient_id, appointment_id, personalisation, status, attempts, notify_id,"
     " delivery_status, urgent, pdf_letter_id"
 )
-_PATIENT_COLUMNS = "id, organisation_id, email, postcode, opted_out, sms_opted_out"
+_PATIENT_COLUMNS = (
+    "id, organisation_id, email, opted_out, sms_opted_out, email_opted_out, given_name, family_name, address_lines,"
+    " postcode"
+)
 
 
 @dataclass(frozen=True)
@@ -162,9 +164,18 @@ async def _replace(
     tx: Transaction, message: Row, patient: Row, *, settings: Settings, now: datetime, why: str
 ) -> tuple[str, int] | None:
     """Queue the same message by the next channel: (channel, new message id), or None when there is none."""
-    can_post = bool(patient["postcode"]) or await _has_pdf(tx, message)
-    channel = next_channel(message["channel"], has_email=bool(patient["email"]), can_post=can_post)
-    if channel is None:
+    posting = message["pdf_letter_id"] is not None or await can_post(
+        tx, patient, appointment_id=message["appointment_id"], kind=message["kind"]
+    )
+    emailing = bool(patient["email"]) and not patient["email_opted_out"]
+    channel: Channel | None = Channel(message["channel"])
+    template_id: str | None = None
+    # Channel after channel, to one the message can go by: a kind with no template by a channel skips it.
+    while template_id is None and channel is not None:
+        channel = next_channel(channel, has_email=emailing, can_post=posting)
+        if channel is not None:
+            template_id = settings.notify.templates.template_for(message["kind"], channel)
+    if channel is None or template_id is None:
         return None
     replacement = await queue_message(
         tx,
@@ -172,7 +183,7 @@ async def _replace(
         kind=message["kind"],
         channel=channel,
         recipient=patient["email"] if channel == Channel.EMAIL else "post",
-        template_id=_template(settings, message["kind"], channel),
+        template_id=template_id,
         personalisation=json.loads(message["personalisation"]),
         patient_id=patient["id"],
         appointment_id=message["appointment_id"],
@@ -256,26 +267,16 @@ async def _opt_out(tx: Transaction, patients: list[Row], mobile: str, *, setting
     confirmed: set[Any] = set()
     for patient in patients:
         await _set_opted_out(tx, patient, True, now=now)
-        # Texts already waiting would go out after the patient said STOP: send them another way instead.
-        waiting = await tx.fetch_all(
-            f"SELECT {_MESSAGE_COLUMNS} FROM outbox_messages WHERE patient_id = ? AND recipient = ?"
-            " AND channel = ? AND lane = ? AND status = ? ORDER BY id",
-            (patient["id"], mobile, Channel.SMS, Lane.BULK, MessageStatus.QUEUED),
-        )
-        for message in waiting:
-            await tx.execute(
-                "UPDATE outbox_messages SET status = ?, error = 'sms opted out' WHERE id = ?",
-                (MessageStatus.CANCELLED, message["id"]),
-            )
-            await _audit(
-                tx, now, AuditAction.NOTIFICATION_CANCELLED, RecordType.MESSAGE, message["id"], "sms opted out"
-            )
-            await _replace(tx, message, patient, settings=settings, now=now, why="sms opted out")
+        await reroute_waiting(tx, patient["id"], Channel.SMS, settings=settings, now=now, why="sms opted out")
         # Twins sharing a parent's mobile and email get one confirmation, not two.
-        channel = Channel.EMAIL if patient["email"] and not patient["opted_out"] else Channel.LETTER
+        emailing = patient["email"] and not patient["opted_out"] and not patient["email_opted_out"]
+        channel = Channel.EMAIL if emailing else Channel.LETTER
         destination = patient["email"] if channel == Channel.EMAIL else patient["id"]
-        if destination in confirmed or (channel == Channel.LETTER and not patient["postcode"]):
+        if destination in confirmed:
             continue
+        kind = MessageKind.SMS_OPT_OUT_CONFIRMATION
+        if channel == Channel.LETTER and not await can_post(tx, patient, appointment_id=None, kind=kind):
+            continue  # nowhere to post it: the STOP itself is what matters, and it is recorded
         confirmed.add(destination)
         await _confirm(tx, patient, MessageKind.SMS_OPT_OUT_CONFIRMATION, channel, settings=settings, now=now)
 
@@ -293,6 +294,26 @@ async def _opt_in(tx: Transaction, patients: list[Row], mobile: str, *, settings
             settings=settings,
             now=now,
         )
+
+
+async def reroute_waiting(
+    tx: Transaction, patient_id: int, channel: Channel, *, settings: Settings, now: datetime, why: str
+) -> None:
+    """Messages waiting to go by a channel the patient has just stopped: sent another way instead."""
+    patient = await _patient(tx, patient_id)
+    assert patient is not None
+    waiting = await tx.fetch_all(
+        f"SELECT {_MESSAGE_COLUMNS} FROM outbox_messages WHERE patient_id = ? AND channel = ? AND lane = ?"
+        " AND status = ? ORDER BY id",
+        (patient_id, channel, Lane.BULK, MessageStatus.QUEUED),
+    )
+    for message in waiting:
+        await tx.execute(
+            "UPDATE outbox_messages SET status = ?, error = ? WHERE id = ?",
+            (MessageStatus.CANCELLED, why, message["id"]),
+        )
+        await _audit(tx, now, AuditAction.NOTIFICATION_CANCELLED, RecordType.MESSAGE, message["id"], why)
+        await _replace(tx, message, patient, settings=settings, now=now, why=why)
 
 
 async def _set_opted_out(tx: Transaction, patient: Row, opted_out: bool, *, now: datetime) -> None:
@@ -336,19 +357,6 @@ async def _patient(tx: Transaction, patient_id: int | None) -> Row | None:
     if patient_id is None:
         return None
     return await tx.fetch_one(f"SELECT {_PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,))
-
-
-async def _has_pdf(tx: Transaction, message: Row) -> bool:
-    """A letter can go as the hospital's own PDF (which carries the address) instead of a template."""
-    if message["pdf_letter_id"] is not None:
-        return True
-    if message["appointment_id"] is None:
-        return False
-    row = await tx.fetch_one(
-        "SELECT id FROM letters WHERE appointment_id = ? AND kind = ? LIMIT 1",
-        (message["appointment_id"], LetterKind.APPOINTMENT_LETTER),
-    )
-    return row is not None
 
 
 def _template(settings: Settings, kind: str, channel: str) -> str:

@@ -25,7 +25,6 @@ from hub.vocabulary import (
     AuditAction,
     Channel,
     EventKind,
-    HospitalStatus,
     MessageKind,
     MessageStatus,
     RecordType,
@@ -61,36 +60,32 @@ async def _insert(tx: Transaction, appointment_id: int, notices: list[tuple[str,
         )
 
 
-async def plan_notices(
+async def plan_reminders(
+    tx: Transaction, *, settings: Settings, appointment_id: int, starts_at: datetime, now: datetime
+) -> None:
+    """A new time: the reminders before it, planned again (any held back by quiet hours would give the old time)."""
+    await _close(tx, appointment_id, like=_REMINDER_CHAIN, outcome="replanned", now=now)
+    await _cancel_queued(tx, appointment_id, kinds=(MessageKind.APPOINTMENT_REMINDER,))
+    await _insert(tx, appointment_id, reminder_notices(starts_at, now, schedule_from(settings)))
+
+
+async def plan_invitation(
     tx: Transaction,
     *,
     settings: Settings,
-    notice: MessageKind | None,
-    status: str,
     patient: dict[str, Any],
     appointment_id: int,
     starts_at: datetime,
     now: datetime,
 ) -> None:
-    """After the hospital's change to an appointment: (re)plan its reminders and escalation."""
-    if status != HospitalStatus.BOOKED or starts_at <= now:
-        await withdraw_reminders(tx, appointment_id=appointment_id, now=now, outcome=f"appointment {status}")
-        return
-    if notice not in (MessageKind.INVITATION, MessageKind.CHANGED):
-        return
-    schedule = schedule_from(settings)
-    await _close(tx, appointment_id, like=_REMINDER_CHAIN, outcome="replanned", now=now)
-    # One held back by quiet hours would give the old date and time.
-    await _cancel_queued(tx, appointment_id, kinds=(MessageKind.APPOINTMENT_REMINDER,))
-    await _insert(tx, appointment_id, reminder_notices(starts_at, now, schedule))
-    if notice != MessageKind.INVITATION:
-        return
+    """A new booking: its reminders, and the unread-letter escalation for a patient who reads online."""
+    await plan_reminders(tx, settings=settings, appointment_id=appointment_id, starts_at=starts_at, now=now)
     await _close(tx, appointment_id, like=_ESCALATION_CHAIN, outcome="replanned", now=now)
     if choose_channel(patient) == Channel.LETTER:
         return  # opted out, or no mobile or email: the invitation itself went by post, so nothing to escalate
     if not patient["paperless"]:
-        return  # they chose paper: the letter went beside the text or email (announce_change); nothing escalates
-    await _insert(tx, appointment_id, escalation_notices(now, schedule))
+        return  # they chose paper: the letter went beside the text or email; nothing escalates
+    await _insert(tx, appointment_id, escalation_notices(now, schedule_from(settings)))
 
 
 async def _cancel_queued(tx: Transaction, appointment_id: int, *, kinds: tuple[MessageKind, ...]) -> None:
@@ -157,14 +152,13 @@ async def _act(
     )
     if a is None or patient is None:
         return "skip:gone"
-    reachable = (patient["mobile"] and not patient["sms_opted_out"]) or patient["email"]
     state = DueState(
         kind=notice["kind"],
         status=a["status"],
         request_state=a["request_state"],
         starts_at=from_db(a["starts_at"]),
         opened=bool(a["read"]) or (a["letters"] == 0 and a["first_viewed_at"] is not None),
-        digital_ok=bool(reachable) and not patient["opted_out"],
+        digital_ok=choose_channel(patient) != Channel.LETTER,
     )
     verdict = decide(state, now=now, schedule=schedule)
     if not isinstance(verdict, MessageKind):
@@ -181,8 +175,9 @@ async def _act(
         clinic=a["clinic"],
         now=now,
         channel=Channel.LETTER if post else None,
-        template_kind=MessageKind.INVITATION if post else None,
     )
+    if message_id is None:
+        return "skip:no_postal_address" if post else "skip:no_template"
     if post:
         await create_task(
             tx,
@@ -225,47 +220,4 @@ async def withdraw_reminders(
         tx,
         appointment_id,
         kinds=(MessageKind.INVITATION_REMINDER, MessageKind.APPOINTMENT_REMINDER, MessageKind.INVITATION_POST),
-    )
-
-
-async def announce_change(
-    tx: Transaction,
-    *,
-    settings: Settings,
-    notice: MessageKind | None,
-    status: str,
-    patient: dict[str, Any],
-    appointment_id: int,
-    starts_at: datetime,
-    site_name: str,
-    clinic: str,
-    now: datetime,
-) -> None:
-    """After any change to an appointment: tell the patient (when `notice`) and re-plan what follows."""
-    if notice:
-        channels = [choose_channel(patient)]
-        if channels != [Channel.LETTER] and not patient["paperless"]:
-            channels.append(Channel.LETTER)  # they chose paper: it is posted too, at once
-        for channel in channels:
-            await queue_appointment_message(
-                tx,
-                settings=settings,
-                kind=notice,
-                patient=patient,
-                appointment_id=appointment_id,
-                starts_at=starts_at,
-                site_name=site_name,
-                clinic=clinic,
-                now=now,
-                channel=channel,
-            )
-    await plan_notices(
-        tx,
-        settings=settings,
-        notice=notice,
-        status=status,
-        patient=patient,
-        appointment_id=appointment_id,
-        starts_at=starts_at,
-        now=now,
     )

@@ -7,33 +7,38 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hub.clock import from_db, to_db
+from hub.clock import to_db
 from hub.db import Database, Row, Transaction
 from hub.links import patient_link
+from hub.rules.appointments import Refused, Transition
+from hub.rules.lifecycle import accept_hospital, agent_cancelled, agent_rebooked, request_closed
 from hub.rules.tasks import QueuePolicy, after_no_answer
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
-from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, queue_appointment_message, queue_message
-from hub.store.reminders import announce_change
+from hub.store.lifecycle import Actor, Loaded, apply_transition, load_appointment
+from hub.store.outbox import (
+    MESSAGE_PATIENT_COLUMNS,
+    can_post,
+    queue_appointment_message,
+    queue_message,
+    record_not_posted,
+)
 from hub.vocabulary import (
     ActorType,
     AuditAction,
     Channel,
     EventKind,
-    HospitalStatus,
     MessageKind,
     RecordType,
-    RequestState,
     TaskKind,
     TaskOutcome,
     TaskStatus,
 )
 
 # What the hospital is told, and what the audit trail says, of each outcome an agent records.
+# (Rebooked and cancelled are the appointment's own events, written with the change by the lifecycle.)
 _EVENTS = {
-    TaskOutcome.REBOOKED: EventKind.TASK_REBOOKED,
-    TaskOutcome.CANCELLED: EventKind.TASK_CANCELLED,
     TaskOutcome.NO_ANSWER: EventKind.TASK_NO_ANSWER,
     TaskOutcome.CLOSED: EventKind.TASK_CLOSED,
 }
@@ -42,6 +47,7 @@ _AUDIT = {
     TaskOutcome.CANCELLED: AuditAction.TASK_CANCELLED,
     TaskOutcome.NO_ANSWER: AuditAction.TASK_NO_ANSWER,
     TaskOutcome.CLOSED: AuditAction.TASK_CLOSED,
+    TaskOutcome.ACCEPTED_HOSPITAL: AuditAction.CONFLICT_ACCEPTED,
 }
 
 
@@ -60,24 +66,13 @@ class NotHeld(Exception):
 
 async def _load(tx: Transaction, task_id: int, staff_id: int, now: datetime) -> Row:
     task = await tx.fetch_one(
-        "SELECT id, kind, patient_id, appointment_id, attempts FROM tasks WHERE id = ? AND status = ?"
-        " AND claimed_by = ? AND claimed_until > ?",
+        "SELECT id, kind, patient_id, appointment_id, attempts, prior_request_state FROM tasks WHERE id = ?"
+        " AND status = ? AND claimed_by = ? AND claimed_until > ?",
         (task_id, TaskStatus.CLAIMED, staff_id, to_db(now)),
     )
     if task is None:
         raise NotHeld(task_id)
     return task
-
-
-async def _appointment(tx: Transaction, appointment_id: int) -> Row:
-    row = await tx.fetch_one(
-        "SELECT a.id, a.organisation_id, a.ref, a.patient_id, a.site_id, a.starts_at, a.clinic, a.clinician,"
-        " a.status, s.name AS site_name, s.code AS site_code FROM appointments a JOIN sites s ON s.id = a.site_id"
-        " WHERE a.id = ?",
-        (appointment_id,),
-    )
-    assert row is not None
-    return row
 
 
 async def record_outcome(
@@ -95,18 +90,28 @@ async def record_outcome(
     async with db.write() as tx:
         task = await _load(tx, task_id, staff_id, now)
         patient = await tx.fetch_one(
-            f"SELECT {MESSAGE_PATIENT_COLUMNS}, organisation_id FROM patients WHERE id = ?", (task["patient_id"],)
+            f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (task["patient_id"],)
         )
         assert patient is not None
-        appointment = await _appointment(tx, task["appointment_id"]) if task["appointment_id"] else None
-        if outcome.kind in (TaskOutcome.REBOOKED, TaskOutcome.CANCELLED) and appointment is None:
-            raise ValueError("this call-back has no appointment to change")
+        appointment = await load_appointment(tx, task["appointment_id"]) if task["appointment_id"] else None
+        changes = (TaskOutcome.REBOOKED, TaskOutcome.CANCELLED, TaskOutcome.ACCEPTED_HOSPITAL)
+        if outcome.kind in changes and appointment is None:
+            raise ValueError("this task has no appointment to change")
+        agent = Actor(ActorType.AGENT, staff_id)
         result = "closed"
         data: dict[str, Any] = {"task_id": task_id}
-        if outcome.kind == TaskOutcome.REBOOKED and appointment is not None and outcome.starts_at is not None:
-            data.update(await _rebook(tx, appointment, patient, outcome, settings=settings, now=now))
-        elif outcome.kind == TaskOutcome.CANCELLED and appointment is not None:
-            await _cancel(tx, appointment, patient, settings=settings, now=now)
+        if outcome.kind in changes and appointment is not None:
+            transition, extra = await _change(tx, appointment, outcome, now=now)
+            await apply_transition(
+                tx,
+                appointment,
+                transition,
+                actor=agent,
+                now=now,
+                settings=settings,
+                event_data={"task_id": task_id, **extra},
+                acting_task_id=task_id,
+            )
         elif outcome.kind == TaskOutcome.NO_ANSWER:
             attempts, retry_at = after_no_answer(task["attempts"], now=now, policy=policy)
             data["attempts"] = attempts
@@ -119,10 +124,11 @@ async def record_outcome(
                 result = "retry"
             else:
                 data["message_id"] = await _letter(tx, appointment, patient, settings=settings, now=now)
+                await _close_request(tx, task, appointment, agent=agent, settings=settings, now=now)
                 result = "letter"
             await tx.execute("UPDATE tasks SET attempts = ? WHERE id = ?", (attempts, task_id))
         elif outcome.kind == TaskOutcome.CLOSED:
-            await _withdraw_request(tx, task, now=now)
+            await _close_request(tx, task, appointment, agent=agent, settings=settings, now=now)
             data["note"] = outcome.note
         else:
             raise ValueError(f"unknown outcome {outcome.kind}")
@@ -139,15 +145,16 @@ async def record_outcome(
                     task_id,
                 ),
             )
-        await record_event(
-            tx,
-            at=now,
-            kind=_EVENTS[outcome.kind],
-            organisation_id=patient["organisation_id"],
-            patient_id=patient["id"],
-            appointment_id=appointment["id"] if appointment else None,
-            data={**data, "appointment_ref": appointment["ref"]} if appointment else data,
-        )
+        if outcome.kind in _EVENTS:
+            await record_event(
+                tx,
+                at=now,
+                kind=_EVENTS[outcome.kind],
+                organisation_id=patient["organisation_id"],
+                patient_id=patient["id"],
+                appointment_id=appointment.id if appointment else None,
+                data={**data, "appointment_ref": appointment.ref} if appointment else data,
+            )
         await record_audit(
             tx,
             at=now,
@@ -156,94 +163,77 @@ async def record_outcome(
             action=_AUDIT[outcome.kind],
             record_type=RecordType.TASK,
             record_id=task_id,
-            detail=f"appointment {appointment['id']}" if appointment else "",
+            detail=f"appointment {appointment.id}" if appointment else "",
         )
     return result
 
 
-async def _rebook(
-    tx: Transaction, appointment: Row, patient: Row, outcome: Outcome, *, settings: Settings, now: datetime
-) -> dict[str, Any]:
-    assert outcome.starts_at is not None
-    if appointment["status"] != HospitalStatus.BOOKED:
-        raise ValueError("only a booked appointment can be rebooked")
-    site_id, site_name = appointment["site_id"], appointment["site_name"]
-    if outcome.site_code and outcome.site_code != appointment["site_code"]:
+async def _change(
+    tx: Transaction, appointment: Loaded, outcome: Outcome, *, now: datetime
+) -> tuple[Transition, dict[str, Any]]:
+    """The agent's change to the appointment, and what the hospital's event says beside the lifecycle's data."""
+    extra: dict[str, Any] = {}
+    result: Transition | Refused
+    if outcome.kind == TaskOutcome.REBOOKED:
+        assert outcome.starts_at is not None
+        site_id = appointment.state.facts.site_id
         site = await tx.fetch_one(
-            "SELECT id, name FROM sites WHERE code = ? AND organisation_id = ?",
-            (outcome.site_code, appointment["organisation_id"]),
+            "SELECT id, code FROM sites WHERE organisation_id = ? AND (code = ? OR (? = '' AND id = ?))",
+            (appointment.organisation_id, outcome.site_code, outcome.site_code, site_id),
         )
         if site is None:
             raise ValueError("no such site")
-        site_id, site_name = site["id"], site["name"]
-    clinician = outcome.clinician or appointment["clinician"]
-    await tx.execute(
-        "UPDATE appointments SET starts_at = ?, site_id = ?, clinician = ?, sequence = sequence + 1,"
-        " request_state = ?, first_viewed_at = NULL, updated_at = ? WHERE id = ?",
-        (to_db(outcome.starts_at), site_id, clinician, RequestState.NONE, to_db(now), appointment["id"]),
-    )
-    await announce_change(
-        tx,
-        settings=settings,
-        notice=MessageKind.CHANGED,
-        status=HospitalStatus.BOOKED,
-        patient=patient,
-        appointment_id=appointment["id"],
-        starts_at=outcome.starts_at,
-        site_name=site_name,
-        clinic=appointment["clinic"],
-        now=now,
-    )
-    return {
-        "previous_start": from_db(appointment["starts_at"]).isoformat(),
-        "start": outcome.starts_at.isoformat(),
-        "site_code": outcome.site_code or appointment["site_code"],
-        "clinician": clinician,
-    }
+        extra["site_code"] = site["code"]
+        clinician = outcome.clinician or appointment.state.facts.clinician
+        result = agent_rebooked(appointment.state, starts_at=outcome.starts_at, site_id=site["id"], clinician=clinician)
+        if isinstance(result, Refused):
+            raise ValueError("only a booked appointment can be rebooked")
+    elif outcome.kind == TaskOutcome.CANCELLED:
+        result = agent_cancelled(appointment.state)
+        if isinstance(result, Refused):
+            raise ValueError("only a booked appointment can be cancelled")
+    else:
+        result = accept_hospital(appointment.state, now=now)
+        if isinstance(result, Refused):
+            raise ValueError("the hospital's record agrees with the hub's: there is nothing to accept")
+    return result, extra
 
 
-async def _cancel(tx: Transaction, appointment: Row, patient: Row, *, settings: Settings, now: datetime) -> None:
-    if appointment["status"] != HospitalStatus.BOOKED:
-        raise ValueError("only a booked appointment can be cancelled")
-    await tx.execute(
-        "UPDATE appointments SET status = ?, sequence = sequence + 1, updated_at = ? WHERE id = ?",
-        (HospitalStatus.CANCELLED, to_db(now), appointment["id"]),
-    )
-    # Another open request on the same appointment (a rebook) is answered by the cancellation.
-    await tx.execute(
-        "UPDATE tasks SET status = ?, closed_at = ?, outcome = ? WHERE appointment_id = ? AND status = ?",
-        (TaskStatus.CLOSED, to_db(now), TaskOutcome.SUPERSEDED, appointment["id"], TaskStatus.OPEN),
-    )
-    starts_at = from_db(appointment["starts_at"])
-    await announce_change(
-        tx,
-        settings=settings,
-        notice=MessageKind.CANCELLED,
-        status=HospitalStatus.CANCELLED,
-        patient=patient,
-        appointment_id=appointment["id"],
-        starts_at=starts_at,
-        site_name=appointment["site_name"],
-        clinic=appointment["clinic"],
-        now=now,
+async def _close_request(
+    tx: Transaction, task: Row, appointment: Loaded | None, *, agent: Actor, settings: Settings, now: datetime
+) -> None:
+    """A patient's request closed without a change: their request state returns to what it was before it."""
+    if appointment is None:
+        return
+    transition = request_closed(appointment.state, kind=TaskKind(task["kind"]), prior_state=task["prior_request_state"])
+    await apply_transition(
+        tx, appointment, transition, actor=agent, now=now, settings=settings, acting_task_id=task["id"]
     )
 
 
-async def _letter(tx: Transaction, appointment: Row | None, patient: Row, *, settings: Settings, now: datetime) -> int:
-    """After the last unanswered call: a letter asking the patient to ring the booking team."""
+async def _letter(
+    tx: Transaction, appointment: Loaded | None, patient: Row, *, settings: Settings, now: datetime
+) -> int | None:
+    """After the last unanswered call: a letter asking the patient to ring the booking team (None when there is no
+    address to post it to: the booking centre gets a task for that instead)."""
     if appointment is not None:
+        site = await tx.fetch_one("SELECT name FROM sites WHERE id = ?", (appointment.state.facts.site_id,))
+        assert site is not None
         return await queue_appointment_message(
             tx,
             settings=settings,
             kind=MessageKind.NO_ANSWER,
             patient=patient,
-            appointment_id=appointment["id"],
-            starts_at=from_db(appointment["starts_at"]),
-            site_name=appointment["site_name"],
-            clinic=appointment["clinic"],
+            appointment_id=appointment.id,
+            starts_at=appointment.state.facts.starts_at,
+            site_name=site["name"],
+            clinic=appointment.state.facts.clinic,
             now=now,
             channel=Channel.LETTER,
         )
+    if not await can_post(tx, patient, appointment_id=None, kind=MessageKind.NO_ANSWER):
+        await record_not_posted(tx, patient, appointment_id=None, kind=MessageKind.NO_ANSWER, now=now)
+        return None
     return await queue_message(
         tx,
         at=now,
@@ -253,15 +243,4 @@ async def _letter(tx: Transaction, appointment: Row | None, patient: Row, *, set
         template_id=settings.notify.templates.no_answer_letter,
         personalisation={"link": patient_link(settings, patient["id"])},
         patient_id=patient["id"],
-    )
-
-
-async def _withdraw_request(tx: Transaction, task: Row, *, now: datetime) -> None:
-    """Closing a rebook or cancel request (the patient changed their mind) leaves the appointment as it was."""
-    if task["appointment_id"] is None or task["kind"] not in (TaskKind.REBOOK, TaskKind.CANCEL):
-        return
-    state = RequestState.REBOOK_REQUESTED if task["kind"] == TaskKind.REBOOK else RequestState.CANCEL_REQUESTED
-    await tx.execute(
-        "UPDATE appointments SET request_state = ?, updated_at = ? WHERE id = ? AND request_state = ?",
-        (RequestState.NONE, to_db(now), task["appointment_id"], state),
     )

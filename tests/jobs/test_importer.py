@@ -119,6 +119,7 @@ async def test_the_same_file_twice_changes_nothing(trust: Harness, tmp_path: Pat
 
 async def test_next_nights_extract_sends_only_what_changed(trust: Harness, tmp_path: Path) -> None:
     await run_import(trust, write_csv(tmp_path / "monday.csv", [row(1), row(2), row(3)]))
+    await trust.send_queued()  # Monday's invitations went out during the day
     tuesday = [row(1), row(2, start="2026-12-20T14:00:00+00:00"), row(3, status="cancelled"), row(4)]
     report = await run_import(trust, write_csv(tmp_path / "tuesday.csv", tuesday))
     assert dict(report.outcomes) == {"unchanged": 1, "updated": 2, "created": 1}
@@ -220,8 +221,12 @@ async def test_file_without_a_required_column_is_refused(trust: Harness, tmp_pat
 async def test_optional_columns_may_be_left_out(trust: Harness, tmp_path: Path) -> None:
     report = await run_import(trust, write_csv(tmp_path / "extract.csv", [row(1)], REQUIRED))
     assert dict(report.outcomes) == {"created": 1}
-    message = await trust.db.fetch_one("SELECT channel, recipient FROM outbox_messages")
-    assert message == {"channel": "letter", "recipient": "post"}  # no contact details in the file
+    # No contact details in the file, and no address either: nothing can be sent, and nothing claims to have been.
+    assert await trust.db.fetch_all("SELECT id FROM outbox_messages") == []
+    task = await trust.db.fetch_one("SELECT kind FROM tasks")
+    event = await trust.db.fetch_one("SELECT kind, data FROM events")
+    assert task == {"kind": "no_postal_address"}
+    assert event is not None and event["kind"] == "letter.not_posted" and '"kind": "invitation"' in event["data"]
 
 
 async def test_row_with_more_cells_than_columns_is_rejected(trust: Harness, tmp_path: Path) -> None:

@@ -69,7 +69,9 @@ def test_rebook_limit_comes_from_the_policy() -> None:
 def test_cutoff_and_past(hours_ahead: float, why_not: str) -> None:
     result = allowed(starts_at=NOW + timedelta(hours=hours_ahead))
     assert result.why_not == why_not
-    assert result.any is (why_not == "")
+    assert (result.rebook, result.cancel) == (why_not == "", why_not == "")
+    # Issue 13 (8): confirming stays possible until the appointment starts; the cut-off is for changes only.
+    assert result.confirm is (why_not != "past")
 
 
 def test_cutoff_comes_from_the_policy() -> None:

@@ -142,9 +142,11 @@ async def test_what_the_rule_refuses_or_another_patients_appointment_changes_not
     soon = await hub.create_appointment(patient_id=patient, starts_at=hub.clock.now() + timedelta(hours=2))
     theirs = await hub.create_appointment(patient_id=other)
     now = hub.clock.now()
-    assert await confirm_appointment(hub.db, patient_id=patient, appointment_id=soon, now=now, policy=POLICY) == (
-        ActionResult(False, WhyNot.CUTOFF)
+    # Inside the cut-off a change is refused (confirming is still allowed until the start).
+    inside = await request_rebook(
+        hub.db, patient_id=patient, appointment_id=soon, reason="x", preferred_times="", now=now, policy=POLICY
     )
+    assert inside == ActionResult(False, WhyNot.CUTOFF)
     assert await confirm_appointment(hub.db, patient_id=patient, appointment_id=theirs, now=now, policy=POLICY) == (
         ActionResult(False, WhyNot.MISSING)
     )

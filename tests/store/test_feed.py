@@ -115,6 +115,7 @@ async def test_a_new_booking_invites_the_patient_and_a_move_tells_them_in_the_sa
     created = await _appointment(hub, org)
     assert (created.outcome, created.notice) == ("created", "invitation")
     assert await _appointment(hub, org) == Applied("unchanged", created.record_id)
+    await hub.send_queued()  # the invitation went before the move
     moved = await _appointment(hub, org, start="2026-12-04T14:00:00+00:00")
     assert (moved.outcome, moved.notice) == ("updated", "changed")
     sent = await hub.db.fetch_all("SELECT kind, channel, recipient FROM outbox_messages ORDER BY id")

@@ -77,6 +77,9 @@ TEMPLATES = {
 }
 
 
+ADDRESS: dict[str, Any] = {"address_lines": ["1 Example Street", "London"], "postcode": "NW3 2QG"}
+
+
 async def _appointment_message(hub: Harness, patient_id: int, **kwargs: Any) -> dict[str, Any]:
     appointment_id = await hub.create_appointment(patient_id=patient_id, starts_at=STARTS)
     patient = await hub.db.fetch_one(f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,))
@@ -109,8 +112,8 @@ async def _appointment_message(hub: Harness, patient_id: int, **kwargs: Any) -> 
         ({}, "sms", "+447700900001", "inv-sms"),
         ({"email": "m@example.com", "contact_preference": "email"}, "email", "m@example.com", "inv-email"),
         ({"mobile": None, "email": "m@example.com"}, "email", "m@example.com", "inv-email"),
-        ({"mobile": None}, "letter", "post", "inv-letter"),
-        ({"sms_opted_out": True}, "letter", "post", "inv-letter"),
+        ({"mobile": None, **ADDRESS}, "letter", "post", "inv-letter"),
+        ({"sms_opted_out": True, **ADDRESS}, "letter", "post", "inv-letter"),
     ],
 )
 async def test_the_channel_follows_the_patient_and_the_template_follows_kind_and_channel(
@@ -134,12 +137,40 @@ async def test_the_personalisation_carries_the_link_the_code_and_the_appointment
     }
 
 
-async def test_a_caller_may_choose_the_channel_and_borrow_another_kinds_template(make_hub: MakeHub) -> None:
+async def test_a_caller_may_choose_the_channel_and_the_template_comes_from_the_declared_table(
+    make_hub: MakeHub,
+) -> None:
     hub = await make_hub(**TEMPLATES)
-    patient = await hub.create_patient(email="m@example.com")
-    message = await _appointment_message(
-        hub, patient, kind="changed", channel="sms", template_kind="appointment_reminder"
+    patient = await hub.create_patient(email="m@example.com", **ADDRESS)
+    message = await _appointment_message(hub, patient, kind="appointment_reminder", channel="sms")
+    assert (message["kind"], message["channel"], message["template_id"]) == (
+        "appointment_reminder",
+        "sms",
+        "reminder-sms",
     )
-    assert (message["kind"], message["channel"], message["template_id"]) == ("changed", "sms", "reminder-sms")
+    posted = await _appointment_message(hub, patient, kind="invitation_post", channel="letter")
+    assert posted["template_id"] == "inv-letter"  # the posted invitation is the invitation's letter
     unset = await _appointment_message(hub, patient, kind="changed", channel="email")
-    assert unset["template_id"] == ""  # no template set for it: the sender reports that, not this
+    assert unset["template_id"] == ""  # declared but not set (demo and tests): the sender reports that, not this
+
+
+async def test_a_kind_with_no_template_by_a_channel_queues_nothing(hub: Harness) -> None:
+    patient_id = await hub.create_patient(email="m@example.com", **ADDRESS)
+    appointment_id = await hub.create_appointment(patient_id=patient_id, starts_at=STARTS)
+    patient = await hub.db.fetch_one(f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,))
+    assert patient is not None
+    async with hub.db.write() as tx:
+        queued = await queue_appointment_message(
+            tx,
+            settings=hub.settings,
+            kind=MessageKind.INVITATION_REMINDER,  # a reminder has no letter: it once went with an empty template
+            patient=patient,
+            appointment_id=appointment_id,
+            starts_at=STARTS,
+            site_name="Royal Free Hospital",
+            clinic="",
+            now=hub.clock.now(),
+            channel=Channel.LETTER,
+        )
+    assert queued is None
+    assert await hub.db.fetch_all("SELECT id FROM outbox_messages") == []

@@ -416,8 +416,10 @@ async def test_a_paper_patient_is_posted_changes_and_cancellations_too(hub: Harn
     pas = await pas_for(hub)
     await set_patient(hub, paperless=0)
     await pas.book(start=T0 + timedelta(days=20), expect="invitation")
+    await hub.send_queued()  # each message went before the next change
     at(hub, hours=1)
     await pas.book(start=T0 + timedelta(days=25), expect="changed")
+    await hub.send_queued()
     at(hub, hours=2)
     await pas.book(start=T0 + timedelta(days=25), status="cancelled", expect="cancelled")
     sent = [(m["kind"], m["channel"]) for m in await messages(hub)]
@@ -437,6 +439,7 @@ async def test_a_paper_patient_is_posted_changes_and_cancellations_too(hub: Harn
 async def test_a_paperless_patient_gets_changes_by_text_only(hub: Harness) -> None:
     pas = await pas_for(hub)
     await pas.book(start=T0 + timedelta(days=20), expect="invitation")
+    await hub.send_queued()
     await pas.book(start=T0 + timedelta(days=25), expect="changed")
     assert [(m["kind"], m["channel"]) for m in await messages(hub)] == [("invitation", "sms"), ("changed", "sms")]
 
@@ -445,6 +448,7 @@ async def test_a_paper_patient_with_no_mobile_or_email_is_posted_a_change_once(h
     pas = await pas_for(hub, mobile=None, email=None, contact_preference=None)
     await set_patient(hub, paperless=0)
     await pas.book(start=T0 + timedelta(days=20))
+    await hub.send_queued()
     await pas.book(start=T0 + timedelta(days=25), expect="changed")
     assert [(m["kind"], m["channel"]) for m in await messages(hub)] == [("invitation", "letter"), ("changed", "letter")]
 

@@ -168,6 +168,7 @@ async def put_patient(request: Request) -> Response:
             values=patient.values(),
             actor=key.name,
             now=hub.clock.now(),
+            settings=hub.settings,
         )
         await _audit_unchanged(tx, hub, key, "put_patient", ref, applied)
     return _answer("patient_ref", ref, applied)

@@ -16,7 +16,7 @@ from hub.vocabulary import AGENT_OUTCOMES, TASK_KIND_LABELS, TASK_OUTCOME_LABELS
 from hub.web.common import hub_of, render
 
 STAFF_COOKIE = "hub_staff"
-# What an agent may record, with its label; other outcomes (the hub's own) show as their value.
+# What an agent may record, with its label.
 _AGENT_OUTCOME_LABELS = {outcome: TASK_OUTCOME_LABELS[outcome] for outcome in AGENT_OUTCOMES}
 
 
@@ -89,7 +89,13 @@ def staff_page(request: Request, template: str, context: dict[str, Any] | None =
     return render(
         request,
         f"views/staff/{template}",
-        {"staff": staff, "task_kinds": TASK_KIND_LABELS, "outcomes": _AGENT_OUTCOME_LABELS, **(context or {})},
+        {
+            "staff": staff,
+            "task_kinds": TASK_KIND_LABELS,
+            "outcomes": _AGENT_OUTCOME_LABELS,
+            "outcome_labels": TASK_OUTCOME_LABELS,  # every way a task can end, the hub's own included
+            **(context or {}),
+        },
         status=status,
     )
 

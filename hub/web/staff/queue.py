@@ -11,6 +11,7 @@ from starlette.responses import Response
 from hub.clock import format_date, format_time
 from hub.db import Row
 from hub.rules.tasks import parse_new_start
+from hub.store.lifecycle import describe_conflict
 from hub.store.task_outcomes import NotHeld, Outcome, record_outcome
 from hub.store.tasks import (
     Filters,
@@ -22,7 +23,7 @@ from hub.store.tasks import (
     list_queue,
     release_task,
 )
-from hub.vocabulary import AGENT_OUTCOMES, TaskOutcome
+from hub.vocabulary import AGENT_OUTCOMES, TaskKind, TaskOutcome, TaskStatus
 from hub.web.common import hub_of, read_form
 from hub.web.staff.common import require_admin, require_staff, see_other, staff_page
 
@@ -75,11 +76,15 @@ async def task_page(
         " WHERE p.id = ? ORDER BY s.name",
         (task["patient_id"],),
     )
+    conflict = None
+    if task["kind"] == TaskKind.CONFLICT and task["appointment_id"] is not None:
+        conflict = await describe_conflict(hub.db, task["appointment_id"])
     return staff_page(
         request,
         "task.html",
         {
             "task": task,
+            "conflict": conflict,
             "mine": holds(task, staff["id"]),
             "sites": sites,
             "errors": errors or {},
@@ -154,7 +159,10 @@ async def outcome(request: Request) -> Response:
             now=hub.clock.now(),
         )
     except NotHeld:
-        return see_other("/staff?done=lapsed")
+        # Closed meanwhile (the hospital cancelled, or its record now agrees): the task's page says why.
+        task = await _task_or_404(request)
+        closed = task["status"] == TaskStatus.CLOSED
+        return see_other(f"/staff/tasks/{task['id']}" if closed else "/staff?done=lapsed")
     except ValueError as exc:
         return await task_page(request, errors={"outcome": str(exc).capitalize()}, values=form, status=400)
     return see_other(f"/staff?done={result}")

@@ -285,6 +285,7 @@ async def test_time_in_summer_is_shown_in_london_time(api: Api) -> None:
 async def test_changed_time_sends_the_changed_notice_and_bumps_the_sequence(api: Api) -> None:
     await api.setup()
     await api.put("appointments/A1", APPOINTMENT)
+    await api.hub.send_queued()  # the invitation went before the change
     response = await api.put("appointments/A1", {**APPOINTMENT, "start": "2026-12-10T14:00:00+00:00"})
     assert response.status_code == 200
     assert response.json() == {"appointment_ref": "A1", "outcome": "updated", "notice": "changed"}
@@ -308,6 +309,7 @@ async def test_changed_site_sends_the_changed_notice(api: Api) -> None:
     await api.setup()
     assert (await api.put("sites/BARNET", {"name": "Barnet Hospital"})).status_code == 201
     await api.put("appointments/A1", APPOINTMENT)
+    await api.hub.send_queued()  # the invitation went before the change
     response = await api.put("appointments/A1", {**APPOINTMENT, "site_code": "BARNET"})
     assert response.json() == {"appointment_ref": "A1", "outcome": "updated", "notice": "changed"}
     messages = await outbox(api.hub)
@@ -319,6 +321,7 @@ async def test_changed_site_sends_the_changed_notice(api: Api) -> None:
 async def test_changed_mode_sends_the_changed_notice(api: Api) -> None:
     await api.setup()
     await api.put("appointments/A1", APPOINTMENT)
+    await api.hub.send_queued()  # the invitation went before the change
     response = await api.put("appointments/A1", {**APPOINTMENT, "mode": "telephone"})
     assert response.json()["notice"] == "changed"
     assert [m["kind"] for m in await outbox(api.hub)] == ["invitation", "changed"]
@@ -423,13 +426,22 @@ async def test_new_time_answers_the_patients_rebook_request(api: Api) -> None:
     assert (await appointment(api.hub))["request_state"] == "none"
 
 
-async def test_confirmed_request_state_survives_a_new_time(api: Api) -> None:
+async def test_a_new_time_clears_the_confirmation_of_the_old_one(api: Api) -> None:
+    # Issue 13 (2): the patient confirmed one time; the hospital moved it. "You confirmed you will attend" would be
+    # for a time she never saw, and the 7-day reminder would be skipped as if she had confirmed the new one.
     await api.setup()
     await api.put("appointments/A1", APPOINTMENT)
     async with api.hub.db.write() as tx:
         await tx.execute("UPDATE appointments SET request_state = 'confirmed' WHERE ref = 'A1'")
     await api.put("appointments/A1", {**APPOINTMENT, "start": "2026-12-17T11:00:00+00:00"})
-    assert (await appointment(api.hub))["request_state"] == "confirmed"
+    assert (await appointment(api.hub))["request_state"] == "none"
+    reminders = await rows(
+        api.hub, "SELECT kind, due_at FROM scheduled_notices WHERE kind LIKE 'reminder_%' AND done_at IS NULL"
+    )
+    assert {(r["kind"], r["due_at"]) for r in reminders} == {
+        ("reminder_7d", "2026-12-10T11:00:00.000000Z"),
+        ("reminder_1d", "2026-12-16T11:00:00.000000Z"),
+    }
 
 
 async def test_appointment_cannot_move_to_another_patient(api: Api) -> None:

@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 
 from hub.rules.feed import (
-    Change,
-    appointment_change,
     check_ref,
     choose_channel,
     new_verification_code,
@@ -21,7 +19,6 @@ from hub.rules.feed import (
 )
 from hub.rules.validation import nhs_number_is_valid
 from hub.store.api_keys import create_api_key
-from hub.vocabulary import MessageKind
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -516,45 +513,6 @@ def test_verification_code_avoids_letters_misread_on_paper() -> None:
     codes = {new_verification_code() for _ in range(200)}
     assert len(codes) > 190
     assert all(len(c) == 6 and not set(c) & set("01OIL") for c in codes)
-
-
-LATER = NOW + timedelta(days=10)
-EARLIER = NOW - timedelta(days=1)
-
-
-def state(start: datetime = LATER, site_id: int = 1, mode: str = "in_person", status: str = "booked") -> dict[str, Any]:
-    return {"start": start, "site_id": site_id, "mode": mode, "status": status}
-
-
-@pytest.mark.parametrize(
-    ("before", "after", "change"),
-    [
-        (None, state(), Change(MessageKind.INVITATION, False)),
-        (None, state(start=EARLIER), Change(None, False)),
-        (None, state(status="cancelled"), Change(None, False)),
-        (None, state(status="attended", start=EARLIER), Change(None, False)),
-        (state(), state(start=LATER + timedelta(hours=1)), Change(MessageKind.CHANGED, True)),
-        (state(), state(site_id=2), Change(MessageKind.CHANGED, True)),
-        (state(), state(mode="video"), Change(MessageKind.CHANGED, True)),
-        (state(start=EARLIER), state(start=EARLIER - timedelta(days=1)), Change(None, True)),
-        (state(), state(status="cancelled"), Change(MessageKind.CANCELLED, True)),
-        (state(), state(status="cancelled", start=LATER + timedelta(days=1)), Change(MessageKind.CANCELLED, True)),
-        (state(start=EARLIER), state(start=EARLIER, status="cancelled"), Change(None, True)),
-        (state(status="cancelled"), state(), Change(MessageKind.INVITATION, True)),
-        (state(status="cancelled"), state(start=LATER + timedelta(days=3)), Change(MessageKind.INVITATION, True)),
-        (state(status="cancelled"), state(status="cancelled", site_id=2), Change(None, True)),
-        (state(start=EARLIER), state(start=EARLIER, status="attended"), Change(None, True)),
-        (state(start=EARLIER), state(start=EARLIER, status="did_not_attend"), Change(None, True)),
-        (state(), state(), Change(None, True)),  # duration, clinic...: what the caller saw change
-    ],
-)
-def test_appointment_change(before: dict[str, Any] | None, after: dict[str, Any], change: Change) -> None:
-    assert appointment_change(before, after, now=NOW) == change
-
-
-def test_an_appointment_starting_now_is_not_upcoming() -> None:
-    assert appointment_change(None, state(start=NOW), now=NOW) == Change(None, False)
-    assert appointment_change(None, state(start=NOW + timedelta(seconds=1)), now=NOW).notice == "invitation"
 
 
 def patient(**fields: Any) -> dict[str, Any]:

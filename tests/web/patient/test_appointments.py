@@ -612,11 +612,6 @@ async def test_cancel_page_says_to_tell_the_hospital_about_transport_or_interpre
 
 FORBIDDEN: dict[str, tuple[dict[str, Any], str, str]] = {
     # name: (appointment fields, why_not, words on the detail page)
-    "cutoff": (
-        {"starts_at": NOW + timedelta(hours=23, minutes=59)},
-        "cutoff",
-        "less than 24 hours away, so it cannot be changed online",
-    ),
     "past": ({"starts_at": NOW - timedelta(days=2)}, "past", "This appointment has passed."),
     "cancelled": ({"status": "cancelled"}, "cancelled", "This appointment has been cancelled."),
     "attended": ({"status": "attended", "starts_at": NOW - timedelta(days=2)}, "past", "This appointment has passed."),
@@ -661,6 +656,27 @@ async def test_no_change_allowed(hub: Harness, case: str) -> None:
     assert "That change could not be made." in await page(hub, refused)
 
 
+async def test_inside_the_cutoff_only_confirming_is_offered(hub: Harness) -> None:
+    # Issue 13 (8): after the day-before reminder the patient can still confirm; changes go by phone.
+    patient = await hub.create_patient()
+    appointment_id = await hub.create_appointment(patient_id=patient, starts_at=NOW + timedelta(hours=23, minutes=59))
+    await hub.sign_in()
+    html = await page(hub, f"/appointments/{appointment_id}")
+    assert actions_on(html, appointment_id) == {"confirm": True, "rebook": False, "cancel": False}
+    assert "less than 24 hours away, so it cannot be changed online" in html and TEL in html
+    before = await snapshot(hub)
+    refused = f"/appointments/{appointment_id}?refused=cutoff"
+    for form_page in ("rebook", "cancel"):
+        assert location(await hub.client.get(f"/appointments/{appointment_id}/{form_page}")) == refused
+    assert location(await post(hub, f"/appointments/{appointment_id}/rebook", {"reason": "r"})) == refused
+    assert location(await post(hub, f"/appointments/{appointment_id}/cancel", {"reason": "other"})) == refused
+    assert await snapshot(hub) == before
+    confirmed = await post(hub, f"/appointments/{appointment_id}/confirm")
+    assert location(confirmed) == f"/appointments/{appointment_id}?done=confirmed"
+    row = await hub.db.fetch_one("SELECT request_state FROM appointments WHERE id = ?", (appointment_id,))
+    assert row == {"request_state": "confirmed"}
+
+
 async def test_cutoff_is_a_setting(make_hub: MakeHub) -> None:
     hub = await make_hub(change_cutoff_hours=48)
     patient = await hub.create_patient()
@@ -669,14 +685,16 @@ async def test_cutoff_is_a_setting(make_hub: MakeHub) -> None:
     await hub.sign_in()
     html = await page(hub, f"/appointments/{soon}")
     assert "less than 48 hours away" in html
-    assert actions_on(html, soon) == {"confirm": False, "rebook": False, "cancel": False}
+    assert actions_on(html, soon) == {"confirm": True, "rebook": False, "cancel": False}
     assert actions_on(await page(hub, f"/appointments/{later}"), later) == {
         "confirm": True,
         "rebook": True,
         "cancel": True,
     }
     before = await snapshot(hub)
-    assert location(await post(hub, f"/appointments/{soon}/confirm")) == f"/appointments/{soon}?refused=cutoff"
+    assert location(await post(hub, f"/appointments/{soon}/cancel", {"reason": "other"})) == (
+        f"/appointments/{soon}?refused=cutoff"
+    )
     assert await snapshot(hub) == before
 
 
@@ -697,15 +715,19 @@ async def test_an_open_rebook_request_cannot_be_updated_inside_the_cutoff(hub: H
 
 
 async def test_the_appointment_passing_closes_actions_on_an_open_page(make_hub: MakeHub) -> None:
-    hub = await make_hub(session_idle_minutes=600, session_absolute_minutes=6000)
+    hub = await make_hub(session_idle_minutes=3000, session_absolute_minutes=6000)
     patient = await hub.create_patient()
     appointment_id = await hub.create_appointment(patient_id=patient, starts_at=NOW + timedelta(hours=25))
     await hub.sign_in()
     form_token = await hub.csrf(f"/appointments/{appointment_id}")
     hub.clock.advance(hours=2)  # the patient leaves the page open; now inside the cut-off
     before = await snapshot(hub)
-    response = await hub.client.post(f"/appointments/{appointment_id}/confirm", data={"csrf_token": form_token})
+    data = {"csrf_token": form_token, "reason": "other"}
+    response = await hub.client.post(f"/appointments/{appointment_id}/cancel", data=data)
     assert location(response) == f"/appointments/{appointment_id}?refused=cutoff"
+    hub.clock.advance(hours=24)  # and now it has started
+    response = await hub.client.post(f"/appointments/{appointment_id}/confirm", data={"csrf_token": form_token})
+    assert location(response) == f"/appointments/{appointment_id}?refused=past"
     assert await snapshot(hub) == before
 
 

@@ -1,0 +1,386 @@
+"""Writing the appointment lifecycle: load an appointment's state, and apply a Transition (hub.rules.lifecycle) in the
+caller's transaction: the appointment row, its tasks, the hospital's events, the audit entry, the patient's message
+and the reminders. Every writer of appointments (the hospital's feed, the patient's pages, the console) goes through
+`apply_transition`; no other module writes the appointments table.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hub.clock import format_when, from_db, to_db
+from hub.db import Database, Row, Transaction
+from hub.rules.appointments import Appointment, ChangeKind, Facts, HubChange, Plan, Transition
+from hub.settings import Settings
+from hub.store.audit import record_audit
+from hub.store.events import record_event
+from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, announce
+from hub.store.reminders import plan_invitation, plan_reminders, withdraw_reminders
+from hub.vocabulary import (
+    HOSPITAL_STATUS_LABELS,
+    MODE_LABELS,
+    ActorType,
+    HospitalStatus,
+    Mode,
+    RecordType,
+    RequestState,
+    TaskKind,
+    TaskStatus,
+)
+
+_FACT_COLUMNS = (
+    "starts_at",
+    "site_id",
+    "clinic",
+    "specialty",
+    "clinician",
+    "duration_minutes",
+    "mode",
+    "transport_booked",
+    "interpreter_booked",
+    "status",
+)
+_STATE = (
+    "SELECT a.id, a.organisation_id, a.ref, a.patient_id, a.request_state, a.hub_change, a.held_update,"
+    f" {', '.join('a.' + c for c in _FACT_COLUMNS)},"
+    " (SELECT COUNT(*) FROM tasks t WHERE t.appointment_id = a.id AND t.kind = ?) AS rebook_requests,"
+    " (SELECT COUNT(*) FROM tasks t WHERE t.appointment_id = a.id AND t.kind = ? AND t.status != ?) AS open_rebook"
+    " FROM appointments a"
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, for the audit trail."""
+
+    type: ActorType
+    id: str | int
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """An appointment's state, with what the store needs beside it (its ids and reference)."""
+
+    id: int
+    organisation_id: int
+    ref: str
+    patient_id: int
+    state: Appointment
+
+
+@dataclass(frozen=True)
+class New:
+    """A new appointment's place: its trust, the hospital's reference and the patient."""
+
+    organisation_id: int
+    ref: str
+    patient_id: int
+
+
+def facts_from(row: Row) -> Facts:
+    return Facts(
+        starts_at=from_db(row["starts_at"]),
+        site_id=int(row["site_id"]),
+        clinic=row["clinic"],
+        specialty=row["specialty"],
+        clinician=row["clinician"],
+        duration_minutes=int(row["duration_minutes"]),
+        mode=row["mode"],
+        transport_booked=bool(row["transport_booked"]),
+        interpreter_booked=bool(row["interpreter_booked"]),
+        status=row["status"],
+    )
+
+
+def _facts_json(facts: Facts) -> dict[str, Any]:
+    return {column: _db_value(getattr(facts, column)) for column in _FACT_COLUMNS}
+
+
+def _db_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return to_db(value)
+    if isinstance(value, bool):
+        return int(value)
+    return str(value) if isinstance(value, str) else value
+
+
+def _change_json(change: HubChange | None) -> str | None:
+    if change is None:
+        return None
+    return json.dumps({"kind": str(change.kind), "event_id": change.event_id, "facts": _facts_json(change.facts)})
+
+
+def _change_from(text: str | None) -> HubChange | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    return HubChange(ChangeKind(data["kind"]), facts_from(data["facts"]), data["event_id"])
+
+
+async def describe_conflict(db: Database, appointment_id: int) -> dict[str, Any] | None:
+    """For the booking centre: the hub's version of an appointment beside the hospital update held against it."""
+    row = await db.fetch_one("SELECT hub_change, held_update FROM appointments WHERE id = ?", (appointment_id,))
+    change = _change_from(row["hub_change"]) if row else None
+    if row is None or change is None or not row["held_update"]:
+        return None
+    held = facts_from(json.loads(row["held_update"]))
+    sites = {
+        s["id"]: s["name"]
+        for s in await db.fetch_all(
+            "SELECT id, name FROM sites WHERE id IN (?, ?)", (change.facts.site_id, held.site_id)
+        )
+    }
+    return {
+        "change": change.kind,
+        "hub": _described(change.facts, sites),
+        "hospital": _described(held, sites),
+    }
+
+
+def _described(facts: Facts, sites: dict[int, str]) -> dict[str, str]:
+    return {
+        "status": HOSPITAL_STATUS_LABELS.get(HospitalStatus(facts.status), facts.status),
+        "when": format_when(facts.starts_at),
+        "site": sites.get(facts.site_id, ""),
+        "clinic": facts.clinic,
+        "clinician": facts.clinician,
+        "mode": MODE_LABELS.get(Mode(facts.mode), facts.mode),
+    }
+
+
+async def load_appointment(tx: Transaction, appointment_id: int) -> Loaded | None:
+    row = await tx.fetch_one(
+        _STATE + " WHERE a.id = ?", (TaskKind.REBOOK, TaskKind.REBOOK, TaskStatus.CLOSED, appointment_id)
+    )
+    return _loaded(row) if row else None
+
+
+async def load_appointment_by_ref(tx: Transaction, organisation_id: int, ref: str) -> Loaded | None:
+    row = await tx.fetch_one(
+        _STATE + " WHERE a.organisation_id = ? AND a.ref = ?",
+        (TaskKind.REBOOK, TaskKind.REBOOK, TaskStatus.CLOSED, organisation_id, ref),
+    )
+    return _loaded(row) if row else None
+
+
+def _loaded(row: Row) -> Loaded:
+    state = Appointment(
+        facts=facts_from(row),
+        request_state=row["request_state"],
+        hub_change=_change_from(row["hub_change"]),
+        held=facts_from(json.loads(row["held_update"])) if row["held_update"] else None,
+        rebook_requests=int(row["rebook_requests"]),
+        open_rebook_request=bool(row["open_rebook"]),
+    )
+    return Loaded(int(row["id"]), int(row["organisation_id"]), row["ref"], int(row["patient_id"]), state)
+
+
+async def apply_transition(
+    tx: Transaction,
+    target: Loaded | New,
+    transition: Transition,
+    *,
+    actor: Actor,
+    now: datetime,
+    settings: Settings | None,
+    event_data: dict[str, Any] | None = None,
+    source_hash: str | None = None,
+    acting_task_id: int | None = None,
+) -> int:
+    """Write everything a transition implies, in the caller's transaction. Returns the appointment's id.
+
+    `event_data` goes into each event beside the transition's own (a task's id, a site's code); `source_hash` is the
+    fingerprint of what the hospital sent; `acting_task_id` is the agent's task, which its caller closes itself."""
+    if not transition.changed:
+        return target.id if isinstance(target, Loaded) else 0
+    before = target.state if isinstance(target, Loaded) else None
+    after = transition.appointment
+    appointment_id = await _write_row(tx, target, transition, now=now, source_hash=source_hash)
+    organisation_id, patient_id, ref = (
+        (target.organisation_id, target.patient_id, target.ref)
+        if isinstance(target, Loaded)
+        else (target.organisation_id, target.patient_id, target.ref)
+    )
+    await _tasks(tx, appointment_id, patient_id, transition, before=before, now=now, acting_task_id=acting_task_id)
+    told: int | None = None
+    for event in transition.events:
+        told = await record_event(
+            tx,
+            at=now,
+            kind=event.kind,
+            organisation_id=organisation_id,
+            patient_id=patient_id,
+            appointment_id=appointment_id,
+            data={"appointment_ref": ref, **(event_data or {}), **event.data},
+        )
+    change = after.hub_change
+    if change is not None and change.event_id is None and told is not None:
+        # The hub's own change is settled when the hospital says it has processed the event that told it.
+        await tx.execute(
+            "UPDATE appointments SET hub_change = ? WHERE id = ?",
+            (_change_json(HubChange(change.kind, change.facts, told)), appointment_id),
+        )
+    assert transition.audit is not None
+    await record_audit(
+        tx,
+        at=now,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        action=transition.audit,
+        record_type=RecordType.APPOINTMENT,
+        record_id=appointment_id,
+        detail=f"notice {transition.notice}" if transition.notice else "",
+    )
+    if transition.notice is None and transition.plan in (Plan.KEEP, Plan.WITHDRAW):
+        if transition.plan == Plan.WITHDRAW:
+            await _withdraw(tx, appointment_id, after.facts, now=now)
+        return appointment_id
+    assert settings is not None, "a change that tells the patient or plans reminders needs the settings"
+    patient = await tx.fetch_one(f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,))
+    site = await tx.fetch_one("SELECT name FROM sites WHERE id = ?", (after.facts.site_id,))
+    assert patient is not None and site is not None
+    if transition.notice is not None:
+        await announce(
+            tx,
+            settings=settings,
+            kind=transition.notice,
+            patient=patient,
+            appointment_id=appointment_id,
+            starts_at=after.facts.starts_at,
+            site_name=site["name"],
+            clinic=after.facts.clinic,
+            now=now,
+        )
+    await _plan(tx, transition.plan, appointment_id, after.facts, patient, settings=settings, now=now)
+    return appointment_id
+
+
+async def _write_row(
+    tx: Transaction, target: Loaded | New, transition: Transition, *, now: datetime, source_hash: str | None
+) -> int:
+    state = transition.appointment
+    facts = [_db_value(getattr(state.facts, column)) for column in _FACT_COLUMNS]
+    held = json.dumps(_facts_json(state.held)) if state.held is not None else None
+    if isinstance(target, New):
+        created = await tx.fetch_one(
+            f"INSERT INTO appointments ({', '.join(_FACT_COLUMNS)}, request_state, hub_change, held_update,"
+            " source_hash, organisation_id, ref, patient_id, created_at, updated_at)"
+            f" VALUES ({', '.join('?' for _ in _FACT_COLUMNS)}, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                *facts,
+                state.request_state,
+                _change_json(state.hub_change),
+                held,
+                source_hash,
+                target.organisation_id,
+                target.ref,
+                target.patient_id,
+                to_db(now),
+                to_db(now),
+            ),
+        )
+        assert created is not None
+        return int(created["id"])
+    await tx.execute(
+        f"UPDATE appointments SET {', '.join(c + ' = ?' for c in _FACT_COLUMNS)}, request_state = ?,"
+        " hub_change = ?, held_update = ?, source_hash = COALESCE(?, source_hash), updated_at = ?,"
+        " sequence = sequence + ?, first_viewed_at = CASE WHEN ? = 1 THEN NULL ELSE first_viewed_at END"
+        " WHERE id = ?",
+        (
+            *facts,
+            state.request_state,
+            _change_json(state.hub_change),
+            held,
+            source_hash,
+            to_db(now),
+            int(transition.bump_sequence),
+            int(transition.reset_first_viewed),
+            target.id,
+        ),
+    )
+    return target.id
+
+
+async def _tasks(
+    tx: Transaction,
+    appointment_id: int,
+    patient_id: int,
+    transition: Transition,
+    *,
+    before: Appointment | None,
+    now: datetime,
+    acting_task_id: int | None,
+) -> None:
+    for closure in transition.close_tasks:
+        sql = (
+            "UPDATE tasks SET status = ?, outcome = ?, closed_at = ?, claimed_until = NULL"
+            " WHERE appointment_id = ? AND status != ? AND id != ?"
+        )
+        params: list[Any] = [
+            TaskStatus.CLOSED,
+            closure.outcome,
+            to_db(now),
+            appointment_id,
+            TaskStatus.CLOSED,
+            acting_task_id or 0,
+        ]
+        if closure.kinds:
+            sql += f" AND kind IN ({', '.join('?' for _ in closure.kinds)})"
+            params += closure.kinds
+        await tx.execute(sql, params)
+    if transition.update_rebook_request:
+        await tx.execute(
+            "UPDATE tasks SET reason = ?, preferred_times = ? WHERE appointment_id = ? AND kind = ? AND status != ?",
+            (
+                transition.task_reason[:500],
+                transition.preferred_times[:500],
+                appointment_id,
+                TaskKind.REBOOK,
+                TaskStatus.CLOSED,
+            ),
+        )
+    if transition.open_task is not None:
+        await tx.execute(
+            "INSERT INTO tasks (kind, patient_id, appointment_id, reason, preferred_times, prior_request_state,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                transition.open_task,
+                patient_id,
+                appointment_id,
+                transition.task_reason[:500],
+                transition.preferred_times[:500],
+                before.request_state if before is not None else RequestState.NONE,
+                to_db(now),
+            ),
+        )
+
+
+async def _plan(
+    tx: Transaction,
+    plan: Plan,
+    appointment_id: int,
+    facts: Facts,
+    patient: Row,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    if plan == Plan.WITHDRAW or (plan != Plan.KEEP and facts.starts_at <= now):
+        await _withdraw(tx, appointment_id, facts, now=now)
+    elif plan == Plan.REMINDERS:
+        await plan_reminders(tx, settings=settings, appointment_id=appointment_id, starts_at=facts.starts_at, now=now)
+    elif plan == Plan.INVITATION:
+        await plan_invitation(
+            tx, settings=settings, patient=patient, appointment_id=appointment_id, starts_at=facts.starts_at, now=now
+        )
+
+
+async def _withdraw(tx: Transaction, appointment_id: int, facts: Facts, *, now: datetime) -> None:
+    if not facts.booked():
+        outcome = f"appointment {facts.status}"
+    else:
+        outcome = "appointment past" if facts.starts_at <= now else "cancel requested"
+    await withdraw_reminders(tx, appointment_id=appointment_id, now=now, outcome=outcome)

@@ -1,0 +1,159 @@
+"""docs/lifecycle.md is the lifecycle's own table: every event from every state, as hub.rules.lifecycle answers it.
+
+Regenerate it after a change to the lifecycle: `.venv/bin/python -m tests.rules.test_lifecycle_doc > docs/lifecycle.md`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from hub.rules.appointments import ActionPolicy, Appointment, ChangeKind, Facts, HubChange, Refused, Transition
+from hub.rules.lifecycle import (
+    accept_hospital,
+    agent_cancelled,
+    agent_rebooked,
+    hospital_update,
+    patient_cancel,
+    patient_confirm,
+    patient_request_rebook,
+    request_closed,
+)
+from hub.settings import ROOT
+from hub.vocabulary import CancelMode, HospitalStatus, RequestState, TaskKind
+
+NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
+BOOKED = Facts(
+    starts_at=NOW + timedelta(days=10),
+    site_id=1,
+    clinic="Cardiology",
+    specialty="Cardiology",
+    clinician="Dr A",
+    duration_minutes=30,
+    mode="in_person",
+    transport_booked=False,
+    interpreter_booked=False,
+    status=HospitalStatus.BOOKED,
+)
+MOVED = replace(BOOKED, starts_at=BOOKED.starts_at + timedelta(days=7))
+CANCELLED = replace(BOOKED, status=HospitalStatus.CANCELLED)
+
+STATES: dict[str, Appointment] = {
+    "booked": Appointment(BOOKED),
+    "booked, confirmed": Appointment(BOOKED, request_state=RequestState.CONFIRMED),
+    "booked, rebook requested": Appointment(
+        BOOKED, request_state=RequestState.REBOOK_REQUESTED, rebook_requests=1, open_rebook_request=True
+    ),
+    "booked, cancel requested": Appointment(BOOKED, request_state=RequestState.CANCEL_REQUESTED),
+    "cancelled by the hub (not yet reflected)": Appointment(
+        CANCELLED, RequestState.CANCEL_REQUESTED, HubChange(ChangeKind.CANCELLED, CANCELLED, event_id=10)
+    ),
+    "rebooked by the hub (not yet reflected)": Appointment(
+        MOVED, hub_change=HubChange(ChangeKind.REBOOKED, MOVED, event_id=10)
+    ),
+    "cancelled": Appointment(CANCELLED),
+    "attended": Appointment(replace(BOOKED, status=HospitalStatus.ATTENDED)),
+}
+Event = Callable[[Appointment], Transition | Refused]
+IMMEDIATE = replace(POLICY, cancel_mode=CancelMode.IMMEDIATE)
+EVENTS: dict[str, tuple[str, Event]] = {
+    "moves it": ("hospital", lambda a: hospital_update(a, MOVED, now=NOW)),
+    "changes details only (clinician)": ("hospital", lambda a: hospital_update(a, replace(a.facts, clinician="Dr B"),
+                                                                                now=NOW)),
+    "sends its old record again": ("hospital", lambda a: hospital_update(a, replace(BOOKED, clinic="Renamed"),
+                                                                          now=NOW)),
+    "cancels it": ("hospital", lambda a: hospital_update(a, CANCELLED, now=NOW)),
+    "records it attended": ("hospital", lambda a: hospital_update(a, replace(BOOKED, status="attended"), now=NOW)),
+    "books it again": ("hospital", lambda a: hospital_update(a, BOOKED, now=NOW)),
+    "acknowledges the hub's event": ("hospital", lambda a: hospital_update(a, BOOKED, now=NOW, acknowledged_event=10)),
+    "confirms": ("patient", lambda a: patient_confirm(a, now=NOW, policy=POLICY)),
+    "asks to rebook": ("patient", lambda a: patient_request_rebook(a, reason="r", preferred_times="t", now=NOW,
+                                                                   policy=POLICY)),
+    "asks to cancel (request mode)": ("patient", lambda a: patient_cancel(a, reason="other", details="", now=NOW,
+                                                                          policy=POLICY)),
+    "cancels (immediate mode)": ("patient", lambda a: patient_cancel(a, reason="other", details="", now=NOW,
+                                                                     policy=IMMEDIATE)),
+    "rebooks": ("agent", lambda a: agent_rebooked(a, starts_at=MOVED.starts_at, site_id=2, clinician="Dr C")),
+    "cancels": ("agent", lambda a: agent_cancelled(a)),
+    "closes the patient's request": ("agent", lambda a: request_closed(
+        a, kind=TaskKind.REBOOK if a.request_state == RequestState.REBOOK_REQUESTED else TaskKind.CANCEL,
+        prior_state=RequestState.NONE)),
+    "accepts the hospital's version": ("agent", lambda a: accept_hospital(replace(a, held=BOOKED), now=NOW)),
+}  # fmt: skip
+
+
+def _state(a: Appointment) -> str:
+    facts = "moved" if a.facts.starts_at != BOOKED.starts_at else ""
+    words = [str(a.facts.status), facts, "" if a.request_state == RequestState.NONE else str(a.request_state)]
+    if a.hub_change is not None:
+        words.append(f"hub {a.hub_change.kind}, not reflected")
+    if a.held is not None:
+        words.append("hospital update held")
+    return ", ".join(w for w in words if w)
+
+
+def _effects(t: Transition) -> list[str]:
+    out = []
+    if t.open_task:
+        out.append(f"opens a {t.open_task} task")
+    for closure in t.close_tasks:
+        kinds = "/".join(closure.kinds) if closure.kinds else "every"
+        out.append(f"closes {kinds} tasks ({closure.outcome})")
+    if t.update_rebook_request:
+        out.append("updates the rebook task")
+    if t.bump_sequence:
+        out.append("calendar SEQUENCE + 1")
+    return out
+
+
+def table() -> str:
+    lines = [
+        "# The appointment lifecycle",
+        "",
+        "Generated from `hub/rules/lifecycle.py` by `tests/rules/test_lifecycle_doc.py` (a test keeps it true):",
+        "every event from every state, and what follows. The hospital's system is the authority on booked facts;",
+        "the hub holds the patient's requests and the booking centre's work. A change the hub made and told the",
+        "hospital about (`hub cancelled` / `hub rebooked`) stands until a hospital update reflects it (the same",
+        "status or time), or acknowledges its event (`acknowledged_event`); an update that does neither is held",
+        "as a conflict: the patient keeps seeing the hub's version, the booking centre gets a `conflict` task and",
+        "the hospital an `appointment.conflict` event.",
+        "",
+        "Messages: the patient's message is queued in the same transaction (by their channel, and by post too",
+        "for paper patients); queued messages it makes wrong are withdrawn. Reminders: `invitation` plans the",
+        "reminders and the unread-letter escalation, `reminders` re-plans the reminders for a new time, `withdraw`",
+        "stops them all.",
+        "",
+    ]
+    for name, (who, event) in EVENTS.items():
+        lines += [
+            f"## The {who} {name}",
+            "",
+            "| From | To | Patient told | Reminders | Tasks and calendar | Events for the hospital |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for label, state in STATES.items():
+            result = event(state)
+            if isinstance(result, Refused):
+                lines.append(f"| {label} | refused: {result.why_not} | | | | |")
+                continue
+            if not result.changed:
+                lines.append(f"| {label} | unchanged | | | | |")
+                continue
+            events = ", ".join(f"`{e.kind}`" for e in result.events)
+            lines.append(
+                f"| {label} | {_state(result.appointment)} | {result.notice or ''} | {result.plan} |"
+                f" {'; '.join(_effects(result))} | {events} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def test_docs_lifecycle_md_is_the_lifecycle_as_the_code_has_it() -> None:
+    written = (ROOT / "docs" / "lifecycle.md").read_text(encoding="utf-8")
+    assert written == table() + "\n", "docs/lifecycle.md is out of step: regenerate it (see this module's docstring)"
+
+
+if __name__ == "__main__":
+    print(table())
