@@ -128,6 +128,7 @@ class Transition:
     task_reason: str = ""  # the new task's reason
     preferred_times: str = ""  # a rebook request's preferred times
     update_rebook_request: bool = False  # the patient changed their open rebook request
+    void_confirmation: bool = False  # a new time: an open request no longer returns the patient to "confirmed"
     events: tuple[Event, ...] = ()
     bump_sequence: bool = False  # calendars must replace their copy
     reset_first_viewed: bool = False

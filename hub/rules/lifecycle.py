@@ -143,6 +143,7 @@ def _hospital_change(current: Appointment, update: Facts, *, upcoming: bool) -> 
         return Transition(
             replace(current, facts=update, request_state=state, open_rebook_request=False),
             audit=audit,
+            void_confirmation=True,
             notice=MessageKind.CHANGED if upcoming else None,
             plan=Plan.REMINDERS if upcoming else Plan.WITHDRAW,
             close_tasks=closures,
@@ -265,6 +266,7 @@ def agent_rebooked(current: Appointment, *, starts_at: datetime, site_id: int, c
         events=(told,),
         bump_sequence=True,
         reset_first_viewed=True,
+        void_confirmation=True,
     )
 
 
@@ -272,10 +274,12 @@ def agent_cancelled(current: Appointment) -> Transition | Refused:
     if not current.facts.booked():
         return Refused(WhyNot.CLOSED)
     facts = replace(current.facts, status=HospitalStatus.CANCELLED)
+    asked = current.request_state == RequestState.CANCEL_REQUESTED
     return Transition(
         replace(
             current,
             facts=facts,
+            request_state=current.request_state if asked else RequestState.NONE,
             hub_change=HubChange(ChangeKind.CANCELLED, facts),
             held=None,
             open_rebook_request=False,

@@ -331,6 +331,13 @@ async def _tasks(
             sql += f" AND kind IN ({', '.join('?' for _ in closure.kinds)})"
             params += closure.kinds
         await tx.execute(sql, params)
+    if transition.void_confirmation:
+        # The patient confirmed the old time: closing a request still open must not bring that confirmation back.
+        await tx.execute(
+            "UPDATE tasks SET prior_request_state = ? WHERE appointment_id = ? AND status != ?"
+            " AND prior_request_state = ?",
+            (RequestState.NONE, appointment_id, TaskStatus.CLOSED, RequestState.CONFIRMED),
+        )
     if transition.update_rebook_request:
         await tx.execute(
             "UPDATE tasks SET reason = ?, preferred_times = ? WHERE appointment_id = ? AND kind = ? AND status != ?",

@@ -447,3 +447,16 @@ async def test_the_hub_change_records_the_event_that_told_the_hospital(make_hub:
     assert loaded is not None and loaded.state.hub_change is not None
     assert loaded.state.hub_change.event_id == told["id"]
     assert loaded.state.facts.status == "cancelled" and loaded.state.request_state == "cancel_requested"
+
+
+async def test_a_cancel_request_withdrawn_after_a_move_does_not_bring_back_the_old_confirmation(
+    make_hub: MakeHub,
+) -> None:
+    hub, pas, appointment_id = await booked(make_hub)
+    await hub.sign_in()
+    await patient_post(hub, f"/appointments/{appointment_id}/confirm")
+    await patient_post(hub, f"/appointments/{appointment_id}/cancel", {"reason": "other"})
+    await pas.book(start=T0 + 30 * DAY, expect="changed")  # the hospital moves it meanwhile
+    [task] = await tasks(hub)
+    await outcome(hub, task["id"], await agent(hub), Outcome(TaskOutcome.CLOSED, note="She will come"))
+    assert (await state(hub))["request_state"] == "none"  # she confirmed the old time, not this one

@@ -6,13 +6,9 @@ hub itself, keeps it on one event loop, and runs the examples through that loop 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -20,22 +16,17 @@ from urllib.parse import urlencode
 import httpx
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
-from starlette.applications import Starlette
 
-from hub.app import create_app
-from hub.clock import FixedClock
 from hub.db import Database
-from hub.db.migrate import migrate
 from hub.links import link_token, read_link_token
 from hub.rules.codes import clean_code, is_well_formed
 from hub.rules.contacts import parse_contact, parse_date_of_birth
-from hub.settings import load_settings
 from hub.store.signin import awaiting_verification_code
 from hub.vocabulary import CANCEL_REASON_LABELS as CANCEL_REASONS
 from hub.web.common import MAX_FIELD
-from tests.databases import own_database_url
 from tests.harness import Harness
-from tests.pages import app_client, check_page
+from tests.pages import check_page
+from tests.running import Fuzz, running_hub
 
 T = TypeVar("T")
 SECRET = "fuzz-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -154,51 +145,6 @@ async def snapshot(db: Database, tables: tuple[str, ...] = TABLES) -> dict[str, 
 def assert_redirect(response: httpx.Response, location: str) -> None:
     assert response.status_code == 303, response.text[:500]
     assert response.headers["location"] == location
-
-
-# One hub per test, on one event loop that the hypothesis examples share.
-@dataclass
-class Fuzz:
-    runner: asyncio.Runner
-    app: Starlette
-    clock: FixedClock
-    path: Path
-    _clients: list[httpx.AsyncClient] = field(default_factory=list)
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.runner.run(coro)
-
-    def browser(self) -> Harness:
-        """A browser with cookies of its own, on the shared hub."""
-        client = app_client(self.app)
-        self._clients.append(client)
-        hub = self.app.state.hub
-        return Harness(app=self.app, client=client, db=hub.db, clock=self.clock, settings=hub.settings, path=self.path)
-
-    @cached_property
-    def h(self) -> Harness:
-        return self.browser()
-
-
-@contextlib.contextmanager
-def running_hub(tmp_path: Path, backend: str, **overrides: Any) -> Iterator[Fuzz]:
-    """Built the way tests/conftest.py builds one, but outside pytest's fixtures."""
-    clock = FixedClock(NOW)
-    url = own_database_url(backend, tmp_path)
-    path = tmp_path / "hub.sqlite3"
-    hub_settings = load_settings(environ={}, overrides={"database_url": url, "secret_key": SECRET, **overrides})
-    app = create_app(hub_settings, clock=clock, use_dev_outbox=True)
-    lifespan = app.router.lifespan_context(app)
-    with asyncio.Runner() as runner:
-        runner.run(lifespan.__aenter__())
-        fuzz = Fuzz(runner, app, clock, path)
-        try:
-            runner.run(migrate(app.state.hub.db, clock))
-            yield fuzz
-        finally:
-            for client in fuzz._clients:
-                runner.run(client.aclose())
-            runner.run(lifespan.__aexit__(None, None, None))
 
 
 async def _signed_in(h: Harness, contact: str = MOBILE, dob: str = DOB) -> None:
