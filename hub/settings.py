@@ -141,14 +141,14 @@ class RecordServiceSettings:
     token_url: str = setting("", "OAuth 2.0 token endpoint (client credentials); empty: api_key is the bearer.")
     client_id: str = setting("", "OAuth 2.0 client id at token_url.")
     client_secret: str = setting("", "OAuth 2.0 client secret at token_url.", secret=True)
-    api_key: str = setting("", "Bearer API key, where the Aggregator issued one instead of client credentials.", secret=True)
+    api_key: str = setting("", "Bearer API key, where the Aggregator issued one, not client credentials.", secret=True)
     batch: int = setting(5000, "Most NHS numbers in one call (the standard's limit; 200 outside production).")
     timeout_seconds: int = setting(30, "How long one call to the Record Service may take.")
 
 
 @dataclass(frozen=True)
 class NhsAppSettings:
-    enabled: bool = setting(False, "Serve the NHS App's Wayfinder API: GET /fhir/r4/Appointment and /DocumentReference.")
+    enabled: bool = setting(False, "Serve the NHS App's Wayfinder API: /fhir/r4/Appointment and /DocumentReference.")
     token_issuer: str = setting("", "Issuer (iss) of the Aggregator's OAuth 2.0 access tokens.")
     token_jwks_url: str = setting("", "That issuer's JWKS: the keys its tokens are signed with (two during rotation).")
     token_audience: str = setting("", "The audience (aud) the Aggregator's access tokens must name.")
@@ -165,7 +165,7 @@ class NhsAppSettings:
 
 @dataclass(frozen=True)
 class NhsLoginSettings:
-    enabled: bool = setting(False, "Offer \"Continue with NHS login\" beside the code sign-in.")
+    enabled: bool = setting(False, 'Offer "Continue with NHS login" beside the code sign-in.')
     issuer: str = setting("", "NHS login's issuer URL (discovery at /.well-known/openid-configuration).")
     client_id: str = setting("", "The client id NHS login issued to this hub.")
     private_key: str = setting("", "PEM private key for private_key_jwt; its public key is registered.", secret=True)
