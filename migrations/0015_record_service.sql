@@ -20,3 +20,5 @@ CREATE TABLE record_service_marks (
 );
 INSERT INTO record_service_marks (resource, last_id) VALUES ('appointments', 0);
 INSERT INTO record_service_marks (resource, last_id) VALUES ('documents', 0);
+-- The daily pass that finds every qualifying number not yet sent (patients who turned 16, NHS numbers added later).
+INSERT INTO job_runs (name, last_run_at) VALUES ('record_service', '2000-01-01T00:00:00.000000Z');

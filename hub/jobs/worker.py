@@ -13,6 +13,7 @@ from hub.clock import Clock
 from hub.db import Database, open_database
 from hub.db.dialect import is_transient
 from hub.jobs.housekeeping import remove_expired
+from hub.jobs.record_service import RecordServiceClient, push_once, queue_numbers
 from hub.jobs.retention import claim_daily_job, purge_old_records
 from hub.notify import Notifier
 from hub.notify.dev import DevNotifier
@@ -66,6 +67,8 @@ async def work(
     rng = random.Random()
     next_housekeeping = next_sweep = 0.0
     retry_in = 1.0
+    record_service = settings.nhs_app.record_service
+    records = RecordServiceClient(record_service, clock) if record_service.url else None
 
     async def pause(seconds: float) -> None:
         try:
@@ -76,7 +79,7 @@ async def work(
     while not stop.is_set():
         try:
             next_housekeeping, next_sweep, sent = await _round(
-                db, notifier, settings, clock, policy, rng, next_housekeeping, next_sweep
+                db, notifier, settings, clock, policy, rng, next_housekeeping, next_sweep, records
             )
         except Exception as exc:
             if not is_transient(exc):
@@ -102,6 +105,7 @@ async def _round(
     rng: random.Random,
     next_housekeeping: float,
     next_sweep: float,
+    records: RecordServiceClient | None = None,
 ) -> tuple[float, float, int]:
     """Housekeeping and the sweep when they are due, then one batch from the outbox. Returns when the two jobs
     are next due, and how many messages went."""
@@ -128,6 +132,11 @@ async def _round(
     if loop.time() >= next_sweep:
         while await run_sweep(db, settings=settings, now=clock.now(), limit=SWEEP_BATCH) == SWEEP_BATCH:
             pass
+        if records is not None:
+            # The NHS App's Record Service: new numbers every sweep, every qualifying number once a day.
+            everything = await claim_daily_job(db, "record_service", now=clock.now())
+            await queue_numbers(db, clock, everything=everything)
+            await push_once(db, records, clock, rng)
         next_sweep = loop.time() + SWEEP_EVERY
     sent = await drain_once(db, notifier, clock, policy=policy, rng=rng)
     return next_housekeeping, next_sweep, sent

@@ -124,6 +124,13 @@ async def mark_failed(
         await _audit(tx, resource, AuditAction.RECORD_SERVICE_FAILED, f"{len(numbers)} numbers: {error[:200]}", now)
 
 
+async def count_attempts(db: Database, *, resource: RecordResource, nhs_number: str) -> int:
+    row = await db.fetch_one(
+        "SELECT attempts FROM record_service_numbers WHERE resource = ? AND nhs_number = ?", (resource, nhs_number)
+    )
+    return int(row["attempts"]) if row else 0
+
+
 async def count_sent(db: Database, *, resource: RecordResource) -> int:
     """Distinct NHS numbers the Aggregator has taken, for its reconciliation (WF-NFR-RS-06, RS-09)."""
     row = await db.fetch_one(
