@@ -11,13 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from joserfc.jwk import RSAKey
+from joserfc.jwk import KeyParameters, RSAKey
 
 _KEYS: list[RSAKey] = []
 _handed = itertools.count()
 
 
-def new_key(*, parameters: dict[str, str]) -> RSAKey:
+def new_key(*, parameters: KeyParameters) -> RSAKey:
     """An RSA key with this kid. Keys are made once and handed out in turn under new kids: generating a 2048-bit
     key takes a noticeable time, and the fakes need several per test (any eight in a row differ)."""
     turn = next(_handed) % 8

@@ -122,10 +122,11 @@ class FakeNhsLogin(FakeServer):
         if claims.get("iss") != NHS_APP_CLIENT or not now <= claims.get("exp", 0) <= claims.get("iat", 0) + 60:
             return None
         with self.lock:
-            if claims.get("jti") in self.used_jti:
+            jti, code = str(claims.get("jti", "")), str(claims.get("code", ""))
+            if not jti or jti in self.used_jti:
                 return None
-            self.used_jti.add(claims.get("jti"))
-            return self.sso.pop(claims.get("code"), None)
+            self.used_jti.add(jti)
+            return self.sso.pop(code, None)
 
     def _authorize(self, request: Incoming) -> Reply:
         q = request.query
@@ -166,7 +167,7 @@ class FakeNhsLogin(FakeServer):
         }
         self.token_errors += [name for name, ok in checks.items() if not ok]
         with self.lock:
-            self.used_jti.add(claims.get("jti"))
+            self.used_jti.add(str(claims.get("jti", "")))
         return all(checks.values())
 
     def _token(self, request: Incoming) -> Reply:

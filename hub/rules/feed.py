@@ -188,6 +188,9 @@ class Patient(Record):
     email: Annotated[str | None, Email()] = None
     contact_preference: Annotated[ContactPreference | None, Choice()] = None
     postal_address: PostalAddress | None = None
+    nhs_app_excluded: Annotated[bool, Flag()] = Field(
+        False, description="The trust's own flag: nothing of this patient's is shown in the NHS App"
+    )
 
     @field_validator("contact_preference")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -17,8 +18,8 @@ pytestmark = pytest.mark.anyio
 REQUEST_STATUS = "https://fhir.nhs.uk/StructureDefinition/Extension-Appointment-RequestStatus"
 
 
-def _request_status(resource: dict[str, object]) -> object:
-    found = [e for e in resource["extension"] if e["url"] == REQUEST_STATUS]  # type: ignore[index, attr-defined]
+def _request_status(resource: dict[str, Any]) -> object:
+    found = [e for e in resource["extension"] if e["url"] == REQUEST_STATUS]
     return found[0]["valueCode"] if found else None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
@@ -11,8 +13,8 @@ from tests.web.fhir.conftest import NHS_NUMBER, Ask
 pytestmark = pytest.mark.anyio
 
 
-def _receipts(bundle: dict[str, object]) -> list[str]:
-    return [e["resource"]["extension"][0]["valueCode"] for e in bundle["entry"]]  # type: ignore[attr-defined]
+def _receipts(bundle: dict[str, Any]) -> list[str]:
+    return [e["resource"]["extension"][0]["valueCode"] for e in bundle["entry"]]
 
 
 async def test_letters_go_unread_then_seen_then_read(wayfinder: Harness, ask: Ask) -> None:

@@ -81,13 +81,3 @@ async def test_a_slow_database_gets_504_at_the_time_limit(
         response = await ask(hub=hub)
     assert response.status_code == 504
     assert response.json()["issue"][0]["diagnostics"] == "Gateway Timeout"
-
-
-async def test_unknown_fhir_paths_answer_in_fhir(wayfinder: Harness) -> None:
-    response = await wayfinder.client.get("/fhir/r4/Patient")
-    assert response.status_code == 404 and response.json()["resourceType"] == "OperationOutcome"
-
-
-async def test_the_api_is_not_served_unless_switched_on(hub: Harness) -> None:
-    response = await hub.client.get("/fhir/r4/Appointment")
-    assert response.status_code == 404
