@@ -449,8 +449,8 @@ def _check_nhs_app(values: dict[str, Any]) -> None:
         )
     if values["nhs_login.enabled"]:
         needed += _missing(values, ("nhs_login.issuer", "nhs_login.client_id", "nhs_login.private_key"))
-        if values["nhs_login.private_key"] and "PRIVATE KEY-----" not in values["nhs_login.private_key"]:
-            raise SettingsError("HUB_NHS_LOGIN__PRIVATE_KEY must be a PEM private key")
+    if values["nhs_login.private_key"] and "PRIVATE KEY-----" not in values["nhs_login.private_key"]:
+        raise SettingsError("HUB_NHS_LOGIN__PRIVATE_KEY must be a PEM private key")
     if values["nhs_app.record_service.url"]:
         needed += _missing(values, ("nhs_app.record_service.appointments_client_id",))
         if not values["nhs_app.record_service.api_key"]:
