@@ -13,12 +13,10 @@ CREATE TABLE record_service_numbers (
 );
 CREATE INDEX record_service_due ON record_service_numbers (next_attempt_at) WHERE sent_at IS NULL;
 
--- How far the worker has looked through appointments and letters for patients to add (their ids only grow).
+-- How far the worker has looked through appointments and letters for patients to add (their ids only grow), and
+-- when it last looked through everything (daily). A row is made on first use.
 CREATE TABLE record_service_marks (
     resource TEXT PRIMARY KEY,
-    last_id BIGINT NOT NULL
+    last_id BIGINT NOT NULL DEFAULT 0,
+    full_pass_at TEXT
 );
-INSERT INTO record_service_marks (resource, last_id) VALUES ('appointments', 0);
-INSERT INTO record_service_marks (resource, last_id) VALUES ('documents', 0);
--- The daily pass that finds every qualifying number not yet sent (patients who turned 16, NHS numbers added later).
-INSERT INTO job_runs (name, last_run_at) VALUES ('record_service', '2000-01-01T00:00:00.000000Z');

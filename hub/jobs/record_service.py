@@ -17,6 +17,7 @@ from hub.rules.fhir import latest_adult_birth_date
 from hub.settings import RecordServiceSettings
 from hub.store.record_service import (
     claim_due_numbers,
+    claim_full_pass,
     count_attempts,
     mark_failed,
     mark_sent,
@@ -97,11 +98,16 @@ def retry_delay(attempts: int, rng: random.Random) -> timedelta:
 
 
 async def queue_numbers(db: Database, clock: Clock, *, everything: bool = False) -> int:
-    """Find the numbers to tell: those new since the last look, or (`everything`) every one not yet in the lists."""
+    """Find the numbers to tell: those new since the last look, and once a day (or with `everything`) every one not
+    yet in the lists. Returns how many were queued."""
     now = clock.now()
     adult_by = latest_adult_birth_date(london(now).date())
-    queue = queue_all_numbers if everything else queue_new_numbers
-    return sum([await queue(db, resource=r, adult_born_by=adult_by, now=now) for r in RecordResource])
+    queued = 0
+    for resource in RecordResource:
+        queued += await queue_new_numbers(db, resource=resource, adult_born_by=adult_by, now=now)
+        if everything or await claim_full_pass(db, resource=resource, now=now):
+            queued += await queue_all_numbers(db, resource=resource, adult_born_by=adult_by, now=now)
+    return queued
 
 
 async def push_once(db: Database, client: RecordServiceClient, clock: Clock, rng: random.Random) -> int:

@@ -21,6 +21,7 @@ from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import SendPolicy, drain_once
 from hub.rules.sending import RetryPolicy
 from hub.settings import Settings, check_templates
+from hub.store.nhs_login import remove_old_login_attempts
 from hub.store.reminders import run_sweep
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ async def _round(
             removed.rate_events,
             removed.sessions,
         )
+        await remove_old_login_attempts(db, now=clock.now())
         if await claim_daily_job(db, "retention", now=clock.now()):
             purged = await purge_old_records(db, now=clock.now(), months=settings.past_months)
             log.info(
@@ -134,8 +136,7 @@ async def _round(
             pass
         if records is not None:
             # The NHS App's Record Service: new numbers every sweep, every qualifying number once a day.
-            everything = await claim_daily_job(db, "record_service", now=clock.now())
-            await queue_numbers(db, clock, everything=everything)
+            await queue_numbers(db, clock)
             await push_once(db, records, clock, rng)
         next_sweep = loop.time() + SWEEP_EVERY
     sent = await drain_once(db, notifier, clock, policy=policy, rng=rng)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from hub.clock import to_db
-from hub.db import Database, Transaction
+from hub.db import Database, Row, Transaction
 from hub.store.audit import record_audit
 from hub.vocabulary import ActorType, AuditAction, RecordResource, RecordType
 
@@ -34,10 +34,32 @@ def _qualifying(resource: RecordResource, *, since_id: bool) -> str:
     )
 
 
+async def _mark(tx: Transaction, resource: RecordResource) -> Row:
+    await tx.execute(
+        "INSERT INTO record_service_marks (resource, last_id) VALUES (?, 0) ON CONFLICT (resource) DO NOTHING",
+        (resource,),
+    )
+    mark = await tx.fetch_one("SELECT last_id, full_pass_at FROM record_service_marks WHERE resource = ?", (resource,))
+    assert mark is not None
+    return mark
+
+
+async def claim_full_pass(db: Database, *, resource: RecordResource, now: datetime) -> bool:
+    """Whether this worker makes today's pass through everything (the first to ask in a day does)."""
+    async with db.write() as tx:
+        await _mark(tx, resource)
+        won = await tx.execute(
+            "UPDATE record_service_marks SET full_pass_at = ? WHERE resource = ?"
+            " AND (full_pass_at IS NULL OR full_pass_at <= ?)",
+            (to_db(now), resource, to_db(now - timedelta(days=1))),
+        )
+    return won == 1
+
+
 async def queue_new_numbers(db: Database, *, resource: RecordResource, adult_born_by: date, now: datetime) -> int:
     """Numbers of patients with appointments (letters) added since the last look. Returns how many were queued."""
     async with db.write() as tx:
-        mark = await tx.fetch_one("SELECT last_id FROM record_service_marks WHERE resource = ?", (resource,))
+        mark = await _mark(tx, resource)
         top = await tx.fetch_one(f"SELECT MAX(id) AS id FROM {_SOURCE[resource]}")
         last, newest = int(mark["last_id"]) if mark else 0, int(top["id"] or 0) if top else 0
         if newest <= last:
