@@ -8,12 +8,12 @@ import logging
 import random
 import signal
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from hub.clock import Clock
 from hub.db import Database, open_database
 from hub.db.dialect import is_transient
 from hub.jobs.housekeeping import remove_expired
-from hub.jobs.record_service import RecordServiceClient, push_once, queue_numbers
 from hub.jobs.retention import claim_daily_job, purge_old_records
 from hub.notify import Notifier
 from hub.notify.dev import DevNotifier
@@ -23,6 +23,9 @@ from hub.rules.sending import RetryPolicy
 from hub.settings import Settings, check_templates
 from hub.store.nhs_login import remove_old_login_attempts
 from hub.store.reminders import run_sweep
+
+if TYPE_CHECKING:
+    from hub.jobs.record_service import RecordServiceClient
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 15 * 60.0
@@ -68,8 +71,13 @@ async def work(
     rng = random.Random()
     next_housekeeping = next_sweep = 0.0
     retry_in = 1.0
-    record_service = settings.nhs_app.record_service
-    records = RecordServiceClient(record_service, clock) if record_service.url else None
+    records = None
+    if settings.nhs_app.record_service.url:
+        # Imported only when in use: workers start often (and are restarted after crashes); most hubs have no use
+        # for it.
+        from hub.jobs.record_service import RecordServiceClient
+
+        records = RecordServiceClient(settings.nhs_app.record_service, clock)
 
     async def pause(seconds: float) -> None:
         try:
@@ -135,6 +143,8 @@ async def _round(
         while await run_sweep(db, settings=settings, now=clock.now(), limit=SWEEP_BATCH) == SWEEP_BATCH:
             pass
         if records is not None:
+            from hub.jobs.record_service import push_once, queue_numbers
+
             # The NHS App's Record Service: new numbers every sweep, every qualifying number once a day.
             await queue_numbers(db, clock)
             await push_once(db, records, clock, rng)
