@@ -188,8 +188,10 @@ class Patient(Record):
     email: Annotated[str | None, Email()] = None
     contact_preference: Annotated[ContactPreference | None, Choice()] = None
     postal_address: PostalAddress | None = None
-    nhs_app_excluded: Annotated[bool, Flag()] = Field(
-        False, description="The trust's own flag: nothing of this patient's is shown in the NHS App"
+    nhs_app_excluded: Annotated[bool | None, Flag()] = Field(
+        None,
+        description="true: nothing of this patient's is shown in the NHS App (the trust's own exclusion); false: shown"
+        " again; leave out to keep what is set now",
     )
 
     @field_validator("contact_preference")

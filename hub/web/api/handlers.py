@@ -170,13 +170,13 @@ async def put_patient(request: Request) -> Response:
             actor=key.name,
             now=hub.clock.now(),
         )
-        # Kept apart from the record's fingerprint, so bodies sent before the flag existed stay "unchanged".
-        assert applied.record_id is not None
-        excluded = await set_nhs_app_excluded(
-            tx, patient_id=applied.record_id, excluded=patient.nhs_app_excluded, actor=key.name, now=hub.clock.now()
-        )
-        if excluded and applied.outcome == "unchanged":
-            applied = Applied("updated", applied.record_id)
+        # Kept apart from the record's fingerprint (bodies without it stay "unchanged"); left out, it stays as set.
+        if patient.nhs_app_excluded is not None and applied.record_id is not None:
+            excluded = await set_nhs_app_excluded(
+                tx, patient_id=applied.record_id, excluded=patient.nhs_app_excluded, actor=key.name, now=hub.clock.now()
+            )
+            if excluded and applied.outcome == "unchanged":
+                applied = Applied("updated", applied.record_id)
         await _audit_unchanged(tx, hub, key, "put_patient", ref, applied)
     return _answer("patient_ref", ref, applied)
 

@@ -28,11 +28,14 @@ async def test_the_exclusion_flag_is_set_and_cleared_and_audited(api: Api) -> No
     assert (response.status_code, response.json()["outcome"]) == (200, "updated")
     assert await _excluded(api) == 1
     assert (await api.put("patients/MRN1", {**PATIENT, "nhs_app_excluded": True})).json()["outcome"] == "unchanged"
-    assert (await api.put("patients/MRN1", PATIENT)).json()["outcome"] == "updated"  # left out: false, as PUT is
+    assert (await api.put("patients/MRN1", PATIENT)).json()["outcome"] == "unchanged"  # left out: kept as it is
+    assert await _excluded(api) == 1
+    assert (await api.put("patients/MRN1", {**PATIENT, "nhs_app_excluded": False})).json()["outcome"] == "updated"
     assert await _excluded(api) == 0
     assert await audit(api.hub, "pas-live") == [
         "patient_created",
         "nhs_app_exclusion_changed",
+        "put_patient_unchanged",
         "put_patient_unchanged",
         "nhs_app_exclusion_changed",
     ]
@@ -47,4 +50,4 @@ async def test_a_flag_that_is_not_true_or_false_is_422(api: Api) -> None:
 async def test_the_openapi_document_describes_the_flag(api: Api) -> None:
     document = (await api.hub.client.get("/api/v1/openapi.json")).json()
     flag = document["components"]["schemas"]["Patient"]["properties"]["nhs_app_excluded"]
-    assert flag["type"] == "boolean" and "NHS App" in flag["description"]
+    assert "boolean" in str(flag) and "NHS App" in flag["description"]
