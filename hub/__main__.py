@@ -86,6 +86,13 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
                 f" {settings.staff.setup_hours} hours):"
             )
             print(f"{settings.base_url}/staff/setup/{token}")
+        elif args.command == "record-service-resend":
+            from hub.jobs.record_service import queue_numbers
+            from hub.store.record_service import request_resend
+
+            again = await request_resend(db, actor="record-service-resend", now=now)
+            added = await queue_numbers(db, Clock(), everything=True)
+            print(f"{again + added} NHS numbers queued for the Record Service; the worker sends them.")
         elif args.command == "revoke-api-key":
             if not await revoke_api_key(db, organisation_code=args.org, name=args.name, now=now):
                 print(f"No live key named {args.name} for {args.org}", file=sys.stderr)
@@ -147,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     importer.add_argument("--org", required=True, help="the organisation's code")
     worker = commands.add_parser("worker", help="run background jobs (housekeeping)")
     worker.add_argument("--once", action="store_true", help="run each job once and stop")
+    commands.add_parser("record-service-resend", help="send every NHS number to the NHS App's Record Service again")
     copy = commands.add_parser("copy-db", help="copy a hub to another database (e.g. SQLite to PostgreSQL)")
     copy.add_argument("--from", dest="source", required=True, help="the hub's database URL; only read")
     copy.add_argument("--to", dest="target", required=True, help="an empty database URL; migrated, then filled")
@@ -165,7 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         applied = asyncio.run(_migrate(settings))
         print(f"Applied migrations: {applied}" if applied else "Database is up to date")
         return 0
-    if args.command in ("create-organisation", "create-api-key", "revoke-api-key", "create-staff", "import"):
+    if args.command in (
+        "create-organisation",
+        "create-api-key",
+        "revoke-api-key",
+        "create-staff",
+        "import",
+        "record-service-resend",
+    ):
         return asyncio.run(_admin(settings, args))
     if args.command == "worker":
         from hub.jobs.worker import run_worker

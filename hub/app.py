@@ -36,7 +36,10 @@ from hub.web.common import (
     make_templates,
     render,
 )
-from hub.web.patient import account, appointments, dev, signin, sites
+from hub.web.fhir.guard import FhirError, RateLimit, outcome_response
+from hub.web.fhir.routes import fhir_routes
+from hub.web.oidc import Oidc, load_private_key
+from hub.web.patient import account, appointments, dev, nhs_login, signin, sites
 from hub.web.security import SecurityMiddleware
 from hub.web.staff.common import StaffSignInRequired, staff_sign_in_required
 from hub.web.staff.routes import staff_routes
@@ -100,6 +103,21 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/notify/callbacks/inbound", callbacks.inbound, methods=["POST"]),
         *staff_routes(),
     ]
+    if settings.nhs_app.enabled or settings.nhs_login.enabled:
+        # The NHS App's deep links (they appear in the Wayfinder API's answers), and NHS login.
+        table += [
+            Route("/nhs-app/appointments/{id:record_id}", nhs_login.deep_link_appointment),
+            Route("/nhs-app/letters/{id:record_id}", nhs_login.deep_link_letter),
+        ]
+    if settings.nhs_login.enabled:
+        table += [
+            Route("/nhs-login/start", nhs_login.start),
+            Route("/nhs-login/callback", nhs_login.callback),
+            Route("/nhs-login/keep-alive", nhs_login.keep_alive),
+            Route("/nhs-login/signed-out", nhs_login.signed_out),
+        ]
+    if settings.nhs_app.enabled:
+        table += fhir_routes()
     if settings.demo:
         table.append(Route("/dev/outbox", dev.dev_outbox))
     table += [
@@ -124,6 +142,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if request.url.path.startswith("/api/"):
         return api.error_response(exc.status_code, [{"field": "path", "message": str(exc.detail)}])
+    if request.url.path.startswith("/fhir/"):
+        return outcome_response(FhirError(exc.status_code, "not-found", str(exc.detail)))
     if exc.status_code == 403 and exc.detail == "csrf":
         return render(request, "views/errors/form_expired.html", status=403)
     if exc.status_code == 404:
@@ -135,6 +155,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SignInRequired)
+    if exc.nhs_login:  # WF-NFR-18: the page says to close the window or tab
+        response = RedirectResponse("/nhs-login/signed-out", status_code=303)
+        delete_cookie(response, request, "hub_session")
+        return response
     response = RedirectResponse("/?signed_out=timeout" if exc.timed_out else "/", status_code=303)
     if exc.timed_out:
         delete_cookie(response, request, "hub_session")  # the next tab is simply signed out
@@ -148,6 +172,8 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     log.error("unhandled %s in %s (%s)", type(exc).__name__, endpoint, request.method)
     if request.url.path.startswith("/api/"):
         return api.error_response(500, [{"field": "", "message": "internal error"}])
+    if request.url.path.startswith("/fhir/"):
+        return outcome_response(FhirError(500, "exception", "Internal error"))
     try:
         return render(request, "views/errors/server_error.html", status=500)
     except Exception:
@@ -165,6 +191,12 @@ def create_app(
     """`use_dev_outbox` (tests) sends through the dev outbox without the rest of demo mode; `run_worker` runs
     the worker's loop inside this process (the demo's one command)."""
     clock = clock or Clock()
+    # Read once, here: a private key that will not load stops start-up rather than the first sign-in.
+    nhs_login_key = (
+        load_private_key(settings.nhs_login.private_key, settings.nhs_login.key_id)
+        if settings.nhs_login.enabled
+        else None
+    )
     use_dev_outbox = use_dev_outbox or (settings.demo and not settings.notify.api_key)
     if notifier is None and not use_dev_outbox and not settings.notify.api_key:
         raise SettingsError("HUB_NOTIFY_API_KEY is required outside demo mode (security codes go through Notify)")
@@ -178,8 +210,17 @@ def create_app(
             DevNotifier(db, clock) if use_dev_outbox else make_notifier(settings, db, clock)
         )
         assets = Assets(ASSET_MOUNTS)
+        oidc = Oidc(clock) if settings.nhs_app.enabled or settings.nhs_login.enabled else None
         app.state.hub = Hub(
-            settings, clock, db, chosen, make_templates(assets, settings), assets, Policies.from_settings(settings)
+            settings,
+            clock,
+            db,
+            chosen,
+            make_templates(assets, settings),
+            assets,
+            Policies.from_settings(settings),
+            oidc=oidc,
+            nhs_login_key=nhs_login_key,
         )
         stop = asyncio.Event()
         worker = asyncio.create_task(work(db, chosen, settings, clock, stop)) if run_worker else None
@@ -189,9 +230,11 @@ def create_app(
             stop.set()
             if worker is not None:
                 await worker
+            if oidc is not None:
+                await oidc.close()
             await db.close()
 
-    return Starlette(
+    app = Starlette(
         routes=routes(settings),
         middleware=[
             Middleware(SecurityMiddleware, https=settings.https),
@@ -208,3 +251,5 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    app.state.wayfinder_rate = RateLimit(settings.nhs_app.rate_per_second)
+    return app

@@ -137,6 +137,47 @@ class StaffSettings:
 
 
 @dataclass(frozen=True)
+class RecordServiceSettings:
+    url: str = setting("", "The Aggregator's Record Service (.../records); empty: NHS numbers are not sent.")
+    appointments_client_id: str = setting("", "clientId the Aggregator issued for the appointments list.")
+    documents_client_id: str = setting("", "clientId the Aggregator issued for the documents list.")
+    token_url: str = setting("", "OAuth 2.0 token endpoint (client credentials); empty: api_key is the bearer.")
+    client_id: str = setting("", "OAuth 2.0 client id at token_url.")
+    client_secret: str = setting("", "OAuth 2.0 client secret at token_url.", secret=True)
+    api_key: str = setting("", "Bearer API key, where the Aggregator issued one, not client credentials.", secret=True)
+    batch: int = setting(5000, "Most NHS numbers in one call (the standard's limit; 200 outside production).")
+    timeout_seconds: int = setting(30, "How long one call to the Record Service may take.")
+
+
+@dataclass(frozen=True)
+class NhsAppSettings:
+    enabled: bool = setting(False, "Serve the NHS App's Wayfinder API: /fhir/r4/Appointment and /DocumentReference.")
+    token_issuer: str = setting("", "Issuer (iss) of the Aggregator's OAuth 2.0 access tokens.")
+    token_jwks_url: str = setting("", "That issuer's JWKS: the keys its tokens are signed with (two during rotation).")
+    token_audience: str = setting("", "The audience (aud) the Aggregator's access tokens must name.")
+    token_scope: str = setting("", "A scope the access token must carry; empty: none is required.")
+    id_token_audience: str = setting("", "The NHS App's NHS login client id: the aud of the NHSD-ID-Token it passes.")
+    rate_per_second: int = setting(60, "Requests a second each web process answers; 429 beyond (WF-NFR-03).")
+    timeout_ms: int = setting(9000, "A request still unanswered after this long gets 504 (WF-NFR-02).")
+    maintenance: bool = setting(False, "Maintenance window: the API answers 503 (WF-NFR-06).")
+    ext_system_name: str = setting("appointment-hub", "This portal's name in deep links (extSystemName).")
+    hidden_clinics: list[str] = setting([], "Clinics never shown in the NHS App, each ORG:clinic (RAL:Sexual health).")
+    hidden_specialties: list[str] = setting([], "Specialties never shown in the NHS App, each ORG:specialty.")
+    record_service: RecordServiceSettings = _section(RecordServiceSettings)
+
+
+@dataclass(frozen=True)
+class NhsLoginSettings:
+    enabled: bool = setting(False, 'Offer "Continue with NHS login" beside the code sign-in.')
+    issuer: str = setting("", "NHS login's issuer URL (discovery at /.well-known/openid-configuration).")
+    client_id: str = setting("", "The client id NHS login issued to this hub.")
+    private_key: str = setting("", "PEM private key for private_key_jwt; its public key is registered.", secret=True)
+    key_id: str = setting("", "The kid of that key, as registered with NHS login.")
+    idle_minutes: int = setting(10, "An NHS login session ends after this long without a request (WF-NFR-18).")
+    warn_minutes: int = setting(9, "Pages warn of the end of an idle NHS login session after this long.")
+
+
+@dataclass(frozen=True)
 class Settings:
     demo: bool = setting(False, "Demo mode: seeded data, the dev outbox at /dev/outbox, a fixed secret key.")
     database_url: str = setting("sqlite:///var/hub.sqlite3", "Database: sqlite:///path or postgresql://...")
@@ -178,6 +219,8 @@ class Settings:
     staff: StaffSettings = _section(StaffSettings)
     letter_max_bytes: int = setting(10_000_000, "Largest PDF letter the integration API accepts (413 beyond).")
     api_page_limit: int = setting(500, "Most events one GET /api/v1/events returns.")
+    nhs_app: NhsAppSettings = _section(NhsAppSettings)
+    nhs_login: NhsLoginSettings = _section(NhsLoginSettings)
 
     def __getitem__(self, name: str) -> Any:
         """A setting by its dotted name ("notify.per_minute"), for tables and tests; code reads attributes."""
@@ -383,9 +426,57 @@ def _validated(values: dict[str, Any]) -> Settings:
     ):
         if values[name] < 1:
             raise SettingsError(f"{name} must be at least 1")
+    _check_nhs_app(values)
     settings = _built(Settings, values)
     assert isinstance(settings, Settings)
     return settings
+
+
+def _missing(values: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    return [env_name(n) for n in names if not str(values[n]).strip()]
+
+
+def _check_nhs_app(values: dict[str, Any]) -> None:
+    """The NHS App's parts are off by default; switched on, what they need must be there."""
+    needed: list[str] = []
+    if values["nhs_app.enabled"]:
+        needed += _missing(
+            values,
+            (
+                "nhs_app.token_issuer",
+                "nhs_app.token_jwks_url",
+                "nhs_app.token_audience",
+                "nhs_app.id_token_audience",
+                "nhs_login.issuer",  # the NHSD-ID-Token is checked against NHS login's keys
+            ),
+        )
+    if values["nhs_login.enabled"]:
+        needed += _missing(values, ("nhs_login.issuer", "nhs_login.client_id", "nhs_login.private_key"))
+    if values["nhs_login.private_key"] and "PRIVATE KEY-----" not in values["nhs_login.private_key"]:
+        raise SettingsError("HUB_NHS_LOGIN__PRIVATE_KEY must be a PEM private key")
+    if values["nhs_app.record_service.url"]:
+        needed += _missing(values, ("nhs_app.record_service.appointments_client_id",))
+        if not values["nhs_app.record_service.api_key"]:
+            needed += _missing(
+                values,
+                (
+                    "nhs_app.record_service.token_url",
+                    "nhs_app.record_service.client_id",
+                    "nhs_app.record_service.client_secret",
+                ),
+            )
+    if needed:
+        raise SettingsError(f"The NHS App settings are incomplete: set {', '.join(dict.fromkeys(needed))}")
+    for name in ("nhs_app.rate_per_second", "nhs_app.timeout_ms", "nhs_login.warn_minutes"):
+        if values[name] < 1:
+            raise SettingsError(f"{name} must be at least 1")
+    if values["nhs_login.warn_minutes"] >= values["nhs_login.idle_minutes"]:
+        raise SettingsError("nhs_login.warn_minutes must be less than nhs_login.idle_minutes")
+    if not 1 <= values["nhs_app.record_service.batch"] <= 5000:
+        raise SettingsError("nhs_app.record_service.batch must be from 1 to 5000 (the Record Service's limit)")
+    for name in ("nhs_app.hidden_clinics", "nhs_app.hidden_specialties"):
+        if any(not org.strip() or not rest.strip() for org, _, rest in (v.partition(":") for v in values[name])):
+            raise SettingsError(f"{name}: each entry is ORG:name, e.g. RAL:Sexual health")
 
 
 def check_templates(settings: Settings) -> None:

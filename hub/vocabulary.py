@@ -274,6 +274,7 @@ class RecordType(StrEnum):
     STAFF = "staff"
     API_KEY = "api_key"
     API = "api"  # a call to the integration API
+    RECORD_SERVICE = "record_service"  # the NHS App's Record Service: a batch of NHS numbers
 
 
 class AuditAction(StrEnum):
@@ -348,6 +349,11 @@ class AuditAction(StrEnum):
     PATIENT_OPT_OUT_SET = "patient_opt_out_set"  # the hospital set texts / emails / paper
     SMS_OPTED_OUT = "sms_opted_out"
     LINK_RESENT = "link_resent"
+    # The NHS App
+    NHS_APP_EXCLUSION_CHANGED = "nhs_app_exclusion_changed"
+    RECORD_SERVICE_SENT = "record_service_sent"
+    RECORD_SERVICE_FAILED = "record_service_failed"
+    RECORD_SERVICE_RESEND = "record_service_resend"
 
 
 # The integration API's calls (as its handlers name them), audited when refused or when they changed nothing.
@@ -484,3 +490,48 @@ def event_kinds_markdown() -> str:
     rows = ["| Event kind | From | What it means |", "| --- | --- | --- |"]
     rows += [f"| `{kind}` | {source} | {text} |" for kind, (source, text) in EVENT_KINDS.items()]
     return "\n".join(rows)
+
+
+# The NHS App's Wayfinder (the Patient Care Aggregator's producer API standard, FHIR R4). The values are the
+# standard's codes, sent as they are.
+class FhirAppointmentStatus(StrEnum):
+    """Appointment.status from the hospital's status."""
+
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    FULFILLED = "fulfilled"
+    NOSHOW = "noshow"
+
+
+class WayfinderRequestStatus(StrEnum):
+    """Extension-Appointment-RequestStatus: what the patient asked of an appointment the hospital has not yet acted
+    on ("Pending Change" is for a change other than a new time, which the hub does not offer)."""
+
+    PENDING_CHANGE = "Pending Change"
+    PENDING_RESCHEDULE = "Pending Reschedule"
+    PENDING_CANCELLATION = "Pending Cancellation"
+    CONFIRMED_ATTENDANCE = "Confirmed Attendance"
+
+
+class ConsultationMedium(StrEnum):
+    """Extension-Consultation-Medium. The standard (v3.12+) deprecated VIRTUAL: video and telephone are named."""
+
+    FACE_TO_FACE = "FACE_TO_FACE"
+    VIDEO_CONSULTATION = "VIDEO_CONSULTATION"
+    TELEPHONE = "TELEPHONE"
+
+
+class ReadReceipt(StrEnum):
+    """Extension-Document-ReadReceipt: Seen once the patient opened the appointment that lists the letter, Read once
+    they opened the letter."""
+
+    UNREAD = "Unread"
+    SEEN = "Seen"
+    READ = "Read"
+
+
+class RecordResource(StrEnum):
+    """The Record Service keeps one list of NHS numbers per resource type, each under its own client id."""
+
+    APPOINTMENTS = "appointments"
+    DOCUMENTS = "documents"

@@ -83,6 +83,7 @@ async def create_patient(
     verification_code: str = "MJ4K7Q",
     contact_preference: str = "sms",
     sms_opted_out: bool = False,
+    nhs_app_excluded: bool = False,
 ) -> int:
     values = {
         "organisation_id": organisation_id,
@@ -98,6 +99,7 @@ async def create_patient(
         "verification_code": verification_code,
         "contact_preference": contact_preference,
         "sms_opted_out": int(sms_opted_out),
+        "nhs_app_excluded": int(nhs_app_excluded),
         "created_at": to_db(now),
         "updated_at": to_db(now),
     }

@@ -96,6 +96,7 @@ class Harness:
         verification_code: str = "MJ4K7Q",
         contact_preference: str = "sms",
         sms_opted_out: bool = False,
+        nhs_app_excluded: bool = False,
     ) -> int:
         org = await self.organisation_id()
         async with self.db.write() as tx:
@@ -115,6 +116,7 @@ class Harness:
                 verification_code=verification_code,
                 contact_preference=contact_preference,
                 sms_opted_out=sms_opted_out,
+                nhs_app_excluded=nhs_app_excluded,
             )
 
     async def create_appointment(

@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 _GROUND = {"hub.db", "hub.clock", "hub.settings", "hub.links", "hub.ics", "hub.pdf"}
 # The console, the patient pages and the API share hub.web's common parts, never each other's.
-_WEB_SLICES = ("hub.web.patient", "hub.web.staff", "hub.web.api")
+_WEB_SLICES = ("hub.web.patient", "hub.web.staff", "hub.web.api", "hub.web.fhir")
 
 
 def layer(module: str) -> str:

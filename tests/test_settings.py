@@ -350,3 +350,46 @@ def test_a_worker_with_a_notify_key_and_missing_templates_will_not_start(tmp_pat
     assert done.returncode == 2
     assert "Settings error: Notify template ids are missing" in done.stderr
     assert "HUB_NOTIFY__TEMPLATES__SECURITY_CODE_SMS" in done.stderr
+
+
+# The NHS App's parts: off by default; switched on, what they need must be set
+
+
+def test_the_nhs_app_is_off_by_default() -> None:
+    settings = load_settings(environ={}, overrides={"secret_key": KEY})
+    assert not settings.nhs_app.enabled and not settings.nhs_login.enabled
+    assert not settings.nhs_app.record_service.url
+
+
+@pytest.mark.parametrize(
+    ("overrides", "missing"),
+    [
+        ({"nhs_app.enabled": True}, "HUB_NHS_APP__TOKEN_ISSUER"),
+        ({"nhs_login.enabled": True}, "HUB_NHS_LOGIN__PRIVATE_KEY"),
+        ({"nhs_app.record_service.url": "https://agg.test/records"}, "HUB_NHS_APP__RECORD_SERVICE__CLIENT_SECRET"),
+    ],
+)
+def test_a_switched_on_part_names_what_it_lacks(overrides: dict[str, Any], missing: str) -> None:
+    with pytest.raises(SettingsError, match=missing):
+        load_settings(environ={}, overrides={"secret_key": KEY, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"nhs_app.hidden_clinics": ["Sexual health"]}, "ORG:name"),
+        ({"nhs_login.warn_minutes": 10}, "less than"),
+        ({"nhs_app.record_service.batch": 5001}, "5000"),
+        ({"nhs_app.rate_per_second": 0}, "at least 1"),
+        ({"nhs_login.private_key": "not a key"}, "PEM"),
+    ],
+)
+def test_nhs_app_values_are_checked(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(environ={}, overrides={"secret_key": KEY, **overrides})
+
+
+def test_hidden_clinics_come_from_the_environment_as_a_list() -> None:
+    environ = {"HUB_NHS_APP__HIDDEN_CLINICS": "RAL:Sexual health, RAL:Termination of pregnancy"}
+    settings = load_settings(environ=environ, overrides={"secret_key": KEY})
+    assert settings.nhs_app.hidden_clinics == ["RAL:Sexual health", "RAL:Termination of pregnancy"]

@@ -37,6 +37,7 @@ from hub.vocabulary import (
     MessageKind,
     MessageStatus,
     Mode,
+    RecordResource,
     RequestState,
     StaffRole,
     StaffSessionStage,
@@ -63,6 +64,7 @@ SCHEMA_ENUMS: dict[tuple[str, str], type[StrEnum]] = {
     ("outbox_messages", "status"): MessageStatus,
     ("staff_users", "role"): StaffRole,
     ("staff_sessions", "stage"): StaffSessionStage,
+    ("record_service_numbers", "resource"): RecordResource,
 }
 
 _CREATE = re.compile(r"CREATE TABLE (\w+) \((.*)\)$", re.DOTALL)

@@ -21,6 +21,9 @@ PATIENTS = [
     ("RF100004", "Layla", "Ahmed", "2019-06-21", "+447700900003", "sarah.ahmed@example.com", "LA6R2V", SMS),
 ]
 
+# Adults' NHS numbers (valid test numbers), so NHS login and the NHS App can find them; the twins are under 16.
+NHS_NUMBERS = {"RF100001": "9434765919", "RF100002": "9000000009"}
+
 
 def _at(today: date, days: int, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(today + timedelta(days=days), time(hour, minute), tzinfo=LONDON)
@@ -92,6 +95,7 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 {
                     "organisation_id": org,
                     "mrn": mrn,
+                    "nhs_number": NHS_NUMBERS.get(mrn),
                     "given_name": given,
                     "family_name": family,
                     "date_of_birth": born,

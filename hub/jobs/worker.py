@@ -8,6 +8,7 @@ import logging
 import random
 import signal
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from hub.clock import Clock
 from hub.db import Database, open_database
@@ -20,7 +21,11 @@ from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import SendPolicy, drain_once
 from hub.rules.sending import RetryPolicy
 from hub.settings import Settings, check_templates
+from hub.store.nhs_login import remove_old_login_attempts
 from hub.store.reminders import run_sweep
+
+if TYPE_CHECKING:
+    from hub.jobs.record_service import RecordServiceClient
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 15 * 60.0
@@ -66,6 +71,13 @@ async def work(
     rng = random.Random()
     next_housekeeping = next_sweep = 0.0
     retry_in = 1.0
+    records = None
+    if settings.nhs_app.record_service.url:
+        # Imported only when in use: workers start often (and are restarted after crashes); most hubs have no use
+        # for it.
+        from hub.jobs.record_service import RecordServiceClient
+
+        records = RecordServiceClient(settings.nhs_app.record_service, clock)
 
     async def pause(seconds: float) -> None:
         try:
@@ -76,7 +88,7 @@ async def work(
     while not stop.is_set():
         try:
             next_housekeeping, next_sweep, sent = await _round(
-                db, notifier, settings, clock, policy, rng, next_housekeeping, next_sweep
+                db, notifier, settings, clock, policy, rng, next_housekeeping, next_sweep, records
             )
         except Exception as exc:
             if not is_transient(exc):
@@ -102,6 +114,7 @@ async def _round(
     rng: random.Random,
     next_housekeeping: float,
     next_sweep: float,
+    records: RecordServiceClient | None = None,
 ) -> tuple[float, float, int]:
     """Housekeeping and the sweep when they are due, then one batch from the outbox. Returns when the two jobs
     are next due, and how many messages went."""
@@ -116,6 +129,7 @@ async def _round(
             removed.rate_events,
             removed.sessions,
         )
+        await remove_old_login_attempts(db, now=clock.now())
         if await claim_daily_job(db, "retention", now=clock.now()):
             purged = await purge_old_records(db, now=clock.now(), months=settings.past_months)
             log.info(
@@ -128,6 +142,12 @@ async def _round(
     if loop.time() >= next_sweep:
         while await run_sweep(db, settings=settings, now=clock.now(), limit=SWEEP_BATCH) == SWEEP_BATCH:
             pass
+        if records is not None:
+            from hub.jobs.record_service import push_once, queue_numbers
+
+            # The NHS App's Record Service: new numbers every sweep, every qualifying number once a day.
+            await queue_numbers(db, clock)
+            await push_once(db, records, clock, rng)
         next_sweep = loop.time() + SWEEP_EVERY
     sent = await drain_once(db, notifier, clock, policy=policy, rng=rng)
     return next_housekeeping, next_sweep, sent

@@ -201,6 +201,11 @@ class Patient(Record):
     paper_letters: Annotated[bool | None, Flag()] = Field(
         None, description="true: letters by post as well as texts or emails; leave out to keep the patient's choice"
     )
+    nhs_app_excluded: Annotated[bool | None, Flag()] = Field(
+        None,
+        description="true: nothing of this patient's is shown in the NHS App (the trust's own exclusion); false: shown"
+        " again; leave out to keep what is set now",
+    )
 
     @field_validator("contact_preference")
     @classmethod

@@ -26,11 +26,19 @@ class PatientSession:
     token: str
     patient_id: int
     patient: Row
+    idle: timedelta | None = None  # a shorter idle limit of its own: NHS login's (WF-NFR-18)
+
+
+# What get_live_session says of a session that timed out: a session with an idle limit of its own (NHS login's)
+# ends with a page of its own.
+EXPIRED = "expired"
+EXPIRED_OWN_LIMIT = "expired_own_limit"
 
 
 # The session and its patient in one read: every signed-in page needs both.
 _LIVE_SESSION = (
-    "SELECT s.created_at AS session_created_at, s.last_seen_at AS session_last_seen_at, "
+    "SELECT s.created_at AS session_created_at, s.last_seen_at AS session_last_seen_at,"
+    " s.idle_seconds AS session_idle_seconds, "
     + ", ".join(f"p.{column.strip()}" for column in PATIENT_COLUMNS.split(","))
     + " FROM sessions s JOIN patients p ON p.id = s.patient_id WHERE s.id = ? AND s.ended_at IS NULL"
 )
@@ -49,11 +57,20 @@ def session_id(secret: str, token: str) -> str:
     return keyed_hash(secret, "session", token)
 
 
-async def create_session(tx: Transaction, *, secret: str, patient_id: int, at: datetime) -> str:
+async def create_session(
+    tx: Transaction, *, secret: str, patient_id: int, at: datetime, idle: timedelta | None = None
+) -> str:
+    """`idle`: a shorter idle limit than the policy's, for this session alone."""
     token = new_token()
     await tx.execute(
-        "INSERT INTO sessions (id, patient_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
-        (session_id(secret, token), patient_id, to_db(at), to_db(at)),
+        "INSERT INTO sessions (id, patient_id, created_at, last_seen_at, idle_seconds) VALUES (?, ?, ?, ?, ?)",
+        (
+            session_id(secret, token),
+            patient_id,
+            to_db(at),
+            to_db(at),
+            int(idle.total_seconds()) if idle is not None else None,
+        ),
     )
     return token
 
@@ -61,26 +78,28 @@ async def create_session(tx: Transaction, *, secret: str, patient_id: int, at: d
 async def get_live_session(
     db: Database, *, secret: str, token: str, now: datetime, policy: SessionPolicy
 ) -> PatientSession | None | str:
-    """The session; 'expired' when it timed out (to say so); None when there is none."""
+    """The session; EXPIRED (or EXPIRED_OWN_LIMIT) when it timed out, to say so; None when there is none."""
     sid = session_id(secret, token)
     row = await db.fetch_one(_LIVE_SESSION, (sid,))
     if row is None:
         return None
+    own = row.pop("session_idle_seconds")
+    own_idle = timedelta(seconds=own) if own is not None else None
     state = session_state(
         created_at=from_db(row.pop("session_created_at")),
         last_seen=from_db(row.pop("session_last_seen_at")),
         now=now,
-        idle=policy.idle,
+        idle=min(policy.idle, own_idle) if own_idle is not None else policy.idle,
         absolute=policy.absolute,
     )
     if state == "expired":
         async with db.write() as tx:
             await tx.execute("UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (to_db(now), sid))
-        return "expired"
+        return EXPIRED_OWN_LIMIT if own_idle is not None else EXPIRED
     if state == "touch":
         async with db.write() as tx:
             await tx.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", (to_db(now), sid))
-    return PatientSession(id=sid, token=token, patient_id=int(row["id"]), patient=row)
+    return PatientSession(id=sid, token=token, patient_id=int(row["id"]), patient=row, idle=own_idle)
 
 
 async def end_patient_sessions(tx: Transaction, *, patient_id: int, at: datetime) -> int:

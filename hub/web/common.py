@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoader, PackageLoader, select_autoescape
+from joserfc.jwk import RSAKey
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,11 +21,12 @@ from hub.db import Database, Row
 from hub.notify import Notifier
 from hub.rules.appointments import ActionPolicy
 from hub.rules.codes import CodePolicy, keyed_hash
+from hub.rules.fhir import Hidden
 from hub.rules.staff import LockoutPolicy
 from hub.rules.tasks import QueuePolicy
 from hub.rules.validation import printable
 from hub.settings import ROOT, Settings
-from hub.store.sessions import PatientSession, SessionPolicy, get_live_session
+from hub.store.sessions import EXPIRED, EXPIRED_OWN_LIMIT, PatientSession, SessionPolicy, get_live_session
 from hub.store.signin import Limits, Templates
 from hub.vocabulary import (
     HOSPITAL_STATUS_LABELS,
@@ -43,6 +45,7 @@ from hub.vocabulary import (
     WhyNot,
 )
 from hub.web.components import SLOT, remembered_components
+from hub.web.oidc import Oidc
 
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
@@ -61,6 +64,8 @@ class Policies:
     session: SessionPolicy
     lockout: LockoutPolicy
     queue: QueuePolicy
+    hidden: Hidden  # clinics and specialties the NHS App never shows
+    nhs_login_idle: timedelta  # an NHS login session's own idle limit (WF-NFR-18)
 
     @classmethod
     def from_settings(cls, s: Settings) -> Policies:
@@ -81,6 +86,8 @@ class Policies:
                 retry=timedelta(minutes=s.staff.retry_minutes),
                 max_attempts=s.staff.max_attempts,
             ),
+            hidden=Hidden.from_settings(s.nhs_app.hidden_clinics, s.nhs_app.hidden_specialties),
+            nhs_login_idle=timedelta(minutes=s.nhs_login.idle_minutes),
         )
 
 
@@ -95,6 +102,8 @@ class Hub:
     templates: Environment
     assets: Assets
     policies: Policies
+    oidc: Oidc | None = None  # NHS login's and the Aggregator's keys, when either is switched on
+    nhs_login_key: RSAKey | None = None  # our private_key_jwt signing key, when NHS login is on
 
 
 def hub_of(request: Request) -> Hub:
@@ -155,6 +164,9 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
         sla_text=plural(settings.staff.sla_working_days, "working day"),
         posted_after=format_duration(settings.escalation_hours[2] * 3600),
         past_months=settings.past_months,
+        nhs_login_enabled=settings.nhs_login.enabled,
+        nhs_login_idle=format_duration(settings.nhs_login.idle_minutes * 60),
+        nhs_login_warning=format_duration((settings.nhs_login.idle_minutes - settings.nhs_login.warn_minutes) * 60),
         modes=MODE_LABELS,
         statuses=HOSPITAL_STATUS_LABELS,
         request_states=REQUEST_STATE_LABELS,
@@ -250,20 +262,28 @@ async def read_form(request: Request) -> dict[str, str]:
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200) -> Response:
     patient: Row | None = getattr(request.state, "patient", None)
+    idle: timedelta | None = getattr(request.state, "session_idle", None)
     ctx = {
         "request": request,
         "csrf_token": csrf_token(request),
         "patient": patient,
         "signed_in": patient is not None,
+        # An NHS login session warns before it ends, a minute ahead (a script; without it the session still ends).
+        "idle_warning": {"idle": int(idle.total_seconds()), "warn": _warn_seconds(request)} if idle else None,
         **(context or {}),
     }
     html = hub_of(request).templates.get_template(template).render(ctx)
     return HTMLResponse(html, status_code=status)
 
 
+def _warn_seconds(request: Request) -> int:
+    return hub_of(request).settings.nhs_login.warn_minutes * 60
+
+
 class SignInRequired(Exception):
-    def __init__(self, *, timed_out: bool) -> None:
+    def __init__(self, *, timed_out: bool, nhs_login: bool = False) -> None:
         self.timed_out = timed_out
+        self.nhs_login = nhs_login  # an NHS login session: its end has a page of its own (WF-NFR-18)
 
 
 async def require_patient(request: Request) -> PatientSession:
@@ -275,6 +295,7 @@ async def require_patient(request: Request) -> PatientSession:
         hub.db, secret=hub.settings.secret_key, token=token, now=hub.clock.now(), policy=hub.policies.session
     )
     if not isinstance(found, PatientSession):
-        raise SignInRequired(timed_out=found == "expired")
+        raise SignInRequired(timed_out=found in (EXPIRED, EXPIRED_OWN_LIMIT), nhs_login=found == EXPIRED_OWN_LIMIT)
     request.state.patient = found.patient
+    request.state.session_idle = found.idle
     return found

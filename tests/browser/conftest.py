@@ -149,16 +149,17 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def start_demo(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Callable[[], DemoServer]]:
-    """start_demo() -> a fresh demo server on its own database and port; all are stopped at the end."""
+def start_demo(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Callable[..., DemoServer]]:
+    """start_demo(env=...) -> a fresh demo server on its own database and port, with more HUB_* settings when
+    given; all are stopped at the end."""
     running: list[tuple[subprocess.Popen[bytes], Any, Any]] = []
 
-    def start() -> DemoServer:
+    def start(env_extra: dict[str, str] | None = None, port: int | None = None) -> DemoServer:
         folder = tmp_path_factory.mktemp("demo")
-        port = _free_port()
+        port = port or _free_port()
         base_url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-        env.update(HUB_DATABASE_URL=own_database_url(backend, folder), HUB_BASE_URL=base_url)
+        env.update(HUB_DATABASE_URL=own_database_url(backend, folder), HUB_BASE_URL=base_url, **(env_extra or {}))
         out, err = open(folder / "stdout", "w+b"), open(folder / "stderr", "w+b")
         process = subprocess.Popen(
             [sys.executable, "-m", "hub", "demo", "--host", "127.0.0.1", "--port", str(port)],

@@ -24,6 +24,7 @@ from hub.store.audit import record_audit
 from hub.store.events import list_events
 from hub.store.feed import Applied, upsert_appointment, upsert_patient, upsert_site
 from hub.store.letters import upsert_letter
+from hub.store.nhs_app import set_nhs_app_excluded
 from hub.vocabulary import API_CALL_REJECTED, API_CALL_UNCHANGED, ActorType, AuditAction, RecordType
 from hub.web.api.openapi import openapi_document
 from hub.web.common import Hub, hub_of
@@ -170,6 +171,13 @@ async def put_patient(request: Request) -> Response:
             now=hub.clock.now(),
             settings=hub.settings,
         )
+        # Kept apart from the record's fingerprint (bodies without it stay "unchanged"); left out, it stays as set.
+        if patient.nhs_app_excluded is not None and applied.record_id is not None:
+            excluded = await set_nhs_app_excluded(
+                tx, patient_id=applied.record_id, excluded=patient.nhs_app_excluded, actor=key.name, now=hub.clock.now()
+            )
+            if excluded and applied.outcome == "unchanged":
+                applied = Applied("updated", applied.record_id)
         await _audit_unchanged(tx, hub, key, "put_patient", ref, applied)
     return _answer("patient_ref", ref, applied)
 

@@ -24,6 +24,7 @@ from hub.store.appointments import (
     request_rebook,
 )
 from hub.store.letters import list_letters_for_patient
+from hub.store.nhs_app import mark_letters_seen
 from hub.vocabulary import CANCEL_REASON_LABELS, CancelMode, HospitalStatus, Mode, WhyNot
 from hub.web.common import Hub, hub_of, read_form, render, require_patient
 
@@ -72,6 +73,8 @@ async def appointment_detail(request: Request) -> Response:
     await record_appointment_view(hub.db, appointment, now=hub.clock.now())
     allowed = await actions_for(hub.db, appointment, now=hub.clock.now(), policy=hub.policies.action)
     letters = await list_letters_for_patient(hub.db, patient_id, appointment_id=appointment["id"])
+    if letters:  # the NHS App shows them as Seen
+        await mark_letters_seen(hub.db, appointment_id=appointment["id"], now=hub.clock.now())
     return render(
         request,
         "views/patient/appointment.html",

@@ -1,0 +1,78 @@
+"""NHS login's sign-in attempts (the OpenID Connect state and nonce) and the sessions it starts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from hub.clock import from_db, to_db
+from hub.db import Database, Row
+from hub.rules.codes import keyed_hash, new_token
+from hub.store.audit import record_audit
+from hub.store.sessions import create_session
+from hub.vocabulary import ActorType, AuditAction, RecordType
+
+ATTEMPT_LIFETIME = timedelta(minutes=10)  # NHS login's authorisation codes live no longer
+
+
+def _attempt_id(secret: str, state: str) -> str:
+    return keyed_hash(secret, "nhs_login_state", state)
+
+
+async def create_login_attempt(
+    db: Database, *, secret: str, return_to: str, tracking_id: str, now: datetime
+) -> tuple[str, str]:
+    """A new attempt: the state (for the browser's cookie and the authorize request) and the nonce."""
+    state, nonce = new_token(), new_token()
+    async with db.write() as tx:
+        await tx.execute(
+            "INSERT INTO nhs_login_attempts (id, nonce, return_to, tracking_id, created_at) VALUES (?, ?, ?, ?, ?)",
+            (_attempt_id(secret, state), nonce, return_to, tracking_id[:100], to_db(now)),
+        )
+    return state, nonce
+
+
+async def take_login_attempt(db: Database, *, secret: str, state: str, now: datetime) -> Row | None:
+    """The attempt, used up: a state works once, and for ten minutes."""
+    attempt_id = _attempt_id(secret, state)
+    async with db.write() as tx:
+        row = await tx.fetch_one(
+            "SELECT nonce, return_to, tracking_id, created_at FROM nhs_login_attempts WHERE id = ? AND used_at IS NULL",
+            (attempt_id,),
+        )
+        if row is None or now - from_db(row["created_at"]) >= ATTEMPT_LIFETIME:
+            return None
+        await tx.execute("UPDATE nhs_login_attempts SET used_at = ? WHERE id = ?", (to_db(now), attempt_id))
+    return row
+
+
+async def find_patient_for_nhs_login(db: Database, *, nhs_number: str, born: date) -> Row | None:
+    """The patient by NHS number and date of birth, never by name; a trust's NHS App exclusion keeps them out.
+    Known to several trusts, the record with the latest change wins."""
+    return await db.fetch_one(
+        "SELECT id FROM patients WHERE nhs_number = ? AND date_of_birth = ? AND nhs_app_excluded = 0"
+        " ORDER BY updated_at DESC, id DESC LIMIT 1",
+        (nhs_number, born.isoformat()),
+    )
+
+
+async def start_nhs_login_session(db: Database, *, secret: str, patient_id: int, idle: timedelta, now: datetime) -> str:
+    async with db.write() as tx:
+        token = await create_session(tx, secret=secret, patient_id=patient_id, at=now, idle=idle)
+        await record_audit(
+            tx,
+            at=now,
+            actor_type=ActorType.PATIENT,
+            actor_id=patient_id,
+            action=AuditAction.SIGNED_IN,
+            record_type=RecordType.PATIENT,
+            record_id=patient_id,
+            detail="nhs_login",
+        )
+    return token
+
+
+async def remove_old_login_attempts(db: Database, *, now: datetime) -> int:
+    async with db.write() as tx:
+        return await tx.execute(
+            "DELETE FROM nhs_login_attempts WHERE created_at < ?", (to_db(now - timedelta(days=1)),)
+        )
