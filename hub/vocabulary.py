@@ -535,3 +535,12 @@ class RecordResource(StrEnum):
 
     APPOINTMENTS = "appointments"
     DOCUMENTS = "documents"
+
+
+# Every enum above, by its class name, for templates: they compare with members (`RequestState.CANCELLED`), never
+# with bare strings.
+TEMPLATE_ENUMS: dict[str, type[StrEnum]] = {
+    name: value
+    for name, value in list(globals().items())
+    if isinstance(value, type) and issubclass(value, StrEnum) and value is not StrEnum
+}

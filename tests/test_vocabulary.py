@@ -177,3 +177,13 @@ def test_scheduled_notice_kinds_share_their_chain_prefix() -> None:
     assert all(step.startswith(ESCALATION_PREFIX) for step in ESCALATION_STEPS)
     assert reminder_kind(7) == "reminder_7d" and reminder_kind(7).startswith(REMINDER_PREFIX)
     assert reminder_days(reminder_kind(14)) == 14
+
+
+def test_templates_see_every_enum_of_the_vocabulary() -> None:
+    """TEMPLATE_ENUMS is built at the end of the module: an enum declared after it would be missing from templates."""
+    import inspect
+
+    from hub import vocabulary
+
+    declared = {name for name, value in inspect.getmembers(vocabulary, inspect.isclass) if issubclass(value, StrEnum)}
+    assert set(vocabulary.TEMPLATE_ENUMS) == declared - {"StrEnum"}

@@ -33,16 +33,8 @@ from hub.vocabulary import (
     LETTER_KIND_LABELS,
     MODE_LABELS,
     REQUEST_STATE_LABELS,
+    TEMPLATE_ENUMS,
     CancelMode,
-    ContactPreference,
-    HospitalStatus,
-    Mode,
-    RequestState,
-    SlaState,
-    StaffRole,
-    TaskOutcome,
-    TaskStatus,
-    WhyNot,
 )
 from hub.web.components import SLOT, remembered_components
 from hub.web.oidc import Oidc
@@ -171,22 +163,8 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
         statuses=HOSPITAL_STATUS_LABELS,
         request_states=REQUEST_STATE_LABELS,
         letter_kinds=LETTER_KIND_LABELS,
-        # Templates compare values with members of these, never with bare strings.
-        **{
-            enum.__name__: enum
-            for enum in (
-                CancelMode,
-                ContactPreference,
-                HospitalStatus,
-                Mode,
-                RequestState,
-                SlaState,
-                StaffRole,
-                TaskOutcome,
-                TaskStatus,
-                WhyNot,
-            )
-        },
+        # Templates compare values with members of the vocabulary's enums, never with bare strings.
+        **TEMPLATE_ENUMS,
     )
     env.globals.update(remembered_components(env), slot=SLOT)
     # Filters rather than functions: Jinja binds a filter when it compiles the template; a function is looked up

@@ -53,20 +53,15 @@ class Oidc:
         await self.http.aclose()
 
     async def get_json(self, url: str, *, headers: dict[str, str] | None = None) -> Any:
-        try:
-            response = await self.http.get(url, headers=headers)
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"{type(exc).__name__} from {_origin(url)}") from exc
-        if response.status_code != 200:
-            raise ProviderError(f"{response.status_code} from {_origin(url)}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise ProviderError(f"no JSON from {_origin(url)}") from exc
+        return await self._json("GET", url, headers=headers)
 
     async def post_form(self, url: str, data: dict[str, str]) -> Any:
+        return await self._json("POST", url, data=data, headers={"Accept": "application/json"})
+
+    async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """The provider's 200 JSON answer; anything else (no answer, another status, not JSON) a ProviderError."""
         try:
-            response = await self.http.post(url, data=data, headers={"Accept": "application/json"})
+            response = await self.http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             raise ProviderError(f"{type(exc).__name__} from {_origin(url)}") from exc
         if response.status_code != 200:
