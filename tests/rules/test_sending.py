@@ -1,6 +1,7 @@
 """When and how to send: what a failed attempt means, backoff, quiet hours, Notify's daily reset. No I/O."""
 
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -181,3 +182,14 @@ def test_notify_refuses_an_address_of_fewer_than_three_lines_or_without_a_postco
     assert postal_address("Ann", [""], "NW3 2QG") is None
     assert postal_address("Ann", ["London"], "") is None
     assert postal_address("Ann", ["London"], "not a postcode") is None
+
+
+def test_notifys_midnight_is_utcs_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Europe/London")
+    time.tzset()
+    try:
+        # 23:30 UTC on 30 June is 00:30 on 1 July in London: Notify resets at 00:00 UTC on 1 July all the same.
+        assert next_utc_midnight(datetime(2026, 6, 30, 23, 30, tzinfo=UTC)) == datetime(2026, 7, 1, tzinfo=UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
