@@ -22,9 +22,8 @@ _NAMED = re.compile(r"`(hub\.rules\.\S+__mutmut_\d+)`")
 
 def results() -> dict[str, str]:
     """Each mutant's name and mutmut's verdict ("killed", "survived", "no tests", "timeout", ...)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
+    command = [sys.executable, "-m", "mutmut", "results", "--all", "true"]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return {m.group(1): m.group(2).strip() for line in out.splitlines() if (m := _RESULT.match(line))}
 
 
