@@ -53,7 +53,7 @@ bench: install
 # pyproject.toml); the kill rate and the survivors as JSON, failing below 90%. Equivalent mutants: docs/mutation.md.
 mutation: install
 	rm -rf mutants && mkdir -p var
-	nice -n 10 $(BIN)/mutmut run --max-children 2 > var/mutation.log 2>&1 || (tail -40 var/mutation.log; exit 1)
+	HUB_FUZZ_EXAMPLES=30 nice -n 10 $(BIN)/mutmut run --max-children 2 > var/mutation.log 2>&1 || (tail -40 var/mutation.log; exit 1)
 	$(BIN)/python -m tests.mutation
 
 clean:

@@ -361,3 +361,13 @@ def test_a_hidden_clinics_name_may_hold_a_colon() -> None:
     hidden = Hidden.from_settings(["RAL:Ear, nose: and throat"], [])
     assert hidden.hides("RAL", "ear, nose: and throat", "")
     assert not hidden.hides("RAL:Ear, nose", "and throat", "")
+
+
+def test_the_patient_identifiers_problem_says_what_was_sent_when_it_can_be_shown() -> None:
+    assert read_patient_identifier("") == (None, '"patient:identifier" is required')
+    wanted = "must be https://fhir.nhs.uk/Id/nhs-number|<a valid 10-digit NHS number>"
+    assert read_patient_identifier("x" * 81) == (None, f'"patient:identifier" with value "{"x" * 80}" {wanted}')
+    assert read_patient_identifier("9434765919\n") == (
+        None,
+        f'"patient:identifier" with value "(unprintable)" {wanted}',
+    )

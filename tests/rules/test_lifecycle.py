@@ -452,3 +452,49 @@ def test_accepting_a_held_version_that_starts_now_tells_nobody() -> None:
     current = Appointment(BOOKED, hub_change=HubChange(ChangeKind.REBOOKED, BOOKED, event_id=3), held=starting)
     t = done(accept_hospital(current, now=NOW))
     assert (t.notice, t.plan) == (None, Plan.WITHDRAW)
+
+
+def test_a_conflict_held_whole() -> None:
+    change = HubChange(ChangeKind.REBOOKED, MOVED, event_id=3)
+    current = Appointment(MOVED, hub_change=change)
+    routine = replace(BOOKED, clinic="Renamed")
+    t = hospital_update(current, routine, now=NOW)
+    assert t == Transition(
+        replace(current, held=routine),
+        audit=AuditAction.APPOINTMENT_CONFLICT_HELD,
+        open_task=TaskKind.CONFLICT,
+        task_reason="The hospital's update does not reflect the hub's rebooked",
+        events=(
+            Event(
+                EventKind.APPOINTMENT_CONFLICT,
+                {"hub_change": "rebooked", "hub": MOVED.as_data(), "hospital": routine.as_data()},
+            ),
+        ),
+    )
+    assert hospital_update(t.appointment, routine, now=NOW) == Transition(t.appointment, audit=None)
+
+
+def test_a_new_record_is_audited_as_created() -> None:
+    assert hospital_update(None, BOOKED, now=NOW).audit == AuditAction.APPOINTMENT_CREATED
+    assert hospital_update(None, CANCELLED, now=NOW).audit == AuditAction.APPOINTMENT_CREATED
+
+
+def test_a_past_appointment_reinstated_or_moved_tells_nobody() -> None:
+    past = replace(BOOKED, starts_at=NOW - timedelta(days=1))
+    reinstated = hospital_update(Appointment(replace(past, status=HospitalStatus.CANCELLED)), past, now=NOW)
+    assert (reinstated.notice, reinstated.plan, reinstated.bump_sequence) == (None, Plan.KEEP, True)
+    moved = hospital_update(Appointment(past), replace(past, starts_at=NOW - timedelta(hours=1)), now=NOW)
+    assert (moved.notice, moved.plan) == (None, Plan.WITHDRAW)
+
+
+def test_a_move_whole_answers_a_rebook_task_still_open_after_a_confirmation() -> None:
+    current = Appointment(BOOKED, request_state=RequestState.CONFIRMED, open_rebook_request=True)
+    assert hospital_update(current, MOVED, now=NOW) == Transition(
+        Appointment(MOVED),
+        audit=AuditAction.APPOINTMENT_UPDATED,
+        notice=MessageKind.CHANGED,
+        plan=Plan.REMINDERS,
+        close_tasks=(TaskClosure(TaskOutcome.MOVED_BY_HOSPITAL, (TaskKind.REBOOK,)),),
+        void_confirmation=True,
+        bump_sequence=True,
+    )
