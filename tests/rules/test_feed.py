@@ -17,6 +17,8 @@ from hub.rules.feed import (
     Patient,
     Record,
     Site,
+    check_ref,
+    new_verification_code,
     read_appointment,
     read_events_query,
     read_letter_query,
@@ -522,3 +524,19 @@ def test_an_acknowledged_event_is_kept_only_when_sent() -> None:
     assert errors == [] and found is not None and found.values()["acknowledged_event"] == 12
     found, _ = appointment()
     assert found is not None and "acknowledged_event" not in found.values()
+
+
+@pytest.mark.parametrize(("ref", "ok"), [("a" * 64, True), ("a" * 65, False), ("RFH-1.2_x", True), ("-1", False)])
+def test_a_path_reference_is_1_to_64_safe_characters(ref: str, ok: bool) -> None:
+    assert check_ref("site_code", ref) == (
+        []
+        if ok
+        else [{"field": "site_code", "message": "must be 1 to 64 letters, digits, dots, dashes or underscores"}]
+    )
+    assert check_ref("site_code", "RFH\n") != []  # match() would let a trailing newline through
+
+
+def test_a_verification_code_is_6_characters_that_cannot_be_misread() -> None:
+    codes = {new_verification_code() for _ in range(200)}
+    assert all(len(code) == 6 and set(code) <= set("ABCDEFGHJKMNPQRSTUVWXYZ23456789") for code in codes)
+    assert len(codes) > 190 and len(set("".join(codes))) > 25  # random, from the whole alphabet

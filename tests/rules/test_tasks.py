@@ -5,7 +5,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from hub.clock import LONDON
-from hub.rules.tasks import QueuePolicy, after_no_answer, parse_new_start, sla_state, working_age, working_days_between
+from hub.rules.tasks import (
+    QueuePolicy,
+    after_no_answer,
+    claim_until,
+    parse_new_start,
+    sla_state,
+    working_age,
+    working_days_between,
+)
 
 QUEUE = QueuePolicy(sla_working_days=2, claim=timedelta(minutes=30), retry=timedelta(minutes=120), max_attempts=3)
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -88,3 +96,7 @@ def test_a_new_time_must_be_after_now() -> None:
     now = datetime(2026, 12, 3, 14, 30, tzinfo=UTC)  # GMT: London time is UTC
     assert parse_new_start("3", "12", "2026", "14:30", now=now) == "The new time must be in the future"
     assert parse_new_start("3", "12", "2026", "14:31", now=now) == datetime(2026, 12, 3, 14, 31, tzinfo=LONDON)
+
+
+def test_a_claim_lasts_the_policys_time() -> None:
+    assert claim_until(NOW, QUEUE) == NOW + timedelta(minutes=30)
