@@ -193,3 +193,9 @@ def test_notifys_midnight_is_utcs_whatever_the_machines_time_zone(monkeypatch: p
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_with_no_quiet_hours_only_the_margin_makes_a_message_urgent() -> None:
+    margin = timedelta(hours=1)
+    assert is_urgent(NOW + timedelta(minutes=59), NOW, start=9, end=9, margin=margin)
+    assert not is_urgent(NOW + timedelta(hours=2), NOW, start=9, end=9, margin=margin)
