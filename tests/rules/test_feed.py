@@ -352,6 +352,7 @@ def test_address_lines_and_postcode_are_tidied() -> None:
         ({}, 0, 100),
         ({"after": ""}, 0, 100),
         ({"after": "0005", "limit": "0005"}, 5, 5),
+        ({"limit": "1"}, 0, 1),
         ({"after": str(2**63 - 1), "limit": "500"}, 2**63 - 1, 500),
         ({"after": "0" * 30 + "7"}, 7, 100),
         ({"unknown": "ignored"}, 0, 100),
@@ -540,3 +541,12 @@ def test_a_verification_code_is_6_characters_that_cannot_be_misread() -> None:
     codes = {new_verification_code() for _ in range(200)}
     assert all(len(code) == 6 and set(code) <= set("ABCDEFGHJKMNPQRSTUVWXYZ23456789") for code in codes)
     assert len(codes) > 190 and len(set("".join(codes))) > 25  # random, from the whole alphabet
+
+
+def test_opt_outs_and_paper_letters_are_kept_only_when_sent() -> None:
+    found, errors = patient(contact_opt_out={"sms": True}, paper_letters=False)
+    assert errors == [] and found is not None
+    values = found.values()
+    assert (values["contact_opt_out"], values["paper_letters"]) == ({"sms": True}, False)
+    found, _ = patient()
+    assert found is not None and not {"contact_opt_out", "paper_letters"} & set(found.values())

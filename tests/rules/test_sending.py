@@ -199,3 +199,14 @@ def test_with_no_quiet_hours_only_the_margin_makes_a_message_urgent() -> None:
     margin = timedelta(hours=1)
     assert is_urgent(NOW + timedelta(minutes=59), NOW, start=9, end=9, margin=margin)
     assert not is_urgent(NOW + timedelta(hours=2), NOW, start=9, end=9, margin=margin)
+
+
+def test_the_end_of_quiet_hours_is_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        end = next_quiet_end(datetime(2026, 11, 21, 21, 0, tzinfo=UTC), start=20, end=8)
+        assert end == datetime(2026, 11, 22, 8, 0, tzinfo=UTC) and end.utcoffset() == timedelta(0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -77,6 +77,8 @@ def test_working_days_over_whole_weeks_and_the_days_left() -> None:
     assert working_days_between(monday, monday + timedelta(days=17)) == 13
     assert working_days_between(monday, monday + timedelta(days=19)) == 14  # and the third weekend is skipped
     assert working_days_between(monday, monday - timedelta(days=3)) == 0
+    # Seven whole weeks, then Tuesday to Saturday: the Saturday is not a working day.
+    assert working_days_between(monday, monday + timedelta(days=54)) == 39
 
 
 @pytest.mark.parametrize(
