@@ -201,12 +201,22 @@ def test_with_no_quiet_hours_only_the_margin_makes_a_message_urgent() -> None:
     assert not is_urgent(NOW + timedelta(hours=2), NOW, start=9, end=9, margin=margin)
 
 
-def test_the_end_of_quiet_hours_is_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
+@pytest.mark.parametrize(
+    ("zone", "now", "end"),
+    [
+        ("Asia/Tokyo", datetime(2026, 11, 21, 21, 0, tzinfo=UTC), datetime(2026, 11, 22, 8, 0, tzinfo=UTC)),
+        # 09:00 in London is 23:00 the day before in Honolulu: the quiet hours end tomorrow, not at 08:00 today.
+        ("Pacific/Honolulu", datetime(2026, 11, 22, 9, 0, tzinfo=UTC), datetime(2026, 11, 23, 8, 0, tzinfo=UTC)),
+    ],
+)
+def test_the_end_of_quiet_hours_is_londons_whatever_the_machines_time_zone(
+    monkeypatch: pytest.MonkeyPatch, zone: str, now: datetime, end: datetime
+) -> None:
+    monkeypatch.setenv("TZ", zone)
     time.tzset()
     try:
-        end = next_quiet_end(datetime(2026, 11, 21, 21, 0, tzinfo=UTC), start=20, end=8)
-        assert end == datetime(2026, 11, 22, 8, 0, tzinfo=UTC) and end.utcoffset() == timedelta(0)
+        found = next_quiet_end(now, start=20, end=8)
+        assert found == end and found.utcoffset() == timedelta(0)
     finally:
         monkeypatch.undo()
         time.tzset()
