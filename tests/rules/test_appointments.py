@@ -92,6 +92,8 @@ def test_cutoff_comes_from_the_policy() -> None:
         ("attended", "none", timedelta(days=3), "past"),
         ("booked", "cancel_requested", timedelta(days=10), "pending"),
         ("booked", "cancel_requested", timedelta(hours=2), "cutoff"),
+        ("booked", "cancel_requested", timedelta(hours=24), "pending"),  # exactly the cut-off: not yet inside it
+        ("booked", "cancel_requested", timedelta(hours=24) - timedelta(microseconds=1), "cutoff"),
     ],
 )
 def test_nothing_allowed(status: str, request_state: str, starts_in: timedelta, why_not: str) -> None:

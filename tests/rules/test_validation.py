@@ -3,7 +3,7 @@ names of fields shown back to the caller. The models built from them are tested 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import pytest
 
@@ -21,6 +21,7 @@ from hub.rules.validation import (
     printable,
     text_problem,
     uk_postcode,
+    without_none,
 )
 from hub.vocabulary import Mode
 
@@ -161,3 +162,11 @@ def test_kinds_serve_a_record_declared_at_any_time() -> None:
     ]
     schema = Probe.model_json_schema()["properties"]
     assert schema["nhs_number"]["type"] == ["string", "null"] and schema["lines"]["maxItems"] == 2
+    assert schema["mode"] == {"title": "Mode", "type": "string", "enum": ["in_person", "telephone", "video"]}
+
+
+def test_without_none() -> None:
+    assert without_none(int | None) == (int, True)
+    assert without_none(Optional[int]) == (int, True)  # noqa: UP045 - the old spelling is a Union too
+    assert without_none(int | str) == (int, False)
+    assert without_none(int) == (int, False)
