@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hub.clock import format_date, format_duration, format_time, format_when
+from hub.clock import LONDON, format_date, format_duration, format_time, format_when, from_db, to_db
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,12 @@ def test_every_day_and_month_has_its_english_name() -> None:
 )
 def test_durations_read_as_a_page_says_them(seconds: int, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_to_db_refuses_a_naive_datetime_and_stores_utc() -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        to_db(datetime(2026, 11, 21, 10, 0))
+    assert to_db(datetime(2026, 6, 21, 10, 0, tzinfo=LONDON)) == "2026-06-21T09:00:00.000000Z"
+    assert from_db(to_db(datetime(2026, 6, 21, 10, 0, 0, 5, tzinfo=UTC))) == datetime(
+        2026, 6, 21, 10, 0, 0, 5, tzinfo=UTC
+    )

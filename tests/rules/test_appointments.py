@@ -2,8 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.rules.appointments import ActionPolicy, Allowed, allowed_actions, group_of, past_horizon
-from hub.vocabulary import CancelMode, WhyNot
+from hub.rules.appointments import ActionPolicy, Allowed, Facts, allowed_actions, group_of, past_horizon
+from hub.vocabulary import CancelMode, HospitalStatus, Mode, WhyNot
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
@@ -92,6 +92,8 @@ def test_cutoff_comes_from_the_policy() -> None:
         ("attended", "none", timedelta(days=3), "past"),
         ("booked", "cancel_requested", timedelta(days=10), "pending"),
         ("booked", "cancel_requested", timedelta(hours=2), "cutoff"),
+        ("booked", "cancel_requested", timedelta(hours=24), "pending"),  # exactly the cut-off: not yet inside it
+        ("booked", "cancel_requested", timedelta(hours=24) - timedelta(microseconds=1), "cutoff"),
     ],
 )
 def test_nothing_allowed(status: str, request_state: str, starts_in: timedelta, why_not: str) -> None:
@@ -131,3 +133,22 @@ def test_group_of(status: str, starts_in: timedelta, duration: int, group: str) 
 )
 def test_past_horizon_is_whole_calendar_months_back(now: datetime, months: int, horizon: datetime) -> None:
     assert past_horizon(now, months) == horizon
+
+
+def test_an_events_data_is_what_the_hospitals_record_would_need_to_say() -> None:
+    facts = Facts(
+        starts_at=datetime(2026, 12, 3, 9, 30, tzinfo=UTC),
+        site_id=1,
+        clinic="Cardiology",
+        specialty="Cardiology",
+        clinician="Dr A",
+        duration_minutes=30,
+        mode=Mode.VIDEO,
+        transport_booked=False,
+        interpreter_booked=False,
+        status=HospitalStatus.BOOKED,
+    )
+    data = {"start": "2026-12-03T09:30:00+00:00", "status": "booked", "clinic": "Cardiology", "clinician": "Dr A"}
+    assert facts.as_data() == {**data, "mode": "video"}
+    assert facts.as_data("RFH") == {**data, "site_code": "RFH", "mode": "video"}
+    assert [type(v) for v in facts.as_data().values()] == [str] * 5  # plain strings, not enums, for JSON

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -106,3 +108,16 @@ def test_hash_code_is_keyed_and_bound_to_its_challenge() -> None:
 
 def test_keyed_hash_keeps_its_parts_apart() -> None:
     assert keyed_hash("key", "ab", "c") != keyed_hash("key", "a", "bc")
+
+
+def test_only_the_first_40_characters_typed_are_read() -> None:
+    # A pasted essay is not read whole: 40 characters, then at most 20 of what is left.
+    assert clean_code(" " * 40 + "123456") == ""
+    assert clean_code(" " * 39 + "123456") == "1"
+    assert clean_code("1X-2X") == "1X2X"  # only spaces, dashes and tabs go
+
+
+def test_stored_hashes_keep_their_format() -> None:
+    # Codes, tokens and contacts are stored as these: a change of format would orphan every stored hash.
+    assert keyed_hash("key", "a", "b") == hmac.new(b"key", b"a\x1fb", hashlib.sha256).hexdigest()
+    assert hash_code("key", "challenge-1", "123456") == keyed_hash("key", "code", "challenge-1", "123456")

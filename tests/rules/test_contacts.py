@@ -135,6 +135,7 @@ def test_parse_date_of_birth_accepts_real_past_dates(day: str, month: str, year:
     [
         ("", "", "", "Enter your date of birth"),
         ("  ", " ", "", "Enter your date of birth"),
+        ("", "3", "", "Date of birth must be a real date, in numbers"),  # some of it given: what is wrong with it
         ("14", "", "1948", "Date of birth must be a real date, in numbers"),
         ("14", "March", "1948", "Date of birth must be a real date, in numbers"),
         ("-1", "3", "1948", "Date of birth must be a real date, in numbers"),

@@ -4,6 +4,7 @@ rule (no lone surrogates, no control characters), the query strings, and the sto
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -16,6 +17,8 @@ from hub.rules.feed import (
     Patient,
     Record,
     Site,
+    check_ref,
+    new_verification_code,
     read_appointment,
     read_events_query,
     read_letter_query,
@@ -349,6 +352,7 @@ def test_address_lines_and_postcode_are_tidied() -> None:
         ({}, 0, 100),
         ({"after": ""}, 0, 100),
         ({"after": "0005", "limit": "0005"}, 5, 5),
+        ({"limit": "1"}, 0, 1),
         ({"after": str(2**63 - 1), "limit": "500"}, 2**63 - 1, 500),
         ({"after": "0" * 30 + "7"}, 7, 100),
         ({"unknown": "ignored"}, 0, 100),
@@ -496,7 +500,12 @@ def _bodies(model: type[Record]) -> st.SearchStrategy[Any]:
     return st.dictionaries(known | _text, _json, max_size=8) | _json
 
 
-@settings(max_examples=300, deadline=None)
+# make mutation runs this once per mutant of the feed's rules: fewer examples there, the same ones each time.
+@settings(
+    max_examples=int(os.environ.get("HUB_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    derandomize="HUB_FUZZ_EXAMPLES" in os.environ,
+)
 @given(site_body=_bodies(Site), patient_body=_bodies(Patient), appointment_body=_bodies(Appointment))
 def test_any_body_gets_an_answer_in_our_words(site_body: Any, patient_body: Any, appointment_body: Any) -> None:
     for found, errors in (
@@ -509,3 +518,35 @@ def test_any_body_gets_an_answer_in_our_words(site_body: Any, patient_body: Any,
             assert set(error) == {"field", "message"} and error["field"] and error["message"]
             assert "Input should" not in error["message"] and "pydantic" not in error["message"]
             json.dumps(error, ensure_ascii=False).encode("utf-8")  # can be sent, and stored in the audit
+
+
+def test_an_acknowledged_event_is_kept_only_when_sent() -> None:
+    found, errors = appointment(acknowledged_event=12)
+    assert errors == [] and found is not None and found.values()["acknowledged_event"] == 12
+    found, _ = appointment()
+    assert found is not None and "acknowledged_event" not in found.values()
+
+
+@pytest.mark.parametrize(("ref", "ok"), [("a" * 64, True), ("a" * 65, False), ("RFH-1.2_x", True), ("-1", False)])
+def test_a_path_reference_is_1_to_64_safe_characters(ref: str, ok: bool) -> None:
+    assert check_ref("site_code", ref) == (
+        []
+        if ok
+        else [{"field": "site_code", "message": "must be 1 to 64 letters, digits, dots, dashes or underscores"}]
+    )
+    assert check_ref("site_code", "RFH\n") != []  # match() would let a trailing newline through
+
+
+def test_a_verification_code_is_6_characters_that_cannot_be_misread() -> None:
+    codes = {new_verification_code() for _ in range(200)}
+    assert all(len(code) == 6 and set(code) <= set("ABCDEFGHJKMNPQRSTUVWXYZ23456789") for code in codes)
+    assert len(codes) > 190 and len(set("".join(codes))) > 25  # random, from the whole alphabet
+
+
+def test_opt_outs_and_paper_letters_are_kept_only_when_sent() -> None:
+    found, errors = patient(contact_opt_out={"sms": True}, paper_letters=False)
+    assert errors == [] and found is not None
+    values = found.values()
+    assert (values["contact_opt_out"], values["paper_letters"]) == ({"sms": True}, False)
+    found, _ = patient()
+    assert found is not None and not {"contact_opt_out", "paper_letters"} & set(found.values())

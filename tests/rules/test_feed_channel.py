@@ -21,6 +21,8 @@ PATIENT = {"opted_out": 0, "contact_preference": "sms", "mobile": "+447700900001
         ({"sms_opted_out": 1, "email": None}, "letter"),
         ({"contact_preference": "email", "email": None}, "sms"),
         ({"opted_out": 1}, "letter"),
+        ({"contact_preference": "email", "email_opted_out": 1}, "sms"),
+        ({"mobile": None, "email_opted_out": 1}, "letter"),
     ],
 )
 def test_channel_is_the_preference_then_the_other_then_post(changes: dict[str, object], channel: str) -> None:

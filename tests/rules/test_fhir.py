@@ -329,3 +329,45 @@ def test_hidden_clinics_and_specialties_are_per_trust() -> None:
     assert [r["id"] for r in visible_appointments(rows, hidden)] == [3, 4]
     letters = [letter(id=1, clinic="Sexual health"), letter(id=2, appointment_id=None, clinic=None), letter(id=3)]
     assert [r["id"] for r in visible_letters(letters, hidden)] == [2, 3]
+
+
+def test_sixteen_across_a_century_that_has_no_29_february() -> None:
+    # 16 years from a 29 February is another 29 February, except across 2100 (and 1900), which is not a leap year.
+    assert is_under_16(date(2084, 2, 29), date(2100, 2, 28))
+    assert not is_under_16(date(2084, 2, 29), date(2100, 3, 1))
+    assert latest_adult_birth_date(date(2116, 2, 29)) == date(2100, 2, 28)
+    assert not is_under_16(date(2100, 2, 28), date(2116, 2, 29))
+    assert is_under_16(date(2100, 3, 1), date(2116, 2, 29))
+
+
+def test_an_operation_outcome_is_the_standards_error_body() -> None:
+    assert operation_outcome("exception", "Something went wrong") == {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "exception", "diagnostics": "Something went wrong"}],
+    }
+    assert operation_outcome("forbidden", "Invalid access token", access_denied=True)["issue"][0]["details"] == {
+        "coding": [
+            {
+                "system": "https://fhir.nhs.uk/R4/CodeSystem/Spine-ErrorOrWarningCode",
+                "version": "1",
+                "code": "ACCESS_DENIED",
+                "display": "Invalid access token",
+            }
+        ]
+    }
+
+
+def test_a_hidden_clinics_name_may_hold_a_colon() -> None:
+    hidden = Hidden.from_settings(["RAL:Ear, nose: and throat"], [])
+    assert hidden.hides("RAL", "ear, nose: and throat", "")
+    assert not hidden.hides("RAL:Ear, nose", "and throat", "")
+
+
+def test_the_patient_identifiers_problem_says_what_was_sent_when_it_can_be_shown() -> None:
+    assert read_patient_identifier("") == (None, '"patient:identifier" is required')
+    wanted = "must be https://fhir.nhs.uk/Id/nhs-number|<a valid 10-digit NHS number>"
+    assert read_patient_identifier("x" * 81) == (None, f'"patient:identifier" with value "{"x" * 80}" {wanted}')
+    assert read_patient_identifier("9434765919\n") == (
+        None,
+        f'"patient:identifier" with value "(unprintable)" {wanted}',
+    )

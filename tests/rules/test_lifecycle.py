@@ -11,6 +11,7 @@ from hub.rules.appointments import (
     ActionPolicy,
     Appointment,
     ChangeKind,
+    Event,
     Facts,
     HubChange,
     Plan,
@@ -29,6 +30,7 @@ from hub.rules.lifecycle import (
     request_closed,
 )
 from hub.vocabulary import (
+    AuditAction,
     CancelMode,
     EventKind,
     HospitalStatus,
@@ -302,3 +304,197 @@ def test_which_message_a_hospital_change_sends(
 def test_an_appointment_starting_now_is_not_upcoming() -> None:
     assert hospital_update(None, facts(start=NOW), now=NOW).notice is None
     assert hospital_update(None, facts(start=NOW + timedelta(seconds=1)), now=NOW).notice == MessageKind.INVITATION
+
+
+# Each change whole: every field of the transition, so no effect can go missing unseen
+
+
+def test_an_agents_rebook_whole() -> None:
+    held = replace(BOOKED, clinic="Held")
+    current = Appointment(
+        BOOKED, request_state=RequestState.REBOOK_REQUESTED, held=held, rebook_requests=1, open_rebook_request=True
+    )
+    starts_at = NOW + timedelta(days=20)
+    moved = replace(BOOKED, starts_at=starts_at, site_id=2, clinician="Dr B")
+    assert agent_rebooked(current, starts_at=starts_at, site_id=2, clinician="Dr B") == Transition(
+        Appointment(moved, hub_change=HubChange(ChangeKind.REBOOKED, moved), rebook_requests=1),
+        audit=AuditAction.TASK_REBOOKED,
+        notice=MessageKind.CHANGED,
+        plan=Plan.REMINDERS,
+        close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED, (TaskKind.REBOOK, TaskKind.CANCEL)),),
+        events=(
+            Event(
+                EventKind.TASK_REBOOKED,
+                {"previous_start": BOOKED.starts_at.isoformat(), "start": starts_at.isoformat(), "clinician": "Dr B"},
+            ),
+        ),
+        bump_sequence=True,
+        reset_first_viewed=True,
+        void_confirmation=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "kept"),
+    [(RequestState.CANCEL_REQUESTED, RequestState.CANCEL_REQUESTED), (RequestState.CONFIRMED, RequestState.NONE)],
+)
+def test_an_agents_cancel_whole(state: str, kept: str) -> None:
+    current = Appointment(BOOKED, request_state=state, held=MOVED, open_rebook_request=True)
+    assert agent_cancelled(current) == Transition(
+        Appointment(CANCELLED, request_state=kept, hub_change=HubChange(ChangeKind.CANCELLED, CANCELLED)),
+        audit=AuditAction.TASK_CANCELLED,
+        notice=MessageKind.CANCELLED,
+        plan=Plan.WITHDRAW,
+        close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED),),
+        events=(Event(EventKind.TASK_CANCELLED),),
+        bump_sequence=True,
+    )
+
+
+def test_an_immediate_cancel_whole() -> None:
+    current = Appointment(BOOKED, request_state=RequestState.REBOOK_REQUESTED, open_rebook_request=True)
+    t = patient_cancel(current, reason="other", details="moving", now=NOW, policy=IMMEDIATE)
+    assert t == Transition(
+        Appointment(
+            CANCELLED,
+            request_state=RequestState.CANCEL_REQUESTED,
+            hub_change=HubChange(ChangeKind.CANCELLED, CANCELLED),
+        ),
+        audit=AuditAction.CANCELLED_BY_PATIENT,
+        plan=Plan.WITHDRAW,
+        close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED),),
+        events=(Event(EventKind.APPOINTMENT_CANCELLED_BY_PATIENT, {"reason": "other", "details": "moving"}),),
+        bump_sequence=True,
+    )
+
+
+@pytest.mark.parametrize(("details", "task_reason"), [("moving", "other: moving"), ("", "other")])
+def test_a_request_to_cancel_whole(details: str, task_reason: str) -> None:
+    current = Appointment(BOOKED, request_state=RequestState.REBOOK_REQUESTED, open_rebook_request=True)
+    assert patient_cancel(current, reason="other", details=details, now=NOW, policy=POLICY) == Transition(
+        Appointment(BOOKED, request_state=RequestState.CANCEL_REQUESTED),
+        audit=AuditAction.CANCEL_REQUESTED,
+        plan=Plan.WITHDRAW,
+        close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED, (TaskKind.REBOOK,)),),
+        open_task=TaskKind.CANCEL,
+        task_reason=task_reason,
+        events=(Event(EventKind.APPOINTMENT_CANCEL_REQUESTED, {"reason": "other", "details": details}),),
+    )
+
+
+def test_a_request_to_rebook_whole_and_again() -> None:
+    data = {"reason": "away", "preferred_times": "mornings"}
+    first = patient_request_rebook(
+        Appointment(BOOKED), reason="away", preferred_times="mornings", now=NOW, policy=POLICY
+    )
+    asked = Appointment(
+        BOOKED, request_state=RequestState.REBOOK_REQUESTED, rebook_requests=1, open_rebook_request=True
+    )
+    assert first == Transition(
+        asked,
+        audit=AuditAction.REBOOK_REQUESTED,
+        open_task=TaskKind.REBOOK,
+        task_reason="away",
+        preferred_times="mornings",
+        events=(Event(EventKind.APPOINTMENT_REBOOK_REQUESTED, data),),
+    )
+    assert patient_request_rebook(
+        asked, reason="away", preferred_times="mornings", now=NOW, policy=POLICY
+    ) == Transition(
+        asked,
+        audit=AuditAction.REBOOK_UPDATED,
+        update_rebook_request=True,
+        task_reason="away",
+        preferred_times="mornings",
+        events=(Event(EventKind.APPOINTMENT_REBOOK_UPDATED, data),),
+    )
+
+
+def test_pressing_again_changes_nothing_and_keeps_the_state() -> None:
+    confirmed = Appointment(BOOKED, request_state=RequestState.CONFIRMED, rebook_requests=1)
+    assert patient_confirm(confirmed, now=NOW, policy=POLICY) == Transition(confirmed, audit=None)
+    asked = Appointment(BOOKED, request_state=RequestState.CANCEL_REQUESTED, rebook_requests=1)
+    assert patient_cancel(asked, reason="x", details="", now=NOW, policy=POLICY) == Transition(asked, audit=None)
+
+
+def test_closing_a_request_keeps_the_other_kinds_request_open() -> None:
+    current = Appointment(BOOKED, request_state=RequestState.CANCEL_REQUESTED, open_rebook_request=True)
+    closed = request_closed(current, kind=TaskKind.CANCEL, prior_state=RequestState.REBOOK_REQUESTED)
+    assert closed == Transition(
+        Appointment(BOOKED, request_state=RequestState.REBOOK_REQUESTED, open_rebook_request=True),
+        audit=AuditAction.REQUEST_CLOSED,
+        plan=Plan.REMINDERS,
+    )
+    assert request_closed(current, kind=TaskKind.CONFLICT, prior_state=RequestState.NONE) == Transition(
+        current, audit=None
+    )
+
+
+def test_accepting_the_hospitals_version_whole() -> None:
+    change = HubChange(ChangeKind.REBOOKED, MOVED, event_id=3)
+    renamed = replace(BOOKED, clinic="Renamed")
+    current = Appointment(MOVED, hub_change=change, held=renamed)
+    assert accept_hospital(current, now=NOW) == Transition(
+        Appointment(renamed),
+        audit=AuditAction.CONFLICT_ACCEPTED,
+        notice=MessageKind.CHANGED,
+        plan=Plan.REMINDERS,
+        close_tasks=(TaskClosure(TaskOutcome.ACCEPTED_HOSPITAL, (TaskKind.CONFLICT,)),),
+        events=(Event(EventKind.APPOINTMENT_CONFLICT_RESOLVED, {"resolution": "hospital"}),),
+        bump_sequence=True,
+        void_confirmation=True,
+    )
+    assert accept_hospital(Appointment(BOOKED), now=NOW) == Refused(WhyNot.CLOSED)
+
+
+def test_accepting_a_held_version_that_starts_now_tells_nobody() -> None:
+    starting = replace(MOVED, starts_at=NOW)
+    current = Appointment(BOOKED, hub_change=HubChange(ChangeKind.REBOOKED, BOOKED, event_id=3), held=starting)
+    t = done(accept_hospital(current, now=NOW))
+    assert (t.notice, t.plan) == (None, Plan.WITHDRAW)
+
+
+def test_a_conflict_held_whole() -> None:
+    change = HubChange(ChangeKind.REBOOKED, MOVED, event_id=3)
+    current = Appointment(MOVED, hub_change=change)
+    routine = replace(BOOKED, clinic="Renamed")
+    t = hospital_update(current, routine, now=NOW)
+    assert t == Transition(
+        replace(current, held=routine),
+        audit=AuditAction.APPOINTMENT_CONFLICT_HELD,
+        open_task=TaskKind.CONFLICT,
+        task_reason="The hospital's update does not reflect the hub's rebooked",
+        events=(
+            Event(
+                EventKind.APPOINTMENT_CONFLICT,
+                {"hub_change": "rebooked", "hub": MOVED.as_data(), "hospital": routine.as_data()},
+            ),
+        ),
+    )
+    assert hospital_update(t.appointment, routine, now=NOW) == Transition(t.appointment, audit=None)
+
+
+def test_a_new_record_is_audited_as_created() -> None:
+    assert hospital_update(None, BOOKED, now=NOW).audit == AuditAction.APPOINTMENT_CREATED
+    assert hospital_update(None, CANCELLED, now=NOW).audit == AuditAction.APPOINTMENT_CREATED
+
+
+def test_a_past_appointment_reinstated_or_moved_tells_nobody() -> None:
+    past = replace(BOOKED, starts_at=NOW - timedelta(days=1))
+    reinstated = hospital_update(Appointment(replace(past, status=HospitalStatus.CANCELLED)), past, now=NOW)
+    assert (reinstated.notice, reinstated.plan, reinstated.bump_sequence) == (None, Plan.KEEP, True)
+    moved = hospital_update(Appointment(past), replace(past, starts_at=NOW - timedelta(hours=1)), now=NOW)
+    assert (moved.notice, moved.plan) == (None, Plan.WITHDRAW)
+
+
+def test_a_move_whole_answers_a_rebook_task_still_open_after_a_confirmation() -> None:
+    current = Appointment(BOOKED, request_state=RequestState.CONFIRMED, open_rebook_request=True)
+    assert hospital_update(current, MOVED, now=NOW) == Transition(
+        Appointment(MOVED),
+        audit=AuditAction.APPOINTMENT_UPDATED,
+        notice=MessageKind.CHANGED,
+        plan=Plan.REMINDERS,
+        close_tasks=(TaskClosure(TaskOutcome.MOVED_BY_HOSPITAL, (TaskKind.REBOOK,)),),
+        void_confirmation=True,
+        bump_sequence=True,
+    )

@@ -41,3 +41,9 @@ def test_only_a_p9_identity_with_nhs_number_and_birthdate_will_do(claims: dict[s
 )
 def test_only_our_own_pages_are_landed_on(path: str, expected: str) -> None:
     assert safe_return_path(path) == expected
+
+
+@pytest.mark.parametrize("born", [19480314, "19480314", "1948-03-14T00:00:00"])
+def test_a_birthdate_is_a_string_written_yyyy_mm_dd(born: object) -> None:
+    # Python reads "19480314" as a date too; NHS login's claim is always YYYY-MM-DD, so anything else is refused.
+    assert identity({**P9, "birthdate": born}) == "no_birthdate"

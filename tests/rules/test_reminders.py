@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
@@ -144,3 +145,10 @@ def test_with_no_digital_contact_reminders_are_skipped_but_the_post_still_goes()
 
 def test_an_unknown_kind_is_skipped() -> None:
     assert decide(replace(DUE, kind="mystery"), now=NOW, schedule=LEEDS) == "skip:unknown"
+
+
+def test_an_escalation_schedule_without_every_step_is_refused_not_cut_short() -> None:
+    # Three steps, three hours: a schedule of two would otherwise never post the letter.
+    short = replace(LEEDS, escalation_hours=cast(tuple[int, int, int], (24, 48)))
+    with pytest.raises(ValueError):
+        escalation_notices(NOW, short)

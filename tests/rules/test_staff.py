@@ -86,3 +86,18 @@ def test_the_authenticator_link_names_the_account_and_the_service() -> None:
     uri = provisioning_uri("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", username="alice", issuer="Appointment hub")
     assert uri.startswith("otpauth://totp/Appointment%20hub:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
     assert "issuer=Appointment%20hub" in uri
+
+
+def test_a_code_from_the_next_step_is_accepted_but_not_from_two_ahead() -> None:
+    # The phone's clock may run a little ahead of ours: one step, no more.
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # fixed, so no two of the steps' codes happen to be the same
+    ahead = pyotp.TOTP(secret).at(NOW + timedelta(seconds=30))
+    assert accepted_step(secret, ahead, now=NOW, last_step=0) == time_step(NOW) + 1
+    far_ahead = pyotp.TOTP(secret).at(NOW + timedelta(seconds=60))
+    assert accepted_step(secret, far_ahead, now=NOW, last_step=0) is None
+
+
+def test_a_time_step_is_a_whole_30_seconds() -> None:
+    assert time_step(datetime(1970, 1, 1, 0, 0, 59, tzinfo=UTC)) == 1
+    assert time_step(datetime(1970, 1, 1, 0, 1, 0, tzinfo=UTC)) == 2
+    assert isinstance(time_step(NOW), int)

@@ -5,7 +5,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from hub.clock import LONDON
-from hub.rules.tasks import QueuePolicy, after_no_answer, parse_new_start, sla_state, working_age, working_days_between
+from hub.rules.tasks import (
+    QueuePolicy,
+    after_no_answer,
+    claim_until,
+    parse_new_start,
+    sla_state,
+    working_age,
+    working_days_between,
+)
 
 QUEUE = QueuePolicy(sla_working_days=2, claim=timedelta(minutes=30), retry=timedelta(minutes=120), max_attempts=3)
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -61,3 +69,36 @@ def test_the_last_attempt_is_the_policys() -> None:
     policy = QueuePolicy(sla_working_days=2, claim=timedelta(minutes=30), retry=timedelta(hours=1), max_attempts=1)
     assert after_no_answer(0, now=NOW, policy=policy) == (1, None)
     assert after_no_answer(1, now=NOW, policy=QUEUE) == (2, NOW + timedelta(minutes=120))
+
+
+def test_working_days_over_whole_weeks_and_the_days_left() -> None:
+    monday = date(2026, 11, 23)
+    # Two whole weeks and a Monday to Thursday: the days left are counted from the third Monday, not the first.
+    assert working_days_between(monday, monday + timedelta(days=17)) == 13
+    assert working_days_between(monday, monday + timedelta(days=19)) == 14  # and the third weekend is skipped
+    assert working_days_between(monday, monday - timedelta(days=3)) == 0
+    # Seven whole weeks, then Tuesday to Saturday: the Saturday is not a working day.
+    assert working_days_between(monday, monday + timedelta(days=54)) == 39
+
+
+@pytest.mark.parametrize(
+    ("text", "hour", "minute"),
+    [("1am", 1, 0), ("1pm", 13, 0), ("12:59pm", 12, 59), ("23:59", 23, 59), ("0:00", 0, 0), ("11:59am", 11, 59)],
+)
+def test_times_at_the_edges_of_the_clock(text: str, hour: int, minute: int) -> None:
+    assert parse_new_start("3", "12", "2026", text, now=NOW) == datetime(2026, 12, 3, hour, minute, tzinfo=LONDON)
+
+
+@pytest.mark.parametrize("text", ["9:60", "23:60", "24:59"])
+def test_a_minute_or_hour_one_past_the_clock_is_refused(text: str) -> None:
+    assert parse_new_start("3", "12", "2026", text, now=NOW) == "Enter a time, for example 14:30 or 2:30pm"
+
+
+def test_a_new_time_must_be_after_now() -> None:
+    now = datetime(2026, 12, 3, 14, 30, tzinfo=UTC)  # GMT: London time is UTC
+    assert parse_new_start("3", "12", "2026", "14:30", now=now) == "The new time must be in the future"
+    assert parse_new_start("3", "12", "2026", "14:31", now=now) == datetime(2026, 12, 3, 14, 31, tzinfo=LONDON)
+
+
+def test_a_claim_lasts_the_policys_time() -> None:
+    assert claim_until(NOW, QUEUE) == NOW + timedelta(minutes=30)
