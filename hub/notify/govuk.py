@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import time
+from typing import Any
 
 from anyio import to_thread
 from notifications_python_client.errors import APIError
 from notifications_python_client.notifications import NotificationsAPIClient
-from requests import RequestException
+from requests import PreparedRequest, RequestException, Response
+from requests.adapters import HTTPAdapter
 
-from hub.notify import NotifyError, OutgoingMessage
+from hub.notify import NotifyError, OutgoingMessage, TooLate
 from hub.vocabulary import Channel
 
 _PERMANENT = (400, 403)
@@ -30,12 +33,17 @@ class GovukNotifier:
         self._base_url = base_url
         self._timeout = timeout
 
-    async def send(self, message: OutgoingMessage) -> str:
-        return await to_thread.run_sync(self._send, message)
+    async def send(self, message: OutgoingMessage, *, start_by: float | None = None) -> str:
+        return await to_thread.run_sync(self._send, message, start_by)
 
-    def _send(self, message: OutgoingMessage) -> str:
+    def _send(self, message: OutgoingMessage, start_by: float | None) -> str:
         # The client is not thread-safe; one per call costs only a key parse.
         client = NotificationsAPIClient(self._api_key, base_url=self._base_url, timeout=self._timeout)
+        if start_by is not None:
+            # Checked at the last moment in Python, as the request goes to the connection: a worker paused before
+            # this point (thread start, the JWT, the body) sends nothing once its lease has run out.
+            for prefix in ("http://", "https://"):
+                client.request_session.mount(prefix, _Deadline(start_by))
         try:
             if message.channel == Channel.SMS:
                 response = client.send_sms_notification(
@@ -81,6 +89,17 @@ class GovukNotifier:
         # An earlier attempt that Notify reported as failed is not this message having been sent.
         live = [n for n in found if n.get("status") not in _FAILED]
         return str(live[0]["id"]) if live else None
+
+
+class _Deadline(HTTPAdapter):
+    def __init__(self, start_by: float) -> None:
+        super().__init__()
+        self._start_by = start_by
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        if time.monotonic() > self._start_by:
+            raise TooLate()
+        return super().send(request, *args, **kwargs)
 
 
 def _error(exc: APIError) -> NotifyError:

@@ -6,12 +6,13 @@ that may have reached Notify (no answer, or a lost lease) is looked up by its re
 Notify's per-minute limit is shared through the database by every worker process.
 
 Fencing: each claim adds one to the message's `claims`, and that number is the claim's token. A result is recorded
-only in a statement that checks the token is still the message's, and just before the send the worker checks again
-that the token is current and that its lease has at least one request's time left; a worker that lost its lease
+only in a statement that checks the token is still the message's. Just before the send the worker checks again that
+the token is current and how long its lease has left, and the request must leave while a whole request still fits
+in the lease (checked once more as it goes to the connection, see hub.notify.govuk): a worker that lost its lease
 (it died, or was paused past it) abandons the message. The lease is at least a look-up's time plus a send's time
-plus a margin (`SendPolicy.held_for`). The window that remains: a worker paused between that last check and its
-request reaching Notify, for longer than the lease, while another worker looks the message up, finds nothing and
-sends it. Notify has no idempotency key to close it.
+plus a margin (`SendPolicy.held_for`). The window that remains: a worker paused for longer than the rest of its
+lease in the last instant before its request is written to the socket, while another worker looks the message up,
+finds nothing and sends it. Notify has no idempotency key to close it.
 
 Attempts count Notify's answers (and our own requests' timeouts), never claims: a claim lost to a crash costs
 nothing. A message that may have reached Notify is never marked failed on an error: once its attempts are used up,
@@ -25,14 +26,15 @@ import json
 import logging
 import random
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from hub.clock import Clock, to_db
+from hub.clock import Clock, from_db, to_db
 from hub.db import Database, Row, Transaction
 from hub.db.dialect import SKIP_LOCKED
-from hub.notify import Notifier, NotifyError, OutgoingMessage
+from hub.notify import Notifier, NotifyError, OutgoingMessage, TooLate
 from hub.rules.sending import (
     PDF_KINDS,
     RetryPolicy,
@@ -236,22 +238,33 @@ async def deliver(db: Database, notifier: Notifier, clock: Clock, claimed: Claim
                 return Outcome(claimed, notify_id=found)
             if claimed.final:
                 return Outcome(claimed, not_at_notify=True)
-        if not await _still_mine(db, claimed, clock.now() + policy.request_timeout):
-            log.warning("message %s: lease lost before the send; left to the next claim", claimed.id)
-            return Outcome(claimed, abandoned=True)
-        return Outcome(claimed, notify_id=await notifier.send(claimed.message))
+        # The claim is checked just before the send, and the send must start while a whole request still fits in
+        # the lease: no other worker can claim the message before the lease ends.
+        # Both clocks are read before the look-up: a worker paused during it has a deadline already past.
+        now, started = clock.now(), time.monotonic()
+        lease_left = await _lease_left(db, claimed, now)
+        if lease_left is None or lease_left < policy.request_timeout:
+            return _abandoned(claimed)
+        start_by = started + (lease_left - policy.request_timeout).total_seconds()
+        return Outcome(claimed, notify_id=await notifier.send(claimed.message, start_by=start_by))
     except NotifyError as exc:
         return Outcome(claimed, error=exc)
+    except TooLate:
+        return _abandoned(claimed)
 
 
-async def _still_mine(db: Database, claimed: Claimed, until: datetime) -> bool:
-    """The claim's token is still the message's, and its lease lasts until `until` (a send's time from now)."""
+def _abandoned(claimed: Claimed) -> Outcome:
+    log.warning("message %s: lease lost before the send; left to the next claim", claimed.id)
+    return Outcome(claimed, abandoned=True)
+
+
+async def _lease_left(db: Database, claimed: Claimed, now: datetime) -> timedelta | None:
+    """How long the claim's lease lasts yet; None when its token is no longer the message's."""
     row = await db.fetch_one(
-        f"SELECT id FROM outbox_messages WHERE id = ? AND status = '{MessageStatus.SENDING}' AND claims = ?"
-        " AND claimed_until >= ?",
-        (claimed.id, claimed.token, to_db(until)),
+        f"SELECT claimed_until FROM outbox_messages WHERE id = ? AND status = '{MessageStatus.SENDING}' AND claims = ?",
+        (claimed.id, claimed.token),
     )
-    return row is not None
+    return from_db(row["claimed_until"]) - now if row is not None else None
 
 
 async def record_outcome(
