@@ -6,10 +6,11 @@ that may have reached Notify (no answer, or a lost lease) is looked up by its re
 Notify's per-minute limit is shared through the database by every worker process.
 
 Fencing: each claim adds one to the message's `claims`, and that number is the claim's token. A result is recorded
-only in a statement that checks the token is still the message's. Just before the send the worker checks again that
-the token is current and how long its lease has left, and the request must leave while a whole request still fits
-in the lease (checked once more as it goes to the connection, see hub.notify.govuk): a worker that lost its lease
-(it died, or was paused past it) abandons the message. The lease is at least a look-up's time plus a send's time
+only in a statement that checks the token is still the message's. Before the send the worker knows how long its
+lease has left (its own claim's, or after a look-up the claim read again, token and all: no other worker can take
+the message before the lease ends), and the request must be written while a whole request still fits in the lease
+(checked as it is written to the socket, see hub.notify.govuk): a worker that lost its lease (it died, or was
+paused past it) abandons the message. The lease is at least a look-up's time plus a send's time
 plus a margin (`SendPolicy.held_for`). The window that remains: a worker paused for longer than the rest of its
 lease in the last instant before its request is written to the socket, while another worker looks the message up,
 finds nothing and sends it. Notify has no idempotency key to close it.
@@ -230,22 +231,40 @@ async def _address(tx: Transaction, patient_id: int) -> dict[str, str]:
     return {f"address_line_{i}": line for i, line in enumerate(lines, start=1)}
 
 
-async def deliver(db: Database, notifier: Notifier, clock: Clock, claimed: Claimed, policy: SendPolicy) -> Outcome:
+async def deliver(
+    db: Database,
+    notifier: Notifier,
+    clock: Clock,
+    claimed: Claimed,
+    policy: SendPolicy,
+    *,
+    claimed_at: float | None = None,
+) -> Outcome:
+    """Look the message up if it may be at Notify already, then send it while its claim holds. `claimed_at`: the
+    time.monotonic() read before the claim was taken, when it was taken just now."""
     try:
-        if claimed.check_first or claimed.final:
+        looked_up = claimed.check_first or claimed.final
+        if looked_up:
             found = await notifier.find(claimed.message.reference)
             if found is not None:
                 return Outcome(claimed, notify_id=found)
             if claimed.final:
                 return Outcome(claimed, not_at_notify=True)
-        # The claim is checked just before the send, and the send must start while a whole request still fits in
-        # the lease: no other worker can claim the message before the lease ends.
-        # Both clocks are read before the look-up: a worker paused during it has a deadline already past.
-        now, started = clock.now(), time.monotonic()
-        lease_left = await _lease_left(db, claimed, now)
-        if lease_left is None or lease_left < policy.request_timeout:
-            return _abandoned(claimed)
+        # The send must start while a whole request still fits in the lease (checked again as it is written to
+        # the socket); no other worker can claim the message before the lease ends. Straight after the claim, its
+        # own lease is known; after a look-up, the claim is read again.
+        if claimed_at is not None and not looked_up:
+            started, lease_left = claimed_at, policy.held_for
+        else:
+            # Both clocks are read before the claim is: a worker paused during the read has a deadline already past.
+            now, started = clock.now(), time.monotonic()
+            left = await _lease_left(db, claimed, now)
+            if left is None:
+                return _abandoned(claimed)
+            lease_left = left
         start_by = started + (lease_left - policy.request_timeout).total_seconds()
+        if time.monotonic() > start_by:
+            return _abandoned(claimed)
         return Outcome(claimed, notify_id=await notifier.send(claimed.message, start_by=start_by))
     except NotifyError as exc:
         return Outcome(claimed, error=exc)
@@ -267,9 +286,15 @@ async def _lease_left(db: Database, claimed: Claimed, now: datetime) -> timedelt
     return from_db(row["claimed_until"]) - now if row is not None else None
 
 
-async def record_outcome(
-    db: Database, outcome: Outcome, *, now: datetime, policy: SendPolicy, rng: random.Random
+async def record_outcomes(
+    db: Database, outcomes: list[Outcome], *, now: datetime, policy: SendPolicy, rng: random.Random
 ) -> None:
+    async with db.write() as tx:
+        for outcome in outcomes:
+            await _record(tx, outcome, now=now, policy=policy, rng=rng)
+
+
+async def _record(tx: Transaction, outcome: Outcome, *, now: datetime, policy: SendPolicy, rng: random.Random) -> None:
     """What one attempt came to, in a statement that only changes the message while the claim is current."""
     if outcome.abandoned:
         return
@@ -277,47 +302,46 @@ async def record_outcome(
     mine = f"id = ? AND status = '{MessageStatus.SENDING}' AND claims = ?"
     theirs = (c.id, c.token)
     released = "claimed_until = NULL, claimed_by = NULL, attempts = attempts + 1"
-    async with db.write() as tx:
-        if outcome.not_at_notify:
-            await _fail(tx, c, f"{released} WHERE {mine}", theirs, now=now, note=None)
-            return
-        if outcome.error is None:
-            await tx.execute(
-                f"UPDATE outbox_messages SET status = ?, notify_id = ?, sent_at = ?, {released}, check_first = 0,"
-                f" error = '' WHERE {mine}",
-                (MessageStatus.SENT, outcome.notify_id, to_db(now), *theirs),
-            )
-            return
-        exc = outcome.error
-        verdict = judge_failure(
-            status=exc.status, error=exc.error, attempts=c.attempts + 1, now=now, policy=policy.retry, rng=rng
-        )
-        note = f"notify {exc.status or 'no answer'} {exc.error}".strip()
-        log.warning("message %s attempt %s: %s -> %s", c.id, c.attempts + 1, note, verdict.outcome)
-        if verdict.outcome == "hold_channel":
-            assert verdict.retry_at is not None
-            await tx.execute("DELETE FROM channel_holds WHERE channel = ?", (c.message.channel,))
-            await tx.execute(
-                "INSERT INTO channel_holds (channel, held_until) VALUES (?, ?)",
-                (c.message.channel, to_db(verdict.retry_at)),
-            )
-        if verdict.outcome == "failed":  # Notify refused it: it does not have it
-            await _fail(tx, c, f"error = ?, {released} WHERE {mine}", (note, *theirs), now=now, note=note)
-            return
-        assert verdict.retry_at is not None
+    if outcome.not_at_notify:
+        await _fail(tx, c, f"{released} WHERE {mine}", theirs, now=now, note=None)
+        return
+    if outcome.error is None:
         await tx.execute(
-            "UPDATE outbox_messages SET status = ?, next_attempt_at = ?, error = ?, claimed_until = NULL,"
-            " claimed_by = NULL, check_first = CASE WHEN ? = 1 THEN 1 ELSE check_first END,"
-            f" attempts = attempts + ? WHERE {mine}",
-            (
-                MessageStatus.QUEUED,
-                to_db(verdict.retry_at),
-                note,
-                int(verdict.check_first),
-                int(verdict.counts),
-                *theirs,
-            ),
+            f"UPDATE outbox_messages SET status = ?, notify_id = ?, sent_at = ?, {released}, check_first = 0,"
+            f" error = '' WHERE {mine}",
+            (MessageStatus.SENT, outcome.notify_id, to_db(now), *theirs),
         )
+        return
+    exc = outcome.error
+    verdict = judge_failure(
+        status=exc.status, error=exc.error, attempts=c.attempts + 1, now=now, policy=policy.retry, rng=rng
+    )
+    note = f"notify {exc.status or 'no answer'} {exc.error}".strip()
+    log.warning("message %s attempt %s: %s -> %s", c.id, c.attempts + 1, note, verdict.outcome)
+    if verdict.outcome == "hold_channel":
+        assert verdict.retry_at is not None
+        await tx.execute("DELETE FROM channel_holds WHERE channel = ?", (c.message.channel,))
+        await tx.execute(
+            "INSERT INTO channel_holds (channel, held_until) VALUES (?, ?)",
+            (c.message.channel, to_db(verdict.retry_at)),
+        )
+    if verdict.outcome == "failed":  # Notify refused it: it does not have it
+        await _fail(tx, c, f"error = ?, {released} WHERE {mine}", (note, *theirs), now=now, note=note)
+        return
+    assert verdict.retry_at is not None
+    await tx.execute(
+        "UPDATE outbox_messages SET status = ?, next_attempt_at = ?, error = ?, claimed_until = NULL,"
+        " claimed_by = NULL, check_first = CASE WHEN ? = 1 THEN 1 ELSE check_first END,"
+        f" attempts = attempts + ? WHERE {mine}",
+        (
+            MessageStatus.QUEUED,
+            to_db(verdict.retry_at),
+            note,
+            int(verdict.check_first),
+            int(verdict.counts),
+            *theirs,
+        ),
+    )
 
 
 async def _fail(
@@ -345,20 +369,39 @@ async def drain_once(
 ) -> int:
     """One round: claim what is due (within the limits), send it concurrently, record each result as soon as it
     is known (a worker that dies strands only the messages still in flight). Returns the count."""
-    claimed = await claim_batch(db, now=clock.now(), policy=policy)
+    now, claimed_at = clock.now(), time.monotonic()
+    claimed = await claim_batch(db, now=now, policy=policy)
     if not claimed:
         return 0
     rng = rng or random.Random()
+    # Group commit: each result is recorded as soon as it is known, together with whatever else came back while
+    # the last write was under way (one transaction per message would double the cost on PostgreSQL).
+    ready: asyncio.Queue[Outcome | Exception] = asyncio.Queue()
 
     async def one(c: Claimed) -> None:
-        outcome = await deliver(db, notifier, clock, c, policy)
-        await record_outcome(db, outcome, now=clock.now(), policy=policy, rng=rng)
+        try:
+            ready.put_nowait(await deliver(db, notifier, clock, c, policy, claimed_at=claimed_at))
+        except Exception as exc:  # a database error re-reading the claim: recorded by nobody, left to the lease
+            ready.put_nowait(exc)
 
-    # Every message's result is recorded (or its recording has failed) before the round ends.
-    results = await asyncio.gather(*(one(c) for c in claimed), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    sending = [asyncio.create_task(one(c)) for c in claimed]
+    error: Exception | None = None
+    remaining = len(claimed)
+    try:
+        while remaining:
+            batch = [await ready.get()]
+            while not ready.empty():
+                batch.append(ready.get_nowait())
+            remaining -= len(batch)
+            error = error or next((e for e in batch if isinstance(e, Exception)), None)
+            outcomes = [o for o in batch if isinstance(o, Outcome)]
+            if outcomes:
+                await record_outcomes(db, outcomes, now=clock.now(), policy=policy, rng=rng)
+    finally:
+        # A recording that failed (the database out of reach) leaves the rest under their lease.
+        await asyncio.gather(*sending, return_exceptions=True)
+    if error is not None:
+        raise error
     return len(claimed)
 
 
