@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from hub.clock import Clock
 from hub.db import open_database
+from hub.db.dialect import is_transient
 from hub.db.sqlite import warn_if_unsafe
 from hub.jobs.worker import make_notifier, work
 from hub.notify import Notifier
@@ -46,6 +47,7 @@ from hub.web.staff.routes import staff_routes
 from hub.web.static import CachedStatic
 
 log = logging.getLogger(__name__)
+RETRY_AFTER = "5"  # seconds: the worker's first wait for a database out of reach is about as long
 ASSET_MOUNTS = {"static": STATIC, "assets": NHSUK_DIST / "assets", "nhsuk": NHSUK_DIST}
 
 
@@ -169,6 +171,11 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     # Log the kind of failure and where, never the request's data.
     # The handler's name, not the path: paths carry patients' link tokens.
     endpoint = getattr(request.scope.get("endpoint"), "__name__", "no route")
+    if is_transient(exc):
+        # The database out of reach (a restart, a fail-over, dropped connections): nothing was half done (the
+        # transaction rolled back), so the caller may simply try again.
+        log.warning("database unavailable (%s) in %s (%s)", type(exc).__name__, endpoint, request.method)
+        return _unavailable(request)
     log.error("unhandled %s in %s (%s)", type(exc).__name__, endpoint, request.method)
     if request.url.path.startswith("/api/"):
         return api.error_response(500, [{"field": "", "message": "internal error"}])
@@ -178,6 +185,22 @@ async def _server_error(request: Request, exc: Exception) -> Response:
         return render(request, "views/errors/server_error.html", status=500)
     except Exception:
         return PlainTextResponse("Sorry, there is a problem with the service. Try again later.", status_code=500)
+
+
+def _unavailable(request: Request) -> Response:
+    response: Response
+    if request.url.path.startswith("/api/"):
+        response = api.error_response(503, [{"field": "", "message": "service unavailable; try again"}])
+    elif request.url.path.startswith("/fhir/"):
+        response = outcome_response(FhirError(503, "transient", "Service Unavailable: try again"))
+    else:
+        try:
+            response = render(request, "views/errors/unavailable.html", status=503)
+        except Exception:
+            text = "Sorry, the service is unavailable. Try again in a few minutes."
+            response = PlainTextResponse(text, status_code=503)
+    response.headers["Retry-After"] = RETRY_AFTER
+    return response
 
 
 def create_app(

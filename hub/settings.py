@@ -121,7 +121,11 @@ class NotifySettings:
 @dataclass(frozen=True)
 class WorkerSettings:
     batch: int = setting(25, "Messages one worker sends at once.")
-    lease_seconds: int = setting(120, "After this long, a message a worker was sending is taken back.")
+    lease_seconds: int = setting(
+        120,
+        "After this long, a message a worker was sending is taken back (never less than twice"
+        " notify.timeout_seconds plus 2 seconds).",
+    )
 
 
 @dataclass(frozen=True)

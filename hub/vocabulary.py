@@ -143,7 +143,7 @@ class MessageStatus(StrEnum):
     SENT = "sent"
     DELIVERED = "delivered"
     FAILED = "failed"
-    CANCELLED = "cancelled"  # withdrawn before it went
+    CANCELLED = "cancelled"  # withdrawn before it went (or a security code that expired before it went)
 
 
 class Lane(StrEnum):

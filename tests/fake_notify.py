@@ -560,7 +560,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         fake = self.server.fake
         path, _, query = self.path.partition("?")
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        if len(body) < length:  # the client gave up part way through its request: a server never sees it
+            self.close_connection = True
+            return
         if path.startswith("/_control"):
             self._respond(*fake._control(method, path, query, body))
             return

@@ -108,14 +108,21 @@ RESTART_IDENTITY: dict[str, str | None] = {
 }
 
 
+# What the driver and the server say when a connection is lost, refused or shut down, rather than a statement being
+# wrong. The one place the hub decides it: the worker waits these out, the web answers 503 with Retry-After.
 _TRANSIENT = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.TransactionRollbackError,
+    OSError,  # the network or the file system refusing; a connection reset; a connect timeout
+    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError, ConnectionFailureError, refused at connect
+    asyncpg.InterfaceError,  # "connection is closed", "another operation is in progress" on a dead connection
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, crash shutdown, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, out of memory or disk
+    asyncpg.exceptions.TransactionRollbackError,  # a deadlock or serialization failure, rolled back whole
 )
+# asyncpg's own protocol state machine, when the server drops the connection mid-statement: "cannot switch to state
+# 15; another operation (2) is in progress". Other internal client errors are bugs, and are not waited for.
+_CONNECTION_STATE = ("cannot switch to state", "another operation")
+# SQLite: a lock held past the busy timeout.
+_SQLITE_BUSY = ("locked", "busy")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -124,4 +131,6 @@ def is_transient(exc: BaseException) -> bool:
     SQLite: a lock held past the busy timeout. Both: the network or the file system refusing (OSError)."""
     if isinstance(exc, _TRANSIENT):
         return True
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        return any(words in str(exc) for words in _CONNECTION_STATE)
+    return isinstance(exc, sqlite3.OperationalError) and any(words in str(exc) for words in _SQLITE_BUSY)

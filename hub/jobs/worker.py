@@ -40,6 +40,8 @@ def send_policy(settings: Settings) -> SendPolicy:
         per_minute=settings.notify.per_minute,
         batch=settings.worker.batch,
         lease=timedelta(seconds=settings.worker.lease_seconds),
+        request_timeout=timedelta(seconds=settings.notify.timeout_seconds),
+        code_lifetime=timedelta(seconds=settings.code_lifetime_seconds),
         quiet_start=settings.notify.quiet_start_hour,
         quiet_end=settings.notify.quiet_end_hour,
         per_number_per_hour=settings.notify.per_number_per_hour,

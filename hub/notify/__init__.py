@@ -32,9 +32,14 @@ class NotifyError(Exception):
         self.permanent = permanent
 
 
+class TooLate(Exception):
+    """The send's deadline passed before its request left: nothing went to Notify."""
+
+
 class Notifier(Protocol):
-    async def send(self, message: OutgoingMessage) -> str:
-        """Deliver or raise NotifyError; returns the provider's notification id."""
+    async def send(self, message: OutgoingMessage, *, start_by: float | None = None) -> str:
+        """Deliver or raise NotifyError; returns the provider's notification id. `start_by` (a time.monotonic()
+        value): raise TooLate, sending nothing, when the request has not left by then."""
         ...
 
     async def find(self, reference: str) -> str | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 from hub.clock import Clock, to_db
 from hub.db import Database
-from hub.notify import OutgoingMessage
+from hub.notify import OutgoingMessage, TooLate
 
 
 class DevNotifier:
@@ -15,8 +16,10 @@ class DevNotifier:
         self._db = db
         self._clock = clock
 
-    async def send(self, message: OutgoingMessage) -> str:
+    async def send(self, message: OutgoingMessage, *, start_by: float | None = None) -> str:
         async with self._db.write() as tx:
+            if start_by is not None and time.monotonic() > start_by:
+                raise TooLate()
             await tx.execute(
                 "INSERT INTO dev_messages (reference, channel, recipient, kind, personalisation, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
+from typing import Any
 
 from anyio import to_thread
 from notifications_python_client.errors import APIError
 from notifications_python_client.notifications import NotificationsAPIClient
 from requests import RequestException
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from hub.notify import NotifyError, OutgoingMessage
+from hub.notify import NotifyError, OutgoingMessage, TooLate
 from hub.vocabulary import Channel
 
 _PERMANENT = (400, 403)
@@ -30,12 +36,17 @@ class GovukNotifier:
         self._base_url = base_url
         self._timeout = timeout
 
-    async def send(self, message: OutgoingMessage) -> str:
-        return await to_thread.run_sync(self._send, message)
+    async def send(self, message: OutgoingMessage, *, start_by: float | None = None) -> str:
+        return await to_thread.run_sync(self._send, message, start_by)
 
-    def _send(self, message: OutgoingMessage) -> str:
+    def _send(self, message: OutgoingMessage, start_by: float | None) -> str:
         # The client is not thread-safe; one per call costs only a key parse.
         client = NotificationsAPIClient(self._api_key, base_url=self._base_url, timeout=self._timeout)
+        # The deadline is checked as the request is written to the socket, after the connection (and TLS) is up:
+        # a worker paused before that point sends nothing once its lease has run out.
+        _deadline.start_by = start_by
+        for prefix in ("http://", "https://"):
+            client.request_session.mount(prefix, _Deadline())
         try:
             if message.channel == Channel.SMS:
                 response = client.send_sms_notification(
@@ -65,6 +76,8 @@ class GovukNotifier:
             raise _error(exc) from exc
         except RequestException as exc:
             raise NotifyError(f"notify unreachable: {type(exc).__name__}") from exc
+        finally:
+            _deadline.start_by = None
         return str(response["id"])
 
     async def find(self, reference: str) -> str | None:
@@ -81,6 +94,42 @@ class GovukNotifier:
         # An earlier attempt that Notify reported as failed is not this message having been sent.
         live = [n for n in found if n.get("status") not in _FAILED]
         return str(live[0]["id"]) if live else None
+
+
+_deadline = threading.local()  # this thread's send: its start_by, read as the request is written
+
+
+class _DeadlineCheck:
+    """A connection that checks the send's deadline before each write of the request (the headers, then the body):
+    the last moment Python has. A request cut off part way is never handled by a server."""
+
+    def send(self, data: Any) -> None:
+        start_by = getattr(_deadline, "start_by", None)
+        if start_by is not None and time.monotonic() > start_by:
+            raise TooLate()
+        super().send(data)  # type: ignore[misc]
+
+
+class _HTTPConnection(_DeadlineCheck, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineCheck, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Deadline(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 def _error(exc: APIError) -> NotifyError:

@@ -4,6 +4,20 @@ Nothing lost: a message is only ever 'queued', 'sending' (under a lease), 'sent'
 mid-send leaves its lease to run out, and the next claim puts the message back. Nothing sent twice: any attempt
 that may have reached Notify (no answer, or a lost lease) is looked up by its reference before it is sent again.
 Notify's per-minute limit is shared through the database by every worker process.
+
+Fencing: each claim adds one to the message's `claims`, and that number is the claim's token. A result is recorded
+only in a statement that checks the token is still the message's. Before the send the worker knows how long its
+lease has left (its own claim's, or after a look-up the claim read again, token and all: no other worker can take
+the message before the lease ends), and the request must be written while a whole request still fits in the lease
+(checked as it is written to the socket, see hub.notify.govuk): a worker that lost its lease (it died, or was
+paused past it) abandons the message. The lease is at least a look-up's time plus a send's time
+plus a margin (`SendPolicy.held_for`). The window that remains: a worker paused for longer than the rest of its
+lease in the last instant before its request is written to the socket, while another worker looks the message up,
+finds nothing and sends it. Notify has no idempotency key to close it.
+
+Attempts count Notify's answers (and our own requests' timeouts), never claims: a claim lost to a crash costs
+nothing. A message that may have reached Notify is never marked failed on an error: once its attempts are used up,
+the next claim only looks it up, and it fails only when Notify does not have it.
 """
 
 from __future__ import annotations
@@ -13,15 +27,24 @@ import json
 import logging
 import random
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from hub.clock import Clock, to_db
+from hub.clock import Clock, from_db, to_db
 from hub.db import Database, Row, Transaction
 from hub.db.dialect import SKIP_LOCKED
-from hub.notify import Notifier, NotifyError, OutgoingMessage
-from hub.rules.sending import PDF_KINDS, RetryPolicy, in_quiet_hours, judge_failure, postal_address
+from hub.notify import Notifier, NotifyError, OutgoingMessage, TooLate
+from hub.rules.sending import (
+    PDF_KINDS,
+    RetryPolicy,
+    attempts_used_up,
+    in_quiet_hours,
+    judge_failure,
+    postal_address,
+)
+from hub.store.outbox import expire_unsent_codes
 from hub.store.tasks import create_task
 from hub.vocabulary import Channel, Lane, LetterKind, MessageStatus, TaskKind
 
@@ -31,6 +54,7 @@ WINDOW = timedelta(seconds=60)
 # within the limit.
 WINDOW_MARGIN = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
+LEASE_MARGIN = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -38,10 +62,12 @@ class SendPolicy:
     per_minute: int = 3000
     batch: int = 25
     lease: timedelta = timedelta(seconds=120)
+    request_timeout: timedelta = timedelta(seconds=10)  # the Notify client's, for one request
     quiet_start: int = 20
     quiet_end: int = 8
     per_number_per_hour: int = 100
     identical_per_number_per_hour: int = 20
+    code_lifetime: timedelta = timedelta(seconds=150)
     retry: RetryPolicy = RetryPolicy()
 
     @property
@@ -50,13 +76,20 @@ class SendPolicy:
         in the same limit, so 2% of it (at least one request) is kept free for them."""
         return self.per_minute - max(1, self.per_minute // 50)
 
+    @property
+    def held_for(self) -> timedelta:
+        """The lease a claim takes: the setting, but never less than a look-up and a send can take, plus a
+        margin, so that a worker that is not paused always finishes (or gives up) within it."""
+        return max(self.lease, 2 * self.request_timeout + LEASE_MARGIN)
+
 
 @dataclass(frozen=True)
 class Claimed:
     id: int
-    token: str
+    token: int  # the claim's number (outbox_messages.claims): fencing
     check_first: bool
-    attempts: int
+    final: bool  # attempts used up: only looked up, and failed when Notify does not have it
+    attempts: int  # Notify's answers so far
     message: OutgoingMessage
 
 
@@ -65,6 +98,8 @@ class Outcome:
     claimed: Claimed
     notify_id: str | None = None
     error: NotifyError | None = None
+    not_at_notify: bool = False  # the final look-up found nothing: failed for good
+    abandoned: bool = False  # the lease was lost before the send: nothing to record
 
 
 async def _capped(tx: Transaction, row: Row, now: datetime, policy: SendPolicy) -> bool:
@@ -86,7 +121,7 @@ async def _capped(tx: Transaction, row: Row, now: datetime, policy: SendPolicy) 
 
 
 async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> list[Claimed]:
-    token = secrets.token_hex(8)
+    worker = secrets.token_hex(8)  # which claim took it, for whoever reads the table
     skip_locked = SKIP_LOCKED[db.dialect]
     # Claims take their own lock: workers count the shared per-minute limit one at a time, without waiting
     # behind patients' writes; rows another transaction holds are skipped, never waited for.
@@ -102,6 +137,7 @@ async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> lis
             f" AND lane = '{Lane.BULK}' AND claimed_until < ?{skip_locked})",
             (MessageStatus.QUEUED, to_db(now)),
         )
+        await expire_unsent_codes(tx, now - policy.code_lifetime)
         used = await tx.fetch_one(
             "SELECT COUNT(*) AS n FROM notify_requests WHERE at > ?", (to_db(now - WINDOW - WINDOW_MARGIN),)
         )
@@ -114,8 +150,8 @@ async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> lis
             for r in await tx.fetch_all("SELECT channel FROM channel_holds WHERE held_until > ?", (to_db(now),))
         ]
         sql = (
-            "SELECT id, kind, channel, recipient, template_id, personalisation, attempts, check_first, pdf_letter_id,"
-            " appointment_id, patient_id FROM outbox_messages"
+            "SELECT id, kind, channel, recipient, template_id, personalisation, attempts, check_first, claims,"
+            " pdf_letter_id, appointment_id, patient_id FROM outbox_messages"
             f" WHERE status = '{MessageStatus.QUEUED}' AND lane = '{Lane.BULK}' AND next_attempt_at <= ?"
         )
         params: list[Any] = [to_db(now)]
@@ -134,22 +170,25 @@ async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> lis
                     (to_db(now + timedelta(minutes=10)), row["id"]),
                 )
                 continue
-            cost = 2 if row["check_first"] else 1  # a lookup by reference, then perhaps the send
+            final = attempts_used_up(int(row["attempts"]), policy.retry)
+            # A look-up by reference, then perhaps the send; after the last attempt, the look-up alone.
+            cost = 1 if final else 2 if row["check_first"] else 1
             if requests + cost > room:
                 break
             requests += cost
+            # Attempts are not counted here: a claim lost to a crash is not an answer from Notify.
             await tx.execute(
-                "UPDATE outbox_messages SET status = ?, attempts = attempts + 1, claimed_until = ?,"
-                " claimed_by = ? WHERE id = ?",
-                (MessageStatus.SENDING, to_db(now + policy.lease), token, row["id"]),
+                "UPDATE outbox_messages SET status = ?, claims = claims + 1, claimed_until = ?, claimed_by = ?"
+                " WHERE id = ?",
+                (MessageStatus.SENDING, to_db(now + policy.held_for), worker, row["id"]),
             )
-            claimed.append(await _claimed(tx, row, token))
+            claimed.append(await _claimed(tx, row, final))
         for _ in range(requests):
             await tx.execute("INSERT INTO notify_requests (at) VALUES (?)", (to_db(now),))
     return claimed
 
 
-async def _claimed(tx: Transaction, row: Row, token: str) -> Claimed:
+async def _claimed(tx: Transaction, row: Row, final: bool) -> Claimed:
     personalisation = json.loads(row["personalisation"])
     pdf = None
     if row["channel"] == Channel.LETTER:
@@ -175,7 +214,9 @@ async def _claimed(tx: Transaction, row: Row, token: str) -> Claimed:
         personalisation=personalisation,
         pdf=pdf,
     )
-    return Claimed(int(row["id"]), token, bool(row["check_first"]), int(row["attempts"]) + 1, message)
+    return Claimed(
+        int(row["id"]), int(row["claims"]) + 1, bool(row["check_first"]), final, int(row["attempts"]), message
+    )
 
 
 async def _address(tx: Transaction, patient_id: int) -> dict[str, str]:
@@ -190,15 +231,59 @@ async def _address(tx: Transaction, patient_id: int) -> dict[str, str]:
     return {f"address_line_{i}": line for i, line in enumerate(lines, start=1)}
 
 
-async def deliver(notifier: Notifier, claimed: Claimed) -> Outcome:
+async def deliver(
+    db: Database,
+    notifier: Notifier,
+    clock: Clock,
+    claimed: Claimed,
+    policy: SendPolicy,
+    *,
+    claimed_at: float | None = None,
+) -> Outcome:
+    """Look the message up if it may be at Notify already, then send it while its claim holds. `claimed_at`: the
+    time.monotonic() read before the claim was taken, when it was taken just now."""
     try:
-        if claimed.check_first:
+        looked_up = claimed.check_first or claimed.final
+        if looked_up:
             found = await notifier.find(claimed.message.reference)
             if found is not None:
                 return Outcome(claimed, notify_id=found)
-        return Outcome(claimed, notify_id=await notifier.send(claimed.message))
+            if claimed.final:
+                return Outcome(claimed, not_at_notify=True)
+        # The send must start while a whole request still fits in the lease (checked again as it is written to
+        # the socket); no other worker can claim the message before the lease ends. Straight after the claim, its
+        # own lease is known; after a look-up, the claim is read again.
+        if claimed_at is not None and not looked_up:
+            started, lease_left = claimed_at, policy.held_for
+        else:
+            # Both clocks are read before the claim is: a worker paused during the read has a deadline already past.
+            now, started = clock.now(), time.monotonic()
+            left = await _lease_left(db, claimed, now)
+            if left is None:
+                return _abandoned(claimed)
+            lease_left = left
+        start_by = started + (lease_left - policy.request_timeout).total_seconds()
+        if time.monotonic() > start_by:
+            return _abandoned(claimed)
+        return Outcome(claimed, notify_id=await notifier.send(claimed.message, start_by=start_by))
     except NotifyError as exc:
         return Outcome(claimed, error=exc)
+    except TooLate:
+        return _abandoned(claimed)
+
+
+def _abandoned(claimed: Claimed) -> Outcome:
+    log.warning("message %s: lease lost before the send; left to the next claim", claimed.id)
+    return Outcome(claimed, abandoned=True)
+
+
+async def _lease_left(db: Database, claimed: Claimed, now: datetime) -> timedelta | None:
+    """How long the claim's lease lasts yet; None when its token is no longer the message's."""
+    row = await db.fetch_one(
+        f"SELECT claimed_until FROM outbox_messages WHERE id = ? AND status = '{MessageStatus.SENDING}' AND claims = ?",
+        (claimed.id, claimed.token),
+    )
+    return from_db(row["claimed_until"]) - now if row is not None else None
 
 
 async def record_outcomes(
@@ -206,72 +291,117 @@ async def record_outcomes(
 ) -> None:
     async with db.write() as tx:
         for outcome in outcomes:
-            c = outcome.claimed
-            mine = "id = ? AND status = ? AND claimed_by = ?"
-            theirs = (c.id, MessageStatus.SENDING, c.token)
-            if outcome.error is None:
-                await tx.execute(
-                    "UPDATE outbox_messages SET status = ?, notify_id = ?, sent_at = ?, claimed_until = NULL,"
-                    f" claimed_by = NULL, check_first = 0, error = '' WHERE {mine}",
-                    (MessageStatus.SENT, outcome.notify_id, to_db(now), *theirs),
-                )
-                continue
-            exc = outcome.error
-            verdict = judge_failure(
-                status=exc.status, error=exc.error, attempts=c.attempts, now=now, policy=policy.retry, rng=rng
-            )
-            note = f"notify {exc.status or 'no answer'} {exc.error}".strip()
-            log.warning("message %s attempt %s: %s -> %s", c.id, c.attempts, note, verdict.outcome)
-            if verdict.outcome == "hold_channel":
-                assert verdict.retry_at is not None
-                await tx.execute("DELETE FROM channel_holds WHERE channel = ?", (c.message.channel,))
-                await tx.execute(
-                    "INSERT INTO channel_holds (channel, held_until) VALUES (?, ?)",
-                    (c.message.channel, to_db(verdict.retry_at)),
-                )
-            if verdict.outcome == "failed":
-                failed = await tx.fetch_one(
-                    "UPDATE outbox_messages SET status = ?, error = ?, claimed_until = NULL, claimed_by = NULL"
-                    f" WHERE {mine} RETURNING patient_id, appointment_id, lane",
-                    (MessageStatus.FAILED, note, *theirs),
-                )
-                if failed and failed["lane"] == Lane.BULK and failed["patient_id"] is not None:
-                    # Staff see it in the task queue: the patient has not heard from us.
-                    await create_task(
-                        tx,
-                        kind=TaskKind.FAILED_NOTIFICATION,
-                        patient_id=failed["patient_id"],
-                        appointment_id=failed["appointment_id"],
-                        reason=note,
-                        now=now,
-                        source_id=c.id,
-                    )
-                continue
-            assert verdict.retry_at is not None
-            await tx.execute(
-                "UPDATE outbox_messages SET status = ?, next_attempt_at = ?, error = ?, claimed_until = NULL,"
-                " claimed_by = NULL, check_first = CASE WHEN ? = 1 THEN 1 ELSE check_first END,"
-                f" attempts = attempts - ? WHERE {mine}",
-                (
-                    MessageStatus.QUEUED,
-                    to_db(verdict.retry_at),
-                    note,
-                    int(verdict.check_first),
-                    int(not verdict.counts),
-                    *theirs,
-                ),
-            )
+            await _record(tx, outcome, now=now, policy=policy, rng=rng)
+
+
+async def _record(tx: Transaction, outcome: Outcome, *, now: datetime, policy: SendPolicy, rng: random.Random) -> None:
+    """What one attempt came to, in a statement that only changes the message while the claim is current."""
+    if outcome.abandoned:
+        return
+    c = outcome.claimed
+    mine = f"id = ? AND status = '{MessageStatus.SENDING}' AND claims = ?"
+    theirs = (c.id, c.token)
+    released = "claimed_until = NULL, claimed_by = NULL, attempts = attempts + 1"
+    if outcome.not_at_notify:
+        await _fail(tx, c, f"{released} WHERE {mine}", theirs, now=now, note=None)
+        return
+    if outcome.error is None:
+        await tx.execute(
+            f"UPDATE outbox_messages SET status = ?, notify_id = ?, sent_at = ?, {released}, check_first = 0,"
+            f" error = '' WHERE {mine}",
+            (MessageStatus.SENT, outcome.notify_id, to_db(now), *theirs),
+        )
+        return
+    exc = outcome.error
+    verdict = judge_failure(
+        status=exc.status, error=exc.error, attempts=c.attempts + 1, now=now, policy=policy.retry, rng=rng
+    )
+    note = f"notify {exc.status or 'no answer'} {exc.error}".strip()
+    log.warning("message %s attempt %s: %s -> %s", c.id, c.attempts + 1, note, verdict.outcome)
+    if verdict.outcome == "hold_channel":
+        assert verdict.retry_at is not None
+        await tx.execute("DELETE FROM channel_holds WHERE channel = ?", (c.message.channel,))
+        await tx.execute(
+            "INSERT INTO channel_holds (channel, held_until) VALUES (?, ?)",
+            (c.message.channel, to_db(verdict.retry_at)),
+        )
+    if verdict.outcome == "failed":  # Notify refused it: it does not have it
+        await _fail(tx, c, f"error = ?, {released} WHERE {mine}", (note, *theirs), now=now, note=note)
+        return
+    assert verdict.retry_at is not None
+    await tx.execute(
+        "UPDATE outbox_messages SET status = ?, next_attempt_at = ?, error = ?, claimed_until = NULL,"
+        " claimed_by = NULL, check_first = CASE WHEN ? = 1 THEN 1 ELSE check_first END,"
+        f" attempts = attempts + ? WHERE {mine}",
+        (
+            MessageStatus.QUEUED,
+            to_db(verdict.retry_at),
+            note,
+            int(verdict.check_first),
+            int(verdict.counts),
+            *theirs,
+        ),
+    )
+
+
+async def _fail(
+    tx: Transaction, c: Claimed, changes: str, params: tuple[Any, ...], *, now: datetime, note: str | None
+) -> None:
+    failed = await tx.fetch_one(
+        f"UPDATE outbox_messages SET status = ?, {changes} RETURNING patient_id, appointment_id, lane, error",
+        (MessageStatus.FAILED, *params),
+    )
+    if failed and failed["lane"] == Lane.BULK and failed["patient_id"] is not None:
+        # Staff see it in the task queue: the patient has not heard from us.
+        await create_task(
+            tx,
+            kind=TaskKind.FAILED_NOTIFICATION,
+            patient_id=failed["patient_id"],
+            appointment_id=failed["appointment_id"],
+            reason=note or f"not at Notify after {c.attempts} attempts (last: {failed['error'] or 'no answer'})",
+            now=now,
+            source_id=c.id,
+        )
 
 
 async def drain_once(
     db: Database, notifier: Notifier, clock: Clock, *, policy: SendPolicy, rng: random.Random | None = None
 ) -> int:
-    """One round: claim what is due (within the limits), send it concurrently, record it. Returns the count."""
-    claimed = await claim_batch(db, now=clock.now(), policy=policy)
+    """One round: claim what is due (within the limits), send it concurrently, record each result as soon as it
+    is known (a worker that dies strands only the messages still in flight). Returns the count."""
+    now, claimed_at = clock.now(), time.monotonic()
+    claimed = await claim_batch(db, now=now, policy=policy)
     if not claimed:
         return 0
-    outcomes = await asyncio.gather(*(deliver(notifier, c) for c in claimed))
-    await record_outcomes(db, list(outcomes), now=clock.now(), policy=policy, rng=rng or random.Random())
+    rng = rng or random.Random()
+    # Group commit: each result is recorded as soon as it is known, together with whatever else came back while
+    # the last write was under way (one transaction per message would double the cost on PostgreSQL).
+    ready: asyncio.Queue[Outcome | Exception] = asyncio.Queue()
+
+    async def one(c: Claimed) -> None:
+        try:
+            ready.put_nowait(await deliver(db, notifier, clock, c, policy, claimed_at=claimed_at))
+        except Exception as exc:  # a database error re-reading the claim: recorded by nobody, left to the lease
+            ready.put_nowait(exc)
+
+    sending = [asyncio.create_task(one(c)) for c in claimed]
+    error: Exception | None = None
+    remaining = len(claimed)
+    try:
+        while remaining:
+            batch = [await ready.get()]
+            while not ready.empty():
+                batch.append(ready.get_nowait())
+            remaining -= len(batch)
+            error = error or next((e for e in batch if isinstance(e, Exception)), None)
+            outcomes = [o for o in batch if isinstance(o, Outcome)]
+            if outcomes:
+                await record_outcomes(db, outcomes, now=clock.now(), policy=policy, rng=rng)
+    finally:
+        # A recording that failed (the database out of reach) leaves the rest under their lease.
+        await asyncio.gather(*sending, return_exceptions=True)
+    if error is not None:
+        raise error
     return len(claimed)
 
 
@@ -285,8 +415,8 @@ async def send_immediate(
     """
     async with db.write() as tx:
         claimed = await tx.fetch_one(
-            "UPDATE outbox_messages SET status = ?, attempts = attempts + 1 WHERE id = ? AND"
-            " status = ? RETURNING id, kind, channel, recipient, template_id, personalisation",
+            "UPDATE outbox_messages SET status = ? WHERE id = ? AND status = ?"
+            " RETURNING id, kind, channel, recipient, template_id, personalisation",
             (MessageStatus.SENDING, message_id, MessageStatus.QUEUED),
         )
         if claimed is not None:  # counted in Notify's per-minute limit, which the workers share
@@ -307,12 +437,12 @@ async def send_immediate(
         log.warning("immediate message %s failed: %s", message_id, exc.status or type(exc).__name__)
         async with db.write() as tx:
             await tx.execute(
-                "UPDATE outbox_messages SET status = ?, error = ? WHERE id = ?",
+                "UPDATE outbox_messages SET status = ?, error = ?, attempts = attempts + 1 WHERE id = ?",
                 (MessageStatus.FAILED, f"notify {exc.status or 'error'}", message_id),
             )
         return
     async with db.write() as tx:
         await tx.execute(
-            "UPDATE outbox_messages SET status = ?, notify_id = ?, sent_at = ? WHERE id = ?",
+            "UPDATE outbox_messages SET status = ?, notify_id = ?, sent_at = ?, attempts = attempts + 1 WHERE id = ?",
             (MessageStatus.SENT, notify_id, to_db(clock.now()), message_id),
         )

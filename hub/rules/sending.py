@@ -23,7 +23,7 @@ class RetryPolicy:
 class Verdict:
     """What one failed attempt means for the message."""
 
-    outcome: str  # retry | failed | hold_channel
+    outcome: str  # retry | failed (Notify refused it) | hold_channel
     retry_at: datetime | None = None
     check_first: bool = False  # the attempt may have reached Notify: look it up by reference before resending
     counts: bool = True  # whether it uses up one of the message's attempts
@@ -39,10 +39,15 @@ def judge_failure(
     if status in (400, 403):
         return Verdict("failed")
     # 5xx (a 500 after the commit, a gateway's 502 or 504), a timeout or a dropped connection: Notify may have
-    # accepted it before the failure.
-    if attempts >= policy.max_attempts:
-        return Verdict("failed", check_first=True)
+    # accepted it before the failure, so it is never marked failed here, even after the last attempt: the next
+    # claim looks it up, and only a look-up that finds nothing makes it failed (see `attempts_used_up`).
     return Verdict("retry", retry_at=now + backoff(attempts, policy, rng), check_first=True)
+
+
+def attempts_used_up(attempts: int, policy: RetryPolicy) -> bool:
+    """After this many answers (or timeouts) from Notify, a message is only looked up by reference: found, it was
+    sent; not found, it has failed for good."""
+    return attempts >= policy.max_attempts
 
 
 def backoff(attempts: int, policy: RetryPolicy, rng: random.Random) -> timedelta:

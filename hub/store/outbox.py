@@ -30,6 +30,7 @@ from hub.vocabulary import (
     TaskKind,
 )
 
+CODE_EXPIRED = "code expired before it was sent"
 # What a message about an appointment needs to know about the patient.
 MESSAGE_PATIENT_COLUMNS = (
     "id, organisation_id, given_name, family_name, mobile, email, contact_preference, opted_out, sms_opted_out,"
@@ -228,3 +229,16 @@ async def record_not_posted(
 
 def _name(patient: Row) -> str:
     return f"{patient['given_name']} {patient['family_name']}".strip()
+
+
+async def expire_unsent_codes(tx: Transaction, issued_before: datetime) -> int:
+    """Security codes the web process never sent (it died after issuing them) are withdrawn once the code has
+    expired: the code itself was never stored, so no one else can send them. Withdrawn, they leave the per-number
+    caps, which count messages being sent. (A row the web left 'sending' may have reached Notify; the patient's
+    code has expired either way.)"""
+    return await tx.execute(
+        "UPDATE outbox_messages SET status = ?, claimed_until = NULL, claimed_by = NULL, error = ? WHERE id IN"
+        f" (SELECT id FROM outbox_messages WHERE lane = '{Lane.IMMEDIATE}'"
+        f" AND status IN ('{MessageStatus.QUEUED}', '{MessageStatus.SENDING}') AND created_at < ?)",
+        (MessageStatus.CANCELLED, CODE_EXPIRED, to_db(issued_before)),
+    )

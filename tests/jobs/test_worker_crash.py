@@ -1,7 +1,9 @@
-"""Crash test: `python -m hub worker` processes SIGKILLed at random moments while the fake Notify misbehaves.
+"""Crash test: `python -m hub worker` processes SIGKILLed at random moments, and paused (SIGSTOP, then SIGCONT)
+for longer than their lease, while the fake Notify misbehaves.
 
 2,000 queued messages, 20% of sends answered with a fault, workers killed and restarted (two at once for most of
-the run) until the outbox is empty. Then every message is sent, and Notify has each reference exactly once.
+the run) until the outbox is empty; now and then a worker is paused instead, past its lease, while the other works
+on, and then resumed. Then every message is sent, and Notify has each reference exactly once.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ MESSAGES = 2000
 FAULTS = ("rate_limit", "server_error", "timeout", "slow", "drop_after_accept")
 SEED = 20261121
 DEADLINE = 240.0  # seconds; the run takes well under half of that
+LEASE = 4.0  # seconds: the least a claim holds with a 1 s Notify timeout (twice that, plus 2 s)
+PAUSES = 6  # each for longer than the lease
+PAUSE_CHANCE = 0.2
 TEMPLATE = "f33517ff-2a88-4f6e-b855-c550268ce08a"
 
 
@@ -63,13 +68,33 @@ class _Workers:
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env, self.logs = env, logs
         self.running: dict[int, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
-        self.started = self.killed = 0
+        self.started = self.killed = self.paused = 0
 
     def start(self, slot: int) -> None:
         log = (self.logs / f"worker-{self.started:03d}.log").open("wb")
         command = [sys.executable, "-m", "hub", "worker"]
         self.running[slot] = (subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log), log)
         self.started += 1
+
+    def wait_until_working(self, seconds: float = 30) -> None:
+        """Until every worker has begun its first round: on a busy machine Python alone can take seconds to start,
+        and a worker killed before it works tests nothing."""
+        deadline = time.monotonic() + seconds
+        for process, log in self.running.values():
+            while b"housekeeping removed" not in Path(log.name).read_bytes():
+                assert process.poll() is None, f"worker exited {process.returncode}: see {log.name}"
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
+
+    def pause(self, slot: int, seconds: float) -> None:
+        """SIGSTOP for `seconds` (a VM stall, a long GC pause), then SIGCONT: it carries on where it stopped."""
+        process, log = self.running[slot]
+        process.send_signal(signal.SIGSTOP)
+        time.sleep(seconds)
+        process.send_signal(signal.SIGCONT)
+        self.paused += 1
+        assert process.poll() is None, f"worker exited {process.returncode}: see {log.name}"
 
     def kill(self, slot: int) -> None:
         process, log = self.running.pop(slot)
@@ -148,8 +173,13 @@ def _run(runner: asyncio.Runner, db: Database, url: str, tmp_path: Path, fake: F
             for slot in range(wanted):
                 if slot not in workers.running:
                     workers.start(slot)
+            workers.wait_until_working()
             time.sleep(rng.uniform(0.2, 1.5))
-            workers.kill(rng.choice(sorted(workers.running)))
+            if wanted == 2 and workers.paused < PAUSES and rng.random() < PAUSE_CHANCE:
+                # Past its lease: the other worker takes its messages over, then it resumes mid-batch.
+                workers.pause(rng.choice(sorted(workers.running)), LEASE + rng.uniform(0.5, 1.5))
+            else:
+                workers.kill(rng.choice(sorted(workers.running)))
             for slot in [s for s in workers.running if s >= wanted]:
                 workers.kill(slot)
             # Backoff waits (10 s after a 429, 15 s and up after errors) compressed: what is under test is
@@ -163,17 +193,24 @@ def _run(runner: asyncio.Runner, db: Database, url: str, tmp_path: Path, fake: F
     lookups = len(fake.arrivals) - len(fake.messages) - refused
     # Each of these sets check_first once: without crashes, the lookups would be exactly as many.
     doubtful = fired.count("timeout") + fired.count("drop_after_accept") + fired.count("server_error")
-    print(f"{seconds:.0f}s, {workers.killed} kills, {lookups} lookups, {doubtful} sends in doubt from faults")
+    print(
+        f"{seconds:.0f}s, {workers.killed} kills, {workers.paused} pauses, {lookups} lookups,"
+        f" {doubtful} sends in doubt from faults"
+    )
     rows = [
         tuple(r.values())
         for r in runner.run(db.fetch_all("SELECT id, status, notify_id FROM outbox_messages ORDER BY id"))
     ]
 
+    for reference, n in fake.count_by_reference().items():
+        if n > 1:  # when Notify took each copy, to set against the workers' logs
+            print("twice:", reference, [m.created_at.isoformat() for m in fake.by_reference(str(reference))])
     assert [(r[0], r[1]) for r in rows] == [(i, "sent") for i in ids]
     assert fake.count_by_reference() == {str(i): 1 for i in ids}
     notify_ids = {m.reference: m.id for m in fake.messages}
     assert all(notify_ids[str(r[0])] == r[2] for r in rows)
     assert set(fired) == set(FAULTS)
     assert workers.killed >= 20, f"only {workers.killed} kills"
+    assert workers.paused >= 1, "no worker was paused"
     # More lookups than faults explain: workers died with messages in flight, and those were looked up too.
     assert lookups > doubtful

@@ -109,7 +109,15 @@ def test_which_failures_are_worth_waiting_for() -> None:
     assert is_transient(ConnectionResetError())
     assert is_transient(asyncpg.exceptions.ConnectionDoesNotExistError("gone"))
     assert is_transient(asyncpg.exceptions.DeadlockDetectedError("deadlock"))
+    assert is_transient(asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"))
+    assert is_transient(asyncpg.InterfaceError("cannot perform operation: another operation is in progress"))
+    # asyncpg's protocol state when the server dropped the connection mid-statement.
+    assert is_transient(
+        asyncpg.exceptions.InternalClientError("cannot switch to state 15; another operation (2) is in progress")
+    )
+    assert not is_transient(asyncpg.exceptions.InternalClientError("unexpected data type of composite type attribute"))
     assert is_transient(sqlite3.OperationalError("database is locked"))
+    assert is_transient(sqlite3.OperationalError("database is busy"))
     assert not is_transient(sqlite3.OperationalError("no such table: outbox_messages"))
     assert not is_transient(asyncpg.exceptions.UndefinedColumnError("no such column"))
     assert not is_transient(ValueError("a bug"))

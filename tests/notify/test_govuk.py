@@ -4,11 +4,12 @@ Notify's errors (refused for good, try again later, or no answer at all), and lo
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from hub.notify import NotifyError, OutgoingMessage
+from hub.notify import NotifyError, OutgoingMessage, TooLate
 from hub.notify.govuk import GovukNotifier
 from tests.fake_notify import FakeNotify
 
@@ -126,3 +127,20 @@ async def test_a_message_is_found_by_reference_unless_notify_failed_it(
     assert await notifier.find("42") is None  # an attempt that failed is not the message having been sent
     second = await notifier.send(message())
     assert await notifier.find("42") == second
+
+
+async def test_a_send_past_its_deadline_sends_nothing(fake: FakeNotify, notifier: GovukNotifier) -> None:
+    # A worker whose lease ran out (it was paused) before its request was written: nothing reaches Notify.
+    with pytest.raises(TooLate):
+        await notifier.send(message(), start_by=time.monotonic() - 0.001)
+    assert fake.arrivals == []
+    # Within the deadline it goes as usual, and the deadline was this send's only.
+    assert await notifier.send(message(), start_by=time.monotonic() + 30)
+    assert await notifier.send(message())
+    assert len(fake.messages) == 2
+
+
+async def test_a_request_cut_off_part_way_is_never_handled(fake: FakeNotify) -> None:
+    with socket.create_connection(("127.0.0.1", int(fake.url.rsplit(":", 1)[1]))) as sock:
+        sock.sendall(b"POST /v2/notifications/sms HTTP/1.0\r\nContent-Length: 100\r\n\r\n{")
+    assert fake.messages == [] and fake.internal_errors == []

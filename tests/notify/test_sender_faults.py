@@ -18,7 +18,7 @@ from hub.db import Database, Row, connect
 from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import SendPolicy, claim_batch, drain_once
 from hub.rules.sending import RetryPolicy, backoff
-from tests.fake_notify import FakeNotify, notify_api_key
+from tests.fake_notify import FakeNotify, Fault, notify_api_key
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -169,10 +169,16 @@ async def test_server_errors_back_off_exponentially_then_fail_for_staff_to_see(
     assert delays == sorted(delays)
     assert await _drain(hub, notifier, policy) == 1
     row = await _row(hub.db, message)
-    assert (row["status"], row["attempts"], row["error"]) == ("failed", 4, "notify 500 Exception")
+    # The last attempt's 500 may have come after Notify took it: not failed until a look-up says so.
+    assert (row["status"], row["attempts"], row["check_first"]) == ("queued", 4, 1)
+    hub.clock.set(from_db(row["next_attempt_at"]))
+    assert await _drain(hub, notifier, policy) == 1
+    row = await _row(hub.db, message)
+    assert (row["status"], row["attempts"], row["error"]) == ("failed", 5, "notify 500 Exception")
     hub.clock.advance(days=2)
     assert await _drain(hub, notifier, policy) == 0
-    assert fake.messages == [] and len(fake.arrivals) == 4 + 3  # the sends, and a lookup before each resend
+    # The sends, a lookup before each resend, and the last look-up that found nothing.
+    assert fake.messages == [] and len(fake.arrivals) == 4 + 3 + 1
     # However many attempts, a wait never passes the ceiling.
     assert RetryPolicy().ceiling / 2 <= backoff(1000, RetryPolicy(), random.Random(0)) <= RetryPolicy().ceiling
 
@@ -210,9 +216,49 @@ async def test_a_lost_lease_with_nothing_at_notify_is_sent_once(
     hub.clock.advance(seconds=2)
     assert await _drain(hub, notifier) == 1
     row = await _row(hub.db, message)
-    assert (row["status"], row["attempts"]) == ("sent", 2)
+    assert (row["status"], row["attempts"], row["claims"]) == ("sent", 1, 2)  # the lost claim was no attempt
     assert fake.count_by_reference() == {str(message): 1}
     assert len(fake.arrivals) == 2  # the lookup found nothing, then the send
+
+
+async def test_claims_lost_to_crashes_use_up_no_attempts(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
+) -> None:
+    policy = SendPolicy(quiet_start=0, quiet_end=0, retry=RetryPolicy(max_attempts=8))
+    [message] = await _queue(hub)
+    for _ in range(9):  # nine workers claim it and die before Notify answers
+        assert len(await claim_batch(hub.db, now=hub.clock.now(), policy=policy)) == 1
+        hub.clock.advance(seconds=policy.held_for.total_seconds() + 1)
+    fake.faults_on_lookups = True
+    fake.inject(None, "server_error")  # the look-up finds nothing; the send meets one real error
+    assert await _drain(hub, notifier, policy) == 1
+    row = await _row(hub.db, message)
+    assert (row["status"], row["attempts"], row["claims"]) == ("queued", 1, 10)
+    # Backoff from the one real error, not from nine claims.
+    assert from_db(row["next_attempt_at"]) <= hub.clock.now() + policy.retry.base
+    hub.clock.set(from_db(row["next_attempt_at"]))
+    assert await _drain(hub, notifier, policy) == 1
+    assert (await _row(hub.db, message))["status"] == "sent"
+    assert fake.count_by_reference() == {str(message): 1}
+
+
+async def test_a_message_fails_only_after_a_look_up_shows_notify_does_not_have_it(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
+) -> None:
+    policy = SendPolicy(quiet_start=0, quiet_end=0, retry=RetryPolicy(max_attempts=1))
+    patient = await hub.create_patient()
+    [message] = await _queue(hub, patient_id=patient)
+    fake.inject("drop_after_accept")  # the one attempt reached Notify, and we never heard
+    assert await _drain(hub, notifier, policy) == 1
+    row = await _row(hub.db, message)
+    assert (row["status"], row["attempts"], row["check_first"]) == ("queued", 1, 1)
+    hub.clock.set(from_db(row["next_attempt_at"]))
+    assert await _drain(hub, notifier, policy) == 1
+    row = await _row(hub.db, message)
+    [sent] = fake.by_reference(str(message))
+    assert (row["status"], row["notify_id"]) == ("sent", sent.id)  # found: sent, no task for staff
+    assert await hub.db.fetch_all("SELECT id FROM tasks") == []
+    assert len(fake.arrivals) == 2  # no second send
 
 
 async def test_a_failed_lookup_is_retried_before_any_send(
@@ -335,7 +381,7 @@ async def test_two_workers_never_claim_the_same_message(hub: Harness) -> None:
         )
         assert len(first) == len(second) == 25
         assert not {c.id for c in first} & {c.id for c in second}
-        assert {c.token for c in first}.isdisjoint({c.token for c in second})
+        assert {c.token for c in first + second} == {1}  # each message's first claim
     finally:
         await other.close()
 
@@ -399,3 +445,21 @@ async def test_a_message_that_fails_for_good_goes_to_the_booking_centre(
             "status": "open",
         }
     ]
+
+
+async def test_each_result_is_recorded_as_soon_as_it_is_known(hub: Harness, fake: FakeNotify) -> None:
+    # A worker killed now would strand only the one message still in flight, not the whole batch.
+    notifier = GovukNotifier(api_key=fake.api_key, base_url=fake.url, timeout=10)
+    await _queue(hub, 5, recipient=None)
+    fake.inject(Fault("slow", seconds=3))  # the first send to arrive is answered late
+    batch = asyncio.create_task(drain_once(hub.db, notifier, hub.clock, policy=POLICY, rng=random.Random(1)))
+
+    async def others_recorded() -> None:
+        while (await _statuses(hub.db)).get("sent", 0) < 4 and not batch.done():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(others_recorded(), 10)
+    assert not batch.done()
+    assert await _statuses(hub.db) == {"sent": 4, "sending": 1}
+    assert await batch == 5
+    assert await _statuses(hub.db) == {"sent": 5}

@@ -33,9 +33,9 @@ class RecordingNotifier(DevNotifier):
         super().__init__(hub.db, hub.clock)
         self.sent: list[OutgoingMessage] = []
 
-    async def send(self, message: OutgoingMessage) -> str:
+    async def send(self, message: OutgoingMessage, *, start_by: float | None = None) -> str:
         self.sent.append(message)
-        return await super().send(message)
+        return await super().send(message, start_by=start_by)
 
 
 async def notices(hub: Harness, appointment_id: int, prefix: str = "") -> list[dict[str, Any]]:
