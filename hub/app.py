@@ -98,6 +98,8 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/api/v1/patients/{patient_ref}", api.put_patient, methods=["PUT"]),
         Route("/api/v1/appointments/{appointment_ref}", api.put_appointment, methods=["PUT"]),
         Route("/api/v1/letters/{letter_ref}", api.put_letter, methods=["PUT"]),
+        Route("/api/v1/slots/{slot_ref}", api.put_slot, methods=["PUT"]),
+        Route("/api/v1/slots/{slot_ref}", api.delete_slot, methods=["DELETE"]),
         Route("/api/v1/events", api.get_events),
         Route("/notify/callbacks/status", callbacks.status, methods=["POST"]),
         Route("/notify/callbacks/inbound", callbacks.inbound, methods=["POST"]),

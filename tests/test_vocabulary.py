@@ -39,6 +39,8 @@ from hub.vocabulary import (
     Mode,
     RecordResource,
     RequestState,
+    SlotMoveHow,
+    SlotStatus,
     StaffRole,
     StaffSessionStage,
     TaskKind,
@@ -65,6 +67,9 @@ SCHEMA_ENUMS: dict[tuple[str, str], type[StrEnum]] = {
     ("staff_users", "role"): StaffRole,
     ("staff_sessions", "stage"): StaffSessionStage,
     ("record_service_numbers", "resource"): RecordResource,
+    ("slots", "mode"): Mode,
+    ("slots", "status"): SlotStatus,
+    ("slot_moves", "how"): SlotMoveHow,
 }
 
 _CREATE = re.compile(r"CREATE TABLE (\w+) \((.*)\)$", re.DOTALL)

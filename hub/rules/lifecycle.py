@@ -239,6 +239,55 @@ def patient_cancel(
     )
 
 
+def patient_rescheduled(
+    current: Appointment,
+    *,
+    starts_at: datetime,
+    duration_minutes: int,
+    moves: int,
+    data: dict[str, str],
+    now: datetime,
+    policy: ActionPolicy,
+) -> Transition | Refused:
+    """The patient moved the appointment into a free slot (a new time they chose, or an earlier one they were
+    offered): only the time changes. `moves`: their earlier moves of it, which count against the rebook limit with
+    their requests to rebook. Like an agent's rebook, the hospital must reflect it before its own updates apply."""
+    allowed = allowed_actions(
+        status=current.facts.status,
+        request_state=current.request_state,
+        starts_at=current.facts.starts_at,
+        now=now,
+        rebook_requests=current.rebook_requests + moves,
+        policy=policy,
+    )
+    if not allowed.rebook:
+        return Refused(allowed.why_not or WhyNot.LIMIT)
+    facts = replace(current.facts, starts_at=starts_at, duration_minutes=duration_minutes)
+    return Transition(
+        replace(
+            current,
+            facts=facts,
+            request_state=RequestState.NONE,
+            hub_change=HubChange(ChangeKind.REBOOKED, facts),
+            held=None,
+            open_rebook_request=False,
+        ),
+        audit=AuditAction.RESCHEDULED_BY_PATIENT,
+        notice=MessageKind.CHANGED,
+        plan=Plan.REMINDERS,
+        # They no longer need the call-back they asked for.
+        close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED, (TaskKind.REBOOK,)),),
+        events=(
+            Event(
+                EventKind.APPOINTMENT_RESCHEDULED_BY_PATIENT,
+                {"previous_start": current.facts.starts_at.isoformat(), "start": starts_at.isoformat(), **data},
+            ),
+        ),
+        bump_sequence=True,
+        void_confirmation=True,
+    )
+
+
 # The booking centre
 
 
