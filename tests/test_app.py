@@ -86,6 +86,8 @@ class _World:
                 return str(self.letter if path.startswith("/letters") else self.appointment)
             if name == "code":
                 return "RFH"
+            if name == "slot":
+                return "1"
             if name == "token":
                 return link_token(self.h.settings, self.patient)
             raise AssertionError(f"{path}: teach tests/test_routes.py what to put in {{{name}}}")

@@ -244,22 +244,14 @@ def patient_rescheduled(
     *,
     starts_at: datetime,
     duration_minutes: int,
-    moves: int,
     data: dict[str, str],
     now: datetime,
     policy: ActionPolicy,
 ) -> Transition | Refused:
     """The patient moved the appointment into a free slot (a new time they chose, or an earlier one they were
-    offered): only the time changes. `moves`: their earlier moves of it, which count against the rebook limit with
-    their requests to rebook. Like an agent's rebook, the hospital must reflect it before its own updates apply."""
-    allowed = allowed_actions(
-        status=current.facts.status,
-        request_state=current.request_state,
-        starts_at=current.facts.starts_at,
-        now=now,
-        rebook_requests=current.rebook_requests + moves,
-        policy=policy,
-    )
+    offered): only the time changes. Each move counts against the rebook limit, as a request to rebook does. Like an
+    agent's rebook, the hospital must reflect it before its own updates apply."""
+    allowed = _allowed(current, now, policy)
     if not allowed.rebook:
         return Refused(allowed.why_not or WhyNot.LIMIT)
     facts = replace(current.facts, starts_at=starts_at, duration_minutes=duration_minutes)

@@ -169,6 +169,15 @@ async def list_free_slots(
     return [_shaped(r) for r in rows]
 
 
+async def get_appointment_place(db: Database | Transaction, appointment_id: int) -> Row | None:
+    """What decides which slots suit an appointment and whether its patient may move it themselves."""
+    return await db.fetch_one(
+        "SELECT a.id, a.organisation_id, o.code AS organisation_code, a.site_id, a.clinic, a.specialty, a.clinician,"
+        " a.mode FROM appointments a JOIN organisations o ON o.id = a.organisation_id WHERE a.id = ?",
+        (appointment_id,),
+    )
+
+
 async def count_patient_moves(db: Database | Transaction, appointment_id: int) -> int:
     """The patient's own moves of an appointment, which count against the rebook limit."""
     row = await db.fetch_one(
@@ -202,8 +211,8 @@ class Moved:
     freed_slot_id: int | None = None  # the slot the appointment left, free again
 
 
-# What a move decides from the appointment's state, the slot, the patient's moves so far and the event's slot data.
-Decide = Callable[[Appointment, Row, int, dict[str, str]], Transition | Refused]
+# What a move decides from the appointment's state, the slot and the event's slot data.
+Decide = Callable[[Appointment, Row, dict[str, str]], Transition | Refused]
 
 
 async def move_into_slot(
@@ -233,7 +242,7 @@ async def move_into_slot(
             return Moved(False, WhyNot.GONE)
         old = await _current_slot(tx, loaded.id, loaded.organisation_id, _appointment_row(loaded))
         data = {"slot_ref": slot["ref"], "previous_slot_ref": old["ref"] if old else "", "how": str(how)}
-        result = decide(loaded.state, slot, await count_patient_moves(tx, loaded.id), data)
+        result = decide(loaded.state, slot, data)
         if isinstance(result, Refused):
             return Moved(False, result.why_not)
         taken = await tx.execute(
@@ -319,12 +328,11 @@ async def reschedule_by_patient(
     """The patient moves their own appointment into a free slot of the same clinic, site and clinician, inside the
     window, within their rebook limit and outside the change cut-off."""
 
-    def decide(state: Appointment, slot: Row, moves: int, data: dict[str, str]) -> Transition | Refused:
+    def decide(state: Appointment, slot: Row, data: dict[str, str]) -> Transition | Refused:
         return patient_rescheduled(
             state,
             starts_at=slot["starts_at"],
             duration_minutes=int(slot["duration_minutes"]),
-            moves=moves,
             data=data,
             now=now,
             policy=policy,
@@ -350,7 +358,7 @@ async def book_slot_by_agent(
     """An agent moves a patient's appointment into a free slot of its clinic (any site or clinician), with the same
     conditional write as patients use: an agent and a patient never both get one slot."""
 
-    def decide(state: Appointment, slot: Row, moves: int, data: dict[str, str]) -> Transition | Refused:
+    def decide(state: Appointment, slot: Row, data: dict[str, str]) -> Transition | Refused:
         return agent_rebooked(
             state, starts_at=slot["starts_at"], site_id=int(slot["site_id"]), clinician=str(slot["clinician"])
         )

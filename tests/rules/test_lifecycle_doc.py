@@ -77,7 +77,7 @@ EVENTS: dict[str, tuple[str, Event]] = {
     "cancels (immediate mode)": ("patient", lambda a: patient_cancel(a, reason="other", details="", now=NOW,
                                                                      policy=IMMEDIATE)),
     "moves it into a free slot": ("patient", lambda a: patient_rescheduled(
-        a, starts_at=MOVED.starts_at, duration_minutes=30, moves=0, data={}, now=NOW, policy=POLICY)),
+        a, starts_at=MOVED.starts_at, duration_minutes=30, data={}, now=NOW, policy=POLICY)),
     "rebooks": ("agent", lambda a: agent_rebooked(a, starts_at=MOVED.starts_at, site_id=2, clinician="Dr C")),
     "cancels": ("agent", lambda a: agent_cancelled(a)),
     "closes the patient's request": ("agent", lambda a: request_closed(

@@ -27,6 +27,7 @@ from hub.store.letters import list_letters_for_patient
 from hub.store.nhs_app import mark_letters_seen
 from hub.vocabulary import CANCEL_REASON_LABELS, CancelMode, HospitalStatus, Mode, WhyNot
 from hub.web.common import Hub, hub_of, read_form, render, require_patient
+from hub.web.patient.slots import may_change_time
 
 _REASON_MAX = 500
 
@@ -81,6 +82,7 @@ async def appointment_detail(request: Request) -> Response:
         {
             "appointment": appointment,
             "allowed": allowed,
+            "change_time": await may_change_time(hub, appointment, allowed),
             "letters": letters,
             "done": request.query_params.get("done", ""),
             "refused": request.query_params.get("refused", ""),
