@@ -311,6 +311,7 @@ class RecordType(StrEnum):
     API = "api"  # a call to the integration API
     RECORD_SERVICE = "record_service"  # the NHS App's Record Service: a batch of NHS numbers
     SLOT = "slot"
+    SLOT_OFFER = "slot_offer"  # an earlier appointment offered to a patient
 
 
 class AuditAction(StrEnum):

@@ -37,6 +37,7 @@ from hub.vocabulary import (
     MessageKind,
     MessageStatus,
     Mode,
+    OfferStatus,
     RecordResource,
     RequestState,
     SlotMoveHow,
@@ -70,6 +71,7 @@ SCHEMA_ENUMS: dict[tuple[str, str], type[StrEnum]] = {
     ("slots", "mode"): Mode,
     ("slots", "status"): SlotStatus,
     ("slot_moves", "how"): SlotMoveHow,
+    ("slot_offers", "status"): OfferStatus,
 }
 
 _CREATE = re.compile(r"CREATE TABLE (\w+) \((.*)\)$", re.DOTALL)

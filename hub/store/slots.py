@@ -4,7 +4,7 @@ same time at once get it once; the appointment moves through the lifecycle in th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -227,10 +227,12 @@ async def move_into_slot(
     settings: Settings,
     patient_id: int | None = None,
     suits: Callable[[Row, Row], bool] | None = None,
+    after: Callable[[Transaction, bool], Awaitable[None]] | None = None,
 ) -> Moved:
     """Move an appointment into a free slot, in one transaction: the slot is taken by one conditional write (free ->
     busy), so of everyone choosing it at once exactly one gets it and the rest are told it has gone; then the
-    appointment moves through the lifecycle and the slot it leaves is freed. `patient_id`: only their own."""
+    appointment moves through the lifecycle and the slot it leaves is freed. `patient_id`: only their own. `after`
+    runs in the same transaction once the slot is known taken (True) or gone (False)."""
     async with db.write() as tx:
         loaded = await load_appointment(tx, appointment_id)
         if loaded is None or (patient_id is not None and loaded.patient_id != patient_id):
@@ -239,6 +241,8 @@ async def move_into_slot(
         if slot is None or slot["organisation_id"] != loaded.organisation_id:
             return Moved(False, WhyNot.MISSING)
         if slot["status"] != SlotStatus.FREE or (suits is not None and not suits(_appointment_row(loaded), slot)):
+            if after is not None:
+                await after(tx, False)
             return Moved(False, WhyNot.GONE)
         old = await _current_slot(tx, loaded.id, loaded.organisation_id, _appointment_row(loaded))
         data = {"slot_ref": slot["ref"], "previous_slot_ref": old["ref"] if old else "", "how": str(how)}
@@ -250,6 +254,8 @@ async def move_into_slot(
             (SlotStatus.BUSY, loaded.id, to_db(now), slot_id, SlotStatus.FREE),
         )
         if taken != 1:
+            if after is not None:
+                await after(tx, False)
             return Moved(False, WhyNot.GONE)
         if old is not None:
             await tx.execute(
@@ -271,6 +277,8 @@ async def move_into_slot(
             ),
         )
         await apply_transition(tx, loaded, result, actor=actor, now=now, settings=settings, event_data=data)
+        if after is not None:
+            await after(tx, True)
     return Moved(True, freed_slot_id=int(old["id"]) if old else None)
 
 
@@ -324,6 +332,7 @@ async def reschedule_by_patient(
     window: Window,
     settings: Settings,
     how: SlotMoveHow = SlotMoveHow.PATIENT,
+    after: Callable[[Transaction, bool], Awaitable[None]] | None = None,
 ) -> Moved:
     """The patient moves their own appointment into a free slot of the same clinic, site and clinician, inside the
     window, within their rebook limit and outside the change cut-off."""
@@ -349,6 +358,7 @@ async def reschedule_by_patient(
         settings=settings,
         patient_id=patient_id,
         suits=lambda appointment, slot: same_place(appointment, slot) and window.holds(slot["starts_at"], now),
+        after=after,
     )
 
 
