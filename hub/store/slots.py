@@ -178,6 +178,19 @@ async def get_appointment_place(db: Database | Transaction, appointment_id: int)
     )
 
 
+async def list_clinic_free_slots(
+    db: Database, appointment: Row, *, first: datetime, last: datetime, limit: int = 200
+) -> list[Row]:
+    """For agents: free slots of the appointment's clinic at any of the trust's sites and with any clinician."""
+    rows = await db.fetch_all(
+        f"SELECT {_SLOT_COLUMNS}, t.name AS site_name FROM slots s JOIN sites t ON t.id = s.site_id"
+        " WHERE s.organisation_id = ? AND s.clinic = ? AND s.status = ? AND s.starts_at >= ? AND s.starts_at <= ?"
+        " ORDER BY s.starts_at, s.id LIMIT ?",
+        (appointment["organisation_id"], appointment["clinic"], SlotStatus.FREE, to_db(first), to_db(last), limit),
+    )
+    return [_shaped(r) for r in rows]
+
+
 async def count_patient_moves(db: Database | Transaction, appointment_id: int) -> int:
     """The patient's own moves of an appointment, which count against the rebook limit."""
     row = await db.fetch_one(
