@@ -244,8 +244,10 @@ async def run_offers(db: Database, *, settings: Settings, now: datetime, slots_p
             "SELECT s.id, s.ref, s.organisation_id, s.starts_at, s.clinic, t.name AS site_name FROM slots s"
             " JOIN sites t ON t.id = s.site_id WHERE s.status = ? AND s.starts_at >= ?"
             " AND NOT EXISTS (SELECT 1 FROM slot_offers o WHERE o.slot_id = s.id AND o.status = ?)"
+            # Someone waiting who has not yet been offered this slot: a slot all have had stays out of the round.
             f" AND EXISTS (SELECT 1 FROM earlier_requests r JOIN appointments a ON a.id = r.appointment_id"
-            f" WHERE {_SAME_PLACE}) ORDER BY s.starts_at LIMIT ?",
+            f" WHERE {_SAME_PLACE} AND NOT EXISTS (SELECT 1 FROM slot_offers o WHERE o.slot_id = s.id"
+            " AND o.appointment_id = a.id)) ORDER BY s.starts_at LIMIT ?",
             (SlotStatus.FREE, to_db(now + cutoff), OfferStatus.OFFERED, slots_per_round),
         )
         offered = 0
