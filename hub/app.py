@@ -40,7 +40,7 @@ from hub.web.common import (
 from hub.web.fhir.guard import FhirError, RateLimit, outcome_response
 from hub.web.fhir.routes import fhir_routes
 from hub.web.oidc import Oidc, load_private_key
-from hub.web.patient import account, appointments, dev, nhs_login, signin, sites
+from hub.web.patient import account, appointments, dev, nhs_login, offers, signin, sites, slots
 from hub.web.security import SecurityMiddleware
 from hub.web.staff.common import StaffSignInRequired, staff_sign_in_required
 from hub.web.staff.routes import staff_routes
@@ -83,6 +83,13 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/appointments/{id:record_id}/confirm", appointments.confirm, methods=["POST"]),
         Route("/appointments/{id:record_id}/rebook", appointments.rebook_page),
         Route("/appointments/{id:record_id}/rebook", appointments.rebook, methods=["POST"]),
+        Route("/appointments/{id:record_id}/change-time", slots.change_time_page),
+        Route("/appointments/{id:record_id}/change-time", slots.choose_time, methods=["POST"]),
+        Route("/appointments/{id:record_id}/change-time/{slot:record_id}", slots.check_page),
+        Route("/appointments/{id:record_id}/change-time/{slot:record_id}", slots.confirm_time, methods=["POST"]),
+        Route("/appointments/{id:record_id}/earlier", offers.earlier, methods=["POST"]),
+        Route("/offers/{id:record_id}", offers.offer_page),
+        Route("/offers/{id:record_id}", offers.answer_offer, methods=["POST"]),
         Route("/appointments/{id:record_id}/cancel", appointments.cancel_page),
         Route("/appointments/{id:record_id}/cancel", appointments.cancel, methods=["POST"]),
         Route("/letters", account.letter_list),
@@ -100,6 +107,8 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/api/v1/patients/{patient_ref}", api.put_patient, methods=["PUT"]),
         Route("/api/v1/appointments/{appointment_ref}", api.put_appointment, methods=["PUT"]),
         Route("/api/v1/letters/{letter_ref}", api.put_letter, methods=["PUT"]),
+        Route("/api/v1/slots/{slot_ref}", api.put_slot, methods=["PUT"]),
+        Route("/api/v1/slots/{slot_ref}", api.delete_slot, methods=["DELETE"]),
         Route("/api/v1/events", api.get_events),
         Route("/notify/callbacks/status", callbacks.status, methods=["POST"]),
         Route("/notify/callbacks/inbound", callbacks.inbound, methods=["POST"]),

@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from hub.vocabulary import CancelMode, Channel, MessageKind
+from hub.vocabulary import CancelMode, Channel, EarlierOrder, MessageKind
 
 DEMO_SECRET_KEY = "demo-secret-key-not-for-production"
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +68,8 @@ class NotifyTemplates:
     no_answer_letter: str = setting("", "Notify template: the letter sent after unanswered calls.")
     patient_link_sms: str = setting("", "Notify template: the patient's link, resent by an agent.")
     patient_link_email: str = setting("", "Notify template: the patient's link, resent, by email.")
+    earlier_offer_sms: str = setting("", "Notify template: an earlier appointment offered, with its link, by text.")
+    earlier_offer_email: str = setting("", "Notify template: an earlier appointment offered, by email.")
 
     def template_for(self, kind: str, channel: str) -> str | None:
         """The template id for a message kind by a channel; None when no template is declared for that pair (the
@@ -97,6 +99,8 @@ TEMPLATE_SETTINGS: dict[tuple[str, str], str] = {
     (MessageKind.NO_ANSWER, Channel.LETTER): "no_answer_letter",
     (MessageKind.PATIENT_LINK, Channel.SMS): "patient_link_sms",
     (MessageKind.PATIENT_LINK, Channel.EMAIL): "patient_link_email",
+    (MessageKind.EARLIER_OFFER, Channel.SMS): "earlier_offer_sms",
+    (MessageKind.EARLIER_OFFER, Channel.EMAIL): "earlier_offer_email",
 }
 
 
@@ -182,6 +186,24 @@ class NhsLoginSettings:
 
 
 @dataclass(frozen=True)
+class SlotSettings:
+    self_service_clinics: list[str] = setting(
+        [], "Clinics whose patients choose a new time themselves, each ORG:clinic (ORG:* for all the trust's clinics)."
+    )
+    self_service_specialties: list[str] = setting(
+        [], "Specialties whose patients choose a new time themselves, each ORG:specialty."
+    )
+    window_days: int = setting(42, "Free slots offered to a patient moving an appointment: up to this many days ahead.")
+    days_per_page: int = setting(5, "Days of free times on one page of the patient's list.")
+    earlier_batch: int = setting(3, "Patients offered a freed slot at once as an earlier appointment.")
+    earlier_offer_minutes: int = setting(120, "How long an offer of an earlier appointment stands.")
+    earlier_order: str = setting(
+        EarlierOrder.EARLIEST.value, "Who is offered first: 'earliest' current appointment, or 'longest_wait'."
+    )
+    earlier_max_offers: int = setting(5, "Most offers of an earlier appointment one appointment's patient receives.")
+
+
+@dataclass(frozen=True)
 class Settings:
     demo: bool = setting(False, "Demo mode: seeded data, the dev outbox at /dev/outbox, a fixed secret key.")
     database_url: str = setting("sqlite:///var/hub.sqlite3", "Database: sqlite:///path or postgresql://...")
@@ -225,6 +247,7 @@ class Settings:
     api_page_limit: int = setting(500, "Most events one GET /api/v1/events returns.")
     nhs_app: NhsAppSettings = _section(NhsAppSettings)
     nhs_login: NhsLoginSettings = _section(NhsLoginSettings)
+    slots: SlotSettings = _section(SlotSettings)
 
     def __getitem__(self, name: str) -> Any:
         """A setting by its dotted name ("notify.per_minute"), for tables and tests; code reads attributes."""
@@ -431,6 +454,7 @@ def _validated(values: dict[str, Any]) -> Settings:
         if values[name] < 1:
             raise SettingsError(f"{name} must be at least 1")
     _check_nhs_app(values)
+    _check_slots(values)
     settings = _built(Settings, values)
     assert isinstance(settings, Settings)
     return settings
@@ -481,6 +505,17 @@ def _check_nhs_app(values: dict[str, Any]) -> None:
     for name in ("nhs_app.hidden_clinics", "nhs_app.hidden_specialties"):
         if any(not org.strip() or not rest.strip() for org, _, rest in (v.partition(":") for v in values[name])):
             raise SettingsError(f"{name}: each entry is ORG:name, e.g. RAL:Sexual health")
+
+
+def _check_slots(values: dict[str, Any]) -> None:
+    if values["slots.earlier_order"] not in tuple(EarlierOrder):
+        raise SettingsError(f"slots.earlier_order must be one of {', '.join(EarlierOrder)}")
+    for name in ("slots.window_days", "slots.days_per_page", "slots.earlier_batch", "slots.earlier_offer_minutes"):
+        if values[name] < 1:
+            raise SettingsError(f"{name} must be at least 1")
+    for name in ("slots.self_service_clinics", "slots.self_service_specialties"):
+        if any(not org.strip() or not rest.strip() for org, _, rest in (v.partition(":") for v in values[name])):
+            raise SettingsError(f"{name}: each entry is ORG:name, e.g. RAL:Cardiology outpatients")
 
 
 def check_templates(settings: Settings) -> None:

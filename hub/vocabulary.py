@@ -64,7 +64,40 @@ class WhyNot(StrEnum):
     CUTOFF = "cutoff"
     PENDING = "pending"  # a cancel request is waiting for the booking centre
     LIMIT = "limit"  # the patient has used their online rebook requests
+    GONE = "gone"  # the time they chose has just been taken
     MISSING = "missing"  # no such appointment of theirs
+
+
+class SlotStatus(StrEnum):
+    """A bookable time the hospital offers (a slot is not an appointment: an appointment may be in one)."""
+
+    FREE = "free"
+    BUSY = "busy"  # an appointment is in it
+    BLOCKED = "blocked"  # not bookable (a clinic cancelled, a clinician away)
+    WITHDRAWN = "withdrawn"  # the hospital took it back
+
+
+class SlotMoveHow(StrEnum):
+    """How an appointment came to move into another slot (the console's slot history)."""
+
+    PATIENT = "patient"  # the patient chose a new time
+    EARLIER_OFFER = "earlier_offer"  # the patient took an earlier time they were offered
+    AGENT = "agent"  # an agent booked it
+
+
+class EarlierOrder(StrEnum):
+    """Who is offered a freed slot first among those asking for an earlier appointment."""
+
+    EARLIEST = "earliest"  # the earliest current appointment
+    LONGEST_WAIT = "longest_wait"  # the longest wait since booking
+
+
+class OfferStatus(StrEnum):
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    LAPSED = "lapsed"  # no answer in time
+    GONE = "gone"  # someone else took the slot first
 
 
 class CancelMode(StrEnum):
@@ -122,6 +155,7 @@ class MessageKind(StrEnum):
     PATIENT_LINK = "patient_link"
     SMS_OPT_OUT_CONFIRMATION = "sms_opt_out_confirmation"
     SMS_OPT_IN_CONFIRMATION = "sms_opt_in_confirmation"
+    EARLIER_OFFER = "earlier_offer"
 
 
 # What the patient's /messages page says a message was about; the kinds left out read "About your appointments".
@@ -134,6 +168,7 @@ MESSAGE_KIND_LABELS: Final = {
     MessageKind.CANCELLED: "A cancelled appointment",
     MessageKind.SMS_OPT_OUT_CONFIRMATION: "Texts stopped",
     MessageKind.SMS_OPT_IN_CONFIRMATION: "Texts started again",
+    MessageKind.EARLIER_OFFER: "An earlier appointment you could have",
 }
 
 
@@ -275,6 +310,8 @@ class RecordType(StrEnum):
     API_KEY = "api_key"
     API = "api"  # a call to the integration API
     RECORD_SERVICE = "record_service"  # the NHS App's Record Service: a batch of NHS numbers
+    SLOT = "slot"
+    SLOT_OFFER = "slot_offer"  # an earlier appointment offered to a patient
 
 
 class AuditAction(StrEnum):
@@ -354,6 +391,22 @@ class AuditAction(StrEnum):
     RECORD_SERVICE_SENT = "record_service_sent"
     RECORD_SERVICE_FAILED = "record_service_failed"
     RECORD_SERVICE_RESEND = "record_service_resend"
+    # Slots
+    SLOT_CREATED = "slot_created"
+    SLOT_UPDATED = "slot_updated"
+    SLOT_WITHDRAWN = "slot_withdrawn"
+    PUT_SLOT_REJECTED = "put_slot_rejected"
+    PUT_SLOT_UNCHANGED = "put_slot_unchanged"
+    DELETE_SLOT_REJECTED = "delete_slot_rejected"
+    DELETE_SLOT_UNCHANGED = "delete_slot_unchanged"
+    RESCHEDULED_BY_PATIENT = "rescheduled_by_patient"
+    SLOT_BOOKED_BY_AGENT = "slot_booked_by_agent"
+    EARLIER_REQUESTED = "earlier_requested"
+    EARLIER_STOPPED = "earlier_stopped"
+    EARLIER_OFFERED = "earlier_offered"
+    EARLIER_ACCEPTED = "earlier_accepted"
+    EARLIER_DECLINED = "earlier_declined"
+    EARLIER_LAPSED = "earlier_lapsed"
 
 
 # The integration API's calls (as its handlers name them), audited when refused or when they changed nothing.
@@ -363,12 +416,16 @@ API_CALL_REJECTED: Final = {
     "put_appointment": AuditAction.PUT_APPOINTMENT_REJECTED,
     "put_letter": AuditAction.PUT_LETTER_REJECTED,
     "get_events": AuditAction.GET_EVENTS_REJECTED,
+    "put_slot": AuditAction.PUT_SLOT_REJECTED,
+    "delete_slot": AuditAction.DELETE_SLOT_REJECTED,
 }
 API_CALL_UNCHANGED: Final = {
     "put_site": AuditAction.PUT_SITE_UNCHANGED,
     "put_patient": AuditAction.PUT_PATIENT_UNCHANGED,
     "put_appointment": AuditAction.PUT_APPOINTMENT_UNCHANGED,
     "put_letter": AuditAction.PUT_LETTER_UNCHANGED,
+    "put_slot": AuditAction.PUT_SLOT_UNCHANGED,
+    "delete_slot": AuditAction.DELETE_SLOT_UNCHANGED,
 }
 
 
@@ -398,6 +455,9 @@ class EventKind(StrEnum):
     LETTER_NOT_POSTED = "letter.not_posted"
     PATIENT_EMAILS_OPTED_OUT = "patient.emails_opted_out"
     PATIENT_EMAILS_OPTED_IN = "patient.emails_opted_in"
+    APPOINTMENT_RESCHEDULED_BY_PATIENT = "appointment.rescheduled_by_patient"
+    APPOINTMENT_EARLIER_REQUESTED = "appointment.earlier_requested"
+    APPOINTMENT_EARLIER_OFFERED = "appointment.earlier_offered"
 
 
 # Who causes each event, and what it means: the README's and the OpenAPI document's lists come from here.
@@ -454,6 +514,21 @@ EVENT_KINDS: Final[dict[EventKind, tuple[str, str]]] = {
     ),
     EventKind.PATIENT_EMAILS_OPTED_OUT: ("hospital", "Emails to the patient stopped (`data.by` = `hospital`)."),
     EventKind.PATIENT_EMAILS_OPTED_IN: ("hospital", "Emails to the patient resume (`data.by` = `hospital`)."),
+    EventKind.APPOINTMENT_RESCHEDULED_BY_PATIENT: (
+        "patient",
+        "The patient moved the appointment into a free slot themselves (`data.start`, `data.previous_start`,"
+        " `data.slot_ref` the new slot, `data.previous_slot_ref` the one freed, empty when it was in none;"
+        " `data.how`: `patient` or `earlier_offer`). Book the new slot and free the old one.",
+    ),
+    EventKind.APPOINTMENT_EARLIER_REQUESTED: (
+        "patient",
+        "The patient asked (`data.wanted` true) or stopped asking (false) to be offered an earlier appointment.",
+    ),
+    EventKind.APPOINTMENT_EARLIER_OFFERED: (
+        "hub",
+        "A freed slot (`data.slot_ref`) was offered to the patient as an earlier appointment, until"
+        " `data.expires_at`; `appointment.rescheduled_by_patient` follows if they take it.",
+    ),
 }
 
 

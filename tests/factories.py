@@ -148,6 +148,40 @@ async def create_appointment(
     return int(await insert(tx, "appointments", values))
 
 
+async def create_slot(
+    tx: Transaction,
+    *,
+    organisation_id: int,
+    site_id: int,
+    now: datetime,
+    starts_at: datetime,
+    ref: str | None = None,
+    clinic: str = "Cardiology outpatients",
+    specialty: str = "Cardiology",
+    clinician: str = "Dr A Example",
+    duration_minutes: int = 30,
+    mode: str = "in_person",
+    status: str = "free",
+    appointment_id: int | None = None,
+) -> int:
+    values = {
+        "organisation_id": organisation_id,
+        "ref": ref or f"S{await _next(tx, 'slots'):05d}",
+        "site_id": site_id,
+        "clinic": clinic,
+        "specialty": specialty,
+        "clinician": clinician,
+        "starts_at": to_db(starts_at),
+        "duration_minutes": duration_minutes,
+        "mode": mode,
+        "status": status,
+        "appointment_id": appointment_id,
+        "created_at": to_db(now),
+        "updated_at": to_db(now),
+    }
+    return int(await insert(tx, "slots", values))
+
+
 async def create_letter(
     tx: Transaction,
     *,

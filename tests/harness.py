@@ -157,6 +157,36 @@ class Harness:
                 sequence=sequence,
             )
 
+    async def create_slot(
+        self,
+        *,
+        starts_at: datetime,
+        ref: str | None = None,
+        clinic: str = "Cardiology outpatients",
+        clinician: str = "Dr A Example",
+        duration_minutes: int = 30,
+        mode: str = "in_person",
+        status: str = "free",
+        appointment_id: int | None = None,
+    ) -> int:
+        org = await self.organisation_id()
+        site = await self.site_id()
+        async with self.db.write() as tx:
+            return await factories.create_slot(
+                tx,
+                organisation_id=org,
+                site_id=site,
+                now=self.clock.now(),
+                starts_at=starts_at,
+                ref=ref,
+                clinic=clinic,
+                clinician=clinician,
+                duration_minutes=duration_minutes,
+                mode=mode,
+                status=status,
+                appointment_id=appointment_id,
+            )
+
     async def create_letter(
         self,
         *,

@@ -6,11 +6,13 @@ Routes are read from the app itself, so a route added later is held to the same 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
 from hub.links import link_token
+from hub.store.offers import run_offers, set_earlier_request
 from tests.conftest import MakeHub
 from tests.harness import Harness
 from tests.pages import check_page
@@ -83,9 +85,13 @@ class _World:
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
             if name == "id":
+                if path.startswith("/offers"):
+                    return "1"  # the earlier appointment offered to the patient
                 return str(self.letter if path.startswith("/letters") else self.appointment)
             if name == "code":
                 return "RFH"
+            if name == "slot":
+                return "1"
             if name == "token":
                 return link_token(self.h.settings, self.patient)
             raise AssertionError(f"{path}: teach tests/test_routes.py what to put in {{{name}}}")
@@ -97,6 +103,10 @@ async def _world(h: Harness, *, sign_in: bool = True) -> _World:
     patient = await h.create_patient()
     appointment = await h.create_appointment(patient_id=patient)
     letter = await h.create_letter(patient_id=patient, appointment_id=appointment)
+    # An earlier time offered to them (offer 1, slot 1).
+    await h.create_slot(starts_at=h.clock.now() + timedelta(days=5))
+    await set_earlier_request(h.db, patient_id=patient, appointment_id=appointment, wanted=True, now=h.clock.now())
+    await run_offers(h.db, settings=h.settings, now=h.clock.now())
     if sign_in:
         await h.sign_in()
     return _World(h, patient, appointment, letter)

@@ -37,8 +37,11 @@ from hub.vocabulary import (
     MessageKind,
     MessageStatus,
     Mode,
+    OfferStatus,
     RecordResource,
     RequestState,
+    SlotMoveHow,
+    SlotStatus,
     StaffRole,
     StaffSessionStage,
     TaskKind,
@@ -65,6 +68,10 @@ SCHEMA_ENUMS: dict[tuple[str, str], type[StrEnum]] = {
     ("staff_users", "role"): StaffRole,
     ("staff_sessions", "stage"): StaffSessionStage,
     ("record_service_numbers", "resource"): RecordResource,
+    ("slots", "mode"): Mode,
+    ("slots", "status"): SlotStatus,
+    ("slot_moves", "how"): SlotMoveHow,
+    ("slot_offers", "status"): OfferStatus,
 }
 
 _CREATE = re.compile(r"CREATE TABLE (\w+) \((.*)\)$", re.DOTALL)

@@ -244,6 +244,29 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                     "updated_at": stamp,
                 },
             )
+        # The cardiology clinic's bookable slots: A1001's own and some free times. Patients of the clinics a trust
+        # lets choose (HUB_SLOTS__SELF_SERVICE_CLINICS=RAL:Cardiology outpatients) pick a new time from them.
+        times = [(12, 9, 30), (3, 9, 0), (3, 14, 0), (5, 10, 0), (6, 11, 30), (9, 9, 0), (10, 15, 0), (13, 10, 0)]
+        for n, (days, hour, minute) in enumerate(times):
+            await _insert(
+                tx,
+                "slots",
+                {
+                    "organisation_id": org,
+                    "ref": f"S-RFH-{n + 1:03d}",
+                    "site_id": rfh,
+                    "clinic": "Cardiology outpatients",
+                    "specialty": "Cardiology",
+                    "clinician": "Dr A Example",
+                    "starts_at": to_db(_at(today, days, hour, minute)),
+                    "duration_minutes": 30,
+                    "mode": Mode.IN_PERSON,
+                    "status": "busy" if n == 0 else "free",
+                    "appointment_id": appointment_ids["A1001"] if n == 0 else None,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                },
+            )
         for ref, mrn, title in (
             ("L1001", "RF100001", "Your cardiology appointment"),
             ("L1002", "RF100001", "Your eye clinic appointment"),

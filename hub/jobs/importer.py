@@ -1,4 +1,5 @@
-"""python -m hub import FILE.csv: the nightly extract, one appointment per row with its patient's fields.
+"""python -m hub import FILE.csv: the nightly extract, one appointment per row with its patient's fields; or a slots
+file (its header has slot_ref), one bookable slot per row.
 
 Each row is applied whole or not at all (patient and appointment in one transaction); rejected rows are
 reported with their line numbers and reasons; the same file twice changes nothing.
@@ -17,8 +18,10 @@ from typing import Any, TextIO
 from hub.clock import Clock, london
 from hub.db import Database, Transaction
 from hub.rules.feed import Appointment, Patient, check_ref, read_appointment, read_patient
+from hub.rules.slots import read_slot
 from hub.settings import Settings
 from hub.store.feed import Applied, upsert_appointment, upsert_patient
+from hub.store.slots import upsert_slot
 from hub.vocabulary import HospitalStatus, Mode
 
 COLUMNS = (
@@ -48,6 +51,20 @@ COLUMNS = (
     "transport_booked",
     "interpreter_booked",
 )
+# The slots file: what PUT /api/v1/slots/{slot_ref} takes, one slot a row.
+SLOT_COLUMNS = (
+    "slot_ref",
+    "site_code",
+    "clinic",
+    "specialty",
+    "clinician",
+    "start",
+    "duration_minutes",
+    "mode",
+    "status",
+    "appointment_ref",
+)
+SLOT_REQUIRED = ("slot_ref", "site_code", "start", "duration_minutes")
 REQUIRED = (
     "appointment_ref",
     "patient_ref",
@@ -115,14 +132,32 @@ def row_bodies(row: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     return patient, appointment
 
 
-def _rows(source: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
+def slot_body(row: dict[str, str]) -> dict[str, Any]:
+    """A slots file's row as the API's slot body."""
+    get = lambda name: (row.get(name) or "").strip() or None  # noqa: E731
+    return {
+        "site_code": get("site_code"),
+        "clinic": get("clinic"),
+        "specialty": get("specialty"),
+        "clinician": get("clinician"),
+        "start": get("start"),
+        "duration_minutes": _whole(get("duration_minutes")),
+        "mode": get("mode") or Mode.IN_PERSON,
+        "status": get("status") or "free",
+        "appointment_ref": get("appointment_ref"),
+    }
+
+
+def _rows(
+    source: TextIO, columns: tuple[str, ...] = COLUMNS, required: tuple[str, ...] = REQUIRED
+) -> Iterator[tuple[int, dict[str, str]]]:
     reader = csv.DictReader(source)
-    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    missing = [c for c in required if c not in (reader.fieldnames or [])]
     if missing:
-        raise ValueError(f"the CSV has no column {', '.join(missing)} (columns: {', '.join(COLUMNS)})")
-    unknown = [c for c in reader.fieldnames or [] if c not in COLUMNS]
+        raise ValueError(f"the CSV has no column {', '.join(missing)} (columns: {', '.join(columns)})")
+    unknown = [c for c in reader.fieldnames or [] if c not in columns]
     if unknown:
-        raise ValueError(f"unknown column {', '.join(unknown)} (columns: {', '.join(COLUMNS)})")
+        raise ValueError(f"unknown column {', '.join(unknown)} (columns: {', '.join(columns)})")
     for row in reader:
         if None in row:  # more cells than headers
             yield reader.line_num, {"__extra__": "x"}
@@ -232,6 +267,42 @@ class _Rejected(Exception):
     pass
 
 
+async def import_slots_csv(
+    db: Database, source: TextIO, *, organisation_id: int, clock: Clock, actor: str = "csv-import"
+) -> Report:
+    """A slots file: each row checked as PUT /api/v1/slots takes it, applied in its own savepoint."""
+    report = Report()
+    checked: list[tuple[int, str, dict[str, Any]]] = []
+    for line, row in _rows(source, SLOT_COLUMNS, SLOT_REQUIRED):
+        report.rows += 1
+        if "__extra__" in row:
+            report.rejected.append((line, "more cells than columns"))
+            continue
+        slot, errors = read_slot(slot_body(row))
+        errors = check_ref("slot_ref", (row.get("slot_ref") or "").strip()) + errors
+        if slot is None or errors:
+            report.rejected.append((line, "; ".join(f"{e['field']} {e['message']}" for e in errors)))
+            continue
+        checked.append((line, row["slot_ref"].strip(), slot.values()))
+    for start in range(0, len(checked), CHUNK):
+        async with db.write() as tx:
+            for line, ref, values in checked[start : start + CHUNK]:
+                applied = await upsert_slot(
+                    tx, organisation_id=organisation_id, ref=ref, values=values, actor=actor, now=clock.now()
+                )
+                if applied.outcome == "rejected":
+                    report.rejected.append((line, "; ".join(f"{e['field']} {e['message']}" for e in applied.errors)))
+                else:
+                    report.outcomes[applied.outcome] += 1
+    report.rejected.sort()
+    return report
+
+
+def _is_slots_file(path: Path) -> bool:
+    with path.open(encoding="utf-8-sig", newline="") as source:
+        return "slot_ref" in next(csv.reader(source), [])
+
+
 async def import_file(db: Database, path: Path, *, organisation_code: str, settings: Settings, clock: Clock) -> Report:
     org = await db.fetch_one("SELECT id FROM organisations WHERE code = ?", (organisation_code,))
     if org is None:
@@ -247,9 +318,12 @@ async def import_file(db: Database, path: Path, *, organisation_code: str, setti
             sys.stderr.flush()
 
     with path.open(encoding="utf-8-sig", newline="") as source:
-        report = await import_csv(
-            db, source, organisation_id=int(org["id"]), settings=settings, clock=clock, progress=progress
-        )
+        if _is_slots_file(path):
+            report = await import_slots_csv(db, source, organisation_id=int(org["id"]), clock=clock)
+        else:
+            report = await import_csv(
+                db, source, organisation_id=int(org["id"]), settings=settings, clock=clock, progress=progress
+            )
     if on_terminal:
         sys.stderr.write("\n")
     return report

@@ -22,6 +22,7 @@ from hub.notify.sender import SendPolicy, drain_once
 from hub.rules.sending import RetryPolicy
 from hub.settings import Settings, check_templates
 from hub.store.nhs_login import remove_old_login_attempts
+from hub.store.offers import run_offers
 from hub.store.reminders import run_sweep
 
 if TYPE_CHECKING:
@@ -144,6 +145,8 @@ async def _round(
     if loop.time() >= next_sweep:
         while await run_sweep(db, settings=settings, now=clock.now(), limit=SWEEP_BATCH) == SWEEP_BATCH:
             pass
+        # Earlier appointments: lapsed offers end, and freed slots go to the next batch of patients waiting.
+        await run_offers(db, settings=settings, now=clock.now())
         if records is not None:
             from hub.jobs.record_service import push_once, queue_numbers
 

@@ -239,6 +239,47 @@ def patient_cancel(
     )
 
 
+def patient_rescheduled(
+    current: Appointment,
+    *,
+    starts_at: datetime,
+    duration_minutes: int,
+    data: dict[str, str],
+    now: datetime,
+    policy: ActionPolicy,
+) -> Transition | Refused:
+    """The patient moved the appointment into a free slot (a new time they chose, or an earlier one they were
+    offered): only the time changes. Each move counts against the rebook limit, as a request to rebook does. Like an
+    agent's rebook, the hospital must reflect it before its own updates apply."""
+    allowed = _allowed(current, now, policy)
+    if not allowed.rebook:
+        return Refused(allowed.why_not or WhyNot.LIMIT)
+    facts = replace(current.facts, starts_at=starts_at, duration_minutes=duration_minutes)
+    return Transition(
+        replace(
+            current,
+            facts=facts,
+            request_state=RequestState.NONE,
+            hub_change=HubChange(ChangeKind.REBOOKED, facts),
+            held=None,
+            open_rebook_request=False,
+        ),
+        audit=AuditAction.RESCHEDULED_BY_PATIENT,
+        notice=MessageKind.CHANGED,
+        plan=Plan.REMINDERS,
+        # They no longer need the call-back they asked for.
+        close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED, (TaskKind.REBOOK,)),),
+        events=(
+            Event(
+                EventKind.APPOINTMENT_RESCHEDULED_BY_PATIENT,
+                {"previous_start": current.facts.starts_at.isoformat(), "start": starts_at.isoformat(), **data},
+            ),
+        ),
+        bump_sequence=True,
+        void_confirmation=True,
+    )
+
+
 # The booking centre
 
 

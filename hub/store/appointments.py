@@ -49,8 +49,9 @@ async def get_appointment_for_patient(db: Database | Transaction, patient_id: in
 
 async def count_rebook_requests(db: Database | Transaction, appointment_id: int) -> int:
     row = await db.fetch_one(
-        "SELECT COUNT(*) AS n FROM tasks WHERE appointment_id = ? AND kind = ?",
-        (appointment_id, TaskKind.REBOOK),
+        "SELECT (SELECT COUNT(*) FROM tasks WHERE appointment_id = ? AND kind = ?)"
+        " + (SELECT COUNT(*) FROM slot_moves WHERE appointment_id = ? AND actor_type = 'patient') AS n",
+        (appointment_id, TaskKind.REBOOK, appointment_id),
     )
     return int(row["n"]) if row else 0
 

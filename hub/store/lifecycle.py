@@ -46,7 +46,10 @@ _FACT_COLUMNS = (
 _STATE = (
     "SELECT a.id, a.organisation_id, a.ref, a.patient_id, a.request_state, a.hub_change, a.held_update,"
     f" {', '.join('a.' + c for c in _FACT_COLUMNS)},"
-    " (SELECT COUNT(*) FROM tasks t WHERE t.appointment_id = a.id AND t.kind = ?) AS rebook_requests,"
+    # The rebook limit counts requests to rebook and the patient's own moves into free slots.
+    " (SELECT COUNT(*) FROM tasks t WHERE t.appointment_id = a.id AND t.kind = ?)"
+    " + (SELECT COUNT(*) FROM slot_moves m WHERE m.appointment_id = a.id AND m.actor_type = 'patient')"
+    " AS rebook_requests,"
     " (SELECT COUNT(*) FROM tasks t WHERE t.appointment_id = a.id AND t.kind = ? AND t.status != ?) AS open_rebook"
     " FROM appointments a"
 )

@@ -378,3 +378,37 @@ def test_progress_bar_is_drawn_on_a_terminal(tmp_path: Path) -> None:
     assert "100/250 rows" in text and "200/250 rows" in text
     assert "[" + "#" * 30 + "] 250/250 rows" in text
     assert summary.startswith("250 rows: nothing applied, 250 rejected\n")
+
+
+# The slots file
+
+
+def slot_row(n: int = 1, **fields: str) -> dict[str, str]:
+    return {
+        "slot_ref": f"S{n}",
+        "site_code": "RFH",
+        "clinic": "Cardiology outpatients",
+        "clinician": "Dr A Example",
+        "start": f"2026-12-{1 + n % 28:02d}T09:30:00+00:00",
+        "duration_minutes": "30",
+        **fields,
+    }
+
+
+async def test_a_slots_file_is_told_by_its_header_and_applied_as_the_api_would(trust: Harness, tmp_path: Path) -> None:
+    columns = ("slot_ref", "site_code", "clinic", "clinician", "start", "duration_minutes", "mode", "status")
+    rows = [slot_row(1), slot_row(2, status="blocked"), slot_row(3, duration_minutes="half an hour")]
+    path = write_csv(tmp_path / "slots.csv", [*rows, slot_row(4, site_code="NOPE")], columns)
+    report = await run_import(trust, path)
+    assert report.rows == 4 and report.outcomes == {"created": 2}
+    assert [line for line, _ in report.rejected] == [4, 5]
+    assert "duration_minutes" in report.rejected[0][1] and "site_code" in report.rejected[1][1]
+    slots = await trust.db.fetch_all("SELECT ref, status FROM slots ORDER BY ref")
+    assert slots == [{"ref": "S1", "status": "free"}, {"ref": "S2", "status": "blocked"}]
+    again = await run_import(trust, path)
+    assert again.outcomes == {"unchanged": 2}
+    withdrawn = write_csv(tmp_path / "withdrawn.csv", [slot_row(1, status="withdrawn")], columns)
+    assert (await run_import(trust, withdrawn)).outcomes == {"updated": 1}
+    assert await trust.db.fetch_all("SELECT status FROM slots WHERE ref = 'S1'") == [{"status": "withdrawn"}]
+    with pytest.raises(ValueError, match="unknown column colour"):
+        await run_import(trust, write_csv(tmp_path / "bad.csv", [slot_row(1)], [*columns, "colour"]))

@@ -18,6 +18,7 @@ from hub.rules.lifecycle import (
     patient_cancel,
     patient_confirm,
     patient_request_rebook,
+    patient_rescheduled,
     request_closed,
 )
 from hub.settings import ROOT
@@ -75,6 +76,8 @@ EVENTS: dict[str, tuple[str, Event]] = {
                                                                           policy=POLICY)),
     "cancels (immediate mode)": ("patient", lambda a: patient_cancel(a, reason="other", details="", now=NOW,
                                                                      policy=IMMEDIATE)),
+    "moves it into a free slot": ("patient", lambda a: patient_rescheduled(
+        a, starts_at=MOVED.starts_at, duration_minutes=30, data={}, now=NOW, policy=POLICY)),
     "rebooks": ("agent", lambda a: agent_rebooked(a, starts_at=MOVED.starts_at, site_id=2, clinician="Dr C")),
     "cancels": ("agent", lambda a: agent_cancelled(a)),
     "closes the patient's request": ("agent", lambda a: request_closed(

@@ -18,6 +18,7 @@ from hub.rules.feed import (
     read_patient,
     read_site,
 )
+from hub.rules.slots import read_slot
 from hub.rules.validation import Errors, printable
 from hub.store.api_keys import ApiKey, get_api_key
 from hub.store.audit import record_audit
@@ -25,6 +26,7 @@ from hub.store.events import list_events
 from hub.store.feed import Applied, upsert_appointment, upsert_patient, upsert_site
 from hub.store.letters import upsert_letter
 from hub.store.nhs_app import set_nhs_app_excluded
+from hub.store.slots import upsert_slot, withdraw_slot
 from hub.vocabulary import API_CALL_REJECTED, API_CALL_UNCHANGED, ActorType, AuditAction, RecordType
 from hub.web.api.openapi import openapi_document
 from hub.web.common import Hub, hub_of
@@ -232,6 +234,39 @@ async def put_letter(request: Request) -> Response:
     if applied.outcome == "rejected":
         return await _reject(request, key, "put_letter", ref, list(applied.errors))
     return _answer("letter_ref", ref, applied)
+
+
+async def put_slot(request: Request) -> Response:
+    hub, key = hub_of(request), await _authenticate(request)
+    ref = request.path_params["slot_ref"]
+    slot, errors = read_slot(await _read_json(request, key, "put_slot", ref))
+    errors = check_ref("slot_ref", ref) + errors
+    if slot is None or errors:
+        return await _reject(request, key, "put_slot", ref, errors)
+    async with hub.db.write() as tx:
+        applied = await upsert_slot(
+            tx, organisation_id=key.organisation_id, ref=ref, values=slot.values(), actor=key.name, now=hub.clock.now()
+        )
+        await _audit_unchanged(tx, hub, key, "put_slot", ref, applied)
+    if applied.outcome == "rejected":
+        return await _reject(request, key, "put_slot", ref, list(applied.errors))
+    return _answer("slot_ref", ref, applied)
+
+
+async def delete_slot(request: Request) -> Response:
+    hub, key = hub_of(request), await _authenticate(request)
+    ref = request.path_params["slot_ref"]
+    errors = check_ref("slot_ref", ref)
+    if errors:
+        return await _reject(request, key, "delete_slot", ref, errors)
+    async with hub.db.write() as tx:
+        applied = await withdraw_slot(
+            tx, organisation_id=key.organisation_id, ref=ref, actor=key.name, now=hub.clock.now()
+        )
+        await _audit_unchanged(tx, hub, key, "delete_slot", ref, applied)
+    if applied.outcome == "rejected":
+        return await _reject(request, key, "delete_slot", ref, list(applied.errors))
+    return _answer("slot_ref", ref, applied)
 
 
 async def get_events(request: Request) -> Response:

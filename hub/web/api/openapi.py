@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.rules.feed import Appointment, EventsQuery, LetterQuery, Patient, Record, Site
+from hub.rules.slots import Slot
 from hub.rules.validation import REF
 from hub.settings import Settings
 from hub.vocabulary import EVENT_KINDS
@@ -12,7 +13,13 @@ from hub.vocabulary import EVENT_KINDS
 _REF = {"type": "string", "pattern": REF.pattern}
 _REF_TEMPLATE = "#/components/schemas/{model}"
 # One consistent example set: the appointment books the example patient into the example site.
-EXAMPLE_REFS = {"site_code": "RFH", "patient_ref": "RF1234567", "appointment_ref": "RF-A-000123", "letter_ref": "L-1"}
+EXAMPLE_REFS = {
+    "site_code": "RFH",
+    "patient_ref": "RF1234567",
+    "appointment_ref": "RF-A-000123",
+    "letter_ref": "L-1",
+    "slot_ref": "RF-S-2030-01-07-0930",
+}
 EXAMPLES: dict[str, dict[str, Any]] = {
     "Site": {
         "name": "Royal Free Hospital",
@@ -46,6 +53,16 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "status": "booked",
         "transport_booked": False,
         "interpreter_booked": False,
+    },
+    "Slot": {
+        "site_code": EXAMPLE_REFS["site_code"],
+        "clinic": "Cardiology outpatients",
+        "specialty": "Cardiology",
+        "clinician": "Dr A Example",
+        "start": "2030-01-07T09:30:00+00:00",
+        "duration_minutes": 30,
+        "mode": "in_person",
+        "status": "free",
     },
 }
 
@@ -93,7 +110,7 @@ def _put(summary: str, param: str, schema: str, result: str, description: str) -
 def _record_schemas() -> dict[str, Any]:
     """The bodies' schemas, from the models that check them (nested records, like PostalAddress, alongside)."""
     schemas: dict[str, Any] = {}
-    for model in (Site, Patient, Appointment):
+    for model in (Site, Patient, Appointment, Slot):
         schema = model.model_json_schema(ref_template=_REF_TEMPLATE)
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = {**schema, "examples": [EXAMPLES[model.__name__]]}
@@ -133,6 +150,31 @@ def _result(ref_name: str) -> dict[str, Any]:
             },
         },
     }
+
+
+def _slot_paths() -> dict[str, Any]:
+    paths = _put(
+        "Create or update a bookable slot",
+        "slot_ref",
+        "Slot",
+        "SlotResult",
+        "A free slot of a clinic whose patients may choose their own time (the trust's `slots` settings) is offered"
+        " to them, and to patients waiting for an earlier appointment. A patient's move is told through the"
+        " `appointment.rescheduled_by_patient` event, with both slot references.",
+    )
+    paths["delete"] = {
+        "operationId": "deleteSlot",
+        "summary": "Withdraw a slot",
+        "description": "The slot is no longer offered (its status becomes withdrawn). An appointment in it stays"
+        " booked: move or cancel the appointment itself. Withdrawing twice is unchanged.",
+        "parameters": [_path_ref("slot_ref")],
+        "responses": {
+            "200": {"description": "Withdrawn", "content": {"application/json": {"schema": _ref("SlotResult")}}},
+            "401": _COMMON_ERRORS["401"],
+            "422": _errors("No slot with this reference, or a bad reference"),
+        },
+    }
+    return paths
 
 
 def openapi_document(settings: Settings) -> dict[str, Any]:
@@ -196,6 +238,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "status cancelled sends the cancelled notice. The same body twice changes and sends nothing.",
             ),
             "/api/v1/letters/{letter_ref}": letter_put,
+            "/api/v1/slots/{slot_ref}": _slot_paths(),
             "/api/v1/events": {
                 "get": {
                     "operationId": "getEvents",
@@ -242,6 +285,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "PatientResult": _result("patient_ref"),
                 "AppointmentResult": _result("appointment_ref"),
                 "LetterResult": _result("letter_ref"),
+                "SlotResult": _result("slot_ref"),
                 "Event": {
                     "type": "object",
                     "required": ["id", "kind", "occurred_at", "patient_ref", "appointment_ref", "data"],

@@ -25,8 +25,10 @@ from hub.store.appointments import (
 )
 from hub.store.letters import list_letters_for_patient
 from hub.store.nhs_app import mark_letters_seen
+from hub.store.offers import list_open_offers, wants_earlier
 from hub.vocabulary import CANCEL_REASON_LABELS, CancelMode, HospitalStatus, Mode, WhyNot
 from hub.web.common import Hub, hub_of, read_form, render, require_patient
+from hub.web.patient.slots import may_change_time
 
 _REASON_MAX = 500
 
@@ -54,9 +56,10 @@ async def appointment_list(request: Request) -> Response:
         groups[group].append(appointment)
     groups["past"].reverse()  # most recent first
     letters = await list_letters_for_patient(hub.db, patient["id"])
-    return render(
-        request, "views/patient/appointments.html", {"patient": patient, "groups": groups, "letters": letters}
-    )
+    offers = await list_open_offers(hub.db, patient["id"], now=now)
+    context = {"patient": patient, "groups": groups, "letters": letters, "offers": offers}
+    context["done"] = request.query_params.get("done", "")
+    return render(request, "views/patient/appointments.html", context)
 
 
 async def _own_appointment(request: Request) -> tuple[Hub, int, Row]:
@@ -81,6 +84,8 @@ async def appointment_detail(request: Request) -> Response:
         {
             "appointment": appointment,
             "allowed": allowed,
+            "change_time": await may_change_time(hub, appointment, allowed),
+            "wants_earlier": await wants_earlier(hub.db, appointment["id"]),
             "letters": letters,
             "done": request.query_params.get("done", ""),
             "refused": request.query_params.get("refused", ""),

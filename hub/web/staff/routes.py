@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from hub.web.staff import admin, patients, queue, signin
+from hub.web.staff import admin, patients, queue, signin, slots
 
 
 def staff_routes() -> list[BaseRoute]:
@@ -30,6 +30,8 @@ def staff_routes() -> list[BaseRoute]:
         Route("/staff/patients/{id:record_id}", patients.patient_record),
         Route("/staff/patients/{id:record_id}/stop-texts", patients.stop_texts, methods=["POST"]),
         Route("/staff/patients/{id:record_id}/send-link", patients.send_link, methods=["POST"]),
+        Route("/staff/appointments/{id:record_id}/slots", slots.appointment_slots),
+        Route("/staff/appointments/{id:record_id}/slots", slots.book_slot, methods=["POST"]),
         Route("/staff/admin/staff", admin.staff_list),
         Route("/staff/admin/staff/{id:record_id}/disable", admin.disable, methods=["POST"]),
         Route("/staff/admin/staff/{id:record_id}/reset-authenticator", admin.reset, methods=["POST"]),

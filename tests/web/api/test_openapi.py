@@ -159,9 +159,11 @@ def test_the_document_is_valid_openapi_3_1(live_hub: LiveHub) -> None:
     assert len(operations) == len(list(loaded.get_all_operations()))  # none failed to load
     labels = sorted(operation.label for operation in operations)
     assert labels == [
+        "DELETE /api/v1/slots/{slot_ref}",
         "GET /api/v1/events",
         "PUT /api/v1/appointments/{appointment_ref}",
         "PUT /api/v1/letters/{letter_ref}",
         "PUT /api/v1/patients/{patient_ref}",
         "PUT /api/v1/sites/{site_code}",
+        "PUT /api/v1/slots/{slot_ref}",
     ]

@@ -1,0 +1,399 @@
+"""Slots: the hospital's bookable times (upserted and withdrawn through the feed), the free ones that suit an
+appointment, and moving an appointment into one: one conditional write takes the slot, so two people choosing the
+same time at once get it once; the appointment moves through the lifecycle in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hub.clock import from_db, to_db
+from hub.db import Database, Row, Transaction
+from hub.rules.appointments import ActionPolicy, Appointment, Refused, Transition
+from hub.rules.feed import source_hash
+from hub.rules.lifecycle import agent_rebooked, patient_rescheduled
+from hub.rules.slots import Window
+from hub.settings import Settings
+from hub.store.audit import record_audit
+from hub.store.feed import Applied
+from hub.store.lifecycle import Actor, apply_transition, load_appointment
+from hub.vocabulary import ActorType, AuditAction, RecordType, SlotMoveHow, SlotStatus, WhyNot
+
+_SLOT_COLUMNS = (
+    "s.id, s.organisation_id, s.ref, s.site_id, s.clinic, s.specialty, s.clinician, s.starts_at,"
+    " s.duration_minutes, s.mode, s.status, s.appointment_id"
+)
+
+
+def _shaped(row: Row) -> Row:
+    row["starts_at"] = from_db(row["starts_at"])
+    return row
+
+
+async def _audit(
+    tx: Transaction, *, actor: str, action: AuditAction, ref: str, now: datetime, detail: str = ""
+) -> None:
+    await record_audit(
+        tx,
+        at=now,
+        actor_type=ActorType.API_KEY,
+        actor_id=actor,
+        action=action,
+        record_type=RecordType.SLOT,
+        record_id=ref,
+        detail=detail,
+    )
+
+
+async def upsert_slot(
+    tx: Transaction, *, organisation_id: int, ref: str, values: dict[str, Any], actor: str, now: datetime
+) -> Applied:
+    """The hospital's record of a slot. A slot the hub moved a patient into stays busy with that appointment, whatever
+    the record says, while the appointment is booked at that time: the hospital has not booked it on its side yet."""
+    fingerprint = source_hash(values)
+    site = await tx.fetch_one(
+        "SELECT id FROM sites WHERE organisation_id = ? AND code = ?", (organisation_id, values["site_code"])
+    )
+    errors: list[dict[str, str]] = []
+    if site is None:
+        errors.append({"field": "site_code", "message": "no site with this code in your organisation"})
+    appointment_id: int | None = None
+    if values.get("appointment_ref"):
+        found = await tx.fetch_one(
+            "SELECT id FROM appointments WHERE organisation_id = ? AND ref = ?",
+            (organisation_id, values["appointment_ref"]),
+        )
+        if found is None:
+            errors.append({"field": "appointment_ref", "message": "no appointment with this reference"})
+        else:
+            appointment_id = int(found["id"])
+    if site is None or errors:
+        return Applied("rejected", errors=tuple(errors))
+    row = await tx.fetch_one(
+        "SELECT id, source_hash FROM slots WHERE organisation_id = ? AND ref = ?", (organisation_id, ref)
+    )
+    if row is not None and row["source_hash"] == fingerprint:
+        return Applied("unchanged", int(row["id"]))
+    status = str(values["status"])
+    if status != SlotStatus.BUSY:
+        appointment_id = None
+    if row is not None:
+        held = await _held_by_hub(tx, int(row["id"]), values["start"])
+        if held is not None:
+            status, appointment_id = SlotStatus.BUSY, held
+    params = (
+        int(site["id"]),
+        values["clinic"] or "",
+        values["specialty"] or "",
+        values["clinician"] or "",
+        to_db(values["start"]),
+        values["duration_minutes"],
+        values["mode"],
+        status,
+        appointment_id,
+        fingerprint,
+        to_db(now),
+    )
+    columns = "site_id, clinic, specialty, clinician, starts_at, duration_minutes, mode, status, appointment_id"
+    if row is None:
+        created = await tx.fetch_one(
+            f"INSERT INTO slots ({columns}, source_hash, updated_at, organisation_id, ref, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (*params, organisation_id, ref, to_db(now)),
+        )
+        assert created is not None
+        applied, action = Applied("created", int(created["id"])), AuditAction.SLOT_CREATED
+    else:
+        sets = ", ".join(f"{c.strip()} = ?" for c in columns.split(","))
+        await tx.execute(f"UPDATE slots SET {sets}, source_hash = ?, updated_at = ? WHERE id = ?", (*params, row["id"]))
+        applied, action = Applied("updated", int(row["id"])), AuditAction.SLOT_UPDATED
+    await _audit(tx, actor=actor, action=action, ref=ref, now=now, detail=status)
+    return applied
+
+
+async def _held_by_hub(tx: Transaction, slot_id: int, start: datetime) -> int | None:
+    """The appointment the hub moved into this slot, while it is still booked there."""
+    row = await tx.fetch_one(
+        "SELECT a.id FROM slots s JOIN appointments a ON a.id = s.appointment_id"
+        " WHERE s.id = ? AND s.status = ? AND a.status = 'booked' AND a.starts_at = ?"
+        " AND EXISTS (SELECT 1 FROM slot_moves m WHERE m.to_slot_id = s.id AND m.appointment_id = a.id)",
+        (slot_id, SlotStatus.BUSY, to_db(start)),
+    )
+    return int(row["id"]) if row else None
+
+
+async def withdraw_slot(tx: Transaction, *, organisation_id: int, ref: str, actor: str, now: datetime) -> Applied:
+    """The hospital takes a slot back. An appointment in it stays as it is: only the hospital moves or cancels it."""
+    row = await tx.fetch_one(
+        "SELECT id, status FROM slots WHERE organisation_id = ? AND ref = ?", (organisation_id, ref)
+    )
+    if row is None:
+        return Applied("rejected", errors=({"field": "slot_ref", "message": "no slot with this reference"},))
+    if row["status"] == SlotStatus.WITHDRAWN:
+        return Applied("unchanged", int(row["id"]))
+    await tx.execute(
+        "UPDATE slots SET status = ?, appointment_id = NULL, source_hash = NULL, updated_at = ? WHERE id = ?",
+        (SlotStatus.WITHDRAWN, to_db(now), row["id"]),
+    )
+    await _audit(tx, actor=actor, action=AuditAction.SLOT_WITHDRAWN, ref=ref, now=now)
+    return Applied("updated", int(row["id"]))
+
+
+async def get_slot(db: Database | Transaction, slot_id: int) -> Row | None:
+    row = await db.fetch_one(f"SELECT {_SLOT_COLUMNS} FROM slots s WHERE s.id = ?", (slot_id,))
+    return _shaped(row) if row else None
+
+
+async def list_free_slots(
+    db: Database | Transaction, appointment: Row, *, first: datetime, last: datetime, limit: int = 1000
+) -> list[Row]:
+    """Free slots of the appointment's clinic, site, clinician and mode, from `first` to `last`, in time order."""
+    rows = await db.fetch_all(
+        f"SELECT {_SLOT_COLUMNS} FROM slots s WHERE s.organisation_id = ? AND s.site_id = ? AND s.clinic = ?"
+        " AND s.clinician = ? AND s.mode = ? AND s.status = ? AND s.starts_at >= ? AND s.starts_at <= ?"
+        " ORDER BY s.starts_at, s.id LIMIT ?",
+        (
+            appointment["organisation_id"],
+            appointment["site_id"],
+            appointment["clinic"],
+            appointment["clinician"],
+            appointment["mode"],
+            SlotStatus.FREE,
+            to_db(first),
+            to_db(last),
+            limit,
+        ),
+    )
+    return [_shaped(r) for r in rows]
+
+
+async def get_appointment_place(db: Database | Transaction, appointment_id: int) -> Row | None:
+    """What decides which slots suit an appointment and whether its patient may move it themselves."""
+    return await db.fetch_one(
+        "SELECT a.id, a.organisation_id, o.code AS organisation_code, a.site_id, a.clinic, a.specialty, a.clinician,"
+        " a.mode FROM appointments a JOIN organisations o ON o.id = a.organisation_id WHERE a.id = ?",
+        (appointment_id,),
+    )
+
+
+async def list_clinic_free_slots(
+    db: Database, appointment: Row, *, first: datetime, last: datetime, limit: int = 200
+) -> list[Row]:
+    """For agents: free slots of the appointment's clinic at any of the trust's sites and with any clinician."""
+    rows = await db.fetch_all(
+        f"SELECT {_SLOT_COLUMNS}, t.name AS site_name FROM slots s JOIN sites t ON t.id = s.site_id"
+        " WHERE s.organisation_id = ? AND s.clinic = ? AND s.status = ? AND s.starts_at >= ? AND s.starts_at <= ?"
+        " ORDER BY s.starts_at, s.id LIMIT ?",
+        (appointment["organisation_id"], appointment["clinic"], SlotStatus.FREE, to_db(first), to_db(last), limit),
+    )
+    return [_shaped(r) for r in rows]
+
+
+async def count_patient_moves(db: Database | Transaction, appointment_id: int) -> int:
+    """The patient's own moves of an appointment, which count against the rebook limit."""
+    row = await db.fetch_one(
+        "SELECT COUNT(*) AS n FROM slot_moves WHERE appointment_id = ? AND actor_type = ?",
+        (appointment_id, ActorType.PATIENT),
+    )
+    return int(row["n"]) if row else 0
+
+
+async def slot_history(db: Database, appointment_id: int) -> list[Row]:
+    """Every move of the appointment between slots, oldest first (for the console)."""
+    rows = await db.fetch_all(
+        "SELECT m.at, m.how, m.actor_type, m.actor_id, m.previous_start, f.ref AS from_ref, t.ref AS to_ref,"
+        " t.starts_at AS to_start FROM slot_moves m JOIN slots t ON t.id = m.to_slot_id"
+        " LEFT JOIN slots f ON f.id = m.from_slot_id WHERE m.appointment_id = ? ORDER BY m.at, m.id",
+        (appointment_id,),
+    )
+    for row in rows:
+        row["at"], row["previous_start"], row["to_start"] = (
+            from_db(row["at"]),
+            from_db(row["previous_start"]),
+            from_db(row["to_start"]),
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Moved:
+    done: bool
+    why_not: WhyNot = WhyNot.NONE
+    freed_slot_id: int | None = None  # the slot the appointment left, free again
+
+
+# What a move decides from the appointment's state, the slot and the event's slot data.
+Decide = Callable[[Appointment, Row, dict[str, str]], Transition | Refused]
+
+
+async def move_into_slot(
+    db: Database,
+    *,
+    appointment_id: int,
+    slot_id: int,
+    decide: Decide,
+    actor: Actor,
+    how: SlotMoveHow,
+    now: datetime,
+    settings: Settings,
+    patient_id: int | None = None,
+    suits: Callable[[Row, Row], bool] | None = None,
+    after: Callable[[Transaction, bool], Awaitable[None]] | None = None,
+) -> Moved:
+    """Move an appointment into a free slot, in one transaction: the slot is taken by one conditional write (free ->
+    busy), so of everyone choosing it at once exactly one gets it and the rest are told it has gone; then the
+    appointment moves through the lifecycle and the slot it leaves is freed. `patient_id`: only their own. `after`
+    runs in the same transaction once the slot is known taken (True) or gone (False)."""
+    async with db.write() as tx:
+        loaded = await load_appointment(tx, appointment_id)
+        if loaded is None or (patient_id is not None and loaded.patient_id != patient_id):
+            return Moved(False, WhyNot.MISSING)
+        slot = await get_slot(tx, slot_id)
+        if slot is None or slot["organisation_id"] != loaded.organisation_id:
+            return Moved(False, WhyNot.MISSING)
+        if slot["status"] != SlotStatus.FREE or (suits is not None and not suits(_appointment_row(loaded), slot)):
+            if after is not None:
+                await after(tx, False)
+            return Moved(False, WhyNot.GONE)
+        old = await _current_slot(tx, loaded.id, loaded.organisation_id, _appointment_row(loaded))
+        data = {"slot_ref": slot["ref"], "previous_slot_ref": old["ref"] if old else "", "how": str(how)}
+        result = decide(loaded.state, slot, data)
+        if isinstance(result, Refused):
+            return Moved(False, result.why_not)
+        taken = await tx.execute(
+            "UPDATE slots SET status = ?, appointment_id = ?, updated_at = ? WHERE id = ? AND status = ?",
+            (SlotStatus.BUSY, loaded.id, to_db(now), slot_id, SlotStatus.FREE),
+        )
+        if taken != 1:
+            if after is not None:
+                await after(tx, False)
+            return Moved(False, WhyNot.GONE)
+        if old is not None:
+            await tx.execute(
+                "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ?",
+                (SlotStatus.FREE, to_db(now), old["id"]),
+            )
+        await tx.execute(
+            "INSERT INTO slot_moves (appointment_id, from_slot_id, to_slot_id, previous_start, actor_type, actor_id,"
+            " how, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                loaded.id,
+                old["id"] if old else None,
+                slot_id,
+                to_db(loaded.state.facts.starts_at),
+                actor.type,
+                str(actor.id),
+                how,
+                to_db(now),
+            ),
+        )
+        await apply_transition(tx, loaded, result, actor=actor, now=now, settings=settings, event_data=data)
+        if after is not None:
+            await after(tx, True)
+    return Moved(True, freed_slot_id=int(old["id"]) if old else None)
+
+
+def _appointment_row(loaded: Any) -> Row:
+    f = loaded.state.facts
+    return {
+        "organisation_id": loaded.organisation_id,
+        "site_id": f.site_id,
+        "clinic": f.clinic,
+        "clinician": f.clinician,
+        "mode": f.mode,
+        "starts_at": f.starts_at,
+    }
+
+
+async def _current_slot(tx: Transaction, appointment_id: int, organisation_id: int, appointment: Row) -> Row | None:
+    """The slot the appointment is in: the one linked to it, or else the busy slot at its place and time."""
+    row = await tx.fetch_one(
+        "SELECT id, ref FROM slots WHERE appointment_id = ? AND status = ? ORDER BY id LIMIT 1",
+        (appointment_id, SlotStatus.BUSY),
+    )
+    if row is not None:
+        return row
+    return await tx.fetch_one(
+        "SELECT id, ref FROM slots WHERE organisation_id = ? AND site_id = ? AND clinic = ? AND clinician = ?"
+        " AND starts_at = ? AND status = ? AND appointment_id IS NULL ORDER BY id LIMIT 1",
+        (
+            organisation_id,
+            appointment["site_id"],
+            appointment["clinic"],
+            appointment["clinician"],
+            to_db(appointment["starts_at"]),
+            SlotStatus.BUSY,
+        ),
+    )
+
+
+def same_place(appointment: Row, slot: Row) -> bool:
+    """A slot a patient may move to: the appointment's own clinic, site, clinician and kind (only the time changes)."""
+    return all(appointment[k] == slot[k] for k in ("organisation_id", "site_id", "clinic", "clinician", "mode"))
+
+
+async def reschedule_by_patient(
+    db: Database,
+    *,
+    patient_id: int,
+    appointment_id: int,
+    slot_id: int,
+    now: datetime,
+    policy: ActionPolicy,
+    window: Window,
+    settings: Settings,
+    how: SlotMoveHow = SlotMoveHow.PATIENT,
+    after: Callable[[Transaction, bool], Awaitable[None]] | None = None,
+) -> Moved:
+    """The patient moves their own appointment into a free slot of the same clinic, site and clinician, inside the
+    window, within their rebook limit and outside the change cut-off."""
+
+    def decide(state: Appointment, slot: Row, data: dict[str, str]) -> Transition | Refused:
+        return patient_rescheduled(
+            state,
+            starts_at=slot["starts_at"],
+            duration_minutes=int(slot["duration_minutes"]),
+            data=data,
+            now=now,
+            policy=policy,
+        )
+
+    return await move_into_slot(
+        db,
+        appointment_id=appointment_id,
+        slot_id=slot_id,
+        decide=decide,
+        actor=Actor(ActorType.PATIENT, patient_id),
+        how=how,
+        now=now,
+        settings=settings,
+        patient_id=patient_id,
+        suits=lambda appointment, slot: same_place(appointment, slot) and window.holds(slot["starts_at"], now),
+        after=after,
+    )
+
+
+async def book_slot_by_agent(
+    db: Database, *, staff_id: int, appointment_id: int, slot_id: int, now: datetime, settings: Settings
+) -> Moved:
+    """An agent moves a patient's appointment into a free slot of its clinic (any site or clinician), with the same
+    conditional write as patients use: an agent and a patient never both get one slot."""
+
+    def decide(state: Appointment, slot: Row, data: dict[str, str]) -> Transition | Refused:
+        return agent_rebooked(
+            state, starts_at=slot["starts_at"], site_id=int(slot["site_id"]), clinician=str(slot["clinician"])
+        )
+
+    return await move_into_slot(
+        db,
+        appointment_id=appointment_id,
+        slot_id=slot_id,
+        decide=decide,
+        actor=Actor(ActorType.AGENT, staff_id),
+        how=SlotMoveHow.AGENT,
+        now=now,
+        settings=settings,
+        suits=lambda appointment, slot: appointment["clinic"] == slot["clinic"] and slot["starts_at"] > now,
+    )

@@ -1,0 +1,141 @@
+"""Earlier appointments: a freed slot offered to a batch of the patients asking, in order; the first to accept gets
+it, the others find it gone; offers lapse and the next batch is offered; quiet hours, the cut-off and limits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from hub.rules.appointments import ActionPolicy
+from hub.rules.slots import Window
+from hub.store.offers import OfferRound, accept_offer, decline_offer, run_offers, set_earlier_request
+from hub.store.slots import Moved
+from hub.vocabulary import CancelMode, WhyNot
+from tests.conftest import MakeHub
+from tests.harness import Harness
+
+pytestmark = pytest.mark.anyio
+
+NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
+WINDOW = Window(cutoff=timedelta(hours=24), days=42)
+
+
+async def waiting(hub: Harness, n: int) -> list[tuple[int, int]]:
+    """n patients with appointments 20, 21, ... days away who asked for an earlier time: (patient, appointment)."""
+    made = []
+    for i in range(n):
+        patient = await hub.create_patient(mrn=f"MRN{i}", mobile=f"+4477009000{i:02d}")
+        appointment = await hub.create_appointment(patient_id=patient, starts_at=NOW + (20 + i) * DAY)
+        assert await set_earlier_request(hub.db, patient_id=patient, appointment_id=appointment, wanted=True, now=NOW)
+        made.append((patient, appointment))
+    return made
+
+
+async def offers(hub: Harness) -> list[dict[str, Any]]:
+    return await hub.db.fetch_all("SELECT id, appointment_id, patient_id, status, batch FROM slot_offers ORDER BY id")
+
+
+async def accept(hub: Harness, patient: int, offer: int) -> Moved:
+    return await accept_offer(
+        hub.db,
+        patient_id=patient,
+        offer_id=offer,
+        now=hub.clock.now(),
+        policy=POLICY,
+        window=WINDOW,
+        settings=hub.settings,
+    )
+
+
+async def round_(hub: Harness) -> OfferRound:
+    return await run_offers(hub.db, settings=hub.settings, now=hub.clock.now())
+
+
+async def test_an_offer_chain_two_decline_or_ignore_and_the_third_accepts(make_hub: MakeHub) -> None:
+    hub = await make_hub(**{"slots.earlier_batch": 1, "slots.earlier_offer_minutes": 120})
+    (a, a_appt), (b, b_appt), (c, c_appt) = await waiting(hub, 3)
+    slot = await hub.create_slot(starts_at=NOW + 5 * DAY, ref="FREED")
+
+    assert await round_(hub) == OfferRound(lapsed=0, offered=1)
+    [first] = await offers(hub)
+    assert (first["patient_id"], first["status"], first["batch"]) == (a, "offered", 1)  # earliest appointment first
+    assert await round_(hub) == OfferRound(0, 0)  # an open offer holds the slot's next batch back
+    assert await decline_offer(hub.db, patient_id=a, offer_id=first["id"], now=hub.clock.now())
+
+    assert await round_(hub) == OfferRound(0, 1)
+    second = (await offers(hub))[-1]
+    assert (second["patient_id"], second["batch"]) == (b, 2)
+    hub.clock.advance(minutes=121)  # B ignores it
+    assert await round_(hub) == OfferRound(lapsed=1, offered=1)
+    third = (await offers(hub))[-1]
+    assert (third["patient_id"], third["batch"]) == (c, 3)
+
+    assert await accept(hub, c, third["id"]) == Moved(True)
+    assert [o["status"] for o in await offers(hub)] == ["declined", "lapsed", "accepted"]
+    row = await hub.db.fetch_one("SELECT status, appointment_id FROM slots WHERE id = ?", (slot,))
+    assert row == {"status": "busy", "appointment_id": c_appt}
+    events = await hub.db.fetch_all("SELECT kind, data FROM events WHERE kind != 'appointment.earlier_requested'")
+    kinds = [e["kind"] for e in events]
+    assert kinds == ["appointment.earlier_offered"] * 3 + ["appointment.rescheduled_by_patient"]
+    moved = json.loads(events[-1]["data"])
+    assert (moved["slot_ref"], moved["how"]) == ("FREED", "earlier_offer")
+    sent = await hub.db.fetch_all("SELECT kind, patient_id FROM outbox_messages ORDER BY id")
+    assert [(m["kind"], m["patient_id"]) for m in sent] == [
+        ("earlier_offer", a),
+        ("earlier_offer", b),
+        ("earlier_offer", c),
+        ("changed", c),
+    ]
+    audit = await hub.db.fetch_all("SELECT action FROM audit_events WHERE record_type = 'slot_offer' ORDER BY id")
+    assert [r["action"] for r in audit] == [
+        "earlier_offered",
+        "earlier_declined",
+        "earlier_offered",
+        "earlier_lapsed",
+        "earlier_offered",
+        "earlier_accepted",
+    ]
+    assert await hub.db.fetch_all("SELECT appointment_id FROM earlier_requests ORDER BY appointment_id") == [
+        {"appointment_id": a_appt},
+        {"appointment_id": b_appt},
+    ]
+
+
+async def test_the_first_of_a_batch_to_accept_gets_it(hub: Harness) -> None:
+    patients = await waiting(hub, 4)
+    await hub.create_slot(starts_at=NOW + 5 * DAY)
+    assert await round_(hub) == OfferRound(0, 3)  # the batch is three
+    made = await offers(hub)
+    assert [o["patient_id"] for o in made] == [p for p, _ in patients[:3]]
+    results = await asyncio.gather(*(accept(hub, o["patient_id"], o["id"]) for o in made))
+    assert sorted(r.done for r in results) == [False, False, True]
+    assert {r.why_not for r in results if not r.done} == {WhyNot.GONE}
+    assert sorted(o["status"] for o in await offers(hub)) == ["accepted", "gone", "gone"]
+    moved = await hub.db.fetch_all("SELECT id FROM appointments WHERE sequence > 0")
+    assert len(moved) == 1
+
+
+async def test_quiet_hours_the_cut_off_and_limits(make_hub: MakeHub) -> None:
+    hub = await make_hub(rebook_limit=1)
+    (p1, a1), (p2, a2), (p3, a3) = await waiting(hub, 3)
+    # p2 has used their one online change; p3's appointment is inside the cut-off.
+    await hub.create_task(patient_id=p2, appointment_id=a2, kind="rebook", status="closed")
+    async with hub.db.write() as tx:
+        await tx.execute("UPDATE appointments SET starts_at = ? WHERE id = ?", ("2026-11-22T09:00:00.000000Z", a3))
+    await hub.create_slot(starts_at=NOW + 12 * timedelta(hours=1))  # inside the cut-off: never offered
+    await hub.create_slot(starts_at=NOW + 5 * DAY)
+    hub.clock.set(datetime(2026, 11, 21, 21, 0, tzinfo=UTC))  # 9pm in London
+    assert await round_(hub) == OfferRound(0, 0)
+    hub.clock.set(datetime(2026, 11, 22, 8, 30, tzinfo=UTC))
+    assert await round_(hub) == OfferRound(0, 1)
+    assert [o["patient_id"] for o in await offers(hub)] == [p1]
+    # Stopped asking: no more offers.
+    assert await set_earlier_request(hub.db, patient_id=p1, appointment_id=a1, wanted=False, now=hub.clock.now())
+    hub.clock.advance(hours=3)
+    assert await round_(hub) == OfferRound(1, 0)
