@@ -129,6 +129,9 @@ class StaffSettings:
     session_idle_minutes: int = setting(30, "A booking-centre session ends after this long without a request.")
     lockout_attempts: int = setting(5, "Failed staff sign-ins (password or code) before the account locks.")
     lockout_minutes: int = setting(15, "How long a locked staff account stays locked.")
+    password_attempts_per_client_per_hour: int = setting(
+        20, "Wrong staff passwords accepted from one client address an hour, whatever the usernames."
+    )
     setup_hours: int = setting(24, "How long a new staff member's set-up link works.")
     sla_working_days: int = setting(2, "Working days a task may wait before it is overdue.")
     claim_minutes: int = setting(30, "An agent's claim on a task lapses after this long.")

@@ -78,7 +78,9 @@ class Policies:
                 idle=timedelta(minutes=s.session_idle_minutes), absolute=timedelta(minutes=s.session_absolute_minutes)
             ),
             lockout=LockoutPolicy(
-                attempts=s.staff.lockout_attempts, duration=timedelta(minutes=s.staff.lockout_minutes)
+                attempts=s.staff.lockout_attempts,
+                duration=timedelta(minutes=s.staff.lockout_minutes),
+                per_client=s.staff.password_attempts_per_client_per_hour,
             ),
             queue=QueuePolicy(
                 sla_working_days=s.staff.sla_working_days,
