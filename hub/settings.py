@@ -8,6 +8,7 @@ flat mapping `settings.values` are derived from the sections, never written by h
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -210,7 +211,11 @@ class Settings:
     )
     past_months: int = setting(24, "Past appointments shown to patients for this many months.")
     calendar_show_clinic: bool = setting(False, "Put clinic names in calendar files (they sync to shared devices).")
-    trust_proxy_headers: bool = setting(False, "Take the client address from X-Forwarded-For (behind a proxy).")
+    trusted_proxies: list[str] = setting(
+        [],
+        "Addresses or networks (CIDR) of your own proxies. X-Forwarded-For is read only from these, and the client is"
+        " its rightmost address that is not one of them. Empty: the connection's address is the client.",
+    )
     notify: NotifySettings = _section(NotifySettings)
     worker: WorkerSettings = _section(WorkerSettings)
     reminder_days_before: tuple[int, ...] = setting((7, 1), "Reminders this many days before each appointment.")
@@ -407,6 +412,11 @@ def _validated(values: dict[str, Any]) -> Settings:
     if not str(values["base_url"]).startswith(("http://", "https://")):
         raise SettingsError("base_url must start with http:// or https://")
     values["base_url"] = str(values["base_url"]).rstrip("/")
+    for entry in values["trusted_proxies"]:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"trusted_proxies: {entry!r} is not an address or a network (CIDR)") from exc
     if len(values["escalation_hours"]) != 3:
         raise SettingsError("escalation_hours must have 3 entries: reminder 1, reminder 2, post")
     for name in ("notify.quiet_start_hour", "notify.quiet_end_hour"):
