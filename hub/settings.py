@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import urlsplit
 
 from hub.vocabulary import CancelMode, Channel, MessageKind
 
@@ -190,6 +191,10 @@ class Settings:
         [], "Older secret keys still accepted for patients' stable links, so links survive key rotation.", secret=True
     )
     base_url: str = setting("http://127.0.0.1:8000", "Public origin used in links sent to patients.")
+    allowed_hosts: list[str] = setting(
+        [],
+        "Host names accepted besides the base URL's (e.g. what a load balancer's health check sends); others get 400.",
+    )
     host: str = setting("127.0.0.1", "Address `python -m hub serve` listens on.")
     port: int = setting(8000, "Port `python -m hub serve` listens on.")
     service_name: str = setting("Hospital appointments", "Name shown in the header and page titles.")
@@ -199,7 +204,12 @@ class Settings:
     postgres_pool_size: int = setting(10, "Most connections each hub process opens to a PostgreSQL database.")
     code_lifetime_seconds: int = setting(150, "How long a security code stays valid after it is issued.")
     code_max_guesses: int = setting(5, "Wrong guesses allowed per code; the code is dead after that.")
-    codes_per_contact_per_hour: int = setting(5, "Codes sent to one mobile number or email address an hour.")
+    codes_per_identity_per_hour: int = setting(
+        5, "Codes asked for one contact with one date of birth an hour, whether or not they match a patient."
+    )
+    codes_per_contact_per_hour: int = setting(
+        20, "Codes sent to one mobile number or email address an hour (siblings may share one); only sent codes count."
+    )
     codes_per_client_per_hour: int = setting(30, "Codes requested from one client address an hour.")
     guesses_per_client_per_hour: int = setting(50, "Wrong codes accepted from one client address an hour.")
     session_idle_minutes: int = setting(15, "A patient's session ends after this long without a request.")
@@ -238,6 +248,12 @@ class Settings:
     def values(self) -> Mapping[str, Any]:
         """Every setting by its dotted name."""
         return {s.name: _lookup(self, s.name) for s in SETTINGS}
+
+    @property
+    def hosts(self) -> list[str]:
+        """Host names requests may name: the base URL's, the extra ones, and this machine's in demo mode."""
+        local = ["127.0.0.1", "localhost"] if self.demo else []
+        return list(dict.fromkeys([urlsplit(self.base_url).hostname or "", *self.allowed_hosts, *local]))
 
     @property
     def https(self) -> bool:

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from hub.links import link_token
 from tests.conftest import MakeHub
 from tests.harness import Harness
-from tests.pages import check_page
+from tests.pages import SKIP_PAGE_CHECKS, check_page
 
 pytestmark = pytest.mark.anyio
 
@@ -201,3 +201,12 @@ async def test_ids_too_big_for_the_database_are_not_found(hub: Harness) -> None:
         if "{id" in path:
             response = await hub.client.post(_PARAM.sub(huge, path), data={"csrf_token": right})
             assert response.status_code == 404, path
+
+
+async def test_a_request_for_another_host_is_refused_before_any_redirect(make_hub: MakeHub) -> None:
+    # F9: GET /staff/ with Host: evil.example answered 307 Location: http://evil.example/staff.
+    hub = await make_hub(base_url="https://appointments.example.nhs.uk", allowed_hosts=["testserver", "10.0.0.7"])
+    refused = await hub.client.get("/staff/", headers={"host": "evil.example"}, extensions=SKIP_PAGE_CHECKS)
+    assert refused.status_code == 400 and "location" not in refused.headers
+    for host in ("appointments.example.nhs.uk", "10.0.0.7:8000"):  # the base URL's, and a health check's
+        assert (await hub.client.get("/healthz", headers={"host": host})).status_code == 200, host

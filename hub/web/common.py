@@ -75,7 +75,12 @@ class Policies:
         return cls(
             action=ActionPolicy(timedelta(hours=s.change_cutoff_hours), s.rebook_limit, CancelMode(s.cancel_mode)),
             code=CodePolicy(timedelta(seconds=s.code_lifetime_seconds), s.code_max_guesses),
-            limits=Limits(s.codes_per_contact_per_hour, s.codes_per_client_per_hour, s.guesses_per_client_per_hour),
+            limits=Limits(
+                codes_per_contact=s.codes_per_contact_per_hour,
+                codes_per_client=s.codes_per_client_per_hour,
+                guesses_per_client=s.guesses_per_client_per_hour,
+                codes_per_identity=s.codes_per_identity_per_hour,
+            ),
             code_templates=Templates(s.notify.templates.security_code_sms, s.notify.templates.security_code_email),
             session=SessionPolicy(
                 idle=timedelta(minutes=s.session_idle_minutes), absolute=timedelta(minutes=s.session_absolute_minutes)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.clock import format_date, format_time
 from hub.db import Row
+from hub.rules.export import csv_text
 from hub.rules.tasks import parse_new_start
 from hub.store.lifecycle import describe_conflict
 from hub.store.task_outcomes import NotHeld, Outcome, record_outcome
@@ -174,9 +172,7 @@ async def queue_csv(request: Request) -> Response:
     rows = await export_rows(
         hub.db, filters=Filters.from_query(request.query_params), now=hub.clock.now(), policy=hub.policies.queue
     )
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
+    text = csv_text(
         [
             "task_id",
             "kind",
@@ -192,10 +188,8 @@ async def queue_csv(request: Request) -> Response:
             "patient_mrn",
             "appointment_date",
             "appointment_time",
-        ]
-    )
-    for t in rows:
-        writer.writerow(
+        ],
+        (
             [
                 t["id"],
                 t["kind"],
@@ -212,9 +206,11 @@ async def queue_csv(request: Request) -> Response:
                 format_date(t["starts_at"]) if t["starts_at"] else "",
                 format_time(t["starts_at"]) if t["starts_at"] else "",
             ]
-        )
+            for t in rows
+        ),
+    )
     return Response(
-        out.getvalue(),
+        text,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="call-back-queue.csv"'},
     )
