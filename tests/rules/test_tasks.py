@@ -61,3 +61,13 @@ def test_the_last_attempt_is_the_policys() -> None:
     policy = QueuePolicy(sla_working_days=2, claim=timedelta(minutes=30), retry=timedelta(hours=1), max_attempts=1)
     assert after_no_answer(0, now=NOW, policy=policy) == (1, None)
     assert after_no_answer(1, now=NOW, policy=QUEUE) == (2, NOW + timedelta(minutes=120))
+
+
+def test_a_new_start_with_a_huge_or_far_year_is_refused_not_an_error() -> None:
+    # F6: a year or day of 10**20 raised OverflowError (not ValueError) and the outcome form answered 500.
+    now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    huge = str(10**20)
+    assert parse_new_start("3", "12", huge, "9:00", now=now) == "Enter a real date, for example 3 12 2026"
+    assert parse_new_start(huge, "12", "2027", "9:00", now=now) == "Enter a real date, for example 3 12 2026"
+    assert parse_new_start("3", "12", "9999", "9:00", now=now) == "The new time must be within 5 years"
+    assert isinstance(parse_new_start("3", "12", "2031", "9:00", now=now), datetime)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.rules.validation import printable
 from hub.store.staff import disable_staff, list_staff, reset_totp
 from hub.store.staff_lookup import list_audit
 from hub.web.common import hub_of, read_form
@@ -46,7 +47,7 @@ async def reset(request: Request) -> Response:
 async def audit_log(request: Request) -> Response:
     hub = hub_of(request)
     await require_admin(request)
-    values = {k: request.query_params.get(k, "").strip()[:100] for k in AUDIT_FILTERS}
+    values = {k: printable(request.query_params.get(k, "")).strip()[:100] for k in AUDIT_FILTERS}
     return staff_page(
         request,
         "admin_audit.html",
