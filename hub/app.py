@@ -71,6 +71,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/sign-in/code", signin.code_page),
         Route("/sign-in/code", signin.submit_code, methods=["POST"]),
         Route("/sign-in/resend", signin.resend_code, methods=["POST"]),
+        Route("/sign-in/not-received", signin.code_not_received_page),
         Route("/sign-in/verification-code", signin.verification_code_page),
         Route("/sign-in/verification-code", signin.submit_verification_code, methods=["POST"]),
         Route("/sign-out", signin.sign_out_page),

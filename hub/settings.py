@@ -129,6 +129,7 @@ class WorkerSettings:
 @dataclass(frozen=True)
 class StaffSettings:
     session_idle_minutes: int = setting(30, "A booking-centre session ends after this long without a request.")
+    session_absolute_hours: int = setting(12, "A booking-centre session ends this long after sign-in, however busy.")
     lockout_attempts: int = setting(5, "Failed staff sign-ins (password or code) before the account locks.")
     lockout_minutes: int = setting(15, "How long a locked staff account stays locked.")
     password_attempts_per_client_per_hour: int = setting(
@@ -449,6 +450,7 @@ def _validated(values: dict[str, Any]) -> Settings:
         "worker.lease_seconds",
         "notify.timeout_seconds",
         "staff.session_idle_minutes",
+        "staff.session_absolute_hours",
         "staff.lockout_attempts",
         "staff.claim_minutes",
         "staff.max_attempts",

@@ -23,6 +23,7 @@ PUBLIC = {
     "/",
     "/p/{token}",
     "/sign-in/code",
+    "/sign-in/not-received",
     "/sign-in/verification-code",
     "/sites/{code}",
     "/sites/{code}/map",
@@ -141,7 +142,7 @@ async def test_patient_pages_send_a_signed_out_browser_to_the_start(hub: Harness
 
 
 async def test_patient_pages_say_when_a_session_timed_out(make_hub: MakeHub) -> None:
-    hub = await make_hub(codes_per_contact_per_hour=100, codes_per_client_per_hour=100)
+    hub = await make_hub(codes_per_identity_per_hour=100, codes_per_contact_per_hour=100, codes_per_client_per_hour=100)
     world = await _world(hub, sign_in=False)
     for path in [p for p in _routes(hub, "GET") if p not in PUBLIC]:
         await hub.sign_in()

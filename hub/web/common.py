@@ -274,7 +274,16 @@ def _browser_id(request: Request) -> str:
     return request.cookies.get(cookie_name(request, "hub_session")) or request.state.anon_id
 
 
+def _staff_token(request: Request) -> str:
+    return request.cookies.get(cookie_name(request, "hub_staff"), "") if request.url.path.startswith("/staff") else ""
+
+
 def csrf_token(request: Request) -> str:
+    # In the console, bound to the staff session once there is one: a token from before sign-in, or from an
+    # earlier session in the same browser, is worth nothing after it.
+    staff = _staff_token(request)
+    if staff:
+        return keyed_hash(hub_of(request).settings.secret_key, "csrf-staff", staff)
     return keyed_hash(hub_of(request).settings.secret_key, "csrf", _browser_id(request))
 
 
