@@ -275,6 +275,7 @@ class RecordType(StrEnum):
     API_KEY = "api_key"
     API = "api"  # a call to the integration API
     RECORD_SERVICE = "record_service"  # the NHS App's Record Service: a batch of NHS numbers
+    AUDIT_LOG = "audit_log"  # the audit trail itself, when staff read it
 
 
 class AuditAction(StrEnum):
@@ -333,6 +334,12 @@ class AuditAction(StrEnum):
     STAFF_ENROLLED = "staff_enrolled"
     STAFF_DISABLED = "staff_disabled"
     STAFF_TOTP_RESET = "staff_totp_reset"
+    # Staff reads of patient data (who saw what): search terms only as a keyed hash
+    PATIENTS_SEARCHED = "patients_searched"
+    PATIENT_RECORD_VIEWED = "patient_record_viewed"
+    TASK_VIEWED = "task_viewed"
+    QUEUE_EXPORTED = "queue_exported"
+    AUDIT_LOG_VIEWED = "audit_log_viewed"
     # Agents
     TASK_CLAIMED = "task_claimed"
     TASK_RELEASED = "task_released"

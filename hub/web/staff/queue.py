@@ -9,6 +9,7 @@ from hub.clock import format_date, format_time
 from hub.db import Row
 from hub.rules.export import csv_text
 from hub.rules.tasks import parse_new_start
+from hub.store.audit import record_staff_read
 from hub.store.lifecycle import describe_conflict
 from hub.store.task_outcomes import NotHeld, Outcome, record_outcome
 from hub.store.tasks import (
@@ -21,7 +22,7 @@ from hub.store.tasks import (
     list_queue,
     release_task,
 )
-from hub.vocabulary import AGENT_OUTCOMES, TaskKind, TaskOutcome, TaskStatus
+from hub.vocabulary import AGENT_OUTCOMES, AuditAction, RecordType, TaskKind, TaskOutcome, TaskStatus
 from hub.web.common import hub_of, read_form
 from hub.web.staff.common import require_admin, require_staff, see_other, staff_page
 
@@ -94,7 +95,17 @@ async def task_page(
 
 
 async def task_detail(request: Request) -> Response:
-    return await task_page(request)
+    response = await task_page(request)
+    hub = hub_of(request)
+    await record_staff_read(
+        hub.db,
+        at=hub.clock.now(),
+        staff_id=request.state.staff["id"],
+        action=AuditAction.TASK_VIEWED,
+        record_type=RecordType.TASK,
+        record_id=request.path_params["id"],
+    )
+    return response
 
 
 async def claim(request: Request) -> Response:
@@ -208,6 +219,15 @@ async def queue_csv(request: Request) -> Response:
             ]
             for t in rows
         ),
+    )
+    await record_staff_read(
+        hub.db,
+        at=hub.clock.now(),
+        staff_id=request.state.staff["id"],
+        action=AuditAction.QUEUE_EXPORTED,
+        record_type=RecordType.TASK,
+        record_id="export",
+        detail=f"{len(rows)} rows",
     )
     return Response(
         text,
