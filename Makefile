@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python -m bench.journey_bench
 	$(BIN)/python -m bench.sweep_bench
 	$(BIN)/python -m bench.page_weight
+	$(BIN)/python -m bench.signin_timing_bench
 
 clean:
 	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache .hypothesis
