@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python -m bench.journey_bench
 	$(BIN)/python -m bench.sweep_bench
 	$(BIN)/python -m bench.page_weight
+	$(BIN)/python -m bench.signin_timing_bench
 
 # Mutants of the pure rules (hub/rules/), each run against the tests in tests/rules that reach it (see [tool.mutmut] in
 # pyproject.toml); the kill rate and the survivors as JSON, failing below 90%. Equivalent mutants: docs/mutation.md.

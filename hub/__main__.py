@@ -23,7 +23,8 @@ def _serve(settings: Settings, host: str | None, port: int | None, *, run_worker
         create_app(settings, run_worker=run_worker),
         host=host or settings.host,
         port=port or settings.port,
-        proxy_headers=settings.trust_proxy_headers,
+        # The hub reads X-Forwarded-For itself, from the proxies in HUB_TRUSTED_PROXIES only (hub/web/common.py).
+        proxy_headers=False,
         server_header=False,
         # uvicorn's access log prints full paths, which carry the patient's link token.
         access_log=False,

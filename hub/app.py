@@ -12,6 +12,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -72,6 +73,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/sign-in/code", signin.code_page),
         Route("/sign-in/code", signin.submit_code, methods=["POST"]),
         Route("/sign-in/resend", signin.resend_code, methods=["POST"]),
+        Route("/sign-in/not-received", signin.code_not_received_page),
         Route("/sign-in/verification-code", signin.verification_code_page),
         Route("/sign-in/verification-code", signin.submit_verification_code, methods=["POST"]),
         Route("/sign-out", signin.sign_out_page),
@@ -269,6 +271,8 @@ def create_app(
     app = Starlette(
         routes=routes(settings),
         middleware=[
+            # Redirects and links are built from the request's Host: a request naming any other host is refused.
+            Middleware(TrustedHostMiddleware, allowed_hosts=settings.hosts, www_redirect=False),
             Middleware(SecurityMiddleware, https=settings.https),
             # Level 1: pages are a few KB, and level 6 saved a tenth of their size for twice the time. Static files
             # are compressed once, at level 9, by CachedStatic.

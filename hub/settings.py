@@ -8,6 +8,7 @@ flat mapping `settings.values` are derived from the sections, never written by h
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import urlsplit
 
 from hub.vocabulary import CancelMode, Channel, EarlierOrder, MessageKind
 
@@ -135,8 +137,12 @@ class WorkerSettings:
 @dataclass(frozen=True)
 class StaffSettings:
     session_idle_minutes: int = setting(30, "A booking-centre session ends after this long without a request.")
+    session_absolute_hours: int = setting(12, "A booking-centre session ends this long after sign-in, however busy.")
     lockout_attempts: int = setting(5, "Failed staff sign-ins (password or code) before the account locks.")
     lockout_minutes: int = setting(15, "How long a locked staff account stays locked.")
+    password_attempts_per_client_per_hour: int = setting(
+        20, "Wrong staff passwords accepted from one client address an hour, whatever the usernames."
+    )
     setup_hours: int = setting(24, "How long a new staff member's set-up link works.")
     sla_working_days: int = setting(2, "Working days a task may wait before it is overdue.")
     claim_minutes: int = setting(30, "An agent's claim on a task lapses after this long.")
@@ -212,6 +218,10 @@ class Settings:
         [], "Older secret keys still accepted for patients' stable links, so links survive key rotation.", secret=True
     )
     base_url: str = setting("http://127.0.0.1:8000", "Public origin used in links sent to patients.")
+    allowed_hosts: list[str] = setting(
+        [],
+        "Host names accepted besides the base URL's (e.g. what a load balancer's health check sends); others get 400.",
+    )
     host: str = setting("127.0.0.1", "Address `python -m hub serve` listens on.")
     port: int = setting(8000, "Port `python -m hub serve` listens on.")
     service_name: str = setting("Hospital appointments", "Name shown in the header and page titles.")
@@ -221,7 +231,12 @@ class Settings:
     postgres_pool_size: int = setting(10, "Most connections each hub process opens to a PostgreSQL database.")
     code_lifetime_seconds: int = setting(150, "How long a security code stays valid after it is issued.")
     code_max_guesses: int = setting(5, "Wrong guesses allowed per code; the code is dead after that.")
-    codes_per_contact_per_hour: int = setting(5, "Codes sent to one mobile number or email address an hour.")
+    codes_per_identity_per_hour: int = setting(
+        5, "Codes asked for one contact with one date of birth an hour, whether or not they match a patient."
+    )
+    codes_per_contact_per_hour: int = setting(
+        20, "Codes sent to one mobile number or email address an hour (siblings may share one); only sent codes count."
+    )
     codes_per_client_per_hour: int = setting(30, "Codes requested from one client address an hour.")
     guesses_per_client_per_hour: int = setting(50, "Wrong codes accepted from one client address an hour.")
     session_idle_minutes: int = setting(15, "A patient's session ends after this long without a request.")
@@ -233,7 +248,11 @@ class Settings:
     )
     past_months: int = setting(24, "Past appointments shown to patients for this many months.")
     calendar_show_clinic: bool = setting(False, "Put clinic names in calendar files (they sync to shared devices).")
-    trust_proxy_headers: bool = setting(False, "Take the client address from X-Forwarded-For (behind a proxy).")
+    trusted_proxies: list[str] = setting(
+        [],
+        "Addresses or networks (CIDR) of your own proxies. X-Forwarded-For is read only from these, and the client is"
+        " its rightmost address that is not one of them. Empty: the connection's address is the client.",
+    )
     notify: NotifySettings = _section(NotifySettings)
     worker: WorkerSettings = _section(WorkerSettings)
     reminder_days_before: tuple[int, ...] = setting((7, 1), "Reminders this many days before each appointment.")
@@ -257,6 +276,12 @@ class Settings:
     def values(self) -> Mapping[str, Any]:
         """Every setting by its dotted name."""
         return {s.name: _lookup(self, s.name) for s in SETTINGS}
+
+    @property
+    def hosts(self) -> list[str]:
+        """Host names requests may name: the base URL's, the extra ones, and this machine's in demo mode."""
+        local = ["127.0.0.1", "localhost"] if self.demo else []
+        return list(dict.fromkeys([urlsplit(self.base_url).hostname or "", *self.allowed_hosts, *local]))
 
     @property
     def https(self) -> bool:
@@ -431,6 +456,11 @@ def _validated(values: dict[str, Any]) -> Settings:
     if not str(values["base_url"]).startswith(("http://", "https://")):
         raise SettingsError("base_url must start with http:// or https://")
     values["base_url"] = str(values["base_url"]).rstrip("/")
+    for entry in values["trusted_proxies"]:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"trusted_proxies: {entry!r} is not an address or a network (CIDR)") from exc
     if len(values["escalation_hours"]) != 3:
         raise SettingsError("escalation_hours must have 3 entries: reminder 1, reminder 2, post")
     for name in ("notify.quiet_start_hour", "notify.quiet_end_hour"):
@@ -447,6 +477,7 @@ def _validated(values: dict[str, Any]) -> Settings:
         "worker.lease_seconds",
         "notify.timeout_seconds",
         "staff.session_idle_minutes",
+        "staff.session_absolute_hours",
         "staff.lockout_attempts",
         "staff.claim_minutes",
         "staff.max_attempts",

@@ -312,6 +312,7 @@ class RecordType(StrEnum):
     RECORD_SERVICE = "record_service"  # the NHS App's Record Service: a batch of NHS numbers
     SLOT = "slot"
     SLOT_OFFER = "slot_offer"  # an earlier appointment offered to a patient
+    AUDIT_LOG = "audit_log"  # the audit trail itself, when staff read it
 
 
 class AuditAction(StrEnum):
@@ -370,6 +371,12 @@ class AuditAction(StrEnum):
     STAFF_ENROLLED = "staff_enrolled"
     STAFF_DISABLED = "staff_disabled"
     STAFF_TOTP_RESET = "staff_totp_reset"
+    # Staff reads of patient data (who saw what): search terms only as a keyed hash
+    PATIENTS_SEARCHED = "patients_searched"
+    PATIENT_RECORD_VIEWED = "patient_record_viewed"
+    TASK_VIEWED = "task_viewed"
+    QUEUE_EXPORTED = "queue_exported"
+    AUDIT_LOG_VIEWED = "audit_log_viewed"
     # Agents
     TASK_CLAIMED = "task_claimed"
     TASK_RELEASED = "task_released"

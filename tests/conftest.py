@@ -62,7 +62,8 @@ async def make_hub(tmp_path: Any, clock: FixedClock, backend: str) -> AsyncItera
         made += 1
         settings = load_settings(
             environ={},
-            overrides={"database_url": url, "secret_key": SECRET, **overrides},
+            # The test client's host name is "testserver": accepted as a health check's would be.
+            overrides={"database_url": url, "secret_key": SECRET, "allowed_hosts": ["testserver"], **overrides},
         )
         app = create_app(settings, clock=clock, use_dev_outbox=True)
         lifespan = app.router.lifespan_context(app)

@@ -58,7 +58,9 @@ def running_hub(tmp_path: Path, backend: str, **overrides: Any) -> Iterator[Fuzz
     clock = FixedClock(NOW)
     url = own_database_url(backend, tmp_path)
     path = tmp_path / "hub.sqlite3"
-    hub_settings = load_settings(environ={}, overrides={"database_url": url, "secret_key": SECRET, **overrides})
+    hub_settings = load_settings(
+        environ={}, overrides={"database_url": url, "secret_key": SECRET, "allowed_hosts": ["testserver"], **overrides}
+    )
     app = create_app(hub_settings, clock=clock, use_dev_outbox=True)
     lifespan = app.router.lifespan_context(app)
     with asyncio.Runner() as runner:

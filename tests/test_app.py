@@ -15,7 +15,7 @@ from hub.links import link_token
 from hub.store.offers import run_offers, set_earlier_request
 from tests.conftest import MakeHub
 from tests.harness import Harness
-from tests.pages import check_page
+from tests.pages import SKIP_PAGE_CHECKS, check_page
 
 pytestmark = pytest.mark.anyio
 
@@ -25,6 +25,7 @@ PUBLIC = {
     "/",
     "/p/{token}",
     "/sign-in/code",
+    "/sign-in/not-received",
     "/sign-in/verification-code",
     "/sites/{code}",
     "/sites/{code}/map",
@@ -151,7 +152,7 @@ async def test_patient_pages_send_a_signed_out_browser_to_the_start(hub: Harness
 
 
 async def test_patient_pages_say_when_a_session_timed_out(make_hub: MakeHub) -> None:
-    hub = await make_hub(codes_per_contact_per_hour=100, codes_per_client_per_hour=100)
+    hub = await make_hub(codes_per_identity_per_hour=100, codes_per_contact_per_hour=100, codes_per_client_per_hour=100)
     world = await _world(hub, sign_in=False)
     for path in [p for p in _routes(hub, "GET") if p not in PUBLIC]:
         await hub.sign_in()
@@ -211,3 +212,12 @@ async def test_ids_too_big_for_the_database_are_not_found(hub: Harness) -> None:
         if "{id" in path:
             response = await hub.client.post(_PARAM.sub(huge, path), data={"csrf_token": right})
             assert response.status_code == 404, path
+
+
+async def test_a_request_for_another_host_is_refused_before_any_redirect(make_hub: MakeHub) -> None:
+    # F9: GET /staff/ with Host: evil.example answered 307 Location: http://evil.example/staff.
+    hub = await make_hub(base_url="https://appointments.example.nhs.uk", allowed_hosts=["testserver", "10.0.0.7"])
+    refused = await hub.client.get("/staff/", headers={"host": "evil.example"}, extensions=SKIP_PAGE_CHECKS)
+    assert refused.status_code == 400 and "location" not in refused.headers
+    for host in ("appointments.example.nhs.uk", "10.0.0.7:8000"):  # the base URL's, and a health check's
+        assert (await hub.client.get("/healthz", headers={"host": host})).status_code == 200, host

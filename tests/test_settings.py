@@ -393,3 +393,10 @@ def test_hidden_clinics_come_from_the_environment_as_a_list() -> None:
     environ = {"HUB_NHS_APP__HIDDEN_CLINICS": "RAL:Sexual health, RAL:Termination of pregnancy"}
     settings = load_settings(environ=environ, overrides={"secret_key": KEY})
     assert settings.nhs_app.hidden_clinics == ["RAL:Sexual health", "RAL:Termination of pregnancy"]
+
+
+def test_trusted_proxies_must_be_addresses_or_networks() -> None:
+    settings = load_settings(environ={"HUB_TRUSTED_PROXIES": "10.0.0.5, 10.1.0.0/16, ::1", "HUB_DEMO": "true"})
+    assert settings.trusted_proxies == ["10.0.0.5", "10.1.0.0/16", "::1"]
+    with pytest.raises(SettingsError, match="trusted_proxies: 'proxy.internal'"):
+        load_settings(environ={"HUB_TRUSTED_PROXIES": "proxy.internal", "HUB_DEMO": "true"})

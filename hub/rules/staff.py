@@ -19,8 +19,9 @@ _DUMMY_HASH = _HASHER.hash("not-a-real-password-but-the-same-cost")
 
 @dataclass(frozen=True)
 class LockoutPolicy:
-    attempts: int
+    attempts: int  # failures (password or code) before the account locks; counted and locked in SQL, in one write
     duration: timedelta
+    per_client: int = 0  # wrong passwords one client address may try an hour, across usernames; 0: no limit
 
 
 def password_problem(password: str, confirm: str) -> str:
@@ -75,11 +76,3 @@ def accepted_step(secret: str, code: str, *, now: datetime, last_step: int) -> i
 
 def is_locked(locked_until: datetime | None, now: datetime) -> bool:
     return locked_until is not None and now < locked_until
-
-
-def after_failure(failed_attempts: int, *, now: datetime, policy: LockoutPolicy) -> tuple[int, datetime | None]:
-    """(failures to store, locked until): the count starts again once the lock is set."""
-    failures = failed_attempts + 1
-    if failures >= policy.attempts:
-        return 0, now + policy.duration
-    return failures, None

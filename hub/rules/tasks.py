@@ -53,11 +53,14 @@ def after_no_answer(attempts: int, *, now: datetime, policy: QueuePolicy) -> tup
     return attempts, now + policy.retry
 
 
+REBOOK_YEARS_AHEAD = 5  # no clinic books further ahead; a later year is a typing slip
+
+
 def parse_new_start(day: str, month: str, year: str, time_text: str, *, now: datetime) -> datetime | str:
     """The new appointment time an agent typed (London time), or what is wrong with it."""
     try:
         local_date = date(int(year), int(month), int(day))
-    except ValueError:
+    except (ValueError, OverflowError):  # a year of 10**20 overflows rather than being out of range
         return "Enter a real date, for example 3 12 2026"
     text = time_text.strip().lower().replace(".", ":").replace(" ", "")
     suffix = text[-2:] if text.endswith(("am", "pm")) else ""
@@ -74,4 +77,6 @@ def parse_new_start(day: str, month: str, year: str, time_text: str, *, now: dat
     starts_at = datetime(local_date.year, local_date.month, local_date.day, hour, minute, tzinfo=LONDON)
     if starts_at <= now:
         return "The new time must be in the future"
+    if starts_at.year > now.year + REBOOK_YEARS_AHEAD:
+        return f"The new time must be within {REBOOK_YEARS_AHEAD} years"
     return starts_at

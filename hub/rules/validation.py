@@ -40,9 +40,18 @@ CONTROLS = "must not contain control characters"
 SURROGATES = "must be valid Unicode text (no lone surrogates such as \\ud800)"
 
 
+# What a form or query value loses before anything reads it: control characters other than tab and line breaks
+# (PostgreSQL refuses NUL in text), lone surrogates (no database stores them) and Unicode's noncharacters
+# (an HTML page may not hold them, so a value echoed back into a form would break the page).
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+
+
 def printable(text: str) -> str:
-    """Text without control characters other than tab and line breaks (PostgreSQL refuses NUL in text)."""
-    return "".join(ch for ch in text if ch >= " " or ch in "\t\n\r")
+    """Text without the characters no form field means to hold (see _UNPRINTABLE)."""
+    cleaned = _UNPRINTABLE.sub("", text)
+    if any((ord(ch) & 0xFFFE) == 0xFFFE for ch in cleaned if ord(ch) > 0xFFFF):  # U+1FFFE, U+10FFFF...
+        cleaned = "".join(ch for ch in cleaned if (ord(ch) & 0xFFFE) != 0xFFFE)
+    return cleaned
 
 
 def nhs_number_is_valid(text: str) -> bool:
@@ -267,22 +276,32 @@ class Day(Kind):
         return {"type": "string", "format": "date", "description": f"From {self.earliest.isoformat()} to today"}
 
 
+def parse_instant(value: Any, *, naive_is_utc: bool = False) -> datetime | str:
+    """ISO 8601 with an offset, as UTC; or what is wrong with it. The one rule wherever a date and time comes in."""
+    try:
+        if not isinstance(value, str) or len(value) > 40 or text_problem(value):
+            raise ValueError
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return "must be an ISO 8601 date and time with an offset, like 2026-03-15T09:30:00+00:00"
+    if naive_is_utc and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return "must include a UTC offset, like +00:00 or +01:00"
+    # Outside these years UTC can overflow (9999-12-31T23:00-05:00) or stop fitting the stored format.
+    if not _FIRST_YEAR <= parsed.year <= _LAST_YEAR:
+        return f"must be in the years {_FIRST_YEAR} to {_LAST_YEAR}"
+    return parsed.astimezone(UTC)
+
+
 class Instant(Kind):
     """ISO 8601 with an offset, kept as UTC: a time without one is ambiguous across the clock change."""
 
     def check(self, value: Any, info: ValidationInfo) -> datetime:
-        try:
-            if not isinstance(value, str) or len(value) > 40 or text_problem(value):
-                raise ValueError
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            fail("must be an ISO 8601 date and time with an offset, like 2026-03-15T09:30:00+00:00")
-        if parsed.tzinfo is None or parsed.utcoffset() is None:
-            fail("must include a UTC offset, like +00:00 or +01:00")
-        # Outside these years UTC can overflow (9999-12-31T23:00-05:00) or stop fitting the stored format.
-        if not _FIRST_YEAR <= parsed.year <= _LAST_YEAR:
-            fail(f"must be in the years {_FIRST_YEAR} to {_LAST_YEAR}")
-        return parsed.astimezone(UTC)
+        parsed = parse_instant(value)
+        if isinstance(parsed, str):
+            fail(parsed)
+        return parsed
 
     def describe(self, nullable: bool) -> dict[str, Any]:
         return {

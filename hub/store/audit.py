@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from hub.clock import to_db
-from hub.db import Transaction
+from hub.db import Database, Transaction
 from hub.vocabulary import ActorType, AuditAction, RecordType
 
 
@@ -26,3 +26,27 @@ async def record_audit(
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (to_db(at), actor_type, str(actor_id), action, record_type, str(record_id), detail),
     )
+
+
+async def record_staff_read(
+    db: Database,
+    *,
+    at: datetime,
+    staff_id: int,
+    action: AuditAction,
+    record_type: RecordType,
+    record_id: str | int,
+    detail: str = "",
+) -> None:
+    """A staff member saw patient data (a search, a record, a task, an export) or the audit trail itself."""
+    async with db.write() as tx:
+        await record_audit(
+            tx,
+            at=at,
+            actor_type=ActorType.AGENT,
+            actor_id=staff_id,
+            action=action,
+            record_type=record_type,
+            record_id=record_id,
+            detail=detail,
+        )

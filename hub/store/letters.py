@@ -31,15 +31,17 @@ async def list_letters_for_patient(db: Database, patient_id: int, *, appointment
     return [_shaped(r) for r in await db.fetch_all(sql + " ORDER BY created_at DESC, id DESC", params)]
 
 
-async def open_letter(db: Database, *, patient_id: int, letter_id: int, at: datetime) -> tuple[Row, bytes] | None:
-    """The letter and its PDF; the first view is recorded (it stops escalation to post)."""
+async def open_letter(
+    db: Database, *, patient_id: int, letter_id: int, at: datetime, record_view: bool = True
+) -> tuple[Row, bytes] | None:
+    """The letter and its PDF; the first view is recorded (it stops escalation to post) when `record_view`."""
     row = await db.fetch_one(
         f"SELECT {_COLUMNS}, content FROM letters WHERE id = ? AND patient_id = ?", (letter_id, patient_id)
     )
     if row is None:
         return None
     content = bytes(row.pop("content"))
-    if row["first_viewed_at"] is None:
+    if row["first_viewed_at"] is None and record_view:
         async with db.write() as tx:
             first = await tx.execute(
                 "UPDATE letters SET first_viewed_at = ? WHERE id = ? AND first_viewed_at IS NULL",

@@ -27,9 +27,10 @@ UVC_MAX_FAILURES = 5
 
 @dataclass(frozen=True)
 class Limits:
-    codes_per_contact: int
+    codes_per_contact: int  # codes sent to one mobile or email address: the message cost, counted on sends only
     codes_per_client: int
     guesses_per_client: int
+    codes_per_identity: int = 5  # sign-in attempts for one (contact, date of birth), matched or not
 
 
 @dataclass
@@ -58,6 +59,19 @@ async def _note(tx: Transaction, key: str, at: datetime) -> None:
     await tx.execute("INSERT INTO rate_events (key, at) VALUES (?, ?)", (key, to_db(at)))
 
 
+def identity_key(secret: str, contact: Contact, date_of_birth: date) -> str:
+    """What the sign-in limit counts against: the contact with the date of birth. Someone who knows a patient's
+    mobile but not their date of birth uses up only their own guesses, never the patient's."""
+    return keyed_hash(secret, "identity", f"{contact.value}|{date_of_birth.isoformat()}")
+
+
+def _recipient(patient: dict[str, object]) -> tuple[Channel, str]:
+    # By text to the mobile on record; by email only when there is no mobile (see README, security).
+    if patient["mobile"]:
+        return Channel.SMS, str(patient["mobile"])
+    return Channel.EMAIL, str(patient["email"] or "")
+
+
 async def _issue(
     tx: Transaction,
     *,
@@ -70,13 +84,20 @@ async def _issue(
     templates: Templates,
     now: datetime,
 ) -> Issued:
-    if (
-        await _count_recent(tx, "code:" + contact_key, now - _HOUR) >= limits.codes_per_contact
-        or await _count_recent(tx, "code:" + client_key, now - _HOUR) >= limits.codes_per_client
-    ):
+    """`contact_key` is the identity key (contact and date of birth). The per-contact cap counts codes sent to
+    each recipient; a request that matched nobody counts one unsent attempt instead, so the same statements run
+    whether or not anything matched, and a wrong date of birth never uses up the patient's cap."""
+    recipients = list(dict.fromkeys(r for _, r in (_recipient(p) for p in candidates) if r))
+    sent_keys = [f"sent:{keyed_hash(secret, 'contact', r)}" for r in recipients] or [f"unsent:{contact_key}"]
+    over = [
+        await _count_recent(tx, "code:" + contact_key, now - _HOUR) >= limits.codes_per_identity,
+        await _count_recent(tx, "code:" + client_key, now - _HOUR) >= limits.codes_per_client,
+        *[await _count_recent(tx, key, now - _HOUR) >= limits.codes_per_contact for key in sent_keys],
+    ]
+    if any(over):
         return Issued()
-    await _note(tx, "code:" + contact_key, now)
-    await _note(tx, "code:" + client_key, now)
+    for key in ("code:" + contact_key, "code:" + client_key, *sent_keys):
+        await _note(tx, key, now)
     token, code = new_token(), new_code()
     cid = challenge_id(secret, token)
     await tx.execute(
@@ -90,10 +111,7 @@ async def _issue(
             "INSERT INTO code_challenge_candidates (challenge_id, patient_id) VALUES (?, ?)",
             (cid, patient["id"]),
         )
-        # By text to the mobile on record; by email only when there is no mobile (see README, security).
-        channel, recipient = (
-            (Channel.SMS, patient["mobile"]) if patient["mobile"] else (Channel.EMAIL, patient["email"])
-        )
+        channel, recipient = _recipient(patient)
         if not recipient or recipient in sent_to:
             continue
         sent_to.add(str(recipient))
@@ -134,7 +152,7 @@ async def create_code_challenge(
     templates: Templates,
     now: datetime,
 ) -> Issued:
-    contact_key = keyed_hash(secret, "contact", contact.value)
+    contact_key = identity_key(secret, contact, date_of_birth)
     async with db.write() as tx:
         candidates = await find_patients_by_contact(tx, contact, date_of_birth, only_patient_id=link_patient_id)
         return await _issue(

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import anyio
+import anyio.to_thread
 
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
@@ -11,7 +17,6 @@ from hub.rules.codes import keyed_hash, new_token
 from hub.rules.staff import (
     LockoutPolicy,
     accepted_step,
-    after_failure,
     hash_password,
     is_locked,
     password_matches,
@@ -23,6 +28,24 @@ _COLUMNS = (
     "id, username, role, password_hash, totp_secret, totp_last_step, enrolled_at, failed_attempts, locked_until,"
     " disabled_at, created_at"
 )
+
+
+_HOUR = timedelta(hours=1)
+# Argon2 is made to be slow: run on the event loop, one client's wrong passwords stalled every page. It runs in
+# worker threads, at most one per core, so a storm of guesses queues for the cores and the loop stays free.
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = weakref.WeakKeyDictionary()
+
+
+def _hashing() -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    if loop not in _limiters:
+        _limiters[loop] = anyio.CapacityLimiter(_CORES)
+    return _limiters[loop]
+
+
+async def _matches(stored: str | None, password: str) -> bool:
+    return await anyio.to_thread.run_sync(password_matches, stored, password, limiter=_hashing())
 
 
 def setup_token_hash(secret: str, token: str) -> str:
@@ -82,11 +105,12 @@ async def get_staff_by_setup_token(db: Database, *, secret: str, token: str, now
 
 async def set_password_from_setup(db: Database, *, staff_id: int, password: str, now: datetime) -> None:
     """The set-up link is used up; the authenticator is enrolled next."""
+    hashed = await anyio.to_thread.run_sync(hash_password, password, limiter=_hashing())
     async with db.write() as tx:
         await tx.execute(
             "UPDATE staff_users SET password_hash = ?, setup_token_hash = NULL, setup_expires_at = NULL,"
             " totp_secret = NULL, enrolled_at = NULL WHERE id = ?",
-            (hash_password(password), staff_id),
+            (hashed, staff_id),
         )
         await _audit(tx, actor=staff_id, action=AuditAction.STAFF_PASSWORD_SET, staff_id=staff_id, at=now)
 
@@ -96,36 +120,73 @@ class Check:
     ok: bool
     staff: Row | None = None
     locked: bool = False
+    too_many: bool = False  # the client's own limit on wrong passwords, not the account's
 
 
-async def _fail(tx: Transaction, staff: Row, *, now: datetime, policy: LockoutPolicy, action: AuditAction) -> bool:
-    failures, locked_until = after_failure(staff["failed_attempts"], now=now, policy=policy)
-    await tx.execute(
-        "UPDATE staff_users SET failed_attempts = ?, locked_until = COALESCE(?, locked_until) WHERE id = ?",
-        (failures, to_db(locked_until) if locked_until else None, staff["id"]),
+async def _fail(tx: Transaction, staff_id: int, *, now: datetime, policy: LockoutPolicy, action: AuditAction) -> bool:
+    """Counts one failure and sets the lock in the same conditional write: of any number of concurrent failures,
+    each is counted once and exactly one sets the lock. True when the account is (now) locked."""
+    counted = await tx.fetch_one(
+        "UPDATE staff_users SET"
+        " failed_attempts = CASE WHEN failed_attempts + 1 >= ? THEN 0 ELSE failed_attempts + 1 END,"
+        " locked_until = CASE WHEN failed_attempts + 1 >= ? THEN ? ELSE locked_until END"
+        " WHERE id = ? AND (locked_until IS NULL OR locked_until <= ?) RETURNING locked_until",
+        (policy.attempts, policy.attempts, to_db(now + policy.duration), staff_id, to_db(now)),
     )
-    await _audit(tx, actor=staff["id"], action=action, staff_id=staff["id"], at=now)
-    if locked_until is not None:
-        await _audit(tx, actor=staff["id"], action=AuditAction.STAFF_LOCKED, staff_id=staff["id"], at=now)
-    return locked_until is not None
+    if counted is None:  # another request locked it first: this one is not counted against a locked account
+        return True
+    await _audit(tx, actor=staff_id, action=action, staff_id=staff_id, at=now)
+    locked = counted["locked_until"] is not None and _locked(counted, now)
+    if locked:
+        await _audit(tx, actor=staff_id, action=AuditAction.STAFF_LOCKED, staff_id=staff_id, at=now)
+    return locked
 
 
 def _locked(staff: Row, now: datetime) -> bool:
     return is_locked(from_db(staff["locked_until"]) if staff["locked_until"] else None, now)
 
 
-async def check_password(db: Database, *, username: str, password: str, now: datetime, policy: LockoutPolicy) -> Check:
+async def _reserve_attempt(db: Database, client_key: str, *, now: datetime, policy: LockoutPolicy) -> int | None:
+    """Counts the attempt against the client before the password is hashed (so a refused burst costs no CPU).
+    None when the client has used up its wrong passwords for the hour."""
+    key = "staff-password:" + client_key
+    async with db.write() as tx:
+        row = await tx.fetch_one(
+            "SELECT COUNT(*) AS n FROM rate_events WHERE key = ? AND at > ?", (key, to_db(now - _HOUR))
+        )
+        if row is not None and int(row["n"]) >= policy.per_client:
+            return None
+        noted = await tx.fetch_one("INSERT INTO rate_events (key, at) VALUES (?, ?) RETURNING id", (key, to_db(now)))
+        assert noted is not None
+        return int(noted["id"])
+
+
+async def check_password(
+    db: Database, *, username: str, password: str, now: datetime, policy: LockoutPolicy, client_key: str = ""
+) -> Check:
+    reserved = None
+    if client_key and policy.per_client:
+        reserved = await _reserve_attempt(db, client_key, now=now, policy=policy)
+        if reserved is None:
+            return Check(False, too_many=True)
     staff = await db.fetch_one(f"SELECT {_COLUMNS} FROM staff_users WHERE username = ?", (username.lower()[:100],))
-    matches = password_matches(staff["password_hash"] if staff else None, password)
+    # An unknown username is checked against a dummy hash: the same work and time as a wrong password.
+    matches = await _matches(staff["password_hash"] if staff else None, password)
     if staff is None or staff["disabled_at"] is not None:
         return Check(False)
-    if _locked(staff, now):
-        return Check(False, locked=True)
-    if not matches:
-        async with db.write() as tx:
-            locked = await _fail(tx, staff, now=now, policy=policy, action=AuditAction.STAFF_PASSWORD_WRONG)
-        return Check(False, locked=locked)
-    return Check(True, staff)
+    async with db.write() as tx:
+        if not matches:
+            locked = await _fail(tx, staff["id"], now=now, policy=policy, action=AuditAction.STAFF_PASSWORD_WRONG)
+            return Check(False, locked=locked)
+        # Read again after the hashing: a burst of wrong guesses may have locked the account meanwhile.
+        fresh = await get_staff(tx, int(staff["id"]))
+        if fresh is None or fresh["disabled_at"] is not None:
+            return Check(False)
+        if _locked(fresh, now):
+            return Check(False, locked=True)
+        if reserved is not None:  # a right password does not count against the client
+            await tx.execute("DELETE FROM rate_events WHERE id = ?", (reserved,))
+    return Check(True, fresh)
 
 
 async def check_totp(db: Database, *, staff_id: int, code: str, now: datetime, policy: LockoutPolicy) -> Check:
@@ -139,7 +200,7 @@ async def check_totp(db: Database, *, staff_id: int, code: str, now: datetime, p
         step = accepted_step(staff["totp_secret"], code, now=now, last_step=int(staff["totp_last_step"]))
         if step is None:
             return Check(
-                False, locked=await _fail(tx, staff, now=now, policy=policy, action=AuditAction.STAFF_CODE_WRONG)
+                False, locked=await _fail(tx, staff["id"], now=now, policy=policy, action=AuditAction.STAFF_CODE_WRONG)
             )
         await tx.execute(
             "UPDATE staff_users SET totp_last_step = ?, failed_attempts = 0, locked_until = NULL WHERE id = ?",
@@ -161,7 +222,7 @@ async def enrol_totp(
         step = accepted_step(secret, code, now=now, last_step=0)
         if step is None:
             return Check(
-                False, locked=await _fail(tx, staff, now=now, policy=policy, action=AuditAction.STAFF_CODE_WRONG)
+                False, locked=await _fail(tx, staff["id"], now=now, policy=policy, action=AuditAction.STAFF_CODE_WRONG)
             )
         await tx.execute(
             "UPDATE staff_users SET totp_secret = ?, totp_last_step = ?, enrolled_at = ?, failed_attempts = 0,"

@@ -54,9 +54,9 @@ async def start_staff_session(
 
 
 async def get_staff_session(
-    db: Database, *, secret: str, token: str, now: datetime, idle: timedelta
+    db: Database, *, secret: str, token: str, now: datetime, idle: timedelta, absolute: timedelta | None = None
 ) -> StaffSession | str | None:
-    """The live session; 'expired' when it timed out; None when there is none."""
+    """The live session; 'expired' when it timed out (idle, or `absolute` after sign-in); None when there is none."""
     sid = staff_session_id(secret, token[:100])
     row = await db.fetch_one(
         "SELECT s.staff_id, s.stage, s.pending_secret, s.created_at, s.last_seen_at FROM staff_sessions s"
@@ -67,7 +67,7 @@ async def get_staff_session(
         return None
     limit = idle if row["stage"] == StaffSessionStage.ACTIVE else min(idle, _PENDING)
     last_seen, created_at = from_db(row["last_seen_at"]), from_db(row["created_at"])
-    state = session_state(created_at=created_at, last_seen=last_seen, now=now, idle=limit)
+    state = session_state(created_at=created_at, last_seen=last_seen, now=now, idle=limit, absolute=absolute)
     if state == "expired":
         await end_staff_session(db, secret=secret, token=token, at=now)
         return "expired"

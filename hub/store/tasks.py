@@ -9,6 +9,7 @@ from typing import Any
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
 from hub.rules.tasks import QueuePolicy, claim_until, sla_state, working_age
+from hub.rules.validation import printable
 from hub.store.audit import record_audit
 from hub.vocabulary import ActorType, AuditAction, RecordType, TaskKind, TaskStatus
 
@@ -35,9 +36,9 @@ class Filters:
     def from_query(cls, query: Any) -> Filters:
         kind = str(query.get("kind", ""))
         return cls(
-            organisation=str(query.get("organisation", ""))[:20],
-            site=str(query.get("site", ""))[:20],
-            specialty=str(query.get("specialty", ""))[:100],
+            organisation=printable(str(query.get("organisation", "")))[:20],
+            site=printable(str(query.get("site", "")))[:20],
+            specialty=printable(str(query.get("specialty", "")))[:100],
             kind=kind if kind in tuple(TaskKind) else "",
         )
 

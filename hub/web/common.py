@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +44,7 @@ TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
 NHSUK_DIST = ROOT / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk"
 MAX_FIELD = 2000  # characters kept of any one form field
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -58,19 +60,27 @@ class Policies:
     queue: QueuePolicy
     hidden: Hidden  # clinics and specialties the NHS App never shows
     nhs_login_idle: timedelta  # an NHS login session's own idle limit (WF-NFR-18)
+    trusted_proxies: tuple[Network, ...] = ()  # our own proxies: only they may say who the client is
 
     @classmethod
     def from_settings(cls, s: Settings) -> Policies:
         return cls(
             action=ActionPolicy(timedelta(hours=s.change_cutoff_hours), s.rebook_limit, CancelMode(s.cancel_mode)),
             code=CodePolicy(timedelta(seconds=s.code_lifetime_seconds), s.code_max_guesses),
-            limits=Limits(s.codes_per_contact_per_hour, s.codes_per_client_per_hour, s.guesses_per_client_per_hour),
+            limits=Limits(
+                codes_per_contact=s.codes_per_contact_per_hour,
+                codes_per_client=s.codes_per_client_per_hour,
+                guesses_per_client=s.guesses_per_client_per_hour,
+                codes_per_identity=s.codes_per_identity_per_hour,
+            ),
             code_templates=Templates(s.notify.templates.security_code_sms, s.notify.templates.security_code_email),
             session=SessionPolicy(
                 idle=timedelta(minutes=s.session_idle_minutes), absolute=timedelta(minutes=s.session_absolute_minutes)
             ),
             lockout=LockoutPolicy(
-                attempts=s.staff.lockout_attempts, duration=timedelta(minutes=s.staff.lockout_minutes)
+                attempts=s.staff.lockout_attempts,
+                duration=timedelta(minutes=s.staff.lockout_minutes),
+                per_client=s.staff.password_attempts_per_client_per_hour,
             ),
             queue=QueuePolicy(
                 sla_working_days=s.staff.sla_working_days,
@@ -80,6 +90,7 @@ class Policies:
             ),
             hidden=Hidden.from_settings(s.nhs_app.hidden_clinics, s.nhs_app.hidden_specialties),
             nhs_login_idle=timedelta(minutes=s.nhs_login.idle_minutes),
+            trusted_proxies=tuple(ipaddress.ip_network(p, strict=False) for p in s.trusted_proxies),
         )
 
 
@@ -202,13 +213,36 @@ def delete_cookie(response: Response, request: Request, base: str) -> None:
     )
 
 
+def _trusted(address: str, proxies: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def client_address(peer: str, forwarded_for: list[str], proxies: tuple[Network, ...]) -> str:
+    """The client's address. X-Forwarded-For counts only when the connection comes from one of our proxies, and
+    then only its rightmost address that is not one of them: each proxy appends the address it saw, and anything
+    to the left of our first proxy's entry was written by the client."""
+    address = peer
+    if not _trusted(peer, proxies):
+        return address
+    for entry in reversed([part.strip() for header in forwarded_for for part in header.split(",")]):
+        if not entry:
+            continue
+        address = entry
+        if not _trusted(entry, proxies):
+            break
+    return address
+
+
 def client_key(request: Request) -> str:
     """A keyed hash of the client's address: enough to rate-limit, not enough to identify."""
     hub = hub_of(request)
-    address = request.client.host if request.client else "unknown"
-    if hub.settings.trust_proxy_headers:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        address = forwarded.split(",")[0].strip() or address
+    peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.getlist("x-forwarded-for")
+    address = client_address(peer, forwarded, hub.policies.trusted_proxies)
     return keyed_hash(hub.settings.secret_key, "client", address)
 
 
@@ -218,7 +252,16 @@ def _browser_id(request: Request) -> str:
     return request.cookies.get(cookie_name(request, "hub_session")) or request.state.anon_id
 
 
+def _staff_token(request: Request) -> str:
+    return request.cookies.get(cookie_name(request, "hub_staff"), "") if request.url.path.startswith("/staff") else ""
+
+
 def csrf_token(request: Request) -> str:
+    # In the console, bound to the staff session once there is one: a token from before sign-in, or from an
+    # earlier session in the same browser, is worth nothing after it.
+    staff = _staff_token(request)
+    if staff:
+        return keyed_hash(hub_of(request).settings.secret_key, "csrf-staff", staff)
     return keyed_hash(hub_of(request).settings.secret_key, "csrf", _browser_id(request))
 
 

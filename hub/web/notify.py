@@ -10,12 +10,13 @@ import hmac
 import json
 import logging
 import unicodedata
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from hub.rules.validation import parse_instant, text_problem
 from hub.store.receipts import Inbound, Receipt, apply_receipt, record_inbound
 from hub.web.common import hub_of
 
@@ -120,6 +121,8 @@ def _text(data: dict[str, Any], name: str, *, max_length: int, required: bool = 
         return None
     if not isinstance(value, str) or (required and not value.strip()) or len(value) > max_length:
         raise _Refused(422, name, f"must be a string of 1 to {max_length} characters")
+    if problem := text_problem(value):
+        raise _Refused(422, name, problem)
     return value.strip()
 
 
@@ -145,16 +148,14 @@ def _inbound(body: Any, *, now: datetime) -> Inbound:
     content = data.get("message")
     if not isinstance(content, str) or len(content) > 10_000:
         raise _Refused(422, "message", "must be a string of at most 10000 characters")
+    if problem := text_problem(content, newlines=True):
+        raise _Refused(422, "message", problem)
     assert notify_id is not None and source_number is not None
     return Inbound(notify_id, source_number, content, _received_at(data.get("date_received"), now))
 
 
 def _received_at(value: Any, now: datetime) -> datetime:
-    """When Notify got the text; our own clock if the date is missing or odd, rather than lose a STOP."""
-    if not isinstance(value, str) or len(value) > 40:
-        return now
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return now
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    """When Notify got the text; our own clock if the date is missing or odd (say, the year 9999), rather than lose
+    a STOP."""
+    parsed = parse_instant(value, naive_is_utc=True)
+    return now if isinstance(parsed, str) else parsed

@@ -6,9 +6,7 @@ import pyotp
 import pytest
 
 from hub.rules.staff import (
-    LockoutPolicy,
     accepted_step,
-    after_failure,
     hash_password,
     is_locked,
     password_matches,
@@ -32,11 +30,7 @@ def test_totp_codes_are_accepted_once_and_near_now() -> None:
     assert accepted_step(secret, "12345", now=now, last_step=0) is None
 
 
-def test_lockout_and_password_rules() -> None:
-    policy = LockoutPolicy(attempts=5, duration=timedelta(minutes=15))
-    now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
-    assert after_failure(3, now=now, policy=policy) == (4, None)
-    assert after_failure(4, now=now, policy=policy) == (0, now + timedelta(minutes=15))
+def test_password_rules() -> None:
     assert password_problem("short", "short")
     assert password_problem("long enough password", "different password")
     assert password_problem("long enough password", "long enough password") == ""
@@ -79,7 +73,6 @@ def test_a_lock_lasts_until_its_time_and_no_longer() -> None:
     until = NOW + timedelta(minutes=15)
     assert is_locked(until, NOW) and is_locked(until, until - timedelta(seconds=1))
     assert not is_locked(until, until) and not is_locked(None, NOW)
-    assert after_failure(0, now=NOW, policy=LockoutPolicy(attempts=1, duration=timedelta(minutes=15))) == (0, until)
 
 
 def test_the_authenticator_link_names_the_account_and_the_service() -> None:

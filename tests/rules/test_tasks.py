@@ -102,3 +102,13 @@ def test_a_new_time_must_be_after_now() -> None:
 
 def test_a_claim_lasts_the_policys_time() -> None:
     assert claim_until(NOW, QUEUE) == NOW + timedelta(minutes=30)
+
+
+def test_a_new_start_with_a_huge_or_far_year_is_refused_not_an_error() -> None:
+    # F6: a year or day of 10**20 raised OverflowError (not ValueError) and the outcome form answered 500.
+    now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    huge = str(10**20)
+    assert parse_new_start("3", "12", huge, "9:00", now=now) == "Enter a real date, for example 3 12 2026"
+    assert parse_new_start(huge, "12", "2027", "9:00", now=now) == "Enter a real date, for example 3 12 2026"
+    assert parse_new_start("3", "12", "9999", "9:00", now=now) == "The new time must be within 5 years"
+    assert isinstance(parse_new_start("3", "12", "2031", "9:00", now=now), datetime)

@@ -170,3 +170,9 @@ def test_without_none() -> None:
     assert without_none(Optional[int]) == (int, True)  # noqa: UP045 - the old spelling is a Union too
     assert without_none(int | str) == (int, False)
     assert without_none(int) == (int, False)
+
+
+def test_printable_drops_what_no_form_field_means_to_hold() -> None:
+    # F6: a C1 control or a noncharacter in a search came back into the page, which was then not valid HTML.
+    sent = "a\x00b\x85c\x9fd\ud800e\ufdd0f\ufffeg\U0001fffeh\tk\r\nl\u00e9\U0001f600"
+    assert printable(sent) == "abcdefgh\tk\r\nl\u00e9\U0001f600"

@@ -43,6 +43,7 @@ QUEUE = QueuePolicy(sla_working_days=2, claim=timedelta(minutes=30), retry=timed
 TIMES = [NOW + timedelta(days=d, hours=h) for d in (3, 21) for h in (0, 5)]
 NOTICES = ("invitation", "changed", "cancelled")
 ROOMY = {
+    "codes_per_identity_per_hour": 100_000,
     "codes_per_contact_per_hour": 100_000,
     "codes_per_client_per_hour": 100_000,
     "guesses_per_client_per_hour": 100_000,

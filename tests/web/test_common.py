@@ -3,6 +3,7 @@ cache-busted asset URLs, and templates that read a row's keys before a dict's at
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from hub.rules.codes import keyed_hash
-from hub.web.common import MAX_FIELD, Assets, client_key, read_form
+from hub.web.common import MAX_FIELD, Assets, client_address, client_key, read_form
 from tests.conftest import SECRET, MakeHub
 from tests.harness import Harness
 
@@ -77,11 +78,35 @@ async def test_the_client_is_known_by_a_keyed_hash_of_its_address(hub: Harness) 
     assert "203.0.113.7" not in key
 
 
-async def test_behind_a_proxy_the_first_forwarded_address_is_the_client(make_hub: MakeHub) -> None:
-    hub = _with_test_routes(await make_hub(trust_proxy_headers=True))
-    forwarded = await hub.client.get("/test/client", headers={"x-forwarded-for": "192.0.2.1, 198.51.100.9"})
-    assert forwarded.text == keyed_hash(SECRET, "client", "192.0.2.1")
+async def test_behind_a_trusted_proxy_the_address_it_appended_is_the_client(make_hub: MakeHub) -> None:
+    # F3: the leftmost entry was taken, which the client writes: a rotating spoofed entry escaped every limit.
+    hub = _with_test_routes(await make_hub(trusted_proxies=["203.0.113.7", "10.0.0.0/8"]))
+    client = keyed_hash(SECRET, "client", "192.0.2.1")
+    for spoofed in ("198.51.100.1", "198.51.100.2", "10.9.9.9"):
+        headers = {"x-forwarded-for": f"{spoofed}, 192.0.2.1, 10.1.2.3"}  # client's own, what our proxies saw
+        assert (await hub.client.get("/test/client", headers=headers)).text == client
     assert (await hub.client.get("/test/client")).text == keyed_hash(SECRET, "client", "203.0.113.7")
+
+
+async def test_forwarded_headers_from_anyone_but_a_trusted_proxy_are_ignored(make_hub: MakeHub) -> None:
+    hub = _with_test_routes(await make_hub(trusted_proxies=["10.0.0.0/8"]))
+    headers = {"x-forwarded-for": "192.0.2.1"}
+    assert (await hub.client.get("/test/client", headers=headers)).text == keyed_hash(SECRET, "client", "203.0.113.7")
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client"),
+    [
+        ("10.0.0.1", [], "10.0.0.1"),
+        ("10.0.0.1", ["192.0.2.1"], "192.0.2.1"),
+        ("10.0.0.1", ["1.1.1.1, 192.0.2.1", "10.0.0.2"], "192.0.2.1"),  # two headers are one list
+        ("10.0.0.1", ["not-an-address, 10.0.0.2"], "not-an-address"),
+        ("10.0.0.1", ["10.0.0.3, 10.0.0.2"], "10.0.0.3"),  # all ours: the furthest one seen
+        ("192.0.2.9", ["192.0.2.1"], "192.0.2.9"),
+    ],
+)
+def test_the_client_address_is_the_rightmost_not_trusted(peer: str, forwarded: list[str], client: str) -> None:
+    assert client_address(peer, forwarded, (ipaddress.ip_network("10.0.0.0/8"),)) == client
 
 
 def test_an_asset_url_carries_a_hash_of_the_file(tmp_path: Path) -> None:

@@ -30,8 +30,16 @@ async def message_list(request: Request) -> Response:
 async def letter_view(request: Request) -> Response:
     hub = hub_of(request)
     session = await require_patient(request)
+    # A page on another site can open this URL in the patient's browser (SameSite=Lax lets the cookie go):
+    # that is not the patient reading the letter, and a "viewed" would stop the reminders and the posted copy.
+    # Browsers too old to send Sec-Fetch-Site are taken at their word.
+    cross_site = request.headers.get("sec-fetch-site", "same-origin") == "cross-site"
     found = await open_letter(
-        hub.db, patient_id=session.patient_id, letter_id=request.path_params["id"], at=hub.clock.now()
+        hub.db,
+        patient_id=session.patient_id,
+        letter_id=request.path_params["id"],
+        at=hub.clock.now(),
+        record_view=not cross_site,
     )
     if found is None:
         raise HTTPException(404)

@@ -140,6 +140,12 @@ async def code_page(request: Request) -> Response:
     return render(request, "views/patient/code.html", {"resent": request.query_params.get("resent") == "1"})
 
 
+async def code_not_received_page(request: Request) -> Response:
+    if not _signin_token(request):
+        return RedirectResponse("/", status_code=303)
+    return render(request, "views/patient/code_not_received.html")
+
+
 async def submit_code(request: Request) -> Response:
     hub = hub_of(request)
     form = await read_form(request)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.rules.validation import printable
+from hub.store.audit import record_staff_read
 from hub.store.staff import disable_staff, list_staff, reset_totp
 from hub.store.staff_lookup import list_audit
+from hub.vocabulary import AuditAction, RecordType
 from hub.web.common import hub_of, read_form
 from hub.web.staff.common import require_admin, see_other, staff_page
 
@@ -45,20 +48,23 @@ async def reset(request: Request) -> Response:
 
 async def audit_log(request: Request) -> Response:
     hub = hub_of(request)
-    await require_admin(request)
-    values = {k: request.query_params.get(k, "").strip()[:100] for k in AUDIT_FILTERS}
-    return staff_page(
-        request,
-        "admin_audit.html",
-        {
-            "values": values,
-            "events": await list_audit(
-                hub.db,
-                actor_type=values["actor_type"],
-                actor_id=values["actor_id"],
-                action=values["action"],
-                record_type=values["record_type"],
-                record_id=values["record_id"],
-            ),
-        },
+    staff = await require_admin(request)
+    values = {k: printable(request.query_params.get(k, "")).strip()[:100] for k in AUDIT_FILTERS}
+    events = await list_audit(
+        hub.db,
+        actor_type=values["actor_type"],
+        actor_id=values["actor_id"],
+        action=values["action"],
+        record_type=values["record_type"],
+        record_id=values["record_id"],
     )
+    await record_staff_read(
+        hub.db,
+        at=hub.clock.now(),
+        staff_id=staff["id"],
+        action=AuditAction.AUDIT_LOG_VIEWED,
+        record_type=RecordType.AUDIT_LOG,
+        record_id="",
+        detail=f"{len(events)} rows",
+    )
+    return staff_page(request, "admin_audit.html", {"values": values, "events": events})

@@ -62,6 +62,7 @@ async def current_session(request: Request) -> StaffSession | str | None:
         token=token,
         now=hub.clock.now(),
         idle=timedelta(minutes=hub.settings.staff.session_idle_minutes),
+        absolute=timedelta(hours=hub.settings.staff.session_absolute_hours),
     )
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.rules.codes import keyed_hash
 from hub.rules.contacts import parse_date_of_birth
 from hub.rules.validation import printable
+from hub.store.audit import record_staff_read
 from hub.store.staff_lookup import SEARCH_LIMIT, find_patients, get_patient_record, opt_out_of_texts, resend_link
+from hub.vocabulary import AuditAction, RecordType
 from hub.web.common import hub_of, read_form
 from hub.web.staff.common import require_staff, see_other, staff_page
 
@@ -22,7 +27,7 @@ DONE = {
 
 async def search(request: Request) -> Response:
     hub = hub_of(request)
-    await require_staff(request)
+    staff = await require_staff(request)
     q = request.query_params
     values = {
         k: printable(q.get(k, "")).strip()[:100]
@@ -52,6 +57,19 @@ async def search(request: Request) -> Response:
             date_of_birth=dob,
         )
     )
+    if searched and not errors:
+        # What was searched for is kept only as a keyed hash (it can be matched, not read); who was shown, by id.
+        terms = keyed_hash(hub.settings.secret_key, "staff-search", json.dumps(values, sort_keys=True))[:16]
+        shown = ",".join(str(r["id"]) for r in results[:SEARCH_LIMIT])
+        await record_staff_read(
+            hub.db,
+            at=hub.clock.now(),
+            staff_id=staff["id"],
+            action=AuditAction.PATIENTS_SEARCHED,
+            record_type=RecordType.PATIENT,
+            record_id="search",
+            detail=f"terms {terms}; shown {shown or 'none'}",
+        )
     return staff_page(
         request,
         "patients.html",
@@ -68,10 +86,18 @@ async def search(request: Request) -> Response:
 
 async def patient_record(request: Request) -> Response:
     hub = hub_of(request)
-    await require_staff(request)
+    staff = await require_staff(request)
     record = await get_patient_record(hub.db, request.path_params["id"])
     if record is None:
         raise HTTPException(404)
+    await record_staff_read(
+        hub.db,
+        at=hub.clock.now(),
+        staff_id=staff["id"],
+        action=AuditAction.PATIENT_RECORD_VIEWED,
+        record_type=RecordType.PATIENT,
+        record_id=request.path_params["id"],
+    )
     return staff_page(request, "patient.html", {**record, "notice": DONE.get(request.query_params.get("done", ""), "")})
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.clock import format_date, format_time
 from hub.db import Row
+from hub.rules.export import csv_text
 from hub.rules.tasks import parse_new_start
+from hub.store.audit import record_staff_read
 from hub.store.lifecycle import describe_conflict
 from hub.store.task_outcomes import NotHeld, Outcome, record_outcome
 from hub.store.tasks import (
@@ -23,7 +22,7 @@ from hub.store.tasks import (
     list_queue,
     release_task,
 )
-from hub.vocabulary import AGENT_OUTCOMES, TaskKind, TaskOutcome, TaskStatus
+from hub.vocabulary import AGENT_OUTCOMES, AuditAction, RecordType, TaskKind, TaskOutcome, TaskStatus
 from hub.web.common import hub_of, read_form
 from hub.web.staff.common import require_admin, require_staff, see_other, staff_page
 
@@ -96,7 +95,17 @@ async def task_page(
 
 
 async def task_detail(request: Request) -> Response:
-    return await task_page(request)
+    response = await task_page(request)
+    hub = hub_of(request)
+    await record_staff_read(
+        hub.db,
+        at=hub.clock.now(),
+        staff_id=request.state.staff["id"],
+        action=AuditAction.TASK_VIEWED,
+        record_type=RecordType.TASK,
+        record_id=request.path_params["id"],
+    )
+    return response
 
 
 async def claim(request: Request) -> Response:
@@ -174,9 +183,7 @@ async def queue_csv(request: Request) -> Response:
     rows = await export_rows(
         hub.db, filters=Filters.from_query(request.query_params), now=hub.clock.now(), policy=hub.policies.queue
     )
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
+    text = csv_text(
         [
             "task_id",
             "kind",
@@ -192,10 +199,8 @@ async def queue_csv(request: Request) -> Response:
             "patient_mrn",
             "appointment_date",
             "appointment_time",
-        ]
-    )
-    for t in rows:
-        writer.writerow(
+        ],
+        (
             [
                 t["id"],
                 t["kind"],
@@ -212,9 +217,20 @@ async def queue_csv(request: Request) -> Response:
                 format_date(t["starts_at"]) if t["starts_at"] else "",
                 format_time(t["starts_at"]) if t["starts_at"] else "",
             ]
-        )
+            for t in rows
+        ),
+    )
+    await record_staff_read(
+        hub.db,
+        at=hub.clock.now(),
+        staff_id=request.state.staff["id"],
+        action=AuditAction.QUEUE_EXPORTED,
+        record_type=RecordType.TASK,
+        record_id="export",
+        detail=f"{len(rows)} rows",
+    )
     return Response(
-        out.getvalue(),
+        text,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="call-back-queue.csv"'},
     )

@@ -20,7 +20,7 @@ from hub.store.staff import (
 )
 from hub.store.staff_sessions import StaffSession, end_staff_session, start_staff_session
 from hub.vocabulary import StaffSessionStage
-from hub.web.common import hub_of, read_form
+from hub.web.common import client_key, hub_of, read_form
 from hub.web.staff.common import (
     current_session,
     delete_staff_cookie,
@@ -39,6 +39,7 @@ WRONG_DETAILS = (
 )
 WRONG_CODE = "The code is not right, or it has been used already. Wait for the next code and try again."
 LOCKED = "There have been too many failed attempts. Your account is locked for {minutes} minutes."
+TOO_MANY = "There have been too many wrong passwords from your network. Try again in an hour."
 
 
 def _locked(request: Request) -> str:
@@ -56,8 +57,20 @@ async def sign_in(request: Request) -> Response:
     form = await read_form(request)
     username = form.get("username", "").strip()
     checked = await check_password(
-        hub.db, username=username, password=form.get("password", ""), now=hub.clock.now(), policy=hub.policies.lockout
+        hub.db,
+        username=username,
+        password=form.get("password", ""),
+        now=hub.clock.now(),
+        policy=hub.policies.lockout,
+        client_key=client_key(request),
     )
+    if checked.too_many:
+        return staff_page(
+            request,
+            "sign_in.html",
+            {"errors": {"username": TOO_MANY}, "values": {"username": username}, "timed_out": False},
+            status=429,
+        )
     if not checked.ok or checked.staff is None:
         settings = hub.settings
         message = WRONG_DETAILS.format(attempts=settings.staff.lockout_attempts, minutes=settings.staff.lockout_minutes)

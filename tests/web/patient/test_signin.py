@@ -443,11 +443,11 @@ async def test_send_a_new_code_replaces_the_old_one(hub: Harness) -> None:
     assert (await hub.submit_code((await hub.sent_codes())[-1])).headers["location"] == "/appointments"
 
 
-async def test_codes_per_contact_are_limited_across_new_codes_and_new_attempts(
+async def test_codes_per_identity_are_limited_across_new_codes_and_new_attempts(
     hub: Harness, new_browser: Browser
 ) -> None:
     await hub.create_patient()
-    assert hub.settings.codes_per_contact_per_hour == 5
+    assert hub.settings.codes_per_identity_per_hour == 5
     await hub.submit_details("07700 900001", "1948-03-14")
     for _ in range(4):
         response = await hub.post_form("/sign-in/resend", {}, csrf_from="/sign-in/code")
@@ -456,8 +456,8 @@ async def test_codes_per_contact_are_limited_across_new_codes_and_new_attempts(
 
     resend = await hub.post_form("/sign-in/resend", {}, csrf_from="/sign-in/code")
     again = await hub.submit_details("07700 900001", "1948-03-14")
-    # Per contact, not per browser, and a miss on the same contact is refused the same way.
-    elsewhere = await new_browser(hub, "198.51.100.99").submit_details("+44 7700 900001", "1950-01-01")
+    # Per contact and date of birth, not per browser.
+    elsewhere = await new_browser(hub, "198.51.100.99").submit_details("+44 7700 900001", "1948-03-14")
 
     for response in (resend, again, elsewhere):
         assert response.status_code == 429
@@ -465,6 +465,29 @@ async def test_codes_per_contact_are_limited_across_new_codes_and_new_attempts(
         check_page(response.text)
     assert await count(hub, "dev_messages") == 5
     assert await count(hub, "code_challenges") == 5
+
+
+async def test_wrong_dates_of_birth_do_not_lock_the_patient_out(hub: Harness, new_browser: Browser) -> None:
+    # F4: five requests with the patient's mobile and a made-up date of birth left the patient 429 for an hour.
+    await hub.create_patient()
+    for _ in range(6):
+        await hub.submit_details("07700 900001", "1999-09-09")
+    assert (await hub.submit_details("07700 900001", "1999-09-09")).status_code == 429  # that guess is used up
+    patient = new_browser(hub, "198.51.100.99")
+    assert (await patient.submit_details("07700 900001", "1948-03-14")).status_code == 303
+    assert len(await hub.sent_codes("+447700900001")) == 1
+
+
+async def test_codes_sent_to_one_number_are_capped_across_dates_of_birth(make_hub: MakeHub) -> None:
+    hub = await make_hub(codes_per_contact_per_hour=3)
+    for n, born in enumerate(("2015-01-01", "2017-02-02"), start=1):  # a parent's mobile, two children
+        await hub.create_patient(mobile="+447700900001", dob=born, mrn=f"MRN{n}")
+    for born in ("2015-01-01", "2017-02-02", "2015-01-01"):
+        assert (await hub.submit_details("07700 900001", born)).status_code == 303
+    for _ in range(5):  # misses cost no message and do not count towards the cap
+        await hub.submit_details("07700 900001", "1999-09-09")
+    assert (await hub.submit_details("07700 900001", "2017-02-02")).status_code == 429
+    assert len(await hub.sent_codes("+447700900001")) == 3
 
 
 async def test_codes_per_client_address_are_limited(make_hub: MakeHub, new_browser: Browser) -> None:
