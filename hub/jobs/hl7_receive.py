@@ -1,0 +1,202 @@
+"""One HL7 v2 message in, one ACK out: read it, route it by sending facility and type, apply it in one transaction
+through the same feed functions as the JSON API and the CSV import (hub.store.feed, and so the appointment
+lifecycle), and answer AA, AE (nothing applied, ERR names the field) or AR (unknown facility or type).
+
+A repeated message (same facility, same MSH-10) gets the stored answer again and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from hub.clock import Clock, london
+from hub.db import Database, Transaction
+from hub.rules import hl7_mapping as mapping
+from hub.rules.feed import read_appointment, read_patient
+from hub.rules.hl7_message import Header, Hl7Error, Message, Problem, ack, parse
+from hub.settings import Settings
+from hub.store import hl7 as log
+from hub.store.feed import upsert_appointment, upsert_patient
+from hub.store.letters import upsert_letter
+
+logger = logging.getLogger(__name__)
+ACCEPT, ERROR, REJECT = "AA", "AE", "AR"
+SUPPORTED = {"SIU": tuple(mapping.SIU_STATUS), "ADT": mapping.ADT_PATIENT, "MDM": mapping.MDM_LETTER}
+
+
+class Rejected(Exception):
+    """Nothing is applied: the transaction is rolled back and the message answered AE with these problems."""
+
+    def __init__(self, *problems: Problem) -> None:
+        super().__init__(", ".join(p.field for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """What every message needs: the database, settings, clock, and each sending facility's trust and its id."""
+
+    db: Database
+    settings: Settings
+    clock: Clock
+    trusts: dict[str, mapping.Trust]
+    organisation_ids: dict[str, int]
+
+    async def receive(self, block: bytes) -> str:
+        """The ACK for one MLLP block (never an exception: a failure of ours is an AE, and logged without data)."""
+        now = self.clock.now()
+        try:
+            message = parse(block)
+        except Hl7Error as exc:
+            return _answer(None, REJECT, now, "the message could not be read", (Problem(exc.field, exc.message),))
+        header = message.header
+        trust = self.trusts.get(header.sending_facility)
+        if trust is None:
+            return _answer(
+                header, REJECT, now, "unknown sending facility", (Problem("MSH-4", "is not in hl7.facilities", "204"),)
+            )
+        if header.trigger not in SUPPORTED.get(header.message_type, ()):
+            return _answer(
+                header,
+                REJECT,
+                now,
+                "unsupported message type",
+                (Problem("MSH-9", f"{header.message_type[:10]} {header.trigger[:10]} is not accepted", "200"),),
+            )
+        try:
+            return await self._apply(message, trust)
+        except Exception:  # a fault of ours must not end the connection; the sender will retry an AE
+            logger.exception("HL7 %s from %s could not be applied", header.kind, header.sending_facility)
+            return _answer(
+                header, ERROR, now, "the hub could not apply the message", (Problem("MSH", "internal error"),)
+            )
+
+    async def _apply(self, message: Message, trust: mapping.Trust) -> str:
+        header, now = message.header, self.clock.now()
+        organisation_id = self.organisation_ids[trust.organisation]
+        try:
+            async with self.db.write() as tx:
+                stored = await log.get_answer(tx, header.sending_facility, header.control_id)
+                if stored is not None:
+                    return stored
+                text = await _APPLY[header.message_type](self, tx, message, trust, organisation_id)
+                answer = _answer(header, ACCEPT, now, text)
+                await self._record(tx, header, ACCEPT, answer)
+                return answer
+        except (Rejected, Hl7Error) as exc:
+            problems = exc.problems if isinstance(exc, Rejected) else (Problem(exc.field, exc.message),)
+            answer = _answer(header, ERROR, now, "nothing was applied", problems)
+        async with self.db.write() as tx:  # the rejection alone, so that a repeat gets the same answer
+            stored = await log.get_answer(tx, header.sending_facility, header.control_id)
+            if stored is not None:
+                return stored
+            await self._record(tx, header, ERROR, answer)
+        return answer
+
+    async def _record(self, tx: Transaction, header: Header, code: str, answer: str) -> None:
+        await log.record_answer(
+            tx,
+            facility=header.sending_facility,
+            control_id=header.control_id,
+            message_type=header.kind,
+            code=code,
+            ack=answer,
+            now=self.clock.now(),
+        )
+
+    @property
+    def today(self) -> date:
+        return london(self.clock.now()).date()
+
+    def actor(self, header: Header) -> str:
+        return f"hl7:{header.sending_facility}"[:100]
+
+    async def ensure_patient(
+        self, tx: Transaction, message: Message, trust: mapping.Trust, organisation_id: int, *, update: bool
+    ) -> str:
+        """The PID's patient, created when unknown; updated with what PID sends only when `update` (ADT)."""
+        mrn = mapping.patient_ref(message, trust)
+        held = await log.patient_body(tx, organisation_id, mrn)
+        if held is not None and not update:
+            return mrn
+        if held is not None and await log.is_outdated(tx, organisation_id, "patient", mrn, message.header.sent_at):
+            return mrn
+        body = {**(held or {}), **mapping.patient_body(message, trust)}
+        patient, errors = read_patient({k: v for k, v in body.items() if v is not None}, today=self.today)
+        if patient is None or errors:
+            raise Rejected(*mapping.problems_from(errors, mapping.PATIENT_FIELDS))
+        await upsert_patient(
+            tx,
+            organisation_id=organisation_id,
+            ref=mrn,
+            values=patient.values(),
+            actor=self.actor(message.header),
+            now=self.clock.now(),
+            settings=self.settings,
+        )
+        await log.mark_applied(tx, organisation_id, "patient", mrn, message.header.sent_at)
+        return mrn
+
+
+async def _siu(receiver: Receiver, tx: Transaction, message: Message, trust: mapping.Trust, org: int) -> str:
+    ref = mapping.appointment_ref(message)
+    changes = mapping.appointment_body(message, trust)
+    mrn = await receiver.ensure_patient(tx, message, trust, org, update=False)
+    if await log.is_outdated(tx, org, "appointment", ref, message.header.sent_at):
+        return "older than a message already applied: not applied"
+    held = await log.appointment_body(tx, org, ref)
+    if held is None and "start" not in changes and message.header.trigger in ("S15", "S17", "S26"):
+        raise Rejected(Problem("SCH-2", "no appointment with this reference", "204"))
+    body: dict[str, Any] = {**(held or {}), **changes, "patient_ref": mrn}
+    appointment, errors = read_appointment(body)
+    if appointment is None or errors:
+        raise Rejected(*mapping.problems_from(errors, mapping.APPOINTMENT_FIELDS))
+    applied = await upsert_appointment(
+        tx,
+        organisation_id=org,
+        ref=ref,
+        values=appointment.values(),
+        actor=receiver.actor(message.header),
+        now=receiver.clock.now(),
+        settings=receiver.settings,
+    )
+    if applied.outcome == "rejected":
+        raise Rejected(*mapping.problems_from(list(applied.errors), mapping.APPOINTMENT_FIELDS))
+    await log.mark_applied(tx, org, "appointment", ref, message.header.sent_at)
+    return applied.outcome
+
+
+async def _adt(receiver: Receiver, tx: Transaction, message: Message, trust: mapping.Trust, org: int) -> str:
+    await receiver.ensure_patient(tx, message, trust, org, update=True)
+    return "applied"
+
+
+async def _mdm(receiver: Receiver, tx: Transaction, message: Message, trust: mapping.Trust, org: int) -> str:
+    found = mapping.letter(message, trust, max_bytes=receiver.settings.letter_max_bytes)
+    mrn = await receiver.ensure_patient(tx, message, trust, org, update=False)
+    applied = await upsert_letter(
+        tx,
+        organisation_id=org,
+        ref=found.ref,
+        kind=str(found.kind),
+        title=found.title,
+        content=found.content,
+        actor=receiver.actor(message.header),
+        now=receiver.clock.now(),
+        appointment_ref=found.appointment_ref,
+        patient_ref=mrn,
+    )
+    if applied.outcome == "rejected":
+        raise Rejected(*mapping.problems_from(list(applied.errors), mapping.LETTER_FIELDS))
+    return applied.outcome
+
+
+_APPLY = {"SIU": _siu, "ADT": _adt, "MDM": _mdm}
+
+
+def _answer(header: Header | None, code: str, now: Any, text: str, problems: tuple[Problem, ...] = ()) -> str:
+    return ack(header, code, control_id=f"HUB{secrets.token_hex(8)}", now=now, text=text, problems=problems)
