@@ -25,6 +25,7 @@ from hub.store.letters import upsert_letter
 
 logger = logging.getLogger(__name__)
 ACCEPT, ERROR, REJECT = "AA", "AE", "AR"
+OUTDATED = "older than a message already applied: not applied"
 SUPPORTED = {"SIU": tuple(mapping.SIU_STATUS), "ADT": mapping.ADT_PATIENT, "MDM": mapping.MDM_LETTER}
 
 
@@ -69,8 +70,9 @@ class Receiver:
             )
         try:
             return await self._apply(message, trust)
-        except Exception:  # a fault of ours must not end the connection; the sender will retry an AE
-            logger.exception("HL7 %s from %s could not be applied", header.kind, header.sending_facility)
+        except Exception as exc:  # a fault of ours must not end the connection; the sender will retry an AE
+            # The exception's type only: its text may quote a value from the message (a name, an NHS number).
+            logger.error("HL7 %s %s could not be applied: %s", header.kind, header.control_id, type(exc).__name__)
             return _answer(
                 header, ERROR, now, "the hub could not apply the message", (Problem("MSH", "internal error"),)
             )
@@ -123,8 +125,6 @@ class Receiver:
         held = await log.patient_body(tx, organisation_id, mrn)
         if held is not None and not update:
             return mrn
-        if held is not None and await log.is_outdated(tx, organisation_id, "patient", mrn, message.header.sent_at):
-            return mrn
         body = {**(held or {}), **mapping.patient_body(message, trust)}
         patient, errors = read_patient({k: v for k, v in body.items() if v is not None}, today=self.today)
         if patient is None or errors:
@@ -147,7 +147,7 @@ async def _siu(receiver: Receiver, tx: Transaction, message: Message, trust: map
     changes = mapping.appointment_body(message, trust)
     mrn = await receiver.ensure_patient(tx, message, trust, org, update=False)
     if await log.is_outdated(tx, org, "appointment", ref, message.header.sent_at):
-        return "older than a message already applied: not applied"
+        return OUTDATED
     held = await log.appointment_body(tx, org, ref)
     if held is None and "start" not in changes and message.header.trigger in ("S15", "S17", "S26"):
         raise Rejected(Problem("SCH-2", "no appointment with this reference", "204"))
@@ -171,6 +171,8 @@ async def _siu(receiver: Receiver, tx: Transaction, message: Message, trust: map
 
 
 async def _adt(receiver: Receiver, tx: Transaction, message: Message, trust: mapping.Trust, org: int) -> str:
+    if await log.is_outdated(tx, org, "patient", mapping.patient_ref(message, trust), message.header.sent_at):
+        return OUTDATED
     await receiver.ensure_patient(tx, message, trust, org, update=True)
     return "applied"
 

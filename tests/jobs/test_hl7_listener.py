@@ -4,14 +4,21 @@ the JSON API's feed code, the ACK codes, repeats and late messages, the framing 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hub.jobs.hl7_listener import make_receiver, start_listener
-from hub.settings import SettingsError
-from tests.conftest import MakeHub
+from hub.settings import ROOT, SettingsError
+from tests.conftest import SECRET, MakeHub
 from tests.harness import Harness
 from tests.hl7_samples import PDF, SETTINGS, Client, adt, mdm, pid, siu
 
@@ -205,6 +212,14 @@ async def test_an_older_message_never_undoes_a_newer_one(trust: Harness, port: i
     assert (await rows(trust, "SELECT starts_at FROM appointments")) == [{"starts_at": "2026-12-15T14:00:00.000000Z"}]
 
 
+async def test_an_older_adt_never_undoes_a_newer_one(trust: Harness, port: int) -> None:
+    async with Client(port) as client:
+        await client.send(adt("A08", control_id="NEW", sent="20261121100000", family="Newer"))
+        late = await client.send(adt("A08", control_id="OLD", sent="20261121090000", family="Older"))
+    assert late.code == "AA" and "not applied" in late.text
+    assert await rows(trust, "SELECT family_name FROM patients") == [{"family_name": "Newer"}]
+
+
 @pytest.mark.parametrize("sep", ["\r", "\n", "\r\n"])
 async def test_any_segment_end_is_read(trust: Harness, port: int, sep: str) -> None:
     async with Client(port) as client:
@@ -284,3 +299,54 @@ async def test_start_up_checks_the_tables(make_hub: MakeHub) -> None:
     hub = await make_hub(**{**SETTINGS, "hl7.appointment_types": ["RAL:TEL=by pigeon"]})
     with pytest.raises(SettingsError, match="hl7.appointment_types: 'by pigeon' must be one of"):
         await make_receiver(hub.db, hub.settings, hub.clock)
+
+
+def _hub_command(database: Path, *args: str, port: int = 0) -> subprocess.Popen[str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HUB_DATABASE_URL": f"sqlite:///{database}",
+        "HUB_SECRET_KEY": SECRET,
+        "HUB_HL7__FACILITIES": "RFH_PAS=RAL",
+        "HUB_HL7__PORT": str(port),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "hub", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _run(database: Path, *args: str) -> tuple[int, str]:
+    with _hub_command(database, *args) as process:
+        _, err = process.communicate(timeout=120)
+    return process.returncode, err
+
+
+async def test_python_m_hub_hl7_listens_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    database = tmp_path / "hub.sqlite3"
+    assert _run(database, "migrate")[0] == 0
+    code, err = _run(database, "hl7")
+    assert (code, err.strip().splitlines()[-1]) == (
+        2,
+        "Settings error: hl7.facilities names organisations the hub does not have: RAL",
+    )
+    assert _run(database, "create-organisation", "--code", "RAL", "--name", "Test Trust")[0] == 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    with _hub_command(database, "hl7", port=free) as process:
+        try:
+            for _ in range(200):
+                with contextlib.suppress(OSError):
+                    async with Client(free) as client:
+                        ack = await client.send(adt("A28"))
+                    break
+                await asyncio.sleep(0.1)
+            assert ack.code == "AA"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=60)
+    assert process.returncode == 0
