@@ -15,7 +15,8 @@ CREATE TABLE hl7_messages (
 -- that arrives late is acknowledged but never undoes the newer one.
 CREATE TABLE hl7_record_times (
     organisation_id BIGINT NOT NULL REFERENCES organisations (id),
-    record TEXT NOT NULL CHECK (record IN ('patient', 'appointment')),
+    -- a RecordType: patient or appointment
+    record TEXT NOT NULL,
     ref TEXT NOT NULL,
     message_at TEXT NOT NULL,
     PRIMARY KEY (organisation_id, record, ref)

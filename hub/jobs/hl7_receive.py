@@ -22,6 +22,7 @@ from hub.settings import Settings
 from hub.store import hl7 as log
 from hub.store.feed import upsert_appointment, upsert_patient
 from hub.store.letters import upsert_letter
+from hub.vocabulary import RecordType
 
 logger = logging.getLogger(__name__)
 ACCEPT, ERROR, REJECT = "AA", "AE", "AR"
@@ -138,7 +139,7 @@ class Receiver:
             now=self.clock.now(),
             settings=self.settings,
         )
-        await log.mark_applied(tx, organisation_id, "patient", mrn, message.header.sent_at)
+        await log.mark_applied(tx, organisation_id, RecordType.PATIENT, mrn, message.header.sent_at)
         return mrn
 
 
@@ -146,7 +147,7 @@ async def _siu(receiver: Receiver, tx: Transaction, message: Message, trust: map
     ref = mapping.appointment_ref(message)
     changes = mapping.appointment_body(message, trust)
     mrn = await receiver.ensure_patient(tx, message, trust, org, update=False)
-    if await log.is_outdated(tx, org, "appointment", ref, message.header.sent_at):
+    if await log.is_outdated(tx, org, RecordType.APPOINTMENT, ref, message.header.sent_at):
         return OUTDATED
     held = await log.appointment_body(tx, org, ref)
     if held is None and "start" not in changes and message.header.trigger in ("S15", "S17", "S26"):
@@ -166,12 +167,12 @@ async def _siu(receiver: Receiver, tx: Transaction, message: Message, trust: map
     )
     if applied.outcome == "rejected":
         raise Rejected(*mapping.problems_from(list(applied.errors), mapping.APPOINTMENT_FIELDS))
-    await log.mark_applied(tx, org, "appointment", ref, message.header.sent_at)
+    await log.mark_applied(tx, org, RecordType.APPOINTMENT, ref, message.header.sent_at)
     return applied.outcome
 
 
 async def _adt(receiver: Receiver, tx: Transaction, message: Message, trust: mapping.Trust, org: int) -> str:
-    if await log.is_outdated(tx, org, "patient", mapping.patient_ref(message, trust), message.header.sent_at):
+    if await log.is_outdated(tx, org, RecordType.PATIENT, mapping.patient_ref(message, trust), message.header.sent_at):
         return OUTDATED
     await receiver.ensure_patient(tx, message, trust, org, update=True)
     return "applied"
