@@ -347,6 +347,7 @@ class AuditAction(StrEnum):
     REQUEST_CLOSED = "request_closed"  # the booking centre closed a patient's request without a change
     LETTER_NOT_POSTED = "letter_not_posted"  # no postal address
     PATIENT_OPT_OUT_SET = "patient_opt_out_set"  # the hospital set texts / emails / paper
+    PATIENT_MERGED = "patient_merged"  # the hospital merged two records (HL7 ADT^A40)
     SMS_OPTED_OUT = "sms_opted_out"
     LINK_RESENT = "link_resent"
     # The NHS App
@@ -398,6 +399,7 @@ class EventKind(StrEnum):
     LETTER_NOT_POSTED = "letter.not_posted"
     PATIENT_EMAILS_OPTED_OUT = "patient.emails_opted_out"
     PATIENT_EMAILS_OPTED_IN = "patient.emails_opted_in"
+    PATIENT_MERGED = "patient.merged"
 
 
 # Who causes each event, and what it means: the README's and the OpenAPI document's lists come from here.
@@ -454,6 +456,11 @@ EVENT_KINDS: Final[dict[EventKind, tuple[str, str]]] = {
     ),
     EventKind.PATIENT_EMAILS_OPTED_OUT: ("hospital", "Emails to the patient stopped (`data.by` = `hospital`)."),
     EventKind.PATIENT_EMAILS_OPTED_IN: ("hospital", "Emails to the patient resume (`data.by` = `hospital`)."),
+    EventKind.PATIENT_MERGED: (
+        "hospital",
+        "You merged two records (HL7 ADT^A40): the event's patient now holds the appointments, letters, messages and"
+        " tasks of `data.merged_mrn`.",
+    ),
 }
 
 

@@ -84,6 +84,16 @@ def adt(trigger: str = "A08", *, control_id: str = "ADT00001", sent: str = "2026
     return "\r".join(segments) + "\r"
 
 
+def merge(surviving: str, prior: str, *, control_id: str = "A40001", sent: str = "20261121100000") -> str:
+    segments = [
+        msh("ADT^A40^ADT_A39", control_id, sent=sent),
+        f"EVN|A40|{sent}",
+        f"PID|1||{surviving}^^^RFH^MR||Jones^Margaret||19480314|F",
+        f"MRG|{prior}^^^RFH^MR",
+    ]
+    return "\r".join(segments) + "\r"
+
+
 def mdm(
     trigger: str = "T02",
     *,

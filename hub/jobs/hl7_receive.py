@@ -22,12 +22,17 @@ from hub.settings import Settings
 from hub.store import hl7 as log
 from hub.store.feed import upsert_appointment, upsert_patient
 from hub.store.letters import upsert_letter
+from hub.store.patient_merge import merge_patients
 from hub.vocabulary import RecordType
 
 logger = logging.getLogger(__name__)
 ACCEPT, ERROR, REJECT = "AA", "AE", "AR"
 OUTDATED = "older than a message already applied: not applied"
-SUPPORTED = {"SIU": tuple(mapping.SIU_STATUS), "ADT": mapping.ADT_PATIENT, "MDM": mapping.MDM_LETTER}
+SUPPORTED = {
+    "SIU": tuple(mapping.SIU_STATUS),
+    "ADT": (*mapping.ADT_PATIENT, mapping.ADT_MERGE),
+    "MDM": mapping.MDM_LETTER,
+}
 
 
 class Rejected(Exception):
@@ -119,14 +124,25 @@ class Receiver:
         return f"hl7:{header.sending_facility}"[:100]
 
     async def ensure_patient(
-        self, tx: Transaction, message: Message, trust: mapping.Trust, organisation_id: int, *, update: bool
+        self,
+        tx: Transaction,
+        message: Message,
+        trust: mapping.Trust,
+        organisation_id: int,
+        *,
+        update: bool,
+        base: dict[str, Any] | None = None,
     ) -> str:
-        """The PID's patient, created when unknown; updated with what PID sends only when `update` (ADT)."""
+        """The PID's patient, created when unknown (from `base` and PID); updated with what PID sends only when
+        `update` (ADT). A record merged away is refused: the hospital must name the surviving one."""
         mrn = mapping.patient_ref(message, trust)
+        found = await log.find_patient(tx, organisation_id, mrn)
+        if found is not None and found[1] is not None:
+            raise Rejected(Problem("PID-3", "this MRN was merged into another patient's (an A40)", "204"))
         held = await log.patient_body(tx, organisation_id, mrn)
         if held is not None and not update:
             return mrn
-        body = {**(held or {}), **mapping.patient_body(message, trust)}
+        body = {**(held or base or {}), **mapping.patient_body(message, trust)}
         patient, errors = read_patient({k: v for k, v in body.items() if v is not None}, today=self.today)
         if patient is None or errors:
             raise Rejected(*mapping.problems_from(errors, mapping.PATIENT_FIELDS))
@@ -172,10 +188,29 @@ async def _siu(receiver: Receiver, tx: Transaction, message: Message, trust: map
 
 
 async def _adt(receiver: Receiver, tx: Transaction, message: Message, trust: mapping.Trust, org: int) -> str:
-    if await log.is_outdated(tx, org, RecordType.PATIENT, mapping.patient_ref(message, trust), message.header.sent_at):
+    mrn = mapping.patient_ref(message, trust)
+    if await log.is_outdated(tx, org, RecordType.PATIENT, mrn, message.header.sent_at):
         return OUTDATED
-    await receiver.ensure_patient(tx, message, trust, org, update=True)
-    return "applied"
+    if message.header.trigger != mapping.ADT_MERGE:
+        await receiver.ensure_patient(tx, message, trust, org, update=True)
+        return "applied"
+    prior = mapping.merged_ref(message, trust)
+    merged = await log.find_patient(tx, org, prior)
+    # A survivor the hub has not met yet starts as the merged record was (PID's fields on top).
+    base = await log.patient_body(tx, org, prior) if merged is not None and merged[1] is None else None
+    await receiver.ensure_patient(tx, message, trust, org, update=True, base=base)
+    surviving = await log.find_patient(tx, org, mrn)
+    if merged is None or merged[1] is not None or surviving is None or prior == mrn:
+        return "nothing to merge"
+    await merge_patients(
+        tx,
+        organisation_id=org,
+        surviving_id=surviving[0],
+        merged_id=merged[0],
+        actor=receiver.actor(message.header),
+        now=receiver.clock.now(),
+    )
+    return "merged"
 
 
 async def _mdm(receiver: Receiver, tx: Transaction, message: Message, trust: mapping.Trust, org: int) -> str:

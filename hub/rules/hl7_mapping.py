@@ -29,6 +29,7 @@ SIU_STATUS = {
     "S26": HospitalStatus.DID_NOT_ATTEND,
 }
 ADT_PATIENT = ("A04", "A08", "A28", "A31")
+ADT_MERGE = "A40"
 MDM_LETTER = ("T02", "T10")
 CLEAR = '""'  # HL7's null: "delete what you hold"
 
@@ -152,6 +153,18 @@ def patient_ref(message: Message, trust: Trust) -> str:
                 return mrn
     types = " or ".join(sorted(trust.mrn_types))
     raise Hl7Error("PID-3", f"has no identifier of type {types} (the MRN)")
+
+
+def merged_ref(message: Message, trust: Trust) -> str:
+    """ADT^A40's MRG-1: the MRN of the record merged away (the identifier of an MRN type, else the first one)."""
+    found = ""
+    for n in range(message.repetitions("MRG", 1), 0, -1):
+        value = message.get("MRG", 1, repetition=n)
+        if value and (n == 1 or message.get("MRG", 1, repetition=n, component=5).upper() in trust.mrn_types):
+            found = value
+    if not found:
+        raise Hl7Error("MRG-1", "the prior patient's MRN is required")
+    return found
 
 
 def patient_body(message: Message, trust: Trust) -> dict[str, Any]:

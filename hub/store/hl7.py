@@ -64,6 +64,16 @@ async def mark_applied(tx: Transaction, organisation_id: int, record: str, ref: 
         )
 
 
+async def find_patient(tx: Transaction, organisation_id: int, mrn: str) -> tuple[int, int | None] | None:
+    """The patient's id and the record it was merged into (None while it stands), or None when there is none."""
+    row = await tx.fetch_one(
+        "SELECT id, merged_into FROM patients WHERE organisation_id = ? AND mrn = ?", (organisation_id, mrn)
+    )
+    if row is None:
+        return None
+    return int(row["id"]), int(row["merged_into"]) if row["merged_into"] is not None else None
+
+
 async def patient_body(tx: Transaction, organisation_id: int, mrn: str) -> dict[str, Any] | None:
     """The patient as the API's body (what the hospital may set), or None for a patient we do not have."""
     row = await tx.fetch_one(

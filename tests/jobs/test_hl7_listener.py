@@ -20,7 +20,7 @@ from hub.jobs.hl7_listener import make_receiver, start_listener
 from hub.settings import ROOT, SettingsError
 from tests.conftest import SECRET, MakeHub
 from tests.harness import Harness
-from tests.hl7_samples import PDF, SETTINGS, Client, adt, mdm, pid, siu
+from tests.hl7_samples import PDF, SETTINGS, Client, adt, mdm, merge, pid, siu
 
 pytestmark = pytest.mark.anyio
 
@@ -161,6 +161,29 @@ async def test_mdm_attaches_the_pdf_to_the_appointment(trust: Harness, port: int
         "content": PDF,
         "appointment": "APT-1001",
     }
+
+
+async def test_a40_merges_the_prior_record_into_the_surviving_one(trust: Harness, port: int) -> None:
+    async with Client(port) as client:
+        await client.send(siu(patient=pid("RF0000002", phones="07700 900002^ORN^CP")))  # booked on a duplicate
+        await client.send(adt("A28", control_id="ADT1"))  # the patient's real record, RF1234567
+        merged = await client.send(merge("RF1234567", "RF0000002"))
+        again = await client.send(merge("RF1234567", "RF0000002", control_id="A40002"))
+        stale = await client.send(siu("S14", control_id="S3", patient=pid("RF0000002"), sent="20261121110000"))
+    assert (merged.code, merged.text, again.code, again.text) == ("AA", "merged", "AA", "nothing to merge")
+    assert (stale.code, stale.errors) == ("AE", ["PID^1^3^1: this MRN was merged into another patient's (an A40)"])
+    [owner] = await rows(trust, "SELECT p.mrn FROM appointments a JOIN patients p ON p.id = a.patient_id")
+    assert owner == {"mrn": "RF1234567"}
+    events = await rows(trust, "SELECT kind FROM events")
+    assert events == [{"kind": "patient.merged"}]
+
+
+async def test_a40_for_a_survivor_the_hub_has_not_met_starts_from_the_prior_record(trust: Harness, port: int) -> None:
+    async with Client(port) as client:
+        await client.send(siu(patient=pid("RF0000002")))
+        assert (await client.send(merge("RF0000009", "RF0000002"))).text == "merged"
+    survivor = await rows(trust, "SELECT mobile, date_of_birth FROM patients WHERE mrn = 'RF0000009'")
+    assert survivor == [{"mobile": "+447700900001", "date_of_birth": "1948-03-14"}]
 
 
 async def test_invalid_content_is_ae_naming_the_field_and_applies_nothing(trust: Harness, port: int) -> None:
