@@ -67,19 +67,23 @@ class Message:
     def __init__(self, parsed: hl7.Message, header: Header) -> None:
         self._parsed = parsed
         self.header = header
+        self._segments: dict[str, list[hl7.Segment]] = {}
+        for segment in parsed:
+            self._segments.setdefault(str(segment[0]), []).append(segment)
 
     def has(self, segment: str) -> bool:
-        return any(str(s[0]) == segment for s in self._parsed)
+        return segment in self._segments
 
     def count(self, segment: str) -> int:
-        return sum(1 for s in self._parsed if str(s[0]) == segment)
+        return len(self._segments.get(segment, ()))
 
     def get(self, segment: str, field: int, *, component: int = 1, repetition: int = 1, index: int = 1) -> str:
         """One component of one field (repetition and segment occurrence counted from 1), unescaped."""
-        if self.count(segment) < index:
+        found = self._segments.get(segment, ())
+        if len(found) < index:
             return ""
         try:
-            value = self._parsed.extract_field(segment, index, field, repetition, component, 1)
+            value = found[index - 1].extract_field(index, field, repetition, component, 1)
         except (IndexError, KeyError):
             return ""
         return str(value).strip()
@@ -87,7 +91,7 @@ class Message:
     def repetitions(self, segment: str, field: int, *, index: int = 1) -> int:
         if self.count(segment) < index:
             return 0
-        found = [s for s in self._parsed if str(s[0]) == segment][index - 1]
+        found = self._segments[segment][index - 1]
         if field >= len(found) or not str(found[field]):
             return 0
         value = found[field]
