@@ -1,15 +1,17 @@
-"""One HL7 v2 message in, one ACK out: read it, route it by sending facility and type, apply it in one transaction
-through the same feed functions as the JSON API and the CSV import (hub.store.feed, and so the appointment
-lifecycle), and answer AA, AE (nothing applied, ERR names the field) or AR (unknown facility or type).
+"""One HL7 v2 message in, one ACK out: read it, route it by sending facility and type, apply it whole or not at all
+(a savepoint of a commit shared with the messages waiting from other connections) through the same feed functions
+as the JSON API and the CSV import (hub.store.feed, and so the appointment lifecycle), and answer AA, AE (nothing
+applied, ERR names the field) or AR (unknown facility or type).
 
 A repeated message (same facility, same MSH-10) gets the stored answer again and changes nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -28,6 +30,7 @@ from hub.vocabulary import RecordType
 logger = logging.getLogger(__name__)
 ACCEPT, ERROR, REJECT = "AA", "AE", "AR"
 OUTDATED = "older than a message already applied: not applied"
+_BATCH = 100  # most messages in one group commit
 SUPPORTED = {
     "SIU": tuple(mapping.SIU_STATUS),
     "ADT": (*mapping.ADT_PATIENT, mapping.ADT_MERGE),
@@ -43,6 +46,14 @@ class Rejected(Exception):
         self.problems = problems
 
 
+@dataclass
+class _Batch:
+    """Messages waiting for the next group commit, and the task committing them."""
+
+    waiting: list[tuple[Message, mapping.Trust, asyncio.Future[str]]] = field(default_factory=list)
+    flusher: asyncio.Future[None] | None = None
+
+
 @dataclass(frozen=True)
 class Receiver:
     """What every message needs: the database, settings, clock, and each sending facility's trust and its id."""
@@ -52,6 +63,7 @@ class Receiver:
     clock: Clock
     trusts: dict[str, mapping.Trust]
     organisation_ids: dict[str, int]
+    _batch: _Batch = field(default_factory=lambda: _Batch())
 
     async def receive(self, block: bytes) -> str:
         """The ACK for one MLLP block (never an exception: a failure of ours is an AE, and logged without data)."""
@@ -74,35 +86,55 @@ class Receiver:
                 "unsupported message type",
                 (Problem("MSH-9", f"{header.message_type[:10]} {header.trigger[:10]} is not accepted", "200"),),
             )
-        try:
-            return await self._apply(message, trust)
-        except Exception as exc:  # a fault of ours must not end the connection; the sender will retry an AE
-            # The exception's type only: its text may quote a value from the message (a name, an NHS number).
-            logger.error("HL7 %s %s could not be applied: %s", header.kind, header.control_id, type(exc).__name__)
-            return _answer(
-                header, ERROR, now, "the hub could not apply the message", (Problem("MSH", "internal error"),)
-            )
+        return await self._apply(message, trust)
 
     async def _apply(self, message: Message, trust: mapping.Trust) -> str:
+        """Queued for the next group commit: the messages waiting from every connection are applied in one
+        transaction, each in a savepoint of its own, and answered once it has committed (one disk sync for many)."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._batch.waiting.append((message, trust, future))
+        if self._batch.flusher is None or self._batch.flusher.done():
+            self._batch.flusher = asyncio.ensure_future(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        waiting = self._batch.waiting
+        while waiting:
+            await asyncio.sleep(0)  # let messages that arrived with this one join it
+            batch, waiting[:] = waiting[:_BATCH], waiting[_BATCH:]
+            try:
+                async with self.db.write() as tx:
+                    answers = [await self._one(tx, message, trust) for message, trust, _ in batch]
+            except Exception as exc:  # the commit failed: nothing was applied, and the senders will retry
+                logger.error("HL7 batch of %d could not be committed: %s", len(batch), type(exc).__name__)
+                answers = [_internal(message.header, self.clock.now()) for message, _, _ in batch]
+            for (_, _, future), answer in zip(batch, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
+
+    async def _one(self, tx: Transaction, message: Message, trust: mapping.Trust) -> str:
         header, now = message.header, self.clock.now()
-        organisation_id = self.organisation_ids[trust.organisation]
+        stored = await log.get_answer(tx, header.sending_facility, header.control_id)
+        if stored is not None:
+            return stored
+        await tx.execute("SAVEPOINT hl7_message")
         try:
-            async with self.db.write() as tx:
-                stored = await log.get_answer(tx, header.sending_facility, header.control_id)
-                if stored is not None:
-                    return stored
-                text = await _APPLY[header.message_type](self, tx, message, trust, organisation_id)
-                answer = _answer(header, ACCEPT, now, text)
-                await self._record(tx, header, ACCEPT, answer)
-                return answer
+            text = await _APPLY[header.message_type](
+                self, tx, message, trust, self.organisation_ids[trust.organisation]
+            )
+            code, answer = ACCEPT, _answer(header, ACCEPT, now, text)
         except (Rejected, Hl7Error) as exc:
+            await tx.execute("ROLLBACK TO SAVEPOINT hl7_message")
             problems = exc.problems if isinstance(exc, Rejected) else (Problem(exc.field, exc.message),)
-            answer = _answer(header, ERROR, now, "nothing was applied", problems)
-        async with self.db.write() as tx:  # the rejection alone, so that a repeat gets the same answer
-            stored = await log.get_answer(tx, header.sending_facility, header.control_id)
-            if stored is not None:
-                return stored
-            await self._record(tx, header, ERROR, answer)
+            code, answer = ERROR, _answer(header, ERROR, now, "nothing was applied", problems)
+        except Exception as exc:  # a fault of ours: undone, not remembered (a resend tries again), the batch goes on
+            await tx.execute("ROLLBACK TO SAVEPOINT hl7_message")
+            await tx.execute("RELEASE SAVEPOINT hl7_message")
+            # The exception's type only: its text may quote a value from the message (a name, an NHS number).
+            logger.error("HL7 %s %s could not be applied: %s", header.kind, header.control_id, type(exc).__name__)
+            return _internal(header, now)
+        await tx.execute("RELEASE SAVEPOINT hl7_message")
+        await self._record(tx, header, code, answer)  # a repeat gets this same answer
         return answer
 
     async def _record(self, tx: Transaction, header: Header, code: str, answer: str) -> None:
@@ -234,6 +266,10 @@ async def _mdm(receiver: Receiver, tx: Transaction, message: Message, trust: map
 
 
 _APPLY = {"SIU": _siu, "ADT": _adt, "MDM": _mdm}
+
+
+def _internal(header: Header, now: Any) -> str:
+    return _answer(header, ERROR, now, "the hub could not apply the message", (Problem("MSH", "internal error"),))
 
 
 def _answer(header: Header | None, code: str, now: Any, text: str, problems: tuple[Problem, ...] = ()) -> str:

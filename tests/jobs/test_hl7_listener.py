@@ -315,6 +315,24 @@ async def test_a_silent_peer_never_blocks_another(trust: Harness, port: int) -> 
     await silent.wait_closed()
 
 
+async def test_messages_committed_together_still_stand_or_fall_alone(trust: Harness, port: int) -> None:
+    """Messages from many connections share a commit, each in a savepoint: a rejected one takes nothing with it."""
+
+    async def send(n: int) -> tuple[int, str]:
+        born = "19480314" if n % 2 else "19481399"  # every even one is refused
+        message = siu(control_id=f"C{n}", ref=f"APT-{n}", patient=pid(f"RF{n:07d}", born=born))
+        async with Client(port) as client:
+            return n, (await client.send(message)).code
+
+    results = await asyncio.gather(*(send(n) for n in range(1, 21)))
+    assert {n: code for n, code in results} == {n: "AA" if n % 2 else "AE" for n in range(1, 21)}
+    refs = {r["ref"] for r in await rows(trust, "SELECT ref FROM appointments")}
+    mrns = {r["mrn"] for r in await rows(trust, "SELECT mrn FROM patients")}
+    assert refs == {f"APT-{n}" for n in range(1, 21, 2)} and mrns == {f"RF{n:07d}" for n in range(1, 21, 2)}
+    answers = await rows(trust, "SELECT control_id, ack_code FROM hl7_messages ORDER BY control_id")
+    assert len(answers) == 20
+
+
 async def test_start_up_checks_the_tables(make_hub: MakeHub) -> None:
     hub = await make_hub(**SETTINGS)
     with pytest.raises(SettingsError, match="organisations the hub does not have: RAL"):
