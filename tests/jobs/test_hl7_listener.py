@@ -8,19 +8,22 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hl7.mllp import open_hl7_connection
 
 from hub.jobs.hl7_listener import make_receiver, start_listener
 from hub.settings import ROOT, SettingsError
 from tests.conftest import SECRET, MakeHub
 from tests.harness import Harness
-from tests.hl7_samples import PDF, SETTINGS, Client, adt, mdm, merge, pid, siu
+from tests.hl7_samples import PDF, SETTINGS, Client, adt, mdm, merge, pid, read_ack, siu
 
 pytestmark = pytest.mark.anyio
 
@@ -391,3 +394,55 @@ async def test_python_m_hub_hl7_listens_answers_and_stops_on_sigterm(tmp_path: P
             process.send_signal(signal.SIGTERM)
             process.communicate(timeout=60)
     assert process.returncode == 0
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "hl7.crt", folder / "hl7.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+async def test_mllp_over_tls(make_hub: MakeHub, tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    trust = await make_hub(**SETTINGS, **{"hl7.tls_cert_file": str(cert_file), "hl7.tls_key_file": str(key_file)})
+    await trust.create_organisation(code="RAL")
+    await trust.create_site(code="RFH")
+    server = await start_listener(await make_receiver(trust.db, trust.settings, trust.clock), host="127.0.0.1", port=0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        context = ssl.create_default_context(cafile=str(cert_file))
+        reader, writer = await open_hl7_connection("127.0.0.1", port, ssl=context, server_hostname="localhost")
+        writer.writeblock(siu().encode())
+        await writer.drain()
+        assert read_ack(await reader.readblock()).code == "AA"
+        writer.close()
+        await writer.wait_closed()
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):  # plain TCP to a TLS listener
+            async with Client(port) as client:
+                await asyncio.wait_for(client.send(siu(control_id="PLAIN")), 30)
+    finally:
+        server.close()
+        await server.wait_closed()
