@@ -1,4 +1,4 @@
-"""python -m hub serve | migrate | demo"""
+"""python -m hub serve | migrate | demo | worker | hl7 | ..."""
 
 from __future__ import annotations
 
@@ -153,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     importer = commands.add_parser("import", help="import a CSV extract of appointments")
     importer.add_argument("file", help="CSV file; columns in the README")
     importer.add_argument("--org", required=True, help="the organisation's code")
+    hl7 = commands.add_parser("hl7", help="run the HL7 v2 MLLP listener (ADT, SIU, MDM in; ACKs out)")
+    hl7.add_argument("--host")
+    hl7.add_argument("--port", type=int)
     worker = commands.add_parser("worker", help="run background jobs (housekeeping)")
     worker.add_argument("--once", action="store_true", help="run each job once and stop")
     commands.add_parser("record-service-resend", help="send every NHS number to the NHS App's Record Service again")
@@ -183,6 +186,15 @@ def main(argv: list[str] | None = None) -> int:
         "record-service-resend",
     ):
         return asyncio.run(_admin(settings, args))
+    if args.command == "hl7":
+        from hub.jobs.hl7_listener import run_listener
+
+        try:
+            asyncio.run(run_listener(settings, host=args.host, port=args.port))
+        except SettingsError as exc:
+            print(f"Settings error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "worker":
         from hub.jobs.worker import run_worker
 

@@ -210,6 +210,27 @@ class SlotSettings:
 
 
 @dataclass(frozen=True)
+class Hl7Settings:
+    host: str = setting("127.0.0.1", "Address `python -m hub hl7` (the MLLP listener) listens on.")
+    port: int = setting(2575, "Port `python -m hub hl7` listens on.")
+    max_message_bytes: int = setting(16_000_000, "Largest HL7 message accepted (a letter's PDF travels in base64).")
+    idle_seconds: int = setting(600, "A connection with no complete message for this long is closed.")
+    tls_cert_file: str = setting(
+        "", "PEM certificate for MLLP over TLS; empty: plain TCP (inside the trust's network)."
+    )
+    tls_key_file: str = setting("", "PEM private key for tls_cert_file.")
+    facilities: list[str] = setting(
+        [], "Sending facilities (MSH-4) and their organisation, each FACILITY=ORG (RFH_PAS=RAL)."
+    )
+    mrn_types: list[str] = setting([], "PID-3 identifier type codes of the MRN, each ORG:code; none for ORG: MR.")
+    nhs_number_types: list[str] = setting([], "PID-3 identifier type codes of the NHS number, each ORG:code; none: NH.")
+    locations: list[str] = setting([], "AIL-3 location codes and their site, each ORG:code=SITE; unlisted: the code.")
+    services: list[str] = setting([], "AIS-3 service codes, each ORG:code=Clinic|Specialty; unlisted: AIS-3's text.")
+    appointment_types: list[str] = setting([], "SCH-8 appointment types, each ORG:code=mode (telephone, video...).")
+    document_types: list[str] = setting([], "TXA-2 document types, each ORG:code=letter kind; unlisted: clinic_letter.")
+
+
+@dataclass(frozen=True)
 class Settings:
     demo: bool = setting(False, "Demo mode: seeded data, the dev outbox at /dev/outbox, a fixed secret key.")
     database_url: str = setting("sqlite:///var/hub.sqlite3", "Database: sqlite:///path or postgresql://...")
@@ -267,6 +288,7 @@ class Settings:
     nhs_app: NhsAppSettings = _section(NhsAppSettings)
     nhs_login: NhsLoginSettings = _section(NhsLoginSettings)
     slots: SlotSettings = _section(SlotSettings)
+    hl7: Hl7Settings = _section(Hl7Settings)
 
     def __getitem__(self, name: str) -> Any:
         """A setting by its dotted name ("notify.per_minute"), for tables and tests; code reads attributes."""

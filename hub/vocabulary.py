@@ -391,6 +391,7 @@ class AuditAction(StrEnum):
     REQUEST_CLOSED = "request_closed"  # the booking centre closed a patient's request without a change
     LETTER_NOT_POSTED = "letter_not_posted"  # no postal address
     PATIENT_OPT_OUT_SET = "patient_opt_out_set"  # the hospital set texts / emails / paper
+    PATIENT_MERGED = "patient_merged"  # the hospital merged two records (HL7 ADT^A40)
     SMS_OPTED_OUT = "sms_opted_out"
     LINK_RESENT = "link_resent"
     # The NHS App
@@ -465,6 +466,7 @@ class EventKind(StrEnum):
     APPOINTMENT_RESCHEDULED_BY_PATIENT = "appointment.rescheduled_by_patient"
     APPOINTMENT_EARLIER_REQUESTED = "appointment.earlier_requested"
     APPOINTMENT_EARLIER_OFFERED = "appointment.earlier_offered"
+    PATIENT_MERGED = "patient.merged"
 
 
 # Who causes each event, and what it means: the README's and the OpenAPI document's lists come from here.
@@ -535,6 +537,11 @@ EVENT_KINDS: Final[dict[EventKind, tuple[str, str]]] = {
         "hub",
         "A freed slot (`data.slot_ref`) was offered to the patient as an earlier appointment, until"
         " `data.expires_at`; `appointment.rescheduled_by_patient` follows if they take it.",
+    ),
+    EventKind.PATIENT_MERGED: (
+        "hospital",
+        "You merged two records (HL7 ADT^A40): the event's patient now holds the appointments, letters, messages and"
+        " tasks of `data.merged_mrn`.",
     ),
 }
 

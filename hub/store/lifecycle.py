@@ -394,3 +394,8 @@ async def _withdraw(tx: Transaction, appointment_id: int, facts: Facts, *, now: 
     else:
         outcome = "appointment past" if facts.starts_at <= now else "cancel requested"
     await withdraw_reminders(tx, appointment_id=appointment_id, now=now, outcome=outcome)
+
+
+async def reassign_appointments(tx: Transaction, *, from_patient: int, to_patient: int) -> int:
+    """Two patient records merged (HL7 ADT^A40): the appointments change hands and nothing else about them does."""
+    return await tx.execute("UPDATE appointments SET patient_id = ? WHERE patient_id = ?", (to_patient, from_patient))

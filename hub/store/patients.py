@@ -28,8 +28,9 @@ async def find_patients_by_contact(
     sql = f"SELECT id, mobile, email FROM patients WHERE {column} = ? AND date_of_birth = ?"
     params: list[object] = [contact.value, date_of_birth.isoformat()]
     if only_patient_id is not None:
-        sql += " AND id = ?"
-        params.append(only_patient_id)
+        # A merged record's stable link reaches the record it was merged into.
+        sql += " AND id = COALESCE((SELECT merged_into FROM patients WHERE id = ?), ?)"
+        params += [only_patient_id, only_patient_id]
     return await tx.fetch_all(sql + " ORDER BY id", params)
 
 

@@ -1,0 +1,250 @@
+"""HL7 v2 messages as real feeds send them: the bytes of an MLLP block decoded by MSH-18, segments split on `\\r`,
+`\\n` or `\\r\\n`, parsed by the `hl7` package (which also undoes the escapes: `\\F\\ \\S\\ \\T\\ \\R\\ \\E\\`
+and `\\X..\\`), read field by field with nothing missing ever an error, and answered with an original-mode ACK.
+
+Pure functions: no database, no clock of their own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import hl7
+
+LONDON = ZoneInfo("Europe/London")
+# MSH-18 character sets (HL7 table 0211) and the codec of each; an empty MSH-18 means UTF-8 (ASCII's superset).
+CHARSETS = {
+    "": "utf-8",
+    "ASCII": "ascii",
+    "UNICODE UTF-8": "utf-8",
+    "UTF-8": "utf-8",
+    "8859/1": "iso-8859-1",
+    "8859/15": "iso-8859-15",
+    "ISO-8859-1": "iso-8859-1",
+    "WINDOWS-1252": "cp1252",
+}
+_SEGMENT_ENDS = re.compile(r"\r\n|\n|\r")
+_SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
+_TIMESTAMP = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?")
+
+
+class Hl7Error(Exception):
+    """A message that cannot be read: `field` names where (MSH-9, PID-7.1), `message` says what is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Header:
+    """What MSH says about a message: enough to route it and to answer it."""
+
+    sending_application: str
+    sending_facility: str
+    receiving_application: str
+    receiving_facility: str
+    sent_at: datetime | None
+    message_type: str  # SIU
+    trigger: str  # S12
+    control_id: str
+    processing_id: str
+    version: str
+    charset: str
+
+    @property
+    def kind(self) -> str:
+        return f"{self.message_type}^{self.trigger}"
+
+
+class Message:
+    """A parsed message: `get("PID", 5, component=2)` is the given name, "" when any part of the way is missing."""
+
+    def __init__(self, parsed: hl7.Message, header: Header) -> None:
+        self._parsed = parsed
+        self.header = header
+        self._segments: dict[str, list[hl7.Segment]] = {}
+        for segment in parsed:
+            self._segments.setdefault(str(segment[0]), []).append(segment)
+
+    def has(self, segment: str) -> bool:
+        return segment in self._segments
+
+    def count(self, segment: str) -> int:
+        return len(self._segments.get(segment, ()))
+
+    def get(self, segment: str, field: int, *, component: int = 1, repetition: int = 1, index: int = 1) -> str:
+        """One component of one field (repetition and segment occurrence counted from 1), unescaped."""
+        found = self._segments.get(segment, ())
+        if len(found) < index:
+            return ""
+        try:
+            value = found[index - 1].extract_field(index, field, repetition, component, 1)
+        except (IndexError, KeyError):
+            return ""
+        return str(value).strip()
+
+    def repetitions(self, segment: str, field: int, *, index: int = 1) -> int:
+        if self.count(segment) < index:
+            return 0
+        found = self._segments[segment][index - 1]
+        if field >= len(found) or not str(found[field]):
+            return 0
+        value = found[field]
+        # A field with repetitions parses as a list of repetitions; one without, as a list of components.
+        return len(value) if value and isinstance(value[0], hl7.Repetition) else 1
+
+
+def charset_of(block: bytes) -> str:
+    """MSH-18 read straight off the bytes (every character set HL7 allows keeps MSH's ASCII as ASCII)."""
+    first = _SEGMENT_ENDS.split(block.decode("latin-1"), maxsplit=1)[0]
+    if not first.startswith("MSH") or len(first) < 4:
+        return ""
+    fields = first.split(first[3])
+    # MSH-1 is the separator itself, so MSH-n is fields[n - 1].
+    return fields[17].split(first[4] if len(first) > 4 else "^")[0].strip().upper() if len(fields) > 17 else ""
+
+
+def decode(block: bytes) -> tuple[str, str]:
+    """The message's text and its character set's name, or Hl7Error naming MSH-18."""
+    charset = charset_of(block)
+    codec = CHARSETS.get(charset)
+    if codec is None:
+        raise Hl7Error("MSH-18", f"character set {charset[:20]!r} is not supported: use UNICODE UTF-8 or 8859/1")
+    try:
+        return block.decode(codec), charset
+    except UnicodeDecodeError as exc:
+        raise Hl7Error("MSH-18", f"the message is not valid {charset or 'UTF-8'} (byte {exc.start})") from exc
+
+
+def parse(block: bytes) -> Message:
+    """A message from an MLLP block's bytes, or Hl7Error: MSH must be there and say who sent what."""
+    text, charset = decode(block)
+    segments = [s for s in _SEGMENT_ENDS.split(text.lstrip("\ufeff")) if s.strip()]
+    if not segments or not segments[0].startswith("MSH") or len(segments[0]) < 8:
+        raise Hl7Error("MSH", "the message must start with an MSH segment")
+    separator = segments[0][3]
+    if separator.isalnum() or separator.isspace():
+        raise Hl7Error("MSH-1", "is not a field separator")
+    for n, segment in enumerate(segments[1:], start=2):
+        if not _SEGMENT_ID.fullmatch(segment.split(separator, 1)[0]):
+            raise Hl7Error(f"segment {n}", "does not start with a segment name such as PID")
+    try:
+        parsed = hl7.parse("\r".join(segments))
+    except Exception as exc:  # the library raises what it meets; any failure means the message is unreadable
+        raise Hl7Error("MSH-2", "the encoding characters could not be read") from exc
+    shell = Message(parsed, _EMPTY_HEADER)
+    control_id = shell.get("MSH", 10)
+    message_type, trigger = shell.get("MSH", 9), shell.get("MSH", 9, component=2)
+    if not control_id:
+        raise Hl7Error("MSH-10", "the message control id is required")
+    if len(control_id) > 199:
+        raise Hl7Error("MSH-10", "the message control id must be 199 characters or fewer")
+    if not message_type:
+        raise Hl7Error("MSH-9", "the message type is required")
+    sent = shell.get("MSH", 7)
+    header = Header(
+        sending_application=shell.get("MSH", 3),
+        sending_facility=shell.get("MSH", 4),
+        receiving_application=shell.get("MSH", 5),
+        receiving_facility=shell.get("MSH", 6),
+        sent_at=timestamp(sent, "MSH-7", day_will_do=True) if sent else None,
+        message_type=message_type.upper(),
+        trigger=trigger.upper(),
+        control_id=control_id,
+        processing_id=shell.get("MSH", 11),
+        version=shell.get("MSH", 12),
+        charset=charset,
+    )
+    return Message(parsed, header)
+
+
+_EMPTY_HEADER = Header("", "", "", "", None, "", "", "", "", "", "")
+
+
+def timestamp(value: str, field: str, *, day_will_do: bool = False) -> datetime:
+    """An HL7 DTM (YYYYMMDDHHMM[SS[.SSSS]][+ZZZZ]) as UTC; without an offset it is the time in London. A date alone
+    is a time only `day_will_do` (MSH-7, which only orders messages)."""
+    found = _TIMESTAMP.fullmatch(value.strip())
+    if found is None or found.group(3 if day_will_do else 4) is None:
+        raise Hl7Error(field, "must be a date and time like 20261214093000 or 20261214093000+0000")
+    year, month, day, hour, minute, second = (int(g or 0) for g in found.groups()[:6])
+    try:
+        local = datetime(year, month or 1, day or 1, hour, minute, second)
+    except ValueError as exc:
+        raise Hl7Error(field, "is not a real date and time") from exc
+    offset = found.group(7)
+    if offset is None:
+        return local.replace(tzinfo=LONDON).astimezone(UTC)
+    sign = -1 if offset[0] == "-" else 1
+    delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
+    if delta > timedelta(hours=14):
+        raise Hl7Error(field, "has an offset beyond 14 hours")
+    return (local - sign * delta).replace(tzinfo=UTC)
+
+
+def birth_date(value: str, field: str) -> str:
+    """An HL7 date of birth (YYYYMMDD, sometimes with a time) as YYYY-MM-DD."""
+    digits = value.strip()[:8]
+    try:
+        if len(digits) != 8 or not digits.isdigit():
+            raise ValueError
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:])).isoformat()
+    except ValueError:
+        raise Hl7Error(field, "must be a real date like 19480314") from None
+
+
+def escape(text: str) -> str:
+    """Text for a field of our ACK: HL7's delimiters escaped, line ends as spaces."""
+    text = text.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\").replace("&", "\\T\\")
+    return " ".join(text.replace("~", "\\R\\").split())
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One ERR segment: where (PID-7, or PID-5.2) and what."""
+
+    field: str
+    message: str
+    code: str = "207"  # HL7 table 0357: 207 application internal error; 101 required; 102 data type; 103 table
+
+
+def ack(
+    header: Header | None,
+    code: str,
+    *,
+    control_id: str,
+    now: datetime,
+    text: str = "",
+    problems: tuple[Problem, ...] = (),
+) -> str:
+    """An original-mode ACK: MSA-1 AA, AE or AR, MSA-2 the message's control id, an ERR segment per problem."""
+    header = header or _EMPTY_HEADER
+    msh = [
+        "MSH",
+        "^~\\&",
+        escape(header.receiving_application or "HUB"),
+        escape(header.receiving_facility or "HUB"),
+        escape(header.sending_application),
+        escape(header.sending_facility),
+        now.astimezone(UTC).strftime("%Y%m%d%H%M%S+0000"),
+        "",
+        f"ACK^{escape(header.trigger)}^ACK" if header.trigger else "ACK",
+        control_id,
+        escape(header.processing_id or "P"),
+        escape(header.version or "2.5.1"),
+    ]
+    if header.charset:
+        msh += ["", "", "", "", "", escape(header.charset)]
+    segments = ["|".join(msh), "|".join(["MSA", code, escape(header.control_id), escape(text[:80])])]
+    severity = "E" if code != "AA" else "W"
+    for problem in problems:
+        segment, _, rest = problem.field.partition("-")
+        place, _, component = rest.partition(".")
+        location = "^".join([segment, "1", place, "1", component]).rstrip("^") if place.isdigit() else escape(segment)
+        segments.append("|".join(["ERR", "", location, problem.code, severity, "", "", "", escape(problem.message)]))
+    return "\r".join(segments) + "\r"

@@ -1,0 +1,63 @@
+"""Two records of one patient merged by the hospital (HL7 ADT^A40): the surviving record takes the other's
+appointments, letters, messages and tasks; the merged record's sessions end and it keeps nothing a sign-in or the
+NHS App could find, but its stable link reaches the surviving record. Audited, and an event for the hospital."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hub.clock import to_db
+from hub.db import Transaction
+from hub.store.audit import record_audit
+from hub.store.events import record_event
+from hub.store.lifecycle import reassign_appointments
+from hub.store.sessions import end_patient_sessions
+from hub.vocabulary import ActorType, AuditAction, EventKind, RecordType
+
+# Every other table that names a patient, besides appointments (moved through the lifecycle's store).
+_TAKEN_OVER = ("letters", "tasks", "outbox_messages", "inbound_messages", "events")
+
+
+async def merge_patients(
+    tx: Transaction, *, organisation_id: int, surviving_id: int, merged_id: int, actor: str, now: datetime
+) -> bool:
+    """Whether anything was merged (not when the record is the same, or was merged before)."""
+    merged = await tx.fetch_one(
+        "SELECT mrn, merged_into FROM patients WHERE id = ? AND organisation_id = ?", (merged_id, organisation_id)
+    )
+    if surviving_id == merged_id or merged is None or merged["merged_into"] is not None:
+        return False
+    await reassign_appointments(tx, from_patient=merged_id, to_patient=surviving_id)
+    for table in _TAKEN_OVER:
+        await tx.execute(f"UPDATE {table} SET patient_id = ? WHERE patient_id = ?", (surviving_id, merged_id))
+    await tx.execute("DELETE FROM code_challenge_candidates WHERE patient_id = ?", (merged_id,))
+    await tx.execute(
+        "UPDATE code_challenges SET link_patient_id = ? WHERE link_patient_id = ?", (surviving_id, merged_id)
+    )
+    await end_patient_sessions(tx, patient_id=merged_id, at=now)
+    await tx.execute(
+        "UPDATE patients SET merged_into = ?, mobile = NULL, email = NULL, nhs_number = NULL, updated_at = ?"
+        " WHERE id = ?",
+        (surviving_id, to_db(now), merged_id),
+    )
+    # Records merged into this one before now point at the survivor too: one step always reaches it.
+    await tx.execute("UPDATE patients SET merged_into = ? WHERE merged_into = ?", (surviving_id, merged_id))
+    await record_audit(
+        tx,
+        at=now,
+        actor_type=ActorType.API_KEY,
+        actor_id=actor,
+        action=AuditAction.PATIENT_MERGED,
+        record_type=RecordType.PATIENT,
+        record_id=str(surviving_id),
+        detail=f"merged patient {merged_id}",
+    )
+    await record_event(
+        tx,
+        at=now,
+        kind=EventKind.PATIENT_MERGED,
+        organisation_id=organisation_id,
+        patient_id=surviving_id,
+        data={"merged_mrn": merged["mrn"]},
+    )
+    return True
