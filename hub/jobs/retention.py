@@ -53,4 +53,6 @@ async def purge_old_records(db: Database, *, now: datetime, months: int = 24) ->
         appointments = await tx.execute("DELETE FROM appointments WHERE starts_at < ?", (cut,))
         messages += await tx.execute("DELETE FROM inbound_messages WHERE received_at < ?", (cut,))
         await tx.execute("DELETE FROM dev_messages WHERE created_at < ?", (cut,))
+        # The HL7 listener's answers: a resend is days late, never years (the message times still order what is left).
+        await tx.execute("DELETE FROM hl7_messages WHERE received_at < ?", (cut,))
     return Purged(appointments, letters, messages)

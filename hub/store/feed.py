@@ -23,6 +23,12 @@ from hub.store.lifecycle import Actor, New, apply_transition, load_appointment_b
 from hub.store.receipts import reroute_waiting
 from hub.vocabulary import ActorType, AuditAction, Channel, ContactPreference, EventKind, MessageKind, RecordType
 
+# A record the hospital merged into another (HL7 ADT^A40) holds nothing more: updates go to the surviving record.
+MERGED = {
+    "field": "patient_ref",
+    "message": "was merged into another patient's record (HL7 ADT^A40): use the surviving record's reference",
+}
+
 
 @dataclass(frozen=True)
 class Applied:
@@ -91,9 +97,11 @@ async def upsert_patient(
     stored = {**values, "date_of_birth": values["date_of_birth"].isoformat()}
     fingerprint = source_hash(stored)
     row = await tx.fetch_one(
-        "SELECT id, source_hash, contact_preference FROM patients WHERE organisation_id = ? AND mrn = ?",
+        "SELECT id, source_hash, contact_preference, merged_into FROM patients WHERE organisation_id = ? AND mrn = ?",
         (organisation_id, ref),
     )
+    if row is not None and row["merged_into"] is not None:
+        return Applied("rejected", errors=(MERGED,))
     if row is not None and row["source_hash"] == fingerprint:
         return Applied("unchanged", row["id"])
     # The patient's own choice (made on /preferences) stands unless the hospital sends one.
@@ -244,8 +252,11 @@ async def upsert_appointment(
     about is never undone by an update that does not reflect it yet (that update is held as a conflict)."""
     fingerprint = source_hash(values)
     patient = await tx.fetch_one(
-        "SELECT id FROM patients WHERE organisation_id = ? AND mrn = ?", (organisation_id, values["patient_ref"])
+        "SELECT id, merged_into FROM patients WHERE organisation_id = ? AND mrn = ?",
+        (organisation_id, values["patient_ref"]),
     )
+    if patient is not None and patient["merged_into"] is not None:
+        return Applied("rejected", errors=(MERGED,))
     site = await tx.fetch_one(
         "SELECT id FROM sites WHERE organisation_id = ? AND code = ?", (organisation_id, values["site_code"])
     )

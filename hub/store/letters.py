@@ -9,7 +9,7 @@ from hub.db import Database, Row, Transaction
 from hub.rules.feed import source_hash
 from hub.store.audit import record_audit
 from hub.store.events import record_event
-from hub.store.feed import Applied
+from hub.store.feed import MERGED, Applied
 from hub.store.reminders import stop_escalation
 from hub.vocabulary import ActorType, AuditAction, EventKind, RecordType
 
@@ -99,10 +99,12 @@ async def upsert_letter(
             appointment_id, patient_id = int(found["id"]), int(found["patient_id"])
     if patient_ref:
         found = await tx.fetch_one(
-            "SELECT id FROM patients WHERE organisation_id = ? AND mrn = ?", (organisation_id, patient_ref)
+            "SELECT id, merged_into FROM patients WHERE organisation_id = ? AND mrn = ?", (organisation_id, patient_ref)
         )
         if found is None:
             errors.append({"field": "patient_ref", "message": "no patient with this reference"})
+        elif found["merged_into"] is not None:
+            errors.append(MERGED)
         elif patient_id is not None and patient_id != found["id"]:
             errors.append({"field": "patient_ref", "message": "is not the appointment's patient"})
         else:

@@ -181,6 +181,8 @@ async def put_patient(request: Request) -> Response:
             if excluded and applied.outcome == "unchanged":
                 applied = Applied("updated", applied.record_id)
         await _audit_unchanged(tx, hub, key, "put_patient", ref, applied)
+    if applied.outcome == "rejected":
+        return await _reject(request, key, "put_patient", ref, list(applied.errors))
     return _answer("patient_ref", ref, applied)
 
 
