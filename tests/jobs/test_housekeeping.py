@@ -20,7 +20,7 @@ async def _count(hub: Harness, table: str) -> int:
 
 async def test_old_sign_in_attempts_counters_and_sessions_go_recent_ones_stay(hub: Harness) -> None:
     await hub.create_patient()
-    await hub.sign_in()  # one finished attempt, two rate counters, one live session
+    await hub.sign_in()  # one finished attempt, three rate counters (identity, client, code sent), one session
     hub.clock.advance(hours=23)
     await hub.submit_details("07700 900001", "1948-03-14")  # a recent attempt
     removed = await remove_expired(hub.db, now=hub.clock.now(), session_absolute=timedelta(hours=2))
@@ -29,7 +29,7 @@ async def test_old_sign_in_attempts_counters_and_sessions_go_recent_ones_stay(hu
     hub.clock.advance(hours=2)
     removed = await remove_expired(hub.db, now=hub.clock.now(), session_absolute=timedelta(hours=2))
     assert removed.challenges == 1
-    assert removed.rate_events == 2
+    assert removed.rate_events == 3
     assert await _count(hub, "code_challenges") == 1
     assert await _count(hub, "code_challenge_candidates") == 1
     assert await _count(hub, "sessions") == 1  # timed out, but kept a week for the audit of its use
