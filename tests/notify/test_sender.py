@@ -89,33 +89,3 @@ async def test_a_lost_lease_is_looked_up_before_any_resend(hub: Harness) -> None
     assert row and row["status"] == "sent" and row["notify_id"].startswith("dev-")
     count = await hub.db.fetch_one("SELECT COUNT(*) AS n FROM dev_messages")
     assert count and count["n"] == 1
-
-
-async def test_codes_a_dead_web_process_left_unsent_are_withdrawn_when_they_expire(hub: Harness) -> None:
-    # The web process issued two codes and died: one before its send began, one during it.
-    mobile = "+447700900123"
-    codes = [
-        await hub.create_message(kind="security_code", lane="immediate", recipient=mobile, status=status)
-        for status in ("queued", "sending")
-    ]
-    [invitation] = await _queue(hub, 1, recipient=mobile)
-    notifier = DevNotifier(hub.db, hub.clock)
-    policy = SendPolicy(per_number_per_hour=1, quiet_start=0, quiet_end=0)
-    assert await drain_once(hub.db, notifier, hub.clock, policy=policy) == 0  # the code being sent counts
-    hub.clock.advance(seconds=151)  # past the codes' 150 s
-    assert await drain_once(hub.db, notifier, hub.clock, policy=policy) == 0
-    rows = await hub.db.fetch_all(
-        f"SELECT status, error FROM outbox_messages WHERE id IN ({codes[0]}, {codes[1]}) ORDER BY id"
-    )
-    assert rows == [{"status": "cancelled", "error": "code expired before it was sent"}] * 2
-    hub.clock.advance(minutes=10)  # the invitation's wait for the cap; the withdrawn codes no longer count
-    assert await drain_once(hub.db, notifier, hub.clock, policy=policy) == 1
-    row = await hub.db.fetch_one("SELECT status FROM outbox_messages WHERE id = ?", (invitation,))
-    assert row == {"status": "sent"}
-
-
-async def test_a_code_within_its_lifetime_is_left_to_the_web_process(hub: Harness) -> None:
-    code = await hub.create_message(kind="security_code", lane="immediate", status="sending")
-    hub.clock.advance(seconds=149)
-    assert await drain_once(hub.db, DevNotifier(hub.db, hub.clock), hub.clock, policy=SendPolicy()) == 0
-    assert await hub.db.fetch_one("SELECT status FROM outbox_messages WHERE id = ?", (code,)) == {"status": "sending"}
