@@ -371,3 +371,45 @@ def test_the_patient_identifiers_problem_says_what_was_sent_when_it_can_be_shown
         None,
         f'"patient:identifier" with value "(unprintable)" {wanted}',
     )
+
+
+def test_a_letter_as_a_document_reference_whole() -> None:
+    base = PORTAL.base_url
+    assert document_resource(letter(), nhs_number=NHS_NUMBER, portal=PORTAL) == {
+        "resourceType": "DocumentReference",
+        "id": resource_id(base, "DocumentReference", 7),
+        "extension": [{"url": READ_RECEIPT_URL, "valueCode": "Unread"}],
+        "identifier": [
+            {"system": f"{base}/id/RAL/DocumentReference", "value": "L1001"},
+            {"system": f"{base}/fhir/r4/DocumentReference", "value": "7"},
+        ],
+        "status": "current",
+        "docStatus": "final",
+        "subject": {
+            "type": "Patient",
+            "identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": NHS_NUMBER},
+        },
+        "date": "2026-11-20T09:00:00+00:00",
+        "custodian": {
+            "type": "Organization",
+            "identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "RAL"},
+            "display": "Royal Free London NHS Foundation Trust",
+        },
+        "description": "Cardiology appointment letter",
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "application/pdf",
+                    "url": f"{base}/nhs-app/letters/7?extSystemName=appointment-hub&trackingId={PORTAL.tracking_id}",
+                }
+            }
+        ],
+        "context": {
+            "related": [
+                {
+                    "type": "Appointment",
+                    "reference": f"{base}/fhir/r4/Appointment/{resource_id(base, 'Appointment', 42)}",
+                }
+            ]
+        },
+    }
