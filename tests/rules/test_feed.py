@@ -589,6 +589,11 @@ def test_a_start_is_kept_as_utc_whatever_the_machines_time_zone(monkeypatch: pyt
 
 
 def test_fields_of_the_wrong_json_type_are_refused_with_their_own_message() -> None:
+    assert site(latitude=True, longitude="-0.16")[1] == [
+        {"field": "latitude", "message": "must be a number from -90 to 90"},
+        {"field": "longitude", "message": "must be a number from -180 to 180"},
+    ]
+    assert appointment(transport_booked="yes")[1] == [{"field": "transport_booked", "message": "must be true or false"}]
     assert patient(date_of_birth=19480314, mobile=7700900001, postal_address=address(1))[1] == [
         {"field": "date_of_birth", "message": "must be a date like 1984-03-15"},
         {"field": "mobile", "message": "must be a UK mobile number"},

@@ -3,6 +3,8 @@ and, field by field, against the shape of the producer API standard's examples (
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -413,3 +415,20 @@ def test_a_letter_as_a_document_reference_whole() -> None:
             ]
         },
     }
+
+
+def test_resource_ids_are_stable_guids_that_differ_between_hubs() -> None:
+    found = resource_id("https://hub.example.nhs.uk", "Appointment", 42)
+    assert found == str(uuid.uuid5(uuid.NAMESPACE_URL, "https://hub.example.nhs.uk/Appointment/42"))
+    assert found != resource_id("https://other.example.nhs.uk", "Appointment", 42)
+
+
+def test_instants_are_written_in_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        resource = document_resource(letter(), nhs_number=NHS_NUMBER, portal=PORTAL)
+        assert resource["date"] == "2026-11-20T09:00:00+00:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
