@@ -599,3 +599,23 @@ def test_fields_of_the_wrong_json_type_are_refused_with_their_own_message() -> N
         {"field": "mobile", "message": "must be a UK mobile number"},
         {"field": "postal_address.lines[0]", "message": "must be a non-empty string of 100 characters or fewer"},
     ]
+
+
+@pytest.mark.parametrize(
+    ("postcode", "kept"), [("ec1a1bb", "EC1A 1BB"), ("M11AE", "M1 1AE"), ("NW3    2QG", "NW3 2QG")]
+)
+def test_a_postcode_is_kept_as_royal_mail_writes_it(postcode: str, kept: str) -> None:
+    found, errors = site(postcode=postcode)
+    assert errors == [] and found is not None and found.postcode == kept
+
+
+@pytest.mark.parametrize(
+    ("postcode", "message"),
+    [
+        ("NW3 2Q", "must be a UK postcode"),
+        ("NW3     2QG", "must be 10 characters or fewer"),
+        ("NW3\t2QG", CONTROLS),
+    ],
+)
+def test_a_postcode_that_is_not_one_says_why(postcode: str, message: str) -> None:
+    assert site(postcode=postcode)[1] == [{"field": "postcode", "message": message}]

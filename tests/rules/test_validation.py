@@ -16,6 +16,7 @@ from hub.rules.validation import (
     Lines,
     NhsNumber,
     Number,
+    Text,
     escaped,
     nhs_number_is_valid,
     printable,
@@ -170,3 +171,10 @@ def test_without_none() -> None:
     assert without_none(Optional[int]) == (int, True)  # noqa: UP045 - the old spelling is a Union too
     assert without_none(int | str) == (int, False)
     assert without_none(int) == (int, False)
+
+
+def test_a_text_with_one_message_says_it_when_missing_too() -> None:
+    assert Text(10, required=True, message="is required, 10 characters or fewer").missing == (
+        "is required, 10 characters or fewer"
+    )
+    assert Text(10, required=True).missing == "is required"
