@@ -619,3 +619,8 @@ def test_a_postcode_is_kept_as_royal_mail_writes_it(postcode: str, kept: str) ->
 )
 def test_a_postcode_that_is_not_one_says_why(postcode: str, message: str) -> None:
     assert site(postcode=postcode)[1] == [{"field": "postcode", "message": message}]
+
+
+@pytest.mark.parametrize(("name", "shown"), [("x" * 100, "x" * 100), ("x" * 101, "x" * 99 + "…"), ("Xray", "Xray")])
+def test_an_unknown_fields_name_is_shown_up_to_100_characters(name: str, shown: str) -> None:
+    assert patient(**{name: 1})[1] == [{"field": shown, "message": "is not a field of a patient"}]
