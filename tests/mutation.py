@@ -1,7 +1,8 @@
 """`make mutation`'s report: the kill rate of mutmut's last run over hub/rules/, as JSON on stdout.
 
-Killed (or timed out) out of every mutant, tests or not. Survivors named in docs/mutation.md are equivalent (no test
-can tell them from the code); the rest are listed to be killed. Exits 1 below the floor.
+Killed (or timed out) out of every mutant, tests or not. Survivors named in docs/mutation.md's "Equivalent mutants"
+section are equivalent (no test can tell them from the code); the rest are listed to be killed (or to be explained
+there). Exits 1 below the floor.
 """
 
 from __future__ import annotations
@@ -40,15 +41,20 @@ def report(verdicts: dict[str, str], equivalent: set[str]) -> dict[str, object]:
         if verdicts
         else 0.0,
         "equivalent": sorted(equivalent & set(missed)),
-        "to_kill": [f"{name}: {verdicts[name]}" for name in missed if name not in equivalent],
+        "not_equivalent": [f"{name}: {verdicts[name]}" for name in missed if name not in equivalent],
         "equivalent_listed_but_not_surviving": sorted(equivalent - set(missed)),
     }
 
 
+def equivalent_names(doc: str) -> set[str]:
+    """The mutant names in the doc's "Equivalent mutants" section."""
+    section = doc.partition("\n## Equivalent mutants")[2].partition("\n## ")[0]
+    return set(_NAMED.findall(section))
+
+
 def main() -> int:
-    equivalent = set(_NAMED.findall(DOC.read_text())) if DOC.exists() else set()
-    found = report(results(), equivalent)
-    print(json.dumps(found, indent=2))
+    found = report(results(), equivalent_names(DOC.read_text()) if DOC.exists() else set())
+    print(json.dumps(found, indent=2, ensure_ascii=False))
     rate = found["kill_rate"]
     assert isinstance(rate, float)
     return 0 if rate >= FLOOR else 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, date, datetime
+import time
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -550,3 +551,76 @@ def test_opt_outs_and_paper_letters_are_kept_only_when_sent() -> None:
     assert (values["contact_opt_out"], values["paper_letters"]) == ({"sms": True}, False)
     found, _ = patient()
     assert found is not None and not {"contact_opt_out", "paper_letters"} & set(found.values())
+
+
+ISO = "must be an ISO 8601 date and time with an offset, like 2026-03-15T09:30:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [
+        (20261203, ISO),
+        ("3 December 2026 09:30", ISO),
+        ("2026-12-03T09:30:00\x00+00:00", ISO),  # Python would read it: the text rule refuses it first
+        ("2026-12-03T09:30:00.123456789012345+00:00", ISO),  # 41 characters, which Python would read
+        ("2026-12-03T09:30:00", "must include a UTC offset, like +00:00 or +01:00"),
+    ],
+)
+def test_a_start_that_is_not_an_instant_says_why(start: object, message: str) -> None:
+    assert appointment(start=start)[1] == [{"field": "start", "message": message}]
+
+
+def test_a_start_of_40_characters_or_with_z_is_read() -> None:
+    found, errors = appointment(start="2026-12-03T09:30:00.12345678901234+00:00")  # 40 characters
+    assert errors == [] and found is not None and found.start == datetime(2026, 12, 3, 9, 30, 0, 123456, tzinfo=UTC)
+    found, errors = appointment(start="2026-12-03T09:30:00Z")
+    assert errors == [] and found is not None and found.start == datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
+
+
+def test_a_start_is_kept_as_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        found, _ = appointment(start="2026-12-03T09:30:00+01:00")
+        assert found is not None and found.start.utcoffset() == timedelta(0) and found.start.hour == 8
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_fields_of_the_wrong_json_type_are_refused_with_their_own_message() -> None:
+    assert site(latitude=True, longitude="-0.16")[1] == [
+        {"field": "latitude", "message": "must be a number from -90 to 90"},
+        {"field": "longitude", "message": "must be a number from -180 to 180"},
+    ]
+    assert appointment(transport_booked="yes")[1] == [{"field": "transport_booked", "message": "must be true or false"}]
+    assert patient(date_of_birth=19480314, mobile=7700900001, postal_address=address(1))[1] == [
+        {"field": "date_of_birth", "message": "must be a date like 1984-03-15"},
+        {"field": "mobile", "message": "must be a UK mobile number"},
+        {"field": "postal_address.lines[0]", "message": "must be a non-empty string of 100 characters or fewer"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("postcode", "kept"), [("ec1a1bb", "EC1A 1BB"), ("M11AE", "M1 1AE"), ("NW3    2QG", "NW3 2QG")]
+)
+def test_a_postcode_is_kept_as_royal_mail_writes_it(postcode: str, kept: str) -> None:
+    found, errors = site(postcode=postcode)
+    assert errors == [] and found is not None and found.postcode == kept
+
+
+@pytest.mark.parametrize(
+    ("postcode", "message"),
+    [
+        ("NW3 2Q", "must be a UK postcode"),
+        ("NW3     2QG", "must be 10 characters or fewer"),
+        ("NW3\t2QG", CONTROLS),
+    ],
+)
+def test_a_postcode_that_is_not_one_says_why(postcode: str, message: str) -> None:
+    assert site(postcode=postcode)[1] == [{"field": "postcode", "message": message}]
+
+
+@pytest.mark.parametrize(("name", "shown"), [("x" * 100, "x" * 100), ("x" * 101, "x" * 99 + "…"), ("Xray", "Xray")])
+def test_an_unknown_fields_name_is_shown_up_to_100_characters(name: str, shown: str) -> None:
+    assert patient(**{name: 1})[1] == [{"field": shown, "message": "is not a field of a patient"}]

@@ -3,6 +3,8 @@ and, field by field, against the shape of the producer API standard's examples (
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -371,3 +373,62 @@ def test_the_patient_identifiers_problem_says_what_was_sent_when_it_can_be_shown
         None,
         f'"patient:identifier" with value "(unprintable)" {wanted}',
     )
+
+
+def test_a_letter_as_a_document_reference_whole() -> None:
+    base = PORTAL.base_url
+    assert document_resource(letter(), nhs_number=NHS_NUMBER, portal=PORTAL) == {
+        "resourceType": "DocumentReference",
+        "id": resource_id(base, "DocumentReference", 7),
+        "extension": [{"url": READ_RECEIPT_URL, "valueCode": "Unread"}],
+        "identifier": [
+            {"system": f"{base}/id/RAL/DocumentReference", "value": "L1001"},
+            {"system": f"{base}/fhir/r4/DocumentReference", "value": "7"},
+        ],
+        "status": "current",
+        "docStatus": "final",
+        "subject": {
+            "type": "Patient",
+            "identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": NHS_NUMBER},
+        },
+        "date": "2026-11-20T09:00:00+00:00",
+        "custodian": {
+            "type": "Organization",
+            "identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "RAL"},
+            "display": "Royal Free London NHS Foundation Trust",
+        },
+        "description": "Cardiology appointment letter",
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "application/pdf",
+                    "url": f"{base}/nhs-app/letters/7?extSystemName=appointment-hub&trackingId={PORTAL.tracking_id}",
+                }
+            }
+        ],
+        "context": {
+            "related": [
+                {
+                    "type": "Appointment",
+                    "reference": f"{base}/fhir/r4/Appointment/{resource_id(base, 'Appointment', 42)}",
+                }
+            ]
+        },
+    }
+
+
+def test_resource_ids_are_stable_guids_that_differ_between_hubs() -> None:
+    found = resource_id("https://hub.example.nhs.uk", "Appointment", 42)
+    assert found == str(uuid.uuid5(uuid.NAMESPACE_URL, "https://hub.example.nhs.uk/Appointment/42"))
+    assert found != resource_id("https://other.example.nhs.uk", "Appointment", 42)
+
+
+def test_instants_are_written_in_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        resource = document_resource(letter(), nhs_number=NHS_NUMBER, portal=PORTAL)
+        assert resource["date"] == "2026-11-20T09:00:00+00:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -94,3 +94,8 @@ def test_a_time_step_is_a_whole_30_seconds() -> None:
     assert time_step(datetime(1970, 1, 1, 0, 0, 59, tzinfo=UTC)) == 1
     assert time_step(datetime(1970, 1, 1, 0, 1, 0, tzinfo=UTC)) == 2
     assert isinstance(time_step(NOW), int)
+
+
+def test_an_unknown_username_never_matches_even_with_the_stand_in_password() -> None:
+    # The miss is checked against a stand-in hash (for equal timing): its own password must not sign anyone in.
+    assert not password_matches(None, "not-a-real-password-but-the-same-cost")

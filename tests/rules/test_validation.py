@@ -16,6 +16,7 @@ from hub.rules.validation import (
     Lines,
     NhsNumber,
     Number,
+    Text,
     escaped,
     nhs_number_is_valid,
     printable,
@@ -176,3 +177,10 @@ def test_printable_drops_what_no_form_field_means_to_hold() -> None:
     # F6: a C1 control or a noncharacter in a search came back into the page, which was then not valid HTML.
     sent = "a\x00b\x85c\x9fd\ud800e\ufdd0f\ufffeg\U0001fffeh\tk\r\nl\u00e9\U0001f600"
     assert printable(sent) == "abcdefgh\tk\r\nl\u00e9\U0001f600"
+
+
+def test_a_text_with_one_message_says_it_when_missing_too() -> None:
+    assert Text(10, required=True, message="is required, 10 characters or fewer").missing == (
+        "is required, 10 characters or fewer"
+    )
+    assert Text(10, required=True).missing == "is required"
