@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python -m bench.notify_bench
 	$(BIN)/python -m bench.journey_bench
 	$(BIN)/python -m bench.sweep_bench
+	$(BIN)/python -m bench.slots_bench
 	$(BIN)/python -m bench.page_weight
 
 clean:
