@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python -m bench.journey_bench
 	$(BIN)/python -m bench.sweep_bench
 	$(BIN)/python -m bench.hl7_bench
+	$(BIN)/python -m bench.slots_bench
 	$(BIN)/python -m bench.page_weight
 	$(BIN)/python -m bench.signin_timing_bench
 

@@ -20,3 +20,4 @@ CREATE TABLE slot_offers (
 );
 CREATE INDEX slot_offers_open ON slot_offers (status, expires_at);
 CREATE INDEX slot_offers_patient ON slot_offers (patient_id, status);
+CREATE INDEX slot_offers_appointment ON slot_offers (appointment_id, status);

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from hub.jobs.worker import work
+from hub.notify.dev import DevNotifier
 from hub.rules.appointments import ActionPolicy
 from hub.rules.slots import Window
 from hub.store.offers import OfferRound, accept_offer, decline_offer, run_offers, set_earlier_request
@@ -139,3 +141,12 @@ async def test_quiet_hours_the_cut_off_and_limits(make_hub: MakeHub) -> None:
     assert await set_earlier_request(hub.db, patient_id=p1, appointment_id=a1, wanted=False, now=hub.clock.now())
     hub.clock.advance(hours=3)
     assert await round_(hub) == OfferRound(1, 0)
+
+
+async def test_the_worker_offers_freed_slots_and_sends_the_offers(hub: Harness) -> None:
+    [(patient, _)] = await waiting(hub, 1)
+    await hub.create_slot(starts_at=NOW + 5 * DAY)
+    await work(hub.db, DevNotifier(hub.db, hub.clock), hub.settings, hub.clock, asyncio.Event(), once=True)
+    assert [o["patient_id"] for o in await offers(hub)] == [patient]
+    sent = await hub.db.fetch_all("SELECT kind, personalisation FROM dev_messages WHERE kind = 'earlier_offer'")
+    assert len(sent) == 1 and json.loads(sent[0]["personalisation"])["date"] == "Thursday 26 November 2026"

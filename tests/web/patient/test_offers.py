@@ -47,6 +47,8 @@ async def test_asking_for_an_earlier_time_and_taking_the_offer(
     assert taken == f"/appointments/{mine}?done=moved"
     row = await hub.db.fetch_one("SELECT status, appointment_id FROM slots WHERE id = ?", (freed,))
     assert row == {"status": "busy", "appointment_id": mine}
+    ics = (await hub.client.get(f"/appointments/{mine}.ics")).text
+    assert "SEQUENCE:1" in ics and "DTSTART;TZID=Europe/London:20261125T100000" in ics
     late = await post(other, f"/offers/{offer_ids[1]}", {"answer": "accept"})
     assert late.status_code == 409 and "This earlier appointment has gone" in text_of(late.text)
     gone = await other.get_page(f"/offers/{offer_ids[1]}")
