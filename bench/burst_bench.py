@@ -32,7 +32,7 @@ from typing import Any
 import aiosqlite
 import asyncpg
 
-from bench.common import Process, emit, free_port, hub_cli, machine, serve_argv
+from bench.common import Process, cpu_seconds, emit, free_port, hub_cli, machine, serve_argv
 from bench.journey_bench import _APPOINTMENT, JourneyFailed, date_of_birth, mobile, percentiles, seed
 from bench.journey_bench import _csrf as csrf_of
 from bench.raw_http import Browser, Page
@@ -42,7 +42,6 @@ from hub.settings import load_settings
 
 STEPS = ("open_link", "submit_details", "code_page", "submit_code", "appointments", "appointment", "confirm")
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 class Failed(Exception):
@@ -146,22 +145,6 @@ async def sign_in(port: int, n: int, token: str, codes: Codes, stats: Stats) -> 
         stats.errors[str(exc)[:80] or type(exc).__name__] += 1
     finally:
         client.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (Granian's or uvicorn's workers), from /proc."""
-    total = 0.0
-    pids = [pid]
-    while pids:
-        current = pids.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / _TICK
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pids += [int(p) for p in (task / "children").read_text().split()]
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
 
 
 async def burst(port: int, url: str, patients: list[int], within: float, settings: Any, pid: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+_TICK = os.sysconf("SC_CLK_TCK")
 SECRET = "bench-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -47,6 +48,22 @@ def hub_cli(env: dict[str, str], *args: str) -> str:
 def serve_argv(port: int, *, workers: int = 1) -> list[str]:
     argv = [sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(port)]
     return argv + (["--workers", str(workers)] if workers > 1 else [])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (Granian's or uvicorn's workers), from /proc."""
+    total = 0.0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pids += [int(p) for p in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 class Process:

@@ -42,7 +42,7 @@ from typing import Any
 
 import aiosqlite
 
-from bench.common import Process, emit, free_port, hub_cli, machine, serve_argv
+from bench.common import Process, cpu_seconds, emit, free_port, hub_cli, machine, serve_argv
 from bench.import_bench import nhs_number
 from bench.raw_http import Browser, Page, RawClient
 from hub.clock import to_db
@@ -330,11 +330,14 @@ async def compare_list_pages(
     signed_in: list[tuple[Browser, int]],
     *,
     ports: dict[str, tuple[int, int]],
+    pids: dict[tuple[str, str], int],
     concurrency: int,
     requests: int,
     rounds: int,
 ) -> dict[str, Any]:
-    """`ports`: for each server stack, the hub's and the baseline's port. Rounds interleave every server."""
+    """`ports`: for each server stack, the hub's and the baseline's port; `pids`: each server's process by (stack,
+    "hub" or "bare"). Rounds interleave every server. Besides requests a second, each round reads the server's
+    CPU time from /proc: on a machine busy with other work, CPU per request moves less than throughput does."""
     clients: dict[tuple[str, str], list[RawClient]] = {}
     for stack, (hub_port, baseline_port) in ports.items():
         ours, bare = [], []
@@ -352,7 +355,10 @@ async def compare_list_pages(
     measured: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for _ in range(rounds):
         for key, group in clients.items():
-            measured[key].append(await hammer(group, requests=requests))
+            before = cpu_seconds(pids[key])
+            done = await hammer(group, requests=requests)
+            done["server_cpu_ms_per_request"] = round((cpu_seconds(pids[key]) - before) * 1000 / done["requests"], 3)
+            measured[key].append(done)
     for group in clients.values():
         for client in group:
             client.close()
@@ -372,6 +378,13 @@ async def compare_list_pages(
             "hub_appointments_page": {"median_requests_per_second": hub_rps, "rounds": hub_rounds},
             "bare_starlette_baseline": {"median_requests_per_second": bare_rps, "rounds": bare_rounds},
             "ratio": round(hub_rps / bare_rps, 3),
+            # What the ratio would be were both bound by their own CPU alone: the baseline's CPU per request over
+            # the hub's (medians of the rounds).
+            "cpu_ratio": round(
+                statistics.median(r["server_cpu_ms_per_request"] for r in bare_rounds)
+                / statistics.median(r["server_cpu_ms_per_request"] for r in hub_rounds),
+                3,
+            ),
             # The baseline's own rounds vary more than the hub's (its reads cross to aiosqlite's thread and back):
             # the hub's median against the baseline's best round is the cautious reading.
             "ratio_to_fastest_baseline_round": round(hub_rps / max(r["requests_per_second"] for r in bare_rounds), 3),
@@ -441,10 +454,14 @@ def main(argv: list[str] | None = None) -> int:
         port = ports[stacks[0]][0]
         with ExitStack() as servers:
             # Every server at once, so the list-page rounds interleave them all; only one is driven at a time.
+            pids: dict[tuple[str, str], int] = {}
             for stack, (hub_port, baseline_port) in ports.items():
-                servers.callback(Process(serve_argv(hub_port), env | {"HUB_HTTP_SERVER": stack}).stop)
+                hub = Process(serve_argv(hub_port), env | {"HUB_HTTP_SERVER": stack})
+                servers.callback(hub.stop)
                 baseline_argv = ["--db", str(db_path), "--port", str(baseline_port), "--stack", stack]
-                servers.callback(Process([sys.executable, "-m", "bench.baseline_app", *baseline_argv], env).stop)
+                bare = Process([sys.executable, "-m", "bench.baseline_app", *baseline_argv], env)
+                servers.callback(bare.stop)
+                pids[(stack, "hub")], pids[(stack, "bare")] = hub.process.pid, bare.process.pid
             chosen = random.Random(1).sample(range(args.patients), args.journeys + args.think_journeys)
 
             async def both() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -470,12 +487,16 @@ def main(argv: list[str] | None = None) -> int:
                 pages = await compare_list_pages(
                     signed_in,
                     ports=ports,
+                    pids=pids,
                     concurrency=args.concurrency,
                     requests=args.list_requests,
                     rounds=args.rounds,
                 )
                 for stack, measured in pages["stacks"].items():
-                    print(f"list page on {stack}: {measured['ratio']} of the bare baseline", file=sys.stderr)
+                    print(
+                        f"list page on {stack}: {measured['ratio']} of the baseline (CPU: {measured['cpu_ratio']})",
+                        file=sys.stderr,
+                    )
                 return people, journeys, pages
 
             people, journeys, pages = asyncio.run(both())
