@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python -m bench.api_bench
 	$(BIN)/python -m bench.notify_bench
 	$(BIN)/python -m bench.journey_bench
+	$(BIN)/python -m bench.burst_bench
 	$(BIN)/python -m bench.sweep_bench
 	$(BIN)/python -m bench.page_weight
 

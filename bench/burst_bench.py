@@ -152,7 +152,7 @@ async def burst(port: int, url: str, patients: list[int], within: float, setting
     await codes.start()
     stats = Stats()
     gap = within / len(patients)
-    cpu_before = cpu_seconds(pid)
+    cpu_before, own_before, load = cpu_seconds(pid), time.process_time(), os.getloadavg()[0]
     began = time.perf_counter()
 
     async def patient(i: int, n: int) -> None:
@@ -175,6 +175,8 @@ async def burst(port: int, url: str, patients: list[int], within: float, setting
         "worst_step_p95_ms": max((percentiles(stats.latencies[s]).get("p95", 0.0) for s in STEPS), default=0.0),
         "server_cpu_seconds": round(cpu, 2),
         "server_cpu_ms_per_sign_in": round(cpu * 1000 / completed, 2) if completed else None,
+        "load_generator_cpu_seconds": round(time.process_time() - own_before, 2),
+        "load_average_at_start": round(load, 2),  # other work on the machine shows here
     }
 
 
