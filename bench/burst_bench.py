@@ -239,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         "--within", default="60,10,5,3", help="seconds over which each run's patients start, comma-separated"
     )
     parser.add_argument("--postgres", default=DEFAULT_PG, help="a PostgreSQL server (a schema of its own is made)")
+    parser.add_argument(
+        "--databases", default="sqlite,postgresql", help="which of sqlite and postgresql to run, comma-separated"
+    )
     parser.add_argument("--quick", action="store_true", help="200 patients, within 10 and 1 seconds")
     parser.add_argument("--output", type=Path, help="also write the JSON here (bench/results/ is ignored by git)")
     args = parser.parse_args(argv)
@@ -267,8 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         # The runs confirm appointments: every configuration starts from its own copy of the data as built.
         shutil.copy(db_path, Path(folder) / "run.sqlite3")
         run_url = f"sqlite:///{Path(folder) / 'run.sqlite3'}"
-        configurations["sqlite_1_process"] = run_configuration("sqlite, 1", env, run_url, 1, runs)
-        if _postgres_up(args.postgres):
+        if "sqlite" in args.databases:
+            configurations["sqlite_1_process"] = run_configuration("sqlite, 1", env, run_url, 1, runs)
+        if "postgresql" not in args.databases:
+            pass
+        elif _postgres_up(args.postgres):
             for workers in (1, 2):
                 url = asyncio.run(_postgres_schema(args.postgres, f"bench_burst_{os.getpid()}"))
                 hub_cli(env, "copy-db", "--from", env["HUB_DATABASE_URL"], "--to", url)
