@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python -m bench.api_bench
 	$(BIN)/python -m bench.notify_bench
 	$(BIN)/python -m bench.journey_bench
+	$(BIN)/python -m bench.burst_bench
 	$(BIN)/python -m bench.sweep_bench
 	$(BIN)/python -m bench.hl7_bench
 	$(BIN)/python -m bench.slots_bench

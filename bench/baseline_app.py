@@ -2,7 +2,7 @@
 
 A bare Starlette app on aiosqlite with one Jinja page that lists a patient's appointments: no sessions, no
 middleware, no CSRF, no gzip. The journey benchmark serves it with one uvicorn worker against the hub's own
-database file and compares the hub's /appointments page with it.
+database file, on the same HTTP server stack, and compares the hub's /appointments page with it.
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import aiosqlite
-import uvicorn
 from jinja2 import Environment
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+
+from hub.serve import STACKS, choose_stack, run_server
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en-GB">
@@ -70,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True, help="an SQLite file with the hub's schema")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--stack", default="auto", choices=("auto", *STACKS), help="HTTP server, as the hub's")
     args = parser.parse_args(argv)
-    uvicorn.run(create_app(args.db), host=args.host, port=args.port, access_log=False, server_header=False)
+    run_server(choose_stack(args.stack), partial(create_app, args.db), host=args.host, port=args.port)
     return 0
 
 

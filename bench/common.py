@@ -10,10 +10,12 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+_TICK = os.sysconf("SC_CLK_TCK")
 SECRET = "bench-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -43,22 +45,47 @@ def hub_cli(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def serve_argv(port: int) -> list[str]:
-    return [sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(port)]
+def serve_argv(port: int, *, workers: int = 1) -> list[str]:
+    argv = [sys.executable, "-m", "hub", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return argv + (["--workers", str(workers)] if workers > 1 else [])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (Granian's or uvicorn's workers), from /proc."""
+    total = 0.0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pids += [int(p) for p in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 class Process:
-    """A uvicorn server as a subprocess; ready once uvicorn says it is listening."""
+    """A server as a subprocess (uvicorn or Granian); ready once its `--port` accepts connections (Granian binds
+    before its workers start: a first request waits in the queue until one has)."""
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
         self.log: list[str] = []
-        self._ready = threading.Event()
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
-        if not self._ready.wait(60) or self.process.poll() is not None:
+        port = int(argv[argv.index("--port") + 1])
+        deadline = time.monotonic() + 60
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
             self.stop()
             raise SystemExit(f"{' '.join(argv)} did not start:\n" + "".join(self.log))
 
@@ -66,9 +93,6 @@ class Process:
         assert self.process.stderr is not None
         for line in self.process.stderr:
             self.log.append(line)
-            if "Uvicorn running on" in line:  # logged once the socket is bound (startup completes before that)
-                self._ready.set()
-        self._ready.set()
 
     def stop(self) -> None:
         self.process.terminate()

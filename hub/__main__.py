@@ -10,25 +10,9 @@ import sys
 from hub.clock import Clock
 from hub.db import open_database
 from hub.db.migrate import migrate
+from hub.serve import LOG_FORMAT
 from hub.settings import Settings, SettingsError, check_templates, load_settings
 from hub.vocabulary import StaffRole
-
-
-def _serve(settings: Settings, host: str | None, port: int | None, *, run_worker: bool = False) -> None:
-    import uvicorn
-
-    from hub.app import create_app
-
-    uvicorn.run(
-        create_app(settings, run_worker=run_worker),
-        host=host or settings.host,
-        port=port or settings.port,
-        # The hub reads X-Forwarded-For itself, from the proxies in HUB_TRUSTED_PROXIES only (hub/web/common.py).
-        proxy_headers=False,
-        server_header=False,
-        # uvicorn's access log prints full paths, which carry the patient's link token.
-        access_log=False,
-    )
 
 
 async def _migrate(settings: Settings) -> list[int]:
@@ -135,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in (serve, demo):
         p.add_argument("--host")
         p.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="web processes (HUB_WORKERS); above 1 needs PostgreSQL")
     commands.add_parser("migrate", help="apply database migrations")
     org = commands.add_parser("create-organisation", help="add a trust (an organisation) to the hub")
     org.add_argument("--code", required=True, help="ODS code, e.g. RAL")
@@ -163,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     copy.add_argument("--from", dest="source", required=True, help="the hub's database URL; only read")
     copy.add_argument("--to", dest="target", required=True, help="an empty database URL; migrated, then filled")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     if args.command == "copy-db":
         return _copy_db(args.source, args.target)
     try:
@@ -200,9 +185,19 @@ def main(argv: list[str] | None = None) -> int:
 
         asyncio.run(run_worker(settings, once=args.once))
         return 0
-    if args.command == "demo":
+    from hub.serve import check_workers, choose_stack, serve_app
+
+    demo = args.command == "demo"
+    workers = 1 if demo else (args.workers or settings.workers)
+    try:
+        check_workers(settings, workers)
+        choose_stack(settings.http_server)
+    except SettingsError as exc:
+        print(f"Settings error: {exc}", file=sys.stderr)
+        return 2
+    if demo:
         print(asyncio.run(_seed(settings)), flush=True)
-    _serve(settings, args.host, args.port, run_worker=args.command == "demo")
+    serve_app(settings, host=args.host, port=args.port, workers=workers, run_worker=demo)
     return 0
 
 

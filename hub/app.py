@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -258,6 +259,7 @@ def create_app(
         )
         stop = asyncio.Event()
         worker = asyncio.create_task(work(db, chosen, settings, clock, stop)) if run_worker else None
+        log.info("Hub ready in process %d", os.getpid())  # whichever server runs it; tests wait for this line
         try:
             yield
         finally:

@@ -245,6 +245,10 @@ class Settings:
     )
     host: str = setting("127.0.0.1", "Address `python -m hub serve` listens on.")
     port: int = setting(8000, "Port `python -m hub serve` listens on.")
+    http_server: str = setting(
+        "auto", "`serve`'s HTTP server: granian, uvicorn-uvloop, uvicorn (h11); auto: the fastest installed."
+    )
+    workers: int = setting(1, "Web processes `serve` runs. Above 1: PostgreSQL, or an SQLite without the WAL bug.")
     service_name: str = setting("Hospital appointments", "Name shown in the header and page titles.")
     booking_phone: str = setting("020 7794 0500", "Booking team's phone number shown when online change is closed.")
     sqlite_readers: int = setting(4, "SQLite read threads, for reads past 2 ms (shorter ones run in the loop).")
@@ -472,6 +476,8 @@ def _validated(values: dict[str, Any]) -> Settings:
             raise SettingsError("HUB_SECRET_KEY must be at least 32 characters")
     if values["cancel_mode"] not in tuple(CancelMode):
         raise SettingsError(f"cancel_mode must be one of {', '.join(CancelMode)}")
+    if values["http_server"] not in ("auto", "granian", "uvicorn-uvloop", "uvicorn"):
+        raise SettingsError("http_server must be one of auto, granian, uvicorn-uvloop, uvicorn")
     url = values["database_url"]
     if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
         raise SettingsError("database_url must start with sqlite:/// or postgresql://")
@@ -494,6 +500,7 @@ def _validated(values: dict[str, Any]) -> Settings:
         "session_idle_minutes",
         "sqlite_readers",
         "postgres_pool_size",
+        "workers",
         "notify.per_minute",
         "worker.batch",
         "worker.lease_seconds",

@@ -1,10 +1,16 @@
 """PostgreSQL through an asyncpg pool, for several web and worker processes on one database.
 
-Writes keep SQLite's guarantee: one write transaction at a time across every process, taken with a
+Ordinary writes keep SQLite's guarantee: one write transaction at a time across every process, taken with a
 transaction-scoped advisory lock. The hub's rules lean on it (code and rebook limits read then write; event ids
 must commit in the order they were given out, or a PAS reading the feed by cursor could skip one). Outbox claims
 take their own lock instead, so that workers claiming messages never wait behind patients' writes, and claim rows
 with FOR UPDATE SKIP LOCKED so that they never wait for, or take, a row another transaction holds.
+
+A write about one patient (`write(patient=id)`: a patient's action on their own appointment, their session) takes
+the ordinary lock shared and a lock of that patient's own: such writes for different patients run at the same
+time, while an ordinary write still waits for all of them and they for it. What they share is locked where it is
+written: an event takes the "events" lock before its id is given out and keeps it to commit, so event ids still
+commit in order.
 """
 
 from __future__ import annotations
@@ -22,17 +28,30 @@ from hub.db.dialect import POSTGRESQL, from_server, numbered, to_server
 log = logging.getLogger(__name__)
 
 # Advisory lock keys (any 64-bit numbers no other application on the database uses).
-LOCKS = {"write": 0x4855_4200_0001, "outbox": 0x4855_4200_0002}
+LOCKS = {"write": 0x4855_4200_0001, "outbox": 0x4855_4200_0002, "events": 0x4855_4200_0003}
+# A patient's lock: the two-integer form of advisory lock (a key space apart from the one-number form above).
+PATIENT_LOCK_CLASS = 0x4855_0000
+_PATIENT_LOCK = "SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2, $3)"
 
 
 def _row(record: asyncpg.Record) -> Row:
     return {key: from_server(value) for key, value in record.items()}
 
 
+def patient_lock(patient_id: int) -> tuple[int, int]:
+    """The two integers of a patient's advisory lock (ids past 2**31 move to the next class)."""
+    return PATIENT_LOCK_CLASS + (patient_id >> 31), patient_id & 0x7FFF_FFFF
+
+
 class _Tx:
-    def __init__(self, db: PostgresDatabase, conn: asyncpg.Connection) -> None:
+    def __init__(self, db: PostgresDatabase, conn: asyncpg.Connection, *, alone: bool = True) -> None:
         self._db = db
         self._conn = conn
+        self._alone = alone  # holds the ordinary write lock outright: no other ordinary writer runs
+
+    async def hold(self, lock: str) -> None:
+        if not self._alone:
+            await self._conn.execute("SELECT pg_advisory_xact_lock($1)", LOCKS[lock])
 
     async def _args(self, sql: str, params: Params) -> tuple[str, list[Any]]:
         return await self._db.prepared(self._conn, sql, params)
@@ -110,11 +129,19 @@ class PostgresDatabase:
                 yield _row(record)
 
     @asynccontextmanager
-    async def write(self, *, lock: str = "write") -> AsyncIterator[_Tx]:
-        """One transaction, committed or rolled back whole, holding the named advisory lock until it ends."""
+    async def write(self, *, lock: str = "write", patient: int | None = None) -> AsyncIterator[_Tx]:
+        """One transaction, committed or rolled back whole, holding the named advisory lock until it ends; for a
+        write about one patient, the ordinary lock shared and the patient's own."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCKS[lock])
-            yield _Tx(self, conn)
+            if patient is None:
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCKS[lock])
+                yield _Tx(self, conn)
+            else:
+                if lock != "write":
+                    raise ValueError("a write about one patient is an ordinary write")
+                # Shared first, then the patient's: every writer takes its locks in the same order (no deadlock).
+                await conn.execute(_PATIENT_LOCK, LOCKS["write"], *patient_lock(patient))
+                yield _Tx(self, conn, alone=False)
 
     async def close(self) -> None:
         await self._pool.close()

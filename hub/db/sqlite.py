@@ -155,6 +155,9 @@ class _WriteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    async def hold(self, lock: str) -> None:
+        return None  # one writer at a time: every lock is already held
+
     async def execute(self, sql: str, params: Params = ()) -> int:
         try:
             return self._conn.execute(sql, tuple(params)).rowcount
@@ -226,9 +229,9 @@ class SQLiteDatabase:
             self._readers.put_nowait(conn)
 
     @asynccontextmanager
-    async def write(self, *, lock: str = "write") -> AsyncIterator[_WriteTx]:
+    async def write(self, *, lock: str = "write", patient: int | None = None) -> AsyncIterator[_WriteTx]:
         """Every write goes through here: one writer, BEGIN IMMEDIATE, commit or roll back whole. SQLite has one
-        writer at a time whatever the lock, so `lock` changes nothing here."""
+        writer at a time whatever the lock, so `lock` and `patient` change nothing here."""
         # Statements no longer wait on a thread, so nothing else would run between one caller's transactions: a
         # loop of writes (a sweep, a poller) would hold every other request up. Each transaction first lets others in.
         await asyncio.sleep(0)

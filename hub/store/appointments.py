@@ -90,8 +90,9 @@ async def _act(
     now: datetime,
     settings: Settings | None,
 ) -> ActionResult:
-    """A patient's action, through the lifecycle, in one transaction: only their own appointment."""
-    async with db.write() as tx:
+    """A patient's action, through the lifecycle, in one transaction: only their own appointment (so it waits
+    for no other patient's write)."""
+    async with db.write(patient=patient_id) as tx:
         loaded = await load_appointment(tx, appointment_id)
         if loaded is None or loaded.patient_id != patient_id:
             return ActionResult(False, WhyNot.MISSING)
@@ -170,10 +171,12 @@ async def record_appointment_view(db: Database, appointment: Row, *, now: dateti
     """The first time the patient opens an appointment. With no letter to read, that is what stops escalation."""
     if appointment["first_viewed_at"] is not None:
         return
-    async with db.write() as tx:
+    async with db.write(patient=appointment["patient_id"]) as tx:
         first = await tx.execute(
-            "UPDATE appointments SET first_viewed_at = ? WHERE id = ? AND first_viewed_at IS NULL",
-            (to_db(now), appointment["id"]),
+            # Still this patient's (locked above): an appointment the hospital moved to another patient meanwhile
+            # is left alone.
+            "UPDATE appointments SET first_viewed_at = ? WHERE id = ? AND patient_id = ? AND first_viewed_at IS NULL",
+            (to_db(now), appointment["id"], appointment["patient_id"]),
         )
         letters = await tx.fetch_one("SELECT COUNT(*) AS n FROM letters WHERE appointment_id = ?", (appointment["id"],))
         if first and letters is not None and letters["n"] == 0:

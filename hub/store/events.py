@@ -23,6 +23,9 @@ async def record_event(
     data: dict[str, Any] | None = None,
 ) -> int:
     """Returns the event's id (a hospital that says it has processed it settles the change it told)."""
+    # Writers about different patients run at once on PostgreSQL: the "events" lock, taken before the id is given
+    # out and kept to commit, makes ids commit in order, so a reader by cursor never skips one.
+    await tx.hold("events")
     row = await tx.fetch_one(
         "INSERT INTO events (kind, organisation_id, patient_id, appointment_id, data, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
@@ -40,8 +43,9 @@ async def record_event(
 
 
 async def list_events(tx: Transaction, *, organisation_id: int, after: int, limit: int) -> list[dict[str, Any]]:
-    """Oldest first by id. On SQLite ids are handed out in commit order (one writer), so a reader that has
-    seen id N has seen every id below it: nothing is skipped however writes interleave."""
+    """Oldest first by id. Ids are handed out in commit order (one writer on SQLite; the "events" lock on
+    PostgreSQL), so a reader that has seen id N has seen every id below it: nothing is skipped however writes
+    interleave."""
     rows = await tx.fetch_all(
         "SELECT e.id, e.kind, e.created_at, e.data, p.mrn AS patient_ref, a.ref AS appointment_ref FROM events e"
         " LEFT JOIN patients p ON p.id = e.patient_id LEFT JOIN appointments a ON a.id = e.appointment_id"

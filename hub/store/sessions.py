@@ -93,11 +93,11 @@ async def get_live_session(
         absolute=policy.absolute,
     )
     if state == "expired":
-        async with db.write() as tx:
+        async with db.write(patient=int(row["id"])) as tx:
             await tx.execute("UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (to_db(now), sid))
         return EXPIRED_OWN_LIMIT if own_idle is not None else EXPIRED
     if state == "touch":
-        async with db.write() as tx:
+        async with db.write(patient=int(row["id"])) as tx:
             await tx.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", (to_db(now), sid))
     return PatientSession(id=sid, token=token, patient_id=int(row["id"]), patient=row, idle=own_idle)
 

@@ -1,4 +1,5 @@
-"""PostgreSQL itself: advisory locks keep one ordinary writer at a time, and outbox claims out of their way."""
+"""PostgreSQL itself: advisory locks keep one ordinary writer at a time, outbox claims out of their way, and
+writes about different patients out of each other's."""
 
 from __future__ import annotations
 
@@ -7,9 +8,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from hub.clock import FixedClock
 from hub.db import Database, IntegrityError, Transaction, connect
-from hub.db.postgres import LOCKS
+from hub.db.migrate import migrate
+from hub.db.postgres import LOCKS, PATIENT_LOCK_CLASS
+from hub.store.events import record_event
+from hub.vocabulary import EventKind
 from tests.databases import postgres_url
+from tests.factories import create_organisation, create_patient
 
 pytestmark = pytest.mark.anyio
 
@@ -87,3 +93,121 @@ async def test_reading_in_batches_sees_every_row_once(pg: Database) -> None:
     async with pg.write() as tx:
         await tx.execute("INSERT INTO t (id) SELECT generate_series(1, 1234)")
     assert [r["id"] async for r in pg.iterate("SELECT id FROM t ORDER BY id")] == list(range(1, 1235))
+
+
+_PATIENT_LOCKS = (
+    "SELECT objid::bigint AS patient FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2"
+    " AND classid = ? AND pid = ANY(?::int[])"
+)
+
+
+async def _backend(tx: Transaction) -> int:
+    row = await tx.fetch_one("SELECT pg_backend_pid() AS pid")
+    assert row is not None
+    return int(row["pid"])
+
+
+async def test_writes_about_different_patients_hold_their_locks_at_the_same_time(pg: Database) -> None:
+    both_in = asyncio.Barrier(2)
+    pids: list[int] = []
+
+    async def patient_write(patient: int) -> None:
+        async with pg.write(patient=patient) as tx:
+            await tx.execute("INSERT INTO t (id) VALUES (?)", (patient,))
+            pids.append(await _backend(tx))
+            await asyncio.wait_for(both_in.wait(), timeout=10)  # each is inside while the other is
+            held = await tx.fetch_all(_PATIENT_LOCKS, (PATIENT_LOCK_CLASS, pids))
+            assert {int(r["patient"]) for r in held} >= {101, 102}
+
+    await asyncio.gather(patient_write(101), patient_write(102))
+    assert [r["id"] for r in await pg.fetch_all("SELECT id FROM t ORDER BY id")] == [101, 102]
+
+
+async def test_a_write_about_the_same_patient_or_an_ordinary_write_waits_for_a_patient_write(pg: Database) -> None:
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with pg.write(patient=7) as tx:
+            await tx.execute("INSERT INTO t (id) VALUES (1)")
+            inside.set()
+            await release.wait()
+
+    async def write(row: int, patient: int | None) -> None:
+        async with pg.write(patient=patient) as tx:
+            await tx.execute("INSERT INTO t (id) VALUES (?)", (row,))
+
+    holding = asyncio.create_task(hold())
+    try:
+        await inside.wait()
+        await asyncio.wait_for(write(2, 8), timeout=10)  # another patient: not behind it
+        same, ordinary = asyncio.create_task(write(3, 7)), asyncio.create_task(write(4, None))
+        await asyncio.sleep(0.3)
+        assert not same.done() and not ordinary.done()
+    finally:
+        release.set()
+    await asyncio.wait_for(asyncio.gather(holding, same, ordinary), timeout=10)
+    assert [r["id"] for r in await pg.fetch_all("SELECT id FROM t ORDER BY id")] == [1, 2, 3, 4]
+
+
+async def test_a_patient_write_waits_for_an_ordinary_write() -> None:
+    db = await connect(await postgres_url("pg_ordinary", bare=True), pool_size=3)
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with db.write():
+            inside.set()
+            await release.wait()
+
+    async def patient_write() -> None:
+        async with db.write(patient=9):
+            pass
+
+    try:
+        holding = asyncio.create_task(hold())
+        try:
+            await inside.wait()
+            waiting = asyncio.create_task(patient_write())
+            await asyncio.sleep(0.3)
+            assert not waiting.done()
+        finally:
+            release.set()
+        await asyncio.wait_for(asyncio.gather(holding, waiting), timeout=10)
+    finally:
+        await db.close()
+
+
+async def test_event_ids_commit_in_order_when_patients_write_at_the_same_time(clock: FixedClock) -> None:
+    """A reader by cursor never sees an event while one with a lower id is still to commit."""
+    db = await connect(await postgres_url("pg_events"), pool_size=4)
+    try:
+        await migrate(db, clock)
+        async with db.write() as tx:
+            org = await create_organisation(tx)
+            first = await create_patient(tx, organisation_id=org, now=clock.now(), mobile="+447700900011")
+            second = await create_patient(tx, organisation_id=org, now=clock.now(), mobile="+447700900012")
+        recorded, release = asyncio.Event(), asyncio.Event()
+
+        async def event_for(patient: int, *, wait: bool) -> int:
+            async with db.write(patient=patient) as tx:
+                event = await record_event(
+                    tx, at=clock.now(), kind=EventKind.APPOINTMENT_CONFIRMED, organisation_id=org, patient_id=patient
+                )
+                if wait:
+                    recorded.set()
+                    await release.wait()
+                return event
+
+        earlier = asyncio.create_task(event_for(first, wait=True))
+        try:
+            await recorded.wait()
+            later = asyncio.create_task(event_for(second, wait=False))
+            await asyncio.sleep(0.3)
+            assert not later.done(), "the second patient's event waits for the first's to commit"
+            assert await db.fetch_all("SELECT id FROM events") == []
+        finally:
+            release.set()  # a failure above must not leave the first transaction open
+        ids = await asyncio.wait_for(asyncio.gather(earlier, later), timeout=10)
+        assert ids[0] < ids[1]
+        assert [r["id"] for r in await db.fetch_all("SELECT id FROM events ORDER BY id")] == ids
+    finally:
+        await db.close()

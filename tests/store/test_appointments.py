@@ -3,6 +3,7 @@ entry, asks the lifecycle rule first, and changes nothing when the rule says no.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -190,3 +191,39 @@ async def test_the_first_view_is_recorded_once_and_stops_escalation_only_without
     assert [v["first_viewed_at"] for v in viewed] == ["2026-11-21T10:00:00.000000Z", "2026-11-21T10:05:00.000000Z"]
     pending = await hub.db.fetch_all("SELECT appointment_id FROM scheduled_notices WHERE done_at IS NULL")
     assert pending == [{"appointment_id": lettered}]  # an unread letter keeps the escalation going
+
+
+async def test_patients_acting_at_once_each_get_one_change_and_the_feed_lists_every_event_in_order(
+    hub: Harness,
+) -> None:
+    """On PostgreSQL these writes run side by side (a lock per patient); nothing is lost, doubled or reordered."""
+    pairs = []
+    for n in range(8):
+        patient = await hub.create_patient(mobile=f"+4477009001{n:02d}", verification_code=f"V{n:05d}")
+        pairs.append((patient, await hub.create_appointment(patient_id=patient, ref=f"C{n}")))
+
+    async def act(patient: int, appointment: int, n: int) -> ActionResult:
+        now = hub.clock.now()
+        if n % 2:
+            return await confirm_appointment(
+                hub.db, patient_id=patient, appointment_id=appointment, now=now, policy=POLICY
+            )
+        return await request_rebook(
+            hub.db,
+            patient_id=patient,
+            appointment_id=appointment,
+            reason="Away",
+            preferred_times="",
+            now=now,
+            policy=POLICY,
+        )
+
+    results = await asyncio.gather(*(act(p, a, n) for n, (p, a) in enumerate(pairs)))
+    assert results == [ActionResult(True)] * 8
+    events = await hub.db.fetch_all("SELECT id, patient_id, kind FROM events ORDER BY id")
+    assert sorted(e["patient_id"] for e in events) == sorted(p for p, _ in pairs)
+    assert len({e["id"] for e in events}) == 8
+    for n, (_, appointment) in enumerate(pairs):
+        assert (await _state(hub, appointment))[1] == ("confirmed" if n % 2 else "rebook_requested")
+    tasks = await hub.db.fetch_all("SELECT appointment_id FROM tasks WHERE kind = 'rebook'")
+    assert sorted(t["appointment_id"] for t in tasks) == sorted(a for n, (_, a) in enumerate(pairs) if n % 2 == 0)

@@ -253,7 +253,8 @@ class Lifecycle(RuleBasedStateMachine):
                 "SELECT kind FROM events WHERE appointment_id = ? ORDER BY id", (row["id"],)
             )
             notices = await self.h.db.fetch_all(
-                "SELECT kind, channel FROM outbox_messages WHERE appointment_id = ? AND kind IN (?, ?, ?)",
+                # In the order queued: the step's new notices are the ones past the count before it.
+                "SELECT kind, channel FROM outbox_messages WHERE appointment_id = ? AND kind IN (?, ?, ?) ORDER BY id",
                 (row["id"], *NOTICES),
             )
             return {"events": len(events), "event_kinds": [e["kind"] for e in events], "notices": notices}

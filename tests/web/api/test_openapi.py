@@ -100,7 +100,7 @@ def live_hub(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator
         assert process.stderr is not None
         for line in process.stderr:
             log.append(line)
-            if "Application startup complete" in line:
+            if "Hub ready in process" in line:
                 started.set()
         started.set()  # it stopped: let the fixture see that rather than wait
 
