@@ -79,7 +79,11 @@ def _date(local: datetime) -> str:
 def _time(local: datetime) -> str:
     hour = local.hour % 12 or 12
     suffix = "am" if local.hour < 12 else "pm"
-    return f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
+    shown = f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        # The night the clocks go back, 1am to 2am happens twice: say which (BST, then GMT).
+        shown += f" {local.tzname()}"
+    return shown
 
 
 def format_duration(seconds: int) -> str:

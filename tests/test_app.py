@@ -30,6 +30,7 @@ PUBLIC = {
     "/privacy",
     "/healthz",
     "/dev/outbox",
+    "/favicon.ico",
 }
 # Patient pages reachable when signed in; each must pass check_page.
 SIGNED_IN_PAGES = (

@@ -8,9 +8,12 @@ from hub.clock import format_date, format_duration, format_time, format_when
 @pytest.mark.parametrize(
     ("utc", "date", "time"),
     [
-        # The autumn change: 01:30 happens twice in London, first in BST, then in GMT.
-        (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), "Sunday 25 October 2026", "1:30am"),
-        (datetime(2026, 10, 25, 1, 30, tzinfo=UTC), "Sunday 25 October 2026", "1:30am"),
+        # The autumn change: 01:30 happens twice in London, first in BST, then in GMT; pages and texts say which.
+        (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), "Sunday 25 October 2026", "1:30am BST"),
+        (datetime(2026, 10, 25, 1, 30, tzinfo=UTC), "Sunday 25 October 2026", "1:30am GMT"),
+        (datetime(2026, 10, 25, 0, 0, tzinfo=UTC), "Sunday 25 October 2026", "1am BST"),
+        (datetime(2026, 10, 24, 23, 59, tzinfo=UTC), "Sunday 25 October 2026", "12:59am"),
+        (datetime(2026, 10, 25, 2, 0, tzinfo=UTC), "Sunday 25 October 2026", "2am"),
         # The spring change: 01:00 UTC is 02:00 BST (01:00 to 01:59 never happens in London).
         (datetime(2026, 3, 29, 1, 0, tzinfo=UTC), "Sunday 29 March 2026", "2am"),
         (datetime(2026, 3, 29, 0, 59, tzinfo=UTC), "Sunday 29 March 2026", "12:59am"),

@@ -299,3 +299,12 @@ async def require_patient(request: Request) -> PatientSession:
     request.state.patient = found.patient
     request.state.session_idle = found.idle
     return found
+
+
+async def signed_in_patient(request: Request) -> PatientSession | None:
+    """For pages anyone may see (site, accessibility, privacy, not found): the patient when signed in, so the
+    page keeps their header; nobody otherwise."""
+    try:
+        return await require_patient(request)
+    except SignInRequired:
+        return None

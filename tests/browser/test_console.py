@@ -109,7 +109,9 @@ def _set_up(page: Page, console: Console, link: str, *, check: bool = False) -> 
     page.get_by_role("button", name="Continue").click()
     expect(page).to_have_url(console.url("/staff/enrol"))
     secret = page.locator("#totp-secret").get_attribute("data-secret") or ""
-    expect(page.get_by_role("img", name="QR code for your authenticator app")).to_be_visible()
+    qr = page.get_by_role("img", name="QR code for your authenticator app")
+    expect(qr).to_be_visible()
+    assert qr.evaluate("img => img.complete && img.naturalWidth") > 0, "the QR code is a broken image"
     if check:
         _axe(page, "Set up your authenticator app")
     page.get_by_label("Authenticator code").fill(_code(secret))

@@ -9,13 +9,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from hub.store.sites import get_site_by_code
-from hub.web.common import STATIC, hub_of, render
+from hub.web.common import STATIC, hub_of, render, signed_in_patient
 
 
 async def site_page(request: Request) -> Response:
     site = await get_site_by_code(hub_of(request).db, request.path_params["code"][:40])
     if site is None:
         raise HTTPException(404)
+    await signed_in_patient(request)
     links = {}
     if site["latitude"] is not None and site["longitude"] is not None:
         lat, lon = site["latitude"], site["longitude"]

@@ -607,6 +607,31 @@ async def test_cancel_page_says_to_tell_the_hospital_about_transport_or_interpre
     assert f"Call {PHONE} to tell the hospital" in text
 
 
+@pytest.mark.parametrize(
+    ("transport", "interpreter", "booked"),
+    [
+        (True, False, "You have hospital transport booked"),
+        (False, True, "You have an interpreter booked"),
+        (True, True, "You have hospital transport and an interpreter booked"),
+        (False, False, ""),
+    ],
+)
+async def test_ask_to_change_page_says_to_tell_the_booking_team_about_transport_or_interpreter(
+    hub: Harness, transport: bool, interpreter: bool, booked: str
+) -> None:
+    patient = await hub.create_patient()
+    appointment_id = await hub.create_appointment(
+        patient_id=patient, transport_booked=transport, interpreter_booked=interpreter
+    )
+    await hub.sign_in()
+    text = text_of(await page(hub, f"/appointments/{appointment_id}/rebook"))
+    if booked:
+        assert booked in text
+        assert "Tell the booking team when they call" in text
+    else:
+        assert "You have" not in text
+
+
 # Forbidden
 
 
