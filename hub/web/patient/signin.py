@@ -122,6 +122,8 @@ async def submit_details(request: Request) -> Response:
         limits=hub.policies.limits,
         templates=hub.policies.code_templates,
         now=hub.clock.now(),
+        current_token=_signin_token(request),
+        policy=hub.policies.code,
     )
     if issued.token is None:
         return render(request, "views/patient/too_many_codes.html", status=429)
