@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
@@ -100,6 +100,20 @@ def format_duration(seconds: int) -> str:
     if rest == 30:
         return f"{minutes} and a half minutes"
     return f"{plural(minutes, 'minute')} and {plural(rest, 'second')}"
+
+
+def format_birth_date(iso: str) -> str:
+    """'1948-03-14' -> '14 March 1948'; anything else as it is."""
+    try:
+        born = date.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return str(iso)
+    return f"{born.day} {_MONTHS[born.month - 1]} {born.year}"
+
+
+def format_working_days(count: int) -> str:
+    """How long a task has waited: '0 working days' read as a fault."""
+    return "Less than a working day" if count < 1 else plural(count, "working day")
 
 
 def plural(count: int, unit: str) -> str:

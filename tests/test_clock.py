@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hub.clock import format_date, format_duration, format_time, format_when
+from hub.clock import format_birth_date, format_date, format_duration, format_time, format_when, format_working_days
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,11 @@ def test_every_day_and_month_has_its_english_name() -> None:
 )
 def test_durations_read_as_a_page_says_them(seconds: int, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_staff_see_dates_of_birth_and_waiting_times_in_words() -> None:
+    assert format_birth_date("1948-03-14") == "14 March 1948"
+    assert format_birth_date("not a date") == "not a date"
+    assert format_working_days(0) == "Less than a working day"
+    assert format_working_days(1) == "1 working day"
+    assert format_working_days(3) == "3 working days"

@@ -146,6 +146,10 @@ def _patient_link(page: Page, server: DemoServer, ids: Ids) -> None:
     page.goto(server.links["Margaret Jones"])
 
 
+def _someone_elses_link(page: Page, server: DemoServer, ids: Ids) -> None:
+    page.goto(server.links["David Patel"])
+
+
 SIGN_IN = "Sign in to see your hospital appointments"
 ANONYMOUS = {
     "start": Check(SIGN_IN, _go("/")),
@@ -188,6 +192,8 @@ SIGNED_IN = {
     "preferences-errors": Check("Contact preferences", _preferences_errors),
     "site": Check("Royal Free Hospital", _go("/sites/RFH")),
     "sign-out": Check("Sign out", _go("/sign-out")),
+    "someone-elses-link": Check("You are signed in as someone else", _someone_elses_link),
+    "privacy": Check("Privacy", _go("/privacy")),
     "accessibility": Check("Accessibility statement", _go("/accessibility")),
     "not-found": Check("Page not found", _go("/appointments/999999")),
 }
