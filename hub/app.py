@@ -96,6 +96,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/healthz", _health),
         Route("/api/v1/openapi.json", api.openapi),
         Route("/api/v1/sites/{site_code}", api.put_site, methods=["PUT"]),
+        Route("/api/v1/sites/{site_code}/map", api.put_site_map_file, methods=["PUT"]),
         Route("/api/v1/patients/{patient_ref}", api.put_patient, methods=["PUT"]),
         Route("/api/v1/appointments/{appointment_ref}", api.put_appointment, methods=["PUT"]),
         Route("/api/v1/letters/{letter_ref}", api.put_letter, methods=["PUT"]),
