@@ -607,6 +607,14 @@ async def test_cancel_page_says_to_tell_the_hospital_about_transport_or_interpre
     assert f"Call {PHONE} to tell the hospital" in text
 
 
+async def test_an_email_only_patient_is_told_the_booking_team_will_email_not_call(hub: Harness) -> None:
+    patient = await hub.create_patient(mobile=None, email="david.patel@example.com", contact_preference="email")
+    appointment_id = await hub.create_appointment(patient_id=patient)
+    await hub.sign_in("david.patel@example.com")
+    text = text_of(await page(hub, f"/appointments/{appointment_id}/rebook"))
+    assert "The booking team will email you" in text and "will call you" not in text
+
+
 @pytest.mark.parametrize(
     ("transport", "interpreter", "booked"),
     [
