@@ -82,3 +82,12 @@ def _patients() -> list[tuple[str, ...]]:
     from hub.jobs.demo import PATIENTS
 
     return [tuple(str(v) for v in p) for p in PATIENTS]
+
+
+def test_make_run_installs_runtime_dependencies_only() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    run = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert ".installed" not in run.split("\n", 1)[0].replace("node_modules/.installed", "")
+    runtime = makefile.split("$(BIN)/.runtime: pyproject.toml", 1)[1].split("\n\n", 1)[0]
+    assert "pip install --quiet -e .\n" in runtime + "\n" and "[dev]" not in runtime
+    assert "--port $(PORT)" in run
