@@ -240,6 +240,7 @@ class CodeResult:
     outcome: str  # signed_in | choose_record | wrong | expired | locked | too_many | gone
     session_token: str = ""
     patient_id: int | None = None
+    tries_left: int = 0  # after a wrong code: how many more the attempt allows (the same for a miss and a match)
 
 
 async def consume_code(
@@ -295,7 +296,9 @@ async def _wrong_guess(tx: Transaction, *, cid: str, client_key: str, policy: Co
     state = code_state(
         issued_at=from_db(row["issued_at"]), now=now, failed_guesses=row["failed_guesses"] - 1, policy=policy
     )
-    return CodeResult("wrong" if state == "live" else state)
+    if state != "live":
+        return CodeResult(state)
+    return CodeResult("wrong", tries_left=max(policy.max_guesses - int(row["failed_guesses"]), 0))
 
 
 async def _sign_in(tx: Transaction, *, secret: str, cid: str, patient_id: int, now: datetime) -> CodeResult:

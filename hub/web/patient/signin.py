@@ -178,7 +178,12 @@ async def submit_code(request: Request) -> Response:
         return RedirectResponse("/sign-in/verification-code", status_code=303)
     if result.outcome == "gone":
         return RedirectResponse("/", status_code=303)
-    return render(request, "views/patient/code.html", {"error": CODE_ERRORS[result.outcome]}, status=422)
+    error = CODE_ERRORS[result.outcome]
+    if result.outcome == "wrong":
+        error += {0: " That was the last try: ask for a new code.", 1: " You have 1 more try."}.get(
+            result.tries_left, f" You have {result.tries_left} more tries."
+        )
+    return render(request, "views/patient/code.html", {"error": error}, status=422)
 
 
 async def _signed_in(request: Request, session_token: str) -> Response:

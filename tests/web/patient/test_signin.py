@@ -393,10 +393,13 @@ async def test_sixth_guess_fails_even_when_right(hub: Harness) -> None:
     await hub.submit_details("07700 900001", "1948-03-14")
     code = (await hub.sent_codes())[-1]
 
-    for _ in range(5):
+    for left in ("You have 4 more tries", "You have 3 more tries", "You have 2 more tries", "You have 1 more try"):
         response = await hub.submit_code(wrong_code(code))
         assert response.status_code == 422
         assert WRONG in response.text
+        assert f"{left}." in response.text  # how many tries are left
+    response = await hub.submit_code(wrong_code(code))
+    assert "That was the last try: ask for a new code." in response.text
     response = await hub.submit_code(code)
 
     assert response.status_code == 422
