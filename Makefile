@@ -1,4 +1,5 @@
-# make run: install everything and serve the demo at http://127.0.0.1:8000
+# make run: install what the hub needs and serve the demo at http://127.0.0.1:8000 (PORT=8611 for another port)
+# make staff: an admin's set-up link for the demo's console
 # make test: install everything and run every check and test (browser tests included)
 # make bench: run the benchmarks (JSON on stdout)
 # make mutation: mutation testing of hub/rules/ (not part of make test; about half an hour on 2 cores)
@@ -11,11 +12,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PG_UP := $(shell $(PYTHON) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null && echo yes)
 
-.PHONY: run test check bench mutation install chromium clean
+.PHONY: run staff test check bench mutation install chromium clean
 
-$(BIN)/.installed: pyproject.toml
+# Runtime dependencies only for the demo; the test tools (mypy, ruff, Playwright, schemathesis) for check and test.
+$(BIN)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(BIN)/.installed: $(BIN)/.runtime
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -29,8 +35,14 @@ install: $(BIN)/.installed node_modules/.installed
 chromium:
 	@test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-run: install
-	$(BIN)/python -m hub demo
+# make run PORT=8611 serves the demo there, with its links and dev outbox on that port.
+run: $(BIN)/.runtime node_modules/.installed
+	$(BIN)/python -m hub demo $(if $(PORT),--port $(PORT))
+
+# An admin's one-time set-up link for the demo's console (make staff STAFF=jsmith ROLE=agent for others).
+staff: $(BIN)/.runtime
+	HUB_DEMO=true $(if $(PORT),HUB_BASE_URL=http://127.0.0.1:$(PORT)) $(BIN)/python -m hub create-staff \
+		--username $(or $(STAFF),admin) --role $(or $(ROLE),admin)
 
 check: install
 	$(BIN)/ruff check .

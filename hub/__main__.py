@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import socket
 import sys
+from dataclasses import replace
 
 from hub.clock import Clock
 from hub.db import open_database
@@ -13,6 +16,27 @@ from hub.db.migrate import migrate
 from hub.serve import LOG_FORMAT
 from hub.settings import Settings, SettingsError, check_templates, load_settings
 from hub.vocabulary import StaffRole
+
+
+def _port_taken(host: str, port: int) -> bool:
+    """Checked before the banner, the migrations or a worker pass: a busy port is the first thing said."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _demo_settings(settings: Settings, port: int) -> Settings:
+    """The demo's links follow its port (unless HUB_BASE_URL says otherwise), and its messages go at once: quiet
+    hours would hold invitations and changes back overnight, and the dev outbox would show only codes."""
+    default_base_url = Settings.__dataclass_fields__["base_url"].default
+    base_url = f"http://127.0.0.1:{port}" if settings.base_url == default_base_url else settings.base_url
+    quiet = {"HUB_NOTIFY__QUIET_START_HOUR", "HUB_NOTIFY__QUIET_END_HOUR"} & set(os.environ)
+    notify = settings.notify if quiet else replace(settings.notify, quiet_start_hour=0, quiet_end_hour=0)
+    return replace(settings, port=port, base_url=base_url, notify=notify)
 
 
 async def _migrate(settings: Settings) -> list[int]:
@@ -195,9 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"Settings error: {exc}", file=sys.stderr)
         return 2
+    port = args.port or settings.port
+    if _port_taken(args.host or settings.host, port):
+        print(f"Port {port} is already in use. Choose another: make run PORT=8611, or --port 8611.", file=sys.stderr)
+        return 2
     if demo:
+        settings = _demo_settings(settings, port)
         print(asyncio.run(_seed(settings)), flush=True)
-    serve_app(settings, host=args.host, port=args.port, workers=workers, run_worker=demo)
+    serve_app(settings, host=args.host, port=port, workers=workers, run_worker=demo)
     return 0
 
 

@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from hub.clock import Clock
@@ -38,6 +38,7 @@ from hub.web.common import (
     delete_cookie,
     make_templates,
     render,
+    signed_in_patient,
 )
 from hub.web.fhir.guard import FhirError, RateLimit, outcome_response
 from hub.web.fhir.routes import fhir_routes
@@ -46,7 +47,7 @@ from hub.web.patient import account, appointments, dev, nhs_login, offers, signi
 from hub.web.security import SecurityMiddleware
 from hub.web.staff.common import StaffSignInRequired, staff_sign_in_required
 from hub.web.staff.routes import staff_routes
-from hub.web.static import CachedStatic
+from hub.web.static import CachedStatic, FontlessStylesheet
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = "5"  # seconds: the worker's first wait for a database out of reach is about as long
@@ -107,6 +108,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/healthz", _health),
         Route("/api/v1/openapi.json", api.openapi),
         Route("/api/v1/sites/{site_code}", api.put_site, methods=["PUT"]),
+        Route("/api/v1/sites/{site_code}/map", api.put_site_map_file, methods=["PUT"]),
         Route("/api/v1/patients/{patient_ref}", api.put_patient, methods=["PUT"]),
         Route("/api/v1/appointments/{appointment_ref}", api.put_appointment, methods=["PUT"]),
         Route("/api/v1/letters/{letter_ref}", api.put_letter, methods=["PUT"]),
@@ -135,6 +137,10 @@ def routes(settings: Settings) -> list[BaseRoute]:
     if settings.demo:
         table.append(Route("/dev/outbox", dev.dev_outbox))
     table += [
+        Route("/favicon.ico", _favicon),
+        Route("/nhsuk/nhsuk-frontend.min.css", FontlessStylesheet(NHSUK_DIST / "nhsuk-frontend.min.css")),
+    ]
+    table += [
         Mount(f"/{prefix}", app=CachedStatic(directory=path), name=prefix) for prefix, path in ASSET_MOUNTS.items()
     ]
     return table
@@ -142,9 +148,16 @@ def routes(settings: Settings) -> list[BaseRoute]:
 
 def _page(template: str) -> Callable[[Request], Awaitable[Response]]:
     async def page(request: Request) -> Response:
+        await signed_in_patient(request)
         return render(request, template)
 
     return page
+
+
+async def _favicon(request: Request) -> Response:
+    # Browsers ask for /favicon.ico whatever the page links to.
+    favicon = NHSUK_DIST / "assets" / "images" / "favicon.ico"
+    return FileResponse(favicon, headers={"cache-control": "public, max-age=86400"})
 
 
 async def _health(request: Request) -> Response:
@@ -161,6 +174,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 403 and exc.detail == "csrf":
         return render(request, "views/errors/form_expired.html", status=403)
     if exc.status_code == 404:
+        await signed_in_patient(request)
         return render(request, "views/errors/not_found.html", status=404)
     if exc.status_code == 405:
         return render(request, "views/errors/not_found.html", status=405)

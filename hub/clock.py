@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
@@ -79,7 +79,11 @@ def _date(local: datetime) -> str:
 def _time(local: datetime) -> str:
     hour = local.hour % 12 or 12
     suffix = "am" if local.hour < 12 else "pm"
-    return f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
+    shown = f"{hour}{suffix}" if local.minute == 0 else f"{hour}:{local.minute:02d}{suffix}"
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        # The night the clocks go back, 1am to 2am happens twice: say which (BST, then GMT).
+        shown += f" {local.tzname()}"
+    return shown
 
 
 def format_duration(seconds: int) -> str:
@@ -96,6 +100,20 @@ def format_duration(seconds: int) -> str:
     if rest == 30:
         return f"{minutes} and a half minutes"
     return f"{plural(minutes, 'minute')} and {plural(rest, 'second')}"
+
+
+def format_birth_date(iso: str) -> str:
+    """'1948-03-14' -> '14 March 1948'; anything else as it is."""
+    try:
+        born = date.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return str(iso)
+    return f"{born.day} {_MONTHS[born.month - 1]} {born.year}"
+
+
+def format_working_days(count: int) -> str:
+    """How long a task has waited: '0 working days' read as a fault."""
+    return "Less than a working day" if count < 1 else plural(count, "working day")
 
 
 def plural(count: int, unit: str) -> str:

@@ -68,6 +68,9 @@ class NotifyTemplates:
     sms_opt_out_confirmation_letter: str = setting("", "Notify template: texts stopped, by post.")
     sms_opt_in_confirmation_sms: str = setting("", "Notify template: texts started again.")
     no_answer_letter: str = setting("", "Notify template: the letter sent after unanswered calls.")
+    no_answer_email: str = setting(
+        "", "Notify template: an agent's email to a patient with no phone number, asking them to ring."
+    )
     patient_link_sms: str = setting("", "Notify template: the patient's link, resent by an agent.")
     patient_link_email: str = setting("", "Notify template: the patient's link, resent, by email.")
     earlier_offer_sms: str = setting("", "Notify template: an earlier appointment offered, with its link, by text.")
@@ -99,6 +102,7 @@ TEMPLATE_SETTINGS: dict[tuple[str, str], str] = {
     (MessageKind.SMS_OPT_OUT_CONFIRMATION, Channel.LETTER): "sms_opt_out_confirmation_letter",
     (MessageKind.SMS_OPT_IN_CONFIRMATION, Channel.SMS): "sms_opt_in_confirmation_sms",
     (MessageKind.NO_ANSWER, Channel.LETTER): "no_answer_letter",
+    (MessageKind.NO_ANSWER, Channel.EMAIL): "no_answer_email",
     (MessageKind.PATIENT_LINK, Channel.SMS): "patient_link_sms",
     (MessageKind.PATIENT_LINK, Channel.EMAIL): "patient_link_email",
     (MessageKind.EARLIER_OFFER, Channel.SMS): "earlier_offer_sms",

@@ -237,6 +237,7 @@ class TaskOutcome(StrEnum):
     CLOSED_BY_HOSPITAL = "closed_by_hospital"  # the hospital recorded the appointment as attended or not
     SETTLED = "settled"  # the hospital's next update agreed with the hub's change
     ACCEPTED_HOSPITAL = "accepted_hospital"  # an agent took the hospital's version of a conflict
+    EMAILED = "emailed"  # no phone number: the agent emailed the patient to ring the booking team
 
 
 TASK_OUTCOME_LABELS: Final = {
@@ -251,6 +252,7 @@ TASK_OUTCOME_LABELS: Final = {
     TaskOutcome.CLOSED_BY_HOSPITAL: "The appointment has taken place",
     TaskOutcome.SETTLED: "The hospital's record now agrees",
     TaskOutcome.ACCEPTED_HOSPITAL: "Hospital's version accepted",
+    TaskOutcome.EMAILED: "Emailed the patient",
 }
 AGENT_OUTCOMES: Final = (
     TaskOutcome.REBOOKED,
@@ -258,6 +260,7 @@ AGENT_OUTCOMES: Final = (
     TaskOutcome.NO_ANSWER,
     TaskOutcome.CLOSED,
     TaskOutcome.ACCEPTED_HOSPITAL,  # only on a conflict task
+    TaskOutcome.EMAILED,  # only for a patient with an email address and no mobile
 )
 
 
@@ -385,6 +388,7 @@ class AuditAction(StrEnum):
     TASK_NO_ANSWER = "task_no_answer"
     TASK_CLOSED = "task_closed"
     CONFLICT_ACCEPTED = "conflict_accepted"  # an agent took the hospital's version
+    TASK_EMAILED = "task_emailed"  # the patient has no phone number: the agent emailed them
     # The lifecycle
     APPOINTMENT_CONFLICT_HELD = "appointment_conflict_held"  # a hospital update held back: it disagrees
     APPOINTMENT_CONFLICT_SETTLED = "appointment_conflict_settled"

@@ -354,8 +354,11 @@ class Harness:
 
     async def submit_details(self, contact: str, dob: date | str, *, link: str = "") -> httpx.Response:
         born = date.fromisoformat(dob) if isinstance(dob, str) else dob
+        start = f"/p/{link}" if link else "/"
+        # A signed-in browser is sent on from the start page; its token (one per browser) is on the sign-out form.
+        signed_in = (await self.client.get(start)).status_code == 303
         data = {
-            "csrf_token": await self.csrf(f"/p/{link}" if link else "/"),
+            "csrf_token": await self.csrf("/sign-out" if signed_in else start),
             "contact": contact,
             "dob-day": str(born.day),
             "dob-month": str(born.month),

@@ -33,6 +33,7 @@ PUBLIC = {
     "/privacy",
     "/healthz",
     "/dev/outbox",
+    "/favicon.ico",
 }
 # Patient pages reachable when signed in; each must pass check_page.
 SIGNED_IN_PAGES = (
@@ -115,7 +116,9 @@ async def _world(h: Harness, *, sign_in: bool = True) -> _World:
 
 async def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(hub: Harness) -> None:
     world = await _world(hub)
-    await hub.submit_details("07700 900001", "1948-03-14")  # a sign-in attempt too, for the code forms
+    # A sign-in attempt too, for the code forms (the start page itself sends a signed-in patient on).
+    details = {"contact": "07700 900001", "dob-day": "14", "dob-month": "3", "dob-year": "1948"}
+    assert (await hub.post_form("/sign-in", details, csrf_from="/preferences")).status_code == 303
     right = await hub.csrf("/preferences")
     for path in _routes(hub, "POST"):
         url = world.url(path)

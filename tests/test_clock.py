@@ -2,15 +2,28 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hub.clock import LONDON, format_date, format_duration, format_time, format_when, from_db, to_db
+from hub.clock import (
+    LONDON,
+    format_birth_date,
+    format_date,
+    format_duration,
+    format_time,
+    format_when,
+    format_working_days,
+    from_db,
+    to_db,
+)
 
 
 @pytest.mark.parametrize(
     ("utc", "date", "time"),
     [
-        # The autumn change: 01:30 happens twice in London, first in BST, then in GMT.
-        (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), "Sunday 25 October 2026", "1:30am"),
-        (datetime(2026, 10, 25, 1, 30, tzinfo=UTC), "Sunday 25 October 2026", "1:30am"),
+        # The autumn change: 01:30 happens twice in London, first in BST, then in GMT; pages and texts say which.
+        (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), "Sunday 25 October 2026", "1:30am BST"),
+        (datetime(2026, 10, 25, 1, 30, tzinfo=UTC), "Sunday 25 October 2026", "1:30am GMT"),
+        (datetime(2026, 10, 25, 0, 0, tzinfo=UTC), "Sunday 25 October 2026", "1am BST"),
+        (datetime(2026, 10, 24, 23, 59, tzinfo=UTC), "Sunday 25 October 2026", "12:59am"),
+        (datetime(2026, 10, 25, 2, 0, tzinfo=UTC), "Sunday 25 October 2026", "2am"),
         # The spring change: 01:00 UTC is 02:00 BST (01:00 to 01:59 never happens in London).
         (datetime(2026, 3, 29, 1, 0, tzinfo=UTC), "Sunday 29 March 2026", "2am"),
         (datetime(2026, 3, 29, 0, 59, tzinfo=UTC), "Sunday 29 March 2026", "12:59am"),
@@ -63,3 +76,11 @@ def test_to_db_refuses_a_naive_datetime_and_stores_utc() -> None:
     assert from_db(to_db(datetime(2026, 6, 21, 10, 0, 0, 5, tzinfo=UTC))) == datetime(
         2026, 6, 21, 10, 0, 0, 5, tzinfo=UTC
     )
+
+
+def test_staff_see_dates_of_birth_and_waiting_times_in_words() -> None:
+    assert format_birth_date("1948-03-14") == "14 March 1948"
+    assert format_birth_date("not a date") == "not a date"
+    assert format_working_days(0) == "Less than a working day"
+    assert format_working_days(1) == "1 working day"
+    assert format_working_days(3) == "3 working days"

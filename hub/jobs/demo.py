@@ -344,4 +344,16 @@ def demo_instructions(settings: Settings, patient_ids: dict[str, int]) -> str:
     lines.append(
         "  Amir and Layla are twins who share their mother's mobile: start at / and give the verification code."
     )
+    quiet = settings.notify.quiet_start_hour != settings.notify.quiet_end_hour
+    lines += [
+        "",
+        (
+            f"Quiet hours are on ({settings.notify.quiet_start_hour}:00 to {settings.notify.quiet_end_hour}:00):"
+            " invitations and changes wait for the morning; security codes go at once."
+            if quiet
+            else "Quiet hours are off in the demo: every message shows in the dev outbox at once."
+        ),
+        f"Booking-centre console: {settings.base_url}/staff. For an admin's set-up link, run in another terminal:",
+        f"  make staff{'' if settings.port == 8000 else f' PORT={settings.port}'}",
+    ]
     return "\n".join(lines)

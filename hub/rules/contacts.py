@@ -34,6 +34,13 @@ def normalise_mobile(text: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def display_mobile(e164: str) -> str:
+    """'+447700900001' -> '07700 900001', as people write and dial it; anything else as it is."""
+    if re.fullmatch(r"\+447\d{9}", e164):
+        return f"0{e164[3:7]} {e164[7:]}"
+    return e164
+
+
 def _is_uk_mobile(number: phonenumbers.PhoneNumber) -> bool:
     if number.country_code != 44:
         return False

@@ -6,6 +6,7 @@ A change of appointment queues its notice in the same transaction.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,6 +83,30 @@ async def upsert_site(
         applied, action = Applied("updated", int(row["id"])), AuditAction.SITE_UPDATED
     await _audit(tx, actor=actor, action=action, record_type=RecordType.SITE, ref=code, detail="", now=now)
     return applied
+
+
+async def put_site_map(
+    tx: Transaction, *, organisation_id: int, code: str, content: bytes, media_type: str, actor: str, now: datetime
+) -> Applied:
+    """The site's downloadable map, replacing the one before; the site must exist and be this trust's."""
+    row = await tx.fetch_one("SELECT id, organisation_id FROM sites WHERE code = ?", (code,))
+    if row is None:
+        return Applied("rejected", errors=({"field": "site_code", "message": "no such site: PUT the site first"},))
+    if row["organisation_id"] != organisation_id:
+        return Applied("forbidden", errors=({"field": "site_code", "message": "belongs to another organisation"},))
+    fingerprint = hashlib.sha256(media_type.encode() + b"\0" + content).hexdigest()
+    old = await tx.fetch_one("SELECT content_hash FROM site_maps WHERE site_id = ?", (row["id"],))
+    if old is not None and old["content_hash"] == fingerprint:
+        return Applied("unchanged", row["id"])
+    await tx.execute("DELETE FROM site_maps WHERE site_id = ?", (row["id"],))
+    await tx.execute(
+        "INSERT INTO site_maps (site_id, media_type, content, content_hash, updated_at) VALUES (?, ?, ?, ?, ?)",
+        (row["id"], media_type, content, fingerprint, to_db(now)),
+    )
+    await _audit(
+        tx, actor=actor, action=AuditAction.SITE_UPDATED, record_type=RecordType.SITE, ref=code, detail="map", now=now
+    )
+    return Applied("created" if old is None else "updated", row["id"])
 
 
 async def upsert_patient(

@@ -151,10 +151,28 @@ async def create_code_challenge(
     limits: Limits,
     templates: Templates,
     now: datetime,
+    current_token: str = "",
+    policy: CodePolicy | None = None,
 ) -> Issued:
+    """A new code; or, when this browser's attempt (current_token) is for the same details and its code is still
+    live, that attempt again: a second tap of Continue must not spend a code or make the first one wrong."""
     contact_key = identity_key(secret, contact, date_of_birth)
     async with db.write() as tx:
         candidates = await find_patients_by_contact(tx, contact, date_of_birth, only_patient_id=link_patient_id)
+        if (
+            current_token
+            and policy is not None
+            and await _is_live_repeat(
+                tx,
+                challenge_id(secret, current_token),
+                contact_key=contact_key,
+                link_patient_id=link_patient_id,
+                candidate_ids={int(str(c["id"])) for c in candidates},
+                now=now,
+                policy=policy,
+            )
+        ):
+            return Issued(token=current_token)
         return await _issue(
             tx,
             secret=secret,
@@ -166,6 +184,32 @@ async def create_code_challenge(
             templates=templates,
             now=now,
         )
+
+
+async def _is_live_repeat(
+    tx: Transaction,
+    cid: str,
+    *,
+    contact_key: str,
+    link_patient_id: int | None,
+    candidate_ids: set[int],
+    now: datetime,
+    policy: CodePolicy,
+) -> bool:
+    row = await tx.fetch_one(
+        "SELECT contact_key, link_patient_id, issued_at, failed_guesses FROM code_challenges"
+        " WHERE id = ? AND consumed_at IS NULL AND superseded_at IS NULL",
+        (cid,),
+    )
+    if row is None or row["contact_key"] != contact_key or row["link_patient_id"] != link_patient_id:
+        return False
+    state = code_state(
+        issued_at=from_db(row["issued_at"]), now=now, failed_guesses=int(row["failed_guesses"]), policy=policy
+    )
+    if state != "live":
+        return False
+    earlier = await tx.fetch_all("SELECT patient_id FROM code_challenge_candidates WHERE challenge_id = ?", (cid,))
+    return {int(r["patient_id"]) for r in earlier} == candidate_ids
 
 
 async def reissue_code_challenge(
@@ -214,6 +258,7 @@ class CodeResult:
     outcome: str  # signed_in | choose_record | wrong | expired | locked | too_many | gone
     session_token: str = ""
     patient_id: int | None = None
+    tries_left: int = 0  # after a wrong code: how many more the attempt allows (the same for a miss and a match)
 
 
 async def consume_code(
@@ -269,7 +314,9 @@ async def _wrong_guess(tx: Transaction, *, cid: str, client_key: str, policy: Co
     state = code_state(
         issued_at=from_db(row["issued_at"]), now=now, failed_guesses=row["failed_guesses"] - 1, policy=policy
     )
-    return CodeResult("wrong" if state == "live" else state)
+    if state != "live":
+        return CodeResult(state)
+    return CodeResult("wrong", tries_left=max(policy.max_guesses - int(row["failed_guesses"]), 0))
 
 
 async def _sign_in(tx: Transaction, *, secret: str, cid: str, patient_id: int, now: datetime) -> CodeResult:

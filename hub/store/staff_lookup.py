@@ -18,9 +18,17 @@ from hub.vocabulary import ActorType, AuditAction, Channel, EventKind, Lane, Mes
 
 _PATIENT = (
     "p.id, p.mrn, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.mobile, p.email, p.postcode,"
-    " p.contact_preference, p.opted_out, p.sms_opted_out, p.paperless, o.code AS organisation_code"
+    " p.contact_preference, p.opted_out, p.sms_opted_out, p.paperless, o.code AS organisation_code,"
+    " o.name AS organisation_name"
 )
 _FROM = " FROM patients p JOIN organisations o ON o.id = p.organisation_id"
+# Audit entries with the names of the staff in them: "erin (admin)", not "agent 2".
+_AUDIT = (
+    "SELECT e.id, e.at, e.actor_type, e.actor_id, e.action, e.record_type, e.record_id, e.detail,"
+    " u.username AS actor_name, u.role AS actor_role, r.username AS record_name FROM audit_events e"
+    " LEFT JOIN staff_users u ON e.actor_type = 'agent' AND CAST(u.id AS TEXT) = e.actor_id"
+    " LEFT JOIN staff_users r ON e.record_type = 'staff' AND CAST(r.id AS TEXT) = e.record_id"
+)
 
 
 SEARCH_LIMIT = 50
@@ -65,15 +73,21 @@ async def get_patient_record(db: Database, patient_id: int) -> dict[str, Any] | 
         " WHERE patient_id = ? ORDER BY id DESC LIMIT 100",
         (patient_id,),
     )
-    ids = [str(a["id"]) for a in appointments]
-    marks = ", ".join("?" for _ in ids) or "NULL"
-    audit = await db.fetch_all(
-        "SELECT at, actor_type, actor_id, action, record_type, record_id FROM audit_events"
-        " WHERE (record_type = ? AND record_id = ?)"
-        f" OR (record_type = ? AND record_id IN ({marks}))"
-        " ORDER BY id DESC LIMIT 200",
-        (RecordType.PATIENT, str(patient_id), RecordType.APPOINTMENT, *ids),
+    letters = await db.fetch_all("SELECT id FROM letters WHERE patient_id = ?", (patient_id,))
+    # Everything done to the patient and to what is theirs: agents' work on their tasks and their opening of
+    # letters included, not only in the admin's audit log.
+    records = {
+        RecordType.PATIENT: [str(patient_id)],
+        RecordType.APPOINTMENT: [str(a["id"]) for a in appointments],
+        RecordType.TASK: [str(t["id"]) for t in tasks],
+        "callback_task": [str(t["id"]) for t in tasks],  # entries written before tasks were called tasks
+        RecordType.LETTER: [str(letter["id"]) for letter in letters],
+    }
+    where = " OR ".join(
+        f"(e.record_type = ? AND e.record_id IN ({', '.join('?' for _ in ids)}))" for ids in records.values() if ids
     )
+    params = [value for kind, ids in records.items() if ids for value in (kind, *ids)]
+    audit = await db.fetch_all(f"{_AUDIT} WHERE {where} ORDER BY e.id DESC LIMIT 200", params)
     for row in (*tasks, *messages, *audit):
         for key in ("created_at", "sent_at", "at"):
             if row.get(key):
@@ -161,7 +175,7 @@ async def list_audit(
     record_id: str = "",
     limit: int = 200,
 ) -> list[Row]:
-    sql = "SELECT id, at, actor_type, actor_id, action, record_type, record_id, detail FROM audit_events WHERE 1 = 1"
+    sql = f"{_AUDIT} WHERE 1 = 1"
     params: list[Any] = []
     for column, value in (
         ("actor_type", actor_type),
@@ -171,9 +185,9 @@ async def list_audit(
         ("record_id", record_id),
     ):
         if value:
-            sql += f" AND {column} = ?"
+            sql += f" AND e.{column} = ?"
             params.append(value[:100])
-    rows = await db.fetch_all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+    rows = await db.fetch_all(sql + " ORDER BY e.id DESC LIMIT ?", (*params, limit))
     for row in rows:
         row["at"] = from_db(row["at"])
     return rows

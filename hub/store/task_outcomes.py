@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hub.clock import to_db
+from hub.clock import format_date, format_time, to_db
 from hub.db import Database, Row, Transaction
 from hub.links import patient_link
 from hub.rules.appointments import Refused, Transition
@@ -29,6 +29,7 @@ from hub.vocabulary import (
     AuditAction,
     Channel,
     EventKind,
+    Lane,
     MessageKind,
     RecordType,
     TaskKind,
@@ -48,6 +49,7 @@ _AUDIT = {
     TaskOutcome.NO_ANSWER: AuditAction.TASK_NO_ANSWER,
     TaskOutcome.CLOSED: AuditAction.TASK_CLOSED,
     TaskOutcome.ACCEPTED_HOSPITAL: AuditAction.CONFLICT_ACCEPTED,
+    TaskOutcome.EMAILED: AuditAction.TASK_EMAILED,
 }
 
 
@@ -85,7 +87,7 @@ async def record_outcome(
     policy: QueuePolicy,
     now: datetime,
 ) -> str:
-    """Returns what happened to the task: 'closed', 'retry' or 'letter'. Raises NotHeld, or ValueError for a
+    """Returns what happened to the task: 'closed', 'retry', 'letter' or 'emailed'. Raises NotHeld, or ValueError for a
     site that does not exist or an appointment the outcome cannot apply to."""
     async with db.write() as tx:
         task = await _load(tx, task_id, staff_id, now)
@@ -130,6 +132,13 @@ async def record_outcome(
         elif outcome.kind == TaskOutcome.CLOSED:
             await _close_request(tx, task, appointment, agent=agent, settings=settings, now=now)
             data["note"] = outcome.note
+        elif outcome.kind == TaskOutcome.EMAILED:
+            # Nobody can phone a patient with no number: the approved template asks them to ring us instead.
+            if patient["mobile"] or not patient["email"]:
+                raise ValueError("emailing is for a patient with an email address and no phone number")
+            data["message_id"] = await _email(tx, appointment, patient, settings=settings, now=now)
+            await _close_request(tx, task, appointment, agent=agent, settings=settings, now=now)
+            result = "emailed"
         else:
             raise ValueError(f"unknown outcome {outcome.kind}")
         if result != "retry":
@@ -140,7 +149,7 @@ async def record_outcome(
                     TaskStatus.CLOSED,
                     to_db(now),
                     staff_id,
-                    outcome.kind if result == "closed" else TaskOutcome.NO_ANSWER_LETTER,
+                    TaskOutcome.NO_ANSWER_LETTER if result == "letter" else outcome.kind,
                     outcome.note,
                     task_id,
                 ),
@@ -208,6 +217,32 @@ async def _close_request(
     transition = request_closed(appointment.state, kind=TaskKind(task["kind"]), prior_state=task["prior_request_state"])
     await apply_transition(
         tx, appointment, transition, actor=agent, now=now, settings=settings, acting_task_id=task["id"]
+    )
+
+
+async def _email(
+    tx: Transaction, appointment: Loaded | None, patient: Row, *, settings: Settings, now: datetime
+) -> int:
+    personalisation: dict[str, str] = {"link": patient_link(settings, patient["id"])}
+    if appointment is not None:
+        site = await tx.fetch_one("SELECT name FROM sites WHERE id = ?", (appointment.state.facts.site_id,))
+        personalisation.update(
+            date=format_date(appointment.state.facts.starts_at),
+            time=format_time(appointment.state.facts.starts_at),
+            site=site["name"] if site else "",
+            clinic=appointment.state.facts.clinic,
+        )
+    return await queue_message(
+        tx,
+        at=now,
+        kind=MessageKind.NO_ANSWER,
+        channel=Channel.EMAIL,
+        recipient=patient["email"],
+        template_id=settings.notify.templates.no_answer_email,
+        personalisation=personalisation,
+        patient_id=patient["id"],
+        appointment_id=appointment.id if appointment else None,
+        lane=Lane.IMMEDIATE,
     )
 
 

@@ -16,8 +16,9 @@ from hub.vocabulary import ActorType, AuditAction, RecordType, TaskKind, TaskSta
 _SELECT = (
     "SELECT t.id, t.kind, t.patient_id, t.appointment_id, t.reason, t.preferred_times, t.status, t.created_at,"
     " t.claimed_by, t.claimed_until, t.attempts, t.not_before, t.outcome, t.note, t.closed_at,"
-    " p.given_name, p.family_name, p.mobile, p.nhs_number, p.mrn, p.date_of_birth, o.code AS organisation_code,"
-    " o.name AS organisation_name, a.starts_at, a.specialty, a.clinic, a.clinician, a.status AS appointment_status,"
+    " p.given_name, p.family_name, p.mobile, p.email, p.nhs_number, p.mrn, p.date_of_birth,"
+    " o.code AS organisation_code, o.name AS organisation_name, a.starts_at, a.specialty, a.clinic, a.clinician,"
+    " a.status AS appointment_status,"
     " s.code AS site_code, s.name AS site_name, u.username AS claimed_by_name"
     " FROM tasks t JOIN patients p ON p.id = t.patient_id JOIN organisations o ON o.id = p.organisation_id"
     " LEFT JOIN appointments a ON a.id = t.appointment_id LEFT JOIN sites s ON s.id = a.site_id"

@@ -17,11 +17,21 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from hub.clock import Clock, format_date, format_duration, format_time, format_when, plural
+from hub.clock import (
+    Clock,
+    format_birth_date,
+    format_date,
+    format_duration,
+    format_time,
+    format_when,
+    format_working_days,
+    plural,
+)
 from hub.db import Database, Row
 from hub.notify import Notifier
 from hub.rules.appointments import ActionPolicy
 from hub.rules.codes import CodePolicy, keyed_hash
+from hub.rules.contacts import display_mobile
 from hub.rules.fhir import Hidden
 from hub.rules.staff import LockoutPolicy
 from hub.rules.tasks import QueuePolicy
@@ -30,6 +40,8 @@ from hub.settings import ROOT, Settings
 from hub.store.sessions import EXPIRED, EXPIRED_OWN_LIMIT, PatientSession, SessionPolicy, get_live_session
 from hub.store.signin import Limits, Templates
 from hub.vocabulary import (
+    CANCEL_REASON_LABELS,
+    CHANNEL_LABELS,
     HOSPITAL_STATUS_LABELS,
     LETTER_KIND_LABELS,
     MODE_LABELS,
@@ -146,6 +158,12 @@ class _Templates(Environment):
         return super().getattr(obj, attribute)
 
 
+def _words(value: str) -> str:
+    """'no_longer_needed' -> 'No longer needed'."""
+    text = str(value).replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
 def make_templates(assets: Assets, settings: Settings) -> Environment:
     env = _Templates(
         loader=ChoiceLoader([FileSystemLoader(TEMPLATES), PackageLoader("nhsuk_frontend_jinja")]),
@@ -174,6 +192,8 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
         statuses=HOSPITAL_STATUS_LABELS,
         request_states=REQUEST_STATE_LABELS,
         letter_kinds=LETTER_KIND_LABELS,
+        channels=CHANNEL_LABELS,
+        cancel_reasons=CANCEL_REASON_LABELS,
         # Templates compare values with members of the vocabulary's enums, never with bare strings.
         **TEMPLATE_ENUMS,
     )
@@ -184,6 +204,11 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
     env.filters["london_when"] = format_when
     env.filters["london_date"] = format_date
     env.filters["london_time"] = format_time
+    # What staff pages show instead of stored values: 07700 900001, 14 March 1948, words rather than snake_case.
+    env.filters["mobile"] = display_mobile
+    env.filters["birth_date"] = format_birth_date
+    env.filters["working_days"] = format_working_days
+    env.filters["words"] = _words
     return env
 
 
@@ -320,3 +345,12 @@ async def require_patient(request: Request) -> PatientSession:
     request.state.patient = found.patient
     request.state.session_idle = found.idle
     return found
+
+
+async def signed_in_patient(request: Request) -> PatientSession | None:
+    """For pages anyone may see (site, accessibility, privacy, not found): the patient when signed in, so the
+    page keeps their header; nobody otherwise."""
+    try:
+        return await require_patient(request)
+    except SignInRequired:
+        return None

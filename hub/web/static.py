@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 from pathlib import Path
 
 from starlette.datastructures import Headers
 from starlette.responses import FileResponse, Response
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 MIN_SIZE = 500  # smaller files gain nothing worth a header (the gzip middleware's own minimum)
 MAX_SIZE = 4 * 1024 * 1024  # larger files are streamed as they are rather than held in memory
@@ -73,3 +74,35 @@ class CachedStatic(StaticFiles):
             body = gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0)
             cached = self._gzipped[path] = (stamp, body)
         return cached[1]
+
+
+class FontlessStylesheet:
+    """The NHS.UK stylesheet without its @font-face rules. Frutiger is licensed for nhs.uk only and is fetched from
+    assets.nhs.uk, which our Content-Security-Policy (font-src 'self') blocks; a trust's service uses the
+    stylesheet's own fallback fonts. Built and compressed once per process."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._bodies: tuple[bytes, bytes] | None = None
+
+    def _built(self) -> tuple[bytes, bytes]:
+        if self._bodies is None:
+            css = re.sub(rb"@font-face\s*\{[^}]*\}", b"", self._path.read_bytes())
+            self._bodies = (css, gzip.compress(css, compresslevel=9, mtime=0))
+        return self._bodies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        plain, zipped = self._built()
+        request = Headers(scope=scope)
+        headers = {
+            "content-type": "text/css; charset=utf-8",
+            "vary": "Accept-Encoding",
+            "cache-control": "public, max-age=31536000, immutable"
+            if b"v=" in scope.get("query_string", b"")
+            else "public, max-age=86400",
+        }
+        if "gzip" in request.get("accept-encoding", ""):
+            response = Response(zipped, headers={**headers, "content-encoding": "gzip"})
+        else:
+            response = Response(plain, headers=headers)
+        await response(scope, receive, send)

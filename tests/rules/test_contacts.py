@@ -8,6 +8,7 @@ import pytest
 
 from hub.rules.contacts import (
     Contact,
+    display_mobile,
     normalise_email,
     normalise_mobile,
     parse_contact,
@@ -154,3 +155,8 @@ def test_parse_date_of_birth_accepts_real_past_dates(day: str, month: str, year:
 )
 def test_parse_date_of_birth_explains_what_is_wrong(day: str, month: str, year: str, message: str) -> None:
     assert parse_date_of_birth(day, month, year, today=TODAY) == message
+
+
+def test_mobiles_are_shown_as_people_write_them() -> None:
+    assert display_mobile("+447700900001") == "07700 900001"
+    assert display_mobile("+33612345678") == "+33612345678"  # not a UK mobile: as stored

@@ -27,6 +27,7 @@ async def test_a_site_is_found_by_its_code_with_its_trust(hub: Harness) -> None:
         "phone": "020 7794 0500",
         "map_file": "rfh.svg",
         "organisation_name": "Royal Free London NHS Foundation Trust",
+        "has_uploaded_map": False,  # 0 on SQLite, which compares equal
     }
     barnet = await get_site_by_code(hub.db, "BH")
     assert barnet is not None and (barnet["map_file"], barnet["latitude"], barnet["longitude"]) == (None, None, None)

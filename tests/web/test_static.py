@@ -12,7 +12,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from hub.web.common import NHSUK_DIST
 from hub.web.static import CachedStatic
+from tests.harness import Harness
 from tests.pages import app_client
 
 pytestmark = pytest.mark.anyio
@@ -105,3 +107,19 @@ async def test_a_changed_file_is_compressed_again(client: httpx.AsyncClient, fol
     os.utime(folder / "site.css", (later, later))
     _, second = await raw(client, "/static/site.css", **{"accept-encoding": "gzip"})
     assert gzip.decompress(second) == changed
+
+
+async def test_the_nhsuk_stylesheet_asks_for_no_web_fonts_the_policy_blocks(hub: Harness) -> None:
+    # Frutiger comes from assets.nhs.uk; font-src 'self' blocks it and every page logged an error.
+    response = await hub.client.get(hub.app.state.hub.assets.url("nhsuk/nhsuk-frontend.min.css"))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/css")
+    assert "immutable" in response.headers["cache-control"]
+    assert "@font-face" not in response.text and "assets.nhs.uk" not in response.text
+    assert ".nhsuk-header" in response.text  # the rest of the stylesheet is all there
+
+
+async def test_favicon_ico_is_served(hub: Harness) -> None:
+    response = await hub.client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.content == (NHSUK_DIST / "assets" / "images" / "favicon.ico").read_bytes()

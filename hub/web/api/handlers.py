@@ -23,7 +23,7 @@ from hub.rules.validation import Errors, printable
 from hub.store.api_keys import ApiKey, get_api_key
 from hub.store.audit import record_audit
 from hub.store.events import list_events
-from hub.store.feed import Applied, upsert_appointment, upsert_patient, upsert_site
+from hub.store.feed import Applied, put_site_map, upsert_appointment, upsert_patient, upsert_site
 from hub.store.letters import upsert_letter
 from hub.store.nhs_app import set_nhs_app_excluded
 from hub.store.slots import upsert_slot, withdraw_slot
@@ -151,6 +151,47 @@ async def put_site(request: Request) -> Response:
         await _audit_unchanged(tx, hub, key, "put_site", code, applied)
     if applied.outcome == "forbidden":
         return await _reject(request, key, "put_site", code, list(applied.errors), status=403)
+    return _answer("site_code", code, applied)
+
+
+# What a site map may be: an image every browser shows, told by its first bytes, not by the Content-Type.
+_MAP_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+
+
+def _map_type(content: bytes) -> str | None:
+    for magic, media_type in _MAP_TYPES:
+        if content.startswith(magic):
+            return media_type
+    head = content[:1024].lstrip().lower()
+    if head.startswith((b"<svg", b"<?xml")) and b"<svg" in content[:4096].lower():
+        return "image/svg+xml"
+    return None
+
+
+async def put_site_map_file(request: Request) -> Response:
+    hub, key = hub_of(request), await _authenticate(request)
+    code = request.path_params["site_code"]
+    content = await _read_body(request, key, "put_site", code, hub.settings.letter_max_bytes)
+    media_type = _map_type(content)
+    errors = check_ref("site_code", code)
+    if media_type is None:
+        errors.append({"field": "body", "message": "must be a PNG, JPEG or SVG image"})
+    if media_type is None or errors:
+        return await _reject(request, key, "put_site", code, errors)
+    async with hub.db.write() as tx:
+        applied = await put_site_map(
+            tx,
+            organisation_id=key.organisation_id,
+            code=code,
+            content=content,
+            media_type=media_type,
+            actor=key.name,
+            now=hub.clock.now(),
+        )
+        await _audit_unchanged(tx, hub, key, "put_site", code, applied)
+    if applied.outcome in ("forbidden", "rejected"):
+        status = 403 if applied.outcome == "forbidden" else 422
+        return await _reject(request, key, "put_site", code, list(applied.errors), status=status)
     return _answer("site_code", code, applied)
 
 

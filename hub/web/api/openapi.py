@@ -210,6 +210,29 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             },
         }
     }
+    image = {"schema": {"type": "string", "format": "binary"}}
+    site_map_put = {
+        "put": {
+            "operationId": "putSiteMap",
+            "summary": "Create or replace a site's map",
+            "description": "The body is the image itself: PNG, JPEG or SVG (told by its first bytes). Patients "
+            "see it on the site's page and can download it. PUT the site first.",
+            "parameters": [_path_ref("site_code")],
+            "requestBody": {
+                "required": True,
+                "content": {"image/png": image, "image/jpeg": image, "image/svg+xml": image},
+            },
+            "responses": {
+                "200": {
+                    "description": "Updated or unchanged",
+                    "content": {"application/json": {"schema": _ref("SiteResult")}},
+                },
+                "201": {"description": "Created", "content": {"application/json": {"schema": _ref("SiteResult")}}},
+                "403": _errors("The site code belongs to another organisation"),
+                **_COMMON_ERRORS,
+            },
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -222,6 +245,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "security": [{"apiKey": []}],
         "paths": {
             "/api/v1/sites/{site_code}": site_put,
+            "/api/v1/sites/{site_code}/map": site_map_put,
             "/api/v1/patients/{patient_ref}": _put(
                 "Create or update a patient",
                 "patient_ref",

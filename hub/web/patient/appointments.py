@@ -225,5 +225,10 @@ async def all_calendar(request: Request) -> Response:
     hub = hub_of(request)
     _, appointments = await _patient_and_appointments(request)
     now = hub.clock.now()
-    coming = [a for a in appointments if a["starts_at"] + timedelta(minutes=a["duration_minutes"]) > now]
+    # "Add all your upcoming appointments": a cancelled one is not coming (its own .ics still says CANCELLED).
+    coming = [
+        a
+        for a in appointments
+        if a["starts_at"] + timedelta(minutes=a["duration_minutes"]) > now and a["status"] != HospitalStatus.CANCELLED
+    ]
     return _calendar_response(build_calendar([_event(hub, a) for a in coming], now=now), "appointments.ics")

@@ -35,6 +35,7 @@ from hub.web.common import (
     render,
     require_patient,
     set_cookie,
+    signed_in_patient,
 )
 
 SIGNIN_COOKIE = "hub_signin"
@@ -72,13 +73,22 @@ def _start_page(
 
 
 async def start(request: Request) -> Response:
+    # Signed in already: asking for details again would only spend one of the hour's codes.
+    if await signed_in_patient(request) is not None:
+        return RedirectResponse("/appointments", status_code=303)
     return _start_page(request)
 
 
 async def patient_link(request: Request) -> Response:
     token = request.path_params["token"]
-    if read_link_token(hub_of(request).settings, token) is None:
+    link_patient_id = read_link_token(hub_of(request).settings, token)
+    if link_patient_id is None:
         return render(request, "views/patient/bad_link.html", status=404)
+    session = await signed_in_patient(request)
+    if session is not None and session.patient_id == link_patient_id:
+        return RedirectResponse("/appointments", status_code=303)
+    if session is not None:  # someone else's link, e.g. a child's: say who is signed in, and offer to switch
+        return render(request, "views/patient/someone_else.html", {"link": token})
     return _start_page(request, link=token)
 
 
@@ -122,6 +132,8 @@ async def submit_details(request: Request) -> Response:
         limits=hub.policies.limits,
         templates=hub.policies.code_templates,
         now=hub.clock.now(),
+        current_token=_signin_token(request),
+        policy=hub.policies.code,
     )
     if issued.token is None:
         return render(request, "views/patient/too_many_codes.html", status=429)
@@ -172,7 +184,12 @@ async def submit_code(request: Request) -> Response:
         return RedirectResponse("/sign-in/verification-code", status_code=303)
     if result.outcome == "gone":
         return RedirectResponse("/", status_code=303)
-    return render(request, "views/patient/code.html", {"error": CODE_ERRORS[result.outcome]}, status=422)
+    error = CODE_ERRORS[result.outcome]
+    if result.outcome == "wrong":
+        error += {0: " That was the last try: ask for a new code.", 1: " You have 1 more try."}.get(
+            result.tries_left, f" You have {result.tries_left} more tries."
+        )
+    return render(request, "views/patient/code.html", {"error": error}, status=422)
 
 
 async def _signed_in(request: Request, session_token: str) -> Response:
@@ -259,7 +276,7 @@ async def sign_out_page(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     hub = hub_of(request)
     session = await require_patient(request)
-    await read_form(request)
+    form = await read_form(request)
     async with hub.db.write() as tx:
         await end_patient_sessions(tx, patient_id=session.patient_id, at=hub.clock.now())
         await record_audit(
@@ -271,6 +288,9 @@ async def sign_out(request: Request) -> Response:
             record_type=RecordType.PATIENT,
             record_id=session.patient_id,
         )
-    response = RedirectResponse("/?signed_out=yes", status_code=303)
+    # "Sign out and continue as someone else" carries that person's link: their sign-in page comes next.
+    link = form.get("link", "")
+    switching = bool(link) and read_link_token(hub.settings, link) is not None
+    response = RedirectResponse(f"/p/{link}?signed_out=yes" if switching else "/?signed_out=yes", status_code=303)
     delete_cookie(response, request, SESSION_COOKIE)
     return response

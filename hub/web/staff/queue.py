@@ -31,6 +31,7 @@ NOTICES = {
     "released": "You released the call-back. It is back in the queue.",
     "lapsed": "Your claim on that call-back lapsed. Claim it again to record an outcome.",
     "closed": "Outcome recorded. The call-back is closed.",
+    "emailed": "Email sent asking the patient to ring the booking team. The call-back is closed.",
     "retry": "No answer recorded. The call-back returns to the queue later.",
     "letter": "No answer recorded. That was the last attempt, so a letter is on its way to the patient.",
 }

@@ -4,6 +4,7 @@ Set-up links from `python -m hub create-staff` choose the password. Sign-out."""
 from __future__ import annotations
 
 import base64
+import io
 
 import segno
 from starlette.requests import Request
@@ -152,8 +153,10 @@ async def submit_code(request: Request) -> Response:
 
 
 def _qr_data_uri(uri: str) -> str:
-    svg = segno.make(uri, error="m").svg_inline(scale=5, dark="#212b32", light="#ffffff")
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+    # A standalone SVG document: without its xmlns an <img> shows it as a broken image (svg_inline leaves it out).
+    svg = io.BytesIO()
+    segno.make(uri, error="m").save(svg, kind="svg", scale=5, dark="#212b32", light="#ffffff", xmldecl=False)
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.getvalue()).decode()
 
 
 async def _enrol_context(request: Request, session: StaffSession) -> dict[str, object]:

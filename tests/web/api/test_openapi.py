@@ -165,5 +165,6 @@ def test_the_document_is_valid_openapi_3_1(live_hub: LiveHub) -> None:
         "PUT /api/v1/letters/{letter_ref}",
         "PUT /api/v1/patients/{patient_ref}",
         "PUT /api/v1/sites/{site_code}",
+        "PUT /api/v1/sites/{site_code}/map",
         "PUT /api/v1/slots/{slot_ref}",
     ]

@@ -31,7 +31,7 @@ async def test_the_patient_sees_what_we_sent_them_but_not_their_codes_or_anyone_
     assert "A reminder of your appointment" in text and "Waiting to be sent" in text
     assert "A cancelled appointment" not in text  # the other patient's
     # The header row and three messages: the sign-in code sent to this patient is not among them.
-    assert text.count('<tr class="nhsuk-table__row">') == 4
+    assert text.count('<tr class="nhsuk-table__row" role="row">') == 4
 
 
 async def test_no_messages_yet(hub: Harness) -> None:

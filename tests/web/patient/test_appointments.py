@@ -607,6 +607,39 @@ async def test_cancel_page_says_to_tell_the_hospital_about_transport_or_interpre
     assert f"Call {PHONE} to tell the hospital" in text
 
 
+async def test_an_email_only_patient_is_told_the_booking_team_will_email_not_call(hub: Harness) -> None:
+    patient = await hub.create_patient(mobile=None, email="david.patel@example.com", contact_preference="email")
+    appointment_id = await hub.create_appointment(patient_id=patient)
+    await hub.sign_in("david.patel@example.com")
+    text = text_of(await page(hub, f"/appointments/{appointment_id}/rebook"))
+    assert "The booking team will email you" in text and "will call you" not in text
+
+
+@pytest.mark.parametrize(
+    ("transport", "interpreter", "booked"),
+    [
+        (True, False, "You have hospital transport booked"),
+        (False, True, "You have an interpreter booked"),
+        (True, True, "You have hospital transport and an interpreter booked"),
+        (False, False, ""),
+    ],
+)
+async def test_ask_to_change_page_says_to_tell_the_booking_team_about_transport_or_interpreter(
+    hub: Harness, transport: bool, interpreter: bool, booked: str
+) -> None:
+    patient = await hub.create_patient()
+    appointment_id = await hub.create_appointment(
+        patient_id=patient, transport_booked=transport, interpreter_booked=interpreter
+    )
+    await hub.sign_in()
+    text = text_of(await page(hub, f"/appointments/{appointment_id}/rebook"))
+    if booked:
+        assert booked in text
+        assert "Tell the booking team when they call" in text
+    else:
+        assert "You have" not in text
+
+
 # Forbidden
 
 

@@ -393,10 +393,13 @@ async def test_sixth_guess_fails_even_when_right(hub: Harness) -> None:
     await hub.submit_details("07700 900001", "1948-03-14")
     code = (await hub.sent_codes())[-1]
 
-    for _ in range(5):
+    for left in ("You have 4 more tries", "You have 3 more tries", "You have 2 more tries", "You have 1 more try"):
         response = await hub.submit_code(wrong_code(code))
         assert response.status_code == 422
         assert WRONG in response.text
+        assert f"{left}." in response.text  # how many tries are left
+    response = await hub.submit_code(wrong_code(code))
+    assert "That was the last try: ask for a new code." in response.text
     response = await hub.submit_code(code)
 
     assert response.status_code == 422
@@ -443,6 +446,30 @@ async def test_send_a_new_code_replaces_the_old_one(hub: Harness) -> None:
     assert (await hub.submit_code((await hub.sent_codes())[-1])).headers["location"] == "/appointments"
 
 
+async def test_a_second_tap_on_continue_shows_the_same_attempt_and_sends_no_new_code(hub: Harness) -> None:
+    await hub.create_patient()
+    first = await hub.submit_details("07700 900001", "1948-03-14")
+    hub.clock.advance(seconds=2)
+    second = await hub.submit_details("07700 900001", "1948-03-14")
+    assert (second.status_code, second.headers["location"]) == (303, "/sign-in/code")
+    assert second.cookies["hub_signin"] == first.cookies["hub_signin"]  # the same attempt
+    assert len(await hub.sent_codes()) == 1
+    assert await count(hub, "code_challenges") == 1
+    assert (await hub.submit_code((await hub.sent_codes())[-1])).headers["location"] == "/appointments"
+
+
+async def test_other_details_or_an_expired_code_start_a_new_attempt(hub: Harness) -> None:
+    await hub.create_patient()
+    await hub.create_patient(mobile="+447700900002", verification_code="PX2B9Z")
+    await hub.submit_details("07700 900001", "1948-03-14")
+    await hub.submit_details("07700 900001", "1948-03-15")  # another date of birth: matches nobody
+    await hub.submit_details("07700 900002", "1948-03-14")
+    hub.clock.advance(seconds=151)
+    await hub.submit_details("07700 900002", "1948-03-14")
+    assert await count(hub, "code_challenges") == 4
+    assert len(await hub.sent_codes("+447700900002")) == 2
+
+
 async def test_codes_per_identity_are_limited_across_new_codes_and_new_attempts(
     hub: Harness, new_browser: Browser
 ) -> None:
@@ -455,6 +482,7 @@ async def test_codes_per_identity_are_limited_across_new_codes_and_new_attempts(
     assert await count(hub, "dev_messages") == 5
 
     resend = await hub.post_form("/sign-in/resend", {}, csrf_from="/sign-in/code")
+    hub.client.cookies.delete("hub_signin")  # a new attempt, not a second tap on the same one
     again = await hub.submit_details("07700 900001", "1948-03-14")
     # Per contact and date of birth, not per browser.
     elsewhere = await new_browser(hub, "198.51.100.99").submit_details("+44 7700 900001", "1948-03-14")
@@ -510,7 +538,9 @@ async def test_code_limits_reset_after_an_hour(make_hub: MakeHub) -> None:
     hub = await make_hub(codes_per_contact_per_hour=2)
     await hub.create_patient()
     for _ in range(2):
+        hub.client.cookies.delete("hub_signin")  # new attempts, not second taps on the same one
         assert (await hub.submit_details("07700 900001", "1948-03-14")).status_code == 303
+    hub.client.cookies.delete("hub_signin")
     assert (await hub.submit_details("07700 900001", "1948-03-14")).status_code == 429
 
     hub.clock.advance(minutes=59)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from hub.links import link_token
 from hub.store.sessions import session_id
 from tests.conftest import MakeHub
 from tests.harness import Harness
@@ -235,3 +236,42 @@ async def test_a_made_up_session_cookie_signs_nobody_in(hub: Harness) -> None:
     await hub.create_patient()
     hub.client.cookies.set("hub_session", "made-up-token-0123456789abcdefghij", domain="testserver.local")
     assert await appointments_status(hub) == (303, "/")
+
+
+# A signed-in patient opening a stable link.
+
+
+async def test_signed_in_patient_opening_their_own_link_or_the_start_goes_to_their_appointments(hub: Harness) -> None:
+    patient = await hub.create_patient()
+    await hub.sign_in()
+    for path in (f"/p/{link_token(hub.settings, patient)}", "/"):
+        response = await hub.client.get(path)
+        assert (response.status_code, response.headers["location"]) == (303, "/appointments"), path
+    assert await count(hub, "code_challenges") == 1  # the sign-in's own: no code spent
+
+
+async def test_signed_in_patient_opening_someone_elses_link_can_sign_out_and_continue_as_them(hub: Harness) -> None:
+    await hub.create_patient()
+    child = await hub.create_patient(given_name="Lily", dob="2015-06-01", verification_code="PX2B9Z")
+    await hub.sign_in()
+    link = link_token(hub.settings, child)
+    page = await hub.client.get(f"/p/{link}")
+    assert page.status_code == 200
+    check_page(page.text)
+    assert "You are signed in as Margaret Jones" in page.text
+    assert "Sign out and continue as someone else" in page.text
+
+    response = await hub.post_form("/sign-out", {"link": link}, csrf_from=f"/p/{link}")
+
+    assert (response.status_code, response.headers["location"]) == (303, f"/p/{link}?signed_out=yes")
+    assert await appointments_status(hub) == (303, "/")
+    start = await hub.client.get(f"/p/{link}?signed_out=yes")
+    assert "Sign in to see your hospital appointments" in start.text
+    assert f'name="link" value="{link}"' in start.text
+
+
+async def test_sign_out_with_a_link_that_does_not_verify_goes_to_the_start(hub: Harness) -> None:
+    await hub.create_patient()
+    await hub.sign_in()
+    response = await hub.post_form("/sign-out", {"link": "not-a-link"})
+    assert (response.status_code, response.headers["location"]) == (303, "/?signed_out=yes")

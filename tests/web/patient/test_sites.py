@@ -76,3 +76,23 @@ async def test_unknown_site_is_not_found(hub: Harness) -> None:
         response = await hub.client.get(path)
         assert response.status_code == 404, path
         check_page(response.text)
+
+
+@pytest.mark.parametrize("path", ["/sites/RFH", "/accessibility", "/privacy", "/no-such-page"])
+async def test_pages_anyone_may_see_keep_the_signed_in_header(hub: Harness, path: str) -> None:
+    await hub.create_site()
+    await hub.create_patient()
+    await hub.sign_in()
+    response = await hub.client.get(path)
+    links = links_of(response.text)
+    assert links["Sign out"] == "/sign-out", path
+    assert links["Contact preferences"] == "/preferences", path
+    assert "Margaret Jones" in response.text, path
+
+
+async def test_site_page_has_a_back_link(hub: Harness) -> None:
+    await hub.create_site()
+    assert links_of((await hub.client.get("/sites/RFH")).text)["Back"] == "/"
+    await hub.create_patient()
+    await hub.sign_in()
+    assert links_of((await hub.client.get("/sites/RFH")).text)["Back to your appointments"] == "/appointments"

@@ -40,3 +40,15 @@ async def test_an_admin_manages_staff(hub: Harness, new_browser: Callable[..., H
     await hub.post_form(f"/staff/admin/staff/{agent.id}/disable", {}, csrf_from="/staff/sign-in")
     response = await submit_password(other, agent.username, agent.password)
     assert response.status_code == 400 and WRONG in response.text
+
+
+async def test_the_audit_log_names_staff_rather_than_numbering_them(
+    hub: Harness, new_browser: Callable[..., Harness]
+) -> None:
+    await set_up_staff(new_browser(hub), "bob", "agent")
+    await set_up_staff(hub, "root", "admin")
+    text = (await hub.client.get("/staff/admin/audit")).text
+    assert "Staff enrolled: bob" in text and "Staff enrolled: root" in text
+    assert '<td class="nhsuk-table__cell">root (admin)</td>' in text
+    assert '<td class="nhsuk-table__cell">bob</td>' in text
+    assert "staff_enrolled" not in text.split("</form>", 1)[1]  # the filter form may hold it; the rows not

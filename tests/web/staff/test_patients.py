@@ -98,7 +98,7 @@ async def test_search_by_nhs_number_hospital_number_or_name_and_date_of_birth(hu
     assert await _found(hub, family_name=" jones ", **peters_dob) == [peter]
     page = (await hub.client.get("/staff/patients", params={"mrn": "MRN1"})).text
     assert "1 patient found" in page
-    assert "Margaret Jones</a>, born 1948-03-14, hospital number MRN1 (RAL)" in page
+    assert "Margaret Jones</a>, born 14 March 1948, hospital number MRN1 (Trust RAL)" in page
 
 
 async def test_a_search_that_matches_nobody_says_so(hub: Harness) -> None:
@@ -164,7 +164,7 @@ async def test_search_covers_every_trust_and_names_each_patients_trust(hub: Harn
     await set_up_staff(hub)
     assert await _found(hub, mrn="MRN1") == [ours, theirs]
     page = (await hub.client.get("/staff/patients", params={"mrn": "MRN1"})).text
-    assert "hospital number MRN1 (RAL)" in page and "hospital number MRN1 (RVL)" in page
+    assert "hospital number MRN1 (Trust RAL)" in page and "hospital number MRN1 (Trust RVL)" in page
 
 
 async def test_search_finds_a_family_name_with_an_accented_capital(hub: Harness) -> None:
@@ -204,19 +204,37 @@ async def test_the_record_shows_appointments_requests_messages_and_audit(hub: Ha
     assert task is not None
     stranger = await hub.create_patient(mobile="+447700900009", family_name="Stranger")
     await hub.create_appointment(patient_id=stranger, ref="A-THEIRS")
-    staff = await set_up_staff(hub)
+    await set_up_staff(hub)
     assert (await _press(hub, patient, "send-link")).status_code == 303
     page = await hub.client.get(f"/staff/patients/{patient}")
     assert page.status_code == 200
     check_page(page.text)
     text = page.text
-    assert "<h1>Margaret Jones</h1>" in text and "9434765919" in text and "+447700900001" in text
+    assert "<h1>Margaret Jones</h1>" in text and "9434765919" in text and "07700 900001" in text
+    # Human words, not stored values.
+    assert "14 March 1948" in text and "Text message" in text and "MRN1 (Trust RAL)" in text
+    for stored in ("+447700900001", "1948-03-14", ">sms<", "rebook_requested"):
+        assert stored not in text, stored
     assert "Dermatology at Royal Free Hospital. Booked, rebook requested. Reference A-OURS, version 0." in text
     assert f'<a href="/staff/tasks/{task["id"]}">Rebook request</a>' in text
-    assert "patient link by sms, queued" in text
-    assert f"link resent by agent {staff.id} (patient {patient})" in text
-    assert f"rebook requested by patient {patient} (appointment {appointment})" in text
+    assert "Patient link by text message, queued" in text
+    assert f"Link resent: patient {patient}, by alice" in text
+    assert f"Rebook requested: appointment {appointment}, by The patient" in text
     assert "A-THEIRS" not in text and "Stranger" not in text
+
+
+async def test_the_record_shows_agents_work_on_its_tasks_and_the_patient_opening_letters(hub: Harness) -> None:
+    patient = await _pas_patient(hub, "MRN1")
+    appointment = await hub.create_appointment(patient_id=patient)
+    letter = await hub.create_letter(patient_id=patient, appointment_id=appointment)
+    task = await hub.create_task(patient_id=patient, appointment_id=appointment)
+    await hub.sign_in()
+    assert (await hub.client.get(f"/letters/{letter}")).status_code == 200
+    await set_up_staff(hub, username="bob")
+    assert (await hub.post_form(f"/staff/tasks/{task}/claim", {}, csrf_from="/staff")).status_code == 303
+    text = (await hub.client.get(f"/staff/patients/{patient}")).text
+    assert f"Letter viewed: letter {letter}, by The patient" in text
+    assert f"Task claimed: task {task}, by bob" in text
 
 
 async def test_a_record_with_nothing_yet_says_none(hub: Harness) -> None:
@@ -275,7 +293,7 @@ async def test_stop_texts_stops_them_and_is_audited(hub: Harness, role: str) -> 
     assert len(await hub.db.fetch_all("SELECT id FROM events WHERE kind = 'patient.sms_opted_out'")) == 1
     page = (await hub.client.get(response.headers["location"])).text
     check_page(page)
-    assert "Texts are stopped for this patient" in page and "+447700900001 (texts stopped)" in page
+    assert "Texts are stopped for this patient" in page and "07700 900001 (texts stopped)" in page
     assert "/stop-texts" not in page
     # The link now goes by email, the other way we have.
     assert (await _press(hub, patient, "send-link")).headers["location"].endswith("?done=link_sent")

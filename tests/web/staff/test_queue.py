@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -234,6 +235,57 @@ async def test_no_answer_returns_later_then_sends_a_letter(make_hub: Callable[..
     assert task == {"status": "closed", "outcome": "no_answer_letter", "attempts": 3}
     events = await hub.db.fetch_all("SELECT kind FROM events WHERE kind = 'callback.no_answer'")
     assert len(events) == 3
+
+
+async def test_an_email_only_patient_is_emailed_from_the_approved_template(make_hub: Callable[..., Any]) -> None:
+    hub: Harness = await make_hub(**{"notify.templates.no_answer_email": "tpl-no-answer-email"})
+    patient = await hub.create_patient(mobile=None, email="david.patel@example.com", contact_preference="email")
+    appointment_id = await hub.create_appointment(patient_id=patient)
+    assert (
+        await request_rebook(
+            hub.db,
+            patient_id=patient,
+            appointment_id=appointment_id,
+            reason="",
+            preferred_times="",
+            now=hub.clock.now(),
+            policy=POLICY,
+        )
+    ).done
+    row = await hub.db.fetch_one("SELECT id FROM tasks WHERE appointment_id = ?", (appointment_id,))
+    assert row is not None
+    task_id = int(row["id"])
+    await set_up_staff(hub)
+    assert "none, email david.patel@example.com" in (await hub.client.get("/staff")).text
+    await _claim(hub, task_id)
+    page = await hub.client.get(f"/staff/tasks/{task_id}")
+    check_page(page.text)
+    assert "david.patel@example.com" in page.text and "Email the patient to ring us" in page.text
+
+    assert await _outcome(hub, task_id, {"outcome": "emailed"}) == "/staff?done=emailed"
+
+    sent = await hub.db.fetch_all(
+        "SELECT kind, channel, recipient, template_id, personalisation FROM outbox_messages WHERE patient_id = ?",
+        (patient,),
+    )
+    assert [(m["kind"], m["channel"], m["recipient"], m["template_id"]) for m in sent] == [
+        ("no_answer", "email", "david.patel@example.com", "tpl-no-answer-email")
+    ]
+    assert {"link", "date", "time", "site", "clinic"} <= set(json.loads(sent[0]["personalisation"]))
+    task = await hub.db.fetch_one("SELECT status, outcome FROM tasks WHERE id = ?", (task_id,))
+    assert task == {"status": "closed", "outcome": "emailed"}
+    audit = await hub.db.fetch_all("SELECT record_id FROM audit_events WHERE action = 'task_emailed'")
+    assert audit == [{"record_id": str(task_id)}]
+    assert "Email sent asking the patient to ring" in (await hub.client.get("/staff?done=emailed")).text
+
+
+async def test_a_patient_with_a_mobile_is_phoned_not_emailed(hub: Harness) -> None:
+    task_id, _ = await _rebook_task(hub)
+    await set_up_staff(hub)
+    await _claim(hub, task_id)
+    assert "Email the patient to ring us" not in (await hub.client.get(f"/staff/tasks/{task_id}")).text
+    assert "Emailing is for a patient with an email address" in await _outcome(hub, task_id, {"outcome": "emailed"})
+    assert await hub.db.fetch_all("SELECT id FROM outbox_messages") == []
 
 
 async def test_closed_with_a_note_withdraws_the_request(hub: Harness) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
@@ -172,7 +173,8 @@ async def test_enrolment_shows_a_qr_code_and_needs_a_valid_code(hub: Harness) ->
     await hub.post_form(f"/staff/setup/{token}", {"password": PASSWORD, "confirm": PASSWORD})
     page = await hub.client.get("/staff/enrol")
     check_page(page.text)
-    assert 'src="data:image/svg+xml;base64,' in page.text
+    [qr] = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page.text)
+    assert base64.b64decode(qr).startswith(b'<svg xmlns="http://www.w3.org/2000/svg"')  # or the image is broken
     response = await hub.post_form("/staff/enrol", {"code": "000000"})
     assert response.status_code == 400
     assert not await staff_signed_in(hub)

@@ -1,0 +1,93 @@
+"""`python -m hub demo` on a port of one's choosing: links, banner and dev outbox follow it; a busy port is said
+first, before anything touches the database; quiet hours are off in the demo, and the banner says so."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from hub.__main__ import _demo_settings
+from hub.jobs.demo import demo_instructions
+from hub.settings import ROOT, load_settings
+
+
+def _demo_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    return {**env, "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"}
+
+
+def test_the_demo_port_drives_its_links_and_base_url() -> None:
+    settings = _demo_settings(load_settings(overrides={"demo": True}), 8611)
+    assert (settings.port, settings.base_url) == (8611, "http://127.0.0.1:8611")
+    banner = demo_instructions(settings, {mrn: n for n, (mrn, *_) in enumerate(_patients(), start=1)})
+    assert "Demo hub ready at http://127.0.0.1:8611" in banner
+    assert "http://127.0.0.1:8000" not in banner
+    assert "stable link: http://127.0.0.1:8611/p/" in banner
+    assert "make staff PORT=8611" in banner
+
+
+def test_an_explicit_base_url_is_kept() -> None:
+    settings = load_settings(overrides={"demo": True, "base_url": "https://demo.example.org"})
+    assert _demo_settings(settings, 8611).base_url == "https://demo.example.org"
+
+
+def test_quiet_hours_are_off_in_the_demo_and_its_banner_says_so() -> None:
+    settings = _demo_settings(load_settings(overrides={"demo": True}), 8000)
+    assert settings.notify.quiet_start_hour == settings.notify.quiet_end_hour
+    banner = demo_instructions(settings, {mrn: n for n, (mrn, *_) in enumerate(_patients(), start=1)})
+    assert "Quiet hours are off in the demo" in banner
+    assert "make staff\n" in banner + "\n"
+
+
+def test_a_busy_port_is_refused_before_the_database_is_touched(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "hub", "demo", "--port", str(port)],
+            cwd=ROOT,
+            env=_demo_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert f"Port {port} is already in use" in done.stderr
+    assert "Demo hub ready" not in done.stdout
+    assert not (tmp_path / "demo.sqlite3").exists()
+
+
+def test_create_staff_works_against_the_demo_as_make_staff_runs_it(tmp_path: Path) -> None:
+    env = {**_demo_env(tmp_path), "HUB_DEMO": "true"}
+    subprocess.run([sys.executable, "-m", "hub", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "hub", "create-staff", "--username", "admin", "--role", "admin"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "http://127.0.0.1:8000/staff/setup/" in done.stdout
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "HUB_DEMO=true" in makefile and "create-staff" in makefile
+
+
+def _patients() -> list[tuple[str, ...]]:
+    from hub.jobs.demo import PATIENTS
+
+    return [tuple(str(v) for v in p) for p in PATIENTS]
+
+
+def test_make_run_installs_runtime_dependencies_only() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    run = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert ".installed" not in run.split("\n", 1)[0].replace("node_modules/.installed", "")
+    runtime = makefile.split("$(BIN)/.runtime: pyproject.toml", 1)[1].split("\n\n", 1)[0]
+    assert "pip install --quiet -e .\n" in runtime + "\n" and "[dev]" not in runtime
+    assert "--port $(PORT)" in run
