@@ -46,3 +46,22 @@ async def test_a_merged_patients_open_offer_goes_to_the_surviving_record(trust: 
     assert await rows(trust, "SELECT status, appointment_id FROM slots WHERE id = ?", (slot,)) == [
         {"status": "busy", "appointment_id": appt["id"]}
     ]
+
+
+async def test_a_merge_ends_the_merged_records_live_session_and_the_patient_signs_in_to_the_survivor(
+    trust: Harness, port: int
+) -> None:
+    async with Client(port) as client:
+        assert (await client.send(siu())).code == "AA"
+        await trust.sign_in()
+        [appt] = await rows(trust, "SELECT id FROM appointments")
+        assert (await trust.client.get(f"/appointments/{appt['id']}")).status_code == 200
+        assert (await client.send(merge("RF7654321", "RF1234567"))).code == "AA"
+    ended = await trust.client.get(f"/appointments/{appt['id']}")
+    assert (ended.status_code, ended.headers["location"]) == (303, "/")  # back to signing in
+    await trust.sign_in()  # the same mobile and date of birth now reach the surviving record
+    assert (await trust.client.get(f"/appointments/{appt['id']}")).status_code == 200
+    [session] = await rows(trust, "SELECT patient_id FROM sessions WHERE ended_at IS NULL")
+    assert await rows(trust, "SELECT mrn FROM patients WHERE id = ?", (session["patient_id"],)) == [
+        {"mrn": "RF7654321"}
+    ]
