@@ -23,10 +23,12 @@ from hub.vocabulary import (
     HOSPITAL_STATUS_LABELS,
     MODE_LABELS,
     ActorType,
+    AuditAction,
     HospitalStatus,
     Mode,
     RecordType,
     RequestState,
+    SlotStatus,
     TaskKind,
     TaskStatus,
 )
@@ -237,6 +239,9 @@ async def apply_transition(
         record_id=appointment_id,
         detail=f"notice {transition.notice}" if transition.notice else "",
     )
+    if after.hub_change is not None and after.hub_change.kind == ChangeKind.CANCELLED and not after.facts.booked():
+        if before is None or before.facts.booked():
+            await _free_slots(tx, appointment_id, actor=actor, now=now)
     if transition.notice is None and transition.plan in (Plan.KEEP, Plan.WITHDRAW):
         if transition.plan == Plan.WITHDRAW:
             await _withdraw(tx, appointment_id, after.facts, now=now)
@@ -385,6 +390,28 @@ async def _plan(
     elif plan == Plan.INVITATION:
         await plan_invitation(
             tx, settings=settings, patient=patient, appointment_id=appointment_id, starts_at=facts.starts_at, now=now
+        )
+
+
+async def _free_slots(tx: Transaction, appointment_id: int, *, actor: Actor, now: datetime) -> None:
+    """The hub cancelled the appointment (and tells the hospital): the slot it held is free again, to be offered."""
+    held = await tx.fetch_all(
+        "SELECT id, ref FROM slots WHERE appointment_id = ? AND status = ?", (appointment_id, SlotStatus.BUSY)
+    )
+    for slot in held:
+        await tx.execute(
+            "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ?",
+            (SlotStatus.FREE, to_db(now), slot["id"]),
+        )
+        await record_audit(
+            tx,
+            at=now,
+            actor_type=actor.type,
+            actor_id=actor.id,
+            action=AuditAction.SLOT_UPDATED,
+            record_type=RecordType.SLOT,
+            record_id=slot["ref"],
+            detail=f"{SlotStatus.FREE}: its appointment was cancelled",
         )
 
 

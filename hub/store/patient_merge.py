@@ -1,6 +1,7 @@
 """Two records of one patient merged by the hospital (HL7 ADT^A40): the surviving record takes the other's
-appointments, letters, messages and tasks; the merged record's sessions end and it keeps nothing a sign-in or the
-NHS App could find, but its stable link reaches the surviving record. Audited, and an event for the hospital."""
+appointments, letters, messages, tasks and earlier-appointment requests and offers; the merged record's sessions end
+and it keeps nothing a sign-in or the NHS App could find, but its stable link reaches the surviving record. Audited,
+and an event for the hospital."""
 
 from __future__ import annotations
 
@@ -15,7 +16,15 @@ from hub.store.sessions import end_patient_sessions
 from hub.vocabulary import ActorType, AuditAction, EventKind, RecordType
 
 # Every other table that names a patient, besides appointments (moved through the lifecycle's store).
-_TAKEN_OVER = ("letters", "tasks", "outbox_messages", "inbound_messages", "events")
+_TAKEN_OVER = (
+    "letters",
+    "tasks",
+    "outbox_messages",
+    "inbound_messages",
+    "events",
+    "earlier_requests",
+    "slot_offers",
+)
 
 
 async def merge_patients(

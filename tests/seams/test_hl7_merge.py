@@ -1,0 +1,67 @@
+"""HL7 ADT^A40 merging a patient who has an open earlier-appointment offer: the surviving record takes the offer
+and the request with the appointment, and can take the slot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from hub.store.offers import accept_offer, list_open_offers, run_offers, set_earlier_request
+from hub.store.slots import Moved
+from tests.harness import Harness
+from tests.hl7_samples import Client, merge, siu
+from tests.seams.conftest import POLICY, WINDOW, rows
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_merged_patients_open_offer_goes_to_the_surviving_record(trust: Harness, port: int) -> None:
+    async with Client(port) as client:
+        assert (await client.send(siu())).code == "AA"
+        [appt] = await rows(trust, "SELECT id, patient_id FROM appointments")
+        merged = appt["patient_id"]
+        now = trust.clock.now()
+        assert await set_earlier_request(trust.db, patient_id=merged, appointment_id=appt["id"], wanted=True, now=now)
+        slot = await trust.create_slot(
+            starts_at=datetime(2026, 11, 28, 9, 30, tzinfo=UTC), ref="FREED", clinician="Dr Anita Patel"
+        )
+        assert (await run_offers(trust.db, settings=trust.settings, now=now)).offered == 1
+        assert (await client.send(merge("RF7654321", "RF1234567"))).code == "AA"
+    [surviving] = await rows(trust, "SELECT id FROM patients WHERE mrn = 'RF7654321'")
+    survivor = surviving["id"]
+    assert await rows(trust, "SELECT patient_id FROM appointments") == [{"patient_id": survivor}]
+    assert await rows(trust, "SELECT patient_id FROM earlier_requests") == [{"patient_id": survivor}]
+    [offer] = await list_open_offers(trust.db, survivor, now=now)
+    moved = await accept_offer(
+        trust.db,
+        patient_id=survivor,
+        offer_id=offer["id"],
+        now=now,
+        policy=POLICY,
+        window=WINDOW,
+        settings=trust.settings,
+    )
+    assert moved == Moved(True)
+    assert await rows(trust, "SELECT status, appointment_id FROM slots WHERE id = ?", (slot,)) == [
+        {"status": "busy", "appointment_id": appt["id"]}
+    ]
+
+
+async def test_a_merge_ends_the_merged_records_live_session_and_the_patient_signs_in_to_the_survivor(
+    trust: Harness, port: int
+) -> None:
+    async with Client(port) as client:
+        assert (await client.send(siu())).code == "AA"
+        await trust.sign_in()
+        [appt] = await rows(trust, "SELECT id FROM appointments")
+        assert (await trust.client.get(f"/appointments/{appt['id']}")).status_code == 200
+        assert (await client.send(merge("RF7654321", "RF1234567"))).code == "AA"
+    ended = await trust.client.get(f"/appointments/{appt['id']}")
+    assert (ended.status_code, ended.headers["location"]) == (303, "/")  # back to signing in
+    await trust.sign_in()  # the same mobile and date of birth now reach the surviving record
+    assert (await trust.client.get(f"/appointments/{appt['id']}")).status_code == 200
+    [session] = await rows(trust, "SELECT patient_id FROM sessions WHERE ended_at IS NULL")
+    assert await rows(trust, "SELECT mrn FROM patients WHERE id = ?", (session["patient_id"],)) == [
+        {"mrn": "RF7654321"}
+    ]
