@@ -98,16 +98,6 @@ async def test_after_rotation_the_old_links_stop_working_and_the_new_one_works(h
     assert await _signs_in_as(hub, link_token(hub.settings, new_id)) == "Ben Patel"
 
 
-async def test_rotating_a_patient_that_does_not_exist_changes_nothing(hub: Harness) -> None:
-    assert (
-        await rotate_patient_link(
-            hub.db, patient_id=999, actor_type=ActorType.SYSTEM, actor_id="t", now=hub.clock.now()
-        )
-        is None
-    )
-    assert await count(hub, "audit_events", "action = 'patient_link_rotated'") == 0
-
-
 async def test_an_unknown_link_id_or_patient_id_gets_the_generic_bad_link_page(hub: Harness) -> None:
     await _twins(hub)
     await _is_bad_link(hub, link_token(hub.settings, new_link_id()))
