@@ -46,7 +46,7 @@ from bench.common import Process, cpu_seconds, emit, free_port, hub_cli, machine
 from bench.import_bench import nhs_number
 from bench.raw_http import Browser, Page, RawClient
 from hub.clock import to_db
-from hub.links import link_token
+from hub.links import legacy_link_token
 from hub.serve import STACKS, UVICORN, choose_stack
 from hub.settings import load_settings
 
@@ -268,7 +268,13 @@ async def run_journeys(
             client = Browser(port)
             try:
                 await journey(
-                    client, stats, outbox, n=n, token=link_token(secret_settings, n + 1), last_id=last_id, think=pause
+                    client,
+                    stats,
+                    outbox,
+                    n=n,
+                    token=legacy_link_token(secret_settings, n + 1),
+                    last_id=last_id,
+                    think=pause,
                 )
                 signed_in.append((client, n + 1))
             except (JourneyFailed, OSError, asyncio.IncompleteReadError) as exc:

@@ -54,8 +54,8 @@ async def _seed(settings: Settings) -> str:
     try:
         await migrate(db)
         await seed_demo(db, now=Clock().now())
-        rows = await db.fetch_all("SELECT id, mrn FROM patients WHERE mrn LIKE 'RF1%'")
-        return demo_instructions(settings, {r["mrn"]: r["id"] for r in rows})
+        rows = await db.fetch_all("SELECT link_id, mrn FROM patients WHERE mrn LIKE 'RF1%'")
+        return demo_instructions(settings, {r["mrn"]: r["link_id"] for r in rows})
     finally:
         await db.close()
 

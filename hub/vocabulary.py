@@ -398,6 +398,7 @@ class AuditAction(StrEnum):
     PATIENT_MERGED = "patient_merged"  # the hospital merged two records (HL7 ADT^A40)
     SMS_OPTED_OUT = "sms_opted_out"
     LINK_RESENT = "link_resent"
+    PATIENT_LINK_ROTATED = "patient_link_rotated"  # the patient's stable link replaced; earlier links stop working
     # The NHS App
     NHS_APP_EXCLUSION_CHANGED = "nhs_app_exclusion_changed"
     RECORD_SERVICE_SENT = "record_service_sent"

@@ -14,6 +14,7 @@ from typing import Any
 
 from hub.clock import to_db
 from hub.db import Transaction
+from hub.links import new_link_id
 from hub.rules.staff import hash_password
 
 TASKS = "tasks"  # the booking centre's tasks: the table's name, in one place
@@ -100,6 +101,7 @@ async def create_patient(
         "contact_preference": contact_preference,
         "sms_opted_out": int(sms_opted_out),
         "nhs_app_excluded": int(nhs_app_excluded),
+        "link_id": new_link_id(),
         "created_at": to_db(now),
         "updated_at": to_db(now),
     }

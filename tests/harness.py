@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from hub.clock import FixedClock
 from hub.db import Database
+from hub.links import link_token
 from hub.notify.dev import DevNotifier
 from hub.notify.sender import SendPolicy, drain_once
 from hub.settings import Settings
@@ -118,6 +119,15 @@ class Harness:
                 sms_opted_out=sms_opted_out,
                 nhs_app_excluded=nhs_app_excluded,
             )
+
+    async def link_token(self, patient_id: int) -> str:
+        """The patient's stable link token, as the hub sends it (its random link id, signed)."""
+        row = await self.db.fetch_one("SELECT link_id FROM patients WHERE id = ?", (patient_id,))
+        assert row is not None
+        return link_token(self.settings, row["link_id"])
+
+    async def patient_link(self, patient_id: int) -> str:
+        return f"{self.settings.base_url}/p/{await self.link_token(patient_id)}"
 
     async def create_appointment(
         self,

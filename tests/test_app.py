@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
-from hub.links import link_token
 from hub.store.offers import run_offers, set_earlier_request
 from tests.conftest import MakeHub
 from tests.harness import Harness
@@ -80,8 +79,8 @@ def _routes(h: Harness, method: str) -> list[str]:
 class _World:
     """A signed-in patient with an appointment and a letter, and the values to put in route parameters."""
 
-    def __init__(self, h: Harness, patient: int, appointment: int, letter: int) -> None:
-        self.h, self.patient, self.appointment, self.letter = h, patient, appointment, letter
+    def __init__(self, h: Harness, patient: int, appointment: int, letter: int, link: str) -> None:
+        self.h, self.patient, self.appointment, self.letter, self.link = h, patient, appointment, letter, link
 
     def url(self, path: str) -> str:
         def value(match: re.Match[str]) -> str:
@@ -95,7 +94,7 @@ class _World:
             if name == "slot":
                 return "1"
             if name == "token":
-                return link_token(self.h.settings, self.patient)
+                return self.link
             raise AssertionError(f"{path}: teach tests/test_routes.py what to put in {{{name}}}")
 
         return _PARAM.sub(value, path)
@@ -111,7 +110,7 @@ async def _world(h: Harness, *, sign_in: bool = True) -> _World:
     await run_offers(h.db, settings=h.settings, now=h.clock.now())
     if sign_in:
         await h.sign_in()
-    return _World(h, patient, appointment, letter)
+    return _World(h, patient, appointment, letter, await h.link_token(patient))
 
 
 async def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(hub: Harness) -> None:

@@ -328,7 +328,7 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
     return True
 
 
-def demo_instructions(settings: Settings, patient_ids: dict[str, int]) -> str:
+def demo_instructions(settings: Settings, link_ids: dict[str, str]) -> str:
     lines = [
         "",
         "Demo hub ready at " + settings.base_url,
@@ -340,7 +340,7 @@ def demo_instructions(settings: Settings, patient_ids: dict[str, int]) -> str:
     for mrn, given, family, born, mobile, email, uvc, _ in PATIENTS:
         contact = ("0" + mobile[3:]) if mobile else email
         lines.append(f"  {given} {family}: {contact}, born {born}  (verification code {uvc})")
-        lines.append(f"    stable link: {patient_link(settings, patient_ids[mrn])}")
+        lines.append(f"    stable link: {patient_link(settings, link_ids[mrn])}")
     lines.append(
         "  Amir and Layla are twins who share their mother's mobile: start at / and give the verification code."
     )

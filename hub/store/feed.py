@@ -14,6 +14,7 @@ from typing import Any
 
 from hub.clock import to_db
 from hub.db import Transaction
+from hub.links import new_link_id
 from hub.rules.appointments import Facts
 from hub.rules.feed import new_verification_code, source_hash
 from hub.rules.lifecycle import hospital_update
@@ -150,8 +151,8 @@ async def upsert_patient(
         created = await tx.fetch_one(
             "INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, mobile, email, address_lines,"
             " postcode, contact_preference, source_hash, updated_at, organisation_id, mrn, verification_code,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (*params, organisation_id, ref, new_verification_code(), to_db(now)),
+            " created_at, link_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (*params, organisation_id, ref, new_verification_code(), to_db(now), new_link_id()),
         )
         assert created is not None
         applied, action = Applied("created", int(created["id"])), AuditAction.PATIENT_CREATED

@@ -34,7 +34,7 @@ CODE_EXPIRED = "code expired before it was sent"
 # What a message about an appointment needs to know about the patient.
 MESSAGE_PATIENT_COLUMNS = (
     "id, organisation_id, given_name, family_name, mobile, email, contact_preference, opted_out, sms_opted_out,"
-    " email_opted_out, paperless, verification_code, address_lines, postcode"
+    " email_opted_out, paperless, verification_code, address_lines, postcode, link_id"
 )
 
 
@@ -152,7 +152,7 @@ async def queue_appointment_message(
         return None
     recipient = {Channel.SMS: patient["mobile"], Channel.EMAIL: patient["email"]}.get(channel) or "post"
     personalisation = {
-        "link": patient_link(settings, patient["id"]),
+        "link": patient_link(settings, patient["link_id"]),
         "verification_code": patient["verification_code"],
         "date": format_date(starts_at),
         "time": format_time(starts_at),

@@ -13,7 +13,7 @@ from hub.vocabulary import ActorType, AuditAction, EventKind, RecordType
 
 PATIENT_COLUMNS = (
     "id, organisation_id, mrn, nhs_number, given_name, family_name, date_of_birth, mobile, email,"
-    " address_lines, postcode, contact_preference, paperless, opted_out, verification_code"
+    " address_lines, postcode, contact_preference, paperless, opted_out, verification_code, link_id"
 )
 
 

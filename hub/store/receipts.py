@@ -46,7 +46,7 @@ _MESSAGE_COLUMNS = (
 )
 _PATIENT_COLUMNS = (
     "id, organisation_id, email, opted_out, sms_opted_out, email_opted_out, given_name, family_name, address_lines,"
-    " postcode"
+    " postcode, link_id"
 )
 
 
@@ -347,7 +347,7 @@ async def _confirm(
         channel=channel,
         recipient=recipient or (patient["email"] if channel == Channel.EMAIL else "post"),
         template_id=_template(settings, kind, channel),
-        personalisation={"link": patient_link(settings, patient["id"])},
+        personalisation={"link": patient_link(settings, patient["link_id"])},
         patient_id=patient["id"],
     )
     await _audit(tx, now, AuditAction.NOTIFICATION_QUEUED, RecordType.MESSAGE, message_id, f"{kind} by {channel}")

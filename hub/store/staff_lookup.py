@@ -132,7 +132,7 @@ async def resend_link(
     when there is no such patient."""
     async with db.write() as tx:
         patient = await tx.fetch_one(
-            "SELECT id, mobile, email, contact_preference, opted_out, sms_opted_out, paperless FROM patients"
+            "SELECT id, mobile, email, contact_preference, opted_out, sms_opted_out, paperless, link_id FROM patients"
             " WHERE id = ?",
             (patient_id,),
         )
@@ -149,7 +149,7 @@ async def resend_link(
             channel=channel,
             recipient=recipient,
             template_id=settings.notify.templates.template_for("patient_link", channel) or "",
-            personalisation={"link": patient_link(settings, patient_id)},
+            personalisation={"link": patient_link(settings, patient["link_id"])},
             patient_id=patient_id,
             lane=Lane.IMMEDIATE,
         )

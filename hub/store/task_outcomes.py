@@ -276,6 +276,6 @@ async def _letter(
         channel=Channel.LETTER,
         recipient="post",
         template_id=settings.notify.templates.no_answer_letter,
-        personalisation={"link": patient_link(settings, patient["id"])},
+        personalisation={"link": patient_link(settings, patient["link_id"])},
         patient_id=patient["id"],
     )

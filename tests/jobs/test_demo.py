@@ -39,7 +39,7 @@ async def test_a_demo_patient_signs_in_and_sees_their_appointments_and_letters(h
 
 async def test_the_instructions_give_every_patients_details_and_their_own_stable_link(hub: Harness) -> None:
     await seed_demo(hub.db, now=hub.clock.now())
-    ids = {r["mrn"]: r["id"] for r in await hub.db.fetch_all("SELECT id, mrn FROM patients")}
+    ids = {r["mrn"]: r["link_id"] for r in await hub.db.fetch_all("SELECT link_id, mrn FROM patients")}
     text = demo_instructions(hub.settings, ids)
     assert f"read the code at {hub.settings.base_url}/dev/outbox" in text
     for mrn, given, family, born, mobile, email, uvc, _ in PATIENTS:

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from hub.clock import to_db
-from hub.links import patient_link
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, queue_appointment_message, queue_message
 from hub.vocabulary import Channel, Lane, MessageKind
 from tests.conftest import MakeHub
@@ -128,7 +127,7 @@ async def test_the_personalisation_carries_the_link_the_code_and_the_appointment
     patient = await hub.create_patient(verification_code="MJ4K7Q")
     message = await _appointment_message(hub, patient)
     assert message["personalisation"] == {
-        "link": patient_link(hub.settings, patient),
+        "link": await hub.patient_link(patient),
         "verification_code": "MJ4K7Q",
         "date": "Thursday 3 December 2026",
         "time": "9:30am",

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.links import link_token
 from hub.store.patient_merge import merge_patients
 from hub.store.sessions import create_session
 from tests.conftest import MakeHub
@@ -54,7 +53,7 @@ async def test_the_survivor_takes_everything_and_the_old_link_still_signs_in(mak
     assert audit == {"action": "patient_merged", "record_id": str(survivor)}
 
     # The merged record's old link, with the survivor's details, signs in to the survivor.
-    response = await hub.submit_details("07700 900001", "1948-03-14", link=link_token(hub.settings, merged))
+    response = await hub.submit_details("07700 900001", "1948-03-14", link=await hub.link_token(merged))
     assert response.status_code == 303, response.text
     response = await hub.submit_code((await hub.sent_codes())[-1])
     assert response.headers["location"] == "/appointments"

@@ -12,7 +12,6 @@ import pytest
 
 from hub.clock import format_date, to_db
 from hub.jobs.worker import send_policy
-from hub.links import patient_link
 from hub.notify import OutgoingMessage
 from hub.notify.dev import DevNotifier
 from hub.notify.sender import claim_batch, drain_once
@@ -90,7 +89,7 @@ async def test_an_unread_invitation_escalates_to_two_reminders_then_post_at_72h(
         "queued",
     )
     assert invitation["template_id"] == "tpl-invitation-sms"
-    assert invitation["personalisation"]["link"] == patient_link(hub.settings, patient["id"])
+    assert invitation["personalisation"]["link"] == await hub.patient_link(patient["id"])
     assert invitation["personalisation"]["verification_code"] == patient["verification_code"]
     assert [(n["kind"], n["due_at"], n["done_at"]) for n in await notices(hub, appointment_id, "escalation_")] == [
         ("escalation_reminder_1", to_db(T0 + timedelta(hours=24)), None),

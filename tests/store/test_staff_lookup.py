@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from hub.links import patient_link
 from hub.store.audit import record_audit
 from hub.store.staff_lookup import (
     SEARCH_LIMIT,
@@ -112,7 +111,7 @@ async def test_the_link_goes_again_by_the_patients_usual_channel(
         channel,
         recipient,
     )
-    assert json.loads(message["personalisation"]) == {"link": patient_link(hub.settings, patient_id)}
+    assert json.loads(message["personalisation"]) == {"link": await hub.patient_link(patient_id)}
 
 
 async def test_nobody_gets_no_link(hub: Harness) -> None:

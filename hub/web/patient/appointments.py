@@ -183,7 +183,7 @@ async def cancel(request: Request) -> Response:
     )
 
 
-def _event(hub: Hub, appointment: Row) -> CalendarEvent:
+def _event(hub: Hub, appointment: Row, link_id: str) -> CalendarEvent:
     s = hub.settings
     summary = "Hospital appointment"
     if s.calendar_show_clinic and appointment["clinic"]:
@@ -200,9 +200,9 @@ def _event(hub: Hub, appointment: Row) -> CalendarEvent:
         start=appointment["starts_at"],
         duration_minutes=appointment["duration_minutes"],
         summary=summary,
-        description=f"See the details or change this appointment: {patient_link(s, appointment['patient_id'])}",
+        description=f"See the details or change this appointment: {patient_link(s, link_id)}",
         location=location,
-        url=patient_link(s, appointment["patient_id"]),
+        url=patient_link(s, link_id),
         cancelled=appointment["status"] == HospitalStatus.CANCELLED,
     )
 
@@ -217,13 +217,13 @@ def _calendar_response(body: bytes, filename: str) -> Response:
 
 async def appointment_calendar(request: Request) -> Response:
     hub, _, appointment = await _own_appointment(request)
-    body = build_calendar([_event(hub, appointment)], now=hub.clock.now())
+    body = build_calendar([_event(hub, appointment, request.state.patient["link_id"])], now=hub.clock.now())
     return _calendar_response(body, f"appointment-{appointment['id']}.ics")
 
 
 async def all_calendar(request: Request) -> Response:
     hub = hub_of(request)
-    _, appointments = await _patient_and_appointments(request)
+    patient, appointments = await _patient_and_appointments(request)
     now = hub.clock.now()
     # "Add all your upcoming appointments": a cancelled one is not coming (its own .ics still says CANCELLED).
     coming = [
@@ -231,4 +231,4 @@ async def all_calendar(request: Request) -> Response:
         for a in appointments
         if a["starts_at"] + timedelta(minutes=a["duration_minutes"]) > now and a["status"] != HospitalStatus.CANCELLED
     ]
-    return _calendar_response(build_calendar([_event(hub, a) for a in coming], now=now), "appointments.ics")
+    return _calendar_response(build_calendar([_event(hub, a, patient["link_id"]) for a in coming], now=now), "appointments.ics")

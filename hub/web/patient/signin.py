@@ -15,6 +15,7 @@ from hub.notify.sender import send_immediate
 from hub.rules.codes import clean_code, is_well_formed
 from hub.rules.contacts import parse_contact, parse_date_of_birth
 from hub.store.audit import record_audit
+from hub.store.links import patient_for_link
 from hub.store.sessions import end_patient_sessions, end_session
 from hub.store.signin import (
     Issued,
@@ -81,7 +82,7 @@ async def start(request: Request) -> Response:
 
 async def patient_link(request: Request) -> Response:
     token = request.path_params["token"]
-    link_patient_id = read_link_token(hub_of(request).settings, token)
+    link_patient_id = await _link_patient(hub_of(request), token)
     if link_patient_id is None:
         return render(request, "views/patient/bad_link.html", status=404)
     session = await signed_in_patient(request)
@@ -90,6 +91,12 @@ async def patient_link(request: Request) -> Response:
     if session is not None:  # someone else's link, e.g. a child's: say who is signed in, and offer to switch
         return render(request, "views/patient/someone_else.html", {"link": token})
     return _start_page(request, link=token)
+
+
+async def _link_patient(hub: Hub, token: str) -> int | None:
+    """The patient a stable link reaches: None for a link not ours, an unknown link id or a rotated old link."""
+    read = read_link_token(hub.settings, token)
+    return None if read is None else await patient_for_link(hub.db, read)
 
 
 def _sending(hub: Hub, issued: Issued) -> BackgroundTasks:
@@ -105,7 +112,7 @@ async def submit_details(request: Request) -> Response:
     hub = hub_of(request)
     form = await read_form(request)
     link = form.get("link", "")
-    link_patient_id = read_link_token(hub.settings, link) if link else None
+    link_patient_id = await _link_patient(hub, link) if link else None
     if link and link_patient_id is None:
         return render(request, "views/patient/bad_link.html", status=404)
     errors: dict[str, str] = {}

@@ -5,7 +5,6 @@ import httpx
 import pytest
 import vobject
 
-from hub.links import patient_link
 from tests.conftest import MakeHub
 from tests.harness import Harness
 
@@ -68,9 +67,9 @@ async def test_one_appointment_downloads_as_a_calendar_file(hub: Harness) -> Non
     assert event.summary.value == "Hospital appointment"
     assert event.status.value == "CONFIRMED"
     assert event.sequence.value == "0"
-    assert event.url.value == patient_link(hub.settings, patient)
+    assert event.url.value == await hub.patient_link(patient)
     assert event.location.value == "Royal Free Hospital, Pond Street, London, NW3 2QG"
-    assert patient_link(hub.settings, patient) in event.description.value
+    assert await hub.patient_link(patient) in event.description.value
     [alarm] = event.valarm_list
     assert alarm.action.value == "DISPLAY"
     assert alarm.trigger.value == timedelta(days=-1)

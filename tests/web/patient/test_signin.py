@@ -12,7 +12,6 @@ from datetime import date
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from hub.links import link_token
 from hub.rules.codes import hash_code
 from hub.store.signin import challenge_id
 from tests.conftest import SECRET, MakeHub
@@ -231,7 +230,7 @@ async def test_twins_verification_step_closes_after_ten_minutes(hub: Harness) ->
 
 async def test_twins_stable_link_matches_only_that_twin_and_signs_straight_in(hub: Harness) -> None:
     _, ben = await _twins(hub)
-    link = link_token(hub.settings, ben)
+    link = await hub.link_token(ben)
 
     response = await hub.submit_details("07700 900001", "2016-05-09", link=link)
     assert response.status_code == 303
@@ -247,7 +246,7 @@ async def test_stable_link_with_someone_elses_details_matches_nobody(hub: Harnes
     first = await hub.create_patient(mobile="+447700900001")
     await hub.create_patient(given_name="Other", mobile="+447700900002", dob="1950-01-01")
 
-    response = await hub.submit_details("07700 900002", "1950-01-01", link=link_token(hub.settings, first))
+    response = await hub.submit_details("07700 900002", "1950-01-01", link=await hub.link_token(first))
 
     assert (response.status_code, response.headers["location"]) == (303, "/sign-in/code")
     assert await count(hub, "code_challenge_candidates") == 0
@@ -700,7 +699,7 @@ async def test_codes_are_stored_only_as_hashes(hub: Harness) -> None:
 
 async def test_opening_the_start_page_or_the_stable_link_sends_nothing(hub: Harness) -> None:
     patient = await hub.create_patient()
-    link = link_token(hub.settings, patient)
+    link = await hub.link_token(patient)
 
     start = await hub.client.get("/")
     linked = await hub.client.get(f"/p/{link}")
@@ -724,7 +723,7 @@ async def test_opening_the_start_page_or_the_stable_link_sends_nothing(hub: Harn
 async def test_a_link_that_does_not_verify_is_404(hub: Harness, token: str) -> None:
     patient = await hub.create_patient()
     if token == "tampered":
-        good = link_token(hub.settings, patient)
+        good = await hub.link_token(patient)
         token = good[:-1] + ("A" if good[-1] != "A" else "B")
 
     response = await hub.client.get(f"/p/{token}")
