@@ -22,7 +22,7 @@ def _demo_env(tmp_path: Path) -> dict[str, str]:
 def test_the_demo_port_drives_its_links_and_base_url() -> None:
     settings = _demo_settings(load_settings(overrides={"demo": True}), 8611)
     assert (settings.port, settings.base_url) == (8611, "http://127.0.0.1:8611")
-    banner = demo_instructions(settings, {mrn: n for n, (mrn, *_) in enumerate(_patients(), start=1)})
+    banner = demo_instructions(settings, {mrn: f"{n:032x}" for n, (mrn, *_) in enumerate(_patients(), start=1)})
     assert "Demo hub ready at http://127.0.0.1:8611" in banner
     assert "http://127.0.0.1:8000" not in banner
     assert "stable link: http://127.0.0.1:8611/p/" in banner
@@ -37,7 +37,7 @@ def test_an_explicit_base_url_is_kept() -> None:
 def test_quiet_hours_are_off_in_the_demo_and_its_banner_says_so() -> None:
     settings = _demo_settings(load_settings(overrides={"demo": True}), 8000)
     assert settings.notify.quiet_start_hour == settings.notify.quiet_end_hour
-    banner = demo_instructions(settings, {mrn: n for n, (mrn, *_) in enumerate(_patients(), start=1)})
+    banner = demo_instructions(settings, {mrn: f"{n:032x}" for n, (mrn, *_) in enumerate(_patients(), start=1)})
     assert "Quiet hours are off in the demo" in banner
     assert "make staff\n" in banner + "\n"
 

@@ -231,4 +231,6 @@ async def all_calendar(request: Request) -> Response:
         for a in appointments
         if a["starts_at"] + timedelta(minutes=a["duration_minutes"]) > now and a["status"] != HospitalStatus.CANCELLED
     ]
-    return _calendar_response(build_calendar([_event(hub, a, patient["link_id"]) for a in coming], now=now), "appointments.ics")
+    return _calendar_response(
+        build_calendar([_event(hub, a, patient["link_id"]) for a in coming], now=now), "appointments.ics"
+    )

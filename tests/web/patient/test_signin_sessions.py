@@ -7,7 +7,6 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from hub.links import link_token
 from hub.store.sessions import session_id
 from tests.conftest import MakeHub
 from tests.harness import Harness
@@ -244,7 +243,7 @@ async def test_a_made_up_session_cookie_signs_nobody_in(hub: Harness) -> None:
 async def test_signed_in_patient_opening_their_own_link_or_the_start_goes_to_their_appointments(hub: Harness) -> None:
     patient = await hub.create_patient()
     await hub.sign_in()
-    for path in (f"/p/{link_token(hub.settings, patient)}", "/"):
+    for path in (f"/p/{await hub.link_token(patient)}", "/"):
         response = await hub.client.get(path)
         assert (response.status_code, response.headers["location"]) == (303, "/appointments"), path
     assert await count(hub, "code_challenges") == 1  # the sign-in's own: no code spent
@@ -254,7 +253,7 @@ async def test_signed_in_patient_opening_someone_elses_link_can_sign_out_and_con
     await hub.create_patient()
     child = await hub.create_patient(given_name="Lily", dob="2015-06-01", verification_code="PX2B9Z")
     await hub.sign_in()
-    link = link_token(hub.settings, child)
+    link = await hub.link_token(child)
     page = await hub.client.get(f"/p/{link}")
     assert page.status_code == 200
     check_page(page.text)
