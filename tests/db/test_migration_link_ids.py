@@ -1,6 +1,7 @@
 """Migration 0010: patients already in the database get a random, unique link id, on both backends."""
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -8,8 +9,17 @@ from hub.clock import FixedClock, to_db
 from hub.db import Database
 from hub.db.migrate import migration_files, statements
 from tests import factories
+from tests.databases import POSTGRESQL, postgres_url
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def url(backend: str, tmp_path: Path) -> str:
+    """A database of its own: this test migrates by hand, leaving no record of versions that a shared one would need."""
+    if backend == POSTGRESQL:
+        return await postgres_url("link_ids", bare=True)
+    return f"sqlite:///{tmp_path}/link_ids.sqlite3"
 
 
 async def test_existing_patients_get_distinct_random_link_ids(db: Database, clock: FixedClock) -> None:

@@ -766,9 +766,10 @@ async def test_openapi_document_describes_every_endpoint(api: Api) -> None:
         "/api/v1/letters/{letter_ref}",
         "/api/v1/events",
         "/api/v1/slots/{slot_ref}",
+        "/api/v1/sites/{site_code}/map",
     }
     operations = [op for item in document["paths"].values() for op in item.values()]
-    assert len({op["operationId"] for op in operations}) == 7
+    assert len({op["operationId"] for op in operations}) == 8
     for op in operations:
         assert {"200", "401", "422"} <= set(op["responses"])
     assert document["components"]["securitySchemes"]["apiKey"] == {
