@@ -86,6 +86,7 @@ def _code(email: str, then: str = "") -> Steps:
     def steps(page: Page, server: DemoServer, ids: Ids) -> None:
         server.enter_details(page, _stranger(email), via_link=False)
         if then == "resend":
+            page.get_by_role("link", name="Not received a text message?").click()
             page.get_by_role("button", name="Send a new code").click()
             expect(page).to_have_url(server.url("/sign-in/code?resent=1"))
         elif then:

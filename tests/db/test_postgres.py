@@ -108,7 +108,7 @@ async def _backend(tx: Transaction) -> int:
 
 
 async def test_writes_about_different_patients_hold_their_locks_at_the_same_time(pg: Database) -> None:
-    both_in = asyncio.Barrier(2)
+    both_in, both_checked = asyncio.Barrier(2), asyncio.Barrier(2)
     pids: list[int] = []
 
     async def patient_write(patient: int) -> None:
@@ -117,6 +117,8 @@ async def test_writes_about_different_patients_hold_their_locks_at_the_same_time
             pids.append(await _backend(tx))
             await asyncio.wait_for(both_in.wait(), timeout=10)  # each is inside while the other is
             held = await tx.fetch_all(_PATIENT_LOCKS, (PATIENT_LOCK_CLASS, pids))
+            # Neither commits (and lets its lock go) until both have looked.
+            await asyncio.wait_for(both_checked.wait(), timeout=10)
             assert {int(r["patient"]) for r in held} >= {101, 102}
 
     await asyncio.gather(patient_write(101), patient_write(102))

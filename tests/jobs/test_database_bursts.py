@@ -78,7 +78,11 @@ async def test_the_worker_and_the_web_ride_out_bursts_of_dropped_connections(mak
     worker_db = await connect(f"{hub.database_url}&application_name={worker_name}", readers=1, pool_size=3)
     web_settings = load_settings(
         environ={},
-        overrides={"database_url": f"{hub.database_url}&application_name={web_name}", "secret_key": SECRET},
+        overrides={
+            "database_url": f"{hub.database_url}&application_name={web_name}",
+            "secret_key": SECRET,
+            "allowed_hosts": ["testserver"],
+        },
     )
     web = create_app(web_settings, clock=hub.clock, use_dev_outbox=True)
     stop_worker, stop_calls = asyncio.Event(), asyncio.Event()
