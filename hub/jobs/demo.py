@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 
 from hub.clock import LONDON, to_db
 from hub.db import Database, Transaction
-from hub.links import patient_link
+from hub.links import new_link_id, patient_link
 from hub.pdf import make_letter_pdf
 from hub.settings import Settings
 from hub.vocabulary import Channel, ContactPreference, HospitalStatus, LetterKind, MessageKind, MessageStatus, Mode
@@ -95,6 +95,7 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 {
                     "organisation_id": org,
                     "mrn": mrn,
+                    "link_id": new_link_id(),
                     "nhs_number": NHS_NUMBERS.get(mrn),
                     "given_name": given,
                     "family_name": family,

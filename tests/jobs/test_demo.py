@@ -49,3 +49,5 @@ async def test_the_instructions_give_every_patients_details_and_their_own_stable
         link = text.splitlines()[text.splitlines().index(line) + 1]
         token = re.fullmatch(rf"    stable link: {re.escape(hub.settings.base_url)}/p/(\S+)", link)
         assert token and read_link_token(hub.settings, token.group(1)) == ids[mrn]
+        assert re.fullmatch("[0-9a-f]{32}", ids[mrn] or "")  # a link id of its own, never none
+        assert (await hub.client.get(f"/p/{token.group(1)}")).status_code == 200
