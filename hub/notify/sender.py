@@ -33,6 +33,7 @@ from typing import Any
 
 from hub.clock import Clock, from_db, to_db
 from hub.db import Database, Transaction
+from hub.db.dialect import is_transient
 from hub.notify import Notifier, NotifyError, OutgoingMessage, TooLate
 from hub.notify.claims import Claimed, SendPolicy, claim_batch
 from hub.rules.sending import judge_failure
@@ -114,6 +115,35 @@ async def record_outcomes(
     async with db.write() as tx:
         for outcome in outcomes:
             await _record(tx, outcome, now=now, policy=policy, rng=rng)
+
+
+RECORD_RETRY_FIRST = 0.25  # seconds; doubled after each failure
+
+
+async def record_durably(
+    db: Database,
+    outcomes: list[Outcome],
+    *,
+    clock: Clock,
+    policy: SendPolicy,
+    rng: random.Random,
+    until: float,
+) -> None:
+    """Record results that are known, writing them again while the database is briefly out of reach (a dropped
+    connection, a fail-over) until the monotonic time `until` (the end of the lease). Left unrecorded, a message
+    that went would wait out its lease and then be looked up again. Writing twice is harmless: the statements are
+    fenced, so one that committed before its connection dropped changes nothing the second time."""
+    wait = RECORD_RETRY_FIRST
+    while True:
+        try:
+            await record_outcomes(db, outcomes, now=clock.now(), policy=policy, rng=rng)
+            return
+        except Exception as exc:
+            if not is_transient(exc) or time.monotonic() + wait > until:
+                raise
+            log.warning("recording %d results failed (%s); trying again", len(outcomes), type(exc).__name__)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, 4.0)
 
 
 async def _record(tx: Transaction, outcome: Outcome, *, now: datetime, policy: SendPolicy, rng: random.Random) -> None:
@@ -218,7 +248,8 @@ async def drain_once(
             error = error or next((e for e in batch if isinstance(e, Exception)), None)
             outcomes = [o for o in batch if isinstance(o, Outcome)]
             if outcomes:
-                await record_outcomes(db, outcomes, now=clock.now(), policy=policy, rng=rng)
+                until = claimed_at + policy.held_for.total_seconds()
+                await record_durably(db, outcomes, clock=clock, policy=policy, rng=rng, until=until)
     finally:
         # A recording that failed (the database out of reach) leaves the rest under their lease.
         await asyncio.gather(*sending, return_exceptions=True)

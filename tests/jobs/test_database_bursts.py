@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from typing import Any
 
 import asyncpg
 import httpx
@@ -17,8 +18,9 @@ import pytest
 
 from hub.app import create_app
 from hub.db import connect
-from hub.jobs.worker import work
+from hub.jobs.worker import send_policy, work
 from hub.notify.dev import DevNotifier
+from hub.notify.sender import drain_once
 from hub.settings import load_settings
 from tests.conftest import SECRET, MakeHub
 from tests.databases import PG_URL
@@ -122,3 +124,46 @@ async def test_the_worker_and_the_web_ride_out_bursts_of_dropped_connections(mak
     assert all(r.headers.get("retry-after") for r in answers if r.status_code == 503)
     sends = await hub.db.fetch_all("SELECT reference, COUNT(*) AS n FROM dev_messages GROUP BY reference")
     assert len(sends) == MESSAGES and {s["n"] for s in sends} == {1}
+
+
+class _DropsTheWorkersConnections:
+    """Notify answering while the worker's database connections are dropped: its results come back to a dead
+    connection."""
+
+    def __init__(self, inner: DevNotifier, admin: asyncpg.Connection, name: str) -> None:
+        self._inner, self._admin, self._name = inner, admin, name
+        self._one_at_a_time = asyncio.Lock()  # the messages go concurrently; the admin connection takes one query
+
+    async def send(self, message: Any, *, start_by: float | None = None) -> str:
+        notify_id = await self._inner.send(message, start_by=start_by)
+        async with self._one_at_a_time:
+            await self._admin.fetchval(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                self._name,
+            )
+        return notify_id
+
+    async def find(self, reference: str) -> str | None:
+        return await self._inner.find(reference)
+
+
+async def test_results_that_come_back_to_a_dropped_connection_are_recorded_once_it_returns(make_hub: MakeHub) -> None:
+    """Messages that went are recorded as sent as soon as the database answers again: not left 'sending' until
+    their lease runs out (the clock here stands still, so they would stay so)."""
+    hub = await make_hub(**QUIET_OFF)
+    if hub.db.dialect != "postgresql":
+        pytest.skip("terminating backends is PostgreSQL's")
+    name = f"worker_{secrets.token_hex(4)}"
+    worker_db = await connect(f"{hub.database_url}&application_name={name}", readers=1, pool_size=3)
+    admin = await asyncpg.connect(PG_URL)
+    try:
+        for i in range(5):
+            await hub.create_message(recipient=f"+447700{i:06d}", personalisation={"n": i})
+        notifier = _DropsTheWorkersConnections(DevNotifier(hub.db, hub.clock), admin, name)
+        sent = await drain_once(worker_db, notifier, hub.clock, policy=send_policy(hub.settings))
+    finally:
+        await worker_db.close()
+        await admin.close()
+    assert sent == 5
+    statuses = await hub.db.fetch_all("SELECT status, claims FROM outbox_messages")
+    assert [(s["status"], s["claims"]) for s in statuses] == [("sent", 1)] * 5
