@@ -55,4 +55,5 @@ async def purge_old_records(db: Database, *, now: datetime, months: int = 24) ->
         await tx.execute("DELETE FROM dev_messages WHERE created_at < ?", (cut,))
         # The HL7 listener's answers: a resend is days late, never years (the message times still order what is left).
         await tx.execute("DELETE FROM hl7_messages WHERE received_at < ?", (cut,))
+        await tx.execute("DELETE FROM hl7_deliveries WHERE answered_at < ?", (cut,))
     return Purged(appointments, letters, messages)
