@@ -63,17 +63,29 @@ async def test_a_worker_whose_claim_was_taken_over_records_nothing(make_hub: Mak
     ((_, event),) = await store.next_events(hub.db, org, after=0, limit=10, locations={})
     assert event is not None and event.id == event_id and event.appointment_ref == "A1"
 
-    answer = Answer("AA", "")
-    common = {"event": event, "control_id": "HUBE1", "message_type": "SRM^S03", "answer": answer, "attempts": 1}
-    assert not await store.record_answer(hub.db, org, stale[0], now=now, lease=LEASE, **common)
+    async def record(token: int) -> bool:
+        return await store.record_answer(
+            hub.db,
+            org,
+            token,
+            event=event,
+            control_id="HUBE1",
+            message_type="SRM^S03",
+            answer=Answer("AA", ""),
+            attempts=1,
+            now=now,
+            lease=LEASE,
+        )
+
+    assert not await record(stale[0])
     await store.record_failure(hub.db, org, stale[0], error="TimeoutError", retry_at=now + LEASE * 9)
     assert await hub.db.fetch_all("SELECT event_id FROM hl7_deliveries") == []
     row = await hub.db.fetch_one("SELECT attempts, next_attempt_at FROM hl7_outbound")
     assert row == {"attempts": 0, "next_attempt_at": None}
 
-    assert await store.record_answer(hub.db, org, fresh[0], now=now, lease=LEASE, **common)
+    assert await record(fresh[0])
     # Recorded once: the same event cannot be recorded again, even by the claim holder.
-    assert not await store.record_answer(hub.db, org, fresh[0], now=now, lease=LEASE, **common)
+    assert not await record(fresh[0])
     rows = await hub.db.fetch_all("SELECT event_id, ack_code FROM hl7_deliveries")
     assert rows == [{"event_id": event_id, "ack_code": "AA"}]
 
