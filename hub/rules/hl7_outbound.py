@@ -162,7 +162,7 @@ def srm(event: OutboundEvent, envelope: Envelope) -> str:
         ids.append(f"{escape(event.nhs_number)}^^^NHS^NH")
     born = event.date_of_birth.replace("-", "")
     pid = ["PID", "1", "", "~".join(ids), "", f"{escape(event.family_name)}^{escape(event.given_name)}", "", born]
-    segments = ["|".join(msh), "|".join(arq)]
+    segments = ["|".join(msh), "|".join(arq).rstrip("|")]
     segments += [f"NTE|{n}|P|{note}" for n, note in enumerate(_notes(event.data), start=1)]
     segments += [
         "|".join(pid),

@@ -17,6 +17,8 @@ from tests.conftest import SECRET, MakeHub
 from tests.fake_pas import FakePas
 from tests.harness import Harness
 from tests.hl7_samples import SETTINGS, siu
+from tests.pages import check_page
+from tests.staff_harness import set_up_staff
 
 pytestmark = pytest.mark.anyio
 
@@ -135,6 +137,17 @@ async def test_an_ae_or_ar_is_recorded_as_a_task_and_the_next_event_still_goes(m
     assert "AE" in tasks[0]["reason"] and "SRM^S03" in tasks[0]["reason"]
     audit = await hub.db.fetch_all("SELECT action, record_id FROM audit_events WHERE action = 'hl7_refused'")
     assert audit == [{"action": "hl7_refused", "record_id": str(first)}]
+    # The booking centre sees it in the queue, under its own name, and can open it.
+    await set_up_staff(hub)
+    queue = await hub.client.get("/staff?kind=hl7_refused")
+    check_page(queue.text)
+    assert 'data-kind="hl7_refused"' in queue.text and "Hospital system refused an update" in queue.text
+    task = await hub.db.fetch_one("SELECT id FROM tasks")
+    assert task is not None
+    page = await hub.client.get(f"/staff/tasks/{task['id']}")
+    assert page.status_code == 200
+    check_page(page.text)
+    assert "no such appointment" in page.text
 
 
 async def test_a_dropped_connection_is_retried_after_a_backoff_and_nothing_later_overtakes_it(

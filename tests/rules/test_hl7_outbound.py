@@ -19,6 +19,7 @@ from hub.rules.hl7_outbound import (
     srm,
     trigger,
 )
+from hub.settings import ROOT
 from hub.vocabulary import EventKind
 
 ENVELOPE = Envelope("HUB", "HUB_RAL", "MEDWAY", "RFH_PAS")
@@ -60,7 +61,7 @@ def test_a_confirmation_is_an_srm_s03_whose_control_id_is_the_events() -> None:
     arq = _segments(text)["ARQ"]
     assert arq[1:3] == ["P-1^RFH", "APT-1001^RFH"]
     assert arq[6] == "appointment.confirmed^Patient confirmed^HUB"
-    assert arq[9:11] == ["30", "MIN"] and arq[11] == ""
+    assert arq[9:] == ["30", "MIN"]  # no ARQ-11: not a move
     # A delimiter in a name is escaped, and reads back as it was.
     assert parse(text.encode()).get("PID", 5) == "O'Brien|Jones"
     assert srm(EVENT, ENVELOPE) == text
@@ -118,3 +119,19 @@ def test_entity_ids_keep_their_components() -> None:
     assert entity_id(message, "SCH", 1) == "P-1^RFH"
     assert entity_id(message, "SCH", 2) == "F\\S\\1^RFH^X^ISO"
     assert entity_id(message, "SCH", 3) == ""
+
+
+def test_the_readmes_worked_example_is_what_the_hub_sends() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("MSH|^~\\&|HUB|HUB_RAL|")
+    example = readme[start : readme.index("```", start)].strip().split("\n")
+    event = replace(
+        EVENT,
+        id=5021,
+        kind=EventKind.APPOINTMENT_REBOOK_REQUESTED,
+        occurred_at=datetime(2026, 11, 26, 18, 42, 10, tzinfo=UTC),
+        data={"appointment_ref": "APT-1001", "reason": "I am away that week", "preferred_times": "Weekday mornings"},
+        placer_id="APT-1001^RFH",
+        family_name="Jones",
+    )
+    assert srm(event, ENVELOPE).rstrip("\r").split("\r") == example
