@@ -101,6 +101,8 @@ def _tls(settings: Hl7OutboundSettings) -> ssl.SSLContext | None:
 
 async def send_once(db: Database, sender: Hl7Sender, clock: Clock) -> int:
     """One claim's worth: up to `batch` events sent and answered. Returns how many were answered (or passed over)."""
+    if not await store.has_work(db, sender.organisation_id, now=clock.now()):
+        return 0
     claim = await store.claim_cursor(db, sender.organisation_id, now=clock.now(), lease=sender.lease)
     if claim is None:
         return 0

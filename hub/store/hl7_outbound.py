@@ -40,6 +40,21 @@ async def start_cursor(db: Database, organisation_code: str) -> int | None:
     return int(org["id"])
 
 
+async def has_work(db: Database, organisation_id: int, *, now: datetime) -> bool:
+    """A read first, so that an idle worker's rounds take no write lock: an event waits, nobody holds the cursor,
+    and no retry is being waited for."""
+    row = await db.fetch_one(
+        "SELECT o.claimed_until, o.next_attempt_at FROM hl7_outbound o WHERE o.organisation_id = ?"
+        " AND EXISTS (SELECT 1 FROM events e WHERE e.organisation_id = o.organisation_id AND e.id > o.last_event_id)",
+        (organisation_id,),
+    )
+    return bool(
+        row
+        and (row["claimed_until"] is None or from_db(row["claimed_until"]) <= now)
+        and (row["next_attempt_at"] is None or from_db(row["next_attempt_at"]) <= now)
+    )
+
+
 async def claim_cursor(
     db: Database, organisation_id: int, *, now: datetime, lease: timedelta
 ) -> tuple[int, int, int] | None:

@@ -55,8 +55,10 @@ async def test_one_claim_at_a_time_until_its_lease_runs_out(make_hub: MakeHub) -
 
 async def test_a_worker_whose_claim_was_taken_over_records_nothing(make_hub: MakeHub) -> None:
     hub, org = await _trust(make_hub)
-    event_id = await _confirmed(hub, org, "A1")
     now = hub.clock.now()
+    assert not await store.has_work(hub.db, org, now=now)
+    event_id = await _confirmed(hub, org, "A1")
+    assert await store.has_work(hub.db, org, now=now)
     stale = await store.claim_cursor(hub.db, org, now=now, lease=LEASE)
     fresh = await store.claim_cursor(hub.db, org, now=now + LEASE * 2, lease=LEASE)
     assert stale is not None and fresh is not None
@@ -77,6 +79,7 @@ async def test_a_worker_whose_claim_was_taken_over_records_nothing(make_hub: Mak
             lease=LEASE,
         )
 
+    assert not await store.has_work(hub.db, org, now=now + LEASE * 2)  # held
     assert not await record(stale[0])
     await store.record_failure(hub.db, org, stale[0], error="TimeoutError", retry_at=now + LEASE * 9)
     assert await hub.db.fetch_all("SELECT event_id FROM hl7_deliveries") == []
