@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ class FakePas:
     messages: dict[str, hl7.Message] = field(default_factory=dict)  # the first copy of each, parsed
     answers: dict[str, str] = field(default_factory=dict)  # control id -> the ACK code it got
     port: int = 0
+    tls: ssl.SSLContext | None = None  # MLLP over TLS with this server context
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -99,7 +101,7 @@ class FakePas:
 
         async def serve() -> None:
             stopping = asyncio.Event()
-            server = await start_hl7_server(self._connection, "127.0.0.1", 0)
+            server = await start_hl7_server(self._connection, "127.0.0.1", 0, ssl=self.tls)
             self.port = server.sockets[0].getsockname()[1]
             stop.append((asyncio.get_running_loop(), stopping))
             started.set()

@@ -3,7 +3,9 @@ HL7 job, and the SRM the PAS receives; AE/AR as tasks; dropped connections retri
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from tests.conftest import SECRET, MakeHub
 from tests.fake_pas import FakePas
 from tests.harness import Harness
 from tests.hl7_samples import SETTINGS, siu
+from tests.jobs.test_hl7_listener import _self_signed
 from tests.pages import check_page
 from tests.staff_harness import set_up_staff
 
@@ -221,3 +224,29 @@ async def test_settings_are_checked_before_anything_is_sent(make_hub: MakeHub, p
         await make_sender(hub.db, hub.settings)
     off = await make_hub()
     assert await make_sender(off.db, off.settings) is None
+
+
+async def test_mllp_over_tls_checks_the_pas_certificate(make_hub: MakeHub, tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    with FakePas(tls=context).running() as pas:
+        tls = {"hl7.outbound.host": "localhost", "hl7.outbound.tls": True}
+        hub, sender = await trust(make_hub, pas, **tls, **{"hl7.outbound.tls_ca_file": str(cert_file)})
+        patient = await hub.create_patient(mrn="RF1")
+        appointment_id = await hub.create_appointment(patient_id=patient, ref="A1")
+        await hub.sign_in()
+        await press(hub, appointment_id, "confirm")
+        assert await send_once(hub.db, sender, hub.clock) == 1
+        assert len(pas.applied) == 1
+
+        # A PAS whose certificate the hub cannot trust (the system's CAs) is never sent anything.
+        other, untrusting = await trust(make_hub, pas, **tls)
+        patient = await other.create_patient(mrn="RF1")
+        appointment_id = await other.create_appointment(patient_id=patient, ref="A1")
+        await other.sign_in()
+        await press(other, appointment_id, "confirm")
+        assert await send_once(other.db, untrusting, other.clock) == 0
+        row = await other.db.fetch_one("SELECT attempts, last_error FROM hl7_outbound")
+        assert row == {"attempts": 1, "last_error": "SSLCertVerificationError"}
+        assert len(pas.arrivals) == 1
