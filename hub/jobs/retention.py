@@ -56,4 +56,8 @@ async def purge_old_records(db: Database, *, now: datetime, months: int = 24) ->
         # The HL7 listener's answers: a resend is days late, never years (the message times still order what is left).
         await tx.execute("DELETE FROM hl7_messages WHERE received_at < ?", (cut,))
         await tx.execute("DELETE FROM hl7_deliveries WHERE answered_at < ?", (cut,))
+        await tx.execute(
+            "DELETE FROM hl7_appointment_ids WHERE NOT EXISTS (SELECT 1 FROM appointments a"
+            " WHERE a.organisation_id = hl7_appointment_ids.organisation_id AND a.ref = hl7_appointment_ids.ref)"
+        )
     return Purged(appointments, letters, messages)

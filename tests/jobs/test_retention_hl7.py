@@ -38,7 +38,7 @@ async def test_answers_older_than_24_months_are_removed(make_hub: MakeHub) -> No
         assert (await get_answer(tx, "PAS", "OLD"), await get_answer(tx, "PAS", "NEW")) == (None, "NEW")
 
 
-async def test_outbound_deliveries_older_than_24_months_are_removed(make_hub: MakeHub) -> None:
+async def test_outbound_deliveries_older_than_24_months_and_ids_of_removed_appointments_go(make_hub: MakeHub) -> None:
     hub = await make_hub()
     await hub.create_organisation(code="RAL")
     await hub.create_site(code="RFH")
@@ -74,6 +74,13 @@ async def test_outbound_deliveries_older_than_24_months_are_removed(make_hub: Ma
             lease=timedelta(seconds=30),
         )
         await outbound.release(hub.db, org, claim[0])
+    old = await hub.create_appointment(patient_id=patient, ref="OLD", starts_at=now - timedelta(days=800))
+    assert old
+    async with hub.db.write() as tx:  # the PAS's ids of an appointment removed go with it
+        for ref in ("A1", "OLD"):
+            await outbound.remember_ids(tx, org, ref, placer_id=f"P-{ref}", filler_id=f"F-{ref}")
     await purge_old_records(hub.db, now=now)
     rows = await hub.db.fetch_all("SELECT answered_at FROM hl7_deliveries")
     assert [r["answered_at"] for r in rows] == [to_db(now - timedelta(days=700))]
+    ids = await hub.db.fetch_all("SELECT ref FROM hl7_appointment_ids")
+    assert ids == [{"ref": "A1"}]
