@@ -32,6 +32,9 @@ from hub.store import hl7_outbound as store
 
 log = logging.getLogger(__name__)
 LEASE_MARGIN = timedelta(seconds=2)
+# A slow PAS must not hold up the worker's other jobs (the outbox, the sweep): a round sends for this long at most,
+# plus the exchange under way.
+ROUND_SECONDS = 5.0
 _ANSWER_BYTES = 1_000_000
 _NO_ANSWER = (OSError, TimeoutError, asyncio.IncompleteReadError, InvalidBlockError, ValueError)
 
@@ -109,6 +112,7 @@ async def send_once(db: Database, sender: Hl7Sender, clock: Clock) -> int:
     token, after, attempts = claim
     writer: HL7StreamWriter | None = None
     done = 0
+    began = asyncio.get_running_loop().time()
     try:
         events = await store.next_events(
             db, sender.organisation_id, after=after, limit=sender.settings.batch, locations=sender.locations
@@ -170,6 +174,8 @@ async def send_once(db: Database, sender: Hl7Sender, clock: Clock) -> int:
             log.info("HL7 event %d (%s) answered %s", event.id, event.kind, answer.code)
             attempts = 0
             done += 1
+            if asyncio.get_running_loop().time() - began > ROUND_SECONDS:
+                break
         return done
     finally:
         if writer is not None:

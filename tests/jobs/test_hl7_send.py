@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hub.jobs import hl7_send
 from hub.jobs.hl7_listener import make_receiver
 from hub.jobs.hl7_send import Hl7Sender, make_sender, send_once
 from hub.settings import SettingsError, load_settings
@@ -250,3 +251,17 @@ async def test_mllp_over_tls_checks_the_pas_certificate(make_hub: MakeHub, tmp_p
         row = await other.db.fetch_one("SELECT attempts, last_error FROM hl7_outbound")
         assert row == {"attempts": 1, "last_error": "SSLCertVerificationError"}
         assert len(pas.arrivals) == 1
+
+
+async def test_a_round_stops_sending_after_its_time_so_the_other_jobs_run(
+    make_hub: MakeHub, pas: FakePas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub, sender = await trust(make_hub, pas)
+    patient = await hub.create_patient(mrn="RF1")
+    appointments = [await hub.create_appointment(patient_id=patient, ref=f"A{n}") for n in range(3)]
+    await hub.sign_in()
+    for appointment_id in appointments:
+        await press(hub, appointment_id, "confirm")
+    monkeypatch.setattr(hl7_send, "ROUND_SECONDS", 0.0)  # every exchange takes longer than that
+    assert [await send_once(hub.db, sender, hub.clock) for _ in range(4)] == [1, 1, 1, 0]
+    assert pas.applied == [f"HUBE{i}" for i, _ in await events(hub)]
