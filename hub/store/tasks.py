@@ -77,7 +77,7 @@ async def list_queue(
 
 async def filter_choices(db: Database) -> dict[str, list[str]]:
     organisations = await db.fetch_all("SELECT code FROM organisations ORDER BY code")
-    sites = await db.fetch_all("SELECT code FROM sites ORDER BY code")
+    sites = await db.fetch_all("SELECT DISTINCT code FROM sites ORDER BY code")
     specialties = await db.fetch_all(
         "SELECT DISTINCT specialty FROM appointments WHERE specialty != '' ORDER BY specialty"
     )

@@ -30,6 +30,8 @@ def staff_routes() -> list[BaseRoute]:
         Route("/staff/patients/{id:record_id}", patients.patient_record),
         Route("/staff/patients/{id:record_id}/stop-texts", patients.stop_texts, methods=["POST"]),
         Route("/staff/patients/{id:record_id}/send-link", patients.send_link, methods=["POST"]),
+        Route("/staff/patients/{id:record_id}/new-link", patients.new_link_page),
+        Route("/staff/patients/{id:record_id}/new-link", patients.send_new_link_now, methods=["POST"]),
         Route("/staff/appointments/{id:record_id}/slots", slots.appointment_slots),
         Route("/staff/appointments/{id:record_id}/slots", slots.book_slot, methods=["POST"]),
         Route("/staff/admin/staff", admin.staff_list),
