@@ -91,3 +91,18 @@ def test_make_run_installs_runtime_dependencies_only() -> None:
     runtime = makefile.split("$(BIN)/.runtime: pyproject.toml", 1)[1].split("\n\n", 1)[0]
     assert "pip install --quiet -e .\n" in runtime + "\n" and "[dev]" not in runtime
     assert "--port $(PORT)" in run
+
+
+def test_the_licence_is_declared_the_way_current_setuptools_reads_it() -> None:
+    # A TOML table in `project.license` made every `pip install` (and so `make run`) print setuptools' deprecation
+    # warning twice; the SPDX string and `license-files` need setuptools 77 or later.
+    import re
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["license"] == "MIT"
+    for name in pyproject["project"]["license-files"]:
+        assert "MIT License" in (ROOT / name).read_text(encoding="utf-8")
+    [setuptools] = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
+    minimum = re.search(r">=(\d+)", setuptools)
+    assert minimum and int(minimum.group(1)) >= 77, setuptools
