@@ -120,3 +120,18 @@ async def test_rotate_link_sends_the_patient_a_new_link_and_the_old_one_stops(hu
     done = run_hub(hub.database_url, "rotate-link", "--org", "RAL", "--patient-ref", "MRN9")
     assert (done.returncode, done.stderr.strip()) == (1, "No patient MRN9 in RAL")
     assert await hub.link_token(patient) == new
+
+
+def test_the_licence_is_declared_the_way_current_setuptools_reads_it() -> None:
+    # A TOML table in `project.license` made every `pip install` (and so `make run`) print setuptools' deprecation
+    # warning twice; the SPDX string and `license-files` need setuptools 77 or later.
+    import re
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["license"] == "MIT"
+    for name in pyproject["project"]["license-files"]:
+        assert "MIT License" in (ROOT / name).read_text(encoding="utf-8")
+    [setuptools] = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
+    minimum = re.search(r">=(\d+)", setuptools)
+    assert minimum and int(minimum.group(1)) >= 77, setuptools

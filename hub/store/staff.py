@@ -65,8 +65,11 @@ async def _audit(tx: Transaction, *, actor: str | int, action: AuditAction, staf
     )
 
 
-async def create_staff(db: Database, *, username: str, role: str, secret: str, now: datetime, hours: int) -> str:
-    """A new account with no password yet; returns the set-up token (shown once, stored hashed)."""
+async def create_staff(
+    db: Database, *, username: str, role: str, secret: str, now: datetime, hours: int, by: int | None = None
+) -> str:
+    """A new account with no password yet; returns the set-up token (shown once, stored hashed). `by` is the admin
+    who added it in the console; None for the create-staff command."""
     if role not in tuple(StaffRole):
         raise ValueError(f"role must be one of {', '.join(StaffRole)}")
     if not username or len(username) > 100 or not username.replace(".", "").replace("-", "").isalnum():
@@ -81,7 +84,9 @@ async def create_staff(db: Database, *, username: str, role: str, secret: str, n
             (username.lower(), role, setup_token_hash(secret, token), to_db(now + timedelta(hours=hours)), to_db(now)),
         )
         assert row is not None
-        await _audit(tx, actor="cli", action=AuditAction.STAFF_CREATED, staff_id=int(row["id"]), at=now)
+        await _audit(
+            tx, actor="cli" if by is None else by, action=AuditAction.STAFF_CREATED, staff_id=int(row["id"]), at=now
+        )
     return token
 
 
