@@ -20,3 +20,8 @@ async def get_site_map(db: Database, code: str) -> Row | None:
     return await db.fetch_one(
         "SELECT m.media_type, m.content FROM site_maps m JOIN sites s ON s.id = m.site_id WHERE s.code = ?", (code,)
     )
+
+
+async def list_organisation_names(db: Database) -> list[str]:
+    """The trusts the hub serves, by name: the privacy notice names them as responsible for patients' data."""
+    return [r["name"] for r in await db.fetch_all("SELECT name FROM organisations ORDER BY name")]
