@@ -47,3 +47,11 @@ async def test_the_privacy_notice_names_a_single_trust(hub: Harness) -> None:
     await hub.create_organisation(code="RAL", name="Royal Free London NHS Foundation Trust")
     text = " ".join((await hub.get_page("/privacy")).text.split())
     assert "Royal Free London NHS Foundation Trust is responsible for your information" in text
+
+
+async def test_the_privacy_notice_counts_every_cookie_a_sign_in_sets(hub: Harness) -> None:
+    await hub.create_patient()
+    response = await hub.submit_details("07700 900001", "1948-03-14")
+    set_here = {c.split("=", 1)[0] for c in response.headers.get_list("set-cookie")}
+    assert set_here == {"hub_signin", "hub_signin_by"}
+    assert "We use 4 essential cookies" in (await hub.get_page("/privacy")).text
