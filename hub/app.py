@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -43,7 +43,7 @@ from hub.web.common import (
 from hub.web.fhir.guard import FhirError, RateLimit, outcome_response
 from hub.web.fhir.routes import fhir_routes
 from hub.web.oidc import Oidc, load_private_key
-from hub.web.patient import account, appointments, dev, nhs_login, offers, signin, sites, slots
+from hub.web.patient import account, appointments, dev, info, nhs_login, offers, signin, sites, slots
 from hub.web.security import SecurityMiddleware
 from hub.web.staff.common import StaffSignInRequired, staff_sign_in_required
 from hub.web.staff.routes import staff_routes
@@ -103,8 +103,8 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/preferences", account.save_preferences, methods=["POST"]),
         Route("/sites/{code}", sites.site_page),
         Route("/sites/{code}/map", sites.site_map),
-        Route("/accessibility", _page("views/info/accessibility.html")),
-        Route("/privacy", _page("views/info/privacy.html")),
+        Route("/accessibility", info.accessibility),
+        Route("/privacy", info.privacy),
         Route("/healthz", _health),
         Route("/api/v1/openapi.json", api.openapi),
         Route("/api/v1/sites/{site_code}", api.put_site, methods=["PUT"]),
@@ -144,14 +144,6 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Mount(f"/{prefix}", app=CachedStatic(directory=path), name=prefix) for prefix, path in ASSET_MOUNTS.items()
     ]
     return table
-
-
-def _page(template: str) -> Callable[[Request], Awaitable[Response]]:
-    async def page(request: Request) -> Response:
-        await signed_in_patient(request)
-        return render(request, template)
-
-    return page
 
 
 async def _favicon(request: Request) -> Response:

@@ -13,6 +13,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -274,6 +275,12 @@ class Settings:
     workers: int = setting(1, "Web processes `serve` runs. Above 1: PostgreSQL, or an SQLite without the WAL bug.")
     service_name: str = setting("Hospital appointments", "Name shown in the header and page titles.")
     booking_phone: str = setting("020 7794 0500", "Booking team's phone number shown when online change is closed.")
+    operator_name: str = setting(
+        "", "Who runs the hub (a trust's name), in the page footer and the privacy notice. Empty: no footer line."
+    )
+    accessibility_statement_date: str = setting(
+        "2026-11-29", "When the accessibility statement was prepared or last reviewed (YYYY-MM-DD); shown on it."
+    )
     sqlite_readers: int = setting(4, "SQLite read threads, for reads past 2 ms (shorter ones run in the loop).")
     sqlite_busy_timeout_ms: int = setting(5000, "How long an SQLite write waits for another process's lock.")
     postgres_pool_size: int = setting(10, "Most connections each hub process opens to a PostgreSQL database.")
@@ -499,6 +506,10 @@ def _validated(values: dict[str, Any]) -> Settings:
             raise SettingsError("HUB_SECRET_KEY must be at least 32 characters")
     if values["cancel_mode"] not in tuple(CancelMode):
         raise SettingsError(f"cancel_mode must be one of {', '.join(CancelMode)}")
+    try:
+        date.fromisoformat(values["accessibility_statement_date"])
+    except ValueError as exc:
+        raise SettingsError("accessibility_statement_date must be a date, YYYY-MM-DD") from exc
     if values["http_server"] not in ("auto", "granian", "uvicorn-uvloop", "uvicorn"):
         raise SettingsError("http_server must be one of auto, granian, uvicorn-uvloop, uvicorn")
     url = values["database_url"]

@@ -217,6 +217,7 @@ def test_list_from_the_environment_is_comma_separated(tmp_path: Path) -> None:
     ("overrides", "message"),
     [
         ({"cancel_mode": "instant"}, "cancel_mode must be one of request, immediate"),
+        ({"accessibility_statement_date": "29/11/2026"}, "accessibility_statement_date must be a date, YYYY-MM-DD"),
         ({"database_url": "mysql://x"}, "database_url must start with"),
         ({"base_url": "ftp://x"}, "base_url must start with"),
         ({"code_lifetime_seconds": 0}, "code_lifetime_seconds must be at least 1"),

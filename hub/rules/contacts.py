@@ -71,11 +71,37 @@ def parse_contact(text: str) -> Contact | None:
     return Contact("mobile", mobile) if mobile else None
 
 
+_MONTHS = "january february march april may june july august september october november december".split()
+_WHOLE_DATE = re.compile(r"^(\d{1,2})[\s/.\-]+([A-Za-z]+\.?|\d{1,2})[\s/.\-]+(\d+)$")
+_PART_DATE = re.compile(r"\d[\s/.\-]+\w")
+_SEPARATE_BOXES = "Enter the day, month and year in their own boxes, for example 14, 3 and 1948"
+
+
+def _month_number(text: str) -> str:
+    """'3', 'March', 'mar', 'Sept.' -> '3' (GOV.UK's date input takes month names and abbreviations); any other
+    text as it was."""
+    word = text.rstrip(".").lower()
+    if len(word) >= 3 and word.isalpha():
+        for number, name in enumerate(_MONTHS, start=1):
+            if name.startswith(word):
+                return str(number)
+    return text
+
+
 def parse_date_of_birth(day: str, month: str, year: str, *, today: date) -> date | str:
     """The date, or the error message to show beside the date input."""
     day, month, year = day.strip(), month.strip(), year.strip()
     if not (day or month or year):
         return "Enter your date of birth"
+    # The whole date typed in the day box: taken whole when the other boxes are empty.
+    whole = _WHOLE_DATE.match(day)
+    if whole is not None and not (month or year):
+        day, month, year = whole.groups()
+    elif _PART_DATE.search(day):
+        return _SEPARATE_BOXES
+    month = _month_number(month)
+    if month and not month.isdecimal() and month.rstrip(".").isalpha():
+        return "Month must be a number from 1 to 12, or a month name like March"
     if not (day.isdecimal() and month.isdecimal() and year.isdecimal()):
         return "Date of birth must be a real date, in numbers"
     if len(year) != 4:

@@ -11,9 +11,9 @@ from hub.db import Database, Row, Transaction
 from hub.rules.appointments import ActionPolicy, Allowed, Appointment, Refused, Transition, allowed_actions
 from hub.rules.lifecycle import patient_cancel, patient_confirm, patient_request_rebook
 from hub.settings import Settings
-from hub.store.lifecycle import Actor, apply_transition, load_appointment
+from hub.store.lifecycle import MOVED_FROM, Actor, apply_transition, load_appointment
 from hub.store.reminders import stop_escalation
-from hub.vocabulary import ActorType, TaskKind, TaskStatus, WhyNot
+from hub.vocabulary import ActorType, RecordType, TaskKind, TaskStatus, WhyNot
 
 _COLUMNS = (
     "a.id, a.organisation_id, a.ref, a.patient_id, a.clinic, a.specialty, a.clinician, a.starts_at,"
@@ -30,6 +30,27 @@ def _shaped(row: Row) -> Row:
     row["starts_at"] = from_db(row["starts_at"])
     row["unread_letter"] = bool(row["unread_letter"])
     return row
+
+
+@dataclass(frozen=True)
+class Move:
+    """The latest change of an appointment's time: when, by whom (an ActorType) and from what time."""
+
+    at: datetime
+    by: str
+    previous_start: datetime
+
+
+async def get_last_move(db: Database, appointment_id: int) -> Move | None:
+    row = await db.fetch_one(
+        "SELECT at, actor_type, detail FROM audit_events WHERE record_type = ? AND record_id = ? AND detail LIKE ?"
+        " ORDER BY id DESC LIMIT 1",
+        (RecordType.APPOINTMENT, str(appointment_id), f"%{MOVED_FROM}%"),
+    )
+    if row is None:
+        return None
+    previous = row["detail"].split(MOVED_FROM, 1)[1].split(";", 1)[0].strip()
+    return Move(from_db(row["at"]), row["actor_type"], from_db(previous))
 
 
 async def list_appointments_for_patient(db: Database, patient_id: int, *, since: datetime) -> list[Row]:

@@ -33,6 +33,8 @@ from hub.vocabulary import (
     TaskStatus,
 )
 
+# In an appointment's audit entry when its time changed, before the old time (stored form, UTC).
+MOVED_FROM = "moved from "
 _FACT_COLUMNS = (
     "starts_at",
     "site_id",
@@ -229,6 +231,9 @@ async def apply_transition(
             (_change_json(HubChange(change.kind, change.facts, told)), appointment_id),
         )
     assert transition.audit is not None
+    detail = [f"notice {transition.notice}"] if transition.notice else []
+    if before is not None and after.facts.starts_at != before.facts.starts_at:
+        detail.append(MOVED_FROM + to_db(before.facts.starts_at))  # the patient's page says what the time was
     await record_audit(
         tx,
         at=now,
@@ -237,7 +242,7 @@ async def apply_transition(
         action=transition.audit,
         record_type=RecordType.APPOINTMENT,
         record_id=appointment_id,
-        detail=f"notice {transition.notice}" if transition.notice else "",
+        detail="; ".join(detail),
     )
     if after.hub_change is not None and after.hub_change.kind == ChangeKind.CANCELLED and not after.facts.booked():
         if before is None or before.facts.booked():

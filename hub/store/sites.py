@@ -23,3 +23,8 @@ async def find_sites(db: Database, code: str, *, organisation_code: str | None =
 async def get_site_map(db: Database, site_id: int) -> Row | None:
     """The map the hospital sent through the API: media_type and content."""
     return await db.fetch_one("SELECT media_type, content FROM site_maps WHERE site_id = ?", (site_id,))
+
+
+async def list_organisation_names(db: Database) -> list[str]:
+    """The trusts the hub serves, by name: the privacy notice names them as responsible for patients' data."""
+    return [r["name"] for r in await db.fetch_all("SELECT name FROM organisations ORDER BY name")]

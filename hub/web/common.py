@@ -176,11 +176,14 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
     env.globals.update(
         service_name=settings.service_name,
         booking_phone=settings.booking_phone,
+        operator_name=settings.operator_name,
+        statement_prepared=format_birth_date(settings.accessibility_statement_date),
         rebook_limit=settings.rebook_limit,
         cutoff_hours=settings.change_cutoff_hours,
         cancel_mode=settings.cancel_mode,
         # What pages say about time comes from the settings that decide it.
         code_lifetime=format_duration(settings.code_lifetime_seconds),
+        session_idle=format_duration(settings.session_idle_minutes * 60),
         staff_idle=format_duration(settings.staff.session_idle_minutes * 60),
         sla_text=plural(settings.staff.sla_working_days, "working day"),
         posted_after=format_duration(settings.escalation_hours[2] * 3600),

@@ -85,8 +85,10 @@ def _bad_date(page: Page, server: DemoServer, ids: Ids) -> None:
 def _code(email: str, then: str = "") -> Steps:
     def steps(page: Page, server: DemoServer, ids: Ids) -> None:
         server.enter_details(page, _stranger(email), via_link=False)
-        if then == "resend":
-            page.get_by_role("link", name="Not received a text message?").click()
+        if then in ("resend", "not-received"):
+            page.get_by_role("link", name="Not received an email?").click()  # the stranger signs in by email
+            if then == "not-received":
+                return
             page.get_by_role("button", name="Send a new code").click()
             expect(page).to_have_url(server.url("/sign-in/code?resent=1"))
         elif then:
@@ -162,6 +164,7 @@ ANONYMOUS = {
     "sign-in-impossible-date": Check(SIGN_IN, _bad_date),
     "code": Check("Enter your security code", _code("code@example.com")),
     "code-resent": Check("Enter your security code", _code("resent@example.com", "resend")),
+    "code-not-received": Check("Not received an email?", _code("help@example.com", "not-received")),
     "code-too-short": Check("Enter your security code", _code("short@example.com", "12")),
     "code-wrong": Check("Enter your security code", _code("wrong@example.com", "000000")),
     "verification-code": Check("Enter the verification code", _twins(wrong=False)),

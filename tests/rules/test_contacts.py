@@ -138,7 +138,6 @@ def test_parse_date_of_birth_accepts_real_past_dates(day: str, month: str, year:
         ("  ", " ", "", "Enter your date of birth"),
         ("", "3", "", "Date of birth must be a real date, in numbers"),  # some of it given: what is wrong with it
         ("14", "", "1948", "Date of birth must be a real date, in numbers"),
-        ("14", "March", "1948", "Date of birth must be a real date, in numbers"),
         ("-1", "3", "1948", "Date of birth must be a real date, in numbers"),
         ("14", "3", "48", "Year must include 4 numbers"),
         ("14", "3", "01948", "Year must include 4 numbers"),
@@ -154,6 +153,38 @@ def test_parse_date_of_birth_accepts_real_past_dates(day: str, month: str, year:
     ],
 )
 def test_parse_date_of_birth_explains_what_is_wrong(day: str, month: str, year: str, message: str) -> None:
+    assert parse_date_of_birth(day, month, year, today=TODAY) == message
+
+
+@pytest.mark.parametrize(
+    ("day", "month", "year"),
+    [
+        ("14", "March", "1948"),  # GOV.UK's date input accepts month names and their abbreviations
+        ("14", "mar", "1948"),
+        ("14", " March ", "1948"),
+        ("14", "Mar.", "1948"),
+        ("14", "MARCH", "1948"),
+        ("14/03/1948", "", ""),  # the whole date typed in the day box, when the other boxes are empty
+        ("14-3-1948", "", ""),
+        ("14.03.1948", "", ""),
+        ("14 3 1948", "", ""),
+        ("14 March 1948", "", ""),
+    ],
+)
+def test_parse_date_of_birth_is_forgiving(day: str, month: str, year: str) -> None:
+    assert parse_date_of_birth(day, month, year, today=TODAY) == date(1948, 3, 14)
+
+
+@pytest.mark.parametrize(
+    ("day", "month", "year", "message"),
+    [
+        ("14/03/1948", "3", "", "Enter the day, month and year in their own boxes, for example 14, 3 and 1948"),
+        ("14/03", "", "", "Enter the day, month and year in their own boxes, for example 14, 3 and 1948"),
+        ("14", "Marchember", "1948", "Month must be a number from 1 to 12, or a month name like March"),
+        ("30", "Feb", "1990", "Date of birth must be a real date"),
+    ],
+)
+def test_parse_date_of_birth_says_what_to_do_with_a_whole_date(day: str, month: str, year: str, message: str) -> None:
     assert parse_date_of_birth(day, month, year, today=TODAY) == message
 
 

@@ -79,14 +79,26 @@ async def save_preferences(request: Request) -> Response:
     form = await read_form(request)
     patient = request.state.patient
     errors: dict[str, str] = {}
-    channel = form.get("contact_preference", "")
-    if channel not in tuple(ContactPreference):
+    # The page asks only what there is a choice about: with one way to reach the patient (or none) it states the
+    # way and posts no answer, and the way on record stands.
+    reachable = [
+        c
+        for c, have in ((ContactPreference.SMS, patient["mobile"]), (ContactPreference.EMAIL, patient["email"]))
+        if have
+    ]
+    channel = form.get("contact_preference", "") if reachable else patient["contact_preference"]
+    if not channel and len(reachable) == 1:
+        channel = reachable[0]
+    if not reachable:
+        pass  # post only: the preference on record stands until a mobile or email is added
+    elif channel not in tuple(ContactPreference):
         errors["contact_preference"] = "Select how you would like us to contact you"
     elif channel == ContactPreference.SMS and not patient["mobile"]:
         errors["contact_preference"] = "We do not have a mobile number for you. Choose email, or call us to add one"
     elif channel == ContactPreference.EMAIL and not patient["email"]:
         errors["contact_preference"] = "We do not have an email address for you. Choose text, or call us to add one"
-    paper, digital = form.get("paper", ""), form.get("digital", "")
+    paper = form.get("paper", "")
+    digital = form.get("digital", "") if reachable else ("no" if patient["opted_out"] else "yes")
     if paper not in ("yes", "no"):
         errors["paper"] = "Select whether you want letters by post as well"
     if digital not in ("yes", "no"):

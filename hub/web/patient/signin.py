@@ -41,6 +41,9 @@ from hub.web.common import (
 
 SIGNIN_COOKIE = "hub_signin"
 SESSION_COOKIE = "hub_session"
+# How the patient signs in, "mobile" or "email": what they typed, never what the record holds, so the code page says
+# the same whether or not the details matched (the code itself goes by text whenever the record has a mobile).
+SIGNIN_BY_COOKIE = "hub_signin_by"
 _SIGNIN_COOKIE_AGE = 30 * 60
 
 CODE_ERRORS = {
@@ -146,6 +149,7 @@ async def submit_details(request: Request) -> Response:
         return render(request, "views/patient/too_many_codes.html", status=429)
     response = RedirectResponse("/sign-in/code", status_code=303, background=_sending(hub, issued))
     set_cookie(response, request, SIGNIN_COOKIE, issued.token, max_age=_SIGNIN_COOKIE_AGE)
+    set_cookie(response, request, SIGNIN_BY_COOKIE, contact.kind, max_age=_SIGNIN_COOKIE_AGE)
     return response
 
 
@@ -153,16 +157,27 @@ def _signin_token(request: Request) -> str:
     return request.cookies.get(cookie_name(request, SIGNIN_COOKIE), "")[:100]
 
 
+def _by(request: Request) -> str:
+    """ "mobile", "email", or "" when the browser does not say."""
+    by = request.cookies.get(cookie_name(request, SIGNIN_BY_COOKIE), "")
+    return by if by in ("mobile", "email") else ""
+
+
+def _code_page(request: Request, *, error: str = "", resent: bool = False, status: int = 200) -> Response:
+    context = {"error": error, "resent": resent, "by": _by(request)}
+    return render(request, "views/patient/code.html", context, status=status)
+
+
 async def code_page(request: Request) -> Response:
     if not _signin_token(request):
         return RedirectResponse("/", status_code=303)
-    return render(request, "views/patient/code.html", {"resent": request.query_params.get("resent") == "1"})
+    return _code_page(request, resent=request.query_params.get("resent") == "1")
 
 
 async def code_not_received_page(request: Request) -> Response:
     if not _signin_token(request):
         return RedirectResponse("/", status_code=303)
-    return render(request, "views/patient/code_not_received.html")
+    return render(request, "views/patient/code_not_received.html", {"by": _by(request)})
 
 
 async def submit_code(request: Request) -> Response:
@@ -174,7 +189,7 @@ async def submit_code(request: Request) -> Response:
     code = clean_code(form.get("code", ""))
     if not is_well_formed(code):
         message = "Enter the security code" if not code else "The security code must be 6 numbers"
-        return render(request, "views/patient/code.html", {"error": message}, status=422)
+        return _code_page(request, error=message, status=422)
     result = await consume_code(
         hub.db,
         secret=hub.settings.secret_key,
@@ -196,7 +211,7 @@ async def submit_code(request: Request) -> Response:
         error += {0: " That was the last try: ask for a new code.", 1: " You have 1 more try."}.get(
             result.tries_left, f" You have {result.tries_left} more tries."
         )
-    return render(request, "views/patient/code.html", {"error": error}, status=422)
+    return _code_page(request, error=error, status=422)
 
 
 async def _signed_in(request: Request, session_token: str) -> Response:
@@ -208,6 +223,7 @@ async def _signed_in(request: Request, session_token: str) -> Response:
             await end_session(tx, secret=hub.settings.secret_key, token=previous, at=hub.clock.now())
     response = RedirectResponse("/appointments", status_code=303)
     delete_cookie(response, request, SIGNIN_COOKIE)
+    delete_cookie(response, request, SIGNIN_BY_COOKIE)
     set_cookie(response, request, SESSION_COOKIE, session_token)
     return response
 

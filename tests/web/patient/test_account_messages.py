@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from tests.harness import Harness
@@ -39,3 +41,20 @@ async def test_no_messages_yet(hub: Harness) -> None:
     await hub.sign_in()  # the sign-in code itself is not listed
     page = await hub.client.get("/messages")
     assert "We have not sent you any messages yet." in page.text
+
+
+async def test_a_message_names_its_appointment_by_clinic_and_date(hub: Harness) -> None:
+    patient = await hub.create_patient()
+    starts = datetime(2026, 12, 14, 9, 30, tzinfo=UTC)
+    appointment = await hub.create_appointment(patient_id=patient, starts_at=starts, clinic="Eye clinic")
+    moved = await hub.create_appointment(patient_id=patient, starts_at=starts, clinic="", specialty="Dermatology")
+    await hub.create_message(patient_id=patient, appointment_id=appointment, kind="invitation", sent=True)
+    # What the message said, not what the appointment says now: it has moved since.
+    said = {"date": "Friday 11 December 2026", "time": "2:00pm", "clinic": "", "site": "", "link": ""}
+    await hub.create_message(patient_id=patient, appointment_id=moved, kind="changed", personalisation=said)
+    await hub.sign_in()
+
+    text = " ".join((await hub.get_page("/messages")).text.split())
+
+    assert "A new appointment: Eye clinic, Monday 14 December 2026" in text
+    assert "A change to your appointment: Dermatology, Friday 11 December 2026" in text

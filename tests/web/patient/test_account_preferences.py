@@ -5,6 +5,7 @@ import httpx
 import pytest
 
 from hub.clock import to_db
+from hub.store.sessions import create_session
 from tests.harness import Harness
 from tests.pages import check_page
 
@@ -172,3 +173,59 @@ async def test_preferences_need_sign_in(hub: Harness) -> None:
     await hub.create_patient(email=EMAIL)
     response = await hub.client.get("/preferences")
     assert (response.status_code, response.headers["location"]) == (303, "/")
+
+
+async def test_one_way_to_reach_the_patient_is_stated_not_offered_as_a_choice(hub: Harness) -> None:
+    patient = await hub.create_patient(email=None)
+    await hub.sign_in()
+    page = await hub.get_page("/preferences")
+    assert not page.document.findall(".//input[@name='contact_preference']")  # no lone radio button
+    text = " ".join(page.text.split())
+    assert "We tell you about appointments by text message to 07700 900001." in text
+    assert "We do not have an email address for you." in text
+    response = await save(hub, {"paper": "yes", "digital": "yes"})
+    assert (response.status_code, response.headers["location"]) == (303, "/preferences?saved=1")
+    assert await preferences(hub, patient) == ("sms", 0, 0)
+
+
+async def test_no_way_but_post_asks_nothing_about_texts_and_emails(hub: Harness) -> None:
+    patient = await hub.create_patient(mobile=None, email=None)
+    async with hub.db.write() as tx:  # signed in some other way (NHS login): the page must still make sense
+        token = await create_session(tx, secret=hub.settings.secret_key, patient_id=patient, at=hub.clock.now())
+    hub.client.cookies.set("hub_session", token, domain="testserver.local")
+    page = await hub.get_page("/preferences")
+    assert not page.document.findall(".//input[@name='contact_preference']")
+    assert not page.document.findall(".//input[@name='digital']")
+    assert "We do not have a mobile number or email address for you, so we write to you by post." in page.text
+    response = await save(hub, {"paper": "yes"})
+    assert response.status_code == 303
+    assert await preferences(hub, patient) == ("sms", 0, 0)
+
+
+async def test_the_contacts_on_record_are_shown_in_full_to_the_signed_in_patient(hub: Harness) -> None:
+    await hub.create_patient(email=EMAIL)
+    await hub.sign_in()
+    page = await hub.get_page("/preferences")
+    [sms] = page.document.findall(".//input[@value='sms']")
+    [email] = page.document.findall(".//input[@value='email']")
+    assert "To 07700 900001" in page.text and f"To {EMAIL}" in page.text
+    assert sms.get("aria-describedby") and email.get("aria-describedby")  # the hint is read with the choice
+
+
+async def test_post_choices_have_labels_that_say_what_each_means(hub: Harness) -> None:
+    await hub.create_patient(email=EMAIL)
+    await hub.sign_in()
+    text = " ".join((await hub.get_page("/preferences")).text.split())
+    assert "Yes, post my letters to me as well" in text
+    assert "No, contact me only by post" in text
+    assert "we post everything to you, whatever you answer here" in text
+
+
+async def test_the_appointments_page_links_to_contact_preferences(hub: Harness) -> None:
+    # On a phone the header puts "Contact preferences" under "More"; the page itself leads there too.
+    await hub.create_patient()
+    await hub.sign_in()
+    page = await hub.get_page("/appointments")
+    main = page.document.find(".//main")
+    assert main is not None
+    assert [a for a in main.iter("a") if a.get("href") == "/preferences"]
