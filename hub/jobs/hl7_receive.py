@@ -214,6 +214,7 @@ async def _siu(receiver: Receiver, tx: Transaction, message: Message, trust: map
         actor=receiver.actor(message.header),
         now=receiver.clock.now(),
         settings=receiver.settings,
+        names_time="start" in changes,  # without timing, the time is the hub's own: it settles no hub change
     )
     if applied.outcome == "rejected":
         raise Rejected(*mapping.problems_from(list(applied.errors), mapping.APPOINTMENT_FIELDS))

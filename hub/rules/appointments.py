@@ -78,15 +78,26 @@ class HubChange:
     facts: Facts  # the facts as the hub set them
     event_id: int | None = None  # the event that told the hospital; the store fills it in
 
-    def reflected_by(self, update: Facts) -> bool:
-        """Whether a hospital update agrees with the hub's change: the hospital echoes it back. A status other
-        than booked is the hospital's own later decision (it cancelled, or the appointment happened) and settles a
-        change too: there is nothing left for the hub to protect."""
-        if not update.booked():
-            return True
+    def reflected_by(self, update: Facts, *, now: datetime, names_time: bool = True) -> bool:
+        """Whether a hospital update is clearly about the hub's version, so there is nothing left to protect.
+
+        A hub cancel is reflected by the hospital's cancel, whatever time it names. A hub move is reflected only by
+        an update that names the hub's time and site, whatever its status: a cancel (or any update) for the old time
+        or for no time is about the appointment the hospital still holds, and applying it would undo the move.
+        Attended or did not attend is a record of what happened: it settles either kind once the hub's time has come,
+        for the hub's time and site. `names_time` is False when the hospital sent no time and its feed filled in the
+        hub's own (an HL7 SIU^S15 or S26 without timing): then the time proves nothing."""
         if self.kind == ChangeKind.CANCELLED:
-            return False
-        return update.starts_at == self.facts.starts_at and update.site_id == self.facts.site_id
+            if update.status == HospitalStatus.CANCELLED:
+                return True
+            if update.booked():
+                return False
+        # A hub cancel keeps the time the hospital set; a move's time is one only the hospital can echo.
+        named = names_time or self.kind == ChangeKind.CANCELLED
+        ours = named and update.starts_at == self.facts.starts_at and update.site_id == self.facts.site_id
+        if update.status in (HospitalStatus.ATTENDED, HospitalStatus.DID_NOT_ATTEND):
+            return ours and now >= self.facts.starts_at
+        return ours
 
 
 @dataclass(frozen=True)

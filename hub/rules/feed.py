@@ -15,10 +15,10 @@ from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from hub.rules.text import SURROGATES, escaped, text_problem
 from hub.rules.validation import (
     ERROR,
     REF,
-    SURROGATES,
     Choice,
     Cursor,
     Day,
@@ -37,9 +37,7 @@ from hub.rules.validation import (
     Ref,
     Text,
     Whole,
-    escaped,
     fail,
-    text_problem,
     without_none,
 )
 from hub.vocabulary import Channel, ContactPreference, HospitalStatus, LetterKind, Mode

@@ -58,10 +58,16 @@ def _nothing(a: Appointment) -> Transition:
 
 
 def hospital_update(
-    current: Appointment | None, update: Facts, *, now: datetime, acknowledged_event: int | None = None
+    current: Appointment | None,
+    update: Facts,
+    *,
+    now: datetime,
+    acknowledged_event: int | None = None,
+    names_time: bool = True,
 ) -> Transition:
     """The hospital sent its record of the appointment (new or changed). `acknowledged_event`: the newest hub event
-    about this appointment the hospital says it has processed, when it says."""
+    about this appointment the hospital says it has processed, when it says. `names_time`: False when the hospital
+    sent no time and its feed filled in the one the hub holds (HL7 without timing)."""
     upcoming = update.starts_at > now
     if current is None:
         new = update.booked() and upcoming
@@ -72,12 +78,15 @@ def hospital_update(
             plan=Plan.INVITATION if new else Plan.KEEP,
         )
     change = current.hub_change
-    if change is not None and not _settles(change, update, acknowledged_event):
+    if change is not None and not _settles(change, update, now, acknowledged_event, names_time=names_time):
         if current.held == update:
             return _nothing(current)
+        hospital = update.as_data()
+        if not names_time:
+            del hospital["start"]  # the hub's own, filled in: not the hospital's to be told back
         conflict = Event(
             EventKind.APPOINTMENT_CONFLICT,
-            {"hub_change": str(change.kind), "hub": change.facts.as_data(), "hospital": update.as_data()},
+            {"hub_change": str(change.kind), "hub": change.facts.as_data(), "hospital": hospital},
         )
         return Transition(
             replace(current, held=update),
@@ -97,9 +106,11 @@ def hospital_update(
     )
 
 
-def _settles(change: HubChange, update: Facts, acknowledged_event: int | None) -> bool:
+def _settles(
+    change: HubChange, update: Facts, now: datetime, acknowledged_event: int | None, *, names_time: bool
+) -> bool:
     """The update reflects the hub's change, or the hospital says it has processed the event that told it."""
-    if change.reflected_by(update):
+    if change.reflected_by(update, now=now, names_time=names_time):
         return True
     return change.event_id is not None and acknowledged_event is not None and acknowledged_event >= change.event_id
 

@@ -1,5 +1,5 @@
 """The building blocks of the hospital feed's schema: kinds of field that both check a value and describe it in JSON
-Schema, and the one rule for text at the boundary. Pure: no I/O.
+Schema (`hub.rules.text` holds the one rule for text at the boundary). Pure: no I/O.
 
 Each kind is pydantic metadata (`given_name: Annotated[str, Text(100, required=True)]`) with its own plain validator,
 so the messages are ours, never pydantic's, and the OpenAPI document shows the same limits the check applies.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import types
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -18,6 +19,7 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationInfo
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from hub.rules.contacts import normalise_email, normalise_mobile
+from hub.rules.text import text_problem
 
 Errors = list[dict[str, str]]
 
@@ -31,27 +33,8 @@ def uk_postcode(text: str) -> str | None:
 
 
 REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-# Unicode's control characters (category Cc): C0, DEL and C1. Tab and line feed are allowed only in free text.
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROLS_BUT_TAB_AND_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _FIRST_YEAR, _LAST_YEAR = 1900, 2999
 ERROR = "hub"  # the type of every error our kinds raise
-CONTROLS = "must not contain control characters"
-SURROGATES = "must be valid Unicode text (no lone surrogates such as \\ud800)"
-
-
-# What a form or query value loses before anything reads it: control characters other than tab and line breaks
-# (PostgreSQL refuses NUL in text), lone surrogates (no database stores them) and Unicode's noncharacters
-# (an HTML page may not hold them, so a value echoed back into a form would break the page).
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
-
-
-def printable(text: str) -> str:
-    """Text without the characters no form field means to hold (see _UNPRINTABLE)."""
-    cleaned = _UNPRINTABLE.sub("", text)
-    if any((ord(ch) & 0xFFFE) == 0xFFFE for ch in cleaned if ord(ch) > 0xFFFF):  # U+1FFFE, U+10FFFF...
-        cleaned = "".join(ch for ch in cleaned if (ord(ch) & 0xFFFE) != 0xFFFE)
-    return cleaned
 
 
 def nhs_number_is_valid(text: str) -> bool:
@@ -70,18 +53,6 @@ def fail(message: str, *, field: str = "") -> NoReturn:
     raise PydanticCustomError(ERROR, "{message}", {"message": message, "field": field})
 
 
-def text_problem(value: str, *, newlines: bool = False) -> str | None:
-    """The one rule for text at the boundary: it must encode as UTF-8 (a lone surrogate cannot be stored) and hold no
-    control characters (tab and line feed only where `newlines`, as in free text)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return SURROGATES
-    if (_CONTROLS_BUT_TAB_AND_NEWLINE if newlines else _CONTROLS).search(value):
-        return CONTROLS
-    return None
-
-
 def _checked_text(value: str, *, newlines: bool = False) -> str:
     if problem := text_problem(value, newlines=newlines):
         fail(problem)
@@ -96,7 +67,7 @@ def without_none(source: Any) -> tuple[Any, bool]:
     return source, False
 
 
-class Kind:
+class Kind(ABC):
     """A kind of field: a plain validator (`check`) and its JSON Schema (`describe`), from the same few numbers."""
 
     # Whether null and blank text count as not given (so the field's default, or "is required").
@@ -104,11 +75,11 @@ class Kind:
     # What a required field of this kind says when it is not given.
     missing: str = "is required"
 
-    def check(self, value: Any, info: ValidationInfo) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def check(self, value: Any, info: ValidationInfo) -> Any: ...
 
-    def describe(self, nullable: bool) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def describe(self, nullable: bool) -> dict[str, Any]: ...
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         # Kept for describe(): a kind serves the one field it is declared on.
@@ -173,16 +144,23 @@ class Lines(Kind):
     low: int = 1
     high: int = 6
 
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_wrap_validator_function(self._wrap, handler(source))
-
-    def _wrap(self, value: Any, handler: core_schema.ValidatorFunctionWrapHandler) -> Any:
+    def check(self, value: Any, info: ValidationInfo) -> list[Any]:
+        """The list's own shape; each line is checked by the `Line` it holds."""
         if not isinstance(value, list) or not self.low <= len(value) <= self.high:
             fail(f"must be a list of {self.low} to {self.high} address lines")
-        return handler(value)
+        return value
+
+    def describe(self, nullable: bool) -> dict[str, Any]:
+        return {"minItems": self.low, "maxItems": self.high}  # beside the items' own schema
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.with_info_wrap_validator_function(self._wrap, handler(source))
+
+    def _wrap(self, value: Any, handler: core_schema.ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        return handler(self.check(value, info))
 
     def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
-        return {**handler(schema), "minItems": self.low, "maxItems": self.high}
+        return {**handler(schema), **self.describe(False)}
 
 
 class Choice(Kind):
@@ -415,8 +393,3 @@ class Ref(Kind):
 
     def describe(self, nullable: bool) -> dict[str, Any]:
         return {"type": "string", "pattern": REF.pattern}
-
-
-def escaped(name: str) -> str:
-    """A field's name as the caller wrote it, made safe to store in the audit and to send back."""
-    return "".join(ch if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF else f"\\u{ord(ch):04x}" for ch in name)

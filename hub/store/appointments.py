@@ -1,19 +1,32 @@
-"""Queries on appointments, and the patient's actions on them through the lifecycle (each one transaction)."""
+"""Queries on appointments (a conflict as the booking centre sees it among them), and the patient's actions on them
+through the lifecycle (each one transaction)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from hub.clock import from_db, to_db
+from hub.clock import format_when, from_db, to_db
 from hub.db import Database, Row, Transaction
-from hub.rules.appointments import ActionPolicy, Allowed, Appointment, Refused, Transition, allowed_actions
+from hub.rules.appointments import ActionPolicy, Allowed, Appointment, Facts, Refused, Transition, allowed_actions
 from hub.rules.lifecycle import patient_cancel, patient_confirm, patient_request_rebook
 from hub.settings import Settings
-from hub.store.lifecycle import MOVED_FROM, Actor, apply_transition, load_appointment
+from hub.store.lifecycle import MOVED_FROM, Actor, apply_transition, change_from, facts_from, load_appointment
 from hub.store.reminders import stop_escalation
-from hub.vocabulary import ActorType, RecordType, TaskKind, TaskStatus, WhyNot
+from hub.vocabulary import (
+    HOSPITAL_STATUS_LABELS,
+    MODE_LABELS,
+    ActorType,
+    HospitalStatus,
+    Mode,
+    RecordType,
+    TaskKind,
+    TaskStatus,
+    WhyNot,
+)
 
 _COLUMNS = (
     "a.id, a.organisation_id, a.ref, a.patient_id, a.clinic, a.specialty, a.clinician, a.starts_at,"
@@ -202,3 +215,34 @@ async def record_appointment_view(db: Database, appointment: Row, *, now: dateti
         letters = await tx.fetch_one("SELECT COUNT(*) AS n FROM letters WHERE appointment_id = ?", (appointment["id"],))
         if first and letters is not None and letters["n"] == 0:
             await stop_escalation(tx, appointment_id=appointment["id"], now=now)
+
+
+async def describe_conflict(db: Database, appointment_id: int) -> dict[str, Any] | None:
+    """For the booking centre: the hub's version of an appointment beside the hospital update held against it."""
+    row = await db.fetch_one("SELECT hub_change, held_update FROM appointments WHERE id = ?", (appointment_id,))
+    change = change_from(row["hub_change"]) if row else None
+    if row is None or change is None or not row["held_update"]:
+        return None
+    held = facts_from(json.loads(row["held_update"]))
+    sites = {
+        s["id"]: s["name"]
+        for s in await db.fetch_all(
+            "SELECT id, name FROM sites WHERE id IN (?, ?)", (change.facts.site_id, held.site_id)
+        )
+    }
+    return {
+        "change": change.kind,
+        "hub": _described(change.facts, sites),
+        "hospital": _described(held, sites),
+    }
+
+
+def _described(facts: Facts, sites: dict[int, str]) -> dict[str, str]:
+    return {
+        "status": HOSPITAL_STATUS_LABELS.get(HospitalStatus(facts.status), facts.status),
+        "when": format_when(facts.starts_at),
+        "site": sites.get(facts.site_id, ""),
+        "clinic": facts.clinic,
+        "clinician": facts.clinician,
+        "mode": MODE_LABELS.get(Mode(facts.mode), facts.mode),
+    }

@@ -272,9 +272,11 @@ async def upsert_appointment(
     actor: str,
     now: datetime,
     settings: Settings,
+    names_time: bool = True,
 ) -> Applied:
     """The hospital's record of an appointment, through the lifecycle: a change the hub made and told the hospital
-    about is never undone by an update that does not reflect it yet (that update is held as a conflict)."""
+    about is never undone by an update that does not reflect it yet (that update is held as a conflict).
+    `names_time`: False when the hospital sent no time and `values["start"]` is the hub's own (HL7 without timing)."""
     fingerprint = source_hash(values)
     patient = await tx.fetch_one(
         "SELECT id, merged_into FROM patients WHERE organisation_id = ? AND mrn = ?",
@@ -313,7 +315,11 @@ async def upsert_appointment(
         status=values["status"],
     )
     transition = hospital_update(
-        current.state if current else None, update, now=now, acknowledged_event=values.get("acknowledged_event")
+        current.state if current else None,
+        update,
+        now=now,
+        acknowledged_event=values.get("acknowledged_event"),
+        names_time=names_time,
     )
     target = current or New(organisation_id, ref, int(patient["id"]))
     appointment_id = await apply_transition(

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hub.clock import format_when, from_db, to_db
-from hub.db import Database, Row, Transaction
+from hub.clock import from_db, to_db
+from hub.db import Row, Transaction
 from hub.rules.appointments import Appointment, ChangeKind, Facts, HubChange, Plan, Transition
 from hub.settings import Settings
 from hub.store.audit import record_audit
@@ -20,12 +20,8 @@ from hub.store.events import record_event
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, announce
 from hub.store.reminders import plan_invitation, plan_reminders, withdraw_reminders
 from hub.vocabulary import (
-    HOSPITAL_STATUS_LABELS,
-    MODE_LABELS,
     ActorType,
     AuditAction,
-    HospitalStatus,
-    Mode,
     RecordType,
     RequestState,
     SlotStatus,
@@ -120,42 +116,11 @@ def _change_json(change: HubChange | None) -> str | None:
     return json.dumps({"kind": str(change.kind), "event_id": change.event_id, "facts": _facts_json(change.facts)})
 
 
-def _change_from(text: str | None) -> HubChange | None:
+def change_from(text: str | None) -> HubChange | None:
     if not text:
         return None
     data = json.loads(text)
     return HubChange(ChangeKind(data["kind"]), facts_from(data["facts"]), data["event_id"])
-
-
-async def describe_conflict(db: Database, appointment_id: int) -> dict[str, Any] | None:
-    """For the booking centre: the hub's version of an appointment beside the hospital update held against it."""
-    row = await db.fetch_one("SELECT hub_change, held_update FROM appointments WHERE id = ?", (appointment_id,))
-    change = _change_from(row["hub_change"]) if row else None
-    if row is None or change is None or not row["held_update"]:
-        return None
-    held = facts_from(json.loads(row["held_update"]))
-    sites = {
-        s["id"]: s["name"]
-        for s in await db.fetch_all(
-            "SELECT id, name FROM sites WHERE id IN (?, ?)", (change.facts.site_id, held.site_id)
-        )
-    }
-    return {
-        "change": change.kind,
-        "hub": _described(change.facts, sites),
-        "hospital": _described(held, sites),
-    }
-
-
-def _described(facts: Facts, sites: dict[int, str]) -> dict[str, str]:
-    return {
-        "status": HOSPITAL_STATUS_LABELS.get(HospitalStatus(facts.status), facts.status),
-        "when": format_when(facts.starts_at),
-        "site": sites.get(facts.site_id, ""),
-        "clinic": facts.clinic,
-        "clinician": facts.clinician,
-        "mode": MODE_LABELS.get(Mode(facts.mode), facts.mode),
-    }
 
 
 async def load_appointment(tx: Transaction, appointment_id: int) -> Loaded | None:
@@ -177,7 +142,7 @@ def _loaded(row: Row) -> Loaded:
     state = Appointment(
         facts=facts_from(row),
         request_state=row["request_state"],
-        hub_change=_change_from(row["hub_change"]),
+        hub_change=change_from(row["hub_change"]),
         held=facts_from(json.loads(row["held_update"])) if row["held_update"] else None,
         rebook_requests=int(row["rebook_requests"]),
         open_rebook_request=bool(row["open_rebook"]),

@@ -9,7 +9,7 @@ from typing import Any
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
 from hub.rules.tasks import QueuePolicy, claim_until, sla_state, working_age
-from hub.rules.validation import printable
+from hub.rules.text import printable
 from hub.store.audit import record_audit
 from hub.vocabulary import ActorType, AuditAction, RecordType, TaskKind, TaskStatus
 

@@ -35,7 +35,7 @@ from hub.rules.contacts import display_mobile
 from hub.rules.fhir import Hidden
 from hub.rules.staff import LockoutPolicy
 from hub.rules.tasks import QueuePolicy
-from hub.rules.validation import printable
+from hub.rules.text import printable
 from hub.settings import ROOT, Settings
 from hub.store.sessions import EXPIRED, EXPIRED_OWN_LIMIT, PatientSession, SessionPolicy, get_live_session
 from hub.store.signin import Limits, Templates

@@ -16,7 +16,8 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from hub.rules.validation import parse_instant, text_problem
+from hub.rules.text import text_problem
+from hub.rules.validation import parse_instant
 from hub.store.receipts import Inbound, Receipt, apply_receipt, record_inbound
 from hub.web.common import hub_of
 

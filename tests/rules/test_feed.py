@@ -27,7 +27,8 @@ from hub.rules.feed import (
     read_site,
     source_hash,
 )
-from hub.rules.validation import CONTROLS, SURROGATES, Errors, nhs_number_is_valid
+from hub.rules.text import CONTROLS, SURROGATES
+from hub.rules.validation import Errors, nhs_number_is_valid
 from hub.vocabulary import HospitalStatus, LetterKind, Mode
 
 TODAY = date(2026, 11, 21)

@@ -1,5 +1,6 @@
-"""The building blocks of the hospital feed's schema, at their edges: the text rule, NHS numbers, postcodes, and the
-names of fields shown back to the caller. The models built from them are tested in test_feed.py."""
+"""The building blocks of the hospital feed's schema, at their edges: NHS numbers, postcodes and the kinds of field
+(the text rule and field names shown back are in test_text.py). The models built from them are tested in
+test_feed.py."""
 
 from __future__ import annotations
 
@@ -9,30 +10,17 @@ import pytest
 
 from hub.rules.feed import Appointment, EventsQuery, LetterQuery, Patient, PostalAddress, Record, Site, read
 from hub.rules.validation import (
-    CONTROLS,
-    SURROGATES,
     Choice,
     Line,
     Lines,
     NhsNumber,
     Number,
     Text,
-    escaped,
     nhs_number_is_valid,
-    printable,
-    text_problem,
     uk_postcode,
     without_none,
 )
 from hub.vocabulary import Mode
-
-
-def test_printable_drops_nul_and_other_c0_controls_but_keeps_tabs_and_line_breaks() -> None:
-    # PostgreSQL refuses NUL in text, so NUL above all must go; tab and line breaks are what people type.
-    assert printable("a\x00b\tc\nd\re") == "ab\tc\nd\re"
-    assert printable("".join(map(chr, range(0x20)))) == "\t\n\r"
-    assert printable("\x1f \x20!") == "  !"  # the last control character goes, the first printable one stays
-    assert printable("Zoë 😀") == "Zoë 😀"
 
 
 @pytest.mark.parametrize(
@@ -59,27 +47,12 @@ def test_an_nhs_number_whose_check_digit_would_be_10_is_never_valid() -> None:
     assert not any(nhs_number_is_valid(f"100000001{digit}") for digit in range(10))
 
 
-def test_text_problem() -> None:
-    assert text_problem("Zoë\u00a0O'Brien") is None
-    assert text_problem("a\ud800") == SURROGATES
-    assert text_problem("a\tb") == CONTROLS
-    assert text_problem("a\tb\nc", newlines=True) is None
-    assert text_problem("a\rb", newlines=True) == CONTROLS  # a carriage return is not a line break here
-    assert text_problem("a\x7fb", newlines=True) == text_problem("a\x9fb", newlines=True) == CONTROLS
-    assert text_problem("a\xa0b") is None
-
-
 @pytest.mark.parametrize(
     ("text", "postcode"),
     [("nw32qg", "NW3 2QG"), ("NW3 2QG", "NW3 2QG"), ("M1 1AE", "M1 1AE"), ("EC1A 1BB", "EC1A 1BB"), ("NW3", None)],
 )
 def test_uk_postcodes(text: str, postcode: str | None) -> None:
     assert uk_postcode(text) == postcode
-
-
-def test_field_names_are_escaped_when_they_cannot_be_shown() -> None:
-    assert escaped("given_name") == "given_name"
-    assert escaped("a\x00b\ud800c\u200b") == "a\\u0000b\\ud800c\\u200b"
 
 
 def _schema(model: type[Record], name: str) -> dict[str, Any]:
@@ -171,12 +144,6 @@ def test_without_none() -> None:
     assert without_none(Optional[int]) == (int, True)  # noqa: UP045 - the old spelling is a Union too
     assert without_none(int | str) == (int, False)
     assert without_none(int) == (int, False)
-
-
-def test_printable_drops_what_no_form_field_means_to_hold() -> None:
-    # F6: a C1 control or a noncharacter in a search came back into the page, which was then not valid HTML.
-    sent = "a\x00b\x85c\x9fd\ud800e\ufdd0f\ufffeg\U0001fffeh\tk\r\nl\u00e9\U0001f600"
-    assert printable(sent) == "abcdefgh\tk\r\nl\u00e9\U0001f600"
 
 
 def test_a_text_with_one_message_says_it_when_missing_too() -> None:

@@ -19,7 +19,8 @@ from hub.rules.feed import (
     read_site,
 )
 from hub.rules.slots import read_slot
-from hub.rules.validation import Errors, printable
+from hub.rules.text import printable
+from hub.rules.validation import Errors
 from hub.store.api_keys import ApiKey, get_api_key
 from hub.store.audit import record_audit
 from hub.store.events import list_events

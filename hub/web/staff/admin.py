@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.rules.validation import printable
+from hub.rules.text import printable
 from hub.store.audit import record_staff_read
 from hub.store.staff import create_staff, disable_staff, get_staff, list_staff, reset_totp
 from hub.store.staff_lookup import list_audit

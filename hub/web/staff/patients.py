@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from hub.rules.codes import keyed_hash
 from hub.rules.contacts import parse_date_of_birth
-from hub.rules.validation import printable
+from hub.rules.text import printable
 from hub.store.audit import record_staff_read
 from hub.store.links import send_new_link
 from hub.store.staff_lookup import SEARCH_LIMIT, find_patients, get_patient_record, opt_out_of_texts, resend_link

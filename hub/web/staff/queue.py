@@ -9,8 +9,8 @@ from hub.clock import format_date, format_time
 from hub.db import Row
 from hub.rules.export import csv_text
 from hub.rules.tasks import new_start_errors, parse_new_start
+from hub.store.appointments import describe_conflict
 from hub.store.audit import record_staff_read
-from hub.store.lifecycle import describe_conflict
 from hub.store.task_outcomes import NotHeld, Outcome, record_outcome
 from hub.store.tasks import (
     Filters,
