@@ -178,7 +178,8 @@ class MessageStatus(StrEnum):
     SENT = "sent"
     DELIVERED = "delivered"
     FAILED = "failed"
-    CANCELLED = "cancelled"  # withdrawn before it went (or a security code that expired before it went)
+    CANCELLED = "cancelled"  # withdrawn before it went: no longer needed
+    EXPIRED = "expired"  # a security code not sent within its 150 s (the web process died): it is dead, nothing sent
 
 
 class Lane(StrEnum):

@@ -1,6 +1,7 @@
 """Draining the outbox: claim due messages, send them through the Notifier, record what happened.
 
-Nothing lost: a message is only ever 'queued', 'sending' (under a lease), 'sent' or 'failed'; a worker that dies
+Nothing lost: a message is only ever 'queued', 'sending' (under a lease), 'sent' or 'failed' (or 'cancelled' when no
+longer needed, or, a security code the web process died before sending, 'expired'); a worker that dies
 mid-send leaves its lease to run out, and the next claim puts the message back. Nothing sent twice: any attempt
 that may have reached Notify (no answer, or a lost lease) is looked up by its reference before it is sent again.
 Notify's per-minute limit is shared through the database by every worker process.
