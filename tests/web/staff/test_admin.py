@@ -52,3 +52,13 @@ async def test_the_audit_log_names_staff_rather_than_numbering_them(
     assert '<td class="nhsuk-table__cell">root (admin)</td>' in text
     assert '<td class="nhsuk-table__cell">bob</td>' in text
     assert "staff_enrolled" not in text.split("</form>", 1)[1]  # the filter form may hold it; the rows not
+
+
+async def test_a_sign_in_that_matched_nobody_is_in_the_audit_log_without_its_details(
+    hub: Harness, new_browser: Callable[..., Harness]
+) -> None:
+    await new_browser(hub).submit_details("07700 900999", "1948-03-14")
+    await set_up_staff(hub, "root", "admin")
+    text = (await hub.client.get("/staff/admin/audit")).text
+    assert "Sign in unmatched: sign-in attempt " in text and "(no code sent)" in text
+    assert "900999" not in text and "1948" not in text
