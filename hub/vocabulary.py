@@ -178,7 +178,8 @@ class MessageStatus(StrEnum):
     SENT = "sent"
     DELIVERED = "delivered"
     FAILED = "failed"
-    CANCELLED = "cancelled"  # withdrawn before it went (or a security code that expired before it went)
+    CANCELLED = "cancelled"  # withdrawn before it went: no longer needed
+    EXPIRED = "expired"  # a security code not sent within its 150 s (the web process died): it is dead, nothing sent
 
 
 class Lane(StrEnum):
@@ -318,6 +319,7 @@ class RecordType(StrEnum):
     SLOT = "slot"
     SLOT_OFFER = "slot_offer"  # an earlier appointment offered to a patient
     AUDIT_LOG = "audit_log"  # the audit trail itself, when staff read it
+    SIGN_IN = "sign_in"  # a sign-in attempt (its id: the code challenge's)
 
 
 class AuditAction(StrEnum):
@@ -335,6 +337,7 @@ class AuditAction(StrEnum):
     SIGNED_OUT = "signed_out"
     # The hub itself
     CODE_ISSUED = "code_issued"
+    SIGN_IN_UNMATCHED = "sign_in_unmatched"  # details that matched no record: a decoy did a code's work, sent nothing
     ESCALATED_TO_POST = "escalated_to_post"
     NOTIFICATION_QUEUED = "notification_queued"
     NOTIFICATION_DELIVERED = "notification_delivered"

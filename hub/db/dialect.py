@@ -21,7 +21,8 @@ POSTGRESQL = "postgresql"
 
 # Column types per dialect, filled into the migrations' {markers}.
 TYPES = {
-    # {postgresql} starts a line only PostgreSQL runs (on SQLite the line becomes a comment); {sqlite} the reverse.
+    # {postgresql} starts a line only PostgreSQL runs (on SQLite the line becomes a comment); {sqlite} a line only
+    # SQLite runs (a table rebuild where PostgreSQL alters the table in place).
     # {random_hex}: 32 hex digits from the database's strong random source, a new value per row.
     SQLITE: {
         "id": "INTEGER PRIMARY KEY",

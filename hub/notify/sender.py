@@ -1,6 +1,7 @@
 """Draining the outbox: claim due messages, send them through the Notifier, record what happened.
 
-Nothing lost: a message is only ever 'queued', 'sending' (under a lease), 'sent' or 'failed'; a worker that dies
+Nothing lost: a message is only ever 'queued', 'sending' (under a lease), 'sent' or 'failed' (or 'cancelled' when no
+longer needed, or, a security code the web process died before sending, 'expired'); a worker that dies
 mid-send leaves its lease to run out, and the next claim puts the message back. Nothing sent twice: any attempt
 that may have reached Notify (no answer, or a lost lease) is looked up by its reference before it is sent again.
 Notify's per-minute limit is shared through the database by every worker process.
@@ -40,7 +41,7 @@ from hub.rules.sending import judge_failure
 from hub.store.tasks import create_task
 from hub.vocabulary import Lane, MessageStatus, TaskKind
 
-__all__ = ["Claimed", "Outcome", "SendPolicy", "claim_batch", "deliver", "drain_once", "send_immediate"]
+__all__ = ["Claimed", "Outcome", "SendPolicy", "claim_batch", "deliver", "drain_once", "send_decoy", "send_immediate"]
 
 log = logging.getLogger(__name__)
 
@@ -298,4 +299,30 @@ async def send_immediate(
         await tx.execute(
             "UPDATE outbox_messages SET status = ?, notify_id = ?, sent_at = ?, attempts = attempts + 1 WHERE id = ?",
             (MessageStatus.SENT, notify_id, to_db(clock.now()), message_id),
+        )
+
+
+async def send_decoy(db: Database, notifier: Notifier, clock: Clock, message_id: int) -> None:
+    """The background work of a sign-in whose details matched nobody, shaped as send_immediate's so that the two
+    cost the same: the decoy row claimed (the request it makes counted in the per-minute limit), one request to
+    Notify that sends nothing (a look-up of the decoy's reference, which nothing was ever sent with), then the row
+    removed. A decoy the web process died holding is marked expired by the worker, like a code."""
+    async with db.write() as tx:
+        claimed = await tx.fetch_one(
+            "UPDATE outbox_messages SET status = ? WHERE id = ? AND status = ? AND patient_id IS NULL"
+            " AND recipient = '' RETURNING id, kind, channel, recipient, template_id, personalisation",
+            (MessageStatus.SENDING, message_id, MessageStatus.QUEUED),
+        )
+        if claimed is not None:
+            await tx.execute("INSERT INTO notify_requests (at) VALUES (?)", (to_db(clock.now()),))
+    if claimed is None:
+        return
+    try:
+        await notifier.find(str(claimed["id"]))
+    except NotifyError as exc:
+        log.warning("decoy %s: look-up failed: %s", message_id, exc.status or type(exc).__name__)
+    async with db.write() as tx:
+        await tx.execute(
+            "DELETE FROM outbox_messages WHERE id = ? AND status = ? AND patient_id IS NULL AND recipient = ''",
+            (message_id, MessageStatus.SENDING),
         )

@@ -16,6 +16,8 @@ def _state(status: str, delivery: str | None) -> str:
         return "Not delivered"
     if status == MessageStatus.CANCELLED:
         return "Not sent (no longer needed)"
+    if status == MessageStatus.EXPIRED:
+        return "Not sent (expired)"
     return "Sent" if status == MessageStatus.SENT else "Waiting to be sent"
 
 

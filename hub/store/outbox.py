@@ -232,13 +232,13 @@ def _name(patient: Row) -> str:
 
 
 async def expire_unsent_codes(tx: Transaction, issued_before: datetime) -> int:
-    """Security codes the web process never sent (it died after issuing them) are withdrawn once the code has
-    expired: the code itself was never stored, so no one else can send them. Withdrawn, they leave the per-number
-    caps, which count messages being sent. (A row the web left 'sending' may have reached Notify; the patient's
+    """Security codes the web process never sent (it died after issuing them) are marked expired once the code
+    has: the code itself was never stored, so no one else can send them. Expired, they leave the per-number caps,
+    which count messages sent or being sent. (A row the web left 'sending' may have reached Notify; the patient's
     code has expired either way.)"""
     return await tx.execute(
         "UPDATE outbox_messages SET status = ?, claimed_until = NULL, claimed_by = NULL, error = ? WHERE id IN"
         f" (SELECT id FROM outbox_messages WHERE lane = '{Lane.IMMEDIATE}'"
         f" AND status IN ('{MessageStatus.QUEUED}', '{MessageStatus.SENDING}') AND created_at < ?)",
-        (MessageStatus.CANCELLED, CODE_EXPIRED, to_db(issued_before)),
+        (MessageStatus.EXPIRED, CODE_EXPIRED, to_db(issued_before)),
     )

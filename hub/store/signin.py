@@ -38,6 +38,7 @@ class Issued:
     token: str | None = None  # the browser's handle on the attempt; None when a limit refused it
     code: str = ""
     message_ids: list[int] = field(default_factory=list)
+    decoy_ids: list[int] = field(default_factory=list)  # for details that matched nobody: see _decoy
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,39 @@ async def _issue(
             record_id=str(patient["id"]),
             detail=f"message {message_id}",
         )
+    if not sent_to:
+        issued.decoy_ids.append(await _decoy(tx, cid=cid, templates=templates, now=now))
     return issued
+
+
+async def _decoy(tx: Transaction, *, cid: str, templates: Templates, now: datetime) -> int:
+    """Details that matched nobody (or a record with nowhere to send a code) do a code's work all the same (F8 of
+    the security assessment): a security code row in the outbox and an audit entry, written here, and in the
+    background after the answer a claim of the row, a request to Notify and the row's removal (see
+    hub.notify.sender.send_decoy). The row has no patient and no recipient: nothing is sent, no one sees it, and it
+    counts against no number's caps."""
+    decoy = await queue_message(
+        tx,
+        at=now,
+        kind=MessageKind.SECURITY_CODE,
+        channel=Channel.SMS,
+        recipient="",
+        template_id=templates.sms,
+        personalisation={},
+        patient_id=None,
+        lane=Lane.IMMEDIATE,
+    )
+    await record_audit(
+        tx,
+        at=now,
+        actor_type=ActorType.SYSTEM,
+        actor_id="sign-in",
+        action=AuditAction.SIGN_IN_UNMATCHED,
+        record_type=RecordType.SIGN_IN,
+        record_id=cid,
+        detail="no code sent",
+    )
+    return decoy
 
 
 async def create_code_challenge(

@@ -37,7 +37,7 @@ async def _queue(hub: Harness, n: int, *, recipient: str) -> list[int]:
     return [await hub.create_message(recipient=recipient, personalisation={"n": i}) for i in range(n)]
 
 
-async def test_codes_a_dead_web_process_left_unsent_are_withdrawn_when_they_expire(hub: Harness) -> None:
+async def test_codes_a_dead_web_process_left_unsent_are_marked_expired_and_leave_the_caps(hub: Harness) -> None:
     # The web process issued two codes and died: one before its send began, one during it.
     mobile = "+447700900123"
     codes = [
@@ -53,8 +53,8 @@ async def test_codes_a_dead_web_process_left_unsent_are_withdrawn_when_they_expi
     rows = await hub.db.fetch_all(
         f"SELECT status, error FROM outbox_messages WHERE id IN ({codes[0]}, {codes[1]}) ORDER BY id"
     )
-    assert rows == [{"status": "cancelled", "error": "code expired before it was sent"}] * 2
-    hub.clock.advance(minutes=10)  # the invitation's wait for the cap; the withdrawn codes no longer count
+    assert rows == [{"status": "expired", "error": "code expired before it was sent"}] * 2
+    hub.clock.advance(minutes=10)  # the invitation's wait for the cap; the expired codes no longer count
     assert await drain_once(hub.db, notifier, hub.clock, policy=policy) == 1
     row = await hub.db.fetch_one("SELECT status FROM outbox_messages WHERE id = ?", (invitation,))
     assert row == {"status": "sent"}

@@ -3,7 +3,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.notify.dev import DevNotifier
-from hub.notify.sender import SendPolicy, drain_once
+from hub.notify.govuk import GovukNotifier
+from hub.notify.sender import SendPolicy, drain_once, send_decoy, send_immediate
+from tests.fake_notify import FakeNotify
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -89,3 +91,30 @@ async def test_a_lost_lease_is_looked_up_before_any_resend(hub: Harness) -> None
     assert row and row["status"] == "sent" and row["notify_id"].startswith("dev-")
     count = await hub.db.fetch_one("SELECT COUNT(*) AS n FROM dev_messages")
     assert count and count["n"] == 1
+
+
+async def test_a_decoy_makes_the_request_a_code_would_and_sends_nothing(hub: Harness) -> None:
+    # F8: a sign-in that matched nobody does a code's background work: one request to Notify (a look-up of a
+    # reference nothing was sent with), counted in the per-minute limit, and the decoy row removed.
+    template = "f33517ff-2a88-4f6e-b855-c550268ce08a"
+    with FakeNotify() as fake:
+        notifier = GovukNotifier(api_key=fake.api_key, base_url=fake.url, timeout=5)
+        code = await hub.create_message(kind="security_code", lane="immediate", template_id=template)
+        decoy = await hub.create_message(kind="security_code", lane="immediate", template_id=template, recipient="")
+        await send_immediate(hub.db, notifier, hub.clock, code, {"code": "123456"})
+        await send_decoy(hub.db, notifier, hub.clock, decoy)
+        assert [accepted for _, accepted in fake.arrivals] == [True, False]  # the code's send, the decoy's look-up
+        assert [m.reference for m in fake.messages] == [str(code)]
+    assert await hub.db.fetch_all("SELECT id, status FROM outbox_messages") == [{"id": code, "status": "sent"}]
+    assert await hub.db.fetch_one("SELECT COUNT(*) AS n FROM notify_requests") == {"n": 2}
+
+
+async def test_a_decoy_the_web_process_died_holding_is_expired_and_never_sent(hub: Harness) -> None:
+    decoy = await hub.create_message(kind="security_code", lane="immediate", recipient="", status="sending")
+    hub.clock.advance(seconds=151)
+    notifier = DevNotifier(hub.db, hub.clock)
+    assert await drain_once(hub.db, notifier, hub.clock, policy=SendPolicy(quiet_start=0, quiet_end=0)) == 0
+    # Once marked expired, the web process's own removal (were it alive) would leave it: it is no longer its claim.
+    await send_decoy(hub.db, notifier, hub.clock, decoy)
+    assert await hub.db.fetch_all("SELECT status FROM outbox_messages") == [{"status": "expired"}]
+    assert await hub.db.fetch_one("SELECT COUNT(*) AS n FROM dev_messages") == {"n": 0}

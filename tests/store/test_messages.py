@@ -24,6 +24,7 @@ pytestmark = pytest.mark.anyio
         ("failed", "permanent-failure", "Not delivered"),
         ("failed", None, "Not delivered"),
         ("cancelled", None, "Not sent (no longer needed)"),
+        ("expired", None, "Not sent (expired)"),
     ],
 )
 async def test_each_message_says_what_became_of_it(hub: Harness, status: str, delivery: str | None, state: str) -> None:

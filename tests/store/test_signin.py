@@ -93,6 +93,26 @@ async def test_no_match_does_the_same_work_but_sends_nothing_and_can_never_sign_
     issued = await _issue(hub, born=date(1950, 1, 1))
     assert issued.token and len(issued.code) == 6 and issued.message_ids == []
     assert len(await hub.db.fetch_all("SELECT id FROM code_challenges")) == 1
+    # A decoy security code row, as a match's, but with no patient and no recipient: for the background work.
+    [decoy] = issued.decoy_ids
+    row = await hub.db.fetch_one(
+        "SELECT kind, lane, channel, recipient, template_id, patient_id, status FROM outbox_messages WHERE id = ?",
+        (decoy,),
+    )
+    assert row == {
+        "kind": "security_code",
+        "lane": "immediate",
+        "channel": "sms",
+        "recipient": "",
+        "template_id": "sms-template",
+        "patient_id": None,
+        "status": "queued",
+    }
+    audit = await hub.db.fetch_all("SELECT action, record_type, record_id, detail FROM audit_events")
+    cid = challenge_id(SECRET, issued.token)
+    assert audit == [
+        {"action": "sign_in_unmatched", "record_type": "sign_in", "record_id": cid, "detail": "no code sent"}
+    ]
     assert (await _consume(hub, issued)).outcome == "wrong"  # even with its own code
 
 

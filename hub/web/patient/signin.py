@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hub.clock import london
 from hub.links import read_link_token
-from hub.notify.sender import send_immediate
+from hub.notify.sender import send_decoy, send_immediate
 from hub.rules.codes import clean_code, is_well_formed
 from hub.rules.contacts import parse_contact, parse_date_of_birth
 from hub.store.audit import record_audit
@@ -108,6 +108,8 @@ def _sending(hub: Hub, issued: Issued) -> BackgroundTasks:
     tasks = BackgroundTasks()
     for message_id in issued.message_ids:
         tasks.add_task(send_immediate, hub.db, hub.notifier, hub.clock, message_id, {"code": issued.code})
+    for decoy_id in issued.decoy_ids:  # details that matched nobody: the same work, nothing sent
+        tasks.add_task(send_decoy, hub.db, hub.notifier, hub.clock, decoy_id)
     return tasks
 
 

@@ -285,6 +285,30 @@ async def test_unknown_contact_and_wrong_date_of_birth_look_exactly_like_a_match
     assert await hub.sent_codes("+447700900001") != []
 
 
+async def test_a_miss_does_the_same_database_and_background_work_as_a_match_and_sends_nothing(
+    hub: Harness, new_browser: Browser
+) -> None:
+    # F8: a match wrote its candidate, outbox and audit rows and claimed and sent its code after the answer; a miss
+    # did less. Now a decoy does a code's work: written and audited, then claimed (one request counted towards
+    # Notify's limit), looked up at Notify and removed.
+    await hub.create_patient(mobile="+447700900001", dob="1948-03-14")
+    tables = ("code_challenges", "rate_events", "audit_events", "notify_requests")
+    work: dict[str, list[int]] = {}
+    for name, details in {
+        "match": ("07700 900001", "1948-03-14"),
+        "unknown contact": ("07700 900999", "1948-03-14"),
+        "wrong date of birth": ("07700 900001", "1950-01-01"),
+    }.items():
+        before = [await count(hub, table) for table in tables]
+        await new_browser(hub).submit_details(*details)
+        work[name] = [await count(hub, table) - was for table, was in zip(tables, before, strict=True)]
+    assert work["unknown contact"] == work["wrong date of birth"] == work["match"] == [1, 3, 1, 1]
+    # Nothing anyone could see: one message (the match's), one code sent, every decoy gone.
+    assert await count(hub, "outbox_messages") == 1
+    assert await count(hub, "dev_messages") == 1
+    assert await count(hub, "audit_events", "action = ?", ("sign_in_unmatched",)) == 2
+
+
 async def test_wrong_code_answer_is_the_same_for_a_miss_and_a_match(hub: Harness, new_browser: Browser) -> None:
     await hub.create_patient()
     miss, match = new_browser(hub), new_browser(hub)

@@ -205,6 +205,8 @@ async def test_the_record_shows_appointments_requests_messages_and_audit(hub: Ha
     await hub.create_appointment(patient_id=stranger, ref="A-THEIRS")
     await set_up_staff(hub)
     assert (await _press(hub, patient, "send-link")).status_code == 303
+    # A code the web process died before sending: it expired, and says so.
+    await hub.create_message(patient_id=patient, kind="security_code", lane="immediate", status="expired")
     page = await hub.client.get(f"/staff/patients/{patient}")
     assert page.status_code == 200
     check_page(page.text)
@@ -217,6 +219,7 @@ async def test_the_record_shows_appointments_requests_messages_and_audit(hub: Ha
     assert "Dermatology at Royal Free Hospital. Booked, rebook requested. Reference A-OURS, version 0." in text
     assert f'<a href="/staff/tasks/{task["id"]}">Rebook request</a>' in text
     assert "Patient link by text message, queued" in text
+    assert "Security code by text message, expired" in text
     assert f"Link resent: patient {patient}, by alice" in text
     assert f"Rebook requested: appointment {appointment}, by The patient" in text
     assert "A-THEIRS" not in text and "Stranger" not in text
