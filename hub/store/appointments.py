@@ -14,7 +14,7 @@ from hub.db import Database, Row, Transaction
 from hub.rules.appointments import ActionPolicy, Allowed, Appointment, Facts, Refused, Transition, allowed_actions
 from hub.rules.lifecycle import patient_cancel, patient_confirm, patient_request_rebook
 from hub.settings import Settings
-from hub.store.lifecycle import MOVED_FROM, Actor, apply_transition, change_from, facts_from, load_appointment
+from hub.store.lifecycle import Actor, apply_transition, change_from, facts_from, load_appointment
 from hub.store.reminders import stop_escalation
 from hub.vocabulary import (
     HOSPITAL_STATUS_LABELS,
@@ -22,7 +22,6 @@ from hub.vocabulary import (
     ActorType,
     HospitalStatus,
     Mode,
-    RecordType,
     TaskKind,
     TaskStatus,
     WhyNot,
@@ -56,14 +55,12 @@ class Move:
 
 async def get_last_move(db: Database, appointment_id: int) -> Move | None:
     row = await db.fetch_one(
-        "SELECT at, actor_type, detail FROM audit_events WHERE record_type = ? AND record_id = ? AND detail LIKE ?"
-        " ORDER BY id DESC LIMIT 1",
-        (RecordType.APPOINTMENT, str(appointment_id), f"%{MOVED_FROM}%"),
+        "SELECT moved_at, moved_by, moved_from FROM appointments WHERE id = ? AND moved_at IS NOT NULL",
+        (appointment_id,),
     )
     if row is None:
         return None
-    previous = row["detail"].split(MOVED_FROM, 1)[1].split(";", 1)[0].strip()
-    return Move(from_db(row["at"]), row["actor_type"], from_db(previous))
+    return Move(from_db(row["moved_at"]), row["moved_by"], from_db(row["moved_from"]))
 
 
 async def list_appointments_for_patient(db: Database, patient_id: int, *, since: datetime) -> list[Row]:

@@ -30,7 +30,6 @@ from hub.vocabulary import (
 )
 
 # In an appointment's audit entry when its time changed, before the old time (stored form, UTC).
-MOVED_FROM = "moved from "
 _FACT_COLUMNS = (
     "starts_at",
     "site_id",
@@ -171,6 +170,12 @@ async def apply_transition(
     before = target.state if isinstance(target, Loaded) else None
     after = transition.appointment
     appointment_id = await _write_row(tx, target, transition, now=now, source_hash=source_hash)
+    if before is not None and after.facts.starts_at != before.facts.starts_at:
+        # The patient's page says who moved it, when, and what the time was.
+        await tx.execute(
+            "UPDATE appointments SET moved_at = ?, moved_by = ?, moved_from = ? WHERE id = ?",
+            (to_db(now), actor.type, to_db(before.facts.starts_at), appointment_id),
+        )
     organisation_id, patient_id, ref = (
         (target.organisation_id, target.patient_id, target.ref)
         if isinstance(target, Loaded)
@@ -197,8 +202,6 @@ async def apply_transition(
         )
     assert transition.audit is not None
     detail = [f"notice {transition.notice}"] if transition.notice else []
-    if before is not None and after.facts.starts_at != before.facts.starts_at:
-        detail.append(MOVED_FROM + to_db(before.facts.starts_at))  # the patient's page says what the time was
     await record_audit(
         tx,
         at=now,
