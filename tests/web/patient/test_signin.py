@@ -748,7 +748,8 @@ async def test_a_link_that_does_not_verify_is_404(hub: Harness, token: str) -> N
     patient = await hub.create_patient()
     if token == "tampered":
         good = await hub.link_token(patient)
-        token = good[:-1] + ("A" if good[-1] != "A" else "B")
+        # A character inside the signature: the last one's low bits are padding, so changing it can mean nothing.
+        token = good[:-5] + ("A" if good[-5] != "A" else "B") + good[-4:]
 
     response = await hub.client.get(f"/p/{token}")
 
