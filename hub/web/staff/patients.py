@@ -15,7 +15,7 @@ from hub.store.audit import record_staff_read
 from hub.store.staff_lookup import SEARCH_LIMIT, find_patients, get_patient_record, opt_out_of_texts, resend_link
 from hub.vocabulary import AuditAction, RecordType
 from hub.web.common import hub_of, read_form
-from hub.web.staff.common import require_staff, see_other, staff_page
+from hub.web.staff.common import require_staff, scope_of, see_other, staff_page
 
 DONE = {
     "opted_out": "Texts are stopped for this patient. Messages go by email or post.",
@@ -51,6 +51,7 @@ async def search(request: Request) -> Response:
         if errors
         else await find_patients(
             hub.db,
+            scope=scope_of(request),
             nhs_number=values["nhs_number"].replace(" ", ""),
             mrn=values["mrn"],
             family_name=values["family_name"],
@@ -87,7 +88,7 @@ async def search(request: Request) -> Response:
 async def patient_record(request: Request) -> Response:
     hub = hub_of(request)
     staff = await require_staff(request)
-    record = await get_patient_record(hub.db, request.path_params["id"])
+    record = await get_patient_record(hub.db, request.path_params["id"], scope=scope_of(request))
     if record is None:
         raise HTTPException(404)
     await record_staff_read(
@@ -106,7 +107,10 @@ async def stop_texts(request: Request) -> Response:
     staff = await require_staff(request)
     await read_form(request)
     patient_id = request.path_params["id"]
-    if not await opt_out_of_texts(hub.db, patient_id=patient_id, staff_id=staff["id"], now=hub.clock.now()):
+    done = await opt_out_of_texts(
+        hub.db, patient_id=patient_id, staff_id=staff["id"], scope=scope_of(request), now=hub.clock.now()
+    )
+    if not done:
         raise HTTPException(404)
     return see_other(f"/staff/patients/{patient_id}?done=opted_out")
 
@@ -117,7 +121,12 @@ async def send_link(request: Request) -> Response:
     await read_form(request)
     patient_id = request.path_params["id"]
     sent = await resend_link(
-        hub.db, patient_id=patient_id, staff_id=staff["id"], settings=hub.settings, now=hub.clock.now()
+        hub.db,
+        patient_id=patient_id,
+        staff_id=staff["id"],
+        scope=scope_of(request),
+        settings=hub.settings,
+        now=hub.clock.now(),
     )
     if sent is None:
         raise HTTPException(404)
