@@ -94,7 +94,7 @@ def test_create_staff_asks_for_the_trusts_when_the_hub_has_other_than_one(tmp_pa
         assert create("create-organisation", "--code", code, "--name", code, "--phone", "1").returncode == 0
     done = create("create-staff", "--username", "ann", "--role", "agent", "--organisation", "XYZ")
     assert done.returncode == 2 and "no organisation with the code 'XYZ'" in done.stderr
-    done = create("create-staff", "--username", "ann", "--role", "agent", "--organisation", "RAL", "--organisation", "RVR")
+    done = create("create-staff", "--username", "ann", "--role", "agent", "--organisation", "RAL", "--organisation=RVR")
     assert done.returncode == 0 and "Created agent ann for RAL, RVR." in done.stdout, done.stderr
 
 
