@@ -8,9 +8,9 @@ from starlette.responses import Response
 
 from hub.rules.validation import printable
 from hub.store.audit import record_staff_read
-from hub.store.staff import disable_staff, list_staff, reset_totp
+from hub.store.staff import disable_staff, get_staff, list_staff, reset_totp
 from hub.store.staff_lookup import list_audit
-from hub.store.staff_scope import staff_in_scope
+from hub.store.staff_scope import set_staff_organisations, staff_in_scope, staff_organisation_codes
 from hub.vocabulary import AuditAction, RecordType
 from hub.web.common import hub_of, read_form
 from hub.web.staff.common import require_admin, scope_of, see_other, staff_page
@@ -18,6 +18,7 @@ from hub.web.staff.common import require_admin, scope_of, see_other, staff_page
 DONE = {
     "disabled": "The account is disabled and its sessions ended.",
     "reset": "The authenticator is reset. They enrol a new one at their next sign-in.",
+    "trusts": "Their trusts are saved. They see those trusts' patients and call-backs from their next page.",
 }
 AUDIT_FILTERS = ("actor_type", "actor_id", "action", "record_type", "record_id")
 
@@ -30,6 +31,7 @@ async def staff_list(request: Request) -> Response:
         "admin_staff.html",
         {
             "people": await list_staff(hub.db, scope=scope_of(request)),
+            "trusts": await staff_organisation_codes(hub.db),
             "me": me,
             "notice": DONE.get(request.query_params.get("done", ""), ""),
         },
@@ -83,3 +85,48 @@ async def audit_log(request: Request) -> Response:
         detail=f"{len(events)} rows",
     )
     return staff_page(request, "admin_audit.html", {"values": values, "events": events})
+
+
+async def organisations_page(request: Request, *, error: str = "", status: int = 200) -> Response:
+    """The trusts an account works for: an admin ticks those of their own trusts; a hub-wide admin any, or all."""
+    hub = hub_of(request)
+    await require_admin(request)
+    await _staff_or_404(request)
+    scope = scope_of(request)
+    person = await get_staff(hub.db, request.path_params["id"])
+    assert person is not None
+    current = (await staff_organisation_codes(hub.db)).get(person["id"], [])
+    organisations = await hub.db.fetch_all("SELECT id, code, name FROM organisations ORDER BY code")
+    choices = [o for o in organisations if scope.sees(o["id"])]
+    mine = {o["code"] for o in choices}
+    flag = await hub.db.fetch_one("SELECT hub_wide FROM staff_users WHERE id = ?", (person["id"],))
+    context = {
+        "person": {**person, "hub_wide": bool(flag and flag["hub_wide"])},
+        "choices": choices,
+        "current": current,
+        "hidden": [code for code in current if code not in mine],
+        "me_hub_wide": scope.hub_wide,
+        "error": error,
+    }
+    return staff_page(request, "admin_staff_organisations.html", context, status=status)
+
+
+async def change_organisations(request: Request) -> Response:
+    hub = hub_of(request)
+    await require_admin(request)
+    form = await read_form(request)
+    codes = [key.removeprefix("organisation-") for key, value in form.items() if key.startswith("organisation-")]
+    try:
+        changed = await set_staff_organisations(
+            hub.db,
+            staff_id=request.path_params["id"],
+            codes=codes,
+            hub_wide=form.get("hub_wide") == "yes",
+            by=scope_of(request),
+            now=hub.clock.now(),
+        )
+    except ValueError as exc:
+        return await organisations_page(request, error=str(exc).capitalize(), status=422)
+    if not changed:
+        raise HTTPException(404)
+    return see_other("/staff/admin/staff?done=trusts")
