@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from hub.store.audit import record_audit
+from hub.store.audit import record_audit, record_staff_read
+from hub.store.staff import create_staff
 from hub.vocabulary import ActorType, AuditAction, RecordType
 from tests import factories
 from tests.harness import Harness
@@ -111,9 +112,25 @@ async def test_an_admin_of_one_trust_sees_only_its_rows_in_the_csv_and_audit_log
     hub: Harness, trusts: tuple[Trust, Trust]
 ) -> None:
     mine, theirs = trusts
+    await create_staff(
+        hub.db, username="bob", role="agent", secret="x", now=hub.clock.now(), hours=1, organisations=["RVR"]
+    )
     await set_up_staff(hub, "erin", "admin", organisations=["RAL"])
     assert await _sees(hub, mine, admin=True)
     assert not await _sees(hub, theirs, admin=True)
+    # Their own actions, whatever they are about, and not those of another trust's staff.
+    for row in await hub.db.fetch_all("SELECT id FROM staff_users WHERE username IN ('bob', 'erin')"):
+        await record_staff_read(
+            hub.db,
+            at=hub.clock.now(),
+            staff_id=row["id"],
+            action=AuditAction.QUEUE_EXPORTED,
+            record_type=RecordType.TASK,
+            record_id="export",
+        )
+    log = (await hub.client.get("/staff/admin/audit", params={"action": "queue_exported"})).text
+    rows = re.findall(r'<td class="nhsuk-table__cell">([^<]*)</td>\s*<td class="nhsuk-table__cell">Queue exported', log)
+    assert rows and {who.strip() for who in rows} == {"erin (admin)"}, rows
 
 
 async def test_a_hub_wide_admin_sees_every_trust(hub: Harness, trusts: tuple[Trust, Trust]) -> None:
