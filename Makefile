@@ -15,14 +15,16 @@ PG_UP := $(shell $(PYTHON) -c "import socket; socket.create_connection(('127.0.0
 .PHONY: run staff test check bench mutation install chromium clean
 
 # Runtime dependencies only for the demo; the test tools (mypy, ruff, Playwright, schemathesis) for check and test.
+# setuptools announces every editable install with an "Editable installation" warning; it is for information only.
+QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
 $(BIN)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(QUIET_EDITABLE) $(BIN)/pip install --quiet -e .
 	touch $@
 
 $(BIN)/.installed: $(BIN)/.runtime
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(QUIET_EDITABLE) $(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

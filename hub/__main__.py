@@ -121,6 +121,31 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
             again = await request_resend(db, actor="record-service-resend", now=now)
             added = await queue_numbers(db, Clock(), everything=True)
             print(f"{again + added} NHS numbers queued for the Record Service; the worker sends them.")
+        elif args.command == "rotate-link":
+            from hub.store.links import patient_by_ref, send_new_link
+            from hub.vocabulary import ActorType
+
+            patient_id = await patient_by_ref(db, organisation_code=args.org, ref=args.patient_ref)
+            sent = None
+            if patient_id is not None:
+                sent = await send_new_link(
+                    db,
+                    patient_id=patient_id,
+                    actor_type=ActorType.SYSTEM,
+                    actor_id="rotate-link",
+                    settings=settings,
+                    now=now,
+                )
+            if sent is None:
+                print(f"No patient {args.patient_ref} in {args.org}", file=sys.stderr)
+                return 1
+            how = {"sms": "by text message", "email": "by email"}.get(sent.channel or "")
+            print(
+                f"Sent {args.org} patient {args.patient_ref} a new link {how}; their old links no longer work."
+                if how
+                else f"{args.org} patient {args.patient_ref} has a new link; their old links no longer work. We have no"
+                " mobile or email we may use, so it was not sent: the hub's next message to them carries it."
+            )
         elif args.command == "revoke-api-key":
             if not await revoke_api_key(db, organisation_code=args.org, name=args.name, now=now):
                 print(f"No live key named {args.name} for {args.org}", file=sys.stderr)
@@ -185,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
         help="a trust this person works for (repeat for several; optional on a hub of one trust)",
     )
     staff.add_argument("--hub-wide", action="store_true", help="sees every trust (for admins of the whole hub)")
+    rotate = commands.add_parser(
+        "rotate-link", help="send a patient a new link; their old links stop working (a link in the wrong hands)"
+    )
+    rotate.add_argument("--org", required=True, help="the organisation's code")
+    rotate.add_argument("--patient-ref", required=True, help="the patient's reference (MRN) in that organisation")
     importer = commands.add_parser("import", help="import a CSV extract of appointments")
     importer.add_argument("file", help="CSV file; columns in the README")
     importer.add_argument("--org", required=True, help="the organisation's code")
@@ -217,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         "create-api-key",
         "revoke-api-key",
         "create-staff",
+        "rotate-link",
         "import",
         "record-service-resend",
     ):

@@ -214,6 +214,24 @@ class SlotSettings:
 
 
 @dataclass(frozen=True)
+class Hl7OutboundSettings:
+    enabled: bool = setting(False, "Send the hospital's events to the PAS over MLLP as SRM^S03 / SRM^S04 (the worker).")
+    organisation: str = setting("", "The organisation (code) whose events are sent.")
+    host: str = setting("", "The PAS's MLLP host (its integration engine).")
+    port: int = setting(2575, "The PAS's MLLP port.")
+    tls: bool = setting(False, "MLLP over TLS; the PAS's certificate is checked against tls_ca_file or the system's.")
+    tls_ca_file: str = setting("", "PEM file of the CA that signed the PAS's certificate; empty: the system's CAs.")
+    timeout_seconds: int = setting(10, "How long connecting, or waiting for one ACK, may take before a retry.")
+    sending_application: str = setting("HUB", "MSH-3 of every message sent.")
+    sending_facility: str = setting("HUB", "MSH-4 of every message sent (the PAS de-duplicates by it and MSH-10).")
+    receiving_application: str = setting("", "MSH-5: the PAS's application name.")
+    receiving_facility: str = setting("", "MSH-6: the PAS's facility; also PID-3's assigning authority of the MRN.")
+    retry_first_seconds: int = setting(5, "The first wait after a dropped connection or a missing ACK; it doubles.")
+    retry_max_seconds: int = setting(300, "The longest wait between retries.")
+    batch: int = setting(50, "Most events sent on one connection before the worker does its other jobs.")
+
+
+@dataclass(frozen=True)
 class Hl7Settings:
     host: str = setting("127.0.0.1", "Address `python -m hub hl7` (the MLLP listener) listens on.")
     port: int = setting(2575, "Port `python -m hub hl7` listens on.")
@@ -232,6 +250,7 @@ class Hl7Settings:
     services: list[str] = setting([], "AIS-3 service codes, each ORG:code=Clinic|Specialty; unlisted: AIS-3's text.")
     appointment_types: list[str] = setting([], "SCH-8 appointment types, each ORG:code=mode (telephone, video...).")
     document_types: list[str] = setting([], "TXA-2 document types, each ORG:code=letter kind; unlisted: clinic_letter.")
+    outbound: Hl7OutboundSettings = _section(Hl7OutboundSettings)
 
 
 @dataclass(frozen=True)
@@ -519,6 +538,7 @@ def _validated(values: dict[str, Any]) -> Settings:
             raise SettingsError(f"{name} must be at least 1")
     _check_nhs_app(values)
     _check_slots(values)
+    _check_hl7_outbound(values)
     settings = _built(Settings, values)
     assert isinstance(settings, Settings)
     return settings
@@ -580,6 +600,22 @@ def _check_slots(values: dict[str, Any]) -> None:
     for name in ("slots.self_service_clinics", "slots.self_service_specialties"):
         if any(not org.strip() or not rest.strip() for org, _, rest in (v.partition(":") for v in values[name])):
             raise SettingsError(f"{name}: each entry is ORG:name, e.g. RAL:Cardiology outpatients")
+
+
+def _check_hl7_outbound(values: dict[str, Any]) -> None:
+    prefix = "hl7.outbound."
+    for name in ("timeout_seconds", "retry_first_seconds", "retry_max_seconds", "batch"):
+        if values[prefix + name] < 1:
+            raise SettingsError(f"{prefix}{name} must be at least 1")
+    if values[prefix + "retry_max_seconds"] < values[prefix + "retry_first_seconds"]:
+        raise SettingsError(f"{prefix}retry_max_seconds must be at least {prefix}retry_first_seconds")
+    if not 1 <= values[prefix + "port"] <= 65535:
+        raise SettingsError(f"{prefix}port must be from 1 to 65535")
+    if values[prefix + "enabled"]:
+        needed = [n for n in ("organisation", "host", "receiving_facility") if not str(values[prefix + n]).strip()]
+        if needed:
+            names = ", ".join(env_name(prefix + n) for n in needed)
+            raise SettingsError(f"HL7 outbound is enabled but incomplete: set {names}")
 
 
 def check_templates(settings: Settings) -> None:

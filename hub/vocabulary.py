@@ -196,6 +196,7 @@ class TaskKind(StrEnum):
     LETTER_POSTED = "letter_posted"
     CONFLICT = "conflict"  # the hospital's update disagrees with a change the hub made
     NO_POSTAL_ADDRESS = "no_postal_address"  # a letter was due and there is no address to post it to
+    HL7_REFUSED = "hl7_refused"  # the PAS answered an event sent over HL7 with AE or AR
 
 
 TASK_KIND_LABELS: Final = {
@@ -206,6 +207,7 @@ TASK_KIND_LABELS: Final = {
     TaskKind.LETTER_POSTED: "Letter sent by post",
     TaskKind.CONFLICT: "Hospital record disagrees",
     TaskKind.NO_POSTAL_ADDRESS: "No postal address",
+    TaskKind.HL7_REFUSED: "Hospital system refused an update",
 }
 
 
@@ -397,6 +399,7 @@ class AuditAction(StrEnum):
     LETTER_NOT_POSTED = "letter_not_posted"  # no postal address
     PATIENT_OPT_OUT_SET = "patient_opt_out_set"  # the hospital set texts / emails / paper
     PATIENT_MERGED = "patient_merged"  # the hospital merged two records (HL7 ADT^A40)
+    HL7_REFUSED = "hl7_refused"  # the PAS answered an event sent over HL7 with AE or AR: a task for the booking centre
     SMS_OPTED_OUT = "sms_opted_out"
     LINK_RESENT = "link_resent"
     PATIENT_LINK_ROTATED = "patient_link_rotated"  # the patient's stable link replaced; earlier links stop working

@@ -3,15 +3,20 @@ first, before anything touches the database; quiet hours are off in the demo, an
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hub.__main__ import _demo_settings
 from hub.jobs.demo import demo_instructions
 from hub.settings import ROOT, load_settings
+from tests.harness import Harness
+from tests.web.api.test_handlers import run_hub
 
 
 def _demo_env(tmp_path: Path) -> dict[str, str]:
@@ -111,3 +116,42 @@ def test_make_run_installs_runtime_dependencies_only() -> None:
     runtime = makefile.split("$(BIN)/.runtime: pyproject.toml", 1)[1].split("\n\n", 1)[0]
     assert "pip install --quiet -e .\n" in runtime + "\n" and "[dev]" not in runtime
     assert "--port $(PORT)" in run
+
+
+@pytest.mark.anyio
+async def test_rotate_link_sends_the_patient_a_new_link_and_the_old_one_stops(hub: Harness) -> None:
+    patient = await hub.create_patient(mrn="MRN1")
+    old = await hub.link_token(patient)
+    done = run_hub(hub.database_url, "rotate-link", "--org", "RAL", "--patient-ref", "MRN1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Sent RAL patient MRN1 a new link by text message; their old links no longer work."
+    new = await hub.link_token(patient)
+    assert new != old
+    assert (await hub.client.get(f"/p/{old}")).status_code == 404
+    sent = await hub.db.fetch_all("SELECT recipient, personalisation FROM outbox_messages WHERE kind = 'patient_link'")
+    assert [(m["recipient"], json.loads(m["personalisation"])["link"]) for m in sent] == [
+        ("+447700900001", f"{hub.settings.base_url}/p/{new}")
+    ]
+    audit = await hub.db.fetch_all(
+        "SELECT actor_type, actor_id, record_id FROM audit_events WHERE action = 'patient_link_rotated'"
+    )
+    assert audit == [{"actor_type": "system", "actor_id": "rotate-link", "record_id": str(patient)}]
+
+    done = run_hub(hub.database_url, "rotate-link", "--org", "RAL", "--patient-ref", "MRN9")
+    assert (done.returncode, done.stderr.strip()) == (1, "No patient MRN9 in RAL")
+    assert await hub.link_token(patient) == new
+
+
+def test_the_licence_is_declared_the_way_current_setuptools_reads_it() -> None:
+    # A TOML table in `project.license` made every `pip install` (and so `make run`) print setuptools' deprecation
+    # warning twice; the SPDX string and `license-files` need setuptools 77 or later.
+    import re
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["license"] == "MIT"
+    for name in pyproject["project"]["license-files"]:
+        assert "MIT License" in (ROOT / name).read_text(encoding="utf-8")
+    [setuptools] = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
+    minimum = re.search(r">=(\d+)", setuptools)
+    assert minimum and int(minimum.group(1)) >= 77, setuptools

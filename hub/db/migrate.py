@@ -1,13 +1,22 @@
-"""Numbered SQL files in migrations/, applied in order, each recorded in schema_migrations."""
+"""Numbered SQL files in migrations/, applied in order, each recorded in schema_migrations.
+
+A number left free when the files were numbered may be filled later, so an upgraded hub can apply a file after
+higher numbers than its own: every file must work whichever of the others have run. On SQLite each file runs with
+foreign keys off and checked before its commit, as SQLite's way of rebuilding a table asks (a table others point at
+can then be dropped and made again without deleting through their ON DELETE CASCADE).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from hub.clock import Clock, to_db
-from hub.db import Database
+from hub.db import Database, Transaction
 from hub.db.dialect import TYPES
+from hub.db.sqlite import SQLiteDatabase
 
 MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -30,8 +39,15 @@ def statements(sql: str, dialect: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-async def migrate(db: Database, clock: Clock | None = None) -> list[int]:
-    """Apply what is missing; safe to run from several processes at once. Returns the versions applied."""
+def _transaction(db: Database) -> AbstractAsyncContextManager[Transaction]:
+    if isinstance(db, SQLiteDatabase):
+        return db.write_without_foreign_keys()
+    return db.write()
+
+
+async def migrate(db: Database, clock: Clock | None = None, *, leave_out: Collection[int] = ()) -> list[int]:
+    """Apply what is missing; safe to run from several processes at once. Returns the versions applied.
+    `leave_out`: versions not to apply (yet), as a hub numbered before they were written."""
     clock = clock or Clock()
     applied: list[int] = []
     async with db.write() as tx:
@@ -40,7 +56,9 @@ async def migrate(db: Database, clock: Clock | None = None) -> list[int]:
             " applied_at TEXT NOT NULL)"
         )
     for version, path in migration_files():
-        async with db.write() as tx:
+        if version in leave_out:
+            continue
+        async with _transaction(db) as tx:
             done = await tx.fetch_one("SELECT version FROM schema_migrations WHERE version = ?", (version,))
             if done:
                 continue

@@ -244,6 +244,31 @@ class SQLiteDatabase:
                 raise
             self._writer.commit()
 
+    @asynccontextmanager
+    async def write_without_foreign_keys(self) -> AsyncIterator[_WriteTx]:
+        """A write with foreign keys off until its end, for schema changes (the migrations): SQLite rebuilds a
+        table by copying it, dropping the old one and renaming the copy, and with the keys on, dropping a table
+        others point at fails or deletes through their ON DELETE CASCADE. Every key is checked before the commit:
+        a row left pointing nowhere refuses the whole transaction."""
+        await asyncio.sleep(0)
+        async with self._write_lock:
+            conn = self._writer.conn
+            conn.execute("PRAGMA foreign_keys=OFF")  # outside a transaction: within one it changes nothing
+            try:
+                await self._writer.begin()
+                try:
+                    yield _WriteTx(conn)
+                    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        tables = ", ".join(sorted({str(row[0]) for row in broken}))
+                        raise IntegrityError(f"rows point at rows that do not exist, in {tables}")
+                except BaseException:
+                    self._writer.rollback()
+                    raise
+                self._writer.commit()
+            finally:
+                conn.execute("PRAGMA foreign_keys=ON")
+
     async def close(self) -> None:
         self._loop_reader.close()
         self._writer.close()

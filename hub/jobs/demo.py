@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time, timedelta
 
-from hub.clock import LONDON, to_db
+from hub.clock import LONDON, format_date, format_time, to_db
 from hub.db import Database, Transaction
 from hub.links import new_link_id, patient_link
 from hub.pdf import make_letter_pdf
@@ -21,12 +21,42 @@ PATIENTS = [
     ("RF100004", "Layla", "Ahmed", "2019-06-21", "+447700900003", "sarah.ahmed@example.com", "LA6R2V", SMS),
 ]
 
-# Adults' NHS numbers (valid test numbers), so NHS login and the NHS App can find them; the twins are under 16.
-NHS_NUMBERS = {"RF100001": "9434765919", "RF100002": "9000000009"}
+# Valid test NHS numbers (modulus 11 check digit), so the console's NHS number search can be tried on everyone.
+# The adults' match the NHS login sandbox's test users; the twins' come from the 999 range kept for testing.
+NHS_NUMBERS = {"RF100001": "9434765919", "RF100002": "9000000009", "RF100003": "9991000038", "RF100004": "9991000046"}
+# Clinics run on weekdays, 08:30 to 17:00; appointments start on 5-minute boundaries.
+CLINIC_OPENS, CLINIC_CLOSES = time(8, 30), time(17, 0)
+_DURATION = timedelta(minutes=30)
 
 
 def _at(today: date, days: int, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(today + timedelta(days=days), time(hour, minute), tzinfo=LONDON)
+    """That clinic time, `days` from today; a Saturday or Sunday moves to the Monday after."""
+    day = today + timedelta(days=days)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(hour, minute), tzinfo=LONDON)
+
+
+def _clinic_times(start: datetime, end: datetime) -> list[datetime]:
+    """Every 5-minute clinic start between two instants whose 30 minutes end by closing time."""
+    found, day = [], start.astimezone(LONDON).date()
+    while day <= end.astimezone(LONDON).date():
+        if day.weekday() < 5:
+            at = datetime.combine(day, CLINIC_OPENS, tzinfo=LONDON)
+            while (at + _DURATION).time() <= CLINIC_CLOSES:
+                if start < at <= end:
+                    found.append(at)
+                at += timedelta(minutes=5)
+        day += timedelta(days=1)
+    return found
+
+
+def _soon(now: datetime) -> datetime:
+    """The blood test: inside the 24-hour change cut-off when a clinic runs then (the latest time before it, so it
+    is not an early morning after a late start), else the next clinic time. At least 2 hours away."""
+    earliest = now + timedelta(hours=2)
+    inside = _clinic_times(earliest, now + timedelta(hours=23))
+    return inside[-1] if inside else _clinic_times(earliest, now + timedelta(days=5))[0]
 
 
 async def _insert(tx: Transaction, table: str, values: dict[str, object]) -> int:
@@ -151,7 +181,7 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                 rfh,
                 "Blood tests",
                 "Pathology",
-                now + timedelta(hours=20),
+                _soon(now),
                 Mode.IN_PERSON,
                 HospitalStatus.BOOKED,
                 0,
@@ -268,19 +298,28 @@ async def seed_demo(db: Database, *, now: datetime) -> bool:
                     "updated_at": stamp,
                 },
             )
+        named = {mrn: f"{given} {family}" for mrn, given, family, *_ in PATIENTS}
+        booked = {ref: (clinic, site, start) for _, ref, site, clinic, _, start, *_ in plan}
+        site_names = {rfh: "Royal Free Hospital", bch: "Barnet Hospital"}
         for ref, mrn, title in (
             ("L1001", "RF100001", "Your cardiology appointment"),
             ("L1002", "RF100001", "Your eye clinic appointment"),
             ("L2001", "RF100002", "Your fracture clinic appointment"),
         ):
             appointment = "A" + ref[1:]
+            clinic, site, start = booked[appointment]
             pdf = make_letter_pdf(
                 title=title,
                 lines=[
-                    "Dear patient,",
+                    f"Dear {named[mrn]},",
                     "",
-                    f"This letter is about appointment {appointment}.",
-                    "Please bring a list of the medicines you take.",
+                    f"We have booked you an appointment at the {clinic.lower()}, {site_names[site]}:",
+                    "",
+                    f"Clinic: {clinic}",
+                    f"Date: {format_date(start)}",
+                    f"Time: {format_time(start)}",
+                    "",
+                    "Please arrive 10 minutes early and bring a list of the medicines you take.",
                     "",
                     "If you cannot come, change or cancel the appointment online with the link in your text or email.",
                     "",

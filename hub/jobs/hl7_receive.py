@@ -20,9 +20,11 @@ from hub.db import Database, Transaction
 from hub.rules import hl7_mapping as mapping
 from hub.rules.feed import read_appointment, read_patient
 from hub.rules.hl7_message import Header, Hl7Error, Message, Problem, ack, parse
+from hub.rules.hl7_outbound import entity_id
 from hub.settings import Settings
 from hub.store import hl7 as log
 from hub.store.feed import upsert_appointment, upsert_patient
+from hub.store.hl7_outbound import remember_ids
 from hub.store.letters import upsert_letter
 from hub.store.patient_merge import merge_patients
 from hub.vocabulary import RecordType
@@ -216,6 +218,8 @@ async def _siu(receiver: Receiver, tx: Transaction, message: Message, trust: map
     if applied.outcome == "rejected":
         raise Rejected(*mapping.problems_from(list(applied.errors), mapping.APPOINTMENT_FIELDS))
     await log.mark_applied(tx, org, RecordType.APPOINTMENT, ref, message.header.sent_at)
+    # The PAS's own ids, for the SRMs that tell it of the patient's actions on this appointment.
+    await remember_ids(tx, org, ref, placer_id=entity_id(message, "SCH", 1), filler_id=entity_id(message, "SCH", 2))
     return applied.outcome
 
 

@@ -55,4 +55,9 @@ async def purge_old_records(db: Database, *, now: datetime, months: int = 24) ->
         await tx.execute("DELETE FROM dev_messages WHERE created_at < ?", (cut,))
         # The HL7 listener's answers: a resend is days late, never years (the message times still order what is left).
         await tx.execute("DELETE FROM hl7_messages WHERE received_at < ?", (cut,))
+        await tx.execute("DELETE FROM hl7_deliveries WHERE answered_at < ?", (cut,))
+        await tx.execute(
+            "DELETE FROM hl7_appointment_ids WHERE NOT EXISTS (SELECT 1 FROM appointments a"
+            " WHERE a.organisation_id = hl7_appointment_ids.organisation_id AND a.ref = hl7_appointment_ids.ref)"
+        )
     return Purged(appointments, letters, messages)

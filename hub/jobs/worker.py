@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from hub.clock import Clock
 from hub.db import Database, open_database
 from hub.db.dialect import is_transient
+from hub.jobs.hl7_send import Hl7Sender, make_sender, send_once
 from hub.jobs.housekeeping import remove_expired
 from hub.jobs.retention import claim_daily_job, purge_old_records
 from hub.notify import Notifier
@@ -65,7 +66,14 @@ def make_notifier(settings: Settings, db: Database, clock: Clock) -> Notifier:
 
 
 async def work(
-    db: Database, notifier: Notifier, settings: Settings, clock: Clock, stop: asyncio.Event, *, once: bool = False
+    db: Database,
+    notifier: Notifier,
+    settings: Settings,
+    clock: Clock,
+    stop: asyncio.Event,
+    *,
+    once: bool = False,
+    hl7: Hl7Sender | None = None,
 ) -> None:
     """The worker's loop, also run inside `python -m hub demo`. A database that is briefly out of reach (a
     restart, a fail-over, a dropped connection) is waited for, not fatal: whatever was half done is rolled back or
@@ -91,7 +99,7 @@ async def work(
     while not stop.is_set():
         try:
             next_housekeeping, next_sweep, sent = await _round(
-                db, notifier, settings, clock, policy, rng, next_housekeeping, next_sweep, records
+                db, notifier, settings, clock, policy, rng, next_housekeeping, next_sweep, records, hl7
             )
         except Exception as exc:
             if not is_transient(exc):
@@ -118,6 +126,7 @@ async def _round(
     next_housekeeping: float,
     next_sweep: float,
     records: RecordServiceClient | None = None,
+    hl7: Hl7Sender | None = None,
 ) -> tuple[float, float, int]:
     """Housekeeping and the sweep when they are due, then one batch from the outbox. Returns when the two jobs
     are next due, and how many messages went."""
@@ -155,6 +164,9 @@ async def _round(
             await push_once(db, records, clock, rng)
         next_sweep = loop.time() + SWEEP_EVERY
     sent = await drain_once(db, notifier, clock, policy=policy, rng=rng)
+    if hl7 is not None:
+        # The hospital's events to the PAS over HL7, in order, when hl7.outbound is on.
+        sent += await send_once(db, hl7, clock)
     return next_housekeeping, next_sweep, sent
 
 
@@ -166,6 +178,8 @@ async def run_worker(settings: Settings, *, clock: Clock | None = None, once: bo
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await work(db, make_notifier(settings, db, clock), settings, clock, stop, once=once)
+        notifier = make_notifier(settings, db, clock)
+        hl7 = await make_sender(db, settings)
+        await work(db, notifier, settings, clock, stop, once=once, hl7=hl7)
     finally:
         await db.close()

@@ -56,24 +56,53 @@ def after_no_answer(attempts: int, *, now: datetime, policy: QueuePolicy) -> tup
 REBOOK_YEARS_AHEAD = 5  # no clinic books further ahead; a later year is a typing slip
 
 
-def parse_new_start(day: str, month: str, year: str, time_text: str, *, now: datetime) -> datetime | str:
-    """The new appointment time an agent typed (London time), or what is wrong with it."""
+DATE_ERROR = "Enter a real date, for example 3 12 2026"
+TIME_ERROR = "Enter a time, for example 14:30 or 2:30pm"
+
+
+def parse_date(day: str, month: str, year: str) -> date | str:
     try:
-        local_date = date(int(year), int(month), int(day))
+        return date(int(year), int(month), int(day))
     except (ValueError, OverflowError):  # a year of 10**20 overflows rather than being out of range
-        return "Enter a real date, for example 3 12 2026"
+        return DATE_ERROR
+
+
+def parse_time(time_text: str) -> tuple[int, int] | str:
+    """(hour, minute) from 14:30, 2:30pm, 9.15 or 9am; or what is wrong with it."""
     text = time_text.strip().lower().replace(".", ":").replace(" ", "")
     suffix = text[-2:] if text.endswith(("am", "pm")) else ""
     hours, _, minutes = text.removesuffix(suffix).partition(":")
     if not hours.isdigit() or (minutes and not minutes.isdigit()):
-        return "Enter a time, for example 14:30 or 2:30pm"
+        return TIME_ERROR
     hour, minute = int(hours), int(minutes or 0)
     if suffix:
         if not 1 <= hour <= 12:
-            return "Enter a time, for example 14:30 or 2:30pm"
+            return TIME_ERROR
         hour = hour % 12 + (12 if suffix == "pm" else 0)
     if not (0 <= hour <= 23 and 0 <= minute <= 59):
-        return "Enter a time, for example 14:30 or 2:30pm"
+        return TIME_ERROR
+    return hour, minute
+
+
+def new_start_errors(day: str, month: str, year: str, time_text: str) -> dict[str, str]:
+    """Every field an agent got wrong at once ("day" for the date, "time"), so they fix both in one go."""
+    errors = {}
+    if isinstance(date_error := parse_date(day, month, year), str):
+        errors["day"] = date_error
+    if isinstance(time_error := parse_time(time_text), str):
+        errors["time"] = time_error
+    return errors
+
+
+def parse_new_start(day: str, month: str, year: str, time_text: str, *, now: datetime) -> datetime | str:
+    """The new appointment time an agent typed (London time), or what is wrong with it."""
+    local_date = parse_date(day, month, year)
+    if isinstance(local_date, str):
+        return local_date
+    clock_time = parse_time(time_text)
+    if isinstance(clock_time, str):
+        return clock_time
+    hour, minute = clock_time
     starts_at = datetime(local_date.year, local_date.month, local_date.day, hour, minute, tzinfo=LONDON)
     if starts_at <= now:
         return "The new time must be in the future"

@@ -20,7 +20,7 @@ _COLUMNS = (
     " a.duration_minutes, a.mode, a.transport_booked, a.interpreter_booked, a.status, a.request_state,"
     " a.sequence, a.first_viewed_at, s.code AS site_code, s.name AS site_name, s.address AS site_address,"
     " s.postcode AS site_postcode,"
-    " s.phone AS site_phone, o.phone AS organisation_phone,"
+    " s.phone AS site_phone, o.phone AS organisation_phone, o.code AS organisation_code,"
     " EXISTS (SELECT 1 FROM letters l WHERE l.appointment_id = a.id AND l.first_viewed_at IS NULL) AS unread_letter"
 )
 _FROM = " FROM appointments a JOIN sites s ON s.id = a.site_id JOIN organisations o ON o.id = a.organisation_id"

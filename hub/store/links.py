@@ -1,18 +1,24 @@
 """Patients' stable links: which patient a link reaches, and rotating a patient's link.
 
 Rotating gives the patient a new random link id and sets `link_rotated_at`: from then on the previous link id
-and any old-style link (the signed patient id, issued before link ids) no longer reach them.
+and any old-style link (the signed patient id, issued before link ids) no longer reach them. Sending a new link
+rotates and queues the new link to the patient in the same transaction (the console's admin action, and
+`python -m hub rotate-link`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from hub.clock import to_db
 from hub.db import Database, Transaction
-from hub.links import LegacyLink, new_link_id
+from hub.links import LegacyLink, new_link_id, patient_link
+from hub.rules.feed import choose_channel
+from hub.settings import Settings
 from hub.store.audit import record_audit
-from hub.vocabulary import ActorType, AuditAction, RecordType
+from hub.store.outbox import queue_message
+from hub.vocabulary import ActorType, AuditAction, Channel, Lane, MessageKind, RecordType
 
 
 async def patient_for_link(db: Database | Transaction, link: str | LegacyLink) -> int | None:
@@ -24,25 +30,82 @@ async def patient_for_link(db: Database | Transaction, link: str | LegacyLink) -
     return int(row["id"]) if row else None
 
 
+async def patient_by_ref(db: Database, *, organisation_code: str, ref: str) -> int | None:
+    """The patient the trust knows by this reference (MRN)."""
+    row = await db.fetch_one(
+        "SELECT p.id FROM patients p JOIN organisations o ON o.id = p.organisation_id WHERE o.code = ? AND p.mrn = ?",
+        (organisation_code, ref),
+    )
+    return int(row["id"]) if row else None
+
+
+async def _rotate(
+    tx: Transaction, *, patient_id: int, actor_type: ActorType, actor_id: str | int, detail: str, now: datetime
+) -> str | None:
+    link_id = new_link_id()
+    row = await tx.fetch_one(
+        "UPDATE patients SET link_id = ?, link_rotated_at = ? WHERE id = ? RETURNING id",
+        (link_id, to_db(now), patient_id),
+    )
+    if row is None:
+        return None
+    await record_audit(
+        tx,
+        at=now,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        action=AuditAction.PATIENT_LINK_ROTATED,
+        record_type=RecordType.PATIENT,
+        record_id=patient_id,
+        detail=detail,
+    )
+    return link_id
+
+
 async def rotate_patient_link(
     db: Database, *, patient_id: int, actor_type: ActorType, actor_id: str | int, now: datetime
 ) -> str | None:
     """A new link id for the patient (their earlier links stop working); None when there is no such patient."""
-    link_id = new_link_id()
     async with db.write() as tx:
-        row = await tx.fetch_one(
-            "UPDATE patients SET link_id = ?, link_rotated_at = ? WHERE id = ? RETURNING id",
-            (link_id, to_db(now), patient_id),
+        return await _rotate(tx, patient_id=patient_id, actor_type=actor_type, actor_id=actor_id, detail="", now=now)
+
+
+@dataclass(frozen=True)
+class NewLink:
+    link_id: str
+    channel: Channel | None  # how it was sent; None when we have no mobile or email we may use
+
+
+async def send_new_link(
+    db: Database, *, patient_id: int, actor_type: ActorType, actor_id: str | int, settings: Settings, now: datetime
+) -> NewLink | None:
+    """Rotates the patient's link and queues the new one by their usual channel (text or email), at once. With no
+    way to reach them the link is changed all the same (the old one may be in the wrong hands): the hub's next
+    message carries the new one. None when there is no such patient."""
+    async with db.write() as tx:
+        patient = await tx.fetch_one(
+            "SELECT mobile, email, contact_preference, opted_out, sms_opted_out, paperless FROM patients WHERE id = ?",
+            (patient_id,),
         )
-        if row is None:
+        if patient is None:
             return None
-        await record_audit(
-            tx,
-            at=now,
-            actor_type=actor_type,
-            actor_id=actor_id,
-            action=AuditAction.PATIENT_LINK_ROTATED,
-            record_type=RecordType.PATIENT,
-            record_id=patient_id,
+        way = choose_channel(patient)
+        recipient: str | None = {Channel.SMS: patient["mobile"], Channel.EMAIL: patient["email"]}.get(way)
+        channel = way if recipient else None
+        link_id = await _rotate(
+            tx, patient_id=patient_id, actor_type=actor_type, actor_id=actor_id, detail=channel or "not sent", now=now
         )
-    return link_id
+        assert link_id is not None  # the row was read in this transaction
+        if channel is not None and recipient:
+            await queue_message(
+                tx,
+                at=now,
+                kind=MessageKind.PATIENT_LINK,
+                channel=channel,
+                recipient=recipient,
+                template_id=settings.notify.templates.template_for(MessageKind.PATIENT_LINK, channel) or "",
+                personalisation={"link": patient_link(settings, link_id)},
+                patient_id=patient_id,
+                lane=Lane.IMMEDIATE,
+            )
+    return NewLink(link_id, channel)

@@ -133,6 +133,20 @@ async def claim_task(db: Database, *, task_id: int, staff_id: int, now: datetime
     return won == 1
 
 
+async def claim_next_task(
+    db: Database, *, staff_id: int, filters: Filters, scope: Scope, now: datetime, policy: QueuePolicy
+) -> int | None:
+    """The oldest task due now that nobody holds, claimed for this agent; None when there is none. Each try is
+    claim_task's conditional UPDATE, so two agents pressing at once get different tasks: the loser of a race
+    moves on to the next. Only the agent's trusts' tasks (`scope`)."""
+    for task in await list_queue(db, filters=filters, scope=scope, now=now, policy=policy, limit=50):
+        if task["held"]:
+            continue
+        if await claim_task(db, task_id=task["id"], staff_id=staff_id, now=now, policy=policy):
+            return int(task["id"])
+    return None
+
+
 async def release_task(db: Database, *, task_id: int, staff_id: int, now: datetime) -> bool:
     async with db.write() as tx:
         done = await tx.execute(

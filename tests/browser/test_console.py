@@ -158,6 +158,7 @@ def test_agent_rebooks_and_the_patients_calendar_follows(browser: Browser, conso
     expect(agent).to_have_url(console.url("/staff"))
 
     # Claim the oldest rebook request (the queue is oldest first) and record the new time.
+    agent.get_by_text("Filter the queue").click()
     agent.get_by_label("Kind").select_option("rebook")
     agent.get_by_role("button", name="Filter").click()
     first = agent.locator("#queue tbody tr").first
@@ -170,7 +171,7 @@ def test_agent_rebooks_and_the_patients_calendar_follows(browser: Browser, conso
     agent.get_by_label("Year").fill("2030")  # within the 5 years an outcome may reach
     agent.get_by_label("New time").fill("14:30")
     agent.get_by_role("button", name="Save new time and tell the patient").click()
-    expect(agent.locator("#notice")).to_contain_text("Outcome recorded")
+    expect(agent.locator("#notice")).to_contain_text("Call-back closed: appointment moved to the new time")
 
     # The patient's next calendar file has the new time and a higher SEQUENCE.
     after = _ics(patient, console, eye)
@@ -218,6 +219,22 @@ def test_console_pages_are_accessible(browser: Browser, console: Console) -> Non
     _axe(page, "Margaret Jones")
     page.goto(console.url("/staff/admin/staff"))
     _axe(page, "Staff")
+    page.get_by_role("button", name="Add a staff member").click()
+    _axe(page, "Add a staff member")
+    page.get_by_role("button", name="Add and show their set-up link").click()
+    _axe(page, "Add a staff member")  # with errors
+    page.get_by_label("Username").fill("newcomer1")
+    page.get_by_label("Agent: works the call-back queue").check()
+    page.get_by_label(re.compile(r"\(RAL\)$")).check()
+    page.get_by_role("button", name="Add and show their set-up link").click()
+    _axe(page, "Set-up link for newcomer1")
+    qr = page.get_by_role("img", name="QR code of the set-up link for newcomer1")
+    assert qr.evaluate("img => img.complete && img.naturalWidth") > 0, "the QR code is a broken image"
+    page.get_by_role("link", name="Back to staff").click()
+    page.get_by_role("button", name="Disable newcomer1").click()
+    _axe(page, "Disable newcomer1?")
+    page.get_by_role("link", name="No, go back to staff").click()
+    _axe(page, "Staff")
     page.get_by_role("link", name="Change trusts for admin1").click()
     _axe(page, "Trusts for admin1")
     page.goto(console.url("/staff/admin/audit?actor_type=agent"))
@@ -243,4 +260,44 @@ def test_console_task_page_is_accessible_while_held(browser: Browser, console: C
     _axe(page, heading)  # with errors
     page.get_by_role("button", name="Release it").click()
     _axe(page, "Call-back queue")
+    page.context.close()
+
+
+def test_the_queue_is_full_width_and_claims_are_near_the_top(browser: Browser, console: Console) -> None:
+    patient = browser.new_context().new_page()
+    DemoServer(console.base_url, console.links).sign_in(patient, PEOPLE["David Patel"])
+    patient.goto(console.url(appointment_links(patient)["Dermatology"] + "/rebook"))
+    patient.get_by_role("button", name="Send request").click()
+    patient.context.close()
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    _set_up(page, console, console.create_staff("agent3", "agent"))
+    # The queue uses the page's whole width, not two thirds of it.
+    table = page.locator("#queue").bounding_box()
+    main = page.locator("#maincontent").bounding_box()
+    assert table and main and table["width"] >= 0.95 * main["width"], (table, main)
+    # From the top of the page, Tab reaches Claim next straight after the header, and the first row's Claim after
+    # the filters' one summary and the row's own links (it took 13 presses through the filters before).
+    page.goto(console.url("/staff"))
+    reached: dict[str, int] = {}
+    for presses in range(1, 16):
+        page.keyboard.press("Tab")
+        name = page.evaluate("() => (document.activeElement.innerText || '').trim()")
+        in_queue = page.evaluate("() => !!document.activeElement.closest('#queue')")
+        if name.startswith("Claim the next call-back"):
+            reached.setdefault("next", presses)
+        if in_queue and name.startswith("Claim"):
+            reached.setdefault("row", presses)
+            break
+    assert reached.get("next", 99) <= 6 and reached.get("row", 99) <= 10, reached
+    # Claim next takes the oldest; cancelling asks first, and No goes back with nothing changed.
+    page.get_by_role("button", name="Claim the next call-back").click()
+    expect(page).to_have_url(re.compile(r"/staff/tasks/\d+$"))
+    heading = page.locator("h1").inner_text()
+    page.get_by_role("button", name="Cancel the appointment").click()
+    expect(page).to_have_url(re.compile(r"/staff/tasks/\d+/cancel$"))
+    _axe(page, page.locator("h1").inner_text())
+    page.get_by_role("link", name="No, go back to the call-back").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    page.get_by_role("button", name="Release it").click()
+    _axe(page, "Call-back queue")  # with its notice
     page.context.close()

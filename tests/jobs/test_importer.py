@@ -15,6 +15,7 @@ import pytest
 
 from hub.jobs.importer import COLUMNS, REQUIRED, Report, import_csv, import_file, row_bodies
 from hub.settings import ROOT
+from tests import factories
 from tests.conftest import SECRET
 from tests.harness import Harness
 
@@ -412,3 +413,21 @@ async def test_a_slots_file_is_told_by_its_header_and_applied_as_the_api_would(t
     assert await trust.db.fetch_all("SELECT status FROM slots WHERE ref = 'S1'") == [{"status": "withdrawn"}]
     with pytest.raises(ValueError, match="unknown column colour"):
         await run_import(trust, write_csv(tmp_path / "bad.csv", [slot_row(1)], [*columns, "colour"]))
+
+
+async def test_each_trusts_extract_lands_at_its_own_site_of_a_shared_code(trust: Harness, tmp_path: Path) -> None:
+    await trust.create_site(code="MAIN", name="Royal Free Main")
+    other = await trust.create_organisation(code="RVL", name="Other Trust")
+    async with trust.db.write() as tx:
+        await factories.create_site(tx, organisation_id=other, code="MAIN", name="Other Main")
+        await factories.create_site(tx, organisation_id=other, code="ONLYB", name="Only B")
+    for org, n in (("RAL", 1), ("RVL", 2)):
+        path = write_csv(tmp_path / f"{org}.csv", [row(n, site_code="MAIN")])
+        report = await import_file(trust.db, path, organisation_code=org, settings=trust.settings, clock=trust.clock)
+        assert report.rejected == [], org
+    landed = await trust.db.fetch_all(
+        "SELECT a.ref, s.name FROM appointments a JOIN sites s ON s.id = a.site_id ORDER BY a.ref"
+    )
+    assert landed == [{"ref": "A1", "name": "Royal Free Main"}, {"ref": "A2", "name": "Other Main"}]
+    report = await run_import(trust, write_csv(tmp_path / "b.csv", [row(3, site_code="ONLYB")]))  # RAL's extract
+    assert len(report.rejected) == 1 and "site_code" in report.rejected[0][1]

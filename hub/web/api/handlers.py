@@ -149,8 +149,6 @@ async def put_site(request: Request) -> Response:
             now=hub.clock.now(),
         )
         await _audit_unchanged(tx, hub, key, "put_site", code, applied)
-    if applied.outcome == "forbidden":
-        return await _reject(request, key, "put_site", code, list(applied.errors), status=403)
     return _answer("site_code", code, applied)
 
 
@@ -189,9 +187,8 @@ async def put_site_map_file(request: Request) -> Response:
             now=hub.clock.now(),
         )
         await _audit_unchanged(tx, hub, key, "put_site", code, applied)
-    if applied.outcome in ("forbidden", "rejected"):
-        status = 403 if applied.outcome == "forbidden" else 422
-        return await _reject(request, key, "put_site", code, list(applied.errors), status=status)
+    if applied.outcome == "rejected":
+        return await _reject(request, key, "put_site", code, list(applied.errors))
     return _answer("site_code", code, applied)
 
 

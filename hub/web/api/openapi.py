@@ -179,9 +179,13 @@ def _slot_paths() -> dict[str, Any]:
 
 def openapi_document(settings: Settings) -> dict[str, Any]:
     site_put = _put(
-        "Create or update a site", "site_code", "Site", "SiteResult", "Sites belong to the API key's organisation."
+        "Create or update a site",
+        "site_code",
+        "Site",
+        "SiteResult",
+        "Sites belong to the API key's organisation, and their codes are its own: another organisation may use the"
+        " same code for a site of its own.",
     )
-    site_put["put"]["responses"]["403"] = _errors("The site code belongs to another organisation")
     letter_query = _query_parameters(LetterQuery)
     for parameter in letter_query:
         if parameter["name"] == "appointment_ref":
@@ -228,7 +232,6 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "content": {"application/json": {"schema": _ref("SiteResult")}},
                 },
                 "201": {"description": "Created", "content": {"application/json": {"schema": _ref("SiteResult")}}},
-                "403": _errors("The site code belongs to another organisation"),
                 **_COMMON_ERRORS,
             },
         }

@@ -1,4 +1,8 @@
-"""Hospital sites: how to get there, parking, and a map to download. Public: no personal data."""
+"""Hospital sites: how to get there, parking, and a map to download. Public: no personal data.
+
+A site is named by its trust's code and its own (`/sites/MAIN?organisation=RAL`): two trusts may both have a site
+"MAIN". A link without the trust (made before codes were per trust) shows the site when one trust has the code,
+and lets the patient choose when several do."""
 
 from __future__ import annotations
 
@@ -8,15 +12,28 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from hub.store.sites import get_site_by_code, get_site_map
+from hub.db import Row
+from hub.store.sites import find_sites, get_site_map
 from hub.web.common import STATIC, hub_of, render, signed_in_patient
 
 
+async def _sites(request: Request) -> list[Row]:
+    organisation = request.query_params.get("organisation")
+    return await find_sites(
+        hub_of(request).db,
+        request.path_params["code"][:40],
+        organisation_code=organisation[:40] if organisation else None,
+    )
+
+
 async def site_page(request: Request) -> Response:
-    site = await get_site_by_code(hub_of(request).db, request.path_params["code"][:40])
-    if site is None:
+    sites = await _sites(request)
+    if not sites:
         raise HTTPException(404)
     await signed_in_patient(request)
+    if len(sites) > 1:
+        return render(request, "views/patient/site_choice.html", {"sites": sites})
+    site = sites[0]
     links = {}
     if site["latitude"] is not None and site["longitude"] is not None:
         lat, lon = site["latitude"], site["longitude"]
@@ -29,10 +46,13 @@ _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/svg+xml": ".svg
 
 
 async def site_map(request: Request) -> Response:
-    code = request.path_params["code"][:40]
-    uploaded = await get_site_map(hub_of(request).db, code)
+    sites = await _sites(request)
+    if len(sites) != 1:  # no such site, or several trusts' sites of this code and none chosen
+        raise HTTPException(404)
+    site = sites[0]
+    uploaded = await get_site_map(hub_of(request).db, site["id"])
     if uploaded is not None:  # sent by the hospital through the API
-        filename = f"{code.lower()}-site-map{_EXTENSIONS.get(uploaded['media_type'], '')}"
+        filename = f"{site['code'].lower()}-site-map{_EXTENSIONS.get(uploaded['media_type'], '')}"
         return Response(
             bytes(uploaded["content"]),
             media_type=uploaded["media_type"],
@@ -41,8 +61,7 @@ async def site_map(request: Request) -> Response:
                 "Cache-Control": "public, max-age=3600",
             },
         )
-    site = await get_site_by_code(hub_of(request).db, code)
-    if site is None or not site["map_file"]:
+    if not site["map_file"]:
         raise HTTPException(404)
     path = (STATIC / "maps" / site["map_file"]).resolve()
     if path.parent != (STATIC / "maps").resolve() or not path.is_file():

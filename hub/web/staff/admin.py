@@ -1,6 +1,8 @@
-"""Admin pages: staff accounts (disable, reset the authenticator) and the audit log."""
+"""Admin pages: staff accounts (add, disable, reset the authenticator) and the audit log."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -8,12 +10,12 @@ from starlette.responses import Response
 
 from hub.rules.validation import printable
 from hub.store.audit import record_staff_read
-from hub.store.staff import disable_staff, get_staff, list_staff, reset_totp
+from hub.store.staff import create_staff, disable_staff, get_staff, list_staff, reset_totp
 from hub.store.staff_lookup import list_audit
 from hub.store.staff_scope import set_staff_organisations, staff_in_scope, staff_organisation_codes
-from hub.vocabulary import AuditAction, RecordType
+from hub.vocabulary import AuditAction, RecordType, StaffRole
 from hub.web.common import hub_of, read_form
-from hub.web.staff.common import require_admin, scope_of, see_other, staff_page
+from hub.web.staff.common import qr_data_uri, require_admin, scope_of, see_other, staff_page
 
 DONE = {
     "disabled": "The account is disabled and its sessions ended.",
@@ -38,11 +40,88 @@ async def staff_list(request: Request) -> Response:
     )
 
 
+async def _new_staff_context(request: Request, errors: dict[str, str], values: dict[str, str]) -> dict[str, Any]:
+    """The form's choices: the trusts the admin may give (their own; every one for a hub-wide admin)."""
+    scope = scope_of(request)
+    organisations = await hub_of(request).db.fetch_all("SELECT id, code, name FROM organisations ORDER BY code")
+    trusts = [o for o in organisations if scope.sees(o["id"])]
+    return {"roles": list(StaffRole), "trusts": trusts, "hub_wide": scope.hub_wide, "errors": errors, "values": values}
+
+
+async def new_staff_page(request: Request) -> Response:
+    await require_admin(request)
+    return staff_page(request, "admin_staff_new.html", await _new_staff_context(request, {}, {}))
+
+
+async def create(request: Request) -> Response:
+    """Adds an account as `create-staff` does and shows its one-time set-up link, once: nothing stores it."""
+    hub = hub_of(request)
+    await require_admin(request)
+    form = await read_form(request)
+    values = {"username": printable(form.get("username", "")).strip()[:100], "role": form.get("role", "")}
+    ticked = {k: "yes" for k, v in form.items() if v == "yes" and (k.startswith("organisation-") or k == "hub_wide")}
+    values.update(ticked)
+    codes = [k.removeprefix("organisation-") for k in ticked if k.startswith("organisation-")]
+    errors = {}
+    if not values["username"]:
+        errors["username"] = "Enter a username"
+    if values["role"] not in tuple(StaffRole):
+        errors["role"] = "Choose a role"
+    if not codes and "hub_wide" not in ticked:
+        errors["trusts"] = "Choose the trusts they work for"
+    if not errors:
+        try:
+            token = await create_staff(
+                hub.db,
+                username=values["username"],
+                role=values["role"],
+                secret=hub.settings.secret_key,
+                now=hub.clock.now(),
+                hours=hub.settings.staff.setup_hours,
+                organisations=codes,
+                hub_wide="hub_wide" in ticked,
+                by=scope_of(request),
+            )
+        except ValueError as exc:
+            field = "username" if "username" in str(exc) or "staff member called" in str(exc) else "trusts"
+            errors[field] = str(exc).capitalize()
+    if errors:
+        context = await _new_staff_context(request, errors, values)
+        return staff_page(request, "admin_staff_new.html", context, status=400)
+    link = f"{hub.settings.base_url}/staff/setup/{token}"
+    response = staff_page(
+        request,
+        "admin_staff_link.html",
+        {
+            "username": values["username"].lower(),
+            "role": values["role"],
+            "link": link,
+            "qr": qr_data_uri(link),
+            "hours": hub.settings.staff.setup_hours,
+        },
+    )
+    response.headers["Cache-Control"] = "no-store"  # the link is a credential until it is used
+    return response
+
+
+async def confirm_disable(request: Request) -> Response:
+    """The question before an admin disables an account; its Yes posts with confirm=yes."""
+    hub = hub_of(request)
+    me = await require_admin(request)
+    await _staff_or_404(request)
+    person = await get_staff(hub.db, request.path_params["id"])
+    if person is None or person["disabled_at"] or person["id"] == me["id"]:
+        return see_other("/staff/admin/staff")
+    return staff_page(request, "admin_staff_disable.html", {"person": person})
+
+
 async def disable(request: Request) -> Response:
     hub = hub_of(request)
     me = await require_admin(request)
-    await read_form(request)
+    form = await read_form(request)
     await _staff_or_404(request)
+    if form.get("confirm") != "yes":
+        return see_other(f"/staff/admin/staff/{request.path_params['id']}/disable")
     await disable_staff(hub.db, staff_id=request.path_params["id"], by=me["id"], now=hub.clock.now())
     return see_other("/staff/admin/staff?done=disabled")
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from datetime import timedelta
 from typing import Any
 
+import segno
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -122,3 +125,10 @@ async def staff_sign_in_required(request: Request, exc: Exception) -> Response:
     if exc.timed_out:
         delete_staff_cookie(response, request)
     return response
+
+
+def qr_data_uri(uri: str) -> str:
+    # A standalone SVG document: without its xmlns an <img> shows it as a broken image (svg_inline leaves it out).
+    svg = io.BytesIO()
+    segno.make(uri, error="m").save(svg, kind="svg", scale=5, dark="#212b32", light="#ffffff", xmldecl=False)
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.getvalue()).decode()

@@ -1,4 +1,5 @@
-"""Patient look-up and the patient's record for agents, with the two actions: stop texts, resend the link."""
+"""Patient look-up and the patient's record for agents, with its actions: stop texts, resend the link, and (admins)
+send a new link, which stops the old one working."""
 
 from __future__ import annotations
 
@@ -12,16 +13,21 @@ from hub.rules.codes import keyed_hash
 from hub.rules.contacts import parse_date_of_birth
 from hub.rules.validation import printable
 from hub.store.audit import record_staff_read
+from hub.store.links import send_new_link
 from hub.store.staff_lookup import SEARCH_LIMIT, find_patients, get_patient_record, opt_out_of_texts, resend_link
-from hub.vocabulary import AuditAction, RecordType
+from hub.store.staff_scope import patient_in_scope
+from hub.vocabulary import ActorType, AuditAction, RecordType
 from hub.web.common import hub_of, read_form
-from hub.web.staff.common import require_staff, scope_of, see_other, staff_page
+from hub.web.staff.common import require_admin, require_staff, scope_of, see_other, staff_page
 
 DONE = {
     "opted_out": "Texts are stopped for this patient. Messages go by email or post.",
     "link_sent": "The patient's link is on its way.",
     "no_contact": "The link was not sent: we have no mobile number or email address we may use for this patient"
     " (none on record, or they chose post only).",
+    "new_link_sent": "A new link is on its way to the patient. Their old link no longer works.",
+    "new_link_not_sent": "Their old link no longer works. The new link was not sent: we have no mobile number or email"
+    " address we may use for this patient. The next message the hub sends them carries it.",
 }
 
 
@@ -131,3 +137,34 @@ async def send_link(request: Request) -> Response:
     if sent is None:
         raise HTTPException(404)
     return see_other(f"/staff/patients/{patient_id}?done={'link_sent' if sent else 'no_contact'}")
+
+
+async def new_link_page(request: Request) -> Response:
+    """Asks first: a new link cannot be undone, and the patient's old one stops working."""
+    hub = hub_of(request)
+    await require_admin(request)
+    record = await get_patient_record(hub.db, request.path_params["id"], scope=scope_of(request))
+    if record is None:
+        raise HTTPException(404)
+    return staff_page(request, "new_link.html", {"patient": record["patient"]})
+
+
+async def send_new_link_now(request: Request) -> Response:
+    hub = hub_of(request)
+    staff = await require_admin(request)
+    await read_form(request)
+    patient_id = request.path_params["id"]
+    if not await patient_in_scope(hub.db, patient_id, scope_of(request)):
+        raise HTTPException(404)
+    sent = await send_new_link(
+        hub.db,
+        patient_id=patient_id,
+        actor_type=ActorType.AGENT,
+        actor_id=staff["id"],
+        settings=hub.settings,
+        now=hub.clock.now(),
+    )
+    if sent is None:
+        raise HTTPException(404)
+    done = "new_link_sent" if sent.channel else "new_link_not_sent"
+    return see_other(f"/staff/patients/{patient_id}?done={done}")

@@ -9,12 +9,13 @@ from starlette.responses import Response
 from hub.clock import format_date, format_time
 from hub.db import Row
 from hub.rules.export import csv_text
-from hub.rules.tasks import parse_new_start
+from hub.rules.tasks import new_start_errors, parse_new_start
 from hub.store.audit import record_staff_read
 from hub.store.lifecycle import describe_conflict
 from hub.store.task_outcomes import NotHeld, Outcome, record_outcome
 from hub.store.tasks import (
     Filters,
+    claim_next_task,
     claim_task,
     export_rows,
     filter_choices,
@@ -23,15 +24,28 @@ from hub.store.tasks import (
     list_queue,
     release_task,
 )
-from hub.vocabulary import AGENT_OUTCOMES, AuditAction, RecordType, TaskKind, TaskOutcome, TaskStatus
+from hub.vocabulary import (
+    AGENT_OUTCOMES,
+    AuditAction,
+    HospitalStatus,
+    RecordType,
+    TaskKind,
+    TaskOutcome,
+    TaskStatus,
+)
 from hub.web.common import hub_of, read_form
 from hub.web.staff.common import require_admin, require_staff, scope_of, see_other, staff_page
 
+# What was done, said after each action (keys from hub.store.task_outcomes' results and the outcome kinds).
 NOTICES = {
     "taken": "Another agent has claimed that call-back.",
     "released": "You released the call-back. It is back in the queue.",
     "lapsed": "Your claim on that call-back lapsed. Claim it again to record an outcome.",
-    "closed": "Outcome recorded. The call-back is closed.",
+    "none": "No call-backs are waiting to be claimed.",
+    TaskOutcome.REBOOKED: "Call-back closed: appointment moved to the new time. The patient is told.",
+    TaskOutcome.CANCELLED: "Call-back closed: appointment cancelled. The patient is told.",
+    TaskOutcome.CLOSED: "Call-back closed with your note. The patient's request is withdrawn.",
+    TaskOutcome.ACCEPTED_HOSPITAL: "Call-back closed: the hospital's version stands. The patient is told.",
     "emailed": "Email sent asking the patient to ring the booking team. The call-back is closed.",
     "retry": "No answer recorded. The call-back returns to the queue later.",
     "letter": "No answer recorded. That was the last attempt, so a letter is on its way to the patient.",
@@ -112,6 +126,15 @@ async def task_detail(request: Request) -> Response:
     return response
 
 
+async def confirm_cancel(request: Request) -> Response:
+    """The question before an agent cancels an appointment; its Yes posts the outcome with confirm=yes."""
+    staff = await require_staff(request)
+    task = await _task_or_404(request)
+    if not holds(task, staff["id"]) or task["appointment_status"] != HospitalStatus.BOOKED:
+        return see_other(f"/staff/tasks/{task['id']}")
+    return staff_page(request, "task_cancel.html", {"task": task})
+
+
 async def claim(request: Request) -> Response:
     hub = hub_of(request)
     staff = await require_staff(request)
@@ -122,6 +145,21 @@ async def claim(request: Request) -> Response:
         hub.db, task_id=task_id, staff_id=staff["id"], now=hub.clock.now(), policy=hub.policies.queue
     )
     return see_other(f"/staff/tasks/{task_id}" if won else "/staff?done=taken")
+
+
+async def claim_next(request: Request) -> Response:
+    hub = hub_of(request)
+    staff = await require_staff(request)
+    form = await read_form(request)
+    task_id = await claim_next_task(
+        hub.db,
+        staff_id=staff["id"],
+        filters=Filters.from_query(form),
+        scope=scope_of(request),
+        now=hub.clock.now(),
+        policy=hub.policies.queue,
+    )
+    return see_other(f"/staff/tasks/{task_id}" if task_id else "/staff?done=none")
 
 
 async def release(request: Request) -> Response:
@@ -141,9 +179,11 @@ def _outcome_from(form: dict[str, str], *, now_errors: dict[str, str], request: 
         return None
     kind = TaskOutcome(chosen)
     if kind == TaskOutcome.REBOOKED:
-        start = parse_new_start(
-            form.get("day", ""), form.get("month", ""), form.get("year", ""), form.get("time", ""), now=hub.clock.now()
-        )
+        typed = (form.get("day", ""), form.get("month", ""), form.get("year", ""), form.get("time", ""))
+        if field_errors := new_start_errors(*typed):
+            now_errors.update(field_errors)
+            return None
+        start = parse_new_start(*typed, now=hub.clock.now())
         if isinstance(start, str):
             now_errors["day" if "date" in start else "time"] = start
             return None
@@ -164,6 +204,9 @@ async def outcome(request: Request) -> Response:
     chosen = _outcome_from(form, now_errors=errors, request=request)
     if chosen is None:
         return await task_page(request, errors=errors, values=form, status=400)
+    if chosen.kind == TaskOutcome.CANCELLED and form.get("confirm") != "yes":
+        # Cancelling cannot be undone from here: it is asked again on a page of its own.
+        return see_other(f"/staff/tasks/{request.path_params['id']}/cancel")
     try:
         result = await record_outcome(
             hub.db,
@@ -181,7 +224,7 @@ async def outcome(request: Request) -> Response:
         return see_other(f"/staff/tasks/{task['id']}" if closed else "/staff?done=lapsed")
     except ValueError as exc:
         return await task_page(request, errors={"outcome": str(exc).capitalize()}, values=form, status=400)
-    return see_other(f"/staff?done={result}")
+    return see_other(f"/staff?done={chosen.kind if result == 'closed' else result}")
 
 
 async def queue_csv(request: Request) -> Response:

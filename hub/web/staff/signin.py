@@ -3,10 +3,6 @@ Set-up links from `python -m hub create-staff` choose the password. Sign-out."""
 
 from __future__ import annotations
 
-import base64
-import io
-
-import segno
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,6 +21,7 @@ from hub.web.common import client_key, hub_of, read_form
 from hub.web.staff.common import (
     current_session,
     delete_staff_cookie,
+    qr_data_uri,
     require_staff,
     see_other,
     set_staff_cookie,
@@ -152,20 +149,13 @@ async def submit_code(request: Request) -> Response:
     return await _signed_in(request, session)
 
 
-def _qr_data_uri(uri: str) -> str:
-    # A standalone SVG document: without its xmlns an <img> shows it as a broken image (svg_inline leaves it out).
-    svg = io.BytesIO()
-    segno.make(uri, error="m").save(svg, kind="svg", scale=5, dark="#212b32", light="#ffffff", xmldecl=False)
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.getvalue()).decode()
-
-
 async def _enrol_context(request: Request, session: StaffSession) -> dict[str, object]:
     hub = hub_of(request)
     staff = await get_staff(hub.db, session.staff_id)
     assert staff is not None and session.pending_secret is not None
     uri = provisioning_uri(session.pending_secret, username=staff["username"], issuer=hub.settings.service_name)
     secret = session.pending_secret
-    return {"qr": _qr_data_uri(uri), "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))}
+    return {"qr": qr_data_uri(uri), "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))}
 
 
 async def enrol_page(request: Request) -> Response:

@@ -304,7 +304,7 @@ async def test_detail_page_shows_the_appointment_and_its_actions(hub: Harness) -
         assert expected in text, expected
     assert actions_on(html, appointment_id) == {"confirm": True, "rebook": True, "cancel": True}
     assert f'href="/appointments/{appointment_id}.ics"' in html
-    assert 'href="/sites/RFH"' in html
+    assert 'href="/sites/RFH?organisation=RAL"' in html
 
 
 # Confirm

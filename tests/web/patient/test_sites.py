@@ -29,9 +29,9 @@ async def test_site_page_has_address_directions_parking_and_map_links(hub: Harne
     assert links["See it on OpenStreetMap (opens another website)"] == (
         "https://www.openstreetmap.org/?mlat=51.5533&mlon=-0.1652#map=17/51.5533/-0.1652"
     )
-    assert links["Download the site map"] == "/sites/RFH/map"
+    assert links["Download the site map"] == "/sites/RFH/map?organisation=RAL"
     assert links["020 7794 0500"] == "tel:02077940500"
-    assert '<img class="hub-map" src="/sites/RFH/map"' in html
+    assert '<img class="hub-map" src="/sites/RFH/map?organisation=RAL"' in html
 
 
 async def test_map_downloads_as_an_svg_attachment(hub: Harness) -> None:

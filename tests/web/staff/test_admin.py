@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -37,7 +38,7 @@ async def test_an_admin_manages_staff(hub: Harness, new_browser: Callable[..., H
     other.clock.advance(seconds=30)
     response = await submit_password(other, agent.username, agent.password)
     assert response.headers["location"] == "/staff/enrol"  # a new authenticator before anything else
-    await hub.post_form(f"/staff/admin/staff/{agent.id}/disable", {}, csrf_from="/staff/sign-in")
+    await hub.post_form(f"/staff/admin/staff/{agent.id}/disable", {"confirm": "yes"}, csrf_from="/staff/sign-in")
     response = await submit_password(other, agent.username, agent.password)
     assert response.status_code == 400 and WRONG in response.text
 
@@ -102,3 +103,75 @@ async def test_a_hub_wide_admin_gives_any_trust_or_every_trust_and_it_is_audited
         (str(admin.id), "organisations RVR"),
         (str(admin.id), "organisations none; hub-wide"),
     ]
+
+
+async def test_disabling_asks_first_on_a_page_of_its_own(hub: Harness, new_browser: Callable[..., Harness]) -> None:
+    agent = await set_up_staff(new_browser(hub), "bob", "agent")
+    await set_up_staff(hub, "root", "admin")
+    listing = (await hub.client.get("/staff/admin/staff")).text
+    assert f'href="/staff/admin/staff/{agent.id}/disable"' in listing
+    # A post without the confirmation (an old page, a slip) only leads to the question.
+    response = await hub.post_form(f"/staff/admin/staff/{agent.id}/disable", {}, csrf_from="/staff/sign-in")
+    assert response.status_code == 303 and response.headers["location"] == f"/staff/admin/staff/{agent.id}/disable"
+    row = await hub.db.fetch_one("SELECT disabled_at FROM staff_users WHERE username = 'bob'")
+    assert row is not None and row["disabled_at"] is None
+    question = await hub.client.get(f"/staff/admin/staff/{agent.id}/disable")
+    check_page(question.text)
+    assert "<h1>Disable bob?</h1>" in question.text and 'name="confirm" value="yes"' in question.text
+    response = await hub.post_form(
+        f"/staff/admin/staff/{agent.id}/disable", {"confirm": "yes"}, csrf_from="/staff/sign-in"
+    )
+    assert response.headers["location"] == "/staff/admin/staff?done=disabled"
+    row = await hub.db.fetch_one("SELECT disabled_at FROM staff_users WHERE username = 'bob'")
+    assert row is not None and row["disabled_at"] is not None
+
+
+async def test_an_admin_adds_staff_and_sees_the_set_up_link_once(
+    hub: Harness, new_browser: Callable[..., Harness]
+) -> None:
+    admin = await set_up_staff(hub, "root", "admin")
+    page = await hub.client.get("/staff/admin/staff/new")
+    check_page(page.text)
+    assert 'name="organisation-RAL"' in page.text and 'name="hub_wide"' not in page.text
+    bad = await hub.post_form("/staff/admin/staff/new", {"username": "", "role": "boss"})
+    assert bad.status_code == 400 and "Enter a username" in bad.text and "Choose a role" in bad.text
+    assert "Choose the trusts they work for" in bad.text
+    check_page(bad.text)
+    await hub.organisation_id("RVR")
+    theirs = await hub.post_form(
+        "/staff/admin/staff/new", {"username": "c.jones", "role": "agent", "organisation-RVR": "yes"}
+    )
+    assert theirs.status_code == 400 and "only give an account the trusts you work for" in theirs.text
+    shown = await hub.post_form(
+        "/staff/admin/staff/new", {"username": "C.Jones", "role": "agent", "organisation-RAL": "yes"}
+    )
+    assert shown.status_code == 200 and shown.headers["cache-control"] == "no-store"
+    check_page(shown.text)
+    link = re.search(r'<code id="setup-link">(\S+)</code>', shown.text)
+    assert link and link.group(1).startswith(f"{hub.settings.base_url}/staff/setup/")
+    assert 'alt="QR code of the set-up link for c.jones"' in shown.text and "data:image/svg+xml;base64," in shown.text
+    again = await hub.post_form(
+        "/staff/admin/staff/new", {"username": "c.jones", "role": "agent", "organisation-RAL": "yes"}
+    )
+    assert again.status_code == 400 and "There is already a staff member called c.jones" in again.text
+    # Audited as the admin's act, not the command line's.
+    audit = await hub.db.fetch_all(
+        "SELECT actor_type, actor_id, detail FROM audit_events WHERE action = 'staff_created'"
+    )
+    assert audit[-1] == {"actor_type": "agent", "actor_id": str(admin.id), "detail": "organisations RAL"}
+    # The link works: the new agent chooses a password from it.
+    newcomer = new_browser(hub, "198.51.100.30")
+    path = link.group(1).removeprefix(hub.settings.base_url)
+    password = "a long enough password for the test"
+    response = await newcomer.post_form(path, {"password": password, "confirm": password})
+    assert response.status_code == 303 and response.headers["location"] == "/staff/enrol"
+
+
+async def test_an_agent_cannot_add_staff(hub: Harness) -> None:
+    await set_up_staff(hub, "alice", "agent")
+    assert (await hub.client.get("/staff/admin/staff/new")).status_code == 403
+    response = await hub.post_form(
+        "/staff/admin/staff/new", {"username": "mallory", "role": "admin"}, csrf_from="/staff/sign-in"
+    )
+    assert response.status_code == 403
+    assert await hub.db.fetch_one("SELECT id FROM staff_users WHERE username = 'mallory'") is None

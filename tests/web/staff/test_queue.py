@@ -177,7 +177,7 @@ async def test_rebooked_moves_the_appointment_tells_the_patient_and_the_hospital
             "clinician": "Dr B Other",
         },
     )
-    assert done == "/staff?done=closed"
+    assert done == "/staff?done=rebooked"
     a = await hub.db.fetch_one(
         "SELECT starts_at, sequence, request_state, clinician FROM appointments WHERE id = ?", (appointment_id,)
     )
@@ -205,7 +205,7 @@ async def test_cancelled_cancels_and_tells(hub: Harness) -> None:
     task_id, appointment_id = await _rebook_task(hub)
     await set_up_staff(hub)
     await _claim(hub, task_id)
-    assert await _outcome(hub, task_id, {"outcome": "cancelled"}) == "/staff?done=closed"
+    assert await _outcome(hub, task_id, {"outcome": "cancelled", "confirm": "yes"}) == "/staff?done=cancelled"
     a = await hub.db.fetch_one("SELECT status, sequence FROM appointments WHERE id = ?", (appointment_id,))
     assert a == {"status": "cancelled", "sequence": 1}
     message = await hub.db.fetch_one("SELECT kind FROM outbox_messages WHERE appointment_id = ?", (appointment_id,))
@@ -305,7 +305,7 @@ async def test_closed_with_a_note_withdraws_the_request(hub: Harness) -> None:
 async def test_an_outcome_without_a_claim_changes_nothing(hub: Harness) -> None:
     task_id, appointment_id = await _rebook_task(hub)
     await set_up_staff(hub)
-    assert await _outcome(hub, task_id, {"outcome": "cancelled"}) == "/staff?done=lapsed"
+    assert await _outcome(hub, task_id, {"outcome": "cancelled", "confirm": "yes"}) == "/staff?done=lapsed"
     a = await hub.db.fetch_one("SELECT status FROM appointments WHERE id = ?", (appointment_id,))
     assert a == {"status": "booked"}
 
