@@ -148,3 +148,14 @@ async def test_an_admin_of_both_trusts_sees_both_in_the_csv_and_audit_log(
 ) -> None:
     await set_up_staff(hub, "erin", "admin", organisations=["RAL", "RVR"])
     assert all([await _sees(hub, trust, admin=True) for trust in trusts])
+
+
+async def test_claim_next_takes_only_the_agents_trusts_tasks(hub: Harness, trusts: tuple[Trust, Trust]) -> None:
+    mine, theirs = trusts
+    await set_up_staff(hub, organisations=["RVR"])  # the other trust's agent: its task is the newer one
+    first = await hub.post_form("/staff/claim-next", {}, csrf_from="/staff")
+    assert first.headers["location"] == f"/staff/tasks/{theirs.task}"
+    second = await hub.post_form("/staff/claim-next", {}, csrf_from="/staff")
+    assert second.headers["location"] == "/staff?done=none"
+    row = await hub.db.fetch_one("SELECT status FROM tasks WHERE id = ?", (mine.task,))
+    assert row is not None and row["status"] == "open"
