@@ -42,9 +42,11 @@ run: $(BIN)/.runtime node_modules/.installed
 	$(BIN)/python -m hub demo $(if $(PORT),--port $(PORT))
 
 # An admin's one-time set-up link for the demo's console (make staff STAFF=jsmith ROLE=agent for others).
+# The demo's admin is hub-wide; others work for the demo's trust (ORG=CODE for another).
 staff: $(BIN)/.runtime
 	HUB_DEMO=true $(if $(PORT),HUB_BASE_URL=http://127.0.0.1:$(PORT)) $(BIN)/python -m hub create-staff \
-		--username $(or $(STAFF),admin) --role $(or $(ROLE),admin)
+		--username $(or $(STAFF),admin) --role $(or $(ROLE),admin) \
+		$(if $(filter admin,$(or $(ROLE),admin)),$(if $(ORG),--organisation $(ORG),--hub-wide),--organisation $(or $(ORG),RAL))
 
 check: install
 	$(BIN)/ruff check .

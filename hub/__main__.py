@@ -82,17 +82,36 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
         elif args.command == "create-staff":
             from hub.store.staff import create_staff
 
-            token = await create_staff(
-                db,
-                username=args.username,
-                role=args.role,
-                secret=settings.secret_key,
-                now=now,
-                hours=settings.staff.setup_hours,
-            )
+            organisations = args.organisation or []
+            if not organisations and not args.hub_wide:
+                # On a hub of one trust the account is that trust's (the demo's `make staff`); otherwise say which.
+                codes = [r["code"] for r in await db.fetch_all("SELECT code FROM organisations ORDER BY code")]
+                if len(codes) != 1:
+                    print(
+                        "Give the trusts this person works for: --organisation CODE (repeat it for several), or"
+                        f" --hub-wide for every trust. This hub has: {', '.join(codes) or 'no organisations yet'}.",
+                        file=sys.stderr,
+                    )
+                    return 2
+                organisations = codes
+            try:
+                token = await create_staff(
+                    db,
+                    username=args.username,
+                    role=args.role,
+                    secret=settings.secret_key,
+                    now=now,
+                    hours=settings.staff.setup_hours,
+                    organisations=organisations,
+                    hub_wide=args.hub_wide,
+                )
+            except ValueError as exc:
+                print(f"Not created: {exc}.", file=sys.stderr)
+                return 2
+            trusts = "every trust (hub-wide)" if args.hub_wide else ", ".join(organisations)
             print(
-                f"Created {args.role} {args.username.lower()}. Send them this one-time set-up link (it works for"
-                f" {settings.staff.setup_hours} hours):"
+                f"Created {args.role} {args.username.lower()} for {trusts}. Send them this one-time set-up link (it"
+                f" works for {settings.staff.setup_hours} hours):"
             )
             print(f"{settings.base_url}/staff/setup/{token}")
         elif args.command == "record-service-resend":
@@ -184,6 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     staff = commands.add_parser("create-staff", help="add a booking-centre agent or admin (prints a set-up link)")
     staff.add_argument("--username", required=True)
     staff.add_argument("--role", required=True, choices=list(StaffRole))
+    staff.add_argument(
+        "--organisation",
+        action="append",
+        metavar="CODE",
+        help="a trust this person works for (repeat for several; optional on a hub of one trust)",
+    )
+    staff.add_argument("--hub-wide", action="store_true", help="sees every trust (for admins of the whole hub)")
     rotate = commands.add_parser(
         "rotate-link", help="send a patient a new link; their old links stop working (a link in the wrong hands)"
     )

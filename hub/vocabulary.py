@@ -379,6 +379,7 @@ class AuditAction(StrEnum):
     STAFF_ENROLLED = "staff_enrolled"
     STAFF_DISABLED = "staff_disabled"
     STAFF_TOTP_RESET = "staff_totp_reset"
+    STAFF_ORGANISATIONS_CHANGED = "staff_organisations_changed"
     # Staff reads of patient data (who saw what): search terms only as a keyed hash
     PATIENTS_SEARCHED = "patients_searched"
     PATIENT_RECORD_VIEWED = "patient_record_viewed"

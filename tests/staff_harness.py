@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -28,11 +29,29 @@ def code_for(hub: Harness, secret: str, *, steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(hub.clock.now().timestamp() + 30 * steps)
 
 
-async def set_up_staff(hub: Harness, username: str = "alice", role: str = "agent", password: str = PASSWORD) -> Staff:
+async def set_up_staff(
+    hub: Harness,
+    username: str = "alice",
+    role: str = "agent",
+    password: str = PASSWORD,
+    *,
+    organisations: Sequence[str] | None = None,
+    hub_wide: bool = False,
+) -> Staff:
     """Creates the account, chooses its password through the set-up link and enrols the authenticator:
-    the hub's client ends up signed in as this person."""
+    the hub's client ends up signed in as this person. Unless told otherwise they work for the test trust (the
+    one the harness's factories use)."""
+    if organisations is None:
+        organisations = [] if hub_wide else [await _default_trust(hub)]
     token = await create_staff(
-        hub.db, username=username, role=role, secret=hub.settings.secret_key, now=hub.clock.now(), hours=24
+        hub.db,
+        username=username,
+        role=role,
+        secret=hub.settings.secret_key,
+        now=hub.clock.now(),
+        hours=24,
+        organisations=organisations,
+        hub_wide=hub_wide,
     )
     response = await hub.post_form(f"/staff/setup/{token}", {"password": password, "confirm": password})
     assert response.status_code == 303 and response.headers["location"] == "/staff/enrol", response.text
@@ -45,6 +64,12 @@ async def set_up_staff(hub: Harness, username: str = "alice", role: str = "agent
     row = await hub.db.fetch_one("SELECT id FROM staff_users WHERE username = ?", (username,))
     assert row is not None
     return Staff(int(row["id"]), username, password, secret)
+
+
+async def _default_trust(hub: Harness) -> str:
+    row = await hub.db.fetch_one("SELECT code FROM organisations WHERE id = ?", (await hub.organisation_id(),))
+    assert row is not None
+    return str(row["code"])
 
 
 async def staff_signed_in(hub: Harness) -> bool:

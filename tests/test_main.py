@@ -70,7 +70,7 @@ def test_create_staff_works_against_the_demo_as_make_staff_runs_it(tmp_path: Pat
     env = {**_demo_env(tmp_path), "HUB_DEMO": "true"}
     subprocess.run([sys.executable, "-m", "hub", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
     done = subprocess.run(
-        [sys.executable, "-m", "hub", "create-staff", "--username", "admin", "--role", "admin"],
+        [sys.executable, "-m", "hub", "create-staff", "--username", "admin", "--role", "admin", "--hub-wide"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -79,8 +79,28 @@ def test_create_staff_works_against_the_demo_as_make_staff_runs_it(tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr
     assert "http://127.0.0.1:8000/staff/setup/" in done.stdout
+    assert "every trust (hub-wide)" in done.stdout
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert "HUB_DEMO=true" in makefile and "create-staff" in makefile
+    assert "--hub-wide" in makefile.split("\nstaff:", 1)[1].split("\n\n", 1)[0]
+
+
+def test_create_staff_asks_for_the_trusts_when_the_hub_has_other_than_one(tmp_path: Path) -> None:
+    env = {**_demo_env(tmp_path), "HUB_DEMO": "true"}
+    subprocess.run([sys.executable, "-m", "hub", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
+
+    def create(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "hub", *args]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    done = create("create-staff", "--username", "ann", "--role", "agent")
+    assert done.returncode == 2 and "--organisation CODE" in done.stderr and "no organisations yet" in done.stderr
+    for code in ("RAL", "RVR"):
+        assert create("create-organisation", "--code", code, "--name", code, "--phone", "1").returncode == 0
+    done = create("create-staff", "--username", "ann", "--role", "agent", "--organisation", "XYZ")
+    assert done.returncode == 2 and "no organisation with the code 'XYZ'" in done.stderr
+    done = create("create-staff", "--username", "ann", "--role", "agent", "--organisation", "RAL", "--organisation=RVR")
+    assert done.returncode == 0 and "Created agent ann for RAL, RVR." in done.stdout, done.stderr
 
 
 def _patients() -> list[tuple[str, ...]]:

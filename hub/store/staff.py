@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,7 +22,9 @@ from hub.rules.staff import (
     is_locked,
     password_matches,
 )
+from hub.rules.staff_scope import SYSTEM, Scope
 from hub.store.audit import record_audit
+from hub.store.staff_scope import assign_organisations, staff_scoped
 from hub.vocabulary import ActorType, AuditAction, RecordType, StaffRole, TaskStatus
 
 _COLUMNS = (
@@ -66,10 +69,19 @@ async def _audit(tx: Transaction, *, actor: str | int, action: AuditAction, staf
 
 
 async def create_staff(
-    db: Database, *, username: str, role: str, secret: str, now: datetime, hours: int, by: int | None = None
+    db: Database,
+    *,
+    username: str,
+    role: str,
+    secret: str,
+    now: datetime,
+    hours: int,
+    organisations: Sequence[str] = (),
+    hub_wide: bool = False,
+    by: Scope = SYSTEM,
 ) -> str:
-    """A new account with no password yet; returns the set-up token (shown once, stored hashed). `by` is the admin
-    who added it in the console; None for the create-staff command."""
+    """A new account with no password yet, working for these organisations (codes) or, hub-wide, for every one;
+    returns the set-up token (shown once, stored hashed). `by` is the admin creating it (SYSTEM: the command line)."""
     if role not in tuple(StaffRole):
         raise ValueError(f"role must be one of {', '.join(StaffRole)}")
     if not username or len(username) > 100 or not username.replace(".", "").replace("-", "").isalnum():
@@ -84,8 +96,14 @@ async def create_staff(
             (username.lower(), role, setup_token_hash(secret, token), to_db(now + timedelta(hours=hours)), to_db(now)),
         )
         assert row is not None
-        await _audit(
-            tx, actor="cli" if by is None else by, action=AuditAction.STAFF_CREATED, staff_id=int(row["id"]), at=now
+        await assign_organisations(
+            tx,
+            staff_id=int(row["id"]),
+            codes=organisations,
+            hub_wide=hub_wide,
+            by=by,
+            action=AuditAction.STAFF_CREATED,
+            now=now,
         )
     return token
 
@@ -94,8 +112,12 @@ async def get_staff(db: Database | Transaction, staff_id: int) -> Row | None:
     return await db.fetch_one(f"SELECT {_COLUMNS} FROM staff_users WHERE id = ?", (staff_id,))
 
 
-async def list_staff(db: Database) -> list[Row]:
-    return await db.fetch_all(f"SELECT {_COLUMNS} FROM staff_users ORDER BY username")
+async def list_staff(db: Database, *, scope: Scope) -> list[Row]:
+    where, params = staff_scoped(scope)
+    columns = ", ".join(f"u.{c.strip()}" for c in _COLUMNS.split(","))
+    return await db.fetch_all(
+        f"SELECT {columns}, u.hub_wide FROM staff_users u WHERE 1 = 1{where} ORDER BY u.username", params
+    )
 
 
 async def get_staff_by_setup_token(db: Database, *, secret: str, token: str, now: datetime) -> Row | None:

@@ -10,10 +10,12 @@ from hub.clock import from_db, to_db
 from hub.db import Database, Row
 from hub.links import patient_link
 from hub.rules.feed import choose_channel
+from hub.rules.staff_scope import Scope
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
 from hub.store.outbox import queue_message
+from hub.store.staff_scope import audit_scoped, scoped
 from hub.vocabulary import ActorType, AuditAction, Channel, EventKind, Lane, MessageKind, RecordType
 
 _PATIENT = (
@@ -35,7 +37,13 @@ SEARCH_LIMIT = 50
 
 
 async def find_patients(
-    db: Database, *, nhs_number: str = "", mrn: str = "", family_name: str = "", date_of_birth: str = ""
+    db: Database,
+    *,
+    scope: Scope,
+    nhs_number: str = "",
+    mrn: str = "",
+    family_name: str = "",
+    date_of_birth: str = "",
 ) -> list[Row]:
     """At most SEARCH_LIMIT + 1 patients: one more than are shown, to tell the agent the list is cut short."""
     # Both sides folded by the database: SQLite folds ASCII letters only, so Python's folding would miss "Ó Briain".
@@ -47,12 +55,14 @@ async def find_patients(
         where, params = "LOWER(p.family_name) = LOWER(?) AND p.date_of_birth = ?", [family_name, date_of_birth]
     else:
         return []
-    sql = f"SELECT {_PATIENT}{_FROM} WHERE {where} ORDER BY p.family_name, p.id LIMIT ?"
-    return await db.fetch_all(sql, (*params, SEARCH_LIMIT + 1))
+    in_scope, scope_params = scoped(scope, "p.organisation_id")
+    sql = f"SELECT {_PATIENT}{_FROM} WHERE {where}{in_scope} ORDER BY p.family_name, p.id LIMIT ?"
+    return await db.fetch_all(sql, (*params, *scope_params, SEARCH_LIMIT + 1))
 
 
-async def get_patient_record(db: Database, patient_id: int) -> dict[str, Any] | None:
-    patient = await db.fetch_one(f"SELECT {_PATIENT}{_FROM} WHERE p.id = ?", (patient_id,))
+async def get_patient_record(db: Database, patient_id: int, *, scope: Scope) -> dict[str, Any] | None:
+    in_scope, scope_params = scoped(scope, "p.organisation_id")
+    patient = await db.fetch_one(f"SELECT {_PATIENT}{_FROM} WHERE p.id = ?{in_scope}", (patient_id, *scope_params))
     if patient is None:
         return None
     appointments = await db.fetch_all(
@@ -95,10 +105,14 @@ async def get_patient_record(db: Database, patient_id: int) -> dict[str, Any] | 
     return {"patient": patient, "appointments": appointments, "tasks": tasks, "messages": messages, "audit": audit}
 
 
-async def opt_out_of_texts(db: Database, *, patient_id: int, staff_id: int, now: datetime) -> bool:
-    """False when there is no such patient. Texts already stopped stay so, with nothing recorded twice."""
+async def opt_out_of_texts(db: Database, *, patient_id: int, staff_id: int, scope: Scope, now: datetime) -> bool:
+    """False when there is no such patient (in the staff member's trusts). Texts already stopped stay so, with
+    nothing recorded twice."""
+    in_scope, scope_params = scoped(scope, "organisation_id")
     async with db.write() as tx:
-        patient = await tx.fetch_one("SELECT organisation_id, sms_opted_out FROM patients WHERE id = ?", (patient_id,))
+        patient = await tx.fetch_one(
+            f"SELECT organisation_id, sms_opted_out FROM patients WHERE id = ?{in_scope}", (patient_id, *scope_params)
+        )
         if patient is None:
             return False
         if patient["sms_opted_out"]:
@@ -126,15 +140,16 @@ async def opt_out_of_texts(db: Database, *, patient_id: int, staff_id: int, now:
 
 
 async def resend_link(
-    db: Database, *, patient_id: int, staff_id: int, settings: Settings, now: datetime
+    db: Database, *, patient_id: int, staff_id: int, scope: Scope, settings: Settings, now: datetime
 ) -> bool | None:
     """Queues the patient's stable link by their usual channel; False when we have no way to reach them, None
-    when there is no such patient."""
+    when there is no such patient (in the staff member's trusts)."""
+    in_scope, scope_params = scoped(scope, "organisation_id")
     async with db.write() as tx:
         patient = await tx.fetch_one(
             "SELECT id, mobile, email, contact_preference, opted_out, sms_opted_out, paperless, link_id FROM patients"
-            " WHERE id = ?",
-            (patient_id,),
+            f" WHERE id = ?{in_scope}",
+            (patient_id, *scope_params),
         )
         if patient is None:
             return None
@@ -168,6 +183,7 @@ async def resend_link(
 async def list_audit(
     db: Database,
     *,
+    scope: Scope,
     actor_type: str = "",
     actor_id: str = "",
     action: str = "",
@@ -175,8 +191,9 @@ async def list_audit(
     record_id: str = "",
     limit: int = 200,
 ) -> list[Row]:
-    sql = f"{_AUDIT} WHERE 1 = 1"
-    params: list[Any] = []
+    in_scope, scope_params = audit_scoped(scope)
+    sql = f"{_AUDIT} WHERE 1 = 1{in_scope}"
+    params: list[Any] = list(scope_params)
     for column, value in (
         ("actor_type", actor_type),
         ("actor_id", actor_id),

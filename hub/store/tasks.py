@@ -8,9 +8,11 @@ from typing import Any
 
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
+from hub.rules.staff_scope import Scope
 from hub.rules.tasks import QueuePolicy, claim_until, sla_state, working_age
 from hub.rules.text import printable
 from hub.store.audit import record_audit
+from hub.store.staff_scope import scoped
 from hub.vocabulary import ActorType, AuditAction, RecordType, TaskKind, TaskStatus
 
 _SELECT = (
@@ -57,11 +59,12 @@ def _shaped(row: Row, *, now: datetime, policy: QueuePolicy) -> Row:
 
 
 async def list_queue(
-    db: Database, *, filters: Filters, now: datetime, policy: QueuePolicy, limit: int = 200
+    db: Database, *, filters: Filters, scope: Scope, now: datetime, policy: QueuePolicy, limit: int = 200
 ) -> list[Row]:
     """Open tasks due now, oldest first: those waiting for a retry time stay out of sight until it comes."""
-    sql = _SELECT + " WHERE t.status != ? AND (t.not_before IS NULL OR t.not_before <= ?)"
-    params: list[Any] = [TaskStatus.CLOSED, to_db(now)]
+    where, params = scoped(scope, "p.organisation_id")
+    sql = _SELECT + f" WHERE t.status != ? AND (t.not_before IS NULL OR t.not_before <= ?){where}"
+    params = [TaskStatus.CLOSED, to_db(now), *params]
     for column, value in (
         ("o.code", filters.organisation),
         ("s.code", filters.site),
@@ -75,11 +78,14 @@ async def list_queue(
     return [_shaped(r, now=now, policy=policy) for r in rows]
 
 
-async def filter_choices(db: Database) -> dict[str, list[str]]:
-    organisations = await db.fetch_all("SELECT code FROM organisations ORDER BY code")
-    sites = await db.fetch_all("SELECT DISTINCT code FROM sites ORDER BY code")
+async def filter_choices(db: Database, *, scope: Scope) -> dict[str, list[str]]:
+    where, params = scoped(scope, "organisation_id")
+    organisations = await db.fetch_all(
+        f"SELECT code FROM organisations WHERE 1 = 1{scoped(scope, 'id')[0]} ORDER BY code", params
+    )
+    sites = await db.fetch_all(f"SELECT DISTINCT code FROM sites WHERE 1 = 1{where} ORDER BY code", params)
     specialties = await db.fetch_all(
-        "SELECT DISTINCT specialty FROM appointments WHERE specialty != '' ORDER BY specialty"
+        f"SELECT DISTINCT specialty FROM appointments WHERE specialty != ''{where} ORDER BY specialty", params
     )
     return {
         "organisation": [r["code"] for r in organisations],
@@ -88,8 +94,11 @@ async def filter_choices(db: Database) -> dict[str, list[str]]:
     }
 
 
-async def get_task(db: Database | Transaction, task_id: int, *, now: datetime, policy: QueuePolicy) -> Row | None:
-    row = await db.fetch_one(_SELECT + " WHERE t.id = ?", (task_id,))
+async def get_task(
+    db: Database | Transaction, task_id: int, *, scope: Scope, now: datetime, policy: QueuePolicy
+) -> Row | None:
+    where, params = scoped(scope, "p.organisation_id")
+    row = await db.fetch_one(_SELECT + f" WHERE t.id = ?{where}", (task_id, *params))
     return _shaped(row, now=now, policy=policy) if row else None
 
 
@@ -125,12 +134,12 @@ async def claim_task(db: Database, *, task_id: int, staff_id: int, now: datetime
 
 
 async def claim_next_task(
-    db: Database, *, staff_id: int, filters: Filters, now: datetime, policy: QueuePolicy
+    db: Database, *, staff_id: int, filters: Filters, scope: Scope, now: datetime, policy: QueuePolicy
 ) -> int | None:
     """The oldest task due now that nobody holds, claimed for this agent; None when there is none. Each try is
     claim_task's conditional UPDATE, so two agents pressing at once get different tasks: the loser of a race
-    moves on to the next."""
-    for task in await list_queue(db, filters=filters, now=now, policy=policy, limit=50):
+    moves on to the next. Only the agent's trusts' tasks (`scope`)."""
+    for task in await list_queue(db, filters=filters, scope=scope, now=now, policy=policy, limit=50):
         if task["held"]:
             continue
         if await claim_task(db, task_id=task["id"], staff_id=staff_id, now=now, policy=policy):
@@ -179,5 +188,5 @@ async def create_task(
     )
 
 
-async def export_rows(db: Database, *, filters: Filters, now: datetime, policy: QueuePolicy) -> list[Row]:
-    return await list_queue(db, filters=filters, now=now, policy=policy, limit=100_000)
+async def export_rows(db: Database, *, filters: Filters, scope: Scope, now: datetime, policy: QueuePolicy) -> list[Row]:
+    return await list_queue(db, filters=filters, scope=scope, now=now, policy=policy, limit=100_000)

@@ -225,6 +225,7 @@ def test_console_pages_are_accessible(browser: Browser, console: Console) -> Non
     _axe(page, "Add a staff member")  # with errors
     page.get_by_label("Username").fill("newcomer1")
     page.get_by_label("Agent: works the call-back queue").check()
+    page.get_by_label(re.compile(r"\(RAL\)")).check()
     page.get_by_role("button", name="Add and show their set-up link").click()
     _axe(page, "Set-up link for newcomer1")
     qr = page.get_by_role("img", name="QR code of the set-up link for newcomer1")
@@ -234,6 +235,8 @@ def test_console_pages_are_accessible(browser: Browser, console: Console) -> Non
     _axe(page, "Disable newcomer1?")
     page.get_by_role("link", name="No, go back to staff").click()
     _axe(page, "Staff")
+    page.get_by_role("link", name="Change trusts for admin1").click()
+    _axe(page, "Trusts for admin1")
     page.goto(console.url("/staff/admin/audit?actor_type=agent"))
     _axe(page, "Audit log")
     page.goto(console.url("/staff/sign-out"))

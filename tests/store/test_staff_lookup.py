@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from hub.rules.staff_scope import SYSTEM
 from hub.store.audit import record_audit
 from hub.store.staff_lookup import (
     SEARCH_LIMIT,
@@ -24,18 +25,23 @@ pytestmark = pytest.mark.anyio
 async def test_patients_are_found_by_nhs_number_hospital_number_or_name_and_date_of_birth(hub: Harness) -> None:
     margaret = await hub.create_patient(mrn="RF100001", nhs_number="9434765919", family_name="Ó Briain")
     await hub.create_patient(mrn="RF100002", family_name="Ó Briain", dob="1950-01-01", mobile="+447700900002")
-    assert [p["id"] for p in await find_patients(hub.db, nhs_number="9434765919")] == [margaret]
-    assert [p["id"] for p in await find_patients(hub.db, mrn="rf100001")] == [margaret]
-    found = await find_patients(hub.db, family_name="Ó BRIAIN", date_of_birth="1948-03-14")  # SQLite folds ASCII only
+    assert [p["id"] for p in await find_patients(hub.db, scope=SYSTEM, nhs_number="9434765919")] == [margaret]
+    assert [p["id"] for p in await find_patients(hub.db, scope=SYSTEM, mrn="rf100001")] == [margaret]
+    found = await find_patients(
+        hub.db, scope=SYSTEM, family_name="Ó BRIAIN", date_of_birth="1948-03-14"
+    )  # SQLite folds ASCII only
     assert [(p["id"], p["organisation_code"]) for p in found] == [(margaret, "RAL")]
-    assert await find_patients(hub.db, family_name="Ó Briain") == []  # a name alone is not enough
-    assert await find_patients(hub.db) == []
+    assert await find_patients(hub.db, scope=SYSTEM, family_name="Ó Briain") == []  # a name alone is not enough
+    assert await find_patients(hub.db, scope=SYSTEM) == []
 
 
 async def test_a_search_returns_one_more_than_it_shows(hub: Harness) -> None:
     for n in range(SEARCH_LIMIT + 5):
         await hub.create_patient(family_name="Smith", mobile=f"+4477009{n:05d}")
-    assert len(await find_patients(hub.db, family_name="Smith", date_of_birth="1948-03-14")) == SEARCH_LIMIT + 1
+    assert (
+        len(await find_patients(hub.db, scope=SYSTEM, family_name="Smith", date_of_birth="1948-03-14"))
+        == SEARCH_LIMIT + 1
+    )
 
 
 async def test_the_record_holds_appointments_tasks_messages_and_the_patients_audit(hub: Harness) -> None:
@@ -60,7 +66,7 @@ async def test_the_record_holds_appointments_tasks_messages_and_the_patients_aud
                 record_type=record_type,
                 record_id=record_id,
             )
-    record = await get_patient_record(hub.db, patient)
+    record = await get_patient_record(hub.db, patient, scope=SYSTEM)
     assert record is not None
     assert record["patient"]["id"] == patient
     assert [a["ref"] for a in record["appointments"]] == ["A-OURS"]
@@ -70,19 +76,19 @@ async def test_the_record_holds_appointments_tasks_messages_and_the_patients_aud
         ("confirmed", "appointment"),
         ("signed_in", "patient"),
     ]
-    assert await get_patient_record(hub.db, 999) is None
+    assert await get_patient_record(hub.db, 999, scope=SYSTEM) is None
 
 
 async def test_stopping_texts_is_recorded_once_and_told_to_the_hospital(hub: Harness) -> None:
     patient = await hub.create_patient()
     staff = await hub.create_staff_user()
     for _ in range(2):
-        assert await opt_out_of_texts(hub.db, patient_id=patient, staff_id=staff, now=hub.clock.now())
+        assert await opt_out_of_texts(hub.db, scope=SYSTEM, patient_id=patient, staff_id=staff, now=hub.clock.now())
     assert await hub.db.fetch_one("SELECT sms_opted_out FROM patients") == {"sms_opted_out": 1}
     [event] = await hub.db.fetch_all("SELECT kind, data FROM events")
     assert (event["kind"], json.loads(event["data"])) == ("patient.sms_opted_out", {"by": "booking_centre"})
     assert [a["action"] for a in await hub.db.fetch_all("SELECT action FROM audit_events")] == ["sms_opted_out"]
-    assert not await opt_out_of_texts(hub.db, patient_id=999, staff_id=staff, now=hub.clock.now())
+    assert not await opt_out_of_texts(hub.db, scope=SYSTEM, patient_id=999, staff_id=staff, now=hub.clock.now())
 
 
 @pytest.mark.parametrize(
@@ -98,7 +104,9 @@ async def test_the_link_goes_again_by_the_patients_usual_channel(
 ) -> None:
     patient_id = await hub.create_patient(mobile=mobile, email=email, sms_opted_out=sms_opted_out)
     staff = await hub.create_staff_user()
-    sent = await resend_link(hub.db, patient_id=patient_id, staff_id=staff, settings=hub.settings, now=hub.clock.now())
+    sent = await resend_link(
+        hub.db, scope=SYSTEM, patient_id=patient_id, staff_id=staff, settings=hub.settings, now=hub.clock.now()
+    )
     assert sent is (channel is not None)
     messages = await hub.db.fetch_all("SELECT kind, lane, channel, recipient, personalisation FROM outbox_messages")
     if channel is None:
@@ -115,7 +123,10 @@ async def test_the_link_goes_again_by_the_patients_usual_channel(
 
 
 async def test_nobody_gets_no_link(hub: Harness) -> None:
-    assert await resend_link(hub.db, patient_id=999, staff_id=1, settings=hub.settings, now=hub.clock.now()) is None
+    assert (
+        await resend_link(hub.db, scope=SYSTEM, patient_id=999, staff_id=1, settings=hub.settings, now=hub.clock.now())
+        is None
+    )
 
 
 async def test_the_audit_log_filters_and_lists_the_newest_first(hub: Harness) -> None:
@@ -134,12 +145,15 @@ async def test_the_audit_log_filters_and_lists_the_newest_first(hub: Harness) ->
                 record_type=RecordType.TASK,
                 record_id=7,
             )
-    assert [(r["actor_id"], r["action"]) for r in await list_audit(hub.db)] == [
+    assert [(r["actor_id"], r["action"]) for r in await list_audit(hub.db, scope=SYSTEM)] == [
         ("1", "task_released"),
         ("2", "task_claimed"),
         ("1", "task_claimed"),
     ]
-    assert [r["action"] for r in await list_audit(hub.db, actor_id="1")] == ["task_released", "task_claimed"]
-    assert [r["actor_id"] for r in await list_audit(hub.db, action="task_claimed", limit=1)] == ["2"]
-    assert await list_audit(hub.db, record_type="patient") == []
-    assert (await list_audit(hub.db))[0]["at"] == hub.clock.now()
+    assert [r["action"] for r in await list_audit(hub.db, scope=SYSTEM, actor_id="1")] == [
+        "task_released",
+        "task_claimed",
+    ]
+    assert [r["actor_id"] for r in await list_audit(hub.db, scope=SYSTEM, action="task_claimed", limit=1)] == ["2"]
+    assert await list_audit(hub.db, scope=SYSTEM, record_type="patient") == []
+    assert (await list_audit(hub.db, scope=SYSTEM))[0]["at"] == hub.clock.now()

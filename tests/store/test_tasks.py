@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from hub.rules.staff_scope import SYSTEM
 from hub.rules.tasks import QueuePolicy
 from hub.store.tasks import Filters, claim_task, create_task, get_task, list_queue, release_task
 from hub.vocabulary import TaskKind
@@ -17,7 +18,7 @@ QUEUE = QueuePolicy(sla_working_days=2, claim=timedelta(minutes=30), retry=timed
 
 
 async def _queue(hub: Harness, **filters: str) -> list[int]:
-    rows = await list_queue(hub.db, filters=Filters(**filters), now=hub.clock.now(), policy=QUEUE)
+    rows = await list_queue(hub.db, scope=SYSTEM, filters=Filters(**filters), now=hub.clock.now(), policy=QUEUE)
     return [r["id"] for r in rows]
 
 
@@ -62,7 +63,7 @@ async def test_of_many_agents_claiming_at_once_exactly_one_wins(hub: Harness) ->
     )
     assert sum(wins) == 1
     [winner] = [s for s, won in zip(agents, wins, strict=True) if won]
-    task = await get_task(hub.db, task_id, now=now, policy=QUEUE)
+    task = await get_task(hub.db, task_id, scope=SYSTEM, now=now, policy=QUEUE)
     assert task is not None and task["claimed_by"] == winner and task["held"]
     audit = await hub.db.fetch_all("SELECT actor_id, action FROM audit_events")
     assert audit == [{"actor_id": str(winner), "action": "task_claimed"}]
@@ -78,7 +79,7 @@ async def test_a_claim_lapses_and_can_be_released_only_by_its_holder(hub: Harnes
     hub.clock.advance(minutes=1)
     assert await claim_task(hub.db, task_id=task_id, staff_id=bob, now=hub.clock.now(), policy=QUEUE)
     assert await release_task(hub.db, task_id=task_id, staff_id=bob, now=hub.clock.now())
-    task = await get_task(hub.db, task_id, now=hub.clock.now(), policy=QUEUE)
+    task = await get_task(hub.db, task_id, scope=SYSTEM, now=hub.clock.now(), policy=QUEUE)
     assert task is not None and (task["status"], task["claimed_by"], task["held"]) == ("open", None, False)
 
 
@@ -102,7 +103,7 @@ async def test_a_task_from_elsewhere_in_the_hub_keeps_its_source_and_a_reason_of
             now=hub.clock.now(),
             source_id=42,
         )
-    [task] = await list_queue(hub.db, filters=Filters(), now=hub.clock.now(), policy=QUEUE)
+    [task] = await list_queue(hub.db, scope=SYSTEM, filters=Filters(), now=hub.clock.now(), policy=QUEUE)
     assert (task["kind"], task["reason"], task["status"], task["age"], task["sla"]) == (
         "failed_notification",
         "x" * 500,

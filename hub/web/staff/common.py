@@ -13,7 +13,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hub.db import Row
+from hub.rules.staff_scope import Scope
 from hub.store.staff import get_staff
+from hub.store.staff_scope import get_scope
 from hub.store.staff_sessions import StaffSession, get_staff_session
 from hub.vocabulary import AGENT_OUTCOMES, TASK_KIND_LABELS, TASK_OUTCOME_LABELS, StaffRole, StaffSessionStage
 from hub.web.common import hub_of, render
@@ -70,7 +72,8 @@ async def current_session(request: Request) -> StaffSession | str | None:
 
 
 async def require_staff(request: Request) -> Row:
-    """The signed-in staff member (past both factors); otherwise off to the sign-in page."""
+    """The signed-in staff member (past both factors); otherwise off to the sign-in page. Their scope (the trusts
+    they work for) is read with them, for `scope_of`."""
     found = await current_session(request)
     if not isinstance(found, StaffSession) or found.stage != StaffSessionStage.ACTIVE:
         raise StaffSignInRequired(timed_out=found == "expired")
@@ -78,7 +81,15 @@ async def require_staff(request: Request) -> Row:
     if staff is None:
         raise StaffSignInRequired(timed_out=False)
     request.state.staff = staff
+    request.state.scope = await get_scope(hub_of(request).db, staff["id"])
     return staff
+
+
+def scope_of(request: Request) -> Scope:
+    """What the signed-in staff member may see: every console query takes it (after `require_staff`)."""
+    scope = getattr(request.state, "scope", None)
+    assert isinstance(scope, Scope), "require_staff first"
+    return scope
 
 
 async def require_admin(request: Request) -> Row:

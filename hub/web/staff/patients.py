@@ -15,9 +15,10 @@ from hub.rules.text import printable
 from hub.store.audit import record_staff_read
 from hub.store.links import send_new_link
 from hub.store.staff_lookup import SEARCH_LIMIT, find_patients, get_patient_record, opt_out_of_texts, resend_link
+from hub.store.staff_scope import patient_in_scope
 from hub.vocabulary import ActorType, AuditAction, RecordType
 from hub.web.common import hub_of, read_form
-from hub.web.staff.common import require_admin, require_staff, see_other, staff_page
+from hub.web.staff.common import require_admin, require_staff, scope_of, see_other, staff_page
 
 DONE = {
     "opted_out": "Texts are stopped for this patient. Messages go by email or post.",
@@ -56,6 +57,7 @@ async def search(request: Request) -> Response:
         if errors
         else await find_patients(
             hub.db,
+            scope=scope_of(request),
             nhs_number=values["nhs_number"].replace(" ", ""),
             mrn=values["mrn"],
             family_name=values["family_name"],
@@ -92,7 +94,7 @@ async def search(request: Request) -> Response:
 async def patient_record(request: Request) -> Response:
     hub = hub_of(request)
     staff = await require_staff(request)
-    record = await get_patient_record(hub.db, request.path_params["id"])
+    record = await get_patient_record(hub.db, request.path_params["id"], scope=scope_of(request))
     if record is None:
         raise HTTPException(404)
     await record_staff_read(
@@ -111,7 +113,10 @@ async def stop_texts(request: Request) -> Response:
     staff = await require_staff(request)
     await read_form(request)
     patient_id = request.path_params["id"]
-    if not await opt_out_of_texts(hub.db, patient_id=patient_id, staff_id=staff["id"], now=hub.clock.now()):
+    done = await opt_out_of_texts(
+        hub.db, patient_id=patient_id, staff_id=staff["id"], scope=scope_of(request), now=hub.clock.now()
+    )
+    if not done:
         raise HTTPException(404)
     return see_other(f"/staff/patients/{patient_id}?done=opted_out")
 
@@ -122,7 +127,12 @@ async def send_link(request: Request) -> Response:
     await read_form(request)
     patient_id = request.path_params["id"]
     sent = await resend_link(
-        hub.db, patient_id=patient_id, staff_id=staff["id"], settings=hub.settings, now=hub.clock.now()
+        hub.db,
+        patient_id=patient_id,
+        staff_id=staff["id"],
+        scope=scope_of(request),
+        settings=hub.settings,
+        now=hub.clock.now(),
     )
     if sent is None:
         raise HTTPException(404)
@@ -133,7 +143,7 @@ async def new_link_page(request: Request) -> Response:
     """Asks first: a new link cannot be undone, and the patient's old one stops working."""
     hub = hub_of(request)
     await require_admin(request)
-    record = await get_patient_record(hub.db, request.path_params["id"])
+    record = await get_patient_record(hub.db, request.path_params["id"], scope=scope_of(request))
     if record is None:
         raise HTTPException(404)
     return staff_page(request, "new_link.html", {"patient": record["patient"]})
@@ -144,6 +154,8 @@ async def send_new_link_now(request: Request) -> Response:
     staff = await require_admin(request)
     await read_form(request)
     patient_id = request.path_params["id"]
+    if not await patient_in_scope(hub.db, patient_id, scope_of(request)):
+        raise HTTPException(404)
     sent = await send_new_link(
         hub.db,
         patient_id=patient_id,

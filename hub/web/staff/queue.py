@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -33,7 +34,7 @@ from hub.vocabulary import (
     TaskStatus,
 )
 from hub.web.common import hub_of, read_form
-from hub.web.staff.common import require_admin, require_staff, see_other, staff_page
+from hub.web.staff.common import require_admin, require_staff, scope_of, see_other, staff_page
 
 # What was done, said after each action (keys from hub.store.task_outcomes' results and the outcome kinds).
 NOTICES = {
@@ -55,14 +56,15 @@ async def queue_page(request: Request) -> Response:
     hub = hub_of(request)
     await require_staff(request)
     filters = Filters.from_query(request.query_params)
-    tasks = await list_queue(hub.db, filters=filters, now=hub.clock.now(), policy=hub.policies.queue)
+    scope = scope_of(request)
+    tasks = await list_queue(hub.db, filters=filters, scope=scope, now=hub.clock.now(), policy=hub.policies.queue)
     return staff_page(
         request,
         "queue.html",
         {
             "tasks": tasks,
             "filters": filters,
-            "choices": await filter_choices(hub.db),
+            "choices": await filter_choices(hub.db, scope=scope),
             "sla": hub.settings.staff.sla_working_days,
             "notice": NOTICES.get(request.query_params.get("done", ""), ""),
         },
@@ -70,10 +72,11 @@ async def queue_page(request: Request) -> Response:
 
 
 async def _task_or_404(request: Request) -> Row:
-    from starlette.exceptions import HTTPException
-
+    """The task, if it is one of the signed-in staff member's trusts' (another trust's is not found either)."""
     hub = hub_of(request)
-    task = await get_task(hub.db, request.path_params["id"], now=hub.clock.now(), policy=hub.policies.queue)
+    task = await get_task(
+        hub.db, request.path_params["id"], scope=scope_of(request), now=hub.clock.now(), policy=hub.policies.queue
+    )
     if task is None:
         raise HTTPException(404)
     return task
@@ -136,6 +139,7 @@ async def claim(request: Request) -> Response:
     hub = hub_of(request)
     staff = await require_staff(request)
     await read_form(request)
+    await _task_or_404(request)
     task_id = request.path_params["id"]
     won = await claim_task(
         hub.db, task_id=task_id, staff_id=staff["id"], now=hub.clock.now(), policy=hub.policies.queue
@@ -151,6 +155,7 @@ async def claim_next(request: Request) -> Response:
         hub.db,
         staff_id=staff["id"],
         filters=Filters.from_query(form),
+        scope=scope_of(request),
         now=hub.clock.now(),
         policy=hub.policies.queue,
     )
@@ -161,6 +166,7 @@ async def release(request: Request) -> Response:
     hub = hub_of(request)
     staff = await require_staff(request)
     await read_form(request)
+    await _task_or_404(request)
     await release_task(hub.db, task_id=request.path_params["id"], staff_id=staff["id"], now=hub.clock.now())
     return see_other("/staff?done=released")
 
@@ -193,6 +199,7 @@ async def outcome(request: Request) -> Response:
     hub = hub_of(request)
     staff = await require_staff(request)
     form = await read_form(request)
+    await _task_or_404(request)
     errors: dict[str, str] = {}
     chosen = _outcome_from(form, now_errors=errors, request=request)
     if chosen is None:
@@ -224,7 +231,11 @@ async def queue_csv(request: Request) -> Response:
     hub = hub_of(request)
     await require_admin(request)
     rows = await export_rows(
-        hub.db, filters=Filters.from_query(request.query_params), now=hub.clock.now(), policy=hub.policies.queue
+        hub.db,
+        filters=Filters.from_query(request.query_params),
+        scope=scope_of(request),
+        now=hub.clock.now(),
+        policy=hub.policies.queue,
     )
     text = csv_text(
         [

@@ -42,5 +42,7 @@ def staff_routes() -> list[BaseRoute]:
         Route("/staff/admin/staff/{id:record_id}/disable", admin.confirm_disable),
         Route("/staff/admin/staff/{id:record_id}/disable", admin.disable, methods=["POST"]),
         Route("/staff/admin/staff/{id:record_id}/reset-authenticator", admin.reset, methods=["POST"]),
+        Route("/staff/admin/staff/{id:record_id}/organisations", admin.organisations_page),
+        Route("/staff/admin/staff/{id:record_id}/organisations", admin.change_organisations, methods=["POST"]),
         Route("/staff/admin/audit", admin.audit_log),
     ]

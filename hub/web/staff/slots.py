@@ -11,9 +11,10 @@ from starlette.responses import Response
 
 from hub.clock import from_db
 from hub.store.slots import book_slot_by_agent, get_appointment_place, list_clinic_free_slots, slot_history
+from hub.store.staff_scope import appointment_in_scope
 from hub.vocabulary import WhyNot
 from hub.web.common import hub_of, read_form
-from hub.web.staff.common import require_staff, see_other, staff_page
+from hub.web.staff.common import require_staff, scope_of, see_other, staff_page
 
 NOTICES = {
     "booked": "The appointment is booked into the slot. The patient has been sent the new time.",
@@ -27,7 +28,7 @@ async def appointment_slots(request: Request, *, status: int = 200, notice: str 
     await require_staff(request)
     appointment_id = request.path_params["id"]
     place = await get_appointment_place(hub.db, appointment_id)
-    if place is None:
+    if place is None or not await appointment_in_scope(hub.db, appointment_id, scope_of(request)):
         raise HTTPException(404)
     row = await hub.db.fetch_one(
         "SELECT a.ref, a.starts_at, a.patient_id, a.status FROM appointments a WHERE a.id = ?", (appointment_id,)
@@ -52,6 +53,8 @@ async def book_slot(request: Request) -> Response:
     staff = await require_staff(request)
     form = await read_form(request)
     appointment_id = request.path_params["id"]
+    if not await appointment_in_scope(hub.db, appointment_id, scope_of(request)):
+        raise HTTPException(404)
     chosen = form.get("slot", "")
     if not (chosen.isascii() and chosen.isdigit() and len(chosen) < 18):
         return await appointment_slots(request, status=422, notice="Choose a slot.")

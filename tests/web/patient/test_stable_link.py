@@ -9,6 +9,7 @@ import pytest
 from itsdangerous import URLSafeSerializer
 
 from hub.links import LegacyLink, legacy_link_token, link_token, new_link_id, read_link_token
+from hub.rules.staff_scope import SYSTEM
 from hub.store.links import patient_for_link, rotate_patient_link
 from hub.store.staff_lookup import resend_link
 from hub.vocabulary import ActorType
@@ -51,7 +52,9 @@ async def _is_bad_link(hub: Harness, token: str) -> None:
 async def test_a_link_the_hub_sends_carries_a_random_link_id_not_the_patient_id(hub: Harness) -> None:
     patient = await hub.create_patient()
     staff = await hub.create_staff_user()
-    await resend_link(hub.db, patient_id=patient, staff_id=staff, settings=hub.settings, now=hub.clock.now())
+    await resend_link(
+        hub.db, scope=SYSTEM, patient_id=patient, staff_id=staff, settings=hub.settings, now=hub.clock.now()
+    )
     row = await hub.db.fetch_one("SELECT personalisation FROM outbox_messages WHERE kind = 'patient_link'")
     assert row is not None
     token = json.loads(row["personalisation"])["link"].rsplit("/", 1)[1]

@@ -55,6 +55,56 @@ async def test_the_audit_log_names_staff_rather_than_numbering_them(
     assert "staff_enrolled" not in text.split("</form>", 1)[1]  # the filter form may hold it; the rows not
 
 
+async def test_an_admin_of_a_trust_gives_accounts_only_that_trust(
+    hub: Harness, new_browser: Callable[..., Harness]
+) -> None:
+    await hub.organisation_id("RAL"), await hub.organisation_id("RVR")
+    other = new_browser(hub)
+    ours = await set_up_staff(other, "bob", "agent", organisations=["RAL"])
+    theirs = await set_up_staff(other, "carol", "agent", organisations=["RVR"])
+    await set_up_staff(hub, "erin", "admin", organisations=["RAL"])
+    listing = await hub.client.get("/staff/admin/staff")
+    assert "bob" in listing.text and "carol" not in listing.text  # another trust's account is not listed
+    page = await hub.client.get(f"/staff/admin/staff/{ours.id}/organisations")
+    check_page(page.text)
+    assert 'name="organisation-RAL"' in page.text and "RVR" not in page.text and 'name="hub_wide"' not in page.text
+    path = f"/staff/admin/staff/{ours.id}/organisations"
+    refused = await hub.post_form(path, {"organisation-RVR": "yes"})
+    assert refused.status_code == 422 and "trusts you work for" in refused.text
+    refused = await hub.post_form(path, {"organisation-RAL": "yes", "hub_wide": "yes"})
+    assert refused.status_code == 422 and "Only a hub-wide admin" in refused.text
+    for action in ("organisations", "disable", "reset-authenticator"):
+        response = await hub.post_form(f"/staff/admin/staff/{theirs.id}/{action}", {}, csrf_from=path)
+        assert response.status_code == 404, action
+    assert (await hub.client.get(f"/staff/admin/staff/{theirs.id}/organisations")).status_code == 404
+    rows = await hub.db.fetch_all("SELECT action FROM audit_events WHERE action = 'staff_organisations_changed'")
+    assert rows == []
+
+
+async def test_a_hub_wide_admin_gives_any_trust_or_every_trust_and_it_is_audited(
+    hub: Harness, new_browser: Callable[..., Harness]
+) -> None:
+    await hub.organisation_id("RAL"), await hub.organisation_id("RVR")
+    agent = await set_up_staff(new_browser(hub), "bob", "agent", organisations=["RAL"])
+    admin = await set_up_staff(hub, "hana", "admin", hub_wide=True)
+    path = f"/staff/admin/staff/{agent.id}/organisations"
+    response = await hub.post_form(path, {"organisation-RVR": "yes"})
+    assert response.status_code == 303 and response.headers["location"] == "/staff/admin/staff?done=trusts"
+    listing = await hub.client.get("/staff/admin/staff?done=trusts")
+    assert "Their trusts are saved" in listing.text and "RVR" in listing.text
+    response = await hub.post_form(path, {"hub_wide": "yes"})
+    assert response.status_code == 303
+    rows = await hub.db.fetch_all(
+        "SELECT actor_id, detail FROM audit_events WHERE action = 'staff_organisations_changed' AND record_id = ?"
+        " ORDER BY id",
+        (str(agent.id),),
+    )
+    assert [(r["actor_id"], r["detail"]) for r in rows] == [
+        (str(admin.id), "organisations RVR"),
+        (str(admin.id), "organisations none; hub-wide"),
+    ]
+
+
 async def test_disabling_asks_first_on_a_page_of_its_own(hub: Harness, new_browser: Callable[..., Harness]) -> None:
     agent = await set_up_staff(new_browser(hub), "bob", "agent")
     await set_up_staff(hub, "root", "admin")
@@ -82,20 +132,33 @@ async def test_an_admin_adds_staff_and_sees_the_set_up_link_once(
     admin = await set_up_staff(hub, "root", "admin")
     page = await hub.client.get("/staff/admin/staff/new")
     check_page(page.text)
+    assert 'name="organisation-RAL"' in page.text and 'name="hub_wide"' not in page.text
     bad = await hub.post_form("/staff/admin/staff/new", {"username": "", "role": "boss"})
     assert bad.status_code == 400 and "Enter a username" in bad.text and "Choose a role" in bad.text
+    assert "Choose the trusts they work for" in bad.text
     check_page(bad.text)
-    shown = await hub.post_form("/staff/admin/staff/new", {"username": "C.Jones", "role": "agent"})
+    await hub.organisation_id("RVR")
+    theirs = await hub.post_form(
+        "/staff/admin/staff/new", {"username": "c.jones", "role": "agent", "organisation-RVR": "yes"}
+    )
+    assert theirs.status_code == 400 and "only give an account the trusts you work for" in theirs.text
+    shown = await hub.post_form(
+        "/staff/admin/staff/new", {"username": "C.Jones", "role": "agent", "organisation-RAL": "yes"}
+    )
     assert shown.status_code == 200 and shown.headers["cache-control"] == "no-store"
     check_page(shown.text)
     link = re.search(r'<code id="setup-link">(\S+)</code>', shown.text)
     assert link and link.group(1).startswith(f"{hub.settings.base_url}/staff/setup/")
     assert 'alt="QR code of the set-up link for c.jones"' in shown.text and "data:image/svg+xml;base64," in shown.text
-    again = await hub.post_form("/staff/admin/staff/new", {"username": "c.jones", "role": "agent"})
+    again = await hub.post_form(
+        "/staff/admin/staff/new", {"username": "c.jones", "role": "agent", "organisation-RAL": "yes"}
+    )
     assert again.status_code == 400 and "There is already a staff member called c.jones" in again.text
     # Audited as the admin's act, not the command line's.
-    audit = await hub.db.fetch_all("SELECT actor_type, actor_id FROM audit_events WHERE action = 'staff_created'")
-    assert audit[-1] == {"actor_type": "agent", "actor_id": str(admin.id)}
+    audit = await hub.db.fetch_all(
+        "SELECT actor_type, actor_id, detail FROM audit_events WHERE action = 'staff_created'"
+    )
+    assert audit[-1] == {"actor_type": "agent", "actor_id": str(admin.id), "detail": "organisations RAL"}
     # The link works: the new agent chooses a password from it.
     newcomer = new_browser(hub, "198.51.100.30")
     path = link.group(1).removeprefix(hub.settings.base_url)

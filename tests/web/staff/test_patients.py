@@ -156,11 +156,11 @@ async def test_search_lists_at_most_fifty_patients(hub: Harness) -> None:
     assert "50 patients found" in page and "More than" not in page
 
 
-async def test_search_covers_every_trust_and_names_each_patients_trust(hub: Harness) -> None:
-    # Staff accounts belong to no trust: the booking centre serves them all, so both patients are listed.
+async def test_search_covers_every_trust_of_the_agent_and_names_each_patients_trust(hub: Harness) -> None:
+    # An agent of both trusts sees both patients (one of one trust only: tests/web/staff/test_common_scope.py).
     ours = await _pas_patient(hub, "MRN1")
     theirs = await _pas_patient(hub, "MRN1", trust="RVL", given_name="Mary")
-    await set_up_staff(hub)
+    await set_up_staff(hub, organisations=["RAL", "RVL"])
     assert await _found(hub, mrn="MRN1") == [ours, theirs]
     page = (await hub.client.get("/staff/patients", params={"mrn": "MRN1"})).text
     assert "hospital number MRN1 (Trust RAL)" in page and "hospital number MRN1 (Trust RVL)" in page

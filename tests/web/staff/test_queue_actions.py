@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
+from hub.rules.staff_scope import SYSTEM
 from hub.store.staff import create_staff
 from hub.store.tasks import Filters, claim_next_task
 from tests.harness import Harness
@@ -55,7 +56,10 @@ async def test_claim_next_takes_the_oldest_due_call_back_and_two_agents_get_diff
         assert row is not None
         contenders.append(int(row["id"]))
     won = await asyncio.gather(
-        *(claim_next_task(hub.db, staff_id=s, filters=Filters(), now=hub.clock.now(), policy=QUEUE) for s in contenders)
+        *(
+            claim_next_task(hub.db, staff_id=s, filters=Filters(), scope=SYSTEM, now=hub.clock.now(), policy=QUEUE)
+            for s in contenders
+        )
     )
     claimed = [t for t in won if t is not None]
     assert len(claimed) == 4 and len(set(claimed)) == 4 and won.count(None) == 2

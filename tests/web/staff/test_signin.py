@@ -188,7 +188,7 @@ def test_create_staff_command_prints_a_set_up_link(tmp_path: Path, backend: str)
     run = [sys.executable, "-m", "hub"]
     subprocess.run([*run, "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
     done = subprocess.run(
-        [*run, "create-staff", "--username", "Admin1", "--role", "admin"],
+        [*run, "create-staff", "--username", "Admin1", "--role", "admin", "--hub-wide"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -197,7 +197,7 @@ def test_create_staff_command_prints_a_set_up_link(tmp_path: Path, backend: str)
     assert done.returncode == 0, done.stderr
     assert "http://127.0.0.1:8000/staff/setup/" in done.stdout
     again = subprocess.run(
-        [*run, "create-staff", "--username", "admin1", "--role", "admin"],
+        [*run, "create-staff", "--username", "admin1", "--role", "admin", "--hub-wide"],
         cwd=ROOT,
         env=env,
         capture_output=True,
