@@ -58,17 +58,21 @@ async def _appointment(hub: Harness, organisation_id: int, ref: str = "A1", **fi
         )
 
 
-async def test_a_site_is_created_then_unchanged_then_updated_and_only_by_its_own_trust(hub: Harness) -> None:
+async def test_a_site_is_created_then_unchanged_then_updated_and_each_trust_has_its_own(hub: Harness) -> None:
     ral = await hub.organisation_id()
     other = await hub.create_organisation(code="RVR", name="Other Trust")
     created = await _site(hub, ral)
     assert created.outcome == "created"
     assert await _site(hub, ral) == Applied("unchanged", created.record_id)
     assert await _site(hub, ral, parking="Car park on Fleet Road.") == Applied("updated", created.record_id)
-    forbidden = await _site(hub, other, name="Not yours")
-    assert forbidden.outcome == "forbidden" and forbidden.errors[0]["field"] == "site_code"
-    row = await hub.db.fetch_one("SELECT name, parking, latitude FROM sites")
-    assert row == {"name": "Royal Free Hospital", "parking": "Car park on Fleet Road.", "latitude": None}
+    # Site codes are each trust's own: the other trust's "RFH" is a site of its own, and ours is untouched.
+    theirs = await _site(hub, other, name="Not yours")
+    assert theirs.outcome == "created" and theirs.record_id != created.record_id
+    rows = await hub.db.fetch_all("SELECT organisation_id, name, parking, latitude FROM sites ORDER BY id")
+    assert rows == [
+        {"organisation_id": ral, "name": "Royal Free Hospital", "parking": "Car park on Fleet Road.", "latitude": None},
+        {"organisation_id": other, "name": "Not yours", "parking": "", "latitude": None},
+    ]
 
 
 async def test_a_new_patient_gets_a_verification_code_and_the_same_record_twice_changes_nothing(hub: Harness) -> None:

@@ -181,7 +181,8 @@ async def test_a_sign_in_that_matched_nobody_is_in_the_audit_log_without_its_det
     hub: Harness, new_browser: Callable[..., Harness]
 ) -> None:
     await new_browser(hub).submit_details("07700 900999", "1948-03-14")
-    await set_up_staff(hub, "root", "admin")
+    # A sign-in attempt belongs to no trust: only a hub-wide account sees it.
+    await set_up_staff(hub, "root", "admin", hub_wide=True)
     text = (await hub.client.get("/staff/admin/audit")).text
     assert "Sign in unmatched: sign-in attempt " in text and "(no code sent)" in text
     assert "900999" not in text and "1948" not in text
