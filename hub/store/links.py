@@ -12,13 +12,41 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hub.clock import to_db
-from hub.db import Database, Transaction
+from hub.db import Database, Row, Transaction
 from hub.links import LegacyLink, new_link_id, patient_link
 from hub.rules.feed import choose_channel
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.outbox import queue_message
 from hub.vocabulary import ActorType, AuditAction, Channel, Lane, MessageKind, RecordType
+
+
+def reachable_by(patient: Row) -> Channel | None:
+    """The channel a link would go by: the patient's usual one, when we have its number or address."""
+    channel = choose_channel(patient)
+    return channel if {Channel.SMS: patient["mobile"], Channel.EMAIL: patient["email"]}.get(channel) else None
+
+
+async def queue_link(
+    tx: Transaction, patient: Row, *, patient_id: int, link_id: str, settings: Settings, now: datetime
+) -> Channel | None:
+    """Queues the patient's stable link by their usual channel, to go at once (the patient row needs mobile, email
+    and the columns `choose_channel` reads). None, and nothing queued, when there is no way to reach them."""
+    channel = reachable_by(patient)
+    if channel is None:
+        return None
+    await queue_message(
+        tx,
+        at=now,
+        kind=MessageKind.PATIENT_LINK,
+        channel=channel,
+        recipient=patient["mobile"] if channel == Channel.SMS else patient["email"],
+        template_id=settings.notify.templates.template_for(MessageKind.PATIENT_LINK, channel) or "",
+        personalisation={"link": patient_link(settings, link_id)},
+        patient_id=patient_id,
+        lane=Lane.IMMEDIATE,
+    )
+    return channel
 
 
 async def patient_for_link(db: Database | Transaction, link: str | LegacyLink) -> int | None:
@@ -89,23 +117,14 @@ async def send_new_link(
         )
         if patient is None:
             return None
-        way = choose_channel(patient)
-        recipient: str | None = {Channel.SMS: patient["mobile"], Channel.EMAIL: patient["email"]}.get(way)
-        channel = way if recipient else None
         link_id = await _rotate(
-            tx, patient_id=patient_id, actor_type=actor_type, actor_id=actor_id, detail=channel or "not sent", now=now
+            tx,
+            patient_id=patient_id,
+            actor_type=actor_type,
+            actor_id=actor_id,
+            detail=reachable_by(patient) or "not sent",
+            now=now,
         )
         assert link_id is not None  # the row was read in this transaction
-        if channel is not None and recipient:
-            await queue_message(
-                tx,
-                at=now,
-                kind=MessageKind.PATIENT_LINK,
-                channel=channel,
-                recipient=recipient,
-                template_id=settings.notify.templates.template_for(MessageKind.PATIENT_LINK, channel) or "",
-                personalisation={"link": patient_link(settings, link_id)},
-                patient_id=patient_id,
-                lane=Lane.IMMEDIATE,
-            )
+        channel = await queue_link(tx, patient, patient_id=patient_id, link_id=link_id, settings=settings, now=now)
     return NewLink(link_id, channel)

@@ -8,15 +8,13 @@ from typing import Any
 
 from hub.clock import from_db, to_db
 from hub.db import Database, Row
-from hub.links import patient_link
-from hub.rules.feed import choose_channel
 from hub.rules.staff_scope import Scope
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
-from hub.store.outbox import queue_message
+from hub.store.links import queue_link
 from hub.store.staff_scope import audit_scoped, scoped
-from hub.vocabulary import ActorType, AuditAction, Channel, EventKind, Lane, MessageKind, RecordType
+from hub.vocabulary import ActorType, AuditAction, EventKind, RecordType
 
 _PATIENT = (
     "p.id, p.mrn, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.mobile, p.email, p.postcode,"
@@ -153,21 +151,11 @@ async def resend_link(
         )
         if patient is None:
             return None
-        channel = choose_channel(patient)
-        recipient = {Channel.SMS: patient["mobile"], Channel.EMAIL: patient["email"]}.get(channel)
-        if not recipient:
+        if (
+            await queue_link(tx, patient, patient_id=patient_id, link_id=patient["link_id"], settings=settings, now=now)
+            is None
+        ):
             return False
-        await queue_message(
-            tx,
-            at=now,
-            kind=MessageKind.PATIENT_LINK,
-            channel=channel,
-            recipient=recipient,
-            template_id=settings.notify.templates.template_for("patient_link", channel) or "",
-            personalisation={"link": patient_link(settings, patient["link_id"])},
-            patient_id=patient_id,
-            lane=Lane.IMMEDIATE,
-        )
         await record_audit(
             tx,
             at=now,
