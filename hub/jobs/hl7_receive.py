@@ -107,6 +107,7 @@ class Receiver:
             try:
                 async with self.db.write() as tx:
                     answers = [await self._one(tx, message, trust) for message, trust, _ in batch]
+                logger.debug("HL7 batch of %d committed", len(batch))
             except Exception as exc:  # the commit failed: nothing was applied, and the senders will retry
                 logger.error("HL7 batch of %d could not be committed: %s", len(batch), type(exc).__name__)
                 answers = [_internal(message.header, self.clock.now()) for message, _, _ in batch]
