@@ -38,7 +38,8 @@ from tests.hl7_samples import SETTINGS, pid, read_ack, siu
 
 def message(n: int) -> bytes:
     day = 1 + n % 28
-    patient = pid(f"B{n:07d}", nhs=nhs_number(n), phones=f"07700 9{n % 100000:05d}^ORN^CP")
+    # Ofcom's drama range (07700 900000-900999) holds the only mobiles no one has: beyond it they are refused (AE).
+    patient = pid(f"B{n:07d}", nhs=nhs_number(n), phones=f"07700 900{n % 1000:03d}^ORN^CP")
     text = siu(control_id=f"B{n}", ref=f"BENCH-{n}", start=f"202612{day:02d}{9 + n % 8:02d}00", patient=patient)
     return text.encode()
 
@@ -145,6 +146,7 @@ async def run(url: str, backend: str, messages: int, connections: int, ahead: in
         "pipeline": ahead,
         "seconds": round(seconds, 3),
         "acked_aa": codes.count("AA"),
+        "answers": {code: codes.count(code) for code in sorted(set(codes))},
         "messages_per_second": round(codes.count("AA") / seconds, 1),
         "ack_ms": {
             "p50": round(statistics.median(ordered) * 1000, 2),
