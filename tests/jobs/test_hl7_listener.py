@@ -363,7 +363,7 @@ async def test_pipelined_frames_from_one_peer_commit_together_and_are_answered_i
     assert first == {"status": "cancelled", "starts_at": "2026-12-15T14:00:00.000000Z"}
     assert len(await rows(trust, "SELECT id FROM appointments")) == 21
     assert not await rows(trust, "SELECT id FROM patients WHERE mrn = 'RF9999999'")
-    batches = [r.args[0] for r in caplog.records if r.msg.startswith("HL7 batch of %d committed")]
+    batches = [int(r.getMessage().split()[3]) for r in caplog.records if r.msg == "HL7 batch of %d committed"]
     assert sum(batches) == len(messages) and max(batches) > 1  # fewer commits than messages
 
 
