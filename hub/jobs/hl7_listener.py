@@ -1,9 +1,10 @@
 """python -m hub hl7: the MLLP listener, on the `hl7` package's asyncio streams (hl7.mllp).
 
-Every connection is its own task, reading one block at a time and answering each before the next (MLLP's
-original mode keeps a sender's messages in order). A slow or silent peer holds only its own task; a malformed
-frame gets a reject and the connection carries on; an oversized one gets a reject and the connection is closed
-(the rest of it cannot be told from the next message); a dropped connection mid-message applies nothing.
+Every connection is its own task, answering its blocks in the order they came (MLLP's original mode keeps a
+sender's messages in order); blocks a peer sends before their ACKs are read ahead and join one group commit. A
+slow or silent peer holds only its own task; a malformed frame gets a reject and the connection carries on; an
+oversized one gets a reject and the connection is closed (the rest of it cannot be told from the next message); a
+dropped connection mid-message applies nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from hub.settings import Settings, SettingsError
 from hub.store.hl7 import organisation_ids
 
 logger = logging.getLogger(__name__)
+AHEAD = 100  # frames read ahead of their ACKs on one connection (a pipelining peer's), as many as one group commit
 
 
 async def make_receiver(db: Database, settings: Settings, clock: Clock) -> Receiver:
@@ -68,33 +70,65 @@ def _encoded(answer: str, block: bytes | None) -> bytes:
 
 
 async def _connection(receiver: Receiver, reader: HL7StreamReader, writer: HL7StreamWriter) -> None:
-    idle = receiver.settings.hl7.idle_seconds
+    """Answers in the order the frames came, each once its message is committed. Frames a peer sends without
+    waiting for their ACKs (pipelining) are read ahead, up to `AHEAD`, so they join the same group commit."""
+    answers: asyncio.Queue[tuple[asyncio.Future[str], bytes | None] | None] = asyncio.Queue()
+    room = asyncio.Semaphore(AHEAD)
+    reading = asyncio.ensure_future(_read(receiver, reader, answers, room))
     try:
-        while True:
-            try:
-                block = await asyncio.wait_for(reader.readblock(), idle)
-            except InvalidBlockError:
-                writer.writeblock(_encoded(_reject("MLLP", "a frame must start with <VT> (0x0B)", receiver), None))
-                await writer.drain()
-                continue
-            except ValueError:  # the limit: the rest of the frame is unreadable, so the connection ends
-                limit = receiver.settings.hl7.max_message_bytes
-                writer.writeblock(
-                    _encoded(_reject("MLLP", f"a message must be {limit} bytes or fewer", receiver), None)
-                )
-                await writer.drain()
-                return
-            except (asyncio.IncompleteReadError, TimeoutError):  # closed (maybe mid-message) or silent too long
-                return
-            answer = await receiver.receive(block)
-            writer.writeblock(_encoded(answer, block))
+        while (item := await answers.get()) is not None:
+            answer, block = item
+            writer.writeblock(_encoded(await answer, block))
             await writer.drain()
+            room.release()
     except (ConnectionError, OSError):
         return
     finally:
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
+
+
+async def _read(
+    receiver: Receiver,
+    reader: HL7StreamReader,
+    answers: asyncio.Queue[tuple[asyncio.Future[str], bytes | None] | None],
+    room: asyncio.Semaphore,
+) -> None:
+    """Each frame's answer-to-be, queued in order; None once the peer is done (closed, silent, or unreadable).
+    Every message is queued for the commit as it is read (its task starts in order, and parses and joins the batch
+    before it first waits), so one peer's messages are applied in the order it sent them."""
+    idle = receiver.settings.hl7.idle_seconds
+    try:
+        while True:
+            await room.acquire()
+            try:
+                async with asyncio.timeout(idle):  # no task of its own: a frame already buffered is read at once
+                    block = await reader.readblock()
+            except InvalidBlockError:
+                answers.put_nowait((_ready(_reject("MLLP", "a frame must start with <VT> (0x0B)", receiver)), None))
+                continue
+            except ValueError:  # the limit: the rest of the frame is unreadable, so the connection ends
+                limit = receiver.settings.hl7.max_message_bytes
+                refusal = _reject("MLLP", f"a message must be {limit} bytes or fewer", receiver)
+                answers.put_nowait((_ready(refusal), None))
+                return
+            except (asyncio.IncompleteReadError, TimeoutError):  # closed (maybe mid-message) or silent too long
+                return
+            answers.put_nowait((asyncio.ensure_future(receiver.receive(block)), block))
+    except (ConnectionError, OSError):
+        return
+    finally:
+        answers.put_nowait(None)
+
+
+def _ready(answer: str) -> asyncio.Future[str]:
+    future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    future.set_result(answer)
+    return future
 
 
 def _reject(where: str, message: str, receiver: Receiver) -> str:

@@ -107,6 +107,7 @@ class Receiver:
             try:
                 async with self.db.write() as tx:
                     answers = [await self._one(tx, message, trust) for message, trust, _ in batch]
+                logger.debug("HL7 batch of %d committed", len(batch))
             except Exception as exc:  # the commit failed: nothing was applied, and the senders will retry
                 logger.error("HL7 batch of %d could not be committed: %s", len(batch), type(exc).__name__)
                 answers = [_internal(message.header, self.clock.now()) for message, _, _ in batch]
@@ -170,10 +171,10 @@ class Receiver:
         """The PID's patient, created when unknown (from `base` and PID); updated with what PID sends only when
         `update` (ADT). A record merged away is refused: the hospital must name the surviving one."""
         mrn = mapping.patient_ref(message, trust)
-        found = await log.find_patient(tx, organisation_id, mrn)
+        found = await log.patient_record(tx, organisation_id, mrn)
         if found is not None and found[1] is not None:
             raise Rejected(Problem("PID-3", "this MRN was merged into another patient's (an A40)", "204"))
-        held = await log.patient_body(tx, organisation_id, mrn)
+        held = found[2] if found is not None else None
         if held is not None and not update:
             return mrn
         body = {**(held or base or {}), **mapping.patient_body(message, trust)}

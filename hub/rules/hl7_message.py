@@ -1,6 +1,7 @@
 """HL7 v2 messages as real feeds send them: the bytes of an MLLP block decoded by MSH-18, segments split on `\\r`,
-`\\n` or `\\r\\n`, parsed by the `hl7` package (which also undoes the escapes: `\\F\\ \\S\\ \\T\\ \\R\\ \\E\\`
-and `\\X..\\`), read field by field with nothing missing ever an error, and answered with an original-mode ACK.
+`\\n` or `\\r\\n`, split and unescaped as the `hl7` package would (`\\F\\ \\S\\ \\T\\ \\R\\ \\E\\` and `\\X..\\`) but
+only as far as each field is read, read field by field with nothing missing ever an error, and answered with an
+original-mode ACK.
 
 Pure functions: no database, no clock of their own.
 """
@@ -11,8 +12,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
-
-import hl7
 
 LONDON = ZoneInfo("Europe/London")
 # MSH-18 character sets (HL7 table 0211) and the codec of each; an empty MSH-18 means UTF-8 (ASCII's superset).
@@ -62,14 +61,18 @@ class Header:
 
 
 class Message:
-    """A parsed message: `get("PID", 5, component=2)` is the given name, "" when any part of the way is missing."""
+    """A parsed message: `get("PID", 5, component=2)` is the given name, "" when any part of the way is missing.
 
-    def __init__(self, parsed: hl7.Message, header: Header) -> None:
-        self._parsed = parsed
+    Segments are split into fields once; a field is split into repetitions, components and subcomponents only when
+    read, and unescaped only when it holds the escape character (most fields are read once or not at all)."""
+
+    def __init__(self, segments: list[str], separators: Separators, header: Header) -> None:
         self.header = header
-        self._segments: dict[str, list[hl7.Segment]] = {}
-        for segment in parsed:
-            self._segments.setdefault(str(segment[0]), []).append(segment)
+        self._separators = separators
+        self._segments: dict[str, list[list[str]]] = {}
+        for segment in segments:
+            fields = separators.fields(segment)
+            self._segments.setdefault(fields[0], []).append(fields)
 
     def has(self, segment: str) -> bool:
         return segment in self._segments
@@ -82,21 +85,107 @@ class Message:
         found = self._segments.get(segment, ())
         if len(found) < index:
             return ""
-        try:
-            value = found[index - 1].extract_field(index, field, repetition, component, 1)
-        except (IndexError, KeyError):
+        fields = found[index - 1]
+        field, repetition, component = field or 1, repetition or 1, component or 1  # 0 reads as 1, as in `hl7`
+        if field >= len(fields):
             return ""
-        return str(value).strip()
+        value, seps = fields[field], self._separators
+        if field in (1, 2) and fields[0] in _HEADERS:  # the separators themselves, as sent
+            return value.strip() if repetition == 1 and component == 1 else ""
+        repetitions = value.split(seps.repetition)
+        if repetition > len(repetitions):
+            return ""
+        components = repetitions[repetition - 1].split(seps.component)
+        if component > len(components):
+            return ""
+        return seps.unescape(components[component - 1].split(seps.subcomponent, 1)[0]).strip()
 
     def repetitions(self, segment: str, field: int, *, index: int = 1) -> int:
         if self.count(segment) < index:
             return 0
-        found = self._segments[segment][index - 1]
-        if field >= len(found) or not str(found[field]):
+        fields = self._segments[segment][index - 1]
+        if field >= len(fields) or not fields[field]:
             return 0
-        value = found[field]
-        # A field with repetitions parses as a list of repetitions; one without, as a list of components.
-        return len(value) if value and isinstance(value[0], hl7.Repetition) else 1
+        if field in (1, 2) and fields[0] in _HEADERS:
+            return 1
+        return fields[field].count(self._separators.repetition) + 1
+
+
+_HEADERS = ("MSH", "BHS", "FHS")  # segments whose first fields are the separators (MSH-1, MSH-2)
+
+
+@dataclass(frozen=True)
+class Separators:
+    """MSH-1 and MSH-2, read as the `hl7` package reads them (its defaults for any MSH-2 leaves out)."""
+
+    field: str
+    component: str
+    repetition: str
+    escape: str
+    subcomponent: str
+
+    @classmethod
+    def of(cls, msh: str) -> Separators:
+        field = msh[3]
+        encoding = msh[4 : msh.find(field, 4)]
+        chars = [encoding[n] if len(encoding) > n else default for n, default in enumerate("^~\\&")]
+        separators = cls(field, *chars)
+        if len({field, separators.component, separators.repetition, separators.subcomponent}) < 4:
+            raise Hl7Error("MSH-2", "the encoding characters could not be read")
+        return separators
+
+    def fields(self, segment: str) -> list[str]:
+        """A segment's fields, [0] its name; MSH's [1] is the field separator and [2] the encoding characters, so
+        that MSH-n is [n] as for every other segment."""
+        if segment[:3] not in _HEADERS:
+            return segment.split(self.field)
+        end = segment.find(self.field, 4)
+        rest = segment[end + 1 :]  # as the `hl7` package has it: no second separator leaves the whole segment
+        head = [segment[:3], self.field, segment[4:end]]
+        return head + rest.split(self.field) if rest else head
+
+    def unescape(self, text: str) -> str:
+        """HL7's escapes undone: \\F\\ \\S\\ \\T\\ \\R\\ \\E\\, \\Xhh..\\, the formatting ones (\\.br\\ as a line end);
+        one not known, or a character set switch, is dropped (as the `hl7` package does, without logging the text)."""
+        if self.escape not in text:
+            return text
+        known = {
+            "H": "_",
+            "N": "_",
+            "F": self.field,
+            "R": self.repetition,
+            "S": self.component,
+            "T": self.subcomponent,
+            "E": self.escape,
+            **_FORMATTING,
+        }
+        out: list[str] = []
+        parts = text.split(self.escape)
+        # Even parts are text, odd parts escape sequences; an unclosed one at the end (an even count) is dropped.
+        closed = len(parts) if len(parts) % 2 else len(parts) - 1
+        for n, part in enumerate(parts[:closed]):
+            if n % 2 == 0:
+                out.append(part)
+            elif part in known:
+                out.append(known[part])
+            elif part.startswith(".") and part[:3] in _FORMATTING and part[3:].isascii() and part[3:].isdigit():
+                out.append(_FORMATTING[part[:3]] * int(part[3:]))
+            elif part.startswith("X"):
+                out.append(_hex(part[1:]))
+        return "".join(out)
+
+
+_FORMATTING = {".br": "\r", ".sp": "\r", ".fi": "", ".nf": "", ".in": "    ", ".ti": "    ", ".sk": " ", ".ce": "\r"}
+
+
+def _hex(digits: str) -> str:
+    out = []
+    for at in range(0, len(digits), 2):
+        try:
+            out.append(chr(int(digits[at : at + 2], 16)))
+        except ValueError:
+            break
+    return "".join(out)
 
 
 def charset_of(block: bytes) -> str:
@@ -133,11 +222,9 @@ def parse(block: bytes) -> Message:
     for n, segment in enumerate(segments[1:], start=2):
         if not _SEGMENT_ID.fullmatch(segment.split(separator, 1)[0]):
             raise Hl7Error(f"segment {n}", "does not start with a segment name such as PID")
-    try:
-        parsed = hl7.parse("\r".join(segments))
-    except Exception as exc:  # the library raises what it meets; any failure means the message is unreadable
-        raise Hl7Error("MSH-2", "the encoding characters could not be read") from exc
-    shell = Message(parsed, _EMPTY_HEADER)
+    segments[-1] = segments[-1].rstrip()  # as the `hl7` package strips the message's end
+    separators = Separators.of(segments[0])
+    shell = Message(segments, separators, _EMPTY_HEADER)
     control_id = shell.get("MSH", 10)
     message_type, trigger = shell.get("MSH", 9), shell.get("MSH", 9, component=2)
     if not control_id:
@@ -160,7 +247,7 @@ def parse(block: bytes) -> Message:
         version=shell.get("MSH", 12),
         charset=charset,
     )
-    return Message(parsed, header)
+    return Message(segments, separators, header)
 
 
 _EMPTY_HEADER = Header("", "", "", "", None, "", "", "", "", "", "")

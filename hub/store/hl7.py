@@ -51,17 +51,12 @@ async def is_outdated(tx: Transaction, organisation_id: int, record: str, ref: s
 async def mark_applied(tx: Transaction, organisation_id: int, record: str, ref: str, sent_at: datetime | None) -> None:
     if sent_at is None:
         return
-    changed = await tx.execute(
-        "UPDATE hl7_record_times SET message_at = ? WHERE organisation_id = ? AND record = ? AND ref = ?"
-        " AND message_at < ?",
-        (to_db(sent_at), organisation_id, record, ref, to_db(sent_at)),
+    await tx.execute(
+        "INSERT INTO hl7_record_times (organisation_id, record, ref, message_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (organisation_id, record, ref) DO UPDATE SET message_at = excluded.message_at"
+        " WHERE hl7_record_times.message_at < excluded.message_at",
+        (organisation_id, record, ref, to_db(sent_at)),
     )
-    if not changed:
-        await tx.execute(
-            "INSERT INTO hl7_record_times (organisation_id, record, ref, message_at) SELECT ?, ?, ?, ?"
-            " WHERE NOT EXISTS (SELECT 1 FROM hl7_record_times WHERE organisation_id = ? AND record = ? AND ref = ?)",
-            (organisation_id, record, ref, to_db(sent_at), organisation_id, record, ref),
-        )
 
 
 async def find_patient(tx: Transaction, organisation_id: int, mrn: str) -> tuple[int, int | None] | None:
@@ -74,15 +69,32 @@ async def find_patient(tx: Transaction, organisation_id: int, mrn: str) -> tuple
     return int(row["id"]), int(row["merged_into"]) if row["merged_into"] is not None else None
 
 
+_PATIENT_BODY = "nhs_number, given_name, family_name, date_of_birth, mobile, email, address_lines, postcode"
+
+
 async def patient_body(tx: Transaction, organisation_id: int, mrn: str) -> dict[str, Any] | None:
     """The patient as the API's body (what the hospital may set), or None for a patient we do not have."""
     row = await tx.fetch_one(
-        "SELECT nhs_number, given_name, family_name, date_of_birth, mobile, email, address_lines, postcode"
-        " FROM patients WHERE organisation_id = ? AND mrn = ?",
+        f"SELECT {_PATIENT_BODY} FROM patients WHERE organisation_id = ? AND mrn = ?", (organisation_id, mrn)
+    )
+    return None if row is None else _body(row)
+
+
+async def patient_record(
+    tx: Transaction, organisation_id: int, mrn: str
+) -> tuple[int, int | None, dict[str, Any]] | None:
+    """`find_patient` and `patient_body` in one read: the id, the record it was merged into, and the body."""
+    row = await tx.fetch_one(
+        f"SELECT id, merged_into, {_PATIENT_BODY} FROM patients WHERE organisation_id = ? AND mrn = ?",
         (organisation_id, mrn),
     )
     if row is None:
         return None
+    merged_into = int(row["merged_into"]) if row["merged_into"] is not None else None
+    return int(row["id"]), merged_into, _body(row)
+
+
+def _body(row: dict[str, Any]) -> dict[str, Any]:
     lines = json.loads(row["address_lines"] or "[]")
     body = {
         "nhs_number": row["nhs_number"],

@@ -226,13 +226,12 @@ async def release(db: Database, organisation_id: int, token: int) -> None:
 async def remember_ids(tx: Transaction, organisation_id: int, ref: str, *, placer_id: str, filler_id: str) -> None:
     """SCH-1 and SCH-2 of an SIU, kept for the SRMs about the appointment (a later message that leaves one out
     keeps it)."""
-    changed = await tx.execute(
-        "UPDATE hl7_appointment_ids SET placer_id = CASE WHEN ? = '' THEN placer_id ELSE ? END,"
-        " filler_id = CASE WHEN ? = '' THEN filler_id ELSE ? END WHERE organisation_id = ? AND ref = ?",
-        (placer_id, placer_id, filler_id, filler_id, organisation_id, ref),
+    await tx.execute(
+        "INSERT INTO hl7_appointment_ids (organisation_id, ref, placer_id, filler_id) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (organisation_id, ref) DO UPDATE SET"
+        " placer_id = CASE WHEN excluded.placer_id = '' THEN hl7_appointment_ids.placer_id"
+        " ELSE excluded.placer_id END,"
+        " filler_id = CASE WHEN excluded.filler_id = '' THEN hl7_appointment_ids.filler_id"
+        " ELSE excluded.filler_id END",
+        (organisation_id, ref, placer_id, filler_id),
     )
-    if not changed:
-        await tx.execute(
-            "INSERT INTO hl7_appointment_ids (organisation_id, ref, placer_id, filler_id) VALUES (?, ?, ?, ?)",
-            (organisation_id, ref, placer_id, filler_id),
-        )

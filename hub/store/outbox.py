@@ -92,7 +92,9 @@ async def announce(
         "SELECT DISTINCT kind FROM outbox_messages WHERE appointment_id = ? AND status = ? AND lane = ?",
         (appointment_id, MessageStatus.QUEUED, Lane.BULK),
     )
-    kind, withdrawn = message_to_queue(kind, {r["kind"] for r in queued})
+    waiting = {r["kind"] for r in queued}
+    kind, withdrawn = message_to_queue(kind, waiting)
+    withdrawn = withdrawn & waiting  # only kinds just seen queued (this transaction holds the write lock)
     if withdrawn:
         await tx.execute(
             f"UPDATE outbox_messages SET status = ?, error = ? WHERE appointment_id = ? AND status = ? AND lane = ?"

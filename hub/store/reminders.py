@@ -53,11 +53,13 @@ async def _close(tx: Transaction, appointment_id: int, *, like: str, outcome: st
 
 
 async def _insert(tx: Transaction, appointment_id: int, notices: list[tuple[str, datetime]]) -> None:
-    for kind, due_at in notices:
-        await tx.execute(
-            "INSERT INTO scheduled_notices (appointment_id, kind, due_at) VALUES (?, ?, ?)",
-            (appointment_id, kind, to_db(due_at)),
-        )
+    if not notices:
+        return
+    await tx.execute(  # one statement for them all
+        "INSERT INTO scheduled_notices (appointment_id, kind, due_at) VALUES "
+        + ", ".join("(?, ?, ?)" for _ in notices),
+        [value for kind, due_at in notices for value in (appointment_id, kind, to_db(due_at))],
+    )
 
 
 async def plan_reminders(

@@ -336,6 +336,37 @@ async def test_messages_committed_together_still_stand_or_fall_alone(trust: Harn
     assert len(answers) == 20
 
 
+async def test_pipelined_frames_from_one_peer_commit_together_and_are_answered_in_order(
+    trust: Harness, port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A peer that sends frames without waiting for each ACK: they are applied in the order sent, each whole or not
+    at all, share commits, and are answered in order, each only once committed."""
+    messages = [siu(control_id="P0", sent="20261121090000")]
+    messages += [
+        siu(control_id=f"P{n}", ref=f"APT-{n}", patient=pid(f"RF{n:07d}"), sent="20261121090000") for n in range(1, 21)
+    ]
+    messages.append(siu("S13", control_id="MOVE", start="202612151400", sent="20261121100000"))
+    messages.append(siu(control_id="BAD", ref="APT-BAD", patient=pid("RF9999999", born="19481399")))
+    header = siu("S15", control_id="CANCEL", sent="20261121100200").split("\r")[0]
+    messages.append("\r".join([header, "SCH|APT-1001^RFH|APT-1001^RFH", pid()]) + "\r")
+    messages.append(siu(control_id="P0", start="202612180900"))  # a repeat: the first answer, nothing changed
+    caplog.set_level("DEBUG", logger="hub.jobs.hl7_receive")
+    async with Client(port) as client:
+        for text in messages:
+            client.writer.writeblock(text.encode())
+        await client.writer.drain()
+        acks = [read_ack(await asyncio.wait_for(client.reader.readblock(), 30)) for _ in messages]
+    assert [a.control_id for a in acks] == ["P0", *(f"P{n}" for n in range(1, 21)), "MOVE", "BAD", "CANCEL", "P0"]
+    assert [a.code for a in acks] == ["AA"] * 22 + ["AE", "AA", "AA"]
+    assert acks[-1].raw == acks[0].raw
+    [first] = await rows(trust, "SELECT status, starts_at FROM appointments WHERE ref = 'APT-1001'")
+    assert first == {"status": "cancelled", "starts_at": "2026-12-15T14:00:00.000000Z"}
+    assert len(await rows(trust, "SELECT id FROM appointments")) == 21
+    assert not await rows(trust, "SELECT id FROM patients WHERE mrn = 'RF9999999'")
+    batches = [int(r.getMessage().split()[3]) for r in caplog.records if r.msg == "HL7 batch of %d committed"]
+    assert sum(batches) == len(messages) and max(batches) > 1  # fewer commits than messages
+
+
 async def test_start_up_checks_the_tables(make_hub: MakeHub) -> None:
     hub = await make_hub(**SETTINGS)
     with pytest.raises(SettingsError, match="organisations the hub does not have: RAL"):

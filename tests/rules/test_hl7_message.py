@@ -32,6 +32,21 @@ def test_escapes_and_repetitions() -> None:
     assert [message.get("PID", 13, repetition=n) for n in (1, 2, 3)] == ["1", "2", "3"]
 
 
+def test_a_bad_escape_is_dropped_and_the_text_around_it_never_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    message = parse(adt(family="Pemberton\\Q7\\Smythe\\XZZ\\\\C2842\\x").encode())
+    assert message.get("PID", 5) == "PembertonSmythex"
+    assert "Pemberton" not in caplog.text and "Smythe" not in caplog.text
+
+
+def test_formatting_escapes_and_other_separators() -> None:
+    text = siu().replace("MSH|^~\\&|", "MSH|!*#@|").replace("^", "!").replace("~", "*")
+    text = text.replace("Please bring", "Please#.br#bring#.sp2##T#")
+    message = parse(text.encode())
+    assert message.get("AIP", 3, component=2) == "Patel" and message.get("MSH", 2) == "!*#@"
+    assert message.get("NTE", 3) == "Please\rbring\r\r@ a list of your medicines"
+
+
 def test_the_header() -> None:
     header = parse(siu(control_id="X-1").encode()).header
     assert (header.sending_facility, header.control_id, header.trigger, header.version) == (
@@ -53,6 +68,7 @@ def test_the_header() -> None:
         (b"MSH|^~\\&|A|B|C|D|20261121||SIU^S12|1|P|2.5.1\rnot a segment", "segment 2"),
         (b"MSH|^~\\&|A|B|C|D|2026||SIU^S12|1|P|2.5.1", "MSH-7"),
         (b"MSH|^~\\&|A|B|C|D|20261121||SIU^S12|1|P|2.5.1||||||EBCDIC", "MSH-18"),
+        (b"MSH|^^\\&|A|B|C|D|20261121||SIU^S12|1|P|2.5.1\rPID|1", "MSH-2"),
         (b"MSH|^~\\&|A|B|C|D|20261121||SIU^S12|1|P|2.5.1||||||UNICODE UTF-8\rPID|\xff", "MSH-18"),
     ],
 )
