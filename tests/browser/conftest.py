@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
@@ -9,7 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from hub.db import Database, connect
 from hub.jobs.demo import PATIENTS
 from hub.settings import ROOT
 from tests.databases import own_database_url
+from tests.factories import create_organisation, create_site
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -67,6 +71,7 @@ PEOPLE = _people()
 class DemoServer:
     base_url: str
     links: dict[str, str]  # patient name -> stable link, as the demo prints them
+    database_url: str = ""
     codes_read: set[str] = field(default_factory=set)
 
     def url(self, path: str) -> str:
@@ -123,6 +128,49 @@ def appointment_links(page: Page) -> dict[str, str]:
     return links
 
 
+def in_database(url: str, work: Callable[[Database], Awaitable[Any]]) -> Any:
+    """Runs work(db) on a running server's database, for data no page can make (another trust, a refused HL7
+    update). In a thread of its own: Playwright's sync API holds this thread's event loop."""
+
+    async def run() -> Any:
+        db = await connect(url, readers=1, pool_size=1)
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+SHARED_SITE = "MAIN"  # a site code two more trusts both use: /sites/MAIN asks the patient which hospital
+
+
+def seed_shared_site(server: DemoServer) -> None:
+    """Two more trusts, each with a site coded MAIN (one with no map or coordinates); once per server."""
+
+    async def work(db: Database) -> None:
+        if await db.fetch_one("SELECT id FROM organisations WHERE code = 'RWP'"):
+            return
+        async with db.write() as tx:
+            for code, name, site, located in (
+                ("RWP", "Worcestershire Acute Hospitals NHS Trust", "Worcestershire Royal Hospital", False),
+                ("RLQ", "Wye Valley NHS Trust", "Hereford County Hospital", True),
+            ):
+                organisation = await create_organisation(tx, code=code, name=name)
+                await create_site(
+                    tx,
+                    organisation_id=organisation,
+                    code=SHARED_SITE,
+                    name=site,
+                    map_file="rfh.svg" if located else None,
+                    latitude=52.05 if located else None,
+                    longitude=-2.71 if located else None,
+                )
+
+    in_database(server.database_url, work)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -177,7 +225,7 @@ def start_demo(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterat
             time.sleep(0.1)
         links = _stable_links((folder / "stdout").read_text())
         assert set(links) == set(PEOPLE), f"stable links not found in the demo's output: {links}"
-        return DemoServer(base_url, links)
+        return DemoServer(base_url, links, env["HUB_DATABASE_URL"])
 
     yield start
     for process, out, err in running:
