@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Route, expect
 
+from tests.browser.axe import NARROW, PHONE, assert_accessible
 from tests.browser.conftest import DemoServer
 from tests.fake_aggregator import AUDIENCE, SCOPE, FakeAggregator
 from tests.fake_http import new_key
@@ -20,6 +21,14 @@ from tests.fake_nhs_login import MARGARET, NHS_APP_CLIENT, FakeNhsLogin
 pytestmark = pytest.mark.browser
 REQUEST_STATUS = "https://fhir.nhs.uk/StructureDefinition/Extension-Appointment-RequestStatus"
 PORTAL_LINK = "https://fhir.nhs.uk/StructureDefinition/Extension-Portal-Link"
+# Every route this module checks with axe, for tests/browser/test_axe_coverage.py: the pages NHS login adds or
+# changes (the start page gains its button), on a 375 px phone with JavaScript and a 320 px screen without.
+CHECKED_ROUTES = {"/", "/nhs-login/callback", "/nhs-login/signed-out", "/appointments/{id:record_id}"}
+NHS_LOGIN_PAGES = [
+    ("/", "Sign in to see your hospital appointments"),
+    ("/nhs-login/callback", None),  # no attempt of this browser's: the link has expired
+    ("/nhs-login/signed-out", "You have been signed out"),
+]
 
 
 def _port() -> int:
@@ -52,6 +61,29 @@ def _appointments(server: DemoServer, aggregator: FakeAggregator, provider: Fake
 def _extension(resource: dict[str, Any], url: str) -> Any:
     found = [e for e in resource["extension"] if e["url"] == url]
     return (found[0].get("valueCode") or found[0].get("valueUrl")) if found else None
+
+
+def _check_nhs_login_pages(browser: Browser, server: DemoServer) -> None:
+    for options, javascript in ((PHONE, True), (NARROW, False)):
+        context = browser.new_context(**options)
+        if not javascript:
+
+            def block(route: Route) -> None:
+                route.abort()
+
+            context.route("**/*.js*", block)
+            context.route("**/*.mjs*", block)
+        page = context.new_page()
+        try:
+            for path, heading in NHS_LOGIN_PAGES:
+                page.goto(server.url(path))
+                if path == "/":
+                    expect(page.get_by_role("link", name="Continue with NHS login")).to_be_visible()
+                assert ("js-enabled" in page.evaluate("document.body.className")) == javascript
+                assert page.evaluate("document.documentElement.scrollWidth") <= options["viewport"]["width"]
+                assert_accessible(page, path, heading=heading)
+        finally:
+            context.close()
 
 
 def test_from_the_nhs_app_to_a_confirmed_appointment(
@@ -89,14 +121,16 @@ def test_from_the_nhs_app_to_a_confirmed_appointment(
         target = confirmable[-1]  # the furthest ahead: well past the 24-hour cut-off
         link = _extension(target, PORTAL_LINK) + f"&assertedLoginIdentity={provider.asserted_identity()}"
         page_id = target["identifier"][1]["value"]
-        page = browser.new_page()
+        _check_nhs_login_pages(browser, server)
+        page = browser.new_context(**PHONE).new_page()
         try:
             page.goto(link)
             expect(page).to_have_url(server.url(f"/appointments/{page_id}"))
             page.get_by_role("button", name="Confirm I will attend").click()
             expect(page.locator(".nhsuk-notification-banner--success")).to_contain_text("Thank you for confirming")
+            assert_accessible(page, "/appointments/{id:record_id}")  # signed in through NHS login
         finally:
-            page.close()
+            page.context.close()
         sent = provider.authorize_requests[-1]
         assert sent["prompt"] == "none" and provider.token_errors == []
         after = {a["id"]: a for a in _appointments(server, aggregator, provider)}
