@@ -141,6 +141,26 @@ def _someone_elses_link(page: Page, server: DemoServer, ids: Ids) -> None:
     page.goto(server.links["David Patel"])
 
 
+def _no_messages(page: Page, server: DemoServer, ids: Ids) -> None:
+    page.goto(server.url("/messages"))
+    expect(page.locator("table")).to_have_count(0)
+
+
+def _too_many_codes(page: Page, server: DemoServer, ids: Ids) -> None:
+    # On a server allowing one code an hour per contact and date of birth: asking again is refused.
+    stranger = _stranger(f"limit-{page.viewport_size['width'] if page.viewport_size else 0}@example.com")
+    for _ in range(4):
+        page.context.clear_cookies()  # a new browser each time, not one asking for the same code again
+        page.goto(server.url("/"))
+        page.get_by_label("Mobile phone number or email address").fill(stranger.contact)
+        page.get_by_label("Day").fill(stranger.day)
+        page.get_by_label("Month").fill(stranger.month)
+        page.get_by_label("Year").fill(stranger.year)
+        page.get_by_role("button", name="Continue").click()
+        if page.url == server.url("/sign-in"):
+            return
+
+
 SIGN_IN = "Sign in to see your hospital appointments"
 APPOINTMENT = "/appointments/{id:record_id}"
 REBOOK, CANCEL = APPOINTMENT + "/rebook", APPOINTMENT + "/cancel"
@@ -197,6 +217,14 @@ SIGNED_IN = {
     "accessibility": Check("Accessibility statement", "/accessibility", _go("/accessibility")),
     "not-found": Check("Page not found", APPOINTMENT, _go("/appointments/999999")),
 }
+TOO_MANY_CODES = Check("You have asked for too many codes", "/sign-in", _too_many_codes)
+# David Patel: email only, a video appointment, no messages yet (the markup of an empty list).
+DAVID = {
+    "appointments-email-only": Check("Your appointments", "/appointments", _go("/appointments")),
+    "appointment-by-video": Check("", APPOINTMENT, _go_to("Dermatology")),
+    "no-messages": Check("Your messages", "/messages", _no_messages),
+    "preferences-email-only": Check("Contact preferences", "/preferences", _go("/preferences")),
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -235,12 +263,11 @@ def anonymous_page(stranger_page: Page) -> Page:
     return stranger_page
 
 
-@pytest.fixture(scope="module")
-def margaret(browser: Browser, demo: DemoServer, mode: str) -> Iterator[tuple[Page, Ids]]:
-    """Margaret Jones signed in once per mode, with where her appointments are."""
+def _signed_in(browser: Browser, demo: DemoServer, mode: str, name: str) -> tuple[BrowserContext, Page, Ids]:
+    """Someone signed in, with where their appointments are: clinic (or "past") -> path."""
     context = _new_context(browser, mode)
     page = context.new_page()
-    demo.sign_in(page, PEOPLE["Margaret Jones"])
+    demo.sign_in(page, PEOPLE[name])
     ids: Ids = {}
     for card in page.locator(".nhsuk-card").all():
         clinic = card.locator(".hub-card-meta").inner_text().splitlines()[0].split(" (")[0].strip()
@@ -248,9 +275,24 @@ def margaret(browser: Browser, demo: DemoServer, mode: str) -> Iterator[tuple[Pa
         ids.setdefault(clinic, href)
         if "Attended" in card.inner_text():
             ids["past"] = href
+    return context, page, ids
+
+
+@pytest.fixture(scope="module")
+def margaret(browser: Browser, demo: DemoServer, mode: str) -> Iterator[tuple[Page, Ids]]:
+    """Margaret Jones signed in once per mode."""
+    context, page, ids = _signed_in(browser, demo, mode, "Margaret Jones")
     assert {"Cardiology outpatients", "Eye clinic", "Diabetes review", "Blood tests", "Physiotherapy", "past"} <= set(
         ids
     ), ids
+    yield page, ids
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def david(browser: Browser, demo: DemoServer, mode: str) -> Iterator[tuple[Page, Ids]]:
+    """David Patel signed in once per mode."""
+    context, page, ids = _signed_in(browser, demo, mode, "David Patel")
     yield page, ids
     context.close()
 
@@ -282,3 +324,23 @@ def test_signed_in_page_is_accessible(margaret: tuple[Page, Ids], demo: DemoServ
     check = SIGNED_IN[name]
     check.steps(page, demo, ids)
     _check(page, check, name, mode)
+
+
+@pytest.mark.parametrize("name", list(DAVID))
+def test_email_only_patients_page_is_accessible(
+    david: tuple[Page, Ids], demo: DemoServer, mode: str, name: str
+) -> None:
+    page, ids = david
+    check = DAVID[name]
+    check.steps(page, demo, ids)
+    _check(page, check, name, mode)
+
+
+@pytest.fixture(scope="module")
+def limited(start_demo: Callable[..., DemoServer]) -> DemoServer:
+    return start_demo({"HUB_CODES_PER_IDENTITY_PER_HOUR": "1"})
+
+
+def test_too_many_codes_page_is_accessible(anonymous_page: Page, limited: DemoServer, mode: str) -> None:
+    TOO_MANY_CODES.steps(anonymous_page, limited, {})
+    _check(anonymous_page, TOO_MANY_CODES, "too-many-codes", mode)

@@ -31,7 +31,11 @@ NOT_HTML = {
 
 
 def checked_routes() -> set[str]:
-    checks = [*test_accessibility.ANONYMOUS.values(), *test_accessibility.SIGNED_IN.values()]
+    checks = [
+        *test_accessibility.ANONYMOUS.values(),
+        *test_accessibility.SIGNED_IN.values(),
+        *test_accessibility.DAVID.values(),
+    ]
     return (
         {check.route for check in checks if check.route}
         | test_console.CHECKED_ROUTES
