@@ -326,29 +326,32 @@ def test_the_queue_is_full_width_and_claims_are_near_the_top(browser: Browser, c
     page.context.close()
 
 
-def _refused_update(console: Console) -> None:
-    """What the HL7 sender leaves when the hospital's system answers AE: a task for the booking centre."""
+def _seed_tasks(console: Console) -> None:
+    """What no page makes: the HL7 sender's task when the hospital's system answers AE (Margaret's eye clinic), a
+    text from David (email only, no appointment), and a closed call-back of David's."""
 
     async def work(db: Database) -> None:
-        row = await db.fetch_one(
-            "SELECT a.id, a.patient_id FROM appointments a WHERE a.ref = 'A1002'"  # Margaret's eye clinic
-        )
-        assert row is not None
+        eye = await db.fetch_one("SELECT id, patient_id FROM appointments WHERE ref = 'A1002'")
+        david = await db.fetch_one("SELECT id FROM patients WHERE mrn = 'RF100002'")
+        assert eye is not None and david is not None
+        now = datetime.now(UTC)
         async with db.write() as tx:
             await create_task(
                 tx,
                 kind=TaskKind.HL7_REFUSED,
-                patient_id=row["patient_id"],
-                appointment_id=row["id"],
+                patient_id=eye["patient_id"],
+                appointment_id=eye["id"],
                 reason="The hospital's system answered AE to SRM^S04 for event 1 (cancel_requested): Unknown slot",
-                now=datetime.now(UTC),
+                now=now,
             )
+            await create_task(tx, kind=TaskKind.INBOUND_TEXT, patient_id=david["id"], reason="Running late", now=now)
+            await create_task(tx, kind=TaskKind.CANCEL, patient_id=david["id"], status="closed", now=now)
 
     in_database(console.env["HUB_DATABASE_URL"], work)
 
 
 def test_console_pages_new_this_round_are_accessible(browser: Browser, console: Console) -> None:
-    _refused_update(console)
+    _seed_tasks(console)
     page = browser.new_context(**DESKTOP).new_page()
     _set_up(page, console, console.create_staff("admin3", "admin"))
     # The refused HL7 update, in the queue and claimed.
@@ -357,6 +360,19 @@ def test_console_pages_new_this_round_are_accessible(browser: Browser, console: 
     page.get_by_role("button", name="Claim the next call-back (filtered)").click()
     _axe(page, "Hospital system refused an update: Margaret Jones", TASK)
     page.get_by_role("button", name="Release it").click()
+    # David's: a text not yet claimed (no appointment, email only), claimed, and a closed call-back.
+    page.goto(console.url("/staff/patients?family_name=Patel&dob-day=2&dob-month=9&dob-year=1975"))
+    page.get_by_role("link", name="David Patel").click()
+    david = page.url
+    page.get_by_role("link", name="Text from patient").click()
+    _axe(page, "Text from patient: David Patel", TASK)
+    page.get_by_role("button", name="Claim this call-back").click()
+    _axe(page, "Text from patient: David Patel", TASK)
+    page.get_by_role("button", name="Release it").click()
+    page.goto(david)
+    page.get_by_role("link", name="Cancel request").click()
+    expect(page.get_by_text("This call-back is closed")).to_be_visible()
+    _axe(page, "Cancel request: David Patel", TASK)
     # Claim next with nothing to claim.
     page.goto(console.url("/staff?kind=cancel&site=BCH"))
     page.get_by_role("button", name="Claim the next call-back (filtered)").click()
