@@ -30,9 +30,10 @@ AXE_RUN = """async () => {
     nodes: v.nodes.map(n => ({target: n.target.join(" "), summary: n.failureSummary}))
   }));
 }"""
-PHONE = {"viewport": {"width": 375, "height": 812}, "is_mobile": True, "has_touch": True}
-NARROW = {"viewport": {"width": 320, "height": 640}, "is_mobile": True, "has_touch": True}  # 1280 px at 400% zoom
-DESKTOP = {"viewport": {"width": 1280, "height": 900}}  # the console's
+PHONE: dict[str, Any] = {"viewport": {"width": 375, "height": 812}, "is_mobile": True, "has_touch": True}
+# 320 px: a 1280 px screen at 400% zoom (WCAG 1.4.10 reflow).
+NARROW: dict[str, Any] = {"viewport": {"width": 320, "height": 640}, "is_mobile": True, "has_touch": True}
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}}  # the console's
 
 
 @functools.cache

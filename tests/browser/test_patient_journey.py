@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from hub.vocabulary import REQUEST_STATE_LABELS, RequestState
+from tests.browser.axe import NARROW, PHONE, assert_accessible
 from tests.browser.conftest import PEOPLE, DemoServer, appointment_links
 
 pytestmark = pytest.mark.browser
@@ -44,7 +45,15 @@ def _summary_value(page: Page, key: str) -> str:
 def test_patient_journey(browser: Browser, start_demo: Callable[[], DemoServer], javascript: bool) -> None:
     server = start_demo()  # a fresh database each run: both runs are Margaret, neither sees the other's changes
     margaret = PEOPLE["Margaret Jones"]
-    context = browser.new_context(java_script_enabled=javascript, accept_downloads=True)
+    # A 375 px phone with JavaScript, a 320 px screen without. axe runs through Playwright's JavaScript, so only on
+    # the first: tests/browser/test_accessibility.py checks the pages without our scripts.
+    screen = PHONE if javascript else NARROW
+    context = browser.new_context(**screen, java_script_enabled=javascript, accept_downloads=True)
+
+    def accessible(route: str) -> None:
+        if javascript:
+            assert_accessible(page, route)
+
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
@@ -72,6 +81,7 @@ def test_patient_journey(browser: Browser, start_demo: Callable[[], DemoServer],
         _open_appointment(page, server, "Cardiology outpatients")
         page.get_by_role("button", name="Confirm I will attend").click()
         assert "Thank you for confirming" in _banner(page)
+        accessible("/appointments/{id:record_id}")  # with the banner and a confirmed request
         assert _summary_value(page, "Your request") == REQUEST_STATE_LABELS[RequestState.CONFIRMED]
         assert "Confirmed" in _card_text(page, server, "Cardiology outpatients")
 
@@ -83,6 +93,7 @@ def test_patient_journey(browser: Browser, start_demo: Callable[[], DemoServer],
         page.get_by_label("When would suit you?").fill("Weekday mornings")
         page.get_by_role("button", name="Send request").click()
         assert "The booking team will call you" in _banner(page)
+        accessible("/appointments/{id:record_id}")
         assert "Change requested" in _card_text(page, server, "Eye clinic")
 
         # Cancel a third.
@@ -92,7 +103,9 @@ def test_patient_journey(browser: Browser, start_demo: Callable[[], DemoServer],
         page.get_by_label("I no longer need this appointment").check()
         page.get_by_role("button", name="Ask to cancel appointment").click()
         assert "We have your request to cancel" in _banner(page)
+        accessible("/appointments/{id:record_id}")
         assert "Cancellation requested" in _card_text(page, server, "Diabetes review")
+        accessible("/appointments")  # confirmed, change requested and cancellation requested tags
 
         # Add the confirmed one to the diary: the file starts at the date and time the page shows.
         _open_appointment(page, server, "Cardiology outpatients")
@@ -113,6 +126,7 @@ def test_patient_journey(browser: Browser, start_demo: Callable[[], DemoServer],
         page.get_by_role("button", name="Sign out").click()
         expect(page).to_have_url(server.url("/?signed_out=yes"))
         expect(page.get_by_text("You have signed out.")).to_be_visible()
+        accessible("/")
         page.goto(server.url("/appointments"))
         expect(page).to_have_url(server.url("/"))
         expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to see your hospital appointments")
