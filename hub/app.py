@@ -45,7 +45,7 @@ from hub.web.fhir.routes import fhir_routes
 from hub.web.oidc import Oidc, load_private_key
 from hub.web.patient import account, appointments, dev, info, nhs_login, offers, signin, sites, slots
 from hub.web.security import SecurityMiddleware
-from hub.web.staff.common import StaffSignInRequired, staff_sign_in_required
+from hub.web.staff.common import StaffSignInRequired, staff_page, staff_sign_in_required
 from hub.web.staff.routes import staff_routes
 from hub.web.static import CachedStatic, FontlessStylesheet
 
@@ -165,6 +165,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return outcome_response(FhirError(exc.status_code, "not-found", str(exc.detail)))
     if exc.status_code == 403 and exc.detail == "csrf":
         return render(request, "views/errors/form_expired.html", status=403)
+    if request.url.path.startswith("/staff/") and exc.status_code in (403, 404):
+        # The console's own pages, with its header: a patient's (and their appointments' link) mean nothing here.
+        template = "forbidden.html" if exc.status_code == 403 else "not_found.html"
+        return staff_page(request, template, status=exc.status_code)
     if exc.status_code == 404:
         await signed_in_patient(request)
         return render(request, "views/errors/not_found.html", status=404)

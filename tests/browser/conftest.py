@@ -171,6 +171,31 @@ def seed_shared_site(server: DemoServer) -> None:
     in_database(server.database_url, work)
 
 
+@dataclass
+class Console:
+    """A demo server for the console, and the create-staff command pointed at its database."""
+
+    base_url: str
+    env: dict[str, str]
+    links: dict[str, str]
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def create_staff(self, username: str, role: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "hub", "create-staff", "--username", username, "--role", role],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        match = re.search(r"(http://\S+/staff/setup/\S+)", done.stdout)
+        assert match, done.stdout
+        return match.group(1)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -243,6 +268,16 @@ def start_demo(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterat
 def demo(start_demo: Callable[[], DemoServer]) -> DemoServer:
     """One demo server for tests that only read, or that change only what no other test looks at."""
     return start_demo()
+
+
+@pytest.fixture(scope="session")
+def console(start_demo: Callable[[], DemoServer]) -> Console:
+    """The console's own demo server (its tests change the queue), shared by the console's test modules."""
+    server = start_demo()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    # The CLI runs as the demo does: demo mode's key, so set-up links verify on the server.
+    env.update(HUB_DATABASE_URL=server.database_url, HUB_BASE_URL=server.base_url, HUB_DEMO="true")
+    return Console(server.base_url, env, server.links)
 
 
 @pytest.fixture(scope="module")

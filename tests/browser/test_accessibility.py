@@ -189,6 +189,7 @@ ANONYMOUS = {
     "accessibility": Check("Accessibility statement", "/accessibility", _go("/accessibility")),
     "privacy": Check("Privacy", "/privacy", _go("/privacy")),
     "not-found": Check("Page not found", "", _go("/no-such-page")),
+    "method-not-allowed": Check("Page not found", "/sign-in", _go("/sign-in")),  # a bookmarked form's address
     "dev-outbox": Check("Dev outbox", "/dev/outbox", _go("/dev/outbox")),
 }
 SIGNED_IN = {

@@ -3,34 +3,15 @@ rebook request and records a new time; the patient's calendar file follows. axe-
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from hub.db import Database
-from hub.settings import ROOT
-from hub.vocabulary import TaskKind
 from tests.browser.axe import DESKTOP, assert_accessible
-from tests.browser.conftest import (
-    PEOPLE,
-    DemoServer,
-    _free_port,
-    _healthy,
-    _stable_links,
-    appointment_links,
-    in_database,
-)
-from tests.databases import own_database_url
-from tests.factories import create_task
+from tests.browser.conftest import PEOPLE, Console, DemoServer, appointment_links
 
 pytestmark = pytest.mark.browser
 
@@ -59,57 +40,6 @@ CHECKED_ROUTES = {
     "/staff/admin/audit",
 }
 PASSWORD = "a long and memorable passphrase"
-
-
-@dataclass
-class Console:
-    base_url: str
-    env: dict[str, str]
-    links: dict[str, str]
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-    def create_staff(self, username: str, role: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "hub", "create-staff", "--username", username, "--role", role],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        match = re.search(r"(http://\S+/staff/setup/\S+)", done.stdout)
-        assert match, done.stdout
-        return match.group(1)
-
-
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Console]:
-    """Its own demo server, whose database the create-staff command can reach."""
-    folder = tmp_path_factory.mktemp("console")
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update(HUB_DATABASE_URL=own_database_url(backend, folder), HUB_BASE_URL=base_url)
-    with open(folder / "stdout", "w+b") as out, open(folder / "stderr", "w+b") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hub", "demo", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=err,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while not _healthy(base_url):
-                assert process.poll() is None and time.monotonic() < deadline, (folder / "stderr").read_text()
-                time.sleep(0.1)
-            # The CLI runs as the demo does: demo mode's key, so set-up links verify on the server.
-            yield Console(base_url, {**env, "HUB_DEMO": "true"}, _stable_links((folder / "stdout").read_text()))
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 def _axe(page: Page, heading: str, route: str) -> None:
@@ -323,79 +253,4 @@ def test_the_queue_is_full_width_and_claims_are_near_the_top(browser: Browser, c
     expect(page.get_by_role("heading", level=1)).to_have_text(heading)
     page.get_by_role("button", name="Release it").click()
     _axe(page, "Call-back queue", "/staff")  # with its notice
-    page.context.close()
-
-
-def _seed_tasks(console: Console) -> None:
-    """What no page makes: the HL7 sender's task when the hospital's system answers AE (Margaret's eye clinic), a
-    text from David (email only, no appointment), and a closed call-back of David's."""
-
-    async def work(db: Database) -> None:
-        eye = await db.fetch_one("SELECT id, patient_id FROM appointments WHERE ref = 'A1002'")
-        david = await db.fetch_one("SELECT id FROM patients WHERE mrn = 'RF100002'")
-        assert eye is not None and david is not None
-        now = datetime.now(UTC)
-        async with db.write() as tx:
-            await create_task(
-                tx,
-                kind=TaskKind.HL7_REFUSED,
-                patient_id=eye["patient_id"],
-                appointment_id=eye["id"],
-                reason="The hospital's system answered AE to SRM^S04 for event 1 (cancel_requested): Unknown slot",
-                now=now,
-            )
-            await create_task(tx, kind=TaskKind.INBOUND_TEXT, patient_id=david["id"], reason="Running late", now=now)
-            await create_task(tx, kind=TaskKind.CANCEL, patient_id=david["id"], status="closed", now=now)
-
-    in_database(console.env["HUB_DATABASE_URL"], work)
-
-
-def test_console_pages_new_this_round_are_accessible(browser: Browser, console: Console) -> None:
-    _seed_tasks(console)
-    page = browser.new_context(**DESKTOP).new_page()
-    _set_up(page, console, console.create_staff("admin3", "admin"))
-    # The refused HL7 update, in the queue and claimed.
-    page.goto(console.url(f"/staff?kind={TaskKind.HL7_REFUSED}"))
-    _axe(page, "Call-back queue", "/staff")
-    page.get_by_role("button", name="Claim the next call-back (filtered)").click()
-    _axe(page, "Hospital system refused an update: Margaret Jones", TASK)
-    page.get_by_role("button", name="Release it").click()
-    # David's: a text not yet claimed (no appointment, email only), claimed, and a closed call-back.
-    page.goto(console.url("/staff/patients?family_name=Patel&dob-day=2&dob-month=9&dob-year=1975"))
-    page.get_by_role("link", name="David Patel").click()
-    david = page.url
-    page.get_by_role("link", name="Text from patient").click()
-    _axe(page, "Text from patient: David Patel", TASK)
-    page.get_by_role("button", name="Claim this call-back").click()
-    _axe(page, "Text from patient: David Patel", TASK)
-    page.get_by_role("button", name="Release it").click()
-    page.goto(david)
-    page.get_by_role("link", name="Cancel request").click()
-    expect(page.get_by_text("This call-back is closed")).to_be_visible()
-    _axe(page, "Cancel request: David Patel", TASK)
-    # Claim next with nothing to claim.
-    page.goto(console.url("/staff?kind=cancel&site=BCH"))
-    page.get_by_role("button", name="Claim the next call-back (filtered)").click()
-    expect(page.locator("#notice")).to_contain_text("No call-backs are waiting to be claimed")
-    _axe(page, "Call-back queue", "/staff")
-    # A search that finds nobody.
-    page.goto(console.url("/staff/patients?family_name=Nobody&dob-day=1&dob-month=1&dob-year=1990"))
-    _axe(page, "Find a patient", PATIENTS)
-    # The patient's record: a new link (asked first), and an appointment's slots, with free ones and without.
-    page.goto(console.url("/staff/patients?family_name=Jones&dob-day=14&dob-month=3&dob-year=1948"))
-    page.get_by_role("link", name="Margaret Jones").click()
-    record = page.url
-    page.get_by_role("link", name="Send a new link to Margaret Jones").click()
-    _axe(page, "Send a new link to Margaret Jones?", PATIENT + "/new-link")
-    for ref in ("A1001", "A1002"):  # the cardiology clinic has free slots, the eye clinic none
-        page.goto(record)
-        page.get_by_role("link", name=f"Slots for {ref}").click()
-        _axe(page, f"Slots for appointment {ref}", "/staff/appointments/{id:record_id}/slots")
-    page.goto(page.url + "?done=booked")
-    _axe(page, "Slots for appointment A1002", "/staff/appointments/{id:record_id}/slots")  # with its notice
-    # Staff after a reset, and an audit log with nothing to show.
-    page.goto(console.url("/staff/admin/staff?done=reset"))
-    _axe(page, "Staff", STAFF)
-    page.goto(console.url("/staff/admin/audit?actor_type=api_key"))
-    _axe(page, "Audit log", "/staff/admin/audit")
     page.context.close()

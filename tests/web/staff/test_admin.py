@@ -17,7 +17,13 @@ pytestmark = pytest.mark.anyio
 async def test_an_agent_cannot_reach_admin_pages(hub: Harness) -> None:
     await set_up_staff(hub, "alice", "agent")
     for path in ("/staff/admin/staff", "/staff/admin/audit", "/staff/queue.csv"):
-        assert (await hub.client.get(path)).status_code == 403, path
+        response = await hub.client.get(path)
+        assert response.status_code == 403, path
+        # The console's page, in the console's layout: not "we could not read that" with a patient's start link.
+        assert "<h1>You cannot open this page</h1>" in response.text and 'href="/staff/sign-out"' in response.text
+    missing = await hub.client.get("/staff/tasks/999999")
+    assert missing.status_code == 404 and 'href="/staff">Go to the call-back queue' in missing.text
+    assert 'href="/appointments"' not in missing.text
     response = await hub.post_form("/staff/admin/staff/1/disable", {}, csrf_from="/staff/sign-in")
     assert response.status_code == 403
     row = await hub.db.fetch_one("SELECT disabled_at FROM staff_users WHERE username = 'alice'")
