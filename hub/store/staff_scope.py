@@ -143,7 +143,9 @@ async def assign_organisations(
     Audited with `action`, by the admin (or the command line: `by` is SYSTEM)."""
     chosen = await organisation_ids(tx, codes)
     current = await get_scope(tx, staff_id)
-    problem = assignment_problem(by, chosen=chosen, hub_wide=hub_wide, was_hub_wide=current.hub_wide)
+    problem = assignment_problem(
+        by, chosen=chosen, hub_wide=hub_wide, was_hub_wide=current.hub_wide, own=staff_id == by.staff_id
+    )
     if problem:
         raise ValueError(problem)
     after = assigned(current.organisation_ids, chosen, by)

@@ -120,6 +120,8 @@ async def disable(request: Request) -> Response:
     me = await require_admin(request)
     form = await read_form(request)
     await _staff_or_404(request)
+    if request.path_params["id"] == me["id"]:  # not offered: an admin who disabled themselves could not undo it
+        return see_other("/staff/admin/staff")
     if form.get("confirm") != "yes":
         return see_other(f"/staff/admin/staff/{request.path_params['id']}/disable")
     await disable_staff(hub.db, staff_id=request.path_params["id"], by=me["id"], now=hub.clock.now())
@@ -131,6 +133,8 @@ async def reset(request: Request) -> Response:
     me = await require_admin(request)
     await read_form(request)
     await _staff_or_404(request)
+    if request.path_params["id"] == me["id"]:  # not offered for oneself either
+        return see_other("/staff/admin/staff")
     await reset_totp(hub.db, staff_id=request.path_params["id"], by=me["id"], now=hub.clock.now())
     return see_other("/staff/admin/staff?done=reset")
 
