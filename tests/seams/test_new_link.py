@@ -4,6 +4,7 @@ written by an agent's outcome after it), a merged record's link, and the patient
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from hub.store.task_outcomes import Outcome, record_outcome
 from hub.store.tasks import claim_task
 from hub.vocabulary import ActorType, TaskOutcome
 from tests.harness import Harness
+from tests.staff_harness import set_up_staff
 
 pytestmark = pytest.mark.anyio
 QUEUE = QueuePolicy(sla_working_days=2, claim=timedelta(minutes=30), retry=timedelta(minutes=120), max_attempts=3)
@@ -107,3 +109,37 @@ async def test_a_new_link_signs_the_patient_out_everywhere(hub: Harness) -> None
     await _new_link(hub, patient)
     response = await hub.client.get("/appointments")
     assert response.status_code in (302, 303) and "/appointments" not in response.headers["location"]
+
+
+async def test_an_agent_who_finds_a_merged_record_by_its_old_number_works_on_the_record_it_was_merged_into(
+    hub: Harness, new_browser: Callable[..., Harness]
+) -> None:
+    """A patient quotes the hospital number on an old letter: the merged record. Stopping its texts, or sending it a
+    link, would change an empty record and tell the agent it was done."""
+    org = await hub.organisation_id("RAL")
+    survivor = await hub.create_patient(mrn="KEEP", mobile="+447700900001")
+    merged = await hub.create_patient(mrn="GONE", mobile="+447700900002")
+    async with hub.db.write() as tx:
+        await merge_patients(
+            tx, organisation_id=org, surviving_id=survivor, merged_id=merged, actor="hl7:PAS", now=hub.clock.now()
+        )
+    await set_up_staff(hub, "erin", "admin", organisations=["RAL"])
+    page = await hub.client.get("/staff/patients", params={"mrn": "GONE"})
+    assert f'href="/staff/patients/{merged}"' in page.text
+    response = await hub.client.get(f"/staff/patients/{merged}")
+    assert response.status_code == 303 and response.headers["location"] == f"/staff/patients/{survivor}"
+    response = await hub.client.get(f"/staff/patients/{merged}/new-link")
+    assert response.status_code == 303 and response.headers["location"] == f"/staff/patients/{survivor}"
+    for action in ("stop-texts", "send-link", "new-link"):
+        response = await hub.post_form(f"/staff/patients/{merged}/{action}", {}, csrf_from="/staff")
+        assert response.status_code == 303, action
+        assert response.headers["location"].startswith(f"/staff/patients/{survivor}?done="), action
+    row = await hub.db.fetch_one("SELECT sms_opted_out, link_rotated_at FROM patients WHERE id = ?", (survivor,))
+    assert row is not None and row["sms_opted_out"] == 1 and row["link_rotated_at"] is not None
+    # Another trust's agent is told nothing about the merge: not found, as any of that trust's records.
+    other = new_browser(hub)
+    await hub.organisation_id("RVR")
+    await set_up_staff(other, "bob", "agent", organisations=["RVR"])
+    assert (await other.client.get(f"/staff/patients/{merged}")).status_code == 404
+    response = await other.post_form(f"/staff/patients/{merged}/stop-texts", {}, csrf_from="/staff")
+    assert response.status_code == 404

@@ -1,6 +1,6 @@
 """Where staff scopes (each account sees its own trusts) meet this round's other features: HL7-refused tasks and
-claim next, a site code two trusts share (filters, the CSV, a rebooking), an admin's own trusts, form tampering and
-CSRF on the new pages."""
+claim next, a site code two trusts share (filters, the CSV, the slots page), an NHS number in two trusts, an admin's
+own account, form tampering. (CSRF on every POST route: tests/web/staff/test_routes.py.)"""
 
 from __future__ import annotations
 
@@ -124,23 +124,6 @@ async def test_a_trust_admin_cannot_tamper_their_way_to_a_hub_wide_account_or_an
         response = await hub.post_form(f"/staff/admin/staff/{top.id}/{action}", {"confirm": "yes"}, csrf_from="/staff")
         assert response.status_code == 404, action
     assert (await hub.client.get(f"/staff/admin/staff/{top.id}/disable")).status_code == 404
-
-
-async def test_the_new_pages_refuse_a_post_without_its_csrf_token(hub: Harness, trusts: tuple[Trust, Trust]) -> None:
-    ours, _ = trusts
-    me = await set_up_staff(hub, "erin", "admin", organisations=["RAL"])
-    for path, data in (
-        ("/staff/claim-next", {}),
-        (f"/staff/patients/{ours.patient}/new-link", {}),
-        (f"/staff/admin/staff/{me.id}/organisations", {"organisation-RAL": "yes"}),
-        (f"/staff/admin/staff/{me.id}/disable", {"confirm": "yes"}),
-        ("/staff/admin/staff/new", {"username": "x", "role": "agent", "organisation-RAL": "yes"}),
-    ):
-        response = await hub.client.post(path, data=data)
-        assert response.status_code == 403, path
-    row = await hub.db.fetch_one("SELECT link_rotated_at FROM patients WHERE id = ?", (ours.patient,))
-    assert row == {"link_rotated_at": None}
-    assert await hub.db.fetch_one("SELECT status FROM tasks WHERE id = ?", (ours.task,)) == {"status": "open"}
 
 
 async def test_an_admin_cannot_disable_or_reset_their_own_account_by_posting_the_form(hub: Harness) -> None:
