@@ -10,7 +10,7 @@ from typing import Any
 from hub.db import Database, Transaction
 from hub.rules.staff_scope import Scope, assigned, assignment_problem
 from hub.store.audit import record_audit
-from hub.vocabulary import ActorType, AuditAction, RecordType
+from hub.vocabulary import ActorType, AuditAction, RecordType, TaskStatus
 
 
 def scoped(scope: Scope, column: str) -> tuple[str, list[Any]]:
@@ -154,6 +154,18 @@ async def assign_organisations(
         await tx.execute("DELETE FROM staff_organisations WHERE staff_id = ? AND organisation_id = ?", (staff_id, gone))
     for new in sorted(after - current.organisation_ids):
         await tx.execute("INSERT INTO staff_organisations (staff_id, organisation_id) VALUES (?, ?)", (staff_id, new))
+    if not hub_wide:
+        # Call-backs they held of trusts they no longer see go back to the queue (not held for the claim's rest).
+        keep = sorted(after)
+        marks = ", ".join("?" for _ in keep)
+        elsewhere = ""
+        if keep:
+            elsewhere = f" AND patient_id IN (SELECT id FROM patients WHERE organisation_id NOT IN ({marks}))"
+        await tx.execute(
+            "UPDATE tasks SET status = ?, claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND status = ?"
+            + elsewhere,
+            (TaskStatus.OPEN, staff_id, TaskStatus.CLAIMED, *keep),
+        )
     await record_audit(
         tx,
         at=now,

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from hub.rules.staff_scope import SYSTEM
+from hub.store.staff_scope import set_staff_organisations
 from tests import factories
 from tests.harness import Harness
 from tests.staff_harness import set_up_staff
@@ -138,3 +140,27 @@ async def test_an_admin_cannot_disable_or_reset_their_own_account_by_posting_the
     assert (await hub.client.get("/staff")).status_code == 200
     listing = await hub.client.get("/staff/admin/staff")
     assert f"/staff/admin/staff/{me.id}/organisations" not in listing.text
+
+
+async def test_an_agent_taken_off_a_trust_lets_go_of_its_call_backs(
+    hub: Harness, new_browser: Callable[..., Harness], trusts: tuple[Trust, Trust]
+) -> None:
+    """Their claim would hold the call-back for half an hour on a page they can no longer open."""
+    ours, theirs = trusts
+    agent = new_browser(hub)
+    bob = await set_up_staff(agent, "bob", "agent", organisations=["RAL", "RVR"])
+    for task in (ours.task, theirs.task):
+        response = await agent.post_form(f"/staff/tasks/{task}/claim", {}, csrf_from="/staff")
+        assert response.headers["location"] == f"/staff/tasks/{task}"
+    await set_up_staff(hub, "erin", "admin", organisations=["RAL"])
+    response = await hub.post_form(f"/staff/admin/staff/{bob.id}/organisations", {})
+    assert response.status_code == 303
+    rows = await hub.db.fetch_all("SELECT id, status, claimed_by FROM tasks ORDER BY id")
+    assert rows == [
+        {"id": ours.task, "status": "open", "claimed_by": None},
+        {"id": theirs.task, "status": "claimed", "claimed_by": bob.id},
+    ]
+    # With no trust left at all (the server's operator took the last one), nothing stays held.
+    await set_staff_organisations(hub.db, staff_id=bob.id, codes=[], hub_wide=False, by=SYSTEM, now=hub.clock.now())
+    row = await hub.db.fetch_one("SELECT status FROM tasks WHERE id = ?", (theirs.task,))
+    assert row == {"status": "open"}
