@@ -59,6 +59,17 @@ async def staff_in_scope(db: Database | Transaction, staff_id: int, scope: Scope
     return row is not None
 
 
+async def shared_beyond(db: Database, scope: Scope) -> set[int]:
+    """The accounts that also work for a trust this admin does not: disabling or resetting one would lock them out
+    of that trust's work too, so only a hub-wide admin does (the admin of trust A takes trust A away instead)."""
+    if scope.hub_wide:
+        return set()
+    ids = sorted(scope.organisation_ids)
+    beyond = f"organisation_id NOT IN ({', '.join('?' for _ in ids)})" if ids else "1 = 1"
+    rows = await db.fetch_all(f"SELECT DISTINCT staff_id FROM staff_organisations WHERE {beyond}", ids)
+    return {int(r["staff_id"]) for r in rows}
+
+
 def staff_scoped(scope: Scope) -> tuple[str, list[Any]]:
     """The condition on `staff_users u` for the accounts `staff_in_scope` allows."""
     if scope.hub_wide:

@@ -164,3 +164,23 @@ async def test_an_agent_taken_off_a_trust_lets_go_of_its_call_backs(
     await set_staff_organisations(hub.db, staff_id=bob.id, codes=[], hub_wide=False, by=SYSTEM, now=hub.clock.now())
     row = await hub.db.fetch_one("SELECT status FROM tasks WHERE id = ?", (theirs.task,))
     assert row == {"status": "open"}
+
+
+async def test_an_admin_of_one_trust_cannot_lock_out_an_account_another_trust_shares(
+    hub: Harness, new_browser: Callable[..., Harness]
+) -> None:
+    """Disabling (or resetting) is of the whole account: it would lock bob out of trust RVR's work too. Their admin
+    takes their own trust away instead."""
+    await hub.organisation_id("RAL"), await hub.organisation_id("RVR")
+    bob = await set_up_staff(new_browser(hub), "bob", "agent", organisations=["RAL", "RVR"])
+    await set_up_staff(hub, "erin", "admin", organisations=["RAL"])
+    question = await hub.client.get(f"/staff/admin/staff/{bob.id}/disable")
+    assert question.status_code == 200 and 'name="confirm"' not in question.text
+    assert "also works for another trust" in question.text
+    listing = await hub.client.get("/staff/admin/staff")
+    assert f"/staff/admin/staff/{bob.id}/reset-authenticator" not in listing.text
+    for action in ("disable", "reset-authenticator"):
+        response = await hub.post_form(f"/staff/admin/staff/{bob.id}/{action}", {"confirm": "yes"}, csrf_from="/staff")
+        assert response.status_code == 303 and response.headers["location"] == f"/staff/admin/staff/{bob.id}/disable"
+    row = await hub.db.fetch_one("SELECT disabled_at, enrolled_at FROM staff_users WHERE id = ?", (bob.id,))
+    assert row is not None and row["disabled_at"] is None and row["enrolled_at"] is not None
