@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
@@ -81,7 +82,29 @@ async def test_a_site_code_two_trusts_share_filters_only_the_staff_members_own(
     rows = csv.text.strip().splitlines()[1:]
     assert [r.split(",")[0] for r in rows] == [str(ours.task)]
     assert (await hub.client.get(f"/staff/appointments/{theirs.appointment}/slots")).status_code == 404
-    assert (await hub.client.get(f"/staff/appointments/{ours.appointment}/slots")).status_code == 200
+    # Their trust's free slot at their MAIN, in our clinic: not offered to us, and refused when posted all the same.
+    async with hub.db.write() as tx:
+        site = await tx.fetch_one(
+            "SELECT site_id, organisation_id FROM appointments WHERE id = ?", (theirs.appointment,)
+        )
+        assert site is not None
+        slot = await factories.create_slot(
+            tx,
+            organisation_id=site["organisation_id"],
+            site_id=site["site_id"],
+            now=hub.clock.now(),
+            starts_at=hub.clock.now() + timedelta(days=3),
+            ref="THEIRS",
+        )
+    path = f"/staff/appointments/{ours.appointment}/slots"
+    page = await hub.client.get(path)
+    assert page.status_code == 200 and f'value="{slot}"' not in page.text
+    before = await hub.db.fetch_one("SELECT starts_at, site_id FROM appointments WHERE id = ?", (ours.appointment,))
+    response = await hub.post_form(path, {"slot": str(slot)}, csrf_from="/staff")
+    assert response.status_code in (404, 409)
+    after = await hub.db.fetch_one("SELECT starts_at, site_id FROM appointments WHERE id = ?", (ours.appointment,))
+    assert after == before
+    assert await hub.db.fetch_one("SELECT status FROM slots WHERE id = ?", (slot,)) == {"status": "free"}
 
 
 async def test_a_staff_search_by_nhs_number_finds_only_the_staff_members_trusts_record(
