@@ -15,6 +15,7 @@ from hub.rules.staff_scope import SYSTEM
 from hub.store.staff_scope import set_staff_organisations
 from tests import factories
 from tests.harness import Harness
+from tests.pages import check_page
 from tests.staff_harness import set_up_staff
 
 pytestmark = pytest.mark.anyio
@@ -200,6 +201,7 @@ async def test_an_admin_of_one_trust_cannot_lock_out_an_account_another_trust_sh
     question = await hub.client.get(f"/staff/admin/staff/{bob.id}/disable")
     assert question.status_code == 200 and 'name="confirm"' not in question.text
     assert "also works for another trust" in question.text
+    check_page(question.text)
     listing = await hub.client.get("/staff/admin/staff")
     assert f"/staff/admin/staff/{bob.id}/reset-authenticator" not in listing.text
     for action in ("disable", "reset-authenticator"):
