@@ -22,9 +22,14 @@ class Scope:
 SYSTEM = Scope(staff_id=0, hub_wide=True, organisation_ids=frozenset())
 
 
-def assignment_problem(by: Scope, *, chosen: frozenset[int], hub_wide: bool, was_hub_wide: bool = False) -> str:
+def assignment_problem(
+    by: Scope, *, chosen: frozenset[int], hub_wide: bool, was_hub_wide: bool = False, own: bool = False
+) -> str:
     """Why `by` may not give an account these organisations and this flag; "" when they may. An admin of trust A
-    gives only trust A; only a hub-wide admin makes (or unmakes) hub-wide accounts."""
+    gives only trust A; only a hub-wide admin makes (or unmakes) hub-wide accounts; nobody changes their own (an
+    admin who took their own trust away would see nothing, a hub-wide one could leave the hub without one)."""
+    if own:
+        return "You cannot change your own trusts: ask another admin"
     if by.hub_wide:
         return ""
     if hub_wide or was_hub_wide:

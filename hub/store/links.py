@@ -8,6 +8,7 @@ rotates and queues the new link to the patient in the same transaction (the cons
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +19,8 @@ from hub.rules.feed import choose_channel
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.outbox import queue_message
-from hub.vocabulary import ActorType, AuditAction, Channel, Lane, MessageKind, RecordType
+from hub.store.sessions import end_patient_sessions
+from hub.vocabulary import ActorType, AuditAction, Channel, Lane, MessageKind, MessageStatus, RecordType
 
 
 def reachable_by(patient: Row) -> Channel | None:
@@ -77,6 +79,15 @@ async def _rotate(
     )
     if row is None:
         return None
+    # The patient's every link stops, those of records merged into theirs as well (they reach the same patient),
+    # and they are signed out everywhere: the link, and the phone it is on, may be in the wrong hands.
+    merged = await tx.fetch_all("SELECT id FROM patients WHERE merged_into = ?", (patient_id,))
+    for record in merged:
+        await tx.execute(
+            "UPDATE patients SET link_id = ?, link_rotated_at = ? WHERE id = ?",
+            (new_link_id(), to_db(now), record["id"]),
+        )
+    await end_patient_sessions(tx, patient_id=patient_id, at=now)
     await record_audit(
         tx,
         at=now,
@@ -126,5 +137,22 @@ async def send_new_link(
             now=now,
         )
         assert link_id is not None  # the row was read in this transaction
+        await _relink_queued(tx, patient_id=patient_id, link=patient_link(settings, link_id))
         channel = await queue_link(tx, patient, patient_id=patient_id, link_id=link_id, settings=settings, now=now)
     return NewLink(link_id, channel)
+
+
+async def _relink_queued(tx: Transaction, *, patient_id: int, link: str) -> None:
+    """Messages still waiting to go carry the new link, not the one that just stopped working."""
+    rows = await tx.fetch_all(
+        "SELECT id, personalisation FROM outbox_messages WHERE patient_id = ? AND status = ?",
+        (patient_id, MessageStatus.QUEUED),
+    )
+    for row in rows:
+        said = json.loads(row["personalisation"] or "{}")
+        if "link" in said:
+            said["link"] = link
+            await tx.execute(
+                "UPDATE outbox_messages SET personalisation = ? WHERE id = ?",
+                (json.dumps(said, sort_keys=True), row["id"]),
+            )

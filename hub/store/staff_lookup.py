@@ -58,6 +58,13 @@ async def find_patients(
     return await db.fetch_all(sql, (*params, *scope_params, SEARCH_LIMIT + 1))
 
 
+async def survivor_of(db: Database, patient_id: int) -> int | None:
+    """The record this one was merged into (HL7 A40), or None: an agent who finds the merged record by its old
+    hospital number works on the survivor, which holds everything the patient has."""
+    row = await db.fetch_one("SELECT merged_into FROM patients WHERE id = ?", (patient_id,))
+    return int(row["merged_into"]) if row and row["merged_into"] is not None else None
+
+
 async def get_patient_record(db: Database, patient_id: int, *, scope: Scope) -> dict[str, Any] | None:
     in_scope, scope_params = scoped(scope, "p.organisation_id")
     patient = await db.fetch_one(f"SELECT {_PATIENT}{_FROM} WHERE p.id = ?{in_scope}", (patient_id, *scope_params))

@@ -10,7 +10,7 @@ from typing import Any
 from hub.db import Database, Transaction
 from hub.rules.staff_scope import Scope, assigned, assignment_problem
 from hub.store.audit import record_audit
-from hub.vocabulary import ActorType, AuditAction, RecordType
+from hub.vocabulary import ActorType, AuditAction, RecordType, TaskStatus
 
 
 def scoped(scope: Scope, column: str) -> tuple[str, list[Any]]:
@@ -57,6 +57,17 @@ async def staff_in_scope(db: Database | Transaction, staff_id: int, scope: Scope
         (staff_id, *params),
     )
     return row is not None
+
+
+async def shared_beyond(db: Database, scope: Scope) -> set[int]:
+    """The accounts that also work for a trust this admin does not: disabling or resetting one would lock them out
+    of that trust's work too, so only a hub-wide admin does (the admin of trust A takes trust A away instead)."""
+    if scope.hub_wide:
+        return set()
+    ids = sorted(scope.organisation_ids)
+    beyond = f"organisation_id NOT IN ({', '.join('?' for _ in ids)})" if ids else "1 = 1"
+    rows = await db.fetch_all(f"SELECT DISTINCT staff_id FROM staff_organisations WHERE {beyond}", ids)
+    return {int(r["staff_id"]) for r in rows}
 
 
 def staff_scoped(scope: Scope) -> tuple[str, list[Any]]:
@@ -143,7 +154,9 @@ async def assign_organisations(
     Audited with `action`, by the admin (or the command line: `by` is SYSTEM)."""
     chosen = await organisation_ids(tx, codes)
     current = await get_scope(tx, staff_id)
-    problem = assignment_problem(by, chosen=chosen, hub_wide=hub_wide, was_hub_wide=current.hub_wide)
+    problem = assignment_problem(
+        by, chosen=chosen, hub_wide=hub_wide, was_hub_wide=current.hub_wide, own=staff_id == by.staff_id
+    )
     if problem:
         raise ValueError(problem)
     after = assigned(current.organisation_ids, chosen, by)
@@ -152,6 +165,18 @@ async def assign_organisations(
         await tx.execute("DELETE FROM staff_organisations WHERE staff_id = ? AND organisation_id = ?", (staff_id, gone))
     for new in sorted(after - current.organisation_ids):
         await tx.execute("INSERT INTO staff_organisations (staff_id, organisation_id) VALUES (?, ?)", (staff_id, new))
+    if not hub_wide:
+        # Call-backs they held of trusts they no longer see go back to the queue (not held for the claim's rest).
+        keep = sorted(after)
+        marks = ", ".join("?" for _ in keep)
+        elsewhere = ""
+        if keep:
+            elsewhere = f" AND patient_id IN (SELECT id FROM patients WHERE organisation_id NOT IN ({marks}))"
+        await tx.execute(
+            "UPDATE tasks SET status = ?, claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND status = ?"
+            + elsewhere,
+            (TaskStatus.OPEN, staff_id, TaskStatus.CLAIMED, *keep),
+        )
     await record_audit(
         tx,
         at=now,

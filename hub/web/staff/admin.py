@@ -12,7 +12,12 @@ from hub.rules.text import printable
 from hub.store.audit import record_staff_read
 from hub.store.staff import create_staff, disable_staff, get_staff, list_staff, reset_totp
 from hub.store.staff_lookup import list_audit
-from hub.store.staff_scope import set_staff_organisations, staff_in_scope, staff_organisation_codes
+from hub.store.staff_scope import (
+    set_staff_organisations,
+    shared_beyond,
+    staff_in_scope,
+    staff_organisation_codes,
+)
 from hub.vocabulary import AuditAction, RecordType, StaffRole
 from hub.web.common import hub_of, read_form
 from hub.web.staff.common import qr_data_uri, require_admin, scope_of, see_other, staff_page
@@ -34,6 +39,7 @@ async def staff_list(request: Request) -> Response:
         {
             "people": await list_staff(hub.db, scope=scope_of(request)),
             "trusts": await staff_organisation_codes(hub.db),
+            "shared": await shared_beyond(hub.db, scope_of(request)),
             "me": me,
             "notice": DONE.get(request.query_params.get("done", ""), ""),
         },
@@ -112,7 +118,8 @@ async def confirm_disable(request: Request) -> Response:
     person = await get_staff(hub.db, request.path_params["id"])
     if person is None or person["disabled_at"] or person["id"] == me["id"]:
         return see_other("/staff/admin/staff")
-    return staff_page(request, "admin_staff_disable.html", {"person": person})
+    shared = person["id"] in await shared_beyond(hub.db, scope_of(request))
+    return staff_page(request, "admin_staff_disable.html", {"person": person, "shared": shared})
 
 
 async def disable(request: Request) -> Response:
@@ -120,7 +127,9 @@ async def disable(request: Request) -> Response:
     me = await require_admin(request)
     form = await read_form(request)
     await _staff_or_404(request)
-    if form.get("confirm") != "yes":
+    if request.path_params["id"] == me["id"]:  # not offered: an admin who disabled themselves could not undo it
+        return see_other("/staff/admin/staff")
+    if form.get("confirm") != "yes" or await _shared(request):
         return see_other(f"/staff/admin/staff/{request.path_params['id']}/disable")
     await disable_staff(hub.db, staff_id=request.path_params["id"], by=me["id"], now=hub.clock.now())
     return see_other("/staff/admin/staff?done=disabled")
@@ -131,8 +140,16 @@ async def reset(request: Request) -> Response:
     me = await require_admin(request)
     await read_form(request)
     await _staff_or_404(request)
+    if request.path_params["id"] == me["id"]:  # not offered for oneself either
+        return see_other("/staff/admin/staff")
+    if await _shared(request):  # the disable page says why not
+        return see_other(f"/staff/admin/staff/{request.path_params['id']}/disable")
     await reset_totp(hub.db, staff_id=request.path_params["id"], by=me["id"], now=hub.clock.now())
     return see_other("/staff/admin/staff?done=reset")
+
+
+async def _shared(request: Request) -> bool:
+    return request.path_params["id"] in await shared_beyond(hub_of(request).db, scope_of(request))
 
 
 async def _staff_or_404(request: Request) -> None:

@@ -14,7 +14,14 @@ from hub.rules.contacts import parse_date_of_birth
 from hub.rules.text import printable
 from hub.store.audit import record_staff_read
 from hub.store.links import send_new_link
-from hub.store.staff_lookup import SEARCH_LIMIT, find_patients, get_patient_record, opt_out_of_texts, resend_link
+from hub.store.staff_lookup import (
+    SEARCH_LIMIT,
+    find_patients,
+    get_patient_record,
+    opt_out_of_texts,
+    resend_link,
+    survivor_of,
+)
 from hub.store.staff_scope import patient_in_scope
 from hub.vocabulary import ActorType, AuditAction, RecordType
 from hub.web.common import hub_of, read_form
@@ -91,9 +98,21 @@ async def search(request: Request) -> Response:
     )
 
 
+async def _patient_id(request: Request) -> int:
+    """The record in the path, or the one it was merged into: everything of the patient's is there now. Another
+    trust's record stays as it is (not found, as any of theirs)."""
+    patient_id = int(request.path_params["id"])
+    db = hub_of(request).db
+    if not await patient_in_scope(db, patient_id, scope_of(request)):
+        return patient_id
+    return await survivor_of(db, patient_id) or patient_id
+
+
 async def patient_record(request: Request) -> Response:
     hub = hub_of(request)
     staff = await require_staff(request)
+    if (survivor := await _patient_id(request)) != request.path_params["id"]:
+        return see_other(f"/staff/patients/{survivor}")
     record = await get_patient_record(hub.db, request.path_params["id"], scope=scope_of(request))
     if record is None:
         raise HTTPException(404)
@@ -112,7 +131,7 @@ async def stop_texts(request: Request) -> Response:
     hub = hub_of(request)
     staff = await require_staff(request)
     await read_form(request)
-    patient_id = request.path_params["id"]
+    patient_id = await _patient_id(request)
     done = await opt_out_of_texts(
         hub.db, patient_id=patient_id, staff_id=staff["id"], scope=scope_of(request), now=hub.clock.now()
     )
@@ -125,7 +144,7 @@ async def send_link(request: Request) -> Response:
     hub = hub_of(request)
     staff = await require_staff(request)
     await read_form(request)
-    patient_id = request.path_params["id"]
+    patient_id = await _patient_id(request)
     sent = await resend_link(
         hub.db,
         patient_id=patient_id,
@@ -143,6 +162,8 @@ async def new_link_page(request: Request) -> Response:
     """Asks first: a new link cannot be undone, and the patient's old one stops working."""
     hub = hub_of(request)
     await require_admin(request)
+    if (survivor := await _patient_id(request)) != request.path_params["id"]:
+        return see_other(f"/staff/patients/{survivor}")
     record = await get_patient_record(hub.db, request.path_params["id"], scope=scope_of(request))
     if record is None:
         raise HTTPException(404)
@@ -153,7 +174,7 @@ async def send_new_link_now(request: Request) -> Response:
     hub = hub_of(request)
     staff = await require_admin(request)
     await read_form(request)
-    patient_id = request.path_params["id"]
+    patient_id = await _patient_id(request)
     if not await patient_in_scope(hub.db, patient_id, scope_of(request)):
         raise HTTPException(404)
     sent = await send_new_link(
