@@ -1,0 +1,120 @@
+"""Where this round's patient-side features meet: the "changed on ... It was on ..." notice beside earlier-slot offers,
+merges, a reinstated appointment and the night the clocks go back; calendar files after a move; decoy sign-ins beside
+the "not received" resend and its limits; messages naming an appointment after a merge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from hub.store.patient_merge import merge_patients
+from tests.harness import Harness
+from tests.seams.conftest import rows
+from tests.seams.test_api_offers import moved_by_offer
+
+pytestmark = pytest.mark.anyio
+DEC14 = datetime(2026, 12, 14, 10, 0, tzinfo=UTC)
+
+
+def text_of(page_text: str) -> str:
+    return " ".join(page_text.split())
+
+
+async def put(hub: Harness, key: str, ref: str, **body: object) -> None:
+    payload = {"patient_ref": "MRN1", "site_code": "RFH", "duration_minutes": 30, **body}
+    answer = await hub.client.put(
+        f"/api/v1/appointments/{ref}", json=payload, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert answer.status_code == 200, answer.text
+
+
+async def test_an_earlier_slot_taken_says_you_moved_it_and_the_calendar_replaces_its_copy(trust: Harness) -> None:
+    _, appointment, _ = await moved_by_offer(trust)
+    await trust.sign_in()
+    text = text_of((await trust.get_page(f"/appointments/{appointment}")).text)
+    assert "You changed this appointment on Saturday 21 November 2026." in text
+    assert "It was on Monday 14 December 2026 at 9:30am." in text
+    ics = (await trust.client.get(f"/appointments/{appointment}.ics")).text
+    assert "SEQUENCE:1" in ics and "20261128T093000" in ics and "20261214" not in ics
+
+
+async def test_a_cancelled_then_reinstated_appointment_at_its_own_time_has_no_changed_notice(hub: Harness) -> None:
+    patient = await hub.create_patient(mrn="MRN1")
+    appointment = await hub.create_appointment(patient_id=patient, ref="A1", starts_at=DEC14)
+    key = await hub.create_api_key()
+    await put(hub, key, "A1", start=DEC14.isoformat(), status="cancelled")
+    await put(hub, key, "A1", start=DEC14.isoformat(), status="booked")
+    await hub.sign_in()
+    text = text_of((await hub.get_page(f"/appointments/{appointment}")).text)
+    assert "changed this appointment" not in text
+    assert await rows(hub, "SELECT status FROM appointments") == [{"status": "booked"}]
+
+
+async def test_reinstated_at_a_new_time_the_notice_names_the_time_before(hub: Harness) -> None:
+    patient = await hub.create_patient(mrn="MRN1")
+    appointment = await hub.create_appointment(patient_id=patient, ref="A1", starts_at=DEC14)
+    key = await hub.create_api_key()
+    await put(hub, key, "A1", start=DEC14.isoformat(), status="cancelled")
+    await put(hub, key, "A1", start="2026-12-16T15:00:00+00:00", status="booked")
+    await hub.sign_in()
+    text = text_of((await hub.get_page(f"/appointments/{appointment}")).text)
+    assert "The hospital changed this appointment on Saturday 21 November 2026." in text
+    assert "It was on Monday 14 December 2026 at 10am." in text
+
+
+async def test_moved_within_the_repeated_hour_the_notice_tells_the_two_times_apart(hub: Harness) -> None:
+    hub.clock.set(datetime(2026, 10, 20, 10, 0, tzinfo=UTC))
+    patient = await hub.create_patient(mrn="MRN1")
+    first = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 1:30am BST, then the clocks go back at 2am
+    appointment = await hub.create_appointment(patient_id=patient, ref="A1", starts_at=first)
+    key = await hub.create_api_key()
+    await put(hub, key, "A1", start="2026-10-25T01:30:00+00:00")  # 1:30am GMT, an hour later
+    await hub.sign_in()
+    text = text_of((await hub.get_page(f"/appointments/{appointment}")).text)
+    assert "Sunday 25 October 2026 at 1:30am GMT" in text
+    assert "It was on Sunday 25 October 2026 at 1:30am BST." in text
+
+
+async def test_after_a_merge_the_survivor_sees_the_merged_records_move_and_its_messages(hub: Harness) -> None:
+    survivor = await hub.create_patient(mrn="MRN1")
+    merged = await hub.create_patient(mrn="MRN2", mobile="+447700900002")
+    appointment = await hub.create_appointment(patient_id=merged, ref="A2", starts_at=DEC14)
+    key = await hub.create_api_key()
+    await put(hub, key, "A2", patient_ref="MRN2", start="2026-12-16T15:00:00+00:00")
+    assert await rows(hub, "SELECT COUNT(*) AS n FROM outbox_messages WHERE patient_id = ?", (merged,)) != [{"n": 0}]
+    async with hub.db.write() as tx:
+        assert await merge_patients(
+            tx,
+            organisation_id=await hub.organisation_id(),
+            surviving_id=survivor,
+            merged_id=merged,
+            actor="pas",
+            now=hub.clock.now(),
+        )
+    await hub.sign_in()
+    text = text_of((await hub.get_page(f"/appointments/{appointment}")).text)
+    assert "The hospital changed this appointment on Saturday 21 November 2026." in text
+    messages = text_of((await hub.get_page("/messages")).text)
+    assert "A change to your appointment: Wednesday 16 December 2026" in messages
+
+
+async def test_a_decoy_can_be_resent_as_often_as_a_match_and_nothing_is_left_to_see(
+    hub: Harness, new_browser: Callable[..., Harness]
+) -> None:
+    await hub.create_patient(mobile="+447700900001", dob="1948-03-14")
+    answers: dict[str, list[int]] = {}
+    for name, details in {"match": ("07700 900001", "1948-03-14"), "miss": ("07700 900999", "1948-03-14")}.items():
+        browser = new_browser(hub)
+        first = await browser.submit_details(*details)
+        answers[name] = [first.status_code]
+        for _ in range(5):
+            resent = await browser.post_form("/sign-in/resend", {}, csrf_from="/sign-in/code")
+            answers[name].append(resent.status_code)
+        hub.clock.advance(hours=1, seconds=1)  # the client's own cap is shared by both browsers
+    assert answers["miss"] == answers["match"] == [303, 303, 303, 303, 303, 429]
+    # The miss's decoys are gone; nothing became a failed message or a task an agent would see.
+    assert await rows(hub, "SELECT COUNT(*) AS n FROM outbox_messages WHERE patient_id IS NULL") == [{"n": 0}]
+    assert await rows(hub, "SELECT COUNT(*) AS n FROM tasks") == [{"n": 0}]
+    assert await rows(hub, "SELECT COUNT(*) AS n FROM audit_events WHERE action = 'sign_in_unmatched'") == [{"n": 5}]
