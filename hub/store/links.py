@@ -2,12 +2,13 @@
 
 Rotating gives the patient a new random link id and sets `link_rotated_at`: from then on the previous link id
 and any old-style link (the signed patient id, issued before link ids) no longer reach them. Sending a new link
-rotates and queues the new link to the patient in the same transaction (the console's admin action, and
-`python -m hub rotate-link`).
+rotates, gives messages still waiting the new link and queues it to the patient in the same transaction (the
+console's admin action, and `python -m hub rotate-link`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +19,7 @@ from hub.rules.feed import choose_channel
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.outbox import queue_message
-from hub.vocabulary import ActorType, AuditAction, Channel, Lane, MessageKind, RecordType
+from hub.vocabulary import ActorType, AuditAction, Channel, Lane, MessageKind, MessageStatus, RecordType
 
 
 def reachable_by(patient: Row) -> Channel | None:
@@ -98,6 +99,22 @@ async def rotate_patient_link(
         return await _rotate(tx, patient_id=patient_id, actor_type=actor_type, actor_id=actor_id, detail="", now=now)
 
 
+async def _renew_queued_links(tx: Transaction, *, patient_id: int, link: str) -> None:
+    """Messages still waiting (held for quiet hours, or for a retry) were written with the old link, which no longer
+    works: they go with the new one."""
+    waiting = await tx.fetch_all(
+        "SELECT id, personalisation FROM outbox_messages WHERE patient_id = ? AND status = ?",
+        (patient_id, MessageStatus.QUEUED),
+    )
+    for row in waiting:
+        said = json.loads(row["personalisation"] or "{}")
+        if isinstance(said, dict) and "link" in said and said["link"] != link:
+            await tx.execute(
+                "UPDATE outbox_messages SET personalisation = ? WHERE id = ? AND status = ?",
+                (json.dumps({**said, "link": link}, sort_keys=True), row["id"], MessageStatus.QUEUED),
+            )
+
+
 @dataclass(frozen=True)
 class NewLink:
     link_id: str
@@ -126,5 +143,6 @@ async def send_new_link(
             now=now,
         )
         assert link_id is not None  # the row was read in this transaction
+        await _renew_queued_links(tx, patient_id=patient_id, link=patient_link(settings, link_id))
         channel = await queue_link(tx, patient, patient_id=patient_id, link_id=link_id, settings=settings, now=now)
     return NewLink(link_id, channel)

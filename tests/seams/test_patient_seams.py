@@ -4,12 +4,15 @@ the "not received" resend and its limits; messages naming an appointment after a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 
+from hub.store.links import send_new_link
 from hub.store.patient_merge import merge_patients
+from hub.vocabulary import ActorType
 from tests.harness import Harness
 from tests.seams.conftest import rows
 from tests.seams.test_api_offers import moved_by_offer
@@ -118,3 +121,22 @@ async def test_a_decoy_can_be_resent_as_often_as_a_match_and_nothing_is_left_to_
     assert await rows(hub, "SELECT COUNT(*) AS n FROM outbox_messages WHERE patient_id IS NULL") == [{"n": 0}]
     assert await rows(hub, "SELECT COUNT(*) AS n FROM tasks") == [{"n": 0}]
     assert await rows(hub, "SELECT COUNT(*) AS n FROM audit_events WHERE action = 'sign_in_unmatched'") == [{"n": 5}]
+
+
+async def test_a_message_held_overnight_goes_with_the_link_given_since_not_the_rotated_one(hub: Harness) -> None:
+    patient = await hub.create_patient(mrn="MRN1")
+    await hub.create_appointment(patient_id=patient, ref="A1", starts_at=DEC14)
+    key = await hub.create_api_key()
+    hub.clock.set(datetime(2026, 11, 21, 21, 0, tzinfo=UTC))  # 9pm: quiet hours hold the message back
+    await put(hub, key, "A1", start="2026-12-16T15:00:00+00:00")
+    old = await hub.patient_link(patient)
+    assert await hub.send_queued() == 0
+    assert await send_new_link(
+        hub.db, patient_id=patient, actor_type=ActorType.AGENT, actor_id=1, settings=hub.settings, now=hub.clock.now()
+    )
+    new = await hub.patient_link(patient)
+    hub.clock.set(datetime(2026, 11, 22, 8, 30, tzinfo=UTC))
+    await hub.send_queued()
+    sent = await rows(hub, "SELECT kind, personalisation FROM dev_messages WHERE kind = 'changed'")
+    assert len(sent) == 1
+    assert json.loads(sent[0]["personalisation"])["link"] == new != old
