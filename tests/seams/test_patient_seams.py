@@ -11,10 +11,13 @@ from datetime import UTC, datetime
 import pytest
 
 from hub.store.links import send_new_link
+from hub.store.offers import run_offers, set_earlier_request
 from hub.store.patient_merge import merge_patients
 from hub.vocabulary import ActorType
 from tests.harness import Harness
-from tests.seams.conftest import rows
+from tests.pas import PATIENT
+from tests.seams.conftest import EARLIER, rows
+from tests.seams.test_api_hl7 import BODY, api
 from tests.seams.test_api_offers import moved_by_offer
 
 pytestmark = pytest.mark.anyio
@@ -140,3 +143,25 @@ async def test_a_message_held_overnight_goes_with_the_link_given_since_not_the_r
     sent = await rows(hub, "SELECT kind, personalisation FROM dev_messages WHERE kind = 'changed'")
     assert len(sent) == 1
     assert json.loads(sent[0]["personalisation"])["link"] == new != old
+
+
+async def test_an_offer_no_longer_earlier_after_the_hospital_moved_the_appointment_is_gone(trust: Harness) -> None:
+    pas = await api(trust)
+    assert (await pas.put(f"patients/{BODY['patient_ref']}", PATIENT)).status_code == 201
+    assert (await pas.put("appointments/APT-1001", BODY)).status_code == 201
+    [appt] = await rows(trust, "SELECT id, patient_id FROM appointments")
+    assert await set_earlier_request(
+        trust.db, patient_id=appt["patient_id"], appointment_id=appt["id"], wanted=True, now=trust.clock.now()
+    )
+    await trust.create_slot(starts_at=EARLIER, ref="FREED", clinician="Dr Anita Patel")
+    assert (await run_offers(trust.db, settings=trust.settings, now=trust.clock.now())).offered == 1
+    [offer] = await rows(trust, "SELECT id FROM slot_offers")
+    # The hospital brings the appointment forward, before the offered slot (28 November).
+    assert (await pas.put("appointments/APT-1001", {**BODY, "start": "2026-11-24T09:30:00+00:00"})).status_code == 200
+    await trust.sign_in()
+    assert f"/offers/{offer['id']}" not in (await trust.get_page("/appointments")).text
+    assert "This earlier appointment has gone" in (await trust.get_page(f"/offers/{offer['id']}")).text
+    taken = await trust.post_form(f"/offers/{offer['id']}", {"answer": "accept"}, csrf_from="/sign-out")
+    assert taken.status_code in (303, 409), taken.text
+    assert await rows(trust, "SELECT starts_at FROM appointments") == [{"starts_at": "2026-11-24T09:30:00.000000Z"}]
+    assert await rows(trust, "SELECT status FROM slots") == [{"status": "free"}]
