@@ -223,7 +223,7 @@ async def _close_request(
 async def _email(
     tx: Transaction, appointment: Loaded | None, patient: Row, *, settings: Settings, now: datetime
 ) -> int:
-    personalisation: dict[str, str] = {"link": patient_link(settings, patient["id"])}
+    personalisation: dict[str, str] = {"link": patient_link(settings, patient["link_id"])}
     if appointment is not None:
         site = await tx.fetch_one("SELECT name FROM sites WHERE id = ?", (appointment.state.facts.site_id,))
         personalisation.update(

@@ -14,11 +14,15 @@ from hub.store.links import send_new_link
 from hub.store.offers import run_offers, set_earlier_request
 from hub.store.patient_merge import merge_patients
 from hub.vocabulary import ActorType
+from tests.conftest import MakeHub
 from tests.harness import Harness
 from tests.pas import PATIENT
 from tests.seams.conftest import EARLIER, rows
 from tests.seams.test_api_hl7 import BODY, api
 from tests.seams.test_api_offers import moved_by_offer
+from tests.staff_harness import set_up_staff
+from tests.web.staff.test_queue import _claim as claim
+from tests.web.staff.test_queue import _outcome as outcome
 
 pytestmark = pytest.mark.anyio
 DEC14 = datetime(2026, 12, 14, 10, 0, tzinfo=UTC)
@@ -165,3 +169,19 @@ async def test_an_offer_no_longer_earlier_after_the_hospital_moved_the_appointme
     assert taken.status_code in (303, 409), taken.text
     assert await rows(trust, "SELECT starts_at FROM appointments") == [{"starts_at": "2026-11-24T09:30:00.000000Z"}]
     assert await rows(trust, "SELECT status FROM slots") == [{"status": "free"}]
+
+
+async def test_the_booking_teams_email_carries_the_patients_link_not_an_old_style_one(make_hub: MakeHub) -> None:
+    hub = await make_hub(**{"notify.templates.no_answer_email": "tpl-no-answer-email"})
+    patient = await hub.create_patient(mobile=None, email="david.patel@example.com", contact_preference="email")
+    appointment = await hub.create_appointment(patient_id=patient)
+    task = await hub.create_task(patient_id=patient, appointment_id=appointment)
+    await send_new_link(  # the link was rotated once, say after a lost phone: old-style links reach no one
+        hub.db, patient_id=patient, actor_type=ActorType.AGENT, actor_id=1, settings=hub.settings, now=hub.clock.now()
+    )
+    await set_up_staff(hub)
+    await claim(hub, task)
+    assert await outcome(hub, task, {"outcome": "emailed"}) == "/staff?done=emailed"
+    [sent] = await rows(hub, "SELECT personalisation FROM outbox_messages WHERE kind = 'no_answer'")
+    link = json.loads(sent["personalisation"])["link"]
+    assert link == await hub.patient_link(patient)
