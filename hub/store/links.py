@@ -19,7 +19,7 @@ from hub.rules.feed import choose_channel
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.outbox import queue_message
-from hub.vocabulary import ActorType, AuditAction, Channel, Lane, MessageKind, MessageStatus, RecordType
+from hub.vocabulary import ActorType, AuditAction, Channel, MessageKind, MessageStatus, RecordType
 
 
 def reachable_by(patient: Row) -> Channel | None:
@@ -31,8 +31,9 @@ def reachable_by(patient: Row) -> Channel | None:
 async def queue_link(
     tx: Transaction, patient: Row, *, patient_id: int, link_id: str, settings: Settings, now: datetime
 ) -> Channel | None:
-    """Queues the patient's stable link by their usual channel, to go at once (the patient row needs mobile, email
-    and the columns `choose_channel` reads). None, and nothing queued, when there is no way to reach them."""
+    """Queues the patient's stable link by their usual channel, for the workers' next round (the immediate lane is
+    the web's own, for codes: the workers never send it, and expire what it leaves). The patient row needs mobile,
+    email and the columns `choose_channel` reads. None, and nothing queued, when there is no way to reach them."""
     channel = reachable_by(patient)
     if channel is None:
         return None
@@ -45,7 +46,6 @@ async def queue_link(
         template_id=settings.notify.templates.template_for(MessageKind.PATIENT_LINK, channel) or "",
         personalisation={"link": patient_link(settings, link_id)},
         patient_id=patient_id,
-        lane=Lane.IMMEDIATE,
     )
     return channel
 

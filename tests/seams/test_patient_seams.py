@@ -185,3 +185,26 @@ async def test_the_booking_teams_email_carries_the_patients_link_not_an_old_styl
     [sent] = await rows(hub, "SELECT personalisation FROM outbox_messages WHERE kind = 'no_answer'")
     link = json.loads(sent["personalisation"])["link"]
     assert link == await hub.patient_link(patient)
+
+
+async def test_a_new_link_and_the_booking_teams_email_are_sent_not_left_to_expire_like_a_code(
+    make_hub: MakeHub,
+) -> None:
+    hub = await make_hub(**{"notify.templates.no_answer_email": "tpl-no-answer-email"})
+    linked = await hub.create_patient(mrn="MRN1")
+    emailed = await hub.create_patient(mrn="MRN2", mobile=None, email="david.patel@example.com")
+    task = await hub.create_task(patient_id=emailed, appointment_id=await hub.create_appointment(patient_id=emailed))
+    assert await send_new_link(
+        hub.db, patient_id=linked, actor_type=ActorType.AGENT, actor_id=1, settings=hub.settings, now=hub.clock.now()
+    )
+    await set_up_staff(hub)
+    await claim(hub, task)
+    assert await outcome(hub, task, {"outcome": "emailed"}) == "/staff?done=emailed"
+    for _ in range(2):  # the worker's rounds, the second after a code would have expired
+        await hub.send_queued()
+        hub.clock.advance(minutes=3)
+    assert await rows(hub, "SELECT kind, status FROM outbox_messages ORDER BY id") == [
+        {"kind": "patient_link", "status": "sent"},
+        {"kind": "no_answer", "status": "sent"},
+    ]
+    assert sorted(r["kind"] for r in await rows(hub, "SELECT kind FROM dev_messages")) == ["no_answer", "patient_link"]
