@@ -13,7 +13,9 @@ import pytest
 from hub.store.links import send_new_link
 from hub.store.offers import run_offers, set_earlier_request
 from hub.store.patient_merge import merge_patients
-from hub.vocabulary import ActorType
+from hub.store.task_outcomes import Outcome, record_outcome
+from hub.store.tasks import claim_task
+from hub.vocabulary import ActorType, TaskOutcome
 from tests.conftest import MakeHub
 from tests.harness import Harness
 from tests.pas import PATIENT
@@ -21,6 +23,7 @@ from tests.seams.conftest import EARLIER, rows
 from tests.seams.test_api_hl7 import BODY, api
 from tests.seams.test_api_offers import moved_by_offer
 from tests.staff_harness import set_up_staff
+from tests.web.staff.test_queue import QUEUE
 from tests.web.staff.test_queue import _claim as claim
 from tests.web.staff.test_queue import _outcome as outcome
 
@@ -208,3 +211,26 @@ async def test_a_new_link_and_the_booking_teams_email_are_sent_not_left_to_expir
         {"kind": "no_answer", "status": "sent"},
     ]
     assert sorted(r["kind"] for r in await rows(hub, "SELECT kind FROM dev_messages")) == ["no_answer", "patient_link"]
+
+
+async def test_the_hospitals_version_accepted_by_an_agent_frees_the_slot_the_patient_had_taken(trust: Harness) -> None:
+    pas, appointment, slot = await moved_by_offer(trust)
+    assert (await pas.put("appointments/APT-1001", {**BODY, "status": "cancelled"})).status_code == 200
+    [task] = await rows(trust, "SELECT id FROM tasks WHERE kind = 'conflict'")
+    staff = await trust.create_staff_user()
+    now = trust.clock.now()
+    assert await claim_task(trust.db, task_id=task["id"], staff_id=staff, now=now, policy=QUEUE)
+    accepted = Outcome(TaskOutcome.ACCEPTED_HOSPITAL)
+    await record_outcome(
+        trust.db, task_id=task["id"], staff_id=staff, outcome=accepted, settings=trust.settings, policy=QUEUE, now=now
+    )
+    assert await rows(trust, "SELECT status, starts_at FROM appointments") == [
+        {"status": "cancelled", "starts_at": "2026-12-14T09:30:00.000000Z"}  # the hospital's record
+    ]
+    # The slot was the patient's move, which the hospital's version does not have: free again, to be offered.
+    assert await rows(trust, "SELECT status, appointment_id FROM slots WHERE id = ?", (slot,)) == [
+        {"status": "free", "appointment_id": None}
+    ]
+    await trust.sign_in()
+    text = text_of((await trust.get_page(f"/appointments/{appointment}")).text)
+    assert "This appointment has been cancelled." in text and "changed this appointment" not in text
