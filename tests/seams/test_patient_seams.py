@@ -234,3 +234,13 @@ async def test_the_hospitals_version_accepted_by_an_agent_frees_the_slot_the_pat
     await trust.sign_in()
     text = text_of((await trust.get_page(f"/appointments/{appointment}")).text)
     assert "This appointment has been cancelled." in text and "changed this appointment" not in text
+
+
+async def test_the_messages_page_names_a_new_link_for_what_it_is(hub: Harness) -> None:
+    patient = await hub.create_patient()
+    assert await send_new_link(
+        hub.db, patient_id=patient, actor_type=ActorType.AGENT, actor_id=1, settings=hub.settings, now=hub.clock.now()
+    )
+    await hub.send_queued()
+    await hub.sign_in()
+    assert "Your link to your appointments" in text_of((await hub.get_page("/messages")).text)
