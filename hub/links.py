@@ -36,6 +36,8 @@ def _serializer(settings: Settings) -> URLSafeSerializer:
 
 
 def link_token(settings: Settings, link_id: str) -> str:
+    if not isinstance(link_id, str):  # a patient's id here would make an old-style link, dead once rotated
+        raise TypeError("a patient's link id, not their record id")
     return str(_serializer(settings).dumps(link_id))
 
 

@@ -169,6 +169,8 @@ MESSAGE_KIND_LABELS: Final = {
     MessageKind.SMS_OPT_OUT_CONFIRMATION: "Texts stopped",
     MessageKind.SMS_OPT_IN_CONFIRMATION: "Texts started again",
     MessageKind.EARLIER_OFFER: "An earlier appointment you could have",
+    MessageKind.PATIENT_LINK: "Your link to your appointments",
+    MessageKind.NO_ANSWER: "Please ring the booking team",
 }
 
 

@@ -30,6 +30,11 @@ def test_a_patients_link_is_the_same_every_time_and_reads_back_to_their_link_id(
     assert patient_link(s, A) == f"https://hub.example.nhs.uk/p/{link_token(s, A)}"
 
 
+def test_a_record_id_is_refused_where_a_link_id_belongs() -> None:
+    with pytest.raises(TypeError):
+        patient_link(settings(), 1)  # type: ignore[arg-type]
+
+
 def test_the_payload_is_the_link_id_and_nothing_else() -> None:
     s = settings()
     payload = URLSafeSerializer(s.secret_keys, salt="patient-link").loads(link_token(s, A))

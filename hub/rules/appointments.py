@@ -143,6 +143,7 @@ class Transition:
     events: tuple[Event, ...] = ()
     bump_sequence: bool = False  # calendars must replace their copy
     reset_first_viewed: bool = False
+    free_slots: bool = False  # the slot the hub booked the appointment into is no longer its own
 
     @property
     def changed(self) -> bool:

@@ -369,8 +369,13 @@ def accept_hospital(current: Appointment, *, now: datetime) -> Transition | Refu
     transition = _hospital_change(
         replace(current, hub_change=None, held=None), current.held, upcoming=current.held.starts_at > now
     )
+    held = current.held
     return replace(
         transition,
+        # The hospital's version has no place for the hub's move: the slot the patient took is free again.
+        free_slots=not held.booked()
+        or held.starts_at != current.facts.starts_at
+        or held.site_id != current.facts.site_id,
         audit=AuditAction.CONFLICT_ACCEPTED,
         close_tasks=(*transition.close_tasks, TaskClosure(TaskOutcome.ACCEPTED_HOSPITAL, (TaskKind.CONFLICT,))),
         events=(*transition.events, Event(EventKind.APPOINTMENT_CONFLICT_RESOLVED, {"resolution": "hospital"})),

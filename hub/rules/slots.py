@@ -14,7 +14,7 @@ from pydantic import Field
 from hub.clock import london
 from hub.rules.feed import Record, read
 from hub.rules.validation import Choice, Errors, Instant, Ref, Text, Whole
-from hub.vocabulary import EarlierOrder, Mode, SlotStatus
+from hub.vocabulary import EarlierOrder, HospitalStatus, Mode, OfferStatus, SlotStatus
 
 
 class Slot(Record):
@@ -134,3 +134,14 @@ def offer_order(candidates: Iterable[Candidate], *, slot_start: datetime, order:
     if order == EarlierOrder.LONGEST_WAIT:
         return sorted(later, key=lambda c: (c.booked_at, c.appointment_id))
     return sorted(later, key=lambda c: (c.starts_at, c.appointment_id))
+
+
+def offer_open(offer: dict[str, Any], *, now: datetime) -> bool:
+    """Whether an offer can still be taken: offered, not lapsed, and still earlier than the appointment it would
+    replace (the hospital, or the patient, may have moved that since, or cancelled it)."""
+    return (
+        offer["status"] == OfferStatus.OFFERED
+        and offer["expires_at"] > now
+        and offer["appointment_status"] == HospitalStatus.BOOKED
+        and offer["slot_start"] < offer["appointment_start"]
+    )

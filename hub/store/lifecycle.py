@@ -215,6 +215,8 @@ async def apply_transition(
     if after.hub_change is not None and after.hub_change.kind == ChangeKind.CANCELLED and not after.facts.booked():
         if before is None or before.facts.booked():
             await _free_slots(tx, appointment_id, actor=actor, now=now)
+    if transition.free_slots:
+        await _free_slots(tx, appointment_id, actor=actor, now=now)
     if transition.notice is None and transition.plan in (Plan.KEEP, Plan.WITHDRAW):
         if transition.plan == Plan.WITHDRAW:
             await _withdraw(tx, appointment_id, after.facts, now=now)

@@ -2,8 +2,8 @@
 
 Rotating gives the patient a new random link id and sets `link_rotated_at`: from then on the previous link id
 and any old-style link (the signed patient id, issued before link ids) no longer reach them. Sending a new link
-rotates and queues the new link to the patient in the same transaction (the console's admin action, and
-`python -m hub rotate-link`).
+rotates, gives messages still waiting the new link and queues it to the patient in the same transaction (the
+console's admin action, and `python -m hub rotate-link`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.outbox import queue_message
 from hub.store.sessions import end_patient_sessions
-from hub.vocabulary import ActorType, AuditAction, Channel, Lane, MessageKind, MessageStatus, RecordType
+from hub.vocabulary import ActorType, AuditAction, Channel, MessageKind, MessageStatus, RecordType
 
 
 def reachable_by(patient: Row) -> Channel | None:
@@ -32,8 +32,9 @@ def reachable_by(patient: Row) -> Channel | None:
 async def queue_link(
     tx: Transaction, patient: Row, *, patient_id: int, link_id: str, settings: Settings, now: datetime
 ) -> Channel | None:
-    """Queues the patient's stable link by their usual channel, to go at once (the patient row needs mobile, email
-    and the columns `choose_channel` reads). None, and nothing queued, when there is no way to reach them."""
+    """Queues the patient's stable link by their usual channel, for the workers' next round (the immediate lane is
+    the web's own, for codes: the workers never send it, and expire what it leaves). The patient row needs mobile,
+    email and the columns `choose_channel` reads. None, and nothing queued, when there is no way to reach them."""
     channel = reachable_by(patient)
     if channel is None:
         return None
@@ -46,7 +47,6 @@ async def queue_link(
         template_id=settings.notify.templates.template_for(MessageKind.PATIENT_LINK, channel) or "",
         personalisation={"link": patient_link(settings, link_id)},
         patient_id=patient_id,
-        lane=Lane.IMMEDIATE,
     )
     return channel
 
@@ -109,6 +109,22 @@ async def rotate_patient_link(
         return await _rotate(tx, patient_id=patient_id, actor_type=actor_type, actor_id=actor_id, detail="", now=now)
 
 
+async def _renew_queued_links(tx: Transaction, *, patient_id: int, link: str) -> None:
+    """Messages still waiting (held for quiet hours, or for a retry) were written with the old link, which no longer
+    works: they go with the new one."""
+    waiting = await tx.fetch_all(
+        "SELECT id, personalisation FROM outbox_messages WHERE patient_id = ? AND status = ?",
+        (patient_id, MessageStatus.QUEUED),
+    )
+    for row in waiting:
+        said = json.loads(row["personalisation"] or "{}")
+        if isinstance(said, dict) and "link" in said and said["link"] != link:
+            await tx.execute(
+                "UPDATE outbox_messages SET personalisation = ? WHERE id = ? AND status = ?",
+                (json.dumps({**said, "link": link}, sort_keys=True), row["id"], MessageStatus.QUEUED),
+            )
+
+
 @dataclass(frozen=True)
 class NewLink:
     link_id: str
@@ -137,22 +153,6 @@ async def send_new_link(
             now=now,
         )
         assert link_id is not None  # the row was read in this transaction
-        await _relink_queued(tx, patient_id=patient_id, link=patient_link(settings, link_id))
+        await _renew_queued_links(tx, patient_id=patient_id, link=patient_link(settings, link_id))
         channel = await queue_link(tx, patient, patient_id=patient_id, link_id=link_id, settings=settings, now=now)
     return NewLink(link_id, channel)
-
-
-async def _relink_queued(tx: Transaction, *, patient_id: int, link: str) -> None:
-    """Messages still waiting to go carry the new link, not the one that just stopped working."""
-    rows = await tx.fetch_all(
-        "SELECT id, personalisation FROM outbox_messages WHERE patient_id = ? AND status = ?",
-        (patient_id, MessageStatus.QUEUED),
-    )
-    for row in rows:
-        said = json.loads(row["personalisation"] or "{}")
-        if "link" in said:
-            said["link"] = link
-            await tx.execute(
-                "UPDATE outbox_messages SET personalisation = ? WHERE id = ?",
-                (json.dumps(said, sort_keys=True), row["id"]),
-            )

@@ -45,13 +45,18 @@ async def take_login_attempt(db: Database, *, secret: str, state: str, now: date
     return row
 
 
-async def find_patient_for_nhs_login(db: Database, *, nhs_number: str, born: date) -> Row | None:
+async def find_patient_for_nhs_login(
+    db: Database, *, nhs_number: str, born: date, appointment_id: int = 0, letter_id: int = 0
+) -> Row | None:
     """The patient by NHS number and date of birth, never by name; a trust's NHS App exclusion keeps them out.
-    Known to several trusts, the record with the latest change wins."""
+    Known to several trusts: the record holding the appointment or letter the NHS App linked to, else the record
+    with the latest change."""
     return await db.fetch_one(
-        "SELECT id FROM patients WHERE nhs_number = ? AND date_of_birth = ? AND nhs_app_excluded = 0"
-        " ORDER BY updated_at DESC, id DESC LIMIT 1",
-        (nhs_number, born.isoformat()),
+        "SELECT id FROM patients p WHERE nhs_number = ? AND date_of_birth = ? AND nhs_app_excluded = 0"
+        " ORDER BY CASE WHEN EXISTS (SELECT 1 FROM appointments a WHERE a.id = ? AND a.patient_id = p.id)"
+        " OR EXISTS (SELECT 1 FROM letters l WHERE l.id = ? AND l.patient_id = p.id) THEN 0 ELSE 1 END,"
+        " updated_at DESC, id DESC LIMIT 1",
+        (nhs_number, born.isoformat(), appointment_id, letter_id),
     )
 
 

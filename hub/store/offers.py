@@ -13,7 +13,7 @@ from hub.db import Database, Row, Transaction
 from hub.rules.appointments import ActionPolicy
 from hub.rules.feed import choose_channel
 from hub.rules.sending import in_quiet_hours
-from hub.rules.slots import Candidate, Window, offer_order
+from hub.rules.slots import Candidate, Window, offer_open, offer_order
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
@@ -114,7 +114,8 @@ async def set_earlier_request(
 
 _OFFER_COLUMNS = (
     "o.id, o.slot_id, o.appointment_id, o.patient_id, o.status, o.expires_at, s.starts_at AS slot_start,"
-    " s.duration_minutes, a.starts_at AS appointment_start, a.clinic, t.name AS site_name"
+    " s.duration_minutes, a.starts_at AS appointment_start, a.status AS appointment_status, a.clinic,"
+    " t.name AS site_name"
 )
 _OFFER_FROM = (
     " FROM slot_offers o JOIN slots s ON s.id = o.slot_id JOIN appointments a ON a.id = o.appointment_id"
@@ -141,7 +142,7 @@ async def list_open_offers(db: Database, patient_id: int, *, now: datetime) -> l
         " ORDER BY s.starts_at",
         (patient_id, OfferStatus.OFFERED, to_db(now)),
     )
-    return [_shaped(r) for r in rows]
+    return [offer for offer in map(_shaped, rows) if offer_open(offer, now=now)]
 
 
 async def accept_offer(
@@ -158,7 +159,7 @@ async def accept_offer(
     offer = await get_offer(db, patient_id, offer_id)
     if offer is None:
         return Moved(False, WhyNot.MISSING)
-    if offer["status"] != OfferStatus.OFFERED or offer["expires_at"] <= now:
+    if not offer_open(offer, now=now):
         return Moved(False, WhyNot.GONE)
 
     async def settle(tx: Transaction, taken: bool) -> None:

@@ -29,7 +29,6 @@ from hub.vocabulary import (
     AuditAction,
     Channel,
     EventKind,
-    Lane,
     MessageKind,
     RecordType,
     TaskKind,
@@ -242,7 +241,6 @@ async def _email(
         personalisation=personalisation,
         patient_id=patient["id"],
         appointment_id=appointment.id if appointment else None,
-        lane=Lane.IMMEDIATE,
     )
 
 

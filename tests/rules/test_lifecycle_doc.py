@@ -115,6 +115,8 @@ def _effects(t: Transition) -> list[str]:
         out.append("updates the rebook task")
     if t.bump_sequence:
         out.append("calendar SEQUENCE + 1")
+    if t.free_slots:
+        out.append("frees the slot the hub booked")
     return out
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from hub.rules.slots import Candidate, SelfService, Window, offer_order, page_number, paged_by_day, read_slot
+from hub.rules.slots import (
+    Candidate,
+    SelfService,
+    Window,
+    offer_open,
+    offer_order,
+    page_number,
+    paged_by_day,
+    read_slot,
+)
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 SLOT = {
@@ -75,3 +84,20 @@ def test_a_freed_slot_is_offered_to_later_appointments_in_the_chosen_order() -> 
     assert [c.appointment_id for c in offer_order(candidates, slot_start=slot_start, order="earliest")] == [2, 4, 1]
     by_wait = offer_order(candidates, slot_start=slot_start, order="longest_wait")
     assert [c.appointment_id for c in by_wait] == [4, 2, 1]
+
+
+def test_an_offer_is_open_only_while_it_is_earlier_than_a_booked_appointment() -> None:
+    now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    offer = {
+        "status": "offered",
+        "expires_at": now + timedelta(hours=2),
+        "slot_start": datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
+        "appointment_start": datetime(2026, 12, 14, 9, 30, tzinfo=UTC),
+        "appointment_status": "booked",
+    }
+    assert offer_open(offer, now=now)
+    assert not offer_open({**offer, "appointment_start": offer["slot_start"]}, now=now)  # moved to that very time
+    assert not offer_open({**offer, "appointment_start": datetime(2026, 11, 24, 9, 30, tzinfo=UTC)}, now=now)
+    assert not offer_open({**offer, "appointment_status": "cancelled"}, now=now)
+    assert not offer_open({**offer, "status": "declined"}, now=now)
+    assert not offer_open(offer, now=now + timedelta(hours=2))

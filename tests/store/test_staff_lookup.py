@@ -115,7 +115,7 @@ async def test_the_link_goes_again_by_the_patients_usual_channel(
     [message] = messages
     assert (message["kind"], message["lane"], message["channel"], message["recipient"]) == (
         "patient_link",
-        "immediate",
+        "bulk",
         channel,
         recipient,
     )

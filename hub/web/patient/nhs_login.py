@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -32,6 +32,8 @@ _STATE_AGE = 10 * 60
 _TRACKING = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _ASSERTION_MAX = 8000
+# A deep link from the NHS App names the record to sign in as when the patient is known to several trusts.
+_DEEP_LINKED = re.compile(r"/(?P<kind>appointments|letters)/(?P<id>[0-9]{1,18})")
 
 # What each way NHS login can fail tells the patient; every page offers the security code instead.
 PROBLEMS = {
@@ -139,7 +141,14 @@ async def callback(request: Request) -> Response:
         return _problem(request, "not_p9")
     if isinstance(person, str):
         return _problem(request, "no_match")
-    patient = await find_patient_for_nhs_login(hub.db, nhs_number=person.nhs_number, born=person.born)
+    linked = _DEEP_LINKED.fullmatch(urlsplit(str(attempt["return_to"])).path)
+    patient = await find_patient_for_nhs_login(
+        hub.db,
+        nhs_number=person.nhs_number,
+        born=person.born,
+        appointment_id=int(linked["id"]) if linked and linked["kind"] == "appointments" else 0,
+        letter_id=int(linked["id"]) if linked and linked["kind"] == "letters" else 0,
+    )
     if patient is None:
         return _problem(request, "no_match")
     previous = request.cookies.get(cookie_name(request, SESSION_COOKIE))

@@ -6,9 +6,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from hub.rules.slots import offer_open
 from hub.store.appointments import actions_for, get_appointment_for_patient
 from hub.store.offers import accept_offer, decline_offer, get_offer, set_earlier_request
-from hub.vocabulary import OfferStatus, WhyNot
+from hub.vocabulary import WhyNot
 from hub.web.common import hub_of, read_form, render, require_patient
 from hub.web.patient.slots import may_change_time, window_of
 
@@ -36,7 +37,7 @@ async def offer_page(request: Request, *, status: int = 200, gone: bool = False)
     offer = await get_offer(hub.db, session.patient_id, request.path_params["id"])
     if offer is None:
         raise HTTPException(404)
-    open_ = offer["status"] == OfferStatus.OFFERED and offer["expires_at"] > hub.clock.now() and not gone
+    open_ = offer_open(offer, now=hub.clock.now()) and not gone
     return render(request, "views/patient/offer.html", {"offer": offer, "open": open_}, status=status)
 
 

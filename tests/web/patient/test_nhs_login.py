@@ -10,6 +10,7 @@ import pytest
 from joserfc.jwk import RSAKey
 
 from hub.clock import FixedClock
+from tests import factories
 from tests.conftest import MakeHub
 from tests.fake_http import new_key
 from tests.fake_nhs_login import MARGARET, FakeNhsLogin
@@ -152,3 +153,26 @@ async def test_a_code_session_has_no_idle_warning(hub: Harness) -> None:
     await hub.sign_in()
     page = await hub.get_page("/appointments")
     assert page.by_id("hub-idle-warning") is None
+
+
+async def test_a_deep_link_to_another_trusts_appointment_signs_in_as_that_trusts_record(
+    hub: Harness, provider: FakeNhsLogin
+) -> None:
+    # The NHS App lists every trust's appointments for the NHS number; signing in picks one record (the latest
+    # changed), which must be the one that holds the appointment the patient tapped.
+    other = await hub.create_organisation(code="RRV", name="University College London Hospitals")
+    async with hub.db.write() as tx:
+        site = await factories.create_site(tx, organisation_id=other, code="UCH", name="University College Hospital")
+        theirs = await factories.create_patient(
+            tx, organisation_id=other, now=hub.clock.now(), nhs_number=MARGARET["nhs_number"], dob=MARGARET["birthdate"]
+        )
+        appointment = await factories.create_appointment(
+            tx, organisation_id=other, site_id=site, patient_id=theirs, now=hub.clock.now()
+        )
+    await hub.create_patient(nhs_number=MARGARET["nhs_number"], dob=MARGARET["birthdate"])  # the first trust's
+    provider.signed_in = None
+    link = f"/nhs-app/appointments/{appointment}?assertedLoginIdentity={provider.asserted_identity()}"
+    response = await _through_nhs_login(hub, link)
+    assert response.headers["location"] == f"/appointments/{appointment}"
+    page = await hub.get_page(f"/appointments/{appointment}")
+    assert "University College Hospital" in page.text

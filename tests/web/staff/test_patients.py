@@ -333,8 +333,8 @@ async def test_send_link_queues_the_patients_own_link_by_their_usual_channel(hub
     assert "The patient&#39;s link is on its way." in page
     sent = await _outbox(hub)
     assert [(m["kind"], m["lane"], m["channel"], m["recipient"], m["patient_id"]) for m in sent] == [
-        ("patient_link", "immediate", "sms", "+447700900001", texts),
-        ("patient_link", "immediate", "email", "peter@example.com", emails),
+        ("patient_link", "bulk", "sms", "+447700900001", texts),
+        ("patient_link", "bulk", "email", "peter@example.com", emails),
     ]
     for message, patient in zip(sent, (texts, emails), strict=True):
         link = json.loads(message["personalisation"])["link"]
