@@ -126,3 +126,19 @@ async def test_templates_read_a_rows_keys_but_keep_a_dicts_own_methods(hub: Harn
     row = {"clinic": "Cardiology", "items": "three", "get": "posted"}
     html = templates.from_string("{{ row.clinic }}|{{ row.missing }}|{{ row.get('clinic') }}").render(row=row)
     assert html == "Cardiology||Cardiology"
+
+
+def test_templates_read_the_environments_globals_directly() -> None:
+    """Jinja's default wraps each template's globals in a ChainMap, read key by key in Python: every render copied
+    the ~70 globals through it and every `{% from ... import %}` compared their keys one by one (a third of the
+    list page's rendering). The templates read the environment's own dict, and still see a global set later."""
+    from hub.app import ASSET_MOUNTS
+    from hub.settings import load_settings
+    from hub.web.common import make_templates
+
+    env = make_templates(Assets(ASSET_MOUNTS), load_settings(environ={"HUB_SECRET_KEY": SECRET, "HUB_DEMO": "true"}))
+    page = env.get_template("views/patient/appointments.html")
+    assert type(page.globals) is dict and page.globals is env.globals
+    env.globals["added_later"] = "seen"
+    assert env.from_string("{{ added_later }}").render() == "seen"
+    assert env.get_template("base.html").globals["added_later"] == "seen"
