@@ -63,11 +63,13 @@ async def _insert(tx: Transaction, appointment_id: int, notices: list[tuple[str,
 
 
 async def plan_reminders(
-    tx: Transaction, *, settings: Settings, appointment_id: int, starts_at: datetime, now: datetime
+    tx: Transaction, *, settings: Settings, appointment_id: int, starts_at: datetime, now: datetime, fresh: bool = False
 ) -> None:
-    """A new time: the reminders before it, planned again (any held back by quiet hours would give the old time)."""
-    await _close(tx, appointment_id, like=_REMINDER_CHAIN, outcome="replanned", now=now)
-    await _cancel_queued(tx, appointment_id, kinds=(MessageKind.APPOINTMENT_REMINDER,))
+    """A new time: the reminders before it, planned again (any held back by quiet hours would give the old time).
+    `fresh`: the appointment was made in this transaction, so it has no reminders to close or cancel."""
+    if not fresh:
+        await _close(tx, appointment_id, like=_REMINDER_CHAIN, outcome="replanned", now=now)
+        await _cancel_queued(tx, appointment_id, kinds=(MessageKind.APPOINTMENT_REMINDER,))
     await _insert(tx, appointment_id, reminder_notices(starts_at, now, schedule_from(settings)))
 
 
@@ -79,10 +81,15 @@ async def plan_invitation(
     appointment_id: int,
     starts_at: datetime,
     now: datetime,
+    fresh: bool = False,
 ) -> None:
-    """A new booking: its reminders, and the unread-letter escalation for a patient who reads online."""
-    await plan_reminders(tx, settings=settings, appointment_id=appointment_id, starts_at=starts_at, now=now)
-    await _close(tx, appointment_id, like=_ESCALATION_CHAIN, outcome="replanned", now=now)
+    """A new booking: its reminders, and the unread-letter escalation for a patient who reads online. `fresh`: the
+    appointment was made in this transaction (see plan_reminders)."""
+    await plan_reminders(
+        tx, settings=settings, appointment_id=appointment_id, starts_at=starts_at, now=now, fresh=fresh
+    )
+    if not fresh:
+        await _close(tx, appointment_id, like=_ESCALATION_CHAIN, outcome="replanned", now=now)
     if choose_channel(patient) == Channel.LETTER:
         return  # opted out, or no mobile or email: the invitation itself went by post, so nothing to escalate
     if not patient["paperless"]:
