@@ -97,6 +97,7 @@ async def test_a_new_appointment_reads_its_patient_and_site_once_and_closes_noth
     assert recorder.reads("sites") == 1
     assert recorder.reads("outbox_messages") == 0  # nothing can be queued for an appointment not yet made
     assert recorder.updates() == []
+    assert sum(s.startswith("INSERT INTO scheduled_notices") for s in recorder.sql) == 1  # reminders and escalation
     # And all of it still happened: the invitation names the site, the reminders and the escalation are planned.
     message = await hub.db.fetch_one("SELECT kind, recipient, personalisation FROM outbox_messages")
     assert message is not None and message["kind"] == "invitation" and message["recipient"] == "+447700900001"
