@@ -135,7 +135,9 @@ async def test_a_new_patients_contact_choices_come_back_from_its_insert(hub: Har
     created, recorder = await _patient(hub, org, contact_opt_out={"sms": True})
     assert created.outcome == "created"
     assert recorder.reads("patients") == 1  # by reference, before the INSERT
-    row = await hub.db.fetch_one("SELECT sms_opted_out, hospital_choices FROM patients WHERE id = ?", (created.record_id,))
+    row = await hub.db.fetch_one(
+        "SELECT sms_opted_out, hospital_choices FROM patients WHERE id = ?", (created.record_id,)
+    )
     assert row is not None and row["sms_opted_out"] == 1 and json.loads(row["hospital_choices"]) == {"sms": True}
     updated, recorder = await _patient(hub, org, mobile="07700 900002")
     assert updated.outcome == "updated"
