@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.clock import to_db
-from hub.db import Transaction
+from hub.db import Row, Transaction
 from hub.links import new_link_id
 from hub.rules.appointments import Facts
 from hub.rules.feed import new_verification_code, source_hash
@@ -22,6 +22,7 @@ from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
 from hub.store.lifecycle import Actor, New, apply_transition, load_appointment_by_ref
+from hub.store.outbox import MESSAGE_PATIENT_COLUMNS
 from hub.store.receipts import reroute_waiting
 from hub.vocabulary import ActorType, AuditAction, Channel, ContactPreference, EventKind, MessageKind, RecordType
 
@@ -147,22 +148,24 @@ async def upsert_patient(
         to_db(now),
     )
     if row is None:
-        created = await tx.fetch_one(
+        written = await tx.fetch_one(
             "INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, mobile, email, address_lines,"
             " postcode, contact_preference, source_hash, updated_at, organisation_id, mrn, verification_code,"
-            " created_at, link_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            " created_at, link_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f" RETURNING id, {_CHOICES}",
             (*params, organisation_id, ref, new_verification_code(), to_db(now), new_link_id()),
         )
-        assert created is not None
-        applied, action = Applied("created", int(created["id"])), AuditAction.PATIENT_CREATED
+        action = AuditAction.PATIENT_CREATED
     else:
-        await tx.execute(
+        written = await tx.fetch_one(
             "UPDATE patients SET nhs_number = ?, given_name = ?, family_name = ?, date_of_birth = ?, mobile = ?,"
             " email = ?, address_lines = ?, postcode = ?, contact_preference = ?, source_hash = ?, updated_at = ?"
-            " WHERE id = ?",
+            f" WHERE id = ? RETURNING id, {_CHOICES}",
             (*params, row["id"]),
         )
-        applied, action = Applied("updated", int(row["id"])), AuditAction.PATIENT_UPDATED
+        action = AuditAction.PATIENT_UPDATED
+    assert written is not None
+    applied = Applied("created" if row is None else "updated", int(written["id"]))
     await _audit(
         tx,
         actor=actor,
@@ -173,8 +176,12 @@ async def upsert_patient(
         now=now,
     )
     assert applied.record_id is not None
-    await _contact_choices(tx, applied.record_id, organisation_id, values, actor=actor, now=now, settings=settings)
+    await _contact_choices(tx, written, organisation_id, values, actor=actor, now=now, settings=settings)
     return applied
+
+
+# The patient's contact choices as they stand, returned by the write (the hospital's fields leave them as they are).
+_CHOICES = "sms_opted_out, email_opted_out, paperless, hospital_choices"
 
 
 # What the hospital may set of how the patient is contacted, and what the hospital hears of it (as when the patient
@@ -187,7 +194,7 @@ _OPT_OUTS = {
 
 async def _contact_choices(
     tx: Transaction,
-    patient_id: int,
+    row: Row,
     organisation_id: int,
     values: dict[str, Any],
     *,
@@ -197,11 +204,8 @@ async def _contact_choices(
 ) -> None:
     """`contact_opt_out` and `paper_letters`, when the hospital sent them and they differ from what it sent last
     time: a change of the hospital's mind is applied, a resend of the same choice never undoes the patient's own
-    (a STOP by text, paper chosen online). What it leaves out stays as it is."""
-    row = await tx.fetch_one(
-        "SELECT sms_opted_out, email_opted_out, paperless, hospital_choices FROM patients WHERE id = ?", (patient_id,)
-    )
-    assert row is not None
+    (a STOP by text, paper chosen online). What it leaves out stays as it is. `row`: the patient's id and _CHOICES."""
+    patient_id = int(row["id"])
     sent = {
         **values.get("contact_opt_out", {}),
         **({"paper": values["paper_letters"]} if "paper_letters" in values else {}),
@@ -278,14 +282,15 @@ async def upsert_appointment(
     about is never undone by an update that does not reflect it yet (that update is held as a conflict).
     `names_time`: False when the hospital sent no time and `values["start"]` is the hub's own (HL7 without timing)."""
     fingerprint = source_hash(values)
+    # Read once with what a message to the patient needs: the lifecycle takes these rows rather than read them again.
     patient = await tx.fetch_one(
-        "SELECT id, merged_into FROM patients WHERE organisation_id = ? AND mrn = ?",
+        f"SELECT merged_into, {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE organisation_id = ? AND mrn = ?",
         (organisation_id, values["patient_ref"]),
     )
     if patient is not None and patient["merged_into"] is not None:
         return Applied("rejected", errors=(MERGED,))
     site = await tx.fetch_one(
-        "SELECT id FROM sites WHERE organisation_id = ? AND code = ?", (organisation_id, values["site_code"])
+        "SELECT id, name FROM sites WHERE organisation_id = ? AND code = ?", (organisation_id, values["site_code"])
     )
     errors = []
     if patient is None:
@@ -296,8 +301,7 @@ async def upsert_appointment(
         return Applied("rejected", errors=tuple(errors))
     current = await load_appointment_by_ref(tx, organisation_id, ref)
     if current is not None:
-        stored = await tx.fetch_one("SELECT source_hash FROM appointments WHERE id = ?", (current.id,))
-        if stored is not None and stored["source_hash"] == fingerprint:
+        if current.source_hash == fingerprint:
             return Applied("unchanged", current.id)
         if current.patient_id != patient["id"]:
             message = "cannot move an appointment to another patient: cancel it and book a new one"
@@ -330,6 +334,8 @@ async def upsert_appointment(
         now=now,
         settings=settings,
         source_hash=fingerprint,
+        patient=patient,
+        site=site,
     )
     if not transition.changed:
         # Different words for the same facts (a field's spelling): remember them, so the next resend is unchanged.

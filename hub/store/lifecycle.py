@@ -43,7 +43,7 @@ _FACT_COLUMNS = (
     "status",
 )
 _STATE = (
-    "SELECT a.id, a.organisation_id, a.ref, a.patient_id, a.request_state, a.hub_change, a.held_update,"
+    "SELECT a.id, a.organisation_id, a.ref, a.patient_id, a.request_state, a.hub_change, a.held_update, a.source_hash,"
     f" {', '.join('a.' + c for c in _FACT_COLUMNS)},"
     # The rebook limit counts requests to rebook and the patient's own moves into free slots.
     " (SELECT COUNT(*) FROM tasks t WHERE t.appointment_id = a.id AND t.kind = ?)"
@@ -71,6 +71,7 @@ class Loaded:
     ref: str
     patient_id: int
     state: Appointment
+    source_hash: str | None = None  # the fingerprint of what the hospital last sent
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,9 @@ def _loaded(row: Row) -> Loaded:
         rebook_requests=int(row["rebook_requests"]),
         open_rebook_request=bool(row["open_rebook"]),
     )
-    return Loaded(int(row["id"]), int(row["organisation_id"]), row["ref"], int(row["patient_id"]), state)
+    return Loaded(
+        int(row["id"]), int(row["organisation_id"]), row["ref"], int(row["patient_id"]), state, row["source_hash"]
+    )
 
 
 async def apply_transition(
@@ -160,11 +163,15 @@ async def apply_transition(
     event_data: dict[str, Any] | None = None,
     source_hash: str | None = None,
     acting_task_id: int | None = None,
+    patient: Row | None = None,
+    site: Row | None = None,
 ) -> int:
     """Write everything a transition implies, in the caller's transaction. Returns the appointment's id.
 
     `event_data` goes into each event beside the transition's own (a task's id, a site's code); `source_hash` is the
-    fingerprint of what the hospital sent; `acting_task_id` is the agent's task, which its caller closes itself."""
+    fingerprint of what the hospital sent; `acting_task_id` is the agent's task, which its caller closes itself.
+    `patient` (MESSAGE_PATIENT_COLUMNS) and `site` (its id and name): rows the caller has read in this transaction,
+    not read again when they are the appointment's."""
     if not transition.changed:
         return target.id if isinstance(target, Loaded) else 0
     before = target.state if isinstance(target, Loaded) else None
@@ -222,9 +229,14 @@ async def apply_transition(
             await _withdraw(tx, appointment_id, after.facts, now=now)
         return appointment_id
     assert settings is not None, "a change that tells the patient or plans reminders needs the settings"
-    patient = await tx.fetch_one(f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,))
-    site = await tx.fetch_one("SELECT name FROM sites WHERE id = ?", (after.facts.site_id,))
+    if patient is None or int(patient["id"]) != patient_id:
+        patient = await tx.fetch_one(f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,))
+    if site is None or int(site["id"]) != after.facts.site_id:
+        site = await tx.fetch_one("SELECT id, name FROM sites WHERE id = ?", (after.facts.site_id,))
     assert patient is not None and site is not None
+    # An id the database has just given out: the foreign keys let no message or reminder refer to it yet, so there
+    # is nothing queued to supersede and no earlier plan to close.
+    fresh = before is None
     if transition.notice is not None:
         await announce(
             tx,
@@ -236,8 +248,9 @@ async def apply_transition(
             site_name=site["name"],
             clinic=after.facts.clinic,
             now=now,
+            fresh=fresh,
         )
-    await _plan(tx, transition.plan, appointment_id, after.facts, patient, settings=settings, now=now)
+    await _plan(tx, transition.plan, appointment_id, after.facts, patient, settings=settings, now=now, fresh=fresh)
     return appointment_id
 
 
@@ -357,14 +370,23 @@ async def _plan(
     *,
     settings: Settings,
     now: datetime,
+    fresh: bool,
 ) -> None:
     if plan == Plan.WITHDRAW or (plan != Plan.KEEP and facts.starts_at <= now):
         await _withdraw(tx, appointment_id, facts, now=now)
     elif plan == Plan.REMINDERS:
-        await plan_reminders(tx, settings=settings, appointment_id=appointment_id, starts_at=facts.starts_at, now=now)
+        await plan_reminders(
+            tx, settings=settings, appointment_id=appointment_id, starts_at=facts.starts_at, now=now, fresh=fresh
+        )
     elif plan == Plan.INVITATION:
         await plan_invitation(
-            tx, settings=settings, patient=patient, appointment_id=appointment_id, starts_at=facts.starts_at, now=now
+            tx,
+            settings=settings,
+            patient=patient,
+            appointment_id=appointment_id,
+            starts_at=facts.starts_at,
+            now=now,
+            fresh=fresh,
         )
 
 

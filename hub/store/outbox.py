@@ -85,12 +85,18 @@ async def announce(
     site_name: str,
     clinic: str,
     now: datetime,
+    fresh: bool = False,
 ) -> list[int]:
     """Tell the patient of a change to an appointment: by their channel, and by post as well when they chose paper.
-    Queued messages the change makes wrong (an invitation of an appointment now cancelled) are withdrawn first."""
-    queued = await tx.fetch_all(
-        "SELECT DISTINCT kind FROM outbox_messages WHERE appointment_id = ? AND status = ? AND lane = ?",
-        (appointment_id, MessageStatus.QUEUED, Lane.BULK),
+    Queued messages the change makes wrong (an invitation of an appointment now cancelled) are withdrawn first.
+    `fresh`: the appointment was made in this transaction, so nothing about it is queued yet."""
+    queued = (
+        []
+        if fresh
+        else await tx.fetch_all(
+            "SELECT DISTINCT kind FROM outbox_messages WHERE appointment_id = ? AND status = ? AND lane = ?",
+            (appointment_id, MessageStatus.QUEUED, Lane.BULK),
+        )
     )
     waiting = {r["kind"] for r in queued}
     kind, withdrawn = message_to_queue(kind, waiting)

@@ -63,12 +63,18 @@ async def _insert(tx: Transaction, appointment_id: int, notices: list[tuple[str,
 
 
 async def plan_reminders(
-    tx: Transaction, *, settings: Settings, appointment_id: int, starts_at: datetime, now: datetime
+    tx: Transaction, *, settings: Settings, appointment_id: int, starts_at: datetime, now: datetime, fresh: bool = False
 ) -> None:
-    """A new time: the reminders before it, planned again (any held back by quiet hours would give the old time)."""
+    """A new time: the reminders before it, planned again (any held back by quiet hours would give the old time).
+    `fresh`: the appointment was made in this transaction, so it has no reminders to close or cancel."""
+    if not fresh:
+        await _close_reminders(tx, appointment_id, now=now)
+    await _insert(tx, appointment_id, reminder_notices(starts_at, now, schedule_from(settings)))
+
+
+async def _close_reminders(tx: Transaction, appointment_id: int, *, now: datetime) -> None:
     await _close(tx, appointment_id, like=_REMINDER_CHAIN, outcome="replanned", now=now)
     await _cancel_queued(tx, appointment_id, kinds=(MessageKind.APPOINTMENT_REMINDER,))
-    await _insert(tx, appointment_id, reminder_notices(starts_at, now, schedule_from(settings)))
 
 
 async def plan_invitation(
@@ -79,15 +85,20 @@ async def plan_invitation(
     appointment_id: int,
     starts_at: datetime,
     now: datetime,
+    fresh: bool = False,
 ) -> None:
-    """A new booking: its reminders, and the unread-letter escalation for a patient who reads online."""
-    await plan_reminders(tx, settings=settings, appointment_id=appointment_id, starts_at=starts_at, now=now)
-    await _close(tx, appointment_id, like=_ESCALATION_CHAIN, outcome="replanned", now=now)
-    if choose_channel(patient) == Channel.LETTER:
-        return  # opted out, or no mobile or email: the invitation itself went by post, so nothing to escalate
-    if not patient["paperless"]:
-        return  # they chose paper: the letter went beside the text or email; nothing escalates
-    await _insert(tx, appointment_id, escalation_notices(now, schedule_from(settings)))
+    """A new booking: its reminders, and the unread-letter escalation for a patient who reads online (both planned
+    by one INSERT). `fresh`: the appointment was made in this transaction (see plan_reminders)."""
+    if not fresh:
+        await _close_reminders(tx, appointment_id, now=now)
+        await _close(tx, appointment_id, like=_ESCALATION_CHAIN, outcome="replanned", now=now)
+    schedule = schedule_from(settings)
+    notices = reminder_notices(starts_at, now, schedule)
+    # Opted out, or no mobile or email: the invitation itself went by post, so nothing escalates; nor when they
+    # chose paper (the letter went beside the text or email).
+    if choose_channel(patient) != Channel.LETTER and patient["paperless"]:
+        notices += escalation_notices(now, schedule)
+    await _insert(tx, appointment_id, notices)
 
 
 async def _cancel_queued(tx: Transaction, appointment_id: int, *, kinds: tuple[MessageKind, ...]) -> None:
