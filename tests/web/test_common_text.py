@@ -60,4 +60,4 @@ async def test_the_preferences_page_states_when_an_unread_letter_is_posted(
     hub, _ = await _patient_hub(make_hub, escalation_hours=hours)
     await hub.sign_in()
     page = await hub.client.get("/preferences")
-    assert f"we only post a letter when you have not read it online within {text}." in page.text
+    assert f"We post a letter only if you have not read it online within {text}." in page.text
