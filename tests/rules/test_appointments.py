@@ -2,8 +2,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.rules.appointments import ActionPolicy, Allowed, Facts, allowed_actions, group_of, past_horizon
-from hub.vocabulary import CancelMode, HospitalStatus, Mode, WhyNot
+from hub.rules.appointments import ActionPolicy, Allowed, allowed_actions, group_of, past_horizon
+from hub.vocabulary import CancelMode, Mode, WhyNot
+from tests.rules.facts import booked
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
@@ -136,18 +137,7 @@ def test_past_horizon_is_whole_calendar_months_back(now: datetime, months: int, 
 
 
 def test_an_events_data_is_what_the_hospitals_record_would_need_to_say() -> None:
-    facts = Facts(
-        starts_at=datetime(2026, 12, 3, 9, 30, tzinfo=UTC),
-        site_id=1,
-        clinic="Cardiology",
-        specialty="Cardiology",
-        clinician="Dr A",
-        duration_minutes=30,
-        mode=Mode.VIDEO,
-        transport_booked=False,
-        interpreter_booked=False,
-        status=HospitalStatus.BOOKED,
-    )
+    facts = booked(datetime(2026, 12, 3, 9, 30, tzinfo=UTC), mode=Mode.VIDEO)
     data = {"start": "2026-12-03T09:30:00+00:00", "status": "booked", "clinic": "Cardiology", "clinician": "Dr A"}
     assert facts.as_data() == {**data, "mode": "video"}
     assert facts.as_data("RFH") == {**data, "site_code": "RFH", "mode": "video"}

@@ -40,22 +40,12 @@ from hub.vocabulary import (
     TaskOutcome,
     WhyNot,
 )
+from tests.rules.facts import booked
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
 IMMEDIATE = replace(POLICY, cancel_mode=CancelMode.IMMEDIATE)
-BOOKED = Facts(
-    starts_at=NOW + timedelta(days=10),
-    site_id=1,
-    clinic="Cardiology",
-    specialty="Cardiology",
-    clinician="Dr A",
-    duration_minutes=30,
-    mode="in_person",
-    transport_booked=False,
-    interpreter_booked=False,
-    status=HospitalStatus.BOOKED,
-)
+BOOKED = booked(NOW + timedelta(days=10))
 MOVED = replace(BOOKED, starts_at=BOOKED.starts_at + timedelta(days=2))
 CANCELLED = replace(BOOKED, status=HospitalStatus.CANCELLED)
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from hub.rules.appointments import ActionPolicy, Appointment, ChangeKind, Facts, HubChange, Refused, Transition
+from hub.rules.appointments import ActionPolicy, Appointment, ChangeKind, HubChange, Refused, Transition
 from hub.rules.lifecycle import (
     accept_hospital,
     agent_cancelled,
@@ -23,21 +23,11 @@ from hub.rules.lifecycle import (
 )
 from hub.settings import ROOT
 from hub.vocabulary import CancelMode, HospitalStatus, RequestState, TaskKind
+from tests.rules.facts import booked
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
-BOOKED = Facts(
-    starts_at=NOW + timedelta(days=10),
-    site_id=1,
-    clinic="Cardiology",
-    specialty="Cardiology",
-    clinician="Dr A",
-    duration_minutes=30,
-    mode="in_person",
-    transport_booked=False,
-    interpreter_booked=False,
-    status=HospitalStatus.BOOKED,
-)
+BOOKED = booked(NOW + timedelta(days=10))
 MOVED = replace(BOOKED, starts_at=BOOKED.starts_at + timedelta(days=7))
 CANCELLED = replace(BOOKED, status=HospitalStatus.CANCELLED)
 

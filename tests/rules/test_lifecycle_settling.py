@@ -15,21 +15,11 @@ import pytest
 from hub.rules.appointments import ActionPolicy, Appointment, Facts, Plan, Refused, TaskClosure, Transition
 from hub.rules.lifecycle import agent_cancelled, agent_rebooked, hospital_update, patient_cancel, patient_rescheduled
 from hub.vocabulary import CancelMode, EventKind, HospitalStatus, MessageKind, TaskKind, TaskOutcome
+from tests.rules.facts import booked
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.IMMEDIATE)
-OLD = Facts(
-    starts_at=datetime(2026, 12, 14, 9, 30, tzinfo=UTC),
-    site_id=1,
-    clinic="Cardiology",
-    specialty="Cardiology",
-    clinician="Dr A",
-    duration_minutes=30,
-    mode="in_person",
-    transport_booked=False,
-    interpreter_booked=False,
-    status=HospitalStatus.BOOKED,
-)
+OLD = booked(datetime(2026, 12, 14, 9, 30, tzinfo=UTC))
 EARLIER = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 OUTCOMES = (HospitalStatus.ATTENDED, HospitalStatus.DID_NOT_ATTEND)
 Make = Callable[[], Appointment]
