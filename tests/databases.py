@@ -81,6 +81,14 @@ async def database_url(backend: str, folder: Path, n: int, *, bare: bool = False
     return f"sqlite:///{folder}/hub{n}.sqlite3"
 
 
+async def hand_migrated_url(backend: str, folder: Path, name: str) -> str:
+    """A bare database of the test's own, for a test that migrates by hand: it leaves no record of the versions
+    that a database other tests share would need."""
+    if backend == POSTGRESQL:
+        return await postgres_url(name, bare=True)
+    return f"sqlite:///{folder}/{name}.sqlite3"
+
+
 def own_database_url(backend: str, folder: Path) -> str:
     """A database nothing else uses, for a server that outlives one test (callable with or without a loop)."""
     if backend == SQLITE:

@@ -9,17 +9,14 @@ from hub.clock import FixedClock, to_db
 from hub.db import Database
 from hub.db.migrate import migration_files, statements
 from tests import factories
-from tests.databases import POSTGRESQL, postgres_url
+from tests.databases import hand_migrated_url
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def url(backend: str, tmp_path: Path) -> str:
-    """A database of its own: this test migrates by hand, leaving no record of versions that a shared one would need."""
-    if backend == POSTGRESQL:
-        return await postgres_url("link_ids", bare=True)
-    return f"sqlite:///{tmp_path}/link_ids.sqlite3"
+    return await hand_migrated_url(backend, tmp_path, "link_ids")
 
 
 async def test_existing_patients_get_distinct_random_link_ids(db: Database, clock: FixedClock) -> None:

@@ -9,17 +9,14 @@ from hub.clock import FixedClock
 from hub.db import Database, IntegrityError
 from hub.db.migrate import migrate
 from tests import factories
-from tests.databases import POSTGRESQL, postgres_url
+from tests.databases import hand_migrated_url
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def url(backend: str, tmp_path: Path) -> str:
-    """A database of its own: this test migrates by hand, leaving no record of versions that a shared one would need."""
-    if backend == POSTGRESQL:
-        return await postgres_url("site_codes", bare=True)
-    return f"sqlite:///{tmp_path}/site_codes.sqlite3"
+    return await hand_migrated_url(backend, tmp_path, "site_codes")
 
 
 async def test_existing_sites_and_what_points_at_them_are_kept(db: Database, clock: FixedClock) -> None:

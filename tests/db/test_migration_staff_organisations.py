@@ -9,17 +9,14 @@ from hub.clock import FixedClock
 from hub.db import Database
 from hub.db.migrate import migration_files, statements
 from tests import factories
-from tests.databases import POSTGRESQL, postgres_url
+from tests.databases import hand_migrated_url
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def url(backend: str, tmp_path: Path) -> str:
-    """A database of its own: this test migrates by hand, leaving no record of versions that a shared one would need."""
-    if backend == POSTGRESQL:
-        return await postgres_url("staff_organisations", bare=True)
-    return f"sqlite:///{tmp_path}/staff_organisations.sqlite3"
+    return await hand_migrated_url(backend, tmp_path, "staff_organisations")
 
 
 async def _migrate_with(db: Database, clock: FixedClock, trusts: list[str]) -> list[dict[str, object]]:
