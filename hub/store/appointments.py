@@ -14,7 +14,8 @@ from hub.db import Database, Row, Transaction
 from hub.rules.appointments import ActionPolicy, Allowed, Appointment, Facts, Refused, Transition, allowed_actions
 from hub.rules.lifecycle import patient_cancel, patient_confirm, patient_request_rebook
 from hub.settings import Settings
-from hub.store.lifecycle import Actor, apply_transition, change_from, facts_from, load_appointment
+from hub.store.appointment_state import change_from, facts_from
+from hub.store.lifecycle import Actor, apply_transition, load_appointment
 from hub.store.reminders import stop_escalation
 from hub.vocabulary import (
     HOSPITAL_STATUS_LABELS,

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hub.clock import from_db, to_db
+from hub.clock import to_db
 from hub.db import Row, Transaction
 from hub.rules.appointments import Appointment, ChangeKind, Facts, HubChange, Plan, Transition
 from hub.settings import Settings
+from hub.store.appointment_state import FACT_COLUMNS, change_from, change_json, db_value, facts_from, facts_json
 from hub.store.audit import record_audit
 from hub.store.events import record_event
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, announce
@@ -29,22 +30,9 @@ from hub.vocabulary import (
     TaskStatus,
 )
 
-# In an appointment's audit entry when its time changed, before the old time (stored form, UTC).
-_FACT_COLUMNS = (
-    "starts_at",
-    "site_id",
-    "clinic",
-    "specialty",
-    "clinician",
-    "duration_minutes",
-    "mode",
-    "transport_booked",
-    "interpreter_booked",
-    "status",
-)
 _STATE = (
     "SELECT a.id, a.organisation_id, a.ref, a.patient_id, a.request_state, a.hub_change, a.held_update, a.source_hash,"
-    f" {', '.join('a.' + c for c in _FACT_COLUMNS)},"
+    f" {', '.join('a.' + c for c in FACT_COLUMNS)},"
     # The rebook limit counts requests to rebook and the patient's own moves into free slots.
     " (SELECT COUNT(*) FROM tasks t WHERE t.appointment_id = a.id AND t.kind = ?)"
     " + (SELECT COUNT(*) FROM slot_moves m WHERE m.appointment_id = a.id AND m.actor_type = 'patient')"
@@ -81,46 +69,6 @@ class New:
     organisation_id: int
     ref: str
     patient_id: int
-
-
-def facts_from(row: Row) -> Facts:
-    return Facts(
-        starts_at=from_db(row["starts_at"]),
-        site_id=int(row["site_id"]),
-        clinic=row["clinic"],
-        specialty=row["specialty"],
-        clinician=row["clinician"],
-        duration_minutes=int(row["duration_minutes"]),
-        mode=row["mode"],
-        transport_booked=bool(row["transport_booked"]),
-        interpreter_booked=bool(row["interpreter_booked"]),
-        status=row["status"],
-    )
-
-
-def _facts_json(facts: Facts) -> dict[str, Any]:
-    return {column: _db_value(getattr(facts, column)) for column in _FACT_COLUMNS}
-
-
-def _db_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return to_db(value)
-    if isinstance(value, bool):
-        return int(value)
-    return str(value) if isinstance(value, str) else value
-
-
-def _change_json(change: HubChange | None) -> str | None:
-    if change is None:
-        return None
-    return json.dumps({"kind": str(change.kind), "event_id": change.event_id, "facts": _facts_json(change.facts)})
-
-
-def change_from(text: str | None) -> HubChange | None:
-    if not text:
-        return None
-    data = json.loads(text)
-    return HubChange(ChangeKind(data["kind"]), facts_from(data["facts"]), data["event_id"])
 
 
 async def load_appointment(tx: Transaction, appointment_id: int) -> Loaded | None:
@@ -205,7 +153,7 @@ async def apply_transition(
         # The hub's own change is settled when the hospital says it has processed the event that told it.
         await tx.execute(
             "UPDATE appointments SET hub_change = ? WHERE id = ?",
-            (_change_json(HubChange(change.kind, change.facts, told)), appointment_id),
+            (change_json(HubChange(change.kind, change.facts, told)), appointment_id),
         )
     assert transition.audit is not None
     detail = [f"notice {transition.notice}"] if transition.notice else []
@@ -258,17 +206,17 @@ async def _write_row(
     tx: Transaction, target: Loaded | New, transition: Transition, *, now: datetime, source_hash: str | None
 ) -> int:
     state = transition.appointment
-    facts = [_db_value(getattr(state.facts, column)) for column in _FACT_COLUMNS]
-    held = json.dumps(_facts_json(state.held)) if state.held is not None else None
+    facts = [db_value(getattr(state.facts, column)) for column in FACT_COLUMNS]
+    held = json.dumps(facts_json(state.held)) if state.held is not None else None
     if isinstance(target, New):
         created = await tx.fetch_one(
-            f"INSERT INTO appointments ({', '.join(_FACT_COLUMNS)}, request_state, hub_change, held_update,"
+            f"INSERT INTO appointments ({', '.join(FACT_COLUMNS)}, request_state, hub_change, held_update,"
             " source_hash, organisation_id, ref, patient_id, created_at, updated_at)"
-            f" VALUES ({', '.join('?' for _ in _FACT_COLUMNS)}, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            f" VALUES ({', '.join('?' for _ in FACT_COLUMNS)}, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 *facts,
                 state.request_state,
-                _change_json(state.hub_change),
+                change_json(state.hub_change),
                 held,
                 source_hash,
                 target.organisation_id,
@@ -281,14 +229,14 @@ async def _write_row(
         assert created is not None
         return int(created["id"])
     await tx.execute(
-        f"UPDATE appointments SET {', '.join(c + ' = ?' for c in _FACT_COLUMNS)}, request_state = ?,"
+        f"UPDATE appointments SET {', '.join(c + ' = ?' for c in FACT_COLUMNS)}, request_state = ?,"
         " hub_change = ?, held_update = ?, source_hash = COALESCE(?, source_hash), updated_at = ?,"
         " sequence = sequence + ?, first_viewed_at = CASE WHEN ? = 1 THEN NULL ELSE first_viewed_at END"
         " WHERE id = ?",
         (
             *facts,
             state.request_state,
-            _change_json(state.hub_change),
+            change_json(state.hub_change),
             held,
             source_hash,
             to_db(now),
