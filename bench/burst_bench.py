@@ -33,10 +33,9 @@ import aiosqlite
 import asyncpg
 
 from bench.common import Process, cpu_seconds, emit, free_port, hub_cli, machine, serve_argv
-from bench.journey_bench import _APPOINTMENT, JourneyFailed, date_of_birth, mobile, percentiles, seed
+from bench.journey_bench import _APPOINTMENT, JourneyFailed, date_of_birth, mobile, patient_token, percentiles, seed
 from bench.journey_bench import _csrf as csrf_of
 from bench.raw_http import Browser, Page
-from hub.links import legacy_link_token
 from hub.serve import choose_stack
 from hub.settings import load_settings
 
@@ -157,7 +156,7 @@ async def burst(port: int, url: str, patients: list[int], within: float, setting
 
     async def patient(i: int, n: int) -> None:
         await asyncio.sleep(max(0.0, began + i * gap - time.perf_counter()))
-        await sign_in(port, n, legacy_link_token(settings, n + 1), codes, stats)
+        await sign_in(port, n, patient_token(settings, n), codes, stats)
 
     await asyncio.gather(*(patient(i, n) for i, n in enumerate(patients)))
     await codes.stop()

@@ -46,7 +46,7 @@ from bench.common import Process, cpu_seconds, emit, free_port, hub_cli, machine
 from bench.import_bench import nhs_number
 from bench.raw_http import Browser, Page, RawClient
 from hub.clock import to_db
-from hub.links import legacy_link_token
+from hub.links import link_token
 from hub.serve import STACKS, UVICORN, choose_stack
 from hub.settings import load_settings
 
@@ -72,6 +72,15 @@ def mobile(n: int) -> str:
     return f"+447911{n:06d}"
 
 
+def link_id(n: int) -> str:
+    """Patient n's stable link id (random in the hub; numbered here so the bench can build each link)."""
+    return f"{n + 1:032x}"
+
+
+def patient_token(settings: Any, n: int) -> str:
+    return link_token(settings, link_id(n))
+
+
 def date_of_birth(n: int) -> str:
     return f"{1930 + n % 80}-{1 + n % 12:02d}-{1 + n % 28:02d}"
 
@@ -92,10 +101,10 @@ def seed(path: Path, *, patients: int, appointments: int, now: datetime) -> None
     site_ids = [row[0] for row in conn.execute("SELECT id FROM sites ORDER BY id")]
     conn.executemany(
         "INSERT INTO patients (id, organisation_id, mrn, nhs_number, given_name, family_name, date_of_birth, mobile,"
-        " verification_code, created_at, updated_at) VALUES (?, ?, ?, ?, 'Patient', ?, ?, ?, ?, ?, ?)",
+        " verification_code, link_id, created_at, updated_at) VALUES (?, ?, ?, ?, 'Patient', ?, ?, ?, ?, ?, ?, ?)",
         (
             (n + 1, org, f"MRN{n:07d}", nhs_number(n), f"Number{n}", date_of_birth(n), mobile(n), f"V{n:06d}")
-            + (stamp, stamp)
+            + (link_id(n), stamp, stamp)
             for n in range(patients)
         ),
     )
@@ -272,7 +281,7 @@ async def run_journeys(
                     stats,
                     outbox,
                     n=n,
-                    token=legacy_link_token(secret_settings, n + 1),
+                    token=patient_token(secret_settings, n),
                     last_id=last_id,
                     think=pause,
                 )
@@ -490,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
                     secret_settings=settings,
                 )
                 print(f"journeys: {journeys['requests_per_second']} requests/s", file=sys.stderr)
+                if not signed_in:
+                    raise SystemExit(f"no journey completed: {journeys['failures']}")
                 pages = await compare_list_pages(
                     signed_in,
                     ports=ports,

@@ -27,9 +27,8 @@ import aiosqlite
 import httpx
 
 from bench.common import Process, emit, free_port, hub_cli, machine, serve_argv
-from bench.journey_bench import Stats, journey, seed
+from bench.journey_bench import Stats, journey, patient_token, seed
 from bench.raw_http import Browser
-from hub.links import legacy_link_token
 from hub.settings import load_settings
 
 FIRST_VISIT_LIMIT = 60 * 1024
@@ -137,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         hub_cli(env, "migrate")
         seed(db_path, patients=10, appointments=50, now=datetime.now(UTC))
-        token = legacy_link_token(load_settings(environ=env), 1)
+        token = patient_token(load_settings(environ=env), 0)
         server = Process(serve_argv(port), env)
         try:
             pages = asyncio.run(measure(port, db_path, token))

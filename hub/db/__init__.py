@@ -5,7 +5,7 @@ SQL is written once with `?` placeholders and portable types; `hub.db.dialect` h
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,18 +29,28 @@ class Transaction(Protocol):
         transaction about one patient on PostgreSQL); where this transaction is the only writer, nothing."""
         ...
 
+    async def hold_keys(self, keys: Iterable[str]) -> None:
+        """Take the keys' locks (sorted, at once) until the transaction ends, where writers can run at the same
+        time; where this transaction is the only writer, nothing. At most once per transaction, after its
+        opening locks, so that no two transactions wait for each other."""
+        ...
+
 
 class Database(Protocol):
     dialect: str
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
-    def write(self, *, lock: str = "write", patient: int | None = None) -> AbstractAsyncContextManager[Transaction]:
+    def write(
+        self, *, lock: str = "write", patient: int | None = None, keys: Iterable[str] | None = None
+    ) -> AbstractAsyncContextManager[Transaction]:
         """One transaction, whole or not at all. Writers holding the same lock run one at a time, across
         processes; "write" is every ordinary write, "outbox" is claiming messages to send. `patient`: the
         transaction changes that patient's rows only (besides appending audit, events and messages), so on
         PostgreSQL it waits only for writes about the same patient and for ordinary writes, not for writes about
-        other patients."""
+        other patients. `keys`: the transaction locks what it shares with other writers itself, by these keys
+        (and `hold_keys` later) and by conditional UPDATEs of its rows, so on PostgreSQL it waits only for those
+        and for ordinary writes (`keys=()`: no key yet). On SQLite every write is alone whatever it asks."""
         ...
 
     def iterate(self, sql: str, params: Params = ()) -> AsyncIterator[Row]: ...

@@ -1,22 +1,30 @@
 """PostgreSQL through an asyncpg pool, for several web and worker processes on one database.
 
 Ordinary writes keep SQLite's guarantee: one write transaction at a time across every process, taken with a
-transaction-scoped advisory lock. The hub's rules lean on it (code and rebook limits read then write; event ids
-must commit in the order they were given out, or a PAS reading the feed by cursor could skip one). Outbox claims
-take their own lock instead, so that workers claiming messages never wait behind patients' writes, and claim rows
-with FOR UPDATE SKIP LOCKED so that they never wait for, or take, a row another transaction holds.
+transaction-scoped advisory lock. The console's, the integration API's, the HL7 feed's and the worker's writes
+lean on it (they read then write rows shared by many patients). Outbox claims take their own lock instead, so that
+workers claiming messages never wait behind patients' writes, and claim rows with FOR UPDATE SKIP LOCKED so that
+they never wait for, or take, a row another transaction holds.
 
-A write about one patient (`write(patient=id)`: a patient's action on their own appointment, their session) takes
-the ordinary lock shared and a lock of that patient's own: such writes for different patients run at the same
-time, while an ordinary write still waits for all of them and they for it. What they share is locked where it is
-written: an event takes the "events" lock before its id is given out and keeps it to commit, so event ids still
-commit in order.
+The writes a crowd of patients makes at once (signing in, their own appointments, their sessions) lock only what
+they share: they take the ordinary lock *shared* (so they still wait for an ordinary write, and it for them) and
+then their own advisory locks, so that such writes about different patients run at the same time:
+- `write(patient=id)`: a lock of that patient's own (a patient's action on their own appointment, their session);
+- `write(keys=[...])` and `Transaction.hold_keys`: a lock per key (a rate-limit counter, a sign-in attempt), taken
+  in sorted order in one statement; `keys=()` opens such a write with no key yet;
+- a row changed by a conditional UPDATE is locked by PostgreSQL itself until commit (of two such updates, the
+  second waits and then sees the first's change);
+- an event takes the "events" lock before its id is given out and keeps it to commit, so event ids still commit in
+  order and a reader by cursor cannot skip one.
+Deadlocks are avoided by order: a transaction takes the shared lock, then its patient's or its keys' locks, then at
+most one more group of keys (sorted, at once), then the events lock last.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,7 +39,8 @@ log = logging.getLogger(__name__)
 LOCKS = {"write": 0x4855_4200_0001, "outbox": 0x4855_4200_0002, "events": 0x4855_4200_0003}
 # A patient's lock: the two-integer form of advisory lock (a key space apart from the one-number form above).
 PATIENT_LOCK_CLASS = 0x4855_0000
-_PATIENT_LOCK = "SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2, $3)"
+# A key's lock (a counter, an attempt): the two-integer form too, in a class of its own.
+KEY_LOCK_CLASS = 0x4856_0000
 
 
 def _row(record: asyncpg.Record) -> Row:
@@ -43,6 +52,24 @@ def patient_lock(patient_id: int) -> tuple[int, int]:
     return PATIENT_LOCK_CLASS + (patient_id >> 31), patient_id & 0x7FFF_FFFF
 
 
+def key_lock(key: str) -> tuple[int, int]:
+    """The two integers of a key's advisory lock: 31 bits of its hash (two keys that collide only wait for each
+    other, which is never wrong)."""
+    return KEY_LOCK_CLASS, int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest()) & 0x7FFF_FFFF
+
+
+def _locking(pairs: list[tuple[int, int]], *, shared: bool) -> tuple[str, list[int]]:
+    """One statement taking the ordinary lock shared (when `shared`) and then each pair's lock, in this order."""
+    calls, args = [], []
+    if shared:
+        calls.append("pg_advisory_xact_lock_shared($1)")
+        args.append(LOCKS["write"])
+    for first, second in pairs:
+        calls.append(f"pg_advisory_xact_lock(${len(args) + 1}, ${len(args) + 2})")
+        args += [first, second]
+    return "SELECT " + ", ".join(calls), args
+
+
 class _Tx:
     def __init__(self, db: PostgresDatabase, conn: asyncpg.Connection, *, alone: bool = True) -> None:
         self._db = db
@@ -52,6 +79,13 @@ class _Tx:
     async def hold(self, lock: str) -> None:
         if not self._alone:
             await self._conn.execute("SELECT pg_advisory_xact_lock($1)", LOCKS[lock])
+
+    async def hold_keys(self, keys: Iterable[str]) -> None:
+        if not self._alone:
+            pairs = sorted({key_lock(key) for key in keys})
+            if pairs:
+                sql, args = _locking(pairs, shared=False)
+                await self._conn.execute(sql, *args)
 
     async def _args(self, sql: str, params: Params) -> tuple[str, list[Any]]:
         return await self._db.prepared(self._conn, sql, params)
@@ -129,19 +163,22 @@ class PostgresDatabase:
                 yield _row(record)
 
     @asynccontextmanager
-    async def write(self, *, lock: str = "write", patient: int | None = None) -> AsyncIterator[_Tx]:
+    async def write(
+        self, *, lock: str = "write", patient: int | None = None, keys: Iterable[str] | None = None
+    ) -> AsyncIterator[_Tx]:
         """One transaction, committed or rolled back whole, holding the named advisory lock until it ends; for a
-        write about one patient, the ordinary lock shared and the patient's own."""
+        write about one patient or with its own keys, the ordinary lock shared and those locks (see above)."""
         async with self._pool.acquire() as conn, conn.transaction():
-            if patient is None:
+            if patient is None and keys is None:
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCKS[lock])
                 yield _Tx(self, conn)
-            else:
-                if lock != "write":
-                    raise ValueError("a write about one patient is an ordinary write")
-                # Shared first, then the patient's: every writer takes its locks in the same order (no deadlock).
-                await conn.execute(_PATIENT_LOCK, LOCKS["write"], *patient_lock(patient))
-                yield _Tx(self, conn, alone=False)
+                return
+            if lock != "write":
+                raise ValueError("a write with locks of its own is an ordinary write")
+            own = [patient_lock(patient)] if patient is not None else []
+            sql, args = _locking(own + sorted({key_lock(key) for key in keys or ()}), shared=True)
+            await conn.execute(sql, *args)
+            yield _Tx(self, conn, alone=False)
 
     async def close(self) -> None:
         await self._pool.close()

@@ -17,7 +17,7 @@ import itertools
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -168,6 +168,9 @@ class _WriteTx:
     async def hold(self, lock: str) -> None:
         return None  # one writer at a time: every lock is already held
 
+    async def hold_keys(self, keys: Iterable[str]) -> None:
+        return None
+
     async def execute(self, sql: str, params: Params = ()) -> int:
         try:
             return self._conn.execute(sql, tuple(params)).rowcount
@@ -239,9 +242,11 @@ class SQLiteDatabase:
             self._readers.put_nowait(conn)
 
     @asynccontextmanager
-    async def write(self, *, lock: str = "write", patient: int | None = None) -> AsyncIterator[_WriteTx]:
+    async def write(
+        self, *, lock: str = "write", patient: int | None = None, keys: Iterable[str] | None = None
+    ) -> AsyncIterator[_WriteTx]:
         """Every write goes through here: one writer, BEGIN IMMEDIATE, commit or roll back whole. SQLite has one
-        writer at a time whatever the lock, so `lock` and `patient` change nothing here."""
+        writer at a time whatever the lock, so `lock`, `patient` and `keys` change nothing here."""
         # Statements no longer wait on a thread, so nothing else would run between one caller's transactions: a
         # loop of writes (a sweep, a poller) would hold every other request up. Each transaction first lets others in.
         await asyncio.sleep(0)

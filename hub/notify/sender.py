@@ -265,9 +265,10 @@ async def send_immediate(
     """Send one immediate-lane message now, adding `secret` (never stored) to its personalisation.
 
     A code that fails to go is not retried: it would be dead before a retry landed, and the patient can ask
-    for a new one. The failure is recorded for staff.
+    for a new one. The failure is recorded for staff. Each write changes only this message's row, so on
+    PostgreSQL it waits for no other patient's sign-in (see hub.db.postgres).
     """
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:
         claimed = await tx.fetch_one(
             "UPDATE outbox_messages SET status = ? WHERE id = ? AND status = ?"
             " RETURNING id, kind, channel, recipient, template_id, personalisation",
@@ -289,13 +290,13 @@ async def send_immediate(
         notify_id = await notifier.send(message)
     except NotifyError as exc:
         log.warning("immediate message %s failed: %s", message_id, exc.status or type(exc).__name__)
-        async with db.write() as tx:
+        async with db.write(keys=()) as tx:
             await tx.execute(
                 "UPDATE outbox_messages SET status = ?, error = ?, attempts = attempts + 1 WHERE id = ?",
                 (MessageStatus.FAILED, f"notify {exc.status or 'error'}", message_id),
             )
         return
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:
         await tx.execute(
             "UPDATE outbox_messages SET status = ?, notify_id = ?, sent_at = ?, attempts = attempts + 1 WHERE id = ?",
             (MessageStatus.SENT, notify_id, to_db(clock.now()), message_id),
@@ -307,7 +308,7 @@ async def send_decoy(db: Database, notifier: Notifier, clock: Clock, message_id:
     cost the same: the decoy row claimed (the request it makes counted in the per-minute limit), one request to
     Notify that sends nothing (a look-up of the decoy's reference, which nothing was ever sent with), then the row
     removed. A decoy the web process died holding is marked expired by the worker, like a code."""
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:
         claimed = await tx.fetch_one(
             "UPDATE outbox_messages SET status = ? WHERE id = ? AND status = ? AND patient_id IS NULL"
             " AND recipient = '' RETURNING id, kind, channel, recipient, template_id, personalisation",
@@ -321,7 +322,7 @@ async def send_decoy(db: Database, notifier: Notifier, clock: Clock, message_id:
         await notifier.find(str(claimed["id"]))
     except NotifyError as exc:
         log.warning("decoy %s: look-up failed: %s", message_id, exc.status or type(exc).__name__)
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:
         await tx.execute(
             "DELETE FROM outbox_messages WHERE id = ? AND status = ? AND patient_id IS NULL AND recipient = ''",
             (message_id, MessageStatus.SENDING),

@@ -90,6 +90,8 @@ async def _issue(
     whether or not anything matched, and a wrong date of birth never uses up the patient's cap."""
     recipients = list(dict.fromkeys(r for _, r in (_recipient(p) for p in candidates) if r))
     sent_keys = [f"sent:{keyed_hash(secret, 'contact', r)}" for r in recipients] or [f"unsent:{contact_key}"]
+    # Each counter read and then added to is locked by its key: sign-ins sharing no counter run side by side.
+    await tx.hold_keys(["code:" + contact_key, "code:" + client_key, *sent_keys])
     over = [
         await _count_recent(tx, "code:" + contact_key, now - _HOUR) >= limits.codes_per_identity,
         await _count_recent(tx, "code:" + client_key, now - _HOUR) >= limits.codes_per_client,
@@ -190,7 +192,7 @@ async def create_code_challenge(
     """A new code; or, when this browser's attempt (current_token) is for the same details and its code is still
     live, that attempt again: a second tap of Continue must not spend a code or make the first one wrong."""
     contact_key = identity_key(secret, contact, date_of_birth)
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:  # _issue locks the counters it reads
         candidates = await find_patients_by_contact(tx, contact, date_of_birth, only_patient_id=link_patient_id)
         if (
             current_token
@@ -257,11 +259,12 @@ async def reissue_code_challenge(
 ) -> Issued | None:
     """'Send a new code': a fresh attempt for the same details; the old code dies. None: no attempt to renew."""
     cid = challenge_id(secret, token)
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:  # the attempt's row is locked by its UPDATE, the counters by _issue
+        # Superseded first: of two taps of "send a new code", one renews the attempt and the other finds it gone.
         old = await tx.fetch_one(
-            "SELECT contact_key, link_patient_id FROM code_challenges WHERE id = ? AND consumed_at IS NULL"
-            " AND superseded_at IS NULL",
-            (cid,),
+            "UPDATE code_challenges SET superseded_at = ? WHERE id = ? AND consumed_at IS NULL"
+            " AND superseded_at IS NULL RETURNING contact_key, link_patient_id",
+            (to_db(now), cid),
         )
         if old is None:
             return None
@@ -281,8 +284,8 @@ async def reissue_code_challenge(
             templates=templates,
             now=now,
         )
-        if issued.token is not None:
-            await tx.execute("UPDATE code_challenges SET superseded_at = ? WHERE id = ?", (to_db(now), cid))
+        if issued.token is None:  # refused by a limit: the old code lives on
+            await tx.execute("UPDATE code_challenges SET superseded_at = NULL WHERE id = ?", (cid,))
         return issued
 
 
@@ -306,7 +309,8 @@ async def consume_code(
     now: datetime,
 ) -> CodeResult:
     cid = challenge_id(secret, token)
-    async with db.write() as tx:
+    # The guess counter is locked by its key; the attempt's row by the conditional UPDATEs below.
+    async with db.write(keys=["guess:" + client_key]) as tx:
         if await _count_recent(tx, "guess:" + client_key, now - _HOUR) >= limits.guesses_per_client:
             return CodeResult("too_many")
         # One conditional UPDATE: of two submissions of one code, only one can see consumed_at still empty.
@@ -387,7 +391,7 @@ async def choose_record_by_verification_code(
     """Twins sharing a mobile and a date of birth: the code printed on their letters says which record."""
     cid = challenge_id(secret, token)
     wanted = "".join(verification_code.split()).upper()
-    async with db.write() as tx:
+    async with db.write(keys=[f"challenge:{cid}"]) as tx:  # its failures are read, then written
         row = await tx.fetch_one(
             "SELECT consumed_at, uvc_failures FROM code_challenges WHERE id = ? AND consumed_at IS NOT NULL"
             " AND finished_at IS NULL",

@@ -151,6 +151,39 @@ async def test_a_write_about_the_same_patient_or_an_ordinary_write_waits_for_a_p
     assert [r["id"] for r in await pg.fetch_all("SELECT id FROM t ORDER BY id")] == [1, 2, 3, 4]
 
 
+async def test_writes_with_other_keys_run_at_the_same_time_and_one_with_the_same_key_waits(pg: Database) -> None:
+    """Sign-ins lock the rate-limit counters they read by key: only those sharing a counter wait for each other."""
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with pg.write(keys=["code:a", "code:b"]) as tx:
+            await tx.execute("INSERT INTO t (id) VALUES (1)")
+            inside.set()
+            await release.wait()
+
+    async def write(row: int, keys: list[str] | None, later: tuple[str, ...] = ()) -> None:
+        async with pg.write(keys=keys) as tx:
+            await tx.hold_keys(later)
+            await tx.execute("INSERT INTO t (id) VALUES (?)", (row,))
+
+    holding = asyncio.create_task(hold())
+    try:
+        await inside.wait()
+        await asyncio.wait_for(write(2, ["code:c"]), timeout=10)  # other keys: not behind it
+        await asyncio.wait_for(write(3, [], later=("code:d",)), timeout=10)
+        waiting = [
+            asyncio.create_task(write(4, ["code:b"])),  # the same key, from the start
+            asyncio.create_task(write(5, [], later=("code:c", "code:a"))),  # the same key, taken later
+            asyncio.create_task(write(6, None)),  # an ordinary write
+        ]
+        await asyncio.sleep(0.3)
+        assert [task.done() for task in waiting] == [False, False, False]
+    finally:
+        release.set()
+    await asyncio.wait_for(asyncio.gather(holding, *waiting), timeout=10)
+    assert [r["id"] for r in await pg.fetch_all("SELECT id FROM t ORDER BY id")] == [1, 2, 3, 4, 5, 6]
+
+
 async def test_a_patient_write_waits_for_an_ordinary_write() -> None:
     db = await connect(await postgres_url("pg_ordinary", bare=True), pool_size=3)
     inside, release = asyncio.Event(), asyncio.Event()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -44,6 +45,9 @@ class Recorder:
 
     async def hold(self, lock: str) -> None:
         await self.tx.hold(lock)
+
+    async def hold_keys(self, keys: Iterable[str]) -> None:
+        await self.tx.hold_keys(keys)
 
     def reads(self, table: str) -> int:
         return sum(1 for s in self.sql if s.startswith("SELECT") and re.search(rf"\bFROM {table}\b", s))

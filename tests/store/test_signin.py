@@ -186,6 +186,45 @@ async def test_a_new_code_replaces_the_old_one(hub: Harness) -> None:
     assert again is None
 
 
+async def test_sign_ins_at_once_for_the_same_details_stay_within_the_limits(hub: Harness) -> None:
+    """On PostgreSQL sign-ins do not wait for one lock of the whole hub: each counter they read is locked by its
+    key, so those sharing one still count one at a time."""
+    await hub.create_patient()
+    issued = await asyncio.gather(*(_issue(hub, client=f"client-{n}") for n in range(8)))
+    assert sum(i.token is not None for i in issued) == LIMITS.codes_per_contact
+    assert len(await hub.db.fetch_all("SELECT id FROM outbox_messages WHERE patient_id IS NOT NULL")) == 3
+
+
+async def _reissue(hub: Harness, issued: Issued, *, client: str = "client-1") -> Issued | None:
+    assert issued.token is not None
+    return await reissue_code_challenge(
+        hub.db,
+        secret=SECRET,
+        token=issued.token,
+        client_key=client,
+        limits=LIMITS,
+        templates=Templates(sms="t", email="t"),
+        now=hub.clock.now(),
+    )
+
+
+async def test_two_taps_of_send_a_new_code_at_once_renew_the_attempt_once(hub: Harness) -> None:
+    await hub.create_patient()
+    old = await _issue(hub)
+    renewed = [r for r in await asyncio.gather(*(_reissue(hub, old) for _ in range(3))) if r is not None]
+    assert len(renewed) == 1 and renewed[0].token
+    live = await hub.db.fetch_all("SELECT id FROM code_challenges WHERE superseded_at IS NULL")
+    assert [r["id"] for r in live] == [challenge_id(SECRET, str(renewed[0].token))]
+
+
+async def test_a_new_code_refused_by_a_limit_leaves_the_old_code_working(hub: Harness) -> None:
+    await hub.create_patient()
+    first = [await _issue(hub, client=f"client-{n}") for n in range(LIMITS.codes_per_contact)]
+    refused = await _reissue(hub, first[0])
+    assert refused is not None and refused.token is None
+    assert (await _consume(hub, first[0])).outcome == "signed_in"
+
+
 async def test_twins_choose_their_record_with_the_verification_code(hub: Harness) -> None:
     await hub.create_patient(mobile=TWINS.value, dob="2019-06-21", given_name="Amir", verification_code="AA3H9T")
     layla = await hub.create_patient(

@@ -221,7 +221,7 @@ async def _signed_in(request: Request, session_token: str) -> Response:
     previous = request.cookies.get(cookie_name(request, SESSION_COOKIE))
     if previous:
         # Signing in again in one browser (say, the parent's other child) ends the browser's last session.
-        async with hub.db.write() as tx:
+        async with hub.db.write(keys=()) as tx:  # one session's row, by a conditional UPDATE
             await end_session(tx, secret=hub.settings.secret_key, token=previous, at=hub.clock.now())
     response = RedirectResponse("/appointments", status_code=303)
     delete_cookie(response, request, SIGNIN_COOKIE)
@@ -302,7 +302,7 @@ async def sign_out(request: Request) -> Response:
     hub = hub_of(request)
     session = await require_patient(request)
     form = await read_form(request)
-    async with hub.db.write() as tx:
+    async with hub.db.write(patient=session.patient_id) as tx:
         await end_patient_sessions(tx, patient_id=session.patient_id, at=hub.clock.now())
         await record_audit(
             tx,
