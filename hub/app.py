@@ -12,7 +12,6 @@ from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
@@ -40,6 +39,7 @@ from hub.web.common import (
     render,
     signed_in_patient,
 )
+from hub.web.compression import PageGZipMiddleware
 from hub.web.fhir.guard import FhirError, RateLimit, outcome_response
 from hub.web.fhir.routes import fhir_routes
 from hub.web.oidc import Oidc, load_private_key
@@ -288,7 +288,7 @@ def create_app(
             Middleware(SecurityMiddleware, https=settings.https),
             # Level 1: pages are a few KB, and level 6 saved a tenth of their size for twice the time. Static files
             # are compressed once, at level 9, by CachedStatic.
-            Middleware(GZipMiddleware, minimum_size=500, compresslevel=1),
+            Middleware(PageGZipMiddleware, minimum_size=500, compresslevel=1),
         ],
         exception_handlers={
             api.ApiError: api.api_error,

@@ -50,7 +50,7 @@ from hub.vocabulary import (
     TEMPLATE_ENUMS,
     CancelMode,
 )
-from hub.web.components import SLOT, remembered_components
+from hub.web.components import SLOT, remembered_components, written_components
 from hub.web.oidc import Oidc
 
 TEMPLATES = ROOT / "templates"
@@ -211,6 +211,7 @@ def make_templates(assets: Assets, settings: Settings) -> Environment:
         **TEMPLATE_ENUMS,
     )
     env.globals.update(remembered_components(env), slot=SLOT)
+    env.globals.update(written_components(env))
     # Filters rather than functions: Jinja binds a filter when it compiles the template; a function is looked up
     # and checked at every call.
     env.filters["asset"] = assets.url
