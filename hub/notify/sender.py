@@ -262,21 +262,19 @@ async def drain_once(
 async def send_immediate(
     db: Database, notifier: Notifier, clock: Clock, message_id: int, secret: dict[str, Any]
 ) -> None:
-    """Send one immediate-lane message now, adding `secret` (never stored) to its personalisation.
+    """Send one immediate-lane message now, adding `secret` (never stored) to its personalisation. It was queued
+    already claimed by this process (hub.store.outbox.queue_message), and this is its only sender.
 
     A code that fails to go is not retried: it would be dead before a retry landed, and the patient can ask
-    for a new one. The failure is recorded for staff. Each write changes only this message's row, so on
+    for a new one. The failure is recorded for staff. Its write changes only this message's row, so on
     PostgreSQL it waits for no other patient's sign-in (see hub.db.postgres).
     """
-    async with db.write(keys=()) as tx:
-        claimed = await tx.fetch_one(
-            "UPDATE outbox_messages SET status = ? WHERE id = ? AND status = ?"
-            " RETURNING id, kind, channel, recipient, template_id, personalisation",
-            (MessageStatus.SENDING, message_id, MessageStatus.QUEUED),
-        )
-        if claimed is not None:  # counted in Notify's per-minute limit, which the workers share
-            await tx.execute("INSERT INTO notify_requests (at) VALUES (?)", (to_db(clock.now()),))
-    if claimed is None:
+    claimed = await db.fetch_one(
+        "SELECT id, kind, channel, recipient, template_id, personalisation FROM outbox_messages"
+        " WHERE id = ? AND status = ? AND lane = ?",
+        (message_id, MessageStatus.SENDING, Lane.IMMEDIATE),
+    )
+    if claimed is None:  # expired by the worker meanwhile
         return
     message = OutgoingMessage(
         reference=str(claimed["id"]),
@@ -292,8 +290,8 @@ async def send_immediate(
         log.warning("immediate message %s failed: %s", message_id, exc.status or type(exc).__name__)
         async with db.write(keys=()) as tx:
             await tx.execute(
-                "UPDATE outbox_messages SET status = ?, error = ?, attempts = attempts + 1 WHERE id = ?",
-                (MessageStatus.FAILED, f"notify {exc.status or 'error'}", message_id),
+                "UPDATE outbox_messages SET status = ?, error = ?, attempts = attempts + 1 WHERE id = ? AND status = ?",
+                (MessageStatus.FAILED, f"notify {exc.status or 'error'}", message_id, MessageStatus.SENDING),
             )
         return
     async with db.write(keys=()) as tx:
@@ -305,17 +303,15 @@ async def send_immediate(
 
 async def send_decoy(db: Database, notifier: Notifier, clock: Clock, message_id: int) -> None:
     """The background work of a sign-in whose details matched nobody, shaped as send_immediate's so that the two
-    cost the same: the decoy row claimed (the request it makes counted in the per-minute limit), one request to
-    Notify that sends nothing (a look-up of the decoy's reference, which nothing was ever sent with), then the row
-    removed. A decoy the web process died holding is marked expired by the worker, like a code."""
-    async with db.write(keys=()) as tx:
-        claimed = await tx.fetch_one(
-            "UPDATE outbox_messages SET status = ? WHERE id = ? AND status = ? AND patient_id IS NULL"
-            " AND recipient = '' RETURNING id, kind, channel, recipient, template_id, personalisation",
-            (MessageStatus.SENDING, message_id, MessageStatus.QUEUED),
-        )
-        if claimed is not None:
-            await tx.execute("INSERT INTO notify_requests (at) VALUES (?)", (to_db(clock.now()),))
+    cost the same: the decoy row read (queued claimed, its request counted in the per-minute limit, as a code's
+    is), one request to Notify that sends nothing (a look-up of the decoy's reference, which nothing was ever sent
+    with), then the row removed. A decoy the web process died holding is marked expired by the worker, like a
+    code."""
+    claimed = await db.fetch_one(
+        "SELECT id, kind, channel, recipient, template_id, personalisation FROM outbox_messages"
+        " WHERE id = ? AND status = ? AND lane = ? AND patient_id IS NULL AND recipient = ''",
+        (message_id, MessageStatus.SENDING, Lane.IMMEDIATE),
+    )
     if claimed is None:
         return
     try:

@@ -52,11 +52,19 @@ async def queue_message(
     lane: Lane = Lane.BULK,
     urgent: bool = False,
 ) -> int:
+    """A message to send. An immediate-lane message (a security code) is queued already 'sending', claimed by
+    the web process that issued it and sends it just after answering (hub.notify.sender.send_immediate), with
+    its request counted in Notify's per-minute limit here: one transaction fewer per sign-in. One the web process
+    never sends is marked expired by the worker (expire_unsent_codes)."""
+    immediate = lane == Lane.IMMEDIATE
+    if immediate:
+        await tx.execute("INSERT INTO notify_requests (at) VALUES (?)", (to_db(at),))
     row = await tx.fetch_one(
-        "INSERT INTO outbox_messages (kind, lane, channel, patient_id, appointment_id, recipient, template_id,"
-        " personalisation, next_attempt_at, created_at, urgent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " RETURNING id",
+        "INSERT INTO outbox_messages (status, kind, lane, channel, patient_id, appointment_id, recipient,"
+        " template_id, personalisation, next_attempt_at, created_at, urgent)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
+            MessageStatus.SENDING if immediate else MessageStatus.QUEUED,
             kind,
             lane,
             channel,

@@ -5,6 +5,8 @@ import pytest
 from hub.notify.dev import DevNotifier
 from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import SendPolicy, drain_once, send_decoy, send_immediate
+from hub.store.outbox import queue_message
+from hub.vocabulary import Channel, Lane, MessageKind
 from tests.fake_notify import FakeNotify
 from tests.harness import Harness
 
@@ -99,8 +101,22 @@ async def test_a_decoy_makes_the_request_a_code_would_and_sends_nothing(hub: Har
     template = "f33517ff-2a88-4f6e-b855-c550268ce08a"
     with FakeNotify() as fake:
         notifier = GovukNotifier(api_key=fake.api_key, base_url=fake.url, timeout=5)
-        code = await hub.create_message(kind="security_code", lane="immediate", template_id=template)
-        decoy = await hub.create_message(kind="security_code", lane="immediate", template_id=template, recipient="")
+        async with hub.db.write() as tx:  # as sign-in queues them: claimed, each request counted
+            code, decoy = [
+                await queue_message(
+                    tx,
+                    at=hub.clock.now(),
+                    kind=MessageKind.SECURITY_CODE,
+                    channel=Channel.SMS,
+                    recipient=recipient,
+                    template_id=template,
+                    personalisation={},
+                    patient_id=None,
+                    lane=Lane.IMMEDIATE,
+                )
+                for recipient in ("+447700900001", "")
+            ]
+        assert await hub.db.fetch_one("SELECT COUNT(*) AS n FROM notify_requests") == {"n": 2}
         await send_immediate(hub.db, notifier, hub.clock, code, {"code": "123456"})
         await send_decoy(hub.db, notifier, hub.clock, decoy)
         assert [accepted for _, accepted in fake.arrivals] == [True, False]  # the code's send, the decoy's look-up

@@ -106,7 +106,7 @@ async def test_no_match_does_the_same_work_but_sends_nothing_and_can_never_sign_
         "recipient": "",
         "template_id": "sms-template",
         "patient_id": None,
-        "status": "queued",
+        "status": "sending",  # claimed by the process that answered, as a code is
     }
     audit = await hub.db.fetch_all("SELECT action, record_type, record_id, detail FROM audit_events")
     cid = challenge_id(SECRET, issued.token)
