@@ -1,0 +1,52 @@
+"""The benchmarks still run end to end, at a tiny size: nothing here is timed (the figures are the benchmarks'
+own business); it catches a bench the code has moved away from, as when the seeded patients had no link ids and
+every journey stopped at its calendar file (a 500), unnoticed until the next measurement."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from hub.settings import ROOT
+
+
+def _bench(module: str, *args: str, output: Path) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args, "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, object] = json.loads(output.read_text())
+    return result
+
+
+def test_the_journey_bench_completes_every_journey(tmp_path: Path) -> None:
+    result = _bench(
+        "bench.journey_bench",
+        *("--patients", "200", "--appointments", "1000", "--journeys", "10", "--think-journeys", "5"),
+        *("--think", "0.05", "--concurrency", "5", "--list-requests", "50", "--rounds", "1", "--stack", "uvicorn"),
+        output=tmp_path / "journey.json",
+    )
+    for run in ("journey_with_reading_time", "journey_at_capacity"):
+        measured = result[run]
+        assert isinstance(measured, dict)
+        assert measured["failures"] == {} and measured["completed"] == measured["journeys"]
+    pages = result["list_page_vs_bare_starlette"]
+    assert isinstance(pages, dict) and set(pages["stacks"]) == {"uvicorn"}
+
+
+def test_the_burst_bench_signs_everyone_in(tmp_path: Path) -> None:
+    result = _bench(
+        "bench.burst_bench",
+        *("--patients", "20", "--within", "1", "--databases", "sqlite"),
+        output=tmp_path / "burst.json",
+    )
+    configurations = result["configurations"]
+    assert isinstance(configurations, dict)
+    [run] = configurations["sqlite_1_process"]["runs"]
+    assert run["completed"] == 20 and run["errors"] == {}
