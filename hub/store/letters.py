@@ -42,7 +42,7 @@ async def open_letter(
         return None
     content = bytes(row.pop("content"))
     if row["first_viewed_at"] is None and record_view:
-        async with db.write() as tx:
+        async with db.write(patient=patient_id) as tx:  # the patient's own letter and appointment
             first = await tx.execute(
                 "UPDATE letters SET first_viewed_at = ? WHERE id = ? AND first_viewed_at IS NULL",
                 (to_db(at), letter_id),

@@ -38,7 +38,7 @@ async def update_preferences(
     db: Database, patient_id: int, *, contact_preference: str, paperless: bool, opted_out: bool, at: datetime
 ) -> bool:
     """Returns whether anything changed. Audited and told to the hospital system."""
-    async with db.write() as tx:
+    async with db.write(patient=patient_id) as tx:  # the patient's own row
         row = await tx.fetch_one(
             "SELECT organisation_id, contact_preference, paperless, opted_out FROM patients WHERE id = ?",
             (patient_id,),
