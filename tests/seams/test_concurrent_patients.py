@@ -1,12 +1,14 @@
 """Two hub processes on one database (two apps, two pools) and a crowd at once: twelve patients sign in through the
 pages of one and confirm, cancel or ask to rebook through the other's, while the hospital moves the same
-appointments through the API of both and readers page the events feed. On PostgreSQL the patients' writes run at
-the same time; afterwards the lifecycle holds as it does one step at a time (tests/store/test_lifecycle_stateful.py):
+appointments through the API of both, each instance's worker sends what is due and readers page the events feed. On
+PostgreSQL the patients' writes run at the same time; afterwards the lifecycle holds as it does one step at a time
+(tests/store/test_lifecycle_stateful.py):
 
 - each patient action recorded exactly one event, and the readers saw every event once, in id order, no gap;
 - a hospital move after the patient cancelled (immediate mode) is held as a conflict, never a silent re-booking;
 - a confirmation is of the current time, and no rebook or cancel request is left open where it no longer applies;
-- each change the patient must hear of queued one message per channel, nothing more.
+- each change the patient must hear of queued one message per channel, nothing more: one invitation, nothing sent
+  twice.
 """
 
 from __future__ import annotations
@@ -142,6 +144,12 @@ async def test_patients_and_the_hospital_at_once_on_two_instances_keep_the_lifec
         await acted[n].wait()
         await move(n, BOOKED + timedelta(days=2))
 
+    async def worker(hub: Harness) -> None:
+        """Each instance's worker, sending what is due while the patients and the hospital write."""
+        while writing:
+            await hub.send_queued()
+            await asyncio.sleep(0.005)
+
     async def everyone() -> None:
         nonlocal writing
         moving = [hospital(n) for n in range(PATIENTS) if moved_by_hospital(n)]
@@ -149,8 +157,10 @@ async def test_patients_and_the_hospital_at_once_on_two_instances_keep_the_lifec
         writing = False
 
     org = await first.organisation_id("RAL")
-    readers = [(by_api(Feed(first, key)), 1), (by_api(Feed(second, key)), 5), (by_hl7_sender(second, org), 2)]
-    _, *read = await asyncio.gather(everyone(), *(page_until_written(r, n, lambda: writing) for r, n in readers))
+    readers = [(by_api(Feed(first, key)), 1), (by_api(Feed(second, key)), 5)]
+    readers += [(by_hl7_sender(first, org), 1), (by_hl7_sender(second, org), 2)]
+    paging = [page_until_written(r, n, lambda: writing) for r, n in readers]
+    _, _, _, *read = await asyncio.gather(everyone(), worker(first), worker(second), *paging)
 
     # Every action went through, on the other instance from the one the patient signed in on.
     said = {
@@ -164,6 +174,9 @@ async def test_patients_and_the_hospital_at_once_on_two_instances_keep_the_lifec
     for seen, _ in read:
         assert [int(e["id"]) for e in seen] == table
     feed = {int(e["id"]): e for e in read[0][0]}
+    # The two workers shared the outbox: nothing went twice.
+    sent = Counter(r["reference"] for r in await rows(first, "SELECT reference FROM dev_messages"))
+    assert sent and max(sent.values()) == 1
     for n in range(PATIENTS):
         ref = refs[n]
         events = await rows(first, "SELECT id, kind FROM events WHERE appointment_id = ? ORDER BY id", (ids[ref],))
@@ -211,7 +224,7 @@ async def check_appointment(
     # invitation went is a new invitation, the old one withdrawn); nothing is waiting twice on one channel.
     messages = await rows(
         hub,
-        "SELECT channel, status FROM outbox_messages WHERE appointment_id = ?"
+        "SELECT kind, channel, status FROM outbox_messages WHERE appointment_id = ?"
         " AND kind IN ('invitation', 'changed', 'cancelled')",
         (row["id"],),
     )
@@ -220,3 +233,6 @@ async def check_appointment(
     assert per_channel == {channel: 1 + notices.count("changed") for channel in per_channel}, (messages, notices)
     waiting = Counter(m["channel"] for m in messages if m["status"] == "queued")
     assert set(waiting.values()) <= {1}, messages
+    # Invited once: a change told after the invitation went out is a change, not a second invitation.
+    invited = Counter(m["channel"] for m in messages if m["kind"] == "invitation" and m["status"] != "cancelled")
+    assert set(invited.values()) == {1}, messages
