@@ -98,30 +98,24 @@ async def announce(
     """Tell the patient of a change to an appointment: by their channel, and by post as well when they chose paper.
     Queued messages the change makes wrong (an invitation of an appointment now cancelled) are withdrawn first.
     `fresh`: the appointment was made in this transaction, so nothing about it is queued yet."""
-    queued = (
-        []
-        if fresh
-        else await tx.fetch_all(
-            "SELECT DISTINCT kind FROM outbox_messages WHERE appointment_id = ? AND status = ? AND lane = ?",
-            (appointment_id, MessageStatus.QUEUED, Lane.BULK),
-        )
-    )
-    waiting = {r["kind"] for r in queued}
-    kind, withdrawn = message_to_queue(kind, waiting)
-    withdrawn = withdrawn & waiting  # only kinds just seen queued (this transaction holds the write lock)
-    if withdrawn:
-        await tx.execute(
+    if not fresh:
+        # Withdrawn first, and what to queue decided by what was withdrawn, not by a read before: on PostgreSQL a
+        # worker claims messages beside this write (claims take a lock of their own). The UPDATE waits for a claim
+        # under way and then passes its row by, no longer queued: a message already going is not counted as waiting.
+        may_withdraw = message_to_queue(kind, {MessageKind.INVITATION})[1] | message_to_queue(kind, set())[1]
+        withdrawn = await tx.fetch_all(
             f"UPDATE outbox_messages SET status = ?, error = ? WHERE appointment_id = ? AND status = ? AND lane = ?"
-            f" AND kind IN ({', '.join('?' for _ in withdrawn)})",
+            f" AND kind IN ({', '.join('?' for _ in may_withdraw)}) RETURNING kind",
             (
                 MessageStatus.CANCELLED,
                 f"superseded by {kind}",
                 appointment_id,
                 MessageStatus.QUEUED,
                 Lane.BULK,
-                *sorted(withdrawn),
+                *sorted(may_withdraw),
             ),
         )
+        kind, _ = message_to_queue(kind, {r["kind"] for r in withdrawn})
     channels = [choose_channel(patient)]
     if channels != [Channel.LETTER] and not patient["paperless"]:
         channels.append(Channel.LETTER)  # they chose paper: it is posted too, at once

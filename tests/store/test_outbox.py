@@ -3,6 +3,7 @@ appointment, the one place that picks its channel, recipient, template and perso
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from hub.clock import to_db
-from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, queue_appointment_message, queue_message
+from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, announce, queue_appointment_message, queue_message
 from hub.vocabulary import Channel, Lane, MessageKind
 from tests.conftest import MakeHub
 from tests.harness import Harness
@@ -173,3 +174,45 @@ async def test_a_kind_with_no_template_by_a_channel_queues_nothing(hub: Harness)
         )
     assert queued is None
     assert await hub.db.fetch_all("SELECT id FROM outbox_messages") == []
+
+
+async def test_a_change_meeting_an_invitation_a_worker_is_claiming_is_told_as_a_change(hub: Harness) -> None:
+    """On PostgreSQL a worker claims messages beside the hospital's writes (claims take their own lock). A change
+    that found the invitation still queued while a claim of it was under way withdrew nothing (the claim had
+    taken it) and queued a second invitation: the patient was invited twice, and not told of the change."""
+    patient = await hub.create_patient()
+    appointment = await hub.create_appointment(patient_id=patient)
+    invitation = await hub.create_message(kind="invitation", patient_id=patient, appointment_id=appointment)
+    claiming, release = asyncio.Event(), asyncio.Event()
+
+    async def claim() -> None:
+        # A worker's claim, not yet committed: the row locked and marked sending, as claim_batch leaves it.
+        async with hub.db.write(lock="outbox") as tx:
+            await tx.execute("UPDATE outbox_messages SET status = 'sending' WHERE id = ?", (invitation,))
+            claiming.set()
+            await release.wait()
+
+    async def change() -> None:
+        async with hub.db.write() as tx:
+            row = await tx.fetch_one(f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient,))
+            assert row is not None
+            await announce(
+                tx,
+                settings=hub.settings,
+                kind=MessageKind.CHANGED,
+                patient=row,
+                appointment_id=appointment,
+                starts_at=datetime(2026, 12, 16, 14, 0, tzinfo=UTC),
+                site_name="Royal Free Hospital",
+                clinic="Cardiology",
+                now=hub.clock.now(),
+            )
+
+    claimed = asyncio.create_task(claim())
+    await claiming.wait()
+    changed = asyncio.create_task(change())
+    await asyncio.sleep(0.2)  # the change is under way, behind the claim
+    release.set()
+    await asyncio.wait_for(asyncio.gather(claimed, changed), timeout=10)
+    messages = await hub.db.fetch_all("SELECT kind, status FROM outbox_messages ORDER BY id")
+    assert messages == [{"kind": "invitation", "status": "sending"}, {"kind": "changed", "status": "queued"}]

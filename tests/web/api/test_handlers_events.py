@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
+from hub.clock import to_db
 from hub.store.api_keys import create_api_key
 from hub.store.events import record_event
+from hub.store.hl7_outbound import next_events
 from hub.vocabulary import EventKind
 from tests.conftest import MakeHub
 from tests.harness import Harness
@@ -228,12 +232,54 @@ async def test_reading_the_feed_is_audited(feed: Feed) -> None:
     assert rows == [{"actor_type": "api_key", "actor_id": "RAL-pas", "action": "events_read", "detail": "after 0: 2"}]
 
 
+Read = Callable[[int, int], Awaitable[list[dict[str, Any]]]]  # (after, limit) -> the next page of events
+
+
+def by_api(feed: Feed) -> Read:
+    async def read(after: int, limit: int) -> list[dict[str, Any]]:
+        page = await feed.get(f"after={after}&limit={limit}")
+        events: list[dict[str, Any]] = page["events"]
+        assert page["next_cursor"] == (events[-1]["id"] if events else str(after))
+        return events
+
+    return read
+
+
+def by_hl7_sender(hub: Harness, organisation_id: int) -> Read:
+    """The HL7 sender's read of the same events by cursor. GET /api/v1/events reads inside an ordinary write (it
+    audits the read), which waits for every patient's write to end; this one takes no lock at all, so only the
+    order in which event ids commit keeps it from skipping one."""
+
+    async def read(after: int, limit: int) -> list[dict[str, Any]]:
+        found = await next_events(hub.db, organisation_id, after=after, limit=limit, locations={})
+        return [{"id": str(event_id)} for event_id, _ in found]
+
+    return read
+
+
+async def page_until_written(read: Read, limit: int, writing: Callable[[], bool]) -> tuple[list[dict[str, Any]], int]:
+    """Pages by cursor until a read begun after the last write comes back empty. Returns every event seen and how
+    many pages brought events while the writers were still writing."""
+    seen: list[dict[str, Any]] = []
+    cursor, during = 0, 0
+    while True:
+        finished = not writing()  # decided before the read: the last read starts after the last write
+        events = await read(cursor, limit)
+        assert len(events) <= limit
+        if events and not finished:
+            during += 1
+        seen += events
+        cursor = int(events[-1]["id"]) if events else cursor
+        if finished and not events:
+            return seen, during
+        await asyncio.sleep(0)  # a read from SQLite may not wait at all: let the writers go on
+
+
 async def test_readers_paging_during_concurrent_writes_see_every_event_once_in_order(feed: Feed) -> None:
     hub = feed.hub
     other = await feed_for(hub, "RVL")
     writers, per_writer = 8, 25
     writing = True
-    reads_while_writing = {"count": 0}
 
     async def writer(n: int) -> None:
         for i in range(per_writer):
@@ -252,20 +298,11 @@ async def test_readers_paging_during_concurrent_writes_see_every_event_once_in_o
         await asyncio.gather(*(writer(n) for n in range(writers)))
         writing = False
 
-    async def reader(client: Feed, limit: int) -> list[dict[str, Any]]:
-        seen: list[dict[str, Any]] = []
-        cursor = "0"
-        while True:
-            finished = not writing  # decided before the read: the last read starts after the last write
-            page = await client.get(f"after={cursor}&limit={limit}")
-            if page["events"] and not finished:
-                reads_while_writing["count"] += 1
-            seen += page["events"]
-            cursor = page["next_cursor"]
-            if finished and not page["events"]:
-                return seen
-
-    _, *pages = await asyncio.gather(write_all(), reader(feed, 1), reader(feed, 7), reader(feed, 50), reader(other, 3))
+    pagers = [(feed, 1), (feed, 7), (feed, 50), (other, 3)]
+    _, *read = await asyncio.gather(
+        write_all(), *(page_until_written(by_api(f), n, lambda: writing) for f, n in pagers)
+    )
+    pages = [seen for seen, _ in read]
     expected = {(n, i) for n in range(writers) for i in range(per_writer) if n != 0 or i % 2 == 0}
     for seen in pages[:3]:
         ids = [int(e["id"]) for e in seen]
@@ -280,6 +317,66 @@ async def test_readers_paging_during_concurrent_writes_see_every_event_once_in_o
     theirs = pages[3]
     assert [(e["data"]["writer"], e["data"]["i"]) for e in theirs] == [(0, i) for i in range(1, per_writer, 2)]
     # The readers really did read between the writes, not only after them.
-    assert reads_while_writing["count"] >= 3
+    assert sum(during for _, during in read) >= 3
     total = await hub.db.fetch_one("SELECT COUNT(*) AS n FROM events")
     assert total == {"n": writers * per_writer}
+
+
+async def test_readers_paging_while_patients_write_at_the_same_time_see_every_event_once_in_order(
+    feed: Feed,
+) -> None:
+    """Writes about different patients (a patient's own action) run at the same time on PostgreSQL: each holds
+    its patient's row while the others write theirs, and takes an event id that commits only after a pause. The
+    "events" lock keeps ids committing in order, so readers by cursor (the API's, the HL7 sender's) still see every
+    event once, in order."""
+    hub = feed.hub
+    writers, per_writer = 8, 20
+    patients = [await hub.create_patient(mrn=f"MRN{n}", mobile=f"+4477009001{n:02d}") for n in range(writers)]
+    org = await hub.organisation_id("RAL")
+    writing = True
+    open_writes = {"now": 0, "most": 0}
+
+    async def writer(n: int) -> None:
+        pause = random.Random(n)
+        for i in range(per_writer):
+            async with hub.db.write(patient=patients[n]) as tx:
+                await tx.execute(
+                    "UPDATE patients SET updated_at = ? WHERE id = ?", (to_db(hub.clock.now()), patients[n])
+                )
+                open_writes["now"] += 1  # counted once it has written: each one counted is still to commit
+                open_writes["most"] = max(open_writes["most"], open_writes["now"])
+                try:
+                    await asyncio.sleep(pause.random() / 500)
+                    await record_event(
+                        tx,
+                        at=hub.clock.now(),
+                        kind=EventKind.APPOINTMENT_CONFIRMED,
+                        organisation_id=org,
+                        patient_id=patients[n],
+                        data={"writer": n, "i": i},
+                    )
+                    await asyncio.sleep(pause.random() / 500)  # its id given out, not yet committed
+                finally:
+                    open_writes["now"] -= 1
+
+    async def write_all() -> None:
+        nonlocal writing
+        await asyncio.gather(*(writer(n) for n in range(writers)))
+        writing = False
+
+    readers = [(by_api(feed), 1), (by_api(feed), 7), (by_api(feed), 50)]
+    readers += [(by_hl7_sender(hub, org), 1), (by_hl7_sender(hub, org), 5)]
+    _, *read = await asyncio.gather(write_all(), *(page_until_written(r, n, lambda: writing) for r, n in readers))
+    if hub.db.dialect == "postgresql":
+        assert open_writes["most"] > 1, "the patients' writes never overlapped"
+    else:
+        assert open_writes["most"] == 1  # SQLite: one writer at a time, whatever the write is about
+    table = [int(r["id"]) for r in await hub.db.fetch_all("SELECT id FROM events ORDER BY id")]
+    assert len(table) == writers * per_writer
+    for seen, during in read:
+        assert [int(e["id"]) for e in seen] == table, "skipped, repeated or out of order"
+        assert during > 0  # it read between the writes, not only after them
+    for seen, _ in read[:3]:
+        written = [(e["data"]["writer"], e["data"]["i"]) for e in seen]
+        for n in range(writers):
+            assert [i for w, i in written if w == n] == list(range(per_writer))
