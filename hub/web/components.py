@@ -91,7 +91,8 @@ def _cell(part: dict[str, Any]) -> str:
     if part.get("html"):
         return str(part["html"]).strip()
     if part.get("text"):
-        return str(escape(str(part["text"]).strip()))
+        text = part["text"] if isinstance(part["text"], str) else str(part["text"])
+        return str(escape(text.strip()))  # Markup (a str) stays as it is, as in the macro
     return ""
 
 

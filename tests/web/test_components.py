@@ -95,6 +95,8 @@ def test_input_and_date_input_are_remembered_only_when_blank() -> None:
             {"key": {"text": " Time "}, "value": {"text": "9:30am (about 20 minutes)"}},
             {"key": {"text": "Where"}, "value": {"html": Markup('<a href="/sites/RFH">Royal Free</a><br>\nPond St')}},
             {"key": {"html": Markup("<b>Clinic</b>")}, "value": {"text": ""}},
+            {"key": {"text": "Site"}, "value": {"text": Markup("Barnet &amp; Chase <i>Farm</i>")}},
+            {"key": {"text": "Minutes"}, "value": {"text": 20}},
         ],
         [],
     ],
