@@ -16,6 +16,7 @@ from hub.rules.contacts import Contact
 from hub.store.audit import record_audit
 from hub.store.outbox import queue_message
 from hub.store.patients import find_patients_by_contact
+from hub.store.rate_limits import count_recent, note
 from hub.store.sessions import create_session
 from hub.vocabulary import ActorType, AuditAction, Channel, Lane, MessageKind, RecordType
 
@@ -51,25 +52,6 @@ def challenge_id(secret: str, token: str) -> str:
     return keyed_hash(secret, "challenge", token)
 
 
-async def _count_recent(tx: Transaction, keys: list[str], since: datetime) -> dict[str, int]:
-    """How many times each key was noted since then, in one statement."""
-    marks = ", ".join(["?"] * len(keys))
-    rows = await tx.fetch_all(
-        f"SELECT key, COUNT(*) AS n FROM rate_events WHERE key IN ({marks}) AND at > ? GROUP BY key",
-        (*keys, to_db(since)),
-    )
-    found = {row["key"]: int(row["n"]) for row in rows}
-    return {key: found.get(key, 0) for key in keys}
-
-
-async def _note(tx: Transaction, keys: list[str], at: datetime) -> None:
-    rows = ", ".join(["(?, ?)"] * len(keys))
-    await tx.execute(
-        f"INSERT INTO rate_events (key, at) VALUES {rows}",
-        [value for key in keys for value in (key, to_db(at))],
-    )
-
-
 def identity_key(secret: str, contact: Contact, date_of_birth: date) -> str:
     """What the sign-in limit counts against: the contact with the date of birth. Someone who knows a patient's
     mobile but not their date of birth uses up only their own guesses, never the patient's."""
@@ -102,14 +84,14 @@ async def _issue(
     sent_keys = [f"sent:{keyed_hash(secret, 'contact', r)}" for r in recipients] or [f"unsent:{contact_key}"]
     # Each counter read and then added to is locked by its key: sign-ins sharing no counter run side by side.
     await tx.hold_keys(["code:" + contact_key, "code:" + client_key, *sent_keys])
-    counted = await _count_recent(tx, ["code:" + contact_key, "code:" + client_key, *sent_keys], now - _HOUR)
+    counted = await count_recent(tx, ["code:" + contact_key, "code:" + client_key, *sent_keys], now - _HOUR)
     if (
         counted["code:" + contact_key] >= limits.codes_per_identity
         or counted["code:" + client_key] >= limits.codes_per_client
         or any(counted[key] >= limits.codes_per_contact for key in sent_keys)
     ):
         return Issued()
-    await _note(tx, list(counted), now)
+    await note(tx, list(counted), now)
     token, code = new_token(), new_code()
     cid = challenge_id(secret, token)
     await tx.execute(
@@ -321,7 +303,7 @@ async def consume_code(
     # The guess counter is locked by its key; the attempt's row by the conditional UPDATEs below.
     async with db.write(keys=["guess:" + client_key]) as tx:
         guesses = "guess:" + client_key
-        if (await _count_recent(tx, [guesses], now - _HOUR))[guesses] >= limits.guesses_per_client:
+        if (await count_recent(tx, [guesses], now - _HOUR))[guesses] >= limits.guesses_per_client:
             return CodeResult("too_many")
         # One conditional UPDATE: of two submissions of one code, only one can see consumed_at still empty.
         won = await tx.fetch_one(
@@ -356,7 +338,7 @@ async def _wrong_guess(tx: Transaction, *, cid: str, client_key: str, policy: Co
     )
     if row is None:
         return CodeResult("gone")
-    await _note(tx, ["guess:" + client_key], now)
+    await note(tx, ["guess:" + client_key], now)
     # The guess that used up the last try is told it was wrong; the next is told the code is locked.
     state = code_state(
         issued_at=from_db(row["issued_at"]), now=now, failed_guesses=row["failed_guesses"] - 1, policy=policy

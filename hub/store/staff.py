@@ -24,6 +24,7 @@ from hub.rules.staff import (
 )
 from hub.rules.staff_scope import SYSTEM, Scope
 from hub.store.audit import record_audit
+from hub.store.rate_limits import count_recent, note
 from hub.store.staff_scope import assign_organisations, staff_scoped
 from hub.vocabulary import ActorType, AuditAction, RecordType, StaffRole, TaskStatus
 
@@ -178,14 +179,10 @@ async def _reserve_attempt(db: Database, client_key: str, *, now: datetime, poli
     None when the client has used up its wrong passwords for the hour."""
     key = "staff-password:" + client_key
     async with db.write() as tx:
-        row = await tx.fetch_one(
-            "SELECT COUNT(*) AS n FROM rate_events WHERE key = ? AND at > ?", (key, to_db(now - _HOUR))
-        )
-        if row is not None and int(row["n"]) >= policy.per_client:
+        if (await count_recent(tx, [key], now - _HOUR))[key] >= policy.per_client:
             return None
-        noted = await tx.fetch_one("INSERT INTO rate_events (key, at) VALUES (?, ?) RETURNING id", (key, to_db(now)))
-        assert noted is not None
-        return int(noted["id"])
+        [noted] = await note(tx, [key], now)
+        return noted
 
 
 async def check_password(

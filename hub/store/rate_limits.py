@@ -1,0 +1,33 @@
+"""Rate-limit counters: events noted by key (a sign-in's contact, an address, a recipient), counted over a window.
+
+The caller decides what a count means and holds whatever lock keeps its read-then-write honest (on PostgreSQL the
+counter's key lock, `Transaction.hold_keys`). Old rows are removed by housekeeping.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hub.clock import to_db
+from hub.db import Transaction
+
+
+async def count_recent(tx: Transaction, keys: list[str], since: datetime) -> dict[str, int]:
+    """How many times each key was noted after `since`, in one statement."""
+    marks = ", ".join(["?"] * len(keys))
+    rows = await tx.fetch_all(
+        f"SELECT key, COUNT(*) AS n FROM rate_events WHERE key IN ({marks}) AND at > ? GROUP BY key",
+        (*keys, to_db(since)),
+    )
+    found = {row["key"]: int(row["n"]) for row in rows}
+    return {key: found.get(key, 0) for key in keys}
+
+
+async def note(tx: Transaction, keys: list[str], at: datetime) -> list[int]:
+    """One event for each key, in one statement; their ids (for a caller that may take one back)."""
+    rows = ", ".join(["(?, ?)"] * len(keys))
+    noted = await tx.fetch_all(
+        f"INSERT INTO rate_events (key, at) VALUES {rows} RETURNING id",
+        [value for key in keys for value in (key, to_db(at))],
+    )
+    return [int(row["id"]) for row in noted]
