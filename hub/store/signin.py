@@ -82,16 +82,18 @@ async def _issue(
     whether or not anything matched, and a wrong date of birth never uses up the patient's cap."""
     recipients = list(dict.fromkeys(r for _, r in (_recipient(p) for p in candidates) if r))
     sent_keys = [f"sent:{keyed_hash(secret, 'contact', r)}" for r in recipients] or [f"unsent:{contact_key}"]
+    identity, client = "code:" + contact_key, "code:" + client_key
+    keys = [identity, client, *sent_keys]
     # Each counter read and then added to is locked by its key: sign-ins sharing no counter run side by side.
-    await tx.hold_keys(["code:" + contact_key, "code:" + client_key, *sent_keys])
-    counted = await count_recent(tx, ["code:" + contact_key, "code:" + client_key, *sent_keys], now - _HOUR)
+    await tx.hold_keys(keys)
+    counted = await count_recent(tx, keys, now - _HOUR)
     if (
-        counted["code:" + contact_key] >= limits.codes_per_identity
-        or counted["code:" + client_key] >= limits.codes_per_client
+        counted[identity] >= limits.codes_per_identity
+        or counted[client] >= limits.codes_per_client
         or any(counted[key] >= limits.codes_per_contact for key in sent_keys)
     ):
         return Issued()
-    await note(tx, list(counted), now)
+    await note(tx, keys, now)
     token, code = new_token(), new_code()
     cid = challenge_id(secret, token)
     await tx.execute(
@@ -299,10 +301,9 @@ async def consume_code(
     limits: Limits,
     now: datetime,
 ) -> CodeResult:
-    cid = challenge_id(secret, token)
+    cid, guesses = challenge_id(secret, token), "guess:" + client_key
     # The guess counter is locked by its key; the attempt's row by the conditional UPDATEs below.
-    async with db.write(keys=["guess:" + client_key]) as tx:
-        guesses = "guess:" + client_key
+    async with db.write(keys=[guesses]) as tx:
         if (await count_recent(tx, [guesses], now - _HOUR))[guesses] >= limits.guesses_per_client:
             return CodeResult("too_many")
         # One conditional UPDATE: of two submissions of one code, only one can see consumed_at still empty.
