@@ -1,7 +1,9 @@
 """Rate-limit counters: events noted by key (a sign-in's contact, an address, a recipient), counted over a window.
 
 The caller decides what a count means and holds whatever lock keeps its read-then-write honest (on PostgreSQL the
-counter's key lock, `Transaction.hold_keys`). Old rows are removed by housekeeping.
+counter's key lock, `Transaction.hold_keys`). A counter shared by many people at once (an address: a carrier's or a
+hospital's network puts thousands behind one) is `reserve`d in a transaction of its own, so its lock is held for
+two statements and a commit, not for the whole of the work it guards. Old rows are removed by housekeeping.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from hub.clock import to_db
-from hub.db import Transaction
+from hub.db import Database, Transaction
 
 
 async def count_recent(tx: Transaction, keys: list[str], since: datetime) -> dict[str, int]:
@@ -31,3 +33,17 @@ async def note(tx: Transaction, keys: list[str], at: datetime) -> list[int]:
         [value for key in keys for value in (key, to_db(at))],
     )
     return [int(row["id"]) for row in noted]
+
+
+async def reserve(db: Database, key: str, *, limit: int, since: datetime, now: datetime) -> int | None:
+    """One event for `key`, committed at once under the key's lock, unless `limit` events were noted after `since`
+    (None). Its id, for a caller whose outcome should not count (`take_back`)."""
+    async with db.write(keys=[key]) as tx:
+        if (await count_recent(tx, [key], since))[key] >= limit:
+            return None
+        [noted] = await note(tx, [key], now)
+        return noted
+
+
+async def take_back(tx: Transaction, event_id: int) -> None:
+    await tx.execute("DELETE FROM rate_events WHERE id = ?", (event_id,))

@@ -1,4 +1,5 @@
-"""Sign-in attempts: issuing codes, consuming them, the User Verification Code step, and their rate limits.
+"""Sign-in attempts: issuing codes, consuming them, and their rate limits (the twins' verification code step that
+may follow a right code: hub/store/verification_codes.py).
 
 Every path does the same work whether or not the details matched a record, so the answer and its timing
 say nothing about who is on our books.
@@ -16,14 +17,11 @@ from hub.rules.contacts import Contact
 from hub.store.audit import record_audit
 from hub.store.outbox import queue_message
 from hub.store.patients import find_patients_by_contact
-from hub.store.rate_limits import count_recent, note
+from hub.store.rate_limits import count_recent, note, reserve, take_back
 from hub.store.sessions import create_session
 from hub.vocabulary import ActorType, AuditAction, Channel, Lane, MessageKind, RecordType
 
 _HOUR = timedelta(hours=1)
-# After a right code, how long the twins' verification code step stays open.
-UVC_WINDOW = timedelta(minutes=10)
-UVC_MAX_FAILURES = 5
 
 
 @dataclass(frozen=True)
@@ -76,22 +74,23 @@ async def _issue(
     limits: Limits,
     templates: Templates,
     now: datetime,
+    reserved: int,
 ) -> Issued:
     """`contact_key` is the identity key (contact and date of birth). The per-contact cap counts codes sent to
     each recipient; a request that matched nobody counts one unsent attempt instead, so the same statements run
-    whether or not anything matched, and a wrong date of birth never uses up the patient's cap."""
+    whether or not anything matched, and a wrong date of birth never uses up the patient's cap. `reserved`: the
+    attempt already counted against the address (`_reserve_code`), taken back when another limit refuses it."""
     recipients = list(dict.fromkeys(r for _, r in (_recipient(p) for p in candidates) if r))
     sent_keys = [f"sent:{keyed_hash(secret, 'contact', r)}" for r in recipients] or [f"unsent:{contact_key}"]
-    identity, client = "code:" + contact_key, "code:" + client_key
-    keys = [identity, client, *sent_keys]
+    identity = "code:" + contact_key
+    keys = [identity, *sent_keys]
     # Each counter read and then added to is locked by its key: sign-ins sharing no counter run side by side.
     await tx.hold_keys(keys)
     counted = await count_recent(tx, keys, now - _HOUR)
-    if (
-        counted[identity] >= limits.codes_per_identity
-        or counted[client] >= limits.codes_per_client
-        or any(counted[key] >= limits.codes_per_contact for key in sent_keys)
+    if counted[identity] >= limits.codes_per_identity or any(
+        counted[key] >= limits.codes_per_contact for key in sent_keys
     ):
+        await take_back(tx, reserved)
         return Issued()
     await note(tx, keys, now)
     token, code = new_token(), new_code()
@@ -185,6 +184,9 @@ async def create_code_challenge(
     """A new code; or, when this browser's attempt (current_token) is for the same details and its code is still
     live, that attempt again: a second tap of Continue must not spend a code or make the first one wrong."""
     contact_key = identity_key(secret, contact, date_of_birth)
+    reserved = await _reserve_code(db, client_key, limits=limits, now=now)
+    if reserved is None:
+        return Issued()
     async with db.write(keys=()) as tx:  # _issue locks the counters it reads
         candidates = await find_patients_by_contact(tx, contact, date_of_birth, only_patient_id=link_patient_id)
         if (
@@ -200,6 +202,7 @@ async def create_code_challenge(
                 policy=policy,
             )
         ):
+            await take_back(tx, reserved)  # the same attempt again spends nothing
             return Issued(token=current_token)
         return await _issue(
             tx,
@@ -211,7 +214,15 @@ async def create_code_challenge(
             limits=limits,
             templates=templates,
             now=now,
+            reserved=reserved,
         )
+
+
+async def _reserve_code(db: Database, client_key: str, *, limits: Limits, now: datetime) -> int | None:
+    """The code counted against the address first, in a transaction of its own: every patient behind one address
+    (a carrier's, a hospital's) shares that counter, and its lock is then held for two statements, not for the
+    whole sign-in. None when the address has had its codes for the hour."""
+    return await reserve(db, "code:" + client_key, limit=limits.codes_per_client, since=now - _HOUR, now=now)
 
 
 async def _is_live_repeat(
@@ -252,6 +263,13 @@ async def reissue_code_challenge(
 ) -> Issued | None:
     """'Send a new code': a fresh attempt for the same details; the old code dies. None: no attempt to renew."""
     cid = challenge_id(secret, token)
+    reserved = await _reserve_code(db, client_key, limits=limits, now=now)
+    if reserved is None:
+        live = await db.fetch_one(
+            "SELECT 1 AS live FROM code_challenges WHERE id = ? AND consumed_at IS NULL AND superseded_at IS NULL",
+            (cid,),
+        )
+        return Issued() if live else None
     async with db.write(keys=()) as tx:  # the attempt's row is locked by its UPDATE, the counters by _issue
         # Superseded first: of two taps of "send a new code", one renews the attempt and the other finds it gone.
         old = await tx.fetch_one(
@@ -260,6 +278,7 @@ async def reissue_code_challenge(
             (to_db(now), cid),
         )
         if old is None:
+            await take_back(tx, reserved)
             return None
         candidates = await tx.fetch_all(
             "SELECT p.id, p.mobile, p.email FROM code_challenge_candidates c JOIN patients p ON p.id = c.patient_id"
@@ -276,6 +295,7 @@ async def reissue_code_challenge(
             limits=limits,
             templates=templates,
             now=now,
+            reserved=reserved,
         )
         if issued.token is None:  # refused by a limit: the old code lives on
             await tx.execute("UPDATE code_challenges SET superseded_at = NULL WHERE id = ?", (cid,))
@@ -301,11 +321,13 @@ async def consume_code(
     limits: Limits,
     now: datetime,
 ) -> CodeResult:
-    cid, guesses = challenge_id(secret, token), "guess:" + client_key
-    # The guess counter is locked by its key; the attempt's row by the conditional UPDATEs below.
-    async with db.write(keys=[guesses]) as tx:
-        if (await count_recent(tx, [guesses], now - _HOUR))[guesses] >= limits.guesses_per_client:
-            return CodeResult("too_many")
+    cid = challenge_id(secret, token)
+    # Every guess is counted against the address before it is checked, in a transaction of its own (see
+    # _reserve_code); a right one is taken back. The attempt's row is locked by the conditional UPDATEs below.
+    reserved = await reserve(db, "guess:" + client_key, limit=limits.guesses_per_client, since=now - _HOUR, now=now)
+    if reserved is None:
+        return CodeResult("too_many")
+    async with db.write(keys=()) as tx:
         # One conditional UPDATE: of two submissions of one code, only one can see consumed_at still empty.
         won = await tx.fetch_one(
             "UPDATE code_challenges SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL AND superseded_at IS NULL"
@@ -321,17 +343,21 @@ async def consume_code(
             ),
         )
         if won is None:
-            return await _wrong_guess(tx, cid=cid, client_key=client_key, policy=policy, now=now)
+            wrong = await _wrong_guess(tx, cid=cid, policy=policy, now=now)
+            if wrong.outcome == "gone":  # no attempt to guess at: not a guess
+                await take_back(tx, reserved)
+            return wrong
+        await take_back(tx, reserved)
         candidates = await tx.fetch_all(
             "SELECT patient_id FROM code_challenge_candidates WHERE challenge_id = ? ORDER BY patient_id",
             (cid,),
         )
         if len(candidates) > 1:
             return CodeResult("choose_record")
-        return await _sign_in(tx, secret=secret, cid=cid, patient_id=int(candidates[0]["patient_id"]), now=now)
+        return await finish_sign_in(tx, secret=secret, cid=cid, patient_id=int(candidates[0]["patient_id"]), now=now)
 
 
-async def _wrong_guess(tx: Transaction, *, cid: str, client_key: str, policy: CodePolicy, now: datetime) -> CodeResult:
+async def _wrong_guess(tx: Transaction, *, cid: str, policy: CodePolicy, now: datetime) -> CodeResult:
     row = await tx.fetch_one(
         "UPDATE code_challenges SET failed_guesses = failed_guesses + 1 WHERE id = ? AND consumed_at IS NULL"
         " AND superseded_at IS NULL RETURNING issued_at, failed_guesses",
@@ -339,7 +365,6 @@ async def _wrong_guess(tx: Transaction, *, cid: str, client_key: str, policy: Co
     )
     if row is None:
         return CodeResult("gone")
-    await note(tx, ["guess:" + client_key], now)
     # The guess that used up the last try is told it was wrong; the next is told the code is locked.
     state = code_state(
         issued_at=from_db(row["issued_at"]), now=now, failed_guesses=row["failed_guesses"] - 1, policy=policy
@@ -349,7 +374,7 @@ async def _wrong_guess(tx: Transaction, *, cid: str, client_key: str, policy: Co
     return CodeResult("wrong", tries_left=max(policy.max_guesses - int(row["failed_guesses"]), 0))
 
 
-async def _sign_in(tx: Transaction, *, secret: str, cid: str, patient_id: int, now: datetime) -> CodeResult:
+async def finish_sign_in(tx: Transaction, *, secret: str, cid: str, patient_id: int, now: datetime) -> CodeResult:
     await tx.execute("UPDATE code_challenges SET finished_at = ? WHERE id = ?", (to_db(now), cid))
     session_token = await create_session(tx, secret=secret, patient_id=patient_id, at=now)
     await record_audit(
@@ -362,43 +387,3 @@ async def _sign_in(tx: Transaction, *, secret: str, cid: str, patient_id: int, n
         record_id=patient_id,
     )
     return CodeResult("signed_in", session_token=session_token, patient_id=patient_id)
-
-
-async def awaiting_verification_code(db: Database, *, secret: str, token: str, now: datetime) -> bool:
-    row = await db.fetch_one(
-        "SELECT consumed_at, finished_at, uvc_failures FROM code_challenges WHERE id = ?",
-        (challenge_id(secret, token),),
-    )
-    return bool(
-        row
-        and row["consumed_at"]
-        and not row["finished_at"]
-        and row["uvc_failures"] < UVC_MAX_FAILURES
-        and now - from_db(row["consumed_at"]) < UVC_WINDOW
-    )
-
-
-async def choose_record_by_verification_code(
-    db: Database, *, secret: str, token: str, verification_code: str, now: datetime
-) -> CodeResult:
-    """Twins sharing a mobile and a date of birth: the code printed on their letters says which record."""
-    cid = challenge_id(secret, token)
-    wanted = "".join(verification_code.split()).upper()
-    async with db.write(keys=[f"challenge:{cid}"]) as tx:  # its failures are read, then written
-        row = await tx.fetch_one(
-            "SELECT consumed_at, uvc_failures FROM code_challenges WHERE id = ? AND consumed_at IS NOT NULL"
-            " AND finished_at IS NULL",
-            (cid,),
-        )
-        if row is None or row["uvc_failures"] >= UVC_MAX_FAILURES or now - from_db(row["consumed_at"]) >= UVC_WINDOW:
-            return CodeResult("gone")
-        matches = await tx.fetch_all(
-            "SELECT p.id FROM code_challenge_candidates c JOIN patients p ON p.id = c.patient_id"
-            " WHERE c.challenge_id = ? AND p.verification_code = ?",
-            (cid, wanted),
-        )
-        if len(matches) != 1:
-            failures = row["uvc_failures"] + 1
-            await tx.execute("UPDATE code_challenges SET uvc_failures = ? WHERE id = ?", (failures, cid))
-            return CodeResult("locked" if failures >= UVC_MAX_FAILURES else "wrong")
-        return await _sign_in(tx, secret=secret, cid=cid, patient_id=int(matches[0]["id"]), now=now)

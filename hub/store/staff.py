@@ -24,7 +24,7 @@ from hub.rules.staff import (
 )
 from hub.rules.staff_scope import SYSTEM, Scope
 from hub.store.audit import record_audit
-from hub.store.rate_limits import count_recent, note
+from hub.store.rate_limits import reserve, take_back
 from hub.store.staff_scope import assign_organisations, staff_scoped
 from hub.vocabulary import ActorType, AuditAction, RecordType, StaffRole, TaskStatus
 
@@ -174,23 +174,14 @@ def _locked(staff: Row, now: datetime) -> bool:
     return is_locked(from_db(staff["locked_until"]) if staff["locked_until"] else None, now)
 
 
-async def _reserve_attempt(db: Database, client_key: str, *, now: datetime, policy: LockoutPolicy) -> int | None:
-    """Counts the attempt against the client before the password is hashed (so a refused burst costs no CPU).
-    None when the client has used up its wrong passwords for the hour."""
-    key = "staff-password:" + client_key
-    async with db.write() as tx:
-        if (await count_recent(tx, [key], now - _HOUR))[key] >= policy.per_client:
-            return None
-        [noted] = await note(tx, [key], now)
-        return noted
-
-
 async def check_password(
     db: Database, *, username: str, password: str, now: datetime, policy: LockoutPolicy, client_key: str = ""
 ) -> Check:
     reserved = None
     if client_key and policy.per_client:
-        reserved = await _reserve_attempt(db, client_key, now=now, policy=policy)
+        # Counted against the client before the password is hashed, so a refused burst costs no CPU.
+        key = "staff-password:" + client_key
+        reserved = await reserve(db, key, limit=policy.per_client, since=now - _HOUR, now=now)
         if reserved is None:
             return Check(False, too_many=True)
     staff = await db.fetch_one(f"SELECT {_COLUMNS} FROM staff_users WHERE username = ?", (username.lower()[:100],))
@@ -209,7 +200,7 @@ async def check_password(
         if _locked(fresh, now):
             return Check(False, locked=True)
         if reserved is not None:  # a right password does not count against the client
-            await tx.execute("DELETE FROM rate_events WHERE id = ?", (reserved,))
+            await take_back(tx, reserved)
     return Check(True, fresh)
 
 

@@ -17,14 +17,8 @@ from hub.rules.contacts import parse_contact, parse_date_of_birth
 from hub.store.audit import record_audit
 from hub.store.links import patient_for_link
 from hub.store.sessions import end_patient_sessions, end_session
-from hub.store.signin import (
-    Issued,
-    awaiting_verification_code,
-    choose_record_by_verification_code,
-    consume_code,
-    create_code_challenge,
-    reissue_code_challenge,
-)
+from hub.store.signin import Issued, consume_code, create_code_challenge, reissue_code_challenge
+from hub.store.verification_codes import awaiting_verification_code, choose_record_by_verification_code
 from hub.vocabulary import ActorType, AuditAction, RecordType
 from hub.web.common import (
     Hub,

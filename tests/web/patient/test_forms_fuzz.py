@@ -22,7 +22,7 @@ from hub.links import read_link_token
 from hub.rules.codes import clean_code, is_well_formed
 from hub.rules.contacts import parse_contact, parse_date_of_birth
 from hub.rules.text import printable
-from hub.store.signin import awaiting_verification_code
+from hub.store.verification_codes import awaiting_verification_code
 from hub.vocabulary import CANCEL_REASON_LABELS as CANCEL_REASONS
 from hub.web.common import MAX_FIELD
 from tests.harness import Harness
