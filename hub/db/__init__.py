@@ -50,7 +50,8 @@ class Database(Protocol):
         PostgreSQL it waits only for writes about the same patient and for ordinary writes, not for writes about
         other patients. `keys`: the transaction locks what it shares with other writers itself, by these keys
         (and `hold_keys` later) and by conditional UPDATEs of its rows, so on PostgreSQL it waits only for those
-        and for ordinary writes (`keys=()`: no key yet). On SQLite every write is alone whatever it asks."""
+        and for ordinary writes (`keys=()`: no key yet). On SQLite every write is alone whatever it asks (writes that
+        end in one turn of the event loop share a COMMIT, each in a savepoint). Leaving the block means committed."""
         ...
 
     def iterate(self, sql: str, params: Params = ()) -> AsyncIterator[Row]: ...
