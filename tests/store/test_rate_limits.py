@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from hub.store.rate_limits import count_recent, note
+from hub.store.rate_limits import count_recent, note, reserve, take_back
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -36,3 +36,18 @@ async def test_notes_come_back_with_their_ids_so_one_can_be_taken_back(hub: Harn
             "guess:y": 1,
         }
     assert second != first
+
+
+async def test_a_reservation_is_refused_at_the_limit_and_freed_by_taking_one_back(hub: Harness) -> None:
+    start = hub.clock.now()
+    hour_ago = start - timedelta(hours=1)
+    async with hub.db.write() as tx:
+        await note(tx, ["guess:old"], hour_ago)  # outside the window: not counted
+    reserved = [await reserve(hub.db, "guess:old", limit=3, since=hour_ago, now=start) for _ in range(4)]
+    assert [r is not None for r in reserved] == [True, True, True, False]
+    assert await reserve(hub.db, "guess:other", limit=3, since=hour_ago, now=start) is not None  # its own count
+    async with hub.db.write() as tx:
+        assert reserved[0] is not None
+        await take_back(tx, reserved[0])
+    assert await reserve(hub.db, "guess:old", limit=3, since=hour_ago, now=start) is not None
+    assert await reserve(hub.db, "guess:old", limit=3, since=hour_ago, now=start) is None
