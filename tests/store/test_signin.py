@@ -35,7 +35,12 @@ TWINS = Contact("mobile", "+447700900003")
 
 
 async def issue(
-    hub: Harness, contact: Contact = MARGARET, born: date = date(1948, 3, 14), *, client: str = "client-1"
+    hub: Harness,
+    contact: Contact = MARGARET,
+    born: date = date(1948, 3, 14),
+    *,
+    client: str = "client-1",
+    limits: Limits = LIMITS,
 ) -> Issued:
     return await create_code_challenge(
         hub.db,
@@ -44,7 +49,7 @@ async def issue(
         date_of_birth=born,
         link_patient_id=None,
         client_key=client,
-        limits=LIMITS,
+        limits=limits,
         templates=Templates(sms="sms-template", email="email-template"),
         now=hub.clock.now(),
     )
@@ -237,17 +242,7 @@ async def test_sign_ins_at_once_from_one_address_stay_within_its_limits(hub: Har
     limits = Limits(codes_per_contact=3, codes_per_client=5, guesses_per_client=5)
 
     async def start(n: int, client: str) -> Issued:
-        return await create_code_challenge(
-            hub.db,
-            secret=SECRET,
-            contact=_stranger(n),
-            date_of_birth=date(1950, 1, 1),
-            link_patient_id=None,
-            client_key=client,
-            limits=limits,
-            templates=Templates(sms="t", email="t"),
-            now=hub.clock.now(),
-        )
+        return await issue(hub, _stranger(n), date(1950, 1, 1), client=client, limits=limits)
 
     async def guess(attempt: Issued, code: str) -> str:
         assert attempt.token is not None
@@ -312,17 +307,7 @@ async def test_a_sign_in_waiting_for_its_own_counters_holds_up_nobody_else_at_it
             await release.wait()
 
     async def start(contact: Contact, dob: date) -> Issued:
-        return await create_code_challenge(
-            hub.db,
-            secret=SECRET,
-            contact=contact,
-            date_of_birth=dob,
-            link_patient_id=None,
-            client_key="shared",
-            limits=LIMITS,
-            templates=Templates(sms="t", email="t"),
-            now=hub.clock.now(),
-        )
+        return await issue(hub, contact, dob, client="shared")
 
     holding = asyncio.create_task(hold())
     try:
