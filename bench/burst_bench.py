@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--databases", default="sqlite,postgresql", help="which of sqlite and postgresql to run, comma-separated"
     )
+    parser.add_argument("--stack", default="auto", help="the HTTP server stack (auto: serve's default)")
     parser.add_argument("--quick", action="store_true", help="200 patients, within 10 and 1 seconds")
     parser.add_argument("--output", type=Path, help="also write the JSON here (bench/results/ is ignored by git)")
     args = parser.parse_args(argv)
@@ -257,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             "HUB_CODES_PER_CLIENT_PER_HOUR": "1000000000",
             "HUB_GUESSES_PER_CLIENT_PER_HOUR": "1000000000",
             "HUB_POSTGRES_POOL_SIZE": "20",
+            "HUB_HTTP_SERVER": args.stack,
         }
         hub_cli(env, "migrate")
         # Three appointments each, upcoming: the list and the page a patient opens are the usual size.
