@@ -1,7 +1,7 @@
 """PostgreSQL through an asyncpg pool, for several web and worker processes on one database.
 
 Ordinary writes keep SQLite's guarantee: one write transaction at a time across every process, taken with a
-transaction-scoped advisory lock. The console's, the integration API's, the HL7 feed's and the worker's writes
+transaction-scoped advisory lock. The console's, the integration API's, the HL7 feed's and the worker's sweeps
 lean on it (they read then write rows shared by many patients). Outbox claims take their own lock instead, so that
 workers claiming messages never wait behind patients' writes, and claim rows with FOR UPDATE SKIP LOCKED so that
 they never wait for, or take, a row another transaction holds.
@@ -12,6 +12,8 @@ then their own advisory locks, so that such writes about different patients run 
 - `write(patient=id)`: a lock of that patient's own (a patient's action on their own appointment, their session);
 - `write(keys=[...])` and `Transaction.hold_keys`: a lock per key (a rate-limit counter, a sign-in attempt), taken
   in sorted order in one statement; `keys=()` opens such a write with no key yet;
+- `write(keys=())` with no key at all: writes whose every statement is a conditional UPDATE of their own rows, or
+  an upsert (a sent message's result, fenced by its claim; a channel's hold);
 - a row changed by a conditional UPDATE is locked by PostgreSQL itself until commit (of two such updates, the
   second waits and then sees the first's change);
 - an event takes the "events" lock before its id is given out and keeps it to commit, so event ids still commit in

@@ -113,7 +113,10 @@ async def _lease_left(db: Database, claimed: Claimed, now: datetime) -> timedelt
 async def record_outcomes(
     db: Database, outcomes: list[Outcome], *, now: datetime, policy: SendPolicy, rng: random.Random
 ) -> None:
-    async with db.write() as tx:
+    """Each statement changes only its message's row, fenced by its claim (or upserts a channel's hold), so on
+    PostgreSQL the results take no lock of the whole hub: an invitation run's sends never hold up patients' sign-ins
+    (hub.db.postgres)."""
+    async with db.write(keys=()) as tx:
         for outcome in outcomes:
             await _record(tx, outcome, now=now, policy=policy, rng=rng)
 
@@ -173,9 +176,10 @@ async def _record(tx: Transaction, outcome: Outcome, *, now: datetime, policy: S
     log.warning("message %s attempt %s: %s -> %s", c.id, c.attempts + 1, note, verdict.outcome)
     if verdict.outcome == "hold_channel":
         assert verdict.retry_at is not None
-        await tx.execute("DELETE FROM channel_holds WHERE channel = ?", (c.message.channel,))
+        # One statement, so that two workers told at once (each in its own transaction) both end with the hold.
         await tx.execute(
-            "INSERT INTO channel_holds (channel, held_until) VALUES (?, ?)",
+            "INSERT INTO channel_holds (channel, held_until) VALUES (?, ?)"
+            " ON CONFLICT (channel) DO UPDATE SET held_until = excluded.held_until",
             (c.message.channel, to_db(verdict.retry_at)),
         )
     if verdict.outcome == "failed":  # Notify refused it: it does not have it

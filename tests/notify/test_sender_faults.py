@@ -15,8 +15,9 @@ import pytest
 
 from hub.clock import from_db
 from hub.db import Database, Row, connect
+from hub.notify import NotifyError
 from hub.notify.govuk import GovukNotifier
-from hub.notify.sender import SendPolicy, claim_batch, drain_once
+from hub.notify.sender import Claimed, Outcome, SendPolicy, claim_batch, drain_once, record_outcomes
 from hub.rules.sending import RetryPolicy, backoff
 from tests.fake_notify import FakeNotify, Fault, notify_api_key
 from tests.harness import Harness
@@ -463,3 +464,73 @@ async def test_each_result_is_recorded_as_soon_as_it_is_known(hub: Harness, fake
     assert await _statuses(hub.db) == {"sent": 4, "sending": 1}
     assert await batch == 5
     assert await _statuses(hub.db) == {"sent": 5}
+
+
+async def _claimed_one(hub: Harness, **queued: Any) -> Claimed:
+    [message] = await _queue(hub, **queued)
+    claimed = await claim_batch(hub.db, now=hub.clock.now(), policy=POLICY)
+    assert [c.id for c in claimed] == [message]
+    return claimed[0]
+
+
+async def test_recording_a_result_waits_for_no_patients_write(hub: Harness, backend: str) -> None:
+    # An invitation run's results are written while patients sign in: on PostgreSQL they take no lock of the
+    # whole hub. (On SQLite every write is alone, so this holds on PostgreSQL only.)
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    claimed = await _claimed_one(hub)
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def patients_write() -> None:
+        async with hub.db.write(patient=1) as tx:
+            await tx.execute("UPDATE outbox_messages SET error = error WHERE id = 0")
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(patients_write())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    try:
+        outcome = Outcome(claimed, notify_id="at-notify")
+        await asyncio.wait_for(
+            record_outcomes(hub.db, [outcome], now=hub.clock.now(), policy=POLICY, rng=random.Random(1)), timeout=5
+        )
+    finally:
+        release.set()
+        await holder
+    row = await _row(hub.db, claimed.id)
+    assert (row["status"], row["notify_id"]) == ("sent", "at-notify")
+
+
+async def test_two_workers_told_of_the_daily_limit_at_once_both_record_the_hold(hub: Harness) -> None:
+    # Each worker's results are a transaction of its own; the second to write the channel's hold waits for the
+    # first and then moves it, rather than failing on the row the first one added.
+    first, second = await _claimed_one(hub), await _claimed_one(hub, recipient="+447700900002")
+    limit = NotifyError("429", status=429, error="TooManyRequestsError")
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def first_worker() -> None:
+        async with hub.db.write(keys=()) as tx:
+            await tx.execute(
+                "INSERT INTO channel_holds (channel, held_until) VALUES ('sms', '2026-11-21T23:00:00.000000Z')"
+            )
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(first_worker())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    told = asyncio.create_task(
+        record_outcomes(
+            hub.db,
+            [Outcome(first, error=limit), Outcome(second, error=limit)],
+            now=hub.clock.now(),
+            policy=POLICY,
+            rng=random.Random(1),
+        )
+    )
+    await asyncio.sleep(0.2)  # on PostgreSQL the second worker is now waiting for the first's row
+    release.set()
+    await holder
+    await asyncio.wait_for(told, timeout=10)
+    holds = await hub.db.fetch_all("SELECT channel, held_until FROM channel_holds")
+    assert [(h["channel"], from_db(h["held_until"])) for h in holds] == [("sms", datetime(2026, 11, 22, tzinfo=UTC))]
+    assert {(await _row(hub.db, c.id))["status"] for c in (first, second)} == {"queued"}
