@@ -39,7 +39,20 @@ def _app() -> Starlette:
     async def encoded(request: Request) -> Response:
         return Response(zlib.compress(PAGE, 9, 31), headers={"content-encoding": "gzip"}, media_type="text/css")
 
-    routes = [Route(path, handler) for path, handler in (("/", page), ("/s", small), ("/c", stream), ("/e", encoded))]
+    async def varies(request: Request) -> Response:
+        return Response(PAGE, media_type="text/html", headers={"vary": "Cookie"})
+
+    async def partial(request: Request) -> Response:
+        return Response(PAGE, status_code=206, media_type="text/html")
+
+    async def picture(request: Request) -> Response:
+        return Response(PAGE, media_type="image/png")
+
+    async def grpc(request: Request) -> Response:
+        return Response(PAGE, media_type="application/grpc+proto")
+
+    handlers = {"/": page, "/s": small, "/c": stream, "/e": encoded, "/v": varies, "/p": partial, "/i": picture}
+    routes = [Route(path, handler) for path, handler in (handlers | {"/g": grpc}).items()]
     return Starlette(routes=routes, middleware=[Middleware(PageGZipMiddleware, minimum_size=500, compresslevel=1)])
 
 
@@ -75,3 +88,16 @@ async def test_small_plain_streamed_and_already_encoded_bodies() -> None:
     assert streamed.content == b"".join(f"{n},appointment,booked\n".encode() for n in range(200))
     encoded = await _get("/e")
     assert encoded.headers["content-encoding"] == "gzip" and encoded.content == PAGE  # compressed once, not twice
+
+
+async def test_a_page_keeps_its_own_vary_and_has_one_length() -> None:
+    response = await _get("/v")
+    assert response.headers["vary"] == "Cookie, Accept-Encoding" and response.content == PAGE
+    assert response.headers.get_list("content-length") == [response.headers["content-length"]]
+
+
+@pytest.mark.parametrize("path", ["/p", "/i", "/g"])
+async def test_partial_content_and_excluded_types_are_sent_as_they_are(path: str) -> None:
+    response = await _get(path)
+    assert "content-encoding" not in response.headers
+    assert response.content == PAGE and response.headers["content-length"] == str(len(PAGE))
