@@ -49,10 +49,10 @@ def build(path: Path, *, appointments: int, due: int, now: datetime) -> None:
     conn.execute("INSERT INTO sites (organisation_id, code, name) VALUES (1, 'RFH', 'Royal Free Hospital')")
     conn.execute(
         "INSERT INTO patients (id, organisation_id, mrn, given_name, family_name, date_of_birth, mobile,"
-        " verification_code, created_at, updated_at)"
+        " verification_code, link_id, created_at, updated_at)"
         " WITH RECURSIVE c(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM c WHERE n < ?)"
         " SELECT n + 1, 1, 'MRN' || n, 'Patient', 'Number' || n, '1950-01-01', printf('+447911%06d', n % 1000000),"
-        " printf('V%06d', n), ?, ? FROM c",
+        " printf('V%06d', n), printf('%032x', n + 1), ?, ? FROM c",  # link ids as bench/journey_bench.py numbers them
         (patients - 1, stamp, stamp),
     )
     # Starts 9 to 68 days ahead, so both reminders (7 days and 1 day before) are still in the future.
@@ -100,8 +100,8 @@ class TracingDb:
         return await self.db.fetch_all(sql, params)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Any]:
-        async with self.db.write() as tx:
+    async def write(self, **locks: Any) -> AsyncIterator[Any]:
+        async with self.db.write(**locks) as tx:
             yield _TracingTx(tx, self.statements)
 
 

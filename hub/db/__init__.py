@@ -42,16 +42,22 @@ class Database(Protocol):
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
     def write(
-        self, *, lock: str = "write", patient: int | None = None, keys: Iterable[str] | None = None
+        self,
+        *,
+        lock: str = "write",
+        patient: int | None = None,
+        patients: Iterable[int] | None = None,
+        keys: Iterable[str] | None = None,
     ) -> AbstractAsyncContextManager[Transaction]:
         """One transaction, whole or not at all. Writers holding the same lock run one at a time, across
         processes; "write" is every ordinary write, "outbox" is claiming messages to send. `patient`: the
         transaction changes that patient's rows only (besides appending audit, events and messages), so on
         PostgreSQL it waits only for writes about the same patient and for ordinary writes, not for writes about
-        other patients. `keys`: the transaction locks what it shares with other writers itself, by these keys
-        (and `hold_keys` later) and by conditional UPDATEs of its rows, so on PostgreSQL it waits only for those
-        and for ordinary writes (`keys=()`: no key yet). On SQLite every write is alone whatever it asks (writes that
-        end in one turn of the event loop share a COMMIT, each in a savepoint). Leaving the block means committed."""
+        other patients; `patients`: the same for several patients at once. `keys`: the transaction locks what it
+        shares with other writers itself, by these keys (and `hold_keys` later) and by conditional UPDATEs of its
+        rows, so on PostgreSQL it waits only for those and for ordinary writes (`keys=()`: no key yet). On SQLite
+        every write is alone whatever it asks (writes that end in one turn of the event loop share a COMMIT, each
+        in a savepoint). Leaving the block means committed."""
         ...
 
     def iterate(self, sql: str, params: Params = ()) -> AsyncIterator[Row]: ...

@@ -1,7 +1,7 @@
 """PostgreSQL through an asyncpg pool, for several web and worker processes on one database.
 
 Ordinary writes keep SQLite's guarantee: one write transaction at a time across every process, taken with a
-transaction-scoped advisory lock. The console's, the integration API's, the HL7 feed's and the worker's sweeps
+transaction-scoped advisory lock. The console's, the integration API's, the HL7 feed's and the worker's housekeeping
 lean on it (they read then write rows shared by many patients). Outbox claims take their own lock instead, so that
 workers claiming messages never wait behind patients' writes, and claim rows with FOR UPDATE SKIP LOCKED so that
 they never wait for, or take, a row another transaction holds.
@@ -10,6 +10,7 @@ The writes a crowd of patients makes at once (signing in, their own appointments
 they share: they take the ordinary lock *shared* (so they still wait for an ordinary write, and it for them) and
 then their own advisory locks, so that such writes about different patients run at the same time:
 - `write(patient=id)`: a lock of that patient's own (a patient's action on their own appointment, their session);
+  `write(patients=ids)`: each of those patients' locks, in order (the reminder sweep, a batch of patients at once);
 - `write(keys=[...])` and `Transaction.hold_keys`: a lock per key (a rate-limit counter, a sign-in attempt), taken
   in sorted order in one statement; `keys=()` opens such a write with no key yet;
 - `write(keys=())` with no key at all: writes whose every statement is a conditional UPDATE of their own rows, or
@@ -166,18 +167,23 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def write(
-        self, *, lock: str = "write", patient: int | None = None, keys: Iterable[str] | None = None
+        self,
+        *,
+        lock: str = "write",
+        patient: int | None = None,
+        patients: Iterable[int] | None = None,
+        keys: Iterable[str] | None = None,
     ) -> AsyncIterator[_Tx]:
         """One transaction, committed or rolled back whole, holding the named advisory lock until it ends; for a
         write about one patient or with its own keys, the ordinary lock shared and those locks (see above)."""
         async with self._pool.acquire() as conn, conn.transaction():
-            if patient is None and keys is None:
+            if patient is None and patients is None and keys is None:
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCKS[lock])
                 yield _Tx(self, conn)
                 return
             if lock != "write":
                 raise ValueError("a write with locks of its own is an ordinary write")
-            own = [patient_lock(patient)] if patient is not None else []
+            own = sorted({patient_lock(p) for p in [*([patient] if patient is not None else []), *(patients or ())]})
             sql, args = _locking(own + sorted({key_lock(key) for key in keys or ()}), shared=True)
             await conn.execute(sql, *args)
             yield _Tx(self, conn, alone=False)

@@ -262,11 +262,16 @@ class SQLiteDatabase:
 
     @asynccontextmanager
     async def write(
-        self, *, lock: str = "write", patient: int | None = None, keys: Iterable[str] | None = None
+        self,
+        *,
+        lock: str = "write",
+        patient: int | None = None,
+        patients: Iterable[int] | None = None,
+        keys: Iterable[str] | None = None,
     ) -> AsyncIterator[_WriteTx]:
         """Every write goes through here: one writer, BEGIN IMMEDIATE, committed (in a group, see above) or rolled
         back whole; it returns once committed. SQLite has one writer at a time whatever the lock, so `lock`,
-        `patient` and `keys` change nothing here."""
+        `patient`, `patients` and `keys` change nothing here."""
         # Statements no longer wait on a thread, so nothing else would run between one caller's transactions: a
         # loop of writes (a sweep, a poller) would hold every other request up. Each transaction first lets others in.
         await asyncio.sleep(0)

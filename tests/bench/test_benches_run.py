@@ -50,3 +50,12 @@ def test_the_burst_bench_signs_everyone_in(tmp_path: Path) -> None:
     assert isinstance(configurations, dict)
     [run] = configurations["sqlite_1_process"]["runs"]
     assert run["completed"] == 20 and run["errors"] == {}
+
+
+def test_the_sweep_bench_queues_every_due_reminder(tmp_path: Path) -> None:
+    # Its seeded patients lacked link ids too: every due reminder failed to build its link.
+    result = _bench("bench.sweep_bench", "--sizes", "2000", "--due", "50", output=tmp_path / "sweep.json")
+    runs = result["runs"]
+    assert isinstance(runs, list)
+    [run] = runs
+    assert run["handled"] == run["messages_queued"] == 50
