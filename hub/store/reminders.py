@@ -118,25 +118,45 @@ async def stop_escalation(tx: Transaction, *, appointment_id: int, now: datetime
     await _cancel_queued(tx, appointment_id, kinds=(MessageKind.INVITATION_REMINDER, MessageKind.INVITATION_POST))
 
 
-# Read through the partial index scheduled_notices_due: the cost follows what is due, not what is stored.
+# Read through the partial index scheduled_notices_due: the cost follows what is due, not what is stored. Each
+# notice comes with its appointment's patient, whose lock the sweep takes before acting on it.
 DUE_NOTICES_SQL = (
-    "SELECT id, kind, appointment_id, due_at FROM scheduled_notices WHERE done_at IS NULL AND due_at <= ?"
-    " ORDER BY due_at LIMIT ?"
+    "SELECT n.id, n.kind, n.appointment_id, n.due_at, a.patient_id FROM scheduled_notices n"
+    " LEFT JOIN appointments a ON a.id = n.appointment_id WHERE n.done_at IS NULL AND n.due_at <= ?"
+    " ORDER BY n.due_at LIMIT ?"
+)
+SWEEP_CHUNK = 50  # notices a transaction: patients locked at once, and how long an event's lock can be held
+# A notice is the sweep's once this marks it done, in the transaction that acts on it: another sweep that read it
+# too finds it done and leaves it. Only while its appointment is still the patient read with it, whose lock is held
+# (0: the appointment is gone): one moved to another patient meanwhile is left due, for the next sweep to take with
+# the patient it has then.
+_CLAIM = (
+    "UPDATE scheduled_notices SET done_at = ? WHERE id = ? AND done_at IS NULL"
+    " AND COALESCE((SELECT patient_id FROM appointments WHERE id = scheduled_notices.appointment_id), 0) = ?"
 )
 
 
 async def run_sweep(db: Database, *, settings: Settings, now: datetime, limit: int = 500) -> int:
-    """Acts on up to `limit` due notices; returns how many it handled."""
+    """Acts on up to `limit` due notices; returns how many it handled (not those another sweep took first).
+
+    On PostgreSQL a chunk of notices is one transaction holding its patients' locks (hub.db.postgres), not the
+    lock of the whole hub: a sweep of hundreds of reminders waits for, and holds up, only the patients it writes
+    for, while every other patient signs in, confirms or cancels. Against those patients' own actions it is as
+    before: a patient's cancel either commits first (and the sweep, finding it, sends nothing) or waits for it."""
     schedule = schedule_from(settings)
-    async with db.write() as tx:
-        due = await tx.fetch_all(DUE_NOTICES_SQL, (to_db(now), limit))
-        for notice in due:
-            outcome = await _act(tx, notice, settings=settings, schedule=schedule, now=now)
-            await tx.execute(
-                "UPDATE scheduled_notices SET done_at = ?, outcome = ? WHERE id = ?",
-                (to_db(now), outcome, notice["id"]),
-            )
-    return len(due)
+    due = await db.fetch_all(DUE_NOTICES_SQL, (to_db(now), limit))
+    handled = 0
+    for start in range(0, len(due), SWEEP_CHUNK):
+        chunk = due[start : start + SWEEP_CHUNK]
+        patients = sorted({n["patient_id"] for n in chunk if n["patient_id"] is not None})
+        async with db.write(patients=patients) as tx:
+            for notice in chunk:
+                # One at a time, just before acting: an earlier step looks for a later one still due (superseded).
+                if await tx.execute(_CLAIM, (to_db(now), notice["id"], notice["patient_id"] or 0)):
+                    outcome = await _act(tx, notice, settings=settings, schedule=schedule, now=now)
+                    await tx.execute("UPDATE scheduled_notices SET outcome = ? WHERE id = ?", (outcome, notice["id"]))
+                    handled += 1
+    return handled
 
 
 async def _superseded(tx: Transaction, notice: dict[str, Any], *, now: datetime) -> bool:

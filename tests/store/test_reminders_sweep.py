@@ -78,21 +78,99 @@ async def test_the_sweep_takes_at_most_its_limit(hub: Harness) -> None:
 async def test_two_sweeps_at_once_never_queue_a_notice_twice(hub: Harness) -> None:
     await _due_notices(hub, due=60, future=100)
     other: Database = await connect(hub.settings.database_url)
-
-    async def sweep_until_done(db: Database) -> int:
-        total = 0
-        while n := await run_sweep(db, settings=hub.settings, now=hub.clock.now(), limit=7):
-            total += n
-            await asyncio.sleep(0.02)  # a worker's pause between rounds: lets the other one in
-        return total
-
     try:
-        mine, theirs = await asyncio.gather(sweep_until_done(hub.db), sweep_until_done(other))
+        # Both read the same 60 due notices before either writes: each notice is taken by one of them.
+        mine, theirs = await asyncio.gather(
+            run_sweep(hub.db, settings=hub.settings, now=hub.clock.now(), limit=60),
+            run_sweep(other, settings=hub.settings, now=hub.clock.now(), limit=60),
+        )
     finally:
         await other.close()
     assert mine + theirs == 60
-    assert mine and theirs  # they really did take turns
     reminders = await messages(hub, "appointment_reminder")
     assert len(reminders) == 60
     outcomes = await hub.db.fetch_all("SELECT outcome FROM scheduled_notices WHERE done_at IS NOT NULL")
     assert sorted(o["outcome"] for o in outcomes) == sorted(f"queued {m['id']}" for m in reminders)
+
+
+async def _patient_of(hub: Harness, appointment_id: int) -> int:
+    row = await hub.db.fetch_one("SELECT patient_id FROM appointments WHERE id = ?", (appointment_id,))
+    assert row is not None
+    return int(row["patient_id"])
+
+
+async def test_the_sweep_waits_for_no_other_patients_write(hub: Harness, backend: str) -> None:
+    # On PostgreSQL a sweep of reminders locks only the patients it writes for: another patient's confirm or
+    # sign-in, open meanwhile, holds it up not at all (SQLite has one writer at a time).
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    await _due_notices(hub, due=3, future=0)
+    someone_else = await hub.create_patient()
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def their_write() -> None:
+        async with hub.db.write(patient=someone_else) as tx:
+            await tx.execute("UPDATE patients SET given_name = given_name WHERE id = ?", (someone_else,))
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(their_write())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    try:
+        assert await asyncio.wait_for(sweep(hub), timeout=5) == 3
+    finally:
+        release.set()
+        await holder
+    assert len(await messages(hub, "appointment_reminder")) == 3
+
+
+async def test_a_cancel_committed_while_the_sweep_waits_for_the_patient_stops_the_reminder(hub: Harness) -> None:
+    # The seam of the two: the sweep read the reminder as due, then waited for the patient's own write, which
+    # cancelled the appointment. It acts on what it finds once it has the patient: nothing goes.
+    appointment_id = await _due_notices(hub, due=1, future=0)
+    patient_id = await _patient_of(hub, appointment_id)
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def cancel() -> None:
+        async with hub.db.write(patient=patient_id) as tx:
+            await tx.execute("UPDATE appointments SET status = 'cancelled' WHERE id = ?", (appointment_id,))
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(cancel())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    sweeping = asyncio.create_task(sweep(hub))
+    await asyncio.sleep(0.2)
+    assert not sweeping.done()  # waiting for the patient
+    release.set()
+    await holder
+    assert await asyncio.wait_for(sweeping, timeout=10) == 1
+    assert await messages(hub, "appointment_reminder") == []
+    [notice] = await hub.db.fetch_all("SELECT outcome FROM scheduled_notices WHERE done_at IS NOT NULL")
+    assert notice["outcome"].startswith("skip:")
+
+
+async def test_a_notice_whose_appointment_moved_to_another_patient_is_left_for_the_next_sweep(hub: Harness) -> None:
+    # The sweep locks the patient it read; when the appointment is another patient's by the time it has the lock,
+    # it leaves the notice due rather than act for a patient whose lock it does not hold.
+    appointment_id = await _due_notices(hub, due=1, future=0)
+    first_patient, other_patient = await _patient_of(hub, appointment_id), await hub.create_patient()
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def move() -> None:
+        async with hub.db.write(patient=first_patient) as tx:
+            await tx.execute("UPDATE appointments SET patient_id = ? WHERE id = ?", (other_patient, appointment_id))
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(move())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    sweeping = asyncio.create_task(sweep(hub))  # reads the notice as the first patient's, then waits for them
+    await asyncio.sleep(0.2)
+    release.set()
+    await holder
+    assert await asyncio.wait_for(sweeping, timeout=10) == 0
+    assert await messages(hub) == []
+    assert await sweep(hub) == 1  # the next sweep reads the new patient and acts
+    [reminder] = await messages(hub, "appointment_reminder")
+    assert reminder["patient_id"] == other_patient
