@@ -151,6 +151,33 @@ async def test_a_write_about_the_same_patient_or_an_ordinary_write_waits_for_a_p
     assert [r["id"] for r in await pg.fetch_all("SELECT id FROM t ORDER BY id")] == [1, 2, 3, 4]
 
 
+async def test_a_write_about_several_patients_holds_each_of_their_locks_and_no_other(pg: Database) -> None:
+    """The reminder sweep locks a batch of patients at once: their own writes wait for it, nobody else's."""
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with pg.write(patients=[9, 7, 8]) as tx:
+            await tx.execute("INSERT INTO t (id) VALUES (1)")
+            inside.set()
+            await release.wait()
+
+    async def write(row: int, patient: int | None) -> None:
+        async with pg.write(patient=patient) as tx:
+            await tx.execute("INSERT INTO t (id) VALUES (?)", (row,))
+
+    holding = asyncio.create_task(hold())
+    try:
+        await inside.wait()
+        await asyncio.wait_for(write(2, 10), timeout=10)  # another patient: not behind it
+        waiting = [asyncio.create_task(write(row, patient)) for row, patient in ((3, 7), (4, 9), (5, None))]
+        await asyncio.sleep(0.3)
+        assert [task.done() for task in waiting] == [False, False, False]
+    finally:
+        release.set()
+    await asyncio.wait_for(asyncio.gather(holding, *waiting), timeout=10)
+    assert [r["id"] for r in await pg.fetch_all("SELECT id FROM t ORDER BY id")] == [1, 2, 3, 4, 5]
+
+
 async def test_writes_with_other_keys_run_at_the_same_time_and_one_with_the_same_key_waits(pg: Database) -> None:
     """Sign-ins lock the rate-limit counters they read by key: only those sharing a counter wait for each other."""
     inside, release = asyncio.Event(), asyncio.Event()
