@@ -3,7 +3,12 @@ one worker at a time under a lease, with `claims` as the claim's fencing token. 
 a later event about an appointment never reaches the PAS before an earlier one has been answered.
 
 A worker that dies after sending and before recording leaves the cursor where it was: when its lease runs out the
-next worker sends the same event again, with the same control id, and the PAS's duplicate detection drops it."""
+next worker sends the same event again, with the same control id, and the PAS's duplicate detection drops it.
+
+Every write here but the cursor's making changes the organisation's cursor row by a conditional UPDATE fenced by the
+claim (and appends deliveries, tasks and audit), so on PostgreSQL it takes no lock of the whole hub (`keys=()`, see
+hub.db.postgres): the answers to a burst of patients' confirmations hold none of them up. Two workers claiming at
+once both read the same claim count; the UPDATE of the one that is second finds it moved and takes nothing."""
 
 from __future__ import annotations
 
@@ -59,7 +64,7 @@ async def claim_cursor(
     db: Database, organisation_id: int, *, now: datetime, lease: timedelta
 ) -> tuple[int, int, int] | None:
     """(token, last event id, attempts so far) for this worker, or None: another holds it, or a retry is not due."""
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:
         row = await tx.fetch_one(
             "SELECT last_event_id, claims, claimed_until, attempts, next_attempt_at FROM hl7_outbound"
             " WHERE organisation_id = ?",
@@ -72,10 +77,12 @@ async def claim_cursor(
         if row["next_attempt_at"] is not None and from_db(row["next_attempt_at"]) > now:
             return None
         token = int(row["claims"]) + 1
-        await tx.execute(
+        taken = await tx.execute(
             "UPDATE hl7_outbound SET claims = ?, claimed_until = ? WHERE organisation_id = ? AND claims = ?",
             (token, to_db(now + lease), organisation_id, row["claims"]),
         )
+        if taken != 1:  # another worker claimed it since the read
+            return None
     return token, int(row["last_event_id"]), int(row["attempts"])
 
 
@@ -141,7 +148,7 @@ async def pass_over(
     db: Database, organisation_id: int, token: int, *, up_to: int, now: datetime, lease: timedelta
 ) -> bool:
     """The cursor moved past events with no HL7 form. False when the claim is no longer this worker's."""
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:
         moved = await tx.execute(
             "UPDATE hl7_outbound SET last_event_id = ?, claimed_until = ? WHERE organisation_id = ? AND claims = ?"
             " AND last_event_id < ?",
@@ -166,7 +173,7 @@ async def record_answer(
     """The PAS answered: the cursor moves past the event, and an AE or AR becomes a task for the booking centre
     (the PAS will not change its answer to the same message, so it is not sent again). False, and nothing
     recorded, when the claim is no longer this worker's."""
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:
         moved = await tx.execute(
             "UPDATE hl7_outbound SET last_event_id = ?, attempts = 0, next_attempt_at = NULL, last_error = '',"
             " claimed_until = ? WHERE organisation_id = ? AND claims = ? AND last_event_id < ?",
@@ -207,7 +214,7 @@ async def record_answer(
 async def record_failure(db: Database, organisation_id: int, token: int, *, error: str, retry_at: datetime) -> None:
     """No answer (refused, dropped, timed out, or not an ACK for the message): the same event goes again at
     `retry_at`, and nothing after it goes first."""
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:
         await tx.execute(
             "UPDATE hl7_outbound SET attempts = attempts + 1, next_attempt_at = ?, claimed_until = NULL,"
             " last_error = ? WHERE organisation_id = ? AND claims = ?",
@@ -216,7 +223,7 @@ async def record_failure(db: Database, organisation_id: int, token: int, *, erro
 
 
 async def release(db: Database, organisation_id: int, token: int) -> None:
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:
         await tx.execute(
             "UPDATE hl7_outbound SET claimed_until = NULL WHERE organisation_id = ? AND claims = ?",
             (organisation_id, token),

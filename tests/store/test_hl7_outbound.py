@@ -3,10 +3,12 @@ over, and the placer and filler ids kept from the hospital's SIUs."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
+from hub.clock import to_db
 from hub.rules.hl7_outbound import Answer
 from hub.store import hl7_outbound as store
 from hub.store.events import record_event
@@ -115,3 +117,73 @@ async def test_the_cursor_starts_after_the_newest_event_and_is_made_once(make_hu
     assert await store.start_cursor(hub.db, "RAL") == org
     row = await hub.db.fetch_one("SELECT last_event_id FROM hl7_outbound")
     assert row == {"last_event_id": newest}
+
+
+async def test_a_claim_taken_while_another_was_being_made_gets_nothing(make_hub: MakeHub) -> None:
+    # Another worker's claim is in flight (its UPDATE made, not yet committed) when this one reads the cursor: once
+    # it commits, this claim's UPDATE finds the count moved and takes nothing, rather than sharing its token.
+    hub, org = await _trust(make_hub)
+    now = hub.clock.now()
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def other_worker() -> None:
+        async with hub.db.write(keys=()) as tx:
+            await tx.execute(
+                "UPDATE hl7_outbound SET claims = claims + 1, claimed_until = ? WHERE organisation_id = ?",
+                (to_db(now + LEASE), org),
+            )
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(other_worker())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    claiming = asyncio.create_task(store.claim_cursor(hub.db, org, now=now, lease=LEASE))
+    await asyncio.sleep(0.2)
+    release.set()
+    await holder
+    assert await asyncio.wait_for(claiming, timeout=10) is None
+    assert await hub.db.fetch_one("SELECT claims FROM hl7_outbound") == {"claims": 1}
+
+
+async def test_sending_to_the_pas_waits_for_no_patients_write(make_hub: MakeHub, backend: str) -> None:
+    # Each confirmation's event is answered by the PAS while other patients act: on PostgreSQL the cursor's writes
+    # take no lock of the whole hub (SQLite has one writer at a time).
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    hub, org = await _trust(make_hub)
+    await _confirmed(hub, org, "A1")
+    ((_, event),) = await store.next_events(hub.db, org, after=0, limit=10, locations={})
+    assert event is not None
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def patients_write() -> None:
+        async with hub.db.write(patient=event.patient_id + 1000) as tx:
+            await tx.execute("UPDATE hl7_outbound SET last_error = last_error WHERE organisation_id = 0")
+            inside.set()
+            await release.wait()
+
+    async def send() -> bool:
+        claimed = await store.claim_cursor(hub.db, org, now=hub.clock.now(), lease=LEASE)
+        assert claimed is not None
+        return await store.record_answer(
+            hub.db,
+            org,
+            claimed[0],
+            event=event,
+            control_id="HUBE1",
+            message_type="SRM^S03",
+            answer=Answer("AE", "no such slot"),
+            attempts=1,
+            now=hub.clock.now(),
+            lease=LEASE,
+        )
+
+    holder = asyncio.create_task(patients_write())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    try:
+        assert await asyncio.wait_for(send(), timeout=5)
+    finally:
+        release.set()
+        await holder
+    assert await hub.db.fetch_all("SELECT ack_code FROM hl7_deliveries") == [{"ack_code": "AE"}]
+    assert len(await hub.db.fetch_all("SELECT id FROM tasks WHERE kind = 'hl7_refused'")) == 1
