@@ -4,6 +4,10 @@ A patient qualifies with an NHS number, 16 or over, not excluded by the trust, a
 (or letter). New ones are found by walking the ids added since the last look; a daily pass finds the rest
 (patients who turned 16, or whose NHS number came later). Sending is idempotent at the Aggregator, so a number
 sent twice after a crash does no harm; a resend on request puts every number back in the queue.
+
+Each list's writes lock that list by its key (`write(keys=...)`, hub.db.postgres), not the whole hub: on
+PostgreSQL the daily pass through every patient, a query of seconds at a large trust, holds up no patient's
+sign-in or confirmation, while two workers still take turns with one list (its marks are read then written).
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ from hub.vocabulary import ActorType, AuditAction, RecordResource, RecordType
 
 _SOURCE = {RecordResource.APPOINTMENTS: "appointments", RecordResource.DOCUMENTS: "letters"}
 _CHUNK = 500  # numbers per statement, well inside both databases' limits on parameters
+
+
+def _list(resource: RecordResource) -> list[str]:
+    """The key of one resource's list and marks."""
+    return [f"record_service:{resource.value}"]
 
 
 def _qualifying(resource: RecordResource, *, since_id: bool) -> str:
@@ -46,7 +55,7 @@ async def _mark(tx: Transaction, resource: RecordResource) -> Row:
 
 async def claim_full_pass(db: Database, *, resource: RecordResource, now: datetime) -> bool:
     """Whether this worker makes today's pass through everything (the first to ask in a day does)."""
-    async with db.write() as tx:
+    async with db.write(keys=_list(resource)) as tx:
         await _mark(tx, resource)
         won = await tx.execute(
             "UPDATE record_service_marks SET full_pass_at = ? WHERE resource = ?"
@@ -58,7 +67,7 @@ async def claim_full_pass(db: Database, *, resource: RecordResource, now: dateti
 
 async def queue_new_numbers(db: Database, *, resource: RecordResource, adult_born_by: date, now: datetime) -> int:
     """Numbers of patients with appointments (letters) added since the last look. Returns how many were queued."""
-    async with db.write() as tx:
+    async with db.write(keys=_list(resource)) as tx:
         mark = await _mark(tx, resource)
         top = await tx.fetch_one(f"SELECT MAX(id) AS id FROM {_SOURCE[resource]}")
         last, newest = int(mark["last_id"]) if mark else 0, int(top["id"] or 0) if top else 0
@@ -74,7 +83,7 @@ async def queue_new_numbers(db: Database, *, resource: RecordResource, adult_bor
 
 async def queue_all_numbers(db: Database, *, resource: RecordResource, adult_born_by: date, now: datetime) -> int:
     """Every qualifying number not yet in the list: the daily pass and the bulk load before going live."""
-    async with db.write() as tx:
+    async with db.write(keys=_list(resource)) as tx:
         return await tx.execute(
             _qualifying(resource, since_id=False), (to_db(now), to_db(now), adult_born_by.isoformat())
         )
@@ -82,7 +91,7 @@ async def queue_all_numbers(db: Database, *, resource: RecordResource, adult_bor
 
 async def request_resend(db: Database, *, actor: str, now: datetime) -> int:
     """The Aggregator asked for every number again (WF-NFR-RS-06): all go back in the queue; new ones keep going."""
-    async with db.write() as tx:
+    async with db.write(keys=[key for resource in RecordResource for key in _list(resource)]) as tx:
         count = await tx.execute(
             "UPDATE record_service_numbers SET sent_at = NULL, attempts = 0, error = '', next_attempt_at = ?",
             (to_db(now),),
@@ -104,7 +113,7 @@ async def claim_due_numbers(
     db: Database, *, resource: RecordResource, limit: int, now: datetime, lease: timedelta
 ) -> list[str]:
     """Up to `limit` numbers due to go, held for `lease` so no other worker sends them meanwhile."""
-    async with db.write() as tx:
+    async with db.write(keys=_list(resource)) as tx:
         rows = await tx.fetch_all(
             "SELECT nhs_number FROM record_service_numbers WHERE resource = ? AND sent_at IS NULL"
             " AND next_attempt_at <= ? ORDER BY next_attempt_at, nhs_number LIMIT ?",
@@ -122,7 +131,7 @@ async def claim_due_numbers(
 
 async def mark_sent(db: Database, *, resource: RecordResource, numbers: Sequence[str], now: datetime) -> None:
     """The Aggregator answered 200: these are never sent again, unless a resend is asked for."""
-    async with db.write() as tx:
+    async with db.write(keys=_list(resource)) as tx:
         for chunk in _chunks(numbers):
             await tx.execute(
                 "UPDATE record_service_numbers SET sent_at = ?, attempts = attempts + 1, error = ''"
@@ -136,7 +145,7 @@ async def mark_failed(
     db: Database, *, resource: RecordResource, numbers: Sequence[str], retry_at: datetime, error: str, now: datetime
 ) -> None:
     """The call failed: the numbers wait until `retry_at`. `error` names the failure, never a number."""
-    async with db.write() as tx:
+    async with db.write(keys=_list(resource)) as tx:
         for chunk in _chunks(numbers):
             await tx.execute(
                 "UPDATE record_service_numbers SET next_attempt_at = ?, attempts = attempts + 1, error = ?"

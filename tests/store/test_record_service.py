@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import pytest
 
+from hub.db import connect
 from hub.store.record_service import (
     claim_due_numbers,
     count_sent,
@@ -89,3 +91,47 @@ async def test_a_resend_puts_every_number_back(hub: Harness) -> None:
     assert await claim_due_numbers(hub.db, resource=APPOINTMENTS, limit=10, now=now, lease=timedelta(0)) == []
     assert await request_resend(hub.db, actor="cli", now=now) == 1
     assert await claim_due_numbers(hub.db, resource=APPOINTMENTS, limit=10, now=now, lease=timedelta(0)) == numbers
+
+
+async def test_the_daily_pass_waits_for_no_patients_write(hub: Harness, backend: str) -> None:
+    # The pass reads every patient with an appointment: on PostgreSQL it locks its own list, not the hub, so a
+    # patient acting meanwhile is not held up (SQLite has one writer at a time).
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    patient = await hub.create_patient(nhs_number="9434765919")
+    await hub.create_appointment(patient_id=patient)
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def patients_write() -> None:
+        async with hub.db.write(patient=patient) as tx:
+            await tx.execute("UPDATE patients SET given_name = given_name WHERE id = ?", (patient,))
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(patients_write())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    try:
+        everyone = queue_all_numbers(hub.db, resource=APPOINTMENTS, adult_born_by=ADULT_BY, now=hub.clock.now())
+        assert await asyncio.wait_for(everyone, timeout=5) == 1
+    finally:
+        release.set()
+        await holder
+    assert await _queued(hub, APPOINTMENTS) == ["9434765919"]
+
+
+async def test_two_workers_claiming_at_once_take_each_number_once(hub: Harness) -> None:
+    # Each claim reads the due numbers and then holds them: the list's lock makes the two take turns.
+    for n in range(6):
+        patient = await hub.create_patient(nhs_number=f"94347659{n:02d}")
+        await hub.create_appointment(patient_id=patient)
+    await queue_new_numbers(hub.db, resource=APPOINTMENTS, adult_born_by=ADULT_BY, now=hub.clock.now())
+    other = await connect(hub.settings.database_url)
+    try:
+        lease = timedelta(minutes=5)
+        first, second = await asyncio.gather(
+            claim_due_numbers(hub.db, resource=APPOINTMENTS, limit=4, now=hub.clock.now(), lease=lease),
+            claim_due_numbers(other, resource=APPOINTMENTS, limit=4, now=hub.clock.now(), lease=lease),
+        )
+    finally:
+        await other.close()
+    assert sorted(first + second) == sorted(f"94347659{n:02d}" for n in range(6))
