@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.clock import to_db
-from hub.db import Row, Transaction
+from hub.db import Database, Row, Transaction
 from hub.links import patient_link
 from hub.rules.contacts import normalise_mobile
 from hub.rules.sending import RetryPolicy, backoff
@@ -74,28 +74,40 @@ def next_channel(channel: str, *, has_email: bool, can_post: bool) -> Channel | 
     return None
 
 
-async def apply_receipt(tx: Transaction, receipt: Receipt, *, settings: Settings, now: datetime) -> str:
-    """recorded | ignored | unknown | unsettled (we are mid-send: Notify should try again later)."""
-    if receipt.status not in DELIVERED | PERMANENT | TEMPORARY:
-        return "ignored"  # an in-between status such as "sending": only final answers matter here
-    message = await tx.fetch_one(
+async def receipt_patient(db: Database, receipt: Receipt) -> int | None:
+    """The patient of the message a receipt is about (None: no patient, or no such message), read before the
+    receipt's transaction: it locks that patient (hub.db.postgres), so on PostgreSQL an invitation run's receipts
+    hold up no other patient, while two receipts for one message, or a receipt and the patient's own change of
+    contact details, still take turns. The transaction reads the message again."""
+    message = await _message_of(db, receipt)
+    return int(message["patient_id"]) if message is not None and message["patient_id"] is not None else None
+
+
+async def _message_of(db: Database | Transaction, receipt: Receipt) -> Row | None:
+    """By Notify's id for the send; failing that, by our reference (the message id), when Notify answers before
+    our worker has recorded the send."""
+    message = await db.fetch_one(
         f"SELECT {_MESSAGE_COLUMNS} FROM outbox_messages WHERE notify_id = ? ORDER BY id DESC LIMIT 1",
         (receipt.notify_id,),
     )
     if message is None and receipt.reference and receipt.reference.isdigit() and len(receipt.reference) <= 18:
-        message = await tx.fetch_one(
+        message = await db.fetch_one(
             f"SELECT {_MESSAGE_COLUMNS} FROM outbox_messages WHERE id = ?", (int(receipt.reference),)
         )
-        if (
-            message is not None
-            and message["notify_id"] is None
-            and message["status"]
-            in (
-                MessageStatus.QUEUED,
-                MessageStatus.SENDING,
-            )
-        ):
-            return "unsettled"  # Notify answered before our worker recorded the send
+    return message
+
+
+async def apply_receipt(tx: Transaction, receipt: Receipt, *, settings: Settings, now: datetime) -> str:
+    """recorded | ignored | unknown | unsettled (we are mid-send: Notify should try again later)."""
+    if receipt.status not in DELIVERED | PERMANENT | TEMPORARY:
+        return "ignored"  # an in-between status such as "sending": only final answers matter here
+    message = await _message_of(tx, receipt)
+    if (
+        message is not None
+        and message["notify_id"] is None
+        and message["status"] in (MessageStatus.QUEUED, MessageStatus.SENDING)
+    ):
+        return "unsettled"  # Notify answered before our worker recorded the send (found by our reference)
     if message is None:
         return "unknown"
     # Only the answer to the current send of a message still out counts; anything else is a repeat, a late

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from hub.rules.text import text_problem
 from hub.rules.validation import parse_instant
-from hub.store.receipts import Inbound, Receipt, apply_receipt, record_inbound
+from hub.store.receipts import Inbound, Receipt, apply_receipt, receipt_patient, record_inbound
 from hub.web.common import hub_of
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,8 @@ async def status(request: Request) -> Response:
         receipt = _receipt(await _json(request))
     except _Refused as refused:
         return refused.response
-    async with hub.db.write() as tx:
+    # The message's patient's lock on PostgreSQL, not the hub's (the whole hub's when the message has none).
+    async with hub.db.write(patient=await receipt_patient(hub.db, receipt)) as tx:
         outcome = await apply_receipt(tx, receipt, settings=hub.settings, now=hub.clock.now())
     if outcome == "unknown":
         log.info("delivery receipt (%s) for a message we do not know: ignored", receipt.status)

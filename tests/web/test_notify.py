@@ -5,6 +5,7 @@ What a receipt or a text then changes (retries, fallbacks, STOP and START) is in
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -194,6 +195,58 @@ async def test_a_receipt_that_beats_the_worker_is_asked_for_again(hub: Harness) 
     async with hub.db.write() as tx:
         await tx.execute("UPDATE outbox_messages SET status = 'sent', notify_id = 'n-9' WHERE id = ?", (message_id,))
     assert (await send_status(hub, "n-9", "delivered", reference=str(message_id))).json() == {"outcome": "recorded"}
+
+
+async def test_a_receipt_waits_only_for_its_own_patients_write(hub: Harness, backend: str) -> None:
+    # An invitation run's receipts come back by the thousand: each locks its message's patient, not the hub, so
+    # on PostgreSQL another patient's write open meanwhile holds it up not at all (SQLite: one writer at a time).
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    mine, someone_else = await patient(hub), await patient(hub, email="other@example.com")
+    message_id = await sent_message(hub, patient_id=mine)
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(patient_id: int) -> None:
+        async with hub.db.write(patient=patient_id) as tx:
+            await tx.execute("UPDATE patients SET given_name = given_name WHERE id = ?", (patient_id,))
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold(someone_else))
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    try:
+        response = await asyncio.wait_for(send_status(hub, "n-1", "delivered"), timeout=5)
+        assert response.json() == {"outcome": "recorded"}
+    finally:
+        release.set()
+        await holder
+    # The same patient's own write is waited for: a repeat of the receipt then finds it recorded.
+    inside.clear()
+    release.clear()
+    holder = asyncio.create_task(hold(mine))
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    repeat = asyncio.create_task(send_status(hub, "n-1", "delivered"))
+    await asyncio.sleep(0.3)
+    assert not repeat.done()
+    release.set()
+    await holder
+    assert (await repeat).json() == {"outcome": "ignored"}
+    assert (await rows(hub, "SELECT delivery_status FROM outbox_messages WHERE id = ?", (message_id,))) == [
+        {"delivery_status": "delivered"}
+    ]
+
+
+async def test_two_copies_of_a_failure_at_once_send_one_fallback(hub: Harness) -> None:
+    # Notify retries a callback it had no answer to: two copies of a permanent failure arriving together make one
+    # email in place of the text, not two.
+    patient_id = await patient(hub, email="patient@example.com")
+    await sent_message(hub, patient_id=patient_id)
+    first, second = await asyncio.gather(
+        send_status(hub, "n-1", "permanent-failure"), send_status(hub, "n-1", "permanent-failure")
+    )
+    assert sorted(r.json()["outcome"] for r in (first, second)) == ["ignored", "recorded"]
+    fallbacks = await rows(hub, "SELECT channel FROM outbox_messages WHERE channel = 'email'")
+    assert fallbacks == [{"channel": "email"}]
 
 
 # Received texts.
