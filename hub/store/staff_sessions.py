@@ -1,4 +1,6 @@
-"""Server-side staff sessions: the cookie holds a random token, the table its keyed hash and the sign-in stage."""
+"""Server-side staff sessions: the cookie holds a random token, the table its keyed hash and the sign-in stage.
+Each write changes one session's rows (or adds one), so on PostgreSQL it takes no lock of the whole hub (`keys=()`,
+hub.db.postgres): agents opening pages all day hold up no patient."""
 
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ async def start_staff_session(
 ) -> str:
     """A new id at every stage change, so a token seen before sign-in is worth nothing after it."""
     token = new_token()
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:
         if replaces:
             await tx.execute(
                 "UPDATE staff_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
@@ -72,13 +74,13 @@ async def get_staff_session(
         await end_staff_session(db, secret=secret, token=token, at=now)
         return "expired"
     if state == "touch":
-        async with db.write() as tx:
+        async with db.write(keys=()) as tx:
             await tx.execute("UPDATE staff_sessions SET last_seen_at = ? WHERE id = ?", (to_db(now), sid))
     return StaffSession(sid, int(row["staff_id"]), StaffSessionStage(row["stage"]), row["pending_secret"])
 
 
 async def end_staff_session(db: Database, *, secret: str, token: str, at: datetime) -> None:
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:
         await tx.execute(
             "UPDATE staff_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
             (to_db(at), staff_session_id(secret, token[:100])),

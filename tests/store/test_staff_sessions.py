@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -79,3 +80,36 @@ async def test_signing_out_ends_the_session_and_a_made_up_token_finds_nothing(hu
     await end_staff_session(hub.db, secret=SECRET, token=token, at=hub.clock.now())
     assert await _get(hub, token) is None
     assert await _get(hub, "made-up") is None and await _get(hub, "x" * 10_000) is None
+
+
+async def test_an_agents_session_waits_for_no_patients_write(hub: Harness, backend: str) -> None:
+    # Agents open pages all day: starting, touching and ending a session change that session's row only, so on
+    # PostgreSQL none of them waits for a patient's write (SQLite has one writer at a time).
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    staff, patient = await hub.create_staff_user(), await hub.create_patient()
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def patients_write() -> None:
+        async with hub.db.write(patient=patient) as tx:
+            await tx.execute("UPDATE patients SET given_name = given_name WHERE id = ?", (patient,))
+            inside.set()
+            await release.wait()
+
+    async def a_day_at_the_desk() -> None:
+        start = start_staff_session(
+            hub.db, secret=SECRET, staff_id=staff, stage=StaffSessionStage.ACTIVE, at=hub.clock.now()
+        )
+        token = await start
+        hub.clock.advance(minutes=10)  # long enough since the last page for the session to be touched
+        assert isinstance(await _get(hub, token), StaffSession)
+        await end_staff_session(hub.db, secret=SECRET, token=token, at=hub.clock.now())
+        assert await _get(hub, token) is None
+
+    holder = asyncio.create_task(patients_write())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    try:
+        await asyncio.wait_for(a_day_at_the_desk(), timeout=5)
+    finally:
+        release.set()
+        await holder
