@@ -33,9 +33,7 @@ from hub.vocabulary import (
 
 # A chain is its kinds' common prefix. Compared by substr, not `LIKE ?`: SQLite prepares a statement with a LIKE
 # on a bound pattern afresh at every run (the pattern could change its plan), 5 to 30 times the statement's cost.
-_ESCALATION_CHAIN = ESCALATION_PREFIX
-_REMINDER_CHAIN = REMINDER_PREFIX
-_EVERY_CHAIN = ""
+_EVERY_CHAIN = ""  # every kind: "" is the prefix of all of them
 
 
 def schedule_from(settings: Settings) -> Schedule:
@@ -76,7 +74,7 @@ async def plan_reminders(
 
 
 async def _close_reminders(tx: Transaction, appointment_id: int, *, now: datetime) -> None:
-    await _close(tx, appointment_id, chain=_REMINDER_CHAIN, outcome="replanned", now=now)
+    await _close(tx, appointment_id, chain=REMINDER_PREFIX, outcome="replanned", now=now)
     await _cancel_queued(tx, appointment_id, kinds=(MessageKind.APPOINTMENT_REMINDER,))
 
 
@@ -94,7 +92,7 @@ async def plan_invitation(
     by one INSERT). `fresh`: the appointment was made in this transaction (see plan_reminders)."""
     if not fresh:
         await _close_reminders(tx, appointment_id, now=now)
-        await _close(tx, appointment_id, chain=_ESCALATION_CHAIN, outcome="replanned", now=now)
+        await _close(tx, appointment_id, chain=ESCALATION_PREFIX, outcome="replanned", now=now)
     schedule = schedule_from(settings)
     notices = reminder_notices(starts_at, now, schedule)
     # Opted out, or no mobile or email: the invitation itself went by post, so nothing escalates; nor when they
@@ -114,7 +112,7 @@ async def _cancel_queued(tx: Transaction, appointment_id: int, *, kinds: tuple[M
 
 async def stop_escalation(tx: Transaction, *, appointment_id: int, now: datetime) -> None:
     """The patient read the letter: the reminders and the posted copy stop at once, even those queued."""
-    await _close(tx, appointment_id, chain=_ESCALATION_CHAIN, outcome="opened", now=now)
+    await _close(tx, appointment_id, chain=ESCALATION_PREFIX, outcome="opened", now=now)
     await _cancel_queued(tx, appointment_id, kinds=(MessageKind.INVITATION_REMINDER, MessageKind.INVITATION_POST))
 
 
@@ -161,7 +159,7 @@ async def run_sweep(db: Database, *, settings: Settings, now: datetime, limit: i
 
 async def _superseded(tx: Transaction, notice: dict[str, Any], *, now: datetime) -> bool:
     """A later step of the same chain is due too (the worker was down): send only that one, not a burst."""
-    chain = _ESCALATION_CHAIN if notice["kind"].startswith(ESCALATION_PREFIX) else _REMINDER_CHAIN
+    chain = ESCALATION_PREFIX if notice["kind"].startswith(ESCALATION_PREFIX) else REMINDER_PREFIX
     later = await tx.fetch_one(
         "SELECT id FROM scheduled_notices WHERE appointment_id = ? AND done_at IS NULL AND substr(kind, 1, ?) = ?"
         " AND due_at > ? AND due_at <= ? LIMIT 1",
