@@ -23,7 +23,7 @@ async def create_login_attempt(
 ) -> tuple[str, str]:
     """A new attempt: the state (for the browser's cookie and the authorize request) and the nonce."""
     state, nonce = new_token(), new_token()
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:  # a row of its own
         await tx.execute(
             "INSERT INTO nhs_login_attempts (id, nonce, return_to, tracking_id, created_at) VALUES (?, ?, ?, ?, ?)",
             (_attempt_id(secret, state), nonce, return_to, tracking_id[:100], to_db(now)),
@@ -32,16 +32,17 @@ async def create_login_attempt(
 
 
 async def take_login_attempt(db: Database, *, secret: str, state: str, now: datetime) -> Row | None:
-    """The attempt, used up: a state works once, and for ten minutes."""
-    attempt_id = _attempt_id(secret, state)
-    async with db.write() as tx:
+    """The attempt, used up: a state works once, and for ten minutes. Used up by one conditional UPDATE, so that of
+    two callbacks with the same state at once (a double submit, a replay), one gets the attempt and the other
+    nothing, with no lock of the whole hub."""
+    async with db.write(keys=()) as tx:
         row = await tx.fetch_one(
-            "SELECT nonce, return_to, tracking_id, created_at FROM nhs_login_attempts WHERE id = ? AND used_at IS NULL",
-            (attempt_id,),
+            "UPDATE nhs_login_attempts SET used_at = ? WHERE id = ? AND used_at IS NULL"
+            " RETURNING nonce, return_to, tracking_id, created_at",
+            (to_db(now), _attempt_id(secret, state)),
         )
-        if row is None or now - from_db(row["created_at"]) >= ATTEMPT_LIFETIME:
-            return None
-        await tx.execute("UPDATE nhs_login_attempts SET used_at = ? WHERE id = ?", (to_db(now), attempt_id))
+    if row is None or now - from_db(row["created_at"]) >= ATTEMPT_LIFETIME:
+        return None
     return row
 
 
@@ -61,7 +62,7 @@ async def find_patient_for_nhs_login(
 
 
 async def start_nhs_login_session(db: Database, *, secret: str, patient_id: int, idle: timedelta, now: datetime) -> str:
-    async with db.write() as tx:
+    async with db.write(patient=patient_id) as tx:  # as a sign-in by code: that patient's session and audit
         token = await create_session(tx, secret=secret, patient_id=patient_id, at=now, idle=idle)
         await record_audit(
             tx,
@@ -77,7 +78,7 @@ async def start_nhs_login_session(db: Database, *, secret: str, patient_id: int,
 
 
 async def remove_old_login_attempts(db: Database, *, now: datetime) -> int:
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:  # attempts a day old: nobody else writes them
         return await tx.execute(
             "DELETE FROM nhs_login_attempts WHERE created_at < ?", (to_db(now - timedelta(days=1)),)
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import pytest
@@ -68,3 +69,58 @@ async def test_an_nhs_login_session_ends_after_its_own_idle_limit(hub: Harness) 
     )
     audit = await hub.db.fetch_all("SELECT action, detail FROM audit_events WHERE actor_id = ?", (str(patient),))
     assert audit == [{"action": "signed_in", "detail": "nhs_login"}]
+
+
+async def test_two_callbacks_with_one_state_at_once_use_it_once(hub: Harness) -> None:
+    # The first callback's use of the state is made, not yet committed, when the second arrives: once it commits,
+    # the second finds the state used.
+    state, _ = await create_login_attempt(hub.db, secret=SECRET, return_to="/", tracking_id="", now=hub.clock.now())
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def first_callback() -> None:
+        async with hub.db.write(keys=()) as tx:
+            await tx.execute(
+                "UPDATE nhs_login_attempts SET used_at = ? WHERE used_at IS NULL", ("2026-11-21T10:00:00.000000Z",)
+            )
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(first_callback())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    second = asyncio.create_task(take_login_attempt(hub.db, secret=SECRET, state=state, now=hub.clock.now()))
+    await asyncio.sleep(0.2)
+    release.set()
+    await holder
+    assert await asyncio.wait_for(second, timeout=10) is None
+
+
+async def test_an_nhs_login_waits_for_no_other_patients_write(hub: Harness, backend: str) -> None:
+    # The NHS App's patients sign in in crowds too: the attempt, its use and the new session lock that patient
+    # at most, so on PostgreSQL another patient's write open meanwhile holds none of it up.
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    patient, someone_else = await hub.create_patient(nhs_number=NHS), await hub.create_patient()
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def their_write() -> None:
+        async with hub.db.write(patient=someone_else) as tx:
+            await tx.execute("UPDATE patients SET given_name = given_name WHERE id = ?", (someone_else,))
+            inside.set()
+            await release.wait()
+
+    async def sign_in() -> str:
+        now = hub.clock.now()
+        state, _ = await create_login_attempt(hub.db, secret=SECRET, return_to="/", tracking_id="", now=now)
+        assert await take_login_attempt(hub.db, secret=SECRET, state=state, now=now) is not None
+        return await start_nhs_login_session(
+            hub.db, secret=SECRET, patient_id=patient, idle=timedelta(minutes=10), now=now
+        )
+
+    holder = asyncio.create_task(their_write())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    try:
+        token = await asyncio.wait_for(sign_in(), timeout=5)
+    finally:
+        release.set()
+        await holder
+    assert await get_live_session(hub.db, secret=SECRET, token=token, now=hub.clock.now(), policy=POLICY) is not None

@@ -153,7 +153,7 @@ async def callback(request: Request) -> Response:
         return _problem(request, "no_match")
     previous = request.cookies.get(cookie_name(request, SESSION_COOKIE))
     if previous:
-        async with hub.db.write() as tx:
+        async with hub.db.write(keys=()) as tx:  # one session's row, by a conditional UPDATE
             await end_session(tx, secret=hub.settings.secret_key, token=previous, at=hub.clock.now())
     token = await start_nhs_login_session(
         hub.db,
@@ -213,7 +213,7 @@ async def signed_out(request: Request) -> Response:
     hub = hub_of(request)
     token = request.cookies.get(cookie_name(request, SESSION_COOKIE))
     if token:
-        async with hub.db.write() as tx:
+        async with hub.db.write(keys=()) as tx:  # one session's row, by a conditional UPDATE
             await end_session(tx, secret=hub.settings.secret_key, token=token, at=hub.clock.now())
     response = render(request, "views/patient/nhs_login_signed_out.html")
     delete_cookie(response, request, SESSION_COOKIE)
