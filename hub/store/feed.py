@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.clock import to_db
-from hub.db import Row, Transaction
+from hub.db import Database, Row, Transaction
 from hub.links import new_link_id
 from hub.rules.appointments import Facts
 from hub.rules.feed import new_verification_code, source_hash
@@ -31,6 +31,39 @@ MERGED = {
     "field": "patient_ref",
     "message": "was merged into another patient's record (HL7 ADT^A40): use the surviving record's reference",
 }
+
+
+@dataclass(frozen=True)
+class Locks:
+    """What a hospital record about one patient locks on PostgreSQL (hub.db.postgres), in place of the whole hub:
+    the patient, when the record exists (so the patient's own confirm, cancel or choice of contact and the hospital's
+    update take turns, as the lifecycle needs), and a key per reference it may create (the patient's, the
+    appointment's), so that two records making the same row take turns and the second finds the first's."""
+
+    patient: int | None
+    keys: tuple[str, ...]
+
+
+async def feed_locks(
+    db: Database, organisation_id: int, patient_ref: str, *, appointment_ref: str | None = None
+) -> Locks:
+    """Read before the record's transaction, which takes them; the upsert reads everything again inside it. A
+    patient made meanwhile is new (nobody has signed in as them yet), and is covered by the reference's key."""
+    row = await db.fetch_one(
+        "SELECT id FROM patients WHERE organisation_id = ? AND mrn = ?", (organisation_id, patient_ref)
+    )
+    keys = [patient_ref_key(organisation_id, patient_ref)]
+    if appointment_ref is not None:
+        keys.append(appointment_ref_key(organisation_id, appointment_ref))
+    return Locks(int(row["id"]) if row is not None else None, tuple(keys))
+
+
+def patient_ref_key(organisation_id: int, ref: str) -> str:
+    return f"patient_ref:{organisation_id}:{ref}"
+
+
+def appointment_ref_key(organisation_id: int, ref: str) -> str:
+    return f"appointment_ref:{organisation_id}:{ref}"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from hub.rules.validation import Errors
 from hub.store.api_keys import ApiKey, get_api_key
 from hub.store.audit import record_audit
 from hub.store.events import list_events
-from hub.store.feed import Applied, put_site_map, upsert_appointment, upsert_patient, upsert_site
+from hub.store.feed import Applied, feed_locks, put_site_map, upsert_appointment, upsert_patient, upsert_site
 from hub.store.letters import upsert_letter
 from hub.store.nhs_app import set_nhs_app_excluded
 from hub.store.slots import upsert_slot, withdraw_slot
@@ -111,7 +111,7 @@ async def _audit_call(tx: Transaction, hub: Hub, key: ApiKey, action: AuditActio
 
 async def _audited(request: Request, key: ApiKey, action: AuditAction, ref: str, detail: str) -> None:
     hub = hub_of(request)
-    async with hub.db.write() as tx:
+    async with hub.db.write(keys=()) as tx:  # an audit row appended: no lock of the whole hub
         await _audit_call(tx, hub, key, action, ref, detail)
 
 
@@ -202,7 +202,8 @@ async def put_patient(request: Request) -> Response:
     errors = check_ref("patient_ref", ref) + errors
     if patient is None or errors:
         return await _reject(request, key, "put_patient", ref, errors)
-    async with hub.db.write() as tx:
+    locks = await feed_locks(hub.db, key.organisation_id, ref)
+    async with hub.db.write(patient=locks.patient, keys=locks.keys) as tx:
         applied = await upsert_patient(
             tx,
             organisation_id=key.organisation_id,
@@ -232,7 +233,8 @@ async def put_appointment(request: Request) -> Response:
     errors = check_ref("appointment_ref", ref) + errors
     if appointment is None or errors:
         return await _reject(request, key, "put_appointment", ref, errors)
-    async with hub.db.write() as tx:
+    locks = await feed_locks(hub.db, key.organisation_id, appointment.patient_ref, appointment_ref=ref)
+    async with hub.db.write(patient=locks.patient, keys=locks.keys) as tx:
         applied = await upsert_appointment(
             tx,
             organisation_id=key.organisation_id,
