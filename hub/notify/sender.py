@@ -117,7 +117,9 @@ async def record_outcomes(
     PostgreSQL the results take no lock of the whole hub: an invitation run's sends never hold up patients' sign-ins
     (hub.db.postgres)."""
     async with db.write(keys=()) as tx:
-        for outcome in outcomes:
+        # In channel order: two workers both told of a daily limit upsert the channels' holds in one order, and so
+        # never wait for each other in a circle.
+        for outcome in sorted(outcomes, key=lambda o: (o.claimed.message.channel, o.claimed.id)):
             await _record(tx, outcome, now=now, policy=policy, rng=rng)
 
 

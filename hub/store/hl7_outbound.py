@@ -7,8 +7,9 @@ next worker sends the same event again, with the same control id, and the PAS's 
 
 Every write here but the cursor's making changes the organisation's cursor row by a conditional UPDATE fenced by the
 claim (and appends deliveries, tasks and audit), so on PostgreSQL it takes no lock of the whole hub (`keys=()`, see
-hub.db.postgres): the answers to a burst of patients' confirmations hold none of them up. Two workers claiming at
-once both read the same claim count; the UPDATE of the one that is second finds it moved and takes nothing."""
+hub.db.postgres): the answers to a burst of patients' confirmations hold none of them up. A claim reads the cursor
+and then takes it by an UPDATE that holds only if nothing changed since the read: of two workers claiming at once,
+the second takes nothing, and a claim never takes over a lease its holder renewed meanwhile."""
 
 from __future__ import annotations
 
@@ -77,11 +78,24 @@ async def claim_cursor(
         if row["next_attempt_at"] is not None and from_db(row["next_attempt_at"]) > now:
             return None
         token = int(row["claims"]) + 1
+        # Only if nothing changed since the read: not claimed by another, and not moved on, renewed or put off by
+        # the holder whose lease had just lapsed (it may still be recording: its answer renews the lease).
         taken = await tx.execute(
-            "UPDATE hl7_outbound SET claims = ?, claimed_until = ? WHERE organisation_id = ? AND claims = ?",
-            (token, to_db(now + lease), organisation_id, row["claims"]),
+            "UPDATE hl7_outbound SET claims = ?, claimed_until = ? WHERE organisation_id = ? AND claims = ?"
+            " AND last_event_id = ? AND attempts = ? AND (claimed_until IS NULL OR claimed_until <= ?)"
+            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
+            (
+                token,
+                to_db(now + lease),
+                organisation_id,
+                row["claims"],
+                row["last_event_id"],
+                row["attempts"],
+                to_db(now),
+                to_db(now),
+            ),
         )
-        if taken != 1:  # another worker claimed it since the read
+        if taken != 1:
             return None
     return token, int(row["last_event_id"]), int(row["attempts"])
 

@@ -97,8 +97,11 @@ async def _message_of(db: Database | Transaction, receipt: Receipt) -> Row | Non
     return message
 
 
-async def apply_receipt(tx: Transaction, receipt: Receipt, *, settings: Settings, now: datetime) -> str:
-    """recorded | ignored | unknown | unsettled (we are mid-send: Notify should try again later)."""
+async def apply_receipt(
+    tx: Transaction, receipt: Receipt, *, settings: Settings, now: datetime, locked: int | None = None
+) -> str:
+    """recorded | ignored | unknown | unsettled (we are mid-send, or the message changed hands: Notify should try
+    again later). `locked`: the patient whose lock the transaction holds (receipt_patient's answer)."""
     if receipt.status not in DELIVERED | PERMANENT | TEMPORARY:
         return "ignored"  # an in-between status such as "sending": only final answers matter here
     message = await _message_of(tx, receipt)
@@ -108,6 +111,10 @@ async def apply_receipt(tx: Transaction, receipt: Receipt, *, settings: Settings
         and message["status"] in (MessageStatus.QUEUED, MessageStatus.SENDING)
     ):
         return "unsettled"  # Notify answered before our worker recorded the send (found by our reference)
+    if message is not None and locked is not None and message["patient_id"] != locked:
+        # A merge moved the message to another patient since it was read: acting now would be under the wrong
+        # patient's lock (two copies of the receipt could both act). The next try locks the right one.
+        return "unsettled"
     if message is None:
         return "unknown"
     # Only the answer to the current send of a message still out counts; anything else is a repeat, a late

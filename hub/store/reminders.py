@@ -135,7 +135,9 @@ _CLAIM = (
 
 
 async def run_sweep(db: Database, *, settings: Settings, now: datetime, limit: int = 500) -> int:
-    """Acts on up to `limit` due notices; returns how many it handled (not those another sweep took first).
+    """Acts on up to `limit` due notices; returns how many were due when it read them, those another sweep took
+    first included: the worker sweeps again while this is the whole limit (two workers that split a backlog
+    between them both go on until it is done, rather than each stopping at its share).
 
     On PostgreSQL a chunk of notices is one transaction holding its patients' locks (hub.db.postgres), not the
     lock of the whole hub: a sweep of hundreds of reminders waits for, and holds up, only the patients it writes
@@ -143,7 +145,6 @@ async def run_sweep(db: Database, *, settings: Settings, now: datetime, limit: i
     before: a patient's cancel either commits first (and the sweep, finding it, sends nothing) or waits for it."""
     schedule = schedule_from(settings)
     due = await db.fetch_all(DUE_NOTICES_SQL, (to_db(now), limit))
-    handled = 0
     for start in range(0, len(due), SWEEP_CHUNK):
         chunk = due[start : start + SWEEP_CHUNK]
         patients = sorted({n["patient_id"] for n in chunk if n["patient_id"] is not None})
@@ -153,8 +154,7 @@ async def run_sweep(db: Database, *, settings: Settings, now: datetime, limit: i
                 if await tx.execute(_CLAIM, (to_db(now), notice["id"], notice["patient_id"] or 0)):
                     outcome = await _act(tx, notice, settings=settings, schedule=schedule, now=now)
                     await tx.execute("UPDATE scheduled_notices SET outcome = ? WHERE id = ?", (outcome, notice["id"]))
-                    handled += 1
-    return handled
+    return len(due)
 
 
 async def _superseded(tx: Transaction, notice: dict[str, Any], *, now: datetime) -> bool:

@@ -6,7 +6,8 @@ most of it setting up; an 8 KB window and memory level 5 give the same size for 
 2,225) in 28. And a page, the common case, is answered in one body message: its headers are read and rewritten
 here in one pass over the list, where Starlette's responder built header objects and normalised its content-type
 list again for every request (about 30 microseconds of a list page's 65 for compression). Anything else (a
-streamed body, a 206, an excluded type) goes through Starlette's responder as before. A page larger than the
+streamed body, a 206, an excluded type, a body large enough to be compressed on a thread, such as the console's
+CSV export) goes through Starlette's responder as before. A page larger than the
 window compresses a little less well; static files are not affected (they are compressed once, at level 9, by
 hub.web.static.CachedStatic).
 """
@@ -77,6 +78,7 @@ class _OneBody:
             self._start is not None
             and message["type"] == "http.response.body"
             and not message.get("more_body", False)
+            and len(message.get("body", b"")) < self._middleware.thread_minimum_size  # larger: on a thread, as before
             and self._compressible(self._start)
         ):
             await self._one_body(self._start, message)

@@ -45,8 +45,9 @@ async def status(request: Request) -> Response:
     except _Refused as refused:
         return refused.response
     # The message's patient's lock on PostgreSQL, not the hub's (the whole hub's when the message has none).
-    async with hub.db.write(patient=await receipt_patient(hub.db, receipt)) as tx:
-        outcome = await apply_receipt(tx, receipt, settings=hub.settings, now=hub.clock.now())
+    patient = await receipt_patient(hub.db, receipt)
+    async with hub.db.write(patient=patient) as tx:
+        outcome = await apply_receipt(tx, receipt, settings=hub.settings, now=hub.clock.now(), locked=patient)
     if outcome == "unknown":
         log.info("delivery receipt (%s) for a message we do not know: ignored", receipt.status)
     if outcome == "unsettled":

@@ -527,7 +527,8 @@ async def test_two_workers_told_of_the_daily_limit_at_once_both_record_the_hold(
             rng=random.Random(1),
         )
     )
-    await asyncio.sleep(0.2)  # on PostgreSQL the second worker is now waiting for the first's row
+    await asyncio.sleep(0.3)
+    assert not told.done()  # the second worker waits for the first's row
     release.set()
     await holder
     await asyncio.wait_for(told, timeout=10)

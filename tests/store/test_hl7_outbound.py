@@ -138,7 +138,8 @@ async def test_a_claim_taken_while_another_was_being_made_gets_nothing(make_hub:
     holder = asyncio.create_task(other_worker())
     await asyncio.wait_for(inside.wait(), timeout=10)
     claiming = asyncio.create_task(store.claim_cursor(hub.db, org, now=now, lease=LEASE))
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.3)
+    assert not claiming.done()  # waiting for the other's row
     release.set()
     await holder
     assert await asyncio.wait_for(claiming, timeout=10) is None
@@ -187,3 +188,34 @@ async def test_sending_to_the_pas_waits_for_no_patients_write(make_hub: MakeHub,
         await holder
     assert await hub.db.fetch_all("SELECT ack_code FROM hl7_deliveries") == [{"ack_code": "AE"}]
     assert len(await hub.db.fetch_all("SELECT id FROM tasks WHERE kind = 'hl7_refused'")) == 1
+
+
+async def test_a_claim_never_takes_over_a_lease_renewed_since_its_read(make_hub: MakeHub) -> None:
+    # The holder's lease had just lapsed when another worker read the cursor; the holder, still at work, records
+    # the PAS's answer (cursor moved on, lease renewed) before the other's claim is written: the claim takes nothing,
+    # where it would have started again from the old cursor and sent the answered event twice.
+    hub, org = await _trust(make_hub)
+    event_id = await _confirmed(hub, org, "A1")
+    now = hub.clock.now()
+    holder_claim = await store.claim_cursor(hub.db, org, now=now - LEASE * 2, lease=LEASE)  # lapsed by now
+    assert holder_claim is not None
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def holder_records() -> None:  # as record_answer does, up to its commit
+        async with hub.db.write(keys=()) as tx:
+            await tx.execute(
+                "UPDATE hl7_outbound SET last_event_id = ?, claimed_until = ? WHERE organisation_id = ?",
+                (event_id, to_db(now + LEASE), org),
+            )
+            inside.set()
+            await release.wait()
+
+    holding = asyncio.create_task(holder_records())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    claiming = asyncio.create_task(store.claim_cursor(hub.db, org, now=now, lease=LEASE))
+    await asyncio.sleep(0.3)
+    assert not claiming.done()  # waiting for the holder's row
+    release.set()
+    await holding
+    assert await asyncio.wait_for(claiming, timeout=10) is None
+    assert await store.holds(hub.db, org, holder_claim[0], until=now)

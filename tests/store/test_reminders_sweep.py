@@ -75,22 +75,60 @@ async def test_the_sweep_takes_at_most_its_limit(hub: Harness) -> None:
     assert handled == [4, 4, 2, 0]
 
 
-async def test_two_sweeps_at_once_never_queue_a_notice_twice(hub: Harness) -> None:
-    await _due_notices(hub, due=60, future=100)
+async def test_two_workers_sweeping_a_backlog_at_once_queue_each_notice_once_and_finish_it(hub: Harness) -> None:
+    # Twelve patients' reminders, due at once (a morning's wave): two workers sweep as the worker does, again and
+    # again while a sweep finds its whole limit due. Their reads overlap (each reads before the other's writes are
+    # done), each notice is taken by one of them, and neither stops while notices are left.
+    for _ in range(12):
+        await _due_notices(hub, due=25, future=5)
     other: Database = await connect(hub.settings.database_url)
+
+    async def worker(db: Database) -> int:
+        rounds = 1
+        while await run_sweep(db, settings=hub.settings, now=hub.clock.now(), limit=120) == 120:
+            rounds += 1
+        return rounds
+
     try:
-        # Both read the same 60 due notices before either writes: each notice is taken by one of them.
-        mine, theirs = await asyncio.gather(
-            run_sweep(hub.db, settings=hub.settings, now=hub.clock.now(), limit=60),
-            run_sweep(other, settings=hub.settings, now=hub.clock.now(), limit=60),
-        )
+        await asyncio.gather(worker(hub.db), worker(other))
     finally:
         await other.close()
-    assert mine + theirs == 60
+    pending = await hub.db.fetch_one(
+        "SELECT COUNT(*) AS n FROM scheduled_notices WHERE done_at IS NULL AND due_at <= ?", (to_db(hub.clock.now()),)
+    )
+    assert pending == {"n": 0}
     reminders = await messages(hub, "appointment_reminder")
-    assert len(reminders) == 60
     outcomes = await hub.db.fetch_all("SELECT outcome FROM scheduled_notices WHERE done_at IS NOT NULL")
     assert sorted(o["outcome"] for o in outcomes) == sorted(f"queued {m['id']}" for m in reminders)
+    assert len(reminders) == 12 * 25
+
+
+async def test_a_sweep_that_finds_some_notices_taken_still_reports_its_whole_read(hub: Harness) -> None:
+    # The worker sweeps again while a sweep finds its whole limit due. Another worker took some of what this one
+    # read while it waited for the patient: it still reports all it read, so that both go on with the backlog
+    # rather than each stopping at its share.
+    appointment_id = await _due_notices(hub, due=10, future=0)
+    patient_id = await _patient_of(hub, appointment_id)
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def other_worker() -> None:  # holds the patient, as another sweep's chunk does, and takes four
+        async with hub.db.write(patient=patient_id) as tx:
+            await tx.execute(
+                "UPDATE scheduled_notices SET done_at = ?, outcome = 'skip:other' WHERE id IN"
+                " (SELECT id FROM scheduled_notices WHERE done_at IS NULL ORDER BY id LIMIT 4)",
+                (to_db(hub.clock.now()),),
+            )
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(other_worker())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    sweeping = asyncio.create_task(run_sweep(hub.db, settings=hub.settings, now=hub.clock.now(), limit=10))
+    await asyncio.sleep(0.3)
+    release.set()
+    await holder
+    assert await asyncio.wait_for(sweeping, timeout=10) == 10
+    assert len(await messages(hub, "appointment_reminder")) == 6
 
 
 async def _patient_of(hub: Harness, appointment_id: int) -> int:
@@ -166,11 +204,13 @@ async def test_a_notice_whose_appointment_moved_to_another_patient_is_left_for_t
     holder = asyncio.create_task(move())
     await asyncio.wait_for(inside.wait(), timeout=10)
     sweeping = asyncio.create_task(sweep(hub))  # reads the notice as the first patient's, then waits for them
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.3)
     release.set()
     await holder
-    assert await asyncio.wait_for(sweeping, timeout=10) == 0
+    await asyncio.wait_for(sweeping, timeout=10)
     assert await messages(hub) == []
+    [notice] = await hub.db.fetch_all("SELECT done_at FROM scheduled_notices WHERE due_at <= ?", (to_db(T0),))
+    assert notice["done_at"] is None  # still due
     assert await sweep(hub) == 1  # the next sweep reads the new patient and acts
     [reminder] = await messages(hub, "appointment_reminder")
     assert reminder["patient_id"] == other_patient

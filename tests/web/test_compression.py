@@ -51,7 +51,11 @@ def _app() -> Starlette:
     async def grpc(request: Request) -> Response:
         return Response(PAGE, media_type="application/grpc+proto")
 
+    async def export(request: Request) -> Response:  # past Starlette's 128 KiB: compressed on a thread
+        return Response(PAGE * 12, media_type="text/csv")
+
     handlers = {"/": page, "/s": small, "/c": stream, "/e": encoded, "/v": varies, "/p": partial, "/i": picture}
+    handlers["/x"] = export
     routes = [Route(path, handler) for path, handler in (handlers | {"/g": grpc}).items()]
     return Starlette(routes=routes, middleware=[Middleware(PageGZipMiddleware, minimum_size=500, compresslevel=1)])
 
@@ -101,3 +105,9 @@ async def test_partial_content_and_excluded_types_are_sent_as_they_are(path: str
     response = await _get(path)
     assert "content-encoding" not in response.headers
     assert response.content == PAGE and response.headers["content-length"] == str(len(PAGE))
+
+
+async def test_a_large_body_is_compressed_whole() -> None:
+    response = await _get("/x")
+    assert response.headers["content-encoding"] == "gzip" and response.content == PAGE * 12
+    assert response.headers.get_list("content-length") == [response.headers["content-length"]]

@@ -236,6 +236,33 @@ async def test_a_receipt_waits_only_for_its_own_patients_write(hub: Harness, bac
     ]
 
 
+async def test_a_receipt_for_a_message_moved_to_another_patient_meanwhile_is_asked_for_again(hub: Harness) -> None:
+    # The receipt reads the message's patient, then waits for that patient's lock; a merge (HL7 A40) moves the
+    # message to the surviving patient meanwhile. It does not act under the wrong patient's lock: Notify is asked
+    # to try again, and the next try locks the right patient.
+    merged, surviving = await patient(hub), await patient(hub, email="survivor@example.com")
+    message_id = await sent_message(hub, patient_id=merged)
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def merge() -> None:
+        async with hub.db.write(patient=merged) as tx:
+            await tx.execute("UPDATE outbox_messages SET patient_id = ? WHERE id = ?", (surviving, message_id))
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(merge())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    answer = asyncio.create_task(send_status(hub, "n-1", "permanent-failure"))
+    await asyncio.sleep(0.3)
+    release.set()
+    await holder
+    first = await asyncio.wait_for(answer, timeout=10)
+    assert first.status_code == 503 and first.headers["retry-after"] == "300"
+    assert (await send_status(hub, "n-1", "permanent-failure")).json() == {"outcome": "recorded"}
+    fallbacks = await rows(hub, "SELECT patient_id FROM outbox_messages WHERE channel = 'email'")
+    assert fallbacks == [{"patient_id": surviving}]
+
+
 async def test_two_copies_of_a_failure_at_once_send_one_fallback(hub: Harness) -> None:
     # Notify retries a callback it had no answer to: two copies of a permanent failure arriving together make one
     # email in place of the text, not two.
