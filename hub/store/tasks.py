@@ -104,8 +104,9 @@ async def get_task(
 
 async def claim_task(db: Database, *, task_id: int, staff_id: int, now: datetime, policy: QueuePolicy) -> bool:
     """One conditional UPDATE: it wins only if nobody holds the task (or their claim lapsed), so two agents
-    pressing Claim together cannot both hold it."""
-    async with db.write() as tx:
+    pressing Claim together cannot both hold it (the second waits for the first's row, then finds it held). It takes
+    no lock of the whole hub (`keys=()`, hub.db.postgres): agents working the queue hold up no patient."""
+    async with db.write(keys=()) as tx:
         won = await tx.execute(
             "UPDATE tasks SET status = ?, claimed_by = ?, claimed_until = ? WHERE id = ?"
             " AND status != ? AND (status = ? OR claimed_by = ? OR claimed_until <= ?)",
@@ -148,7 +149,7 @@ async def claim_next_task(
 
 
 async def release_task(db: Database, *, task_id: int, staff_id: int, now: datetime) -> bool:
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:  # one conditional UPDATE of the agent's own claim, and its audit row
         done = await tx.execute(
             "UPDATE tasks SET status = ?, claimed_by = NULL, claimed_until = NULL"
             " WHERE id = ? AND status = ? AND claimed_by = ?",

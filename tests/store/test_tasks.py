@@ -113,3 +113,33 @@ async def test_a_task_from_elsewhere_in_the_hub_keeps_its_source_and_a_reason_of
     )
     row = await hub.db.fetch_one("SELECT source_id FROM tasks")
     assert row == {"source_id": 42}
+
+
+async def test_claiming_and_releasing_a_task_wait_for_no_patients_write(hub: Harness, backend: str) -> None:
+    # Agents work the queue all day: a claim and a release are one conditional UPDATE each, so on PostgreSQL they
+    # wait for no patient (SQLite has one writer at a time).
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    patient = await hub.create_patient()
+    task_id = await hub.create_task(patient_id=patient)
+    staff = await hub.create_staff_user()
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def patients_write() -> None:
+        async with hub.db.write(patient=patient) as tx:
+            await tx.execute("UPDATE patients SET given_name = given_name WHERE id = ?", (patient,))
+            inside.set()
+            await release.wait()
+
+    async def claim_and_release() -> bool:
+        now = hub.clock.now()
+        claimed = await claim_task(hub.db, task_id=task_id, staff_id=staff, now=now, policy=QUEUE)
+        return claimed and await release_task(hub.db, task_id=task_id, staff_id=staff, now=now)
+
+    holder = asyncio.create_task(patients_write())
+    await asyncio.wait_for(inside.wait(), timeout=10)
+    try:
+        assert await asyncio.wait_for(claim_and_release(), timeout=5)
+    finally:
+        release.set()
+        await holder
