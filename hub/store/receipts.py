@@ -318,19 +318,17 @@ async def _opt_in(tx: Transaction, patients: list[Row], mobile: str, *, settings
 async def reroute_waiting(
     tx: Transaction, patient_id: int, channel: Channel, *, settings: Settings, now: datetime, why: str
 ) -> None:
-    """Messages waiting to go by a channel the patient has just stopped: sent another way instead."""
+    """Messages waiting to go by a channel the patient has just stopped: sent another way instead. Withdrawn in one
+    conditional UPDATE, as `announce` withdraws: a message a worker has claimed meanwhile (and may be sending) is
+    left to its claim, never marked cancelled under it and replaced, which sent it twice."""
     patient = await _patient(tx, patient_id)
     assert patient is not None
     waiting = await tx.fetch_all(
-        f"SELECT {_MESSAGE_COLUMNS} FROM outbox_messages WHERE patient_id = ? AND channel = ? AND lane = ?"
-        " AND status = ? ORDER BY id",
-        (patient_id, channel, Lane.BULK, MessageStatus.QUEUED),
+        "UPDATE outbox_messages SET status = ?, error = ? WHERE patient_id = ? AND channel = ? AND lane = ?"
+        f" AND status = ? RETURNING {_MESSAGE_COLUMNS}",
+        (MessageStatus.CANCELLED, why, patient_id, channel, Lane.BULK, MessageStatus.QUEUED),
     )
-    for message in waiting:
-        await tx.execute(
-            "UPDATE outbox_messages SET status = ?, error = ? WHERE id = ?",
-            (MessageStatus.CANCELLED, why, message["id"]),
-        )
+    for message in sorted(waiting, key=lambda m: int(m["id"])):
         await _audit(tx, now, AuditAction.NOTIFICATION_CANCELLED, RecordType.MESSAGE, message["id"], why)
         await _replace(tx, message, patient, settings=settings, now=now, why=why)
 

@@ -5,17 +5,21 @@ What the callbacks themselves accept and refuse (the token, malformed bodies) is
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable
 from datetime import timedelta
 
 import pytest
 
 from hub.clock import from_db, to_db
+from hub.db import Transaction
 from hub.notify.dev import DevNotifier
 from hub.notify.sender import SendPolicy, drain_once
 from hub.store.receipts import next_channel
 from tests.conftest import MakeHub
 from tests.harness import Harness
+from tests.holding import held_write
 from tests.notify_callbacks import (
     CALLBACKS,
     MOBILE,
@@ -376,6 +380,28 @@ async def test_stop_sends_texts_still_waiting_another_way(hub: Harness) -> None:
     queued = await rows(hub, "SELECT kind, channel, recipient FROM outbox_messages WHERE status = 'queued'")
     assert sorted(q["kind"] for q in queued) == ["invitation", "sms_opt_out_confirmation"]
     assert {q["channel"] for q in queued} == {"email"}
+
+
+async def test_stop_leaves_a_text_a_worker_has_claimed_meanwhile_to_its_claim(hub: Harness) -> None:
+    # A worker claims the waiting text (its own lock, not the write lock) while STOP is being recorded: STOP's
+    # withdrawal waits for that row and then finds it no longer waiting. It is not marked cancelled under the
+    # worker's claim and sent again by email: the text goes, as it was already going, and nothing goes twice.
+    patient_id = await patient(hub, email="margaret@example.com")
+    waiting = await hub.create_message(recipient=MOBILE, personalisation={"link": "x"}, patient_id=patient_id)
+
+    def worker_claims(tx: Transaction) -> Awaitable[int]:
+        return tx.execute(
+            "UPDATE outbox_messages SET status = 'sending', claims = claims + 1, claimed_until = ? WHERE id = ?",
+            (to_db(hub.clock.now() + timedelta(minutes=5)), waiting),
+        )
+
+    async with held_write(hub.db, lock="outbox", doing=worker_claims):
+        stop = asyncio.create_task(post(hub, "inbound", text("STOP")))
+        await asyncio.sleep(0.3)
+    await asyncio.wait_for(stop, timeout=10)
+    assert (await message(hub, waiting))["status"] == "sending"
+    queued = await rows(hub, "SELECT kind FROM outbox_messages WHERE status = 'queued' AND channel = 'email'")
+    assert [q["kind"] for q in queued] == ["sms_opt_out_confirmation"]
 
 
 async def test_other_texts_are_kept_for_the_booking_centre(hub: Harness) -> None:
