@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,29 +35,34 @@ MERGED = {
 }
 
 
-@dataclass(frozen=True)
-class Locks:
-    """What a hospital record about one patient locks on PostgreSQL (hub.db.postgres), in place of the whole hub:
-    the patient, when the record exists (so the patient's own confirm, cancel or choice of contact and the hospital's
-    update take turns, as the lifecycle needs), and a key per reference it may create (the patient's, the
-    appointment's), so that two records making the same row take turns and the second finds the first's."""
-
-    patient: int | None
-    keys: tuple[str, ...]
-
-
-async def feed_locks(
+@asynccontextmanager
+async def feed_write(
     db: Database, organisation_id: int, patient_ref: str, *, appointment_ref: str | None = None
-) -> Locks:
-    """Read before the record's transaction, which takes them; the upsert reads everything again inside it. A
-    patient made meanwhile is new (nobody has signed in as them yet), and is covered by the reference's key."""
-    row = await db.fetch_one(
-        "SELECT id FROM patients WHERE organisation_id = ? AND mrn = ?", (organisation_id, patient_ref)
-    )
+) -> AsyncIterator[Transaction]:
+    """The transaction for a hospital record about one patient. On PostgreSQL (hub.db.postgres) it locks, in place
+    of the whole hub, the patient when the record exists (so the patient's own confirm, cancel or choice of contact
+    and the hospital's update take turns, as the lifecycle needs) and a key per reference the record may create
+    (the patient's, the appointment's: two records making one row take turns, and the second finds the first's).
+
+    The patient is read before the transaction, to know what to lock, and again inside it: when HL7 or a CSV import
+    made the patient in between, the first transaction ends unused and the record is written under the lock of the
+    whole hub instead (rare; taking the patient's lock inside the transaction, after the keys, could deadlock with
+    another record about the same patient)."""
+    before = await _patient_id(db, organisation_id, patient_ref)
     keys = [patient_ref_key(organisation_id, patient_ref)]
     if appointment_ref is not None:
         keys.append(appointment_ref_key(organisation_id, appointment_ref))
-    return Locks(int(row["id"]) if row is not None else None, tuple(keys))
+    async with db.write(patient=before, keys=keys) as tx:
+        if await _patient_id(tx, organisation_id, patient_ref) == before:
+            yield tx
+            return
+    async with db.write() as tx:
+        yield tx
+
+
+async def _patient_id(db: Database | Transaction, organisation_id: int, ref: str) -> int | None:
+    row = await db.fetch_one("SELECT id FROM patients WHERE organisation_id = ? AND mrn = ?", (organisation_id, ref))
+    return int(row["id"]) if row is not None else None
 
 
 def patient_ref_key(organisation_id: int, ref: str) -> str:

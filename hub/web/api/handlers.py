@@ -24,7 +24,7 @@ from hub.rules.validation import Errors
 from hub.store.api_keys import ApiKey, get_api_key
 from hub.store.audit import record_audit
 from hub.store.events import list_events
-from hub.store.feed import Applied, feed_locks, put_site_map, upsert_appointment, upsert_patient, upsert_site
+from hub.store.feed import Applied, feed_write, put_site_map, upsert_appointment, upsert_patient, upsert_site
 from hub.store.letters import upsert_letter
 from hub.store.nhs_app import set_nhs_app_excluded
 from hub.store.slots import upsert_slot, withdraw_slot
@@ -202,8 +202,7 @@ async def put_patient(request: Request) -> Response:
     errors = check_ref("patient_ref", ref) + errors
     if patient is None or errors:
         return await _reject(request, key, "put_patient", ref, errors)
-    locks = await feed_locks(hub.db, key.organisation_id, ref)
-    async with hub.db.write(patient=locks.patient, keys=locks.keys) as tx:
+    async with feed_write(hub.db, key.organisation_id, ref) as tx:
         applied = await upsert_patient(
             tx,
             organisation_id=key.organisation_id,
@@ -233,8 +232,7 @@ async def put_appointment(request: Request) -> Response:
     errors = check_ref("appointment_ref", ref) + errors
     if appointment is None or errors:
         return await _reject(request, key, "put_appointment", ref, errors)
-    locks = await feed_locks(hub.db, key.organisation_id, appointment.patient_ref, appointment_ref=ref)
-    async with hub.db.write(patient=locks.patient, keys=locks.keys) as tx:
+    async with feed_write(hub.db, key.organisation_id, appointment.patient_ref, appointment_ref=ref) as tx:
         applied = await upsert_appointment(
             tx,
             organisation_id=key.organisation_id,

@@ -8,8 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hub.db import Transaction
 from hub.store.feed import appointment_ref_key, patient_ref_key
+from tests import factories
 from tests.harness import Harness
+from tests.holding import held_write, touch_patient
 from tests.pas import PATIENT, pas_for
 
 pytestmark = pytest.mark.anyio
@@ -21,30 +24,17 @@ def _appointment(start_days: int) -> dict[str, object]:
     return {"patient_ref": "MRN1", "site_code": "RFH", "start": start.isoformat(), "duration_minutes": 30}
 
 
-async def _hold(hub: Harness, patient_id: int, inside: asyncio.Event, release: asyncio.Event) -> None:
-    async with hub.db.write(patient=patient_id) as tx:
-        await tx.execute("UPDATE patients SET given_name = given_name WHERE id = ?", (patient_id,))
-        inside.set()
-        await release.wait()
-
-
 async def test_a_hospital_update_waits_for_no_other_patients_write(hub: Harness, backend: str) -> None:
     if backend == "sqlite":
         pytest.skip("SQLite has one writer at a time")
     pas = await pas_for(hub)
     await pas.book(start=T0 + timedelta(days=20))
     someone_else = await hub.create_patient()
-    inside, release = asyncio.Event(), asyncio.Event()
-    holder = asyncio.create_task(_hold(hub, someone_else, inside, release))
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    try:
+    async with held_write(hub.db, patient=someone_else, doing=touch_patient(someone_else)):
         moved = await asyncio.wait_for(pas.put("appointments/A1", _appointment(21)), timeout=5)
         assert moved.status_code == 200 and moved.json()["outcome"] == "updated"
         patient = await asyncio.wait_for(pas.put("patients/MRN1", {**PATIENT, "given_name": "Maggie"}), timeout=5)
         assert patient.status_code == 200 and patient.json()["outcome"] == "updated"
-    finally:
-        release.set()
-        await holder
 
 
 async def test_a_hospital_update_takes_its_turn_after_the_patients_own_write(hub: Harness) -> None:
@@ -54,14 +44,10 @@ async def test_a_hospital_update_takes_its_turn_after_the_patients_own_write(hub
     await pas.book(start=T0 + timedelta(days=20))
     row = await hub.db.fetch_one("SELECT id FROM patients WHERE mrn = 'MRN1'")
     assert row is not None
-    inside, release = asyncio.Event(), asyncio.Event()
-    holder = asyncio.create_task(_hold(hub, int(row["id"]), inside, release))
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    update = asyncio.create_task(pas.put("appointments/A1", _appointment(21)))
-    await asyncio.sleep(0.3)
-    assert not update.done()
-    release.set()
-    await holder
+    async with held_write(hub.db, patient=int(row["id"]), doing=touch_patient(int(row["id"]))):
+        update = asyncio.create_task(pas.put("appointments/A1", _appointment(21)))
+        await asyncio.sleep(0.3)
+        assert not update.done()
     assert (await asyncio.wait_for(update, timeout=10)).json()["outcome"] == "updated"
 
 
@@ -77,22 +63,10 @@ async def test_a_record_making_an_appointment_waits_for_another_making_it(hub: H
     # for the second). Here another record about A2 is in flight, holding that reference.
     pas = await pas_for(hub)
     await pas.put("patients/MRN2", {**PATIENT, "mobile": "07700 900002"})
-    organisation = await _organisation(hub)
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def other_record() -> None:
-        async with hub.db.write(keys=[appointment_ref_key(organisation, "A2")]) as tx:
-            await tx.execute("UPDATE organisations SET code = code WHERE id = ?", (organisation,))
-            inside.set()
-            await release.wait()
-
-    holder = asyncio.create_task(other_record())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    mine = asyncio.create_task(pas.put("appointments/A2", {**_appointment(30), "patient_ref": "MRN2"}))
-    await asyncio.sleep(0.3)
-    assert not mine.done()
-    release.set()
-    await holder
+    async with held_write(hub.db, keys=[appointment_ref_key(await _organisation(hub), "A2")]):
+        mine = asyncio.create_task(pas.put("appointments/A2", {**_appointment(30), "patient_ref": "MRN2"}))
+        await asyncio.sleep(0.3)
+        assert not mine.done()
     assert (await asyncio.wait_for(mine, timeout=10)).status_code == 201
     # The other patient's record for the same appointment now finds it made, and is refused.
     assert (await pas.put("appointments/A2", _appointment(30))).status_code == 422
@@ -101,24 +75,46 @@ async def test_a_record_making_an_appointment_waits_for_another_making_it(hub: H
 
 async def test_two_records_making_the_same_patient_at_once_make_them_once(hub: Harness) -> None:
     pas = await pas_for(hub)
-    organisation = await _organisation(hub)
     body = {**PATIENT, "mobile": "07700 900009"}
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def first_record() -> None:
-        async with hub.db.write(keys=[patient_ref_key(organisation, "MRN9")]) as tx:
-            await tx.execute("UPDATE organisations SET code = code WHERE id = ?", (organisation,))
-            inside.set()
-            await release.wait()
-
-    holder = asyncio.create_task(first_record())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    second = asyncio.create_task(pas.put("patients/MRN9", body))
-    await asyncio.sleep(0.3)
-    assert not second.done()  # the patient does not exist yet: the reference's key is what it waits for
-    release.set()
-    await holder
+    async with held_write(hub.db, keys=[patient_ref_key(await _organisation(hub), "MRN9")]):
+        second = asyncio.create_task(pas.put("patients/MRN9", body))
+        await asyncio.sleep(0.3)
+        assert not second.done()  # the patient does not exist yet: the reference's key is what it waits for
     assert (await asyncio.wait_for(second, timeout=10)).status_code == 201
     again = await asyncio.gather(pas.put("patients/MRN9", body), pas.put("patients/MRN9", body))
     assert [r.json()["outcome"] for r in again] == ["unchanged", "unchanged"]
     assert len(await hub.db.fetch_all("SELECT id FROM patients WHERE mrn = 'MRN9'")) == 1
+
+
+async def test_a_patient_made_by_hl7_while_a_record_waited_is_locked_after_all(hub: Harness) -> None:
+    # The record read "no such patient" (so nothing to lock but its references) while HL7 was making the patient;
+    # once HL7 commits, the patient's own write gets in first. The record must wait for it, not run beside it on
+    # the strength of its stale read (it would overwrite a cancel the patient made meanwhile).
+    pas = await pas_for(hub)
+    organisation = await _organisation(hub)
+    made: list[int] = []
+
+    async def hl7_makes_mrn7(tx: Transaction) -> None:
+        made.append(await factories.create_patient(tx, organisation_id=organisation, now=T0, mrn="MRN7"))
+
+    patient_inside, patient_release = asyncio.Event(), asyncio.Event()
+
+    async def patients_own_write() -> None:
+        async with hub.db.write(patient=made[0]) as tx:
+            await touch_patient(made[0])(tx)
+            patient_inside.set()
+            await patient_release.wait()
+
+    async with held_write(hub.db, doing=hl7_makes_mrn7):  # HL7's write: the lock of the whole hub
+        record = asyncio.create_task(pas.put("appointments/A7", {**_appointment(40), "patient_ref": "MRN7"}))
+        await asyncio.sleep(0.3)
+        patient = asyncio.create_task(patients_own_write())  # queued behind HL7 too
+        await asyncio.sleep(0.1)
+    try:
+        await asyncio.wait_for(patient_inside.wait(), timeout=10)
+        await asyncio.sleep(0.3)
+        assert not record.done()  # waiting for the patient
+    finally:
+        patient_release.set()
+        await patient
+    assert (await asyncio.wait_for(record, timeout=10)).status_code == 201
