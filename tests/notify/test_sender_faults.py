@@ -7,20 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from hub.clock import from_db
-from hub.db import Database, Row, connect
+from hub.db import Database, Row, Transaction, connect
 from hub.notify import NotifyError
 from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import Claimed, Outcome, SendPolicy, claim_batch, drain_once, record_outcomes
 from hub.rules.sending import RetryPolicy, backoff
 from tests.fake_notify import FakeNotify, Fault, notify_api_key
 from tests.harness import Harness
+from tests.holding import held_write
 
 pytestmark = pytest.mark.anyio
 
@@ -479,24 +480,10 @@ async def test_recording_a_result_waits_for_no_patients_write(hub: Harness, back
     if backend == "sqlite":
         pytest.skip("SQLite has one writer at a time")
     claimed = await _claimed_one(hub)
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def patients_write() -> None:
-        async with hub.db.write(patient=1) as tx:
-            await tx.execute("UPDATE outbox_messages SET error = error WHERE id = 0")
-            inside.set()
-            await release.wait()
-
-    holder = asyncio.create_task(patients_write())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    try:
+    async with held_write(hub.db, patient=1):
         outcome = Outcome(claimed, notify_id="at-notify")
-        await asyncio.wait_for(
-            record_outcomes(hub.db, [outcome], now=hub.clock.now(), policy=POLICY, rng=random.Random(1)), timeout=5
-        )
-    finally:
-        release.set()
-        await holder
+        recording = record_outcomes(hub.db, [outcome], now=hub.clock.now(), policy=POLICY, rng=random.Random(1))
+        await asyncio.wait_for(recording, timeout=5)
     row = await _row(hub.db, claimed.id)
     assert (row["status"], row["notify_id"]) == ("sent", "at-notify")
 
@@ -506,31 +493,19 @@ async def test_two_workers_told_of_the_daily_limit_at_once_both_record_the_hold(
     # first and then moves it, rather than failing on the row the first one added.
     first, second = await _claimed_one(hub), await _claimed_one(hub, recipient="+447700900002")
     limit = NotifyError("429", status=429, error="TooManyRequestsError")
-    inside, release = asyncio.Event(), asyncio.Event()
 
-    async def first_worker() -> None:
-        async with hub.db.write(keys=()) as tx:
-            await tx.execute(
-                "INSERT INTO channel_holds (channel, held_until) VALUES ('sms', '2026-11-21T23:00:00.000000Z')"
-            )
-            inside.set()
-            await release.wait()
-
-    holder = asyncio.create_task(first_worker())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    told = asyncio.create_task(
-        record_outcomes(
-            hub.db,
-            [Outcome(first, error=limit), Outcome(second, error=limit)],
-            now=hub.clock.now(),
-            policy=POLICY,
-            rng=random.Random(1),
+    def first_worker(tx: Transaction) -> Awaitable[int]:
+        return tx.execute(
+            "INSERT INTO channel_holds (channel, held_until) VALUES ('sms', '2026-11-21T23:00:00.000000Z')"
         )
-    )
-    await asyncio.sleep(0.3)
-    assert not told.done()  # the second worker waits for the first's row
-    release.set()
-    await holder
+
+    async with held_write(hub.db, keys=(), doing=first_worker):
+        outcomes = [Outcome(first, error=limit), Outcome(second, error=limit)]
+        told = asyncio.create_task(
+            record_outcomes(hub.db, outcomes, now=hub.clock.now(), policy=POLICY, rng=random.Random(1))
+        )
+        await asyncio.sleep(0.3)
+        assert not told.done()  # the second worker waits for the first's row
     await asyncio.wait_for(told, timeout=10)
     holds = await hub.db.fetch_all("SELECT channel, held_until FROM channel_holds")
     assert [(h["channel"], from_db(h["held_until"])) for h in holds] == [("sms", datetime(2026, 11, 22, tzinfo=UTC))]

@@ -4,17 +4,20 @@ over, and the placer and filler ids kept from the hospital's SIUs."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Awaitable
+from datetime import datetime, timedelta
 
 import pytest
 
 from hub.clock import to_db
+from hub.db import Transaction
 from hub.rules.hl7_outbound import Answer
 from hub.store import hl7_outbound as store
 from hub.store.events import record_event
 from hub.vocabulary import EventKind
 from tests.conftest import MakeHub
 from tests.harness import Harness
+from tests.holding import held_write, touch_patient
 
 pytestmark = pytest.mark.anyio
 LEASE = timedelta(seconds=30)
@@ -119,30 +122,27 @@ async def test_the_cursor_starts_after_the_newest_event_and_is_made_once(make_hu
     assert row == {"last_event_id": newest}
 
 
+async def _claim_while(hub: Harness, org: int, now: datetime, in_flight: str, params: tuple[object, ...]) -> object:
+    """A claim made while another writer's UPDATE of the cursor (`in_flight`) is made and not yet committed: it
+    waits for that row, and answers once the other commits."""
+
+    def other(tx: Transaction) -> Awaitable[int]:
+        return tx.execute(in_flight, params)
+
+    async with held_write(hub.db, keys=(), doing=other):
+        claiming = asyncio.create_task(store.claim_cursor(hub.db, org, now=now, lease=LEASE))
+        await asyncio.sleep(0.3)
+        assert not claiming.done()  # waiting for the other's row
+    return await asyncio.wait_for(claiming, timeout=10)
+
+
 async def test_a_claim_taken_while_another_was_being_made_gets_nothing(make_hub: MakeHub) -> None:
-    # Another worker's claim is in flight (its UPDATE made, not yet committed) when this one reads the cursor: once
-    # it commits, this claim's UPDATE finds the count moved and takes nothing, rather than sharing its token.
+    # Another worker's claim is in flight when this one reads the cursor: once it commits, this claim's UPDATE finds
+    # the count moved and takes nothing, rather than sharing its token.
     hub, org = await _trust(make_hub)
     now = hub.clock.now()
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def other_worker() -> None:
-        async with hub.db.write(keys=()) as tx:
-            await tx.execute(
-                "UPDATE hl7_outbound SET claims = claims + 1, claimed_until = ? WHERE organisation_id = ?",
-                (to_db(now + LEASE), org),
-            )
-            inside.set()
-            await release.wait()
-
-    holder = asyncio.create_task(other_worker())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    claiming = asyncio.create_task(store.claim_cursor(hub.db, org, now=now, lease=LEASE))
-    await asyncio.sleep(0.3)
-    assert not claiming.done()  # waiting for the other's row
-    release.set()
-    await holder
-    assert await asyncio.wait_for(claiming, timeout=10) is None
+    other_claims = "UPDATE hl7_outbound SET claims = claims + 1, claimed_until = ? WHERE organisation_id = ?"
+    assert await _claim_while(hub, org, now, other_claims, (to_db(now + LEASE), org)) is None
     assert await hub.db.fetch_one("SELECT claims FROM hl7_outbound") == {"claims": 1}
 
 
@@ -155,13 +155,7 @@ async def test_sending_to_the_pas_waits_for_no_patients_write(make_hub: MakeHub,
     await _confirmed(hub, org, "A1")
     ((_, event),) = await store.next_events(hub.db, org, after=0, limit=10, locations={})
     assert event is not None
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def patients_write() -> None:
-        async with hub.db.write(patient=event.patient_id + 1000) as tx:
-            await tx.execute("UPDATE hl7_outbound SET last_error = last_error WHERE organisation_id = 0")
-            inside.set()
-            await release.wait()
+    someone_else = await hub.create_patient(mrn="M-other", mobile=None)
 
     async def send() -> bool:
         claimed = await store.claim_cursor(hub.db, org, now=hub.clock.now(), lease=LEASE)
@@ -179,13 +173,8 @@ async def test_sending_to_the_pas_waits_for_no_patients_write(make_hub: MakeHub,
             lease=LEASE,
         )
 
-    holder = asyncio.create_task(patients_write())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    try:
+    async with held_write(hub.db, patient=someone_else, doing=touch_patient(someone_else)):
         assert await asyncio.wait_for(send(), timeout=5)
-    finally:
-        release.set()
-        await holder
     assert await hub.db.fetch_all("SELECT ack_code FROM hl7_deliveries") == [{"ack_code": "AE"}]
     assert len(await hub.db.fetch_all("SELECT id FROM tasks WHERE kind = 'hl7_refused'")) == 1
 
@@ -199,23 +188,6 @@ async def test_a_claim_never_takes_over_a_lease_renewed_since_its_read(make_hub:
     now = hub.clock.now()
     holder_claim = await store.claim_cursor(hub.db, org, now=now - LEASE * 2, lease=LEASE)  # lapsed by now
     assert holder_claim is not None
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def holder_records() -> None:  # as record_answer does, up to its commit
-        async with hub.db.write(keys=()) as tx:
-            await tx.execute(
-                "UPDATE hl7_outbound SET last_event_id = ?, claimed_until = ? WHERE organisation_id = ?",
-                (event_id, to_db(now + LEASE), org),
-            )
-            inside.set()
-            await release.wait()
-
-    holding = asyncio.create_task(holder_records())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    claiming = asyncio.create_task(store.claim_cursor(hub.db, org, now=now, lease=LEASE))
-    await asyncio.sleep(0.3)
-    assert not claiming.done()  # waiting for the holder's row
-    release.set()
-    await holding
-    assert await asyncio.wait_for(claiming, timeout=10) is None
+    holder_records = "UPDATE hl7_outbound SET last_event_id = ?, claimed_until = ? WHERE organisation_id = ?"
+    assert await _claim_while(hub, org, now, holder_records, (event_id, to_db(now + LEASE), org)) is None
     assert await store.holds(hub.db, org, holder_claim[0], until=now)

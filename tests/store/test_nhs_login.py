@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import date, timedelta
 
 import pytest
 
+from hub.clock import to_db
+from hub.db import Transaction
 from hub.store.nhs_login import (
     create_login_attempt,
     find_patient_for_nhs_login,
@@ -17,6 +20,7 @@ from hub.store.nhs_login import (
 from hub.store.sessions import EXPIRED_OWN_LIMIT, SessionPolicy, get_live_session
 from tests.conftest import SECRET
 from tests.harness import Harness
+from tests.holding import held_write, touch_patient
 
 pytestmark = pytest.mark.anyio
 
@@ -75,22 +79,14 @@ async def test_two_callbacks_with_one_state_at_once_use_it_once(hub: Harness) ->
     # The first callback's use of the state is made, not yet committed, when the second arrives: once it commits,
     # the second finds the state used.
     state, _ = await create_login_attempt(hub.db, secret=SECRET, return_to="/", tracking_id="", now=hub.clock.now())
-    inside, release = asyncio.Event(), asyncio.Event()
 
-    async def first_callback() -> None:
-        async with hub.db.write(keys=()) as tx:
-            await tx.execute(
-                "UPDATE nhs_login_attempts SET used_at = ? WHERE used_at IS NULL", ("2026-11-21T10:00:00.000000Z",)
-            )
-            inside.set()
-            await release.wait()
+    def first_callback(tx: Transaction) -> Awaitable[int]:
+        return tx.execute("UPDATE nhs_login_attempts SET used_at = ? WHERE used_at IS NULL", (to_db(hub.clock.now()),))
 
-    holder = asyncio.create_task(first_callback())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    second = asyncio.create_task(take_login_attempt(hub.db, secret=SECRET, state=state, now=hub.clock.now()))
-    await asyncio.sleep(0.2)
-    release.set()
-    await holder
+    async with held_write(hub.db, keys=(), doing=first_callback):
+        second = asyncio.create_task(take_login_attempt(hub.db, secret=SECRET, state=state, now=hub.clock.now()))
+        await asyncio.sleep(0.3)
+        assert not second.done()  # waiting for the first's row
     assert await asyncio.wait_for(second, timeout=10) is None
 
 
@@ -100,27 +96,14 @@ async def test_an_nhs_login_waits_for_no_other_patients_write(hub: Harness, back
     if backend == "sqlite":
         pytest.skip("SQLite has one writer at a time")
     patient, someone_else = await hub.create_patient(nhs_number=NHS), await hub.create_patient()
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def their_write() -> None:
-        async with hub.db.write(patient=someone_else) as tx:
-            await tx.execute("UPDATE patients SET given_name = given_name WHERE id = ?", (someone_else,))
-            inside.set()
-            await release.wait()
 
     async def sign_in() -> str:
         now = hub.clock.now()
         state, _ = await create_login_attempt(hub.db, secret=SECRET, return_to="/", tracking_id="", now=now)
         assert await take_login_attempt(hub.db, secret=SECRET, state=state, now=now) is not None
-        return await start_nhs_login_session(
-            hub.db, secret=SECRET, patient_id=patient, idle=timedelta(minutes=10), now=now
-        )
+        idle = timedelta(minutes=10)
+        return await start_nhs_login_session(hub.db, secret=SECRET, patient_id=patient, idle=idle, now=now)
 
-    holder = asyncio.create_task(their_write())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    try:
+    async with held_write(hub.db, patient=someone_else, doing=touch_patient(someone_else)):
         token = await asyncio.wait_for(sign_in(), timeout=5)
-    finally:
-        release.set()
-        await holder
     assert await get_live_session(hub.db, secret=SECRET, token=token, now=hub.clock.now(), policy=POLICY) is not None

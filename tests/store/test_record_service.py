@@ -19,6 +19,7 @@ from hub.store.record_service import (
 )
 from hub.vocabulary import RecordResource
 from tests.harness import Harness
+from tests.holding import held_write, touch_patient
 
 pytestmark = pytest.mark.anyio
 ADULT_BY = date(2010, 11, 21)  # 16 on the test clock's day
@@ -100,22 +101,9 @@ async def test_the_daily_pass_waits_for_no_patients_write(hub: Harness, backend:
         pytest.skip("SQLite has one writer at a time")
     patient = await hub.create_patient(nhs_number="9434765919")
     await hub.create_appointment(patient_id=patient)
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def patients_write() -> None:
-        async with hub.db.write(patient=patient) as tx:
-            await tx.execute("UPDATE patients SET given_name = given_name WHERE id = ?", (patient,))
-            inside.set()
-            await release.wait()
-
-    holder = asyncio.create_task(patients_write())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    try:
+    async with held_write(hub.db, patient=patient, doing=touch_patient(patient)):
         everyone = queue_all_numbers(hub.db, resource=APPOINTMENTS, adult_born_by=ADULT_BY, now=hub.clock.now())
         assert await asyncio.wait_for(everyone, timeout=5) == 1
-    finally:
-        release.set()
-        await holder
     assert await _queued(hub, APPOINTMENTS) == ["9434765919"]
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from hub.clock import to_db
-from hub.db import Database, connect
+from hub.db import Database, Transaction, connect
 from hub.store.reminders import DUE_NOTICES_SQL, run_sweep
 from tests.harness import Harness
+from tests.holding import held_write, touch_patient
 
 pytestmark = pytest.mark.anyio
 
@@ -108,25 +110,18 @@ async def test_a_sweep_that_finds_some_notices_taken_still_reports_its_whole_rea
     # read while it waited for the patient: it still reports all it read, so that both go on with the backlog
     # rather than each stopping at its share.
     appointment_id = await _due_notices(hub, due=10, future=0)
-    patient_id = await _patient_of(hub, appointment_id)
-    inside, release = asyncio.Event(), asyncio.Event()
 
-    async def other_worker() -> None:  # holds the patient, as another sweep's chunk does, and takes four
-        async with hub.db.write(patient=patient_id) as tx:
-            await tx.execute(
-                "UPDATE scheduled_notices SET done_at = ?, outcome = 'skip:other' WHERE id IN"
-                " (SELECT id FROM scheduled_notices WHERE done_at IS NULL ORDER BY id LIMIT 4)",
-                (to_db(hub.clock.now()),),
-            )
-            inside.set()
-            await release.wait()
+    def other_worker_takes_four(tx: Transaction) -> Awaitable[int]:  # holding the patient, as a sweep's chunk does
+        return tx.execute(
+            "UPDATE scheduled_notices SET done_at = ?, outcome = 'skip:other' WHERE id IN"
+            " (SELECT id FROM scheduled_notices WHERE done_at IS NULL ORDER BY id LIMIT 4)",
+            (to_db(hub.clock.now()),),
+        )
 
-    holder = asyncio.create_task(other_worker())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    sweeping = asyncio.create_task(run_sweep(hub.db, settings=hub.settings, now=hub.clock.now(), limit=10))
-    await asyncio.sleep(0.3)
-    release.set()
-    await holder
+    async with held_write(hub.db, patient=await _patient_of(hub, appointment_id), doing=other_worker_takes_four):
+        sweeping = asyncio.create_task(run_sweep(hub.db, settings=hub.settings, now=hub.clock.now(), limit=10))
+        await asyncio.sleep(0.3)
+        assert not sweeping.done()
     assert await asyncio.wait_for(sweeping, timeout=10) == 10
     assert len(await messages(hub, "appointment_reminder")) == 6
 
@@ -144,21 +139,8 @@ async def test_the_sweep_waits_for_no_other_patients_write(hub: Harness, backend
         pytest.skip("SQLite has one writer at a time")
     await _due_notices(hub, due=3, future=0)
     someone_else = await hub.create_patient()
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def their_write() -> None:
-        async with hub.db.write(patient=someone_else) as tx:
-            await tx.execute("UPDATE patients SET given_name = given_name WHERE id = ?", (someone_else,))
-            inside.set()
-            await release.wait()
-
-    holder = asyncio.create_task(their_write())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    try:
+    async with held_write(hub.db, patient=someone_else, doing=touch_patient(someone_else)):
         assert await asyncio.wait_for(sweep(hub), timeout=5) == 3
-    finally:
-        release.set()
-        await holder
     assert len(await messages(hub, "appointment_reminder")) == 3
 
 
@@ -166,22 +148,14 @@ async def test_a_cancel_committed_while_the_sweep_waits_for_the_patient_stops_th
     # The seam of the two: the sweep read the reminder as due, then waited for the patient's own write, which
     # cancelled the appointment. It acts on what it finds once it has the patient: nothing goes.
     appointment_id = await _due_notices(hub, due=1, future=0)
-    patient_id = await _patient_of(hub, appointment_id)
-    inside, release = asyncio.Event(), asyncio.Event()
 
-    async def cancel() -> None:
-        async with hub.db.write(patient=patient_id) as tx:
-            await tx.execute("UPDATE appointments SET status = 'cancelled' WHERE id = ?", (appointment_id,))
-            inside.set()
-            await release.wait()
+    def cancel(tx: Transaction) -> Awaitable[int]:
+        return tx.execute("UPDATE appointments SET status = 'cancelled' WHERE id = ?", (appointment_id,))
 
-    holder = asyncio.create_task(cancel())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    sweeping = asyncio.create_task(sweep(hub))
-    await asyncio.sleep(0.2)
-    assert not sweeping.done()  # waiting for the patient
-    release.set()
-    await holder
+    async with held_write(hub.db, patient=await _patient_of(hub, appointment_id), doing=cancel):
+        sweeping = asyncio.create_task(sweep(hub))
+        await asyncio.sleep(0.3)
+        assert not sweeping.done()  # waiting for the patient
     assert await asyncio.wait_for(sweeping, timeout=10) == 1
     assert await messages(hub, "appointment_reminder") == []
     [notice] = await hub.db.fetch_all("SELECT outcome FROM scheduled_notices WHERE done_at IS NOT NULL")
@@ -193,20 +167,14 @@ async def test_a_notice_whose_appointment_moved_to_another_patient_is_left_for_t
     # it leaves the notice due rather than act for a patient whose lock it does not hold.
     appointment_id = await _due_notices(hub, due=1, future=0)
     first_patient, other_patient = await _patient_of(hub, appointment_id), await hub.create_patient()
-    inside, release = asyncio.Event(), asyncio.Event()
 
-    async def move() -> None:
-        async with hub.db.write(patient=first_patient) as tx:
-            await tx.execute("UPDATE appointments SET patient_id = ? WHERE id = ?", (other_patient, appointment_id))
-            inside.set()
-            await release.wait()
+    def move(tx: Transaction) -> Awaitable[int]:  # as a merge does (HL7 A40)
+        return tx.execute("UPDATE appointments SET patient_id = ? WHERE id = ?", (other_patient, appointment_id))
 
-    holder = asyncio.create_task(move())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    sweeping = asyncio.create_task(sweep(hub))  # reads the notice as the first patient's, then waits for them
-    await asyncio.sleep(0.3)
-    release.set()
-    await holder
+    async with held_write(hub.db, patient=first_patient, doing=move):
+        sweeping = asyncio.create_task(sweep(hub))  # reads the notice as the first patient's, then waits for them
+        await asyncio.sleep(0.3)
+        assert not sweeping.done()
     await asyncio.wait_for(sweeping, timeout=10)
     assert await messages(hub) == []
     [notice] = await hub.db.fetch_all("SELECT done_at FROM scheduled_notices WHERE due_at <= ?", (to_db(T0),))

@@ -17,6 +17,7 @@ from hub.store.staff_sessions import (
 from hub.vocabulary import StaffSessionStage
 from tests.conftest import SECRET
 from tests.harness import Harness
+from tests.holding import held_write, touch_patient
 
 pytestmark = pytest.mark.anyio
 IDLE = timedelta(minutes=30)
@@ -88,13 +89,6 @@ async def test_an_agents_session_waits_for_no_patients_write(hub: Harness, backe
     if backend == "sqlite":
         pytest.skip("SQLite has one writer at a time")
     staff, patient = await hub.create_staff_user(), await hub.create_patient()
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def patients_write() -> None:
-        async with hub.db.write(patient=patient) as tx:
-            await tx.execute("UPDATE patients SET given_name = given_name WHERE id = ?", (patient,))
-            inside.set()
-            await release.wait()
 
     async def a_day_at_the_desk() -> None:
         start = start_staff_session(
@@ -106,10 +100,5 @@ async def test_an_agents_session_waits_for_no_patients_write(hub: Harness, backe
         await end_staff_session(hub.db, secret=SECRET, token=token, at=hub.clock.now())
         assert await _get(hub, token) is None
 
-    holder = asyncio.create_task(patients_write())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    try:
+    async with held_write(hub.db, patient=patient, doing=touch_patient(patient)):
         await asyncio.wait_for(a_day_at_the_desk(), timeout=5)
-    finally:
-        release.set()
-        await holder

@@ -12,6 +12,7 @@ from hub.rules.tasks import QueuePolicy
 from hub.store.tasks import Filters, claim_task, create_task, get_task, list_queue, release_task
 from hub.vocabulary import TaskKind
 from tests.harness import Harness
+from tests.holding import held_write, touch_patient
 
 pytestmark = pytest.mark.anyio
 QUEUE = QueuePolicy(sla_working_days=2, claim=timedelta(minutes=30), retry=timedelta(minutes=120), max_attempts=3)
@@ -123,23 +124,11 @@ async def test_claiming_and_releasing_a_task_wait_for_no_patients_write(hub: Har
     patient = await hub.create_patient()
     task_id = await hub.create_task(patient_id=patient)
     staff = await hub.create_staff_user()
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def patients_write() -> None:
-        async with hub.db.write(patient=patient) as tx:
-            await tx.execute("UPDATE patients SET given_name = given_name WHERE id = ?", (patient,))
-            inside.set()
-            await release.wait()
 
     async def claim_and_release() -> bool:
         now = hub.clock.now()
         claimed = await claim_task(hub.db, task_id=task_id, staff_id=staff, now=now, policy=QUEUE)
         return claimed and await release_task(hub.db, task_id=task_id, staff_id=staff, now=now)
 
-    holder = asyncio.create_task(patients_write())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    try:
+    async with held_write(hub.db, patient=patient, doing=touch_patient(patient)):
         assert await asyncio.wait_for(claim_and_release(), timeout=5)
-    finally:
-        release.set()
-        await holder

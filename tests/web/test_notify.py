@@ -8,13 +8,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
 
+from hub.db import Transaction
 from hub.web.notify import inbound_command
 from tests.conftest import MakeHub
 from tests.harness import Harness
+from tests.holding import held_write, touch_patient
 from tests.notify_callbacks import (
     CALLBACKS,
     MOBILE,
@@ -204,32 +207,14 @@ async def test_a_receipt_waits_only_for_its_own_patients_write(hub: Harness, bac
         pytest.skip("SQLite has one writer at a time")
     mine, someone_else = await patient(hub), await patient(hub, email="other@example.com")
     message_id = await sent_message(hub, patient_id=mine)
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def hold(patient_id: int) -> None:
-        async with hub.db.write(patient=patient_id) as tx:
-            await tx.execute("UPDATE patients SET given_name = given_name WHERE id = ?", (patient_id,))
-            inside.set()
-            await release.wait()
-
-    holder = asyncio.create_task(hold(someone_else))
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    try:
+    async with held_write(hub.db, patient=someone_else, doing=touch_patient(someone_else)):
         response = await asyncio.wait_for(send_status(hub, "n-1", "delivered"), timeout=5)
         assert response.json() == {"outcome": "recorded"}
-    finally:
-        release.set()
-        await holder
     # The same patient's own write is waited for: a repeat of the receipt then finds it recorded.
-    inside.clear()
-    release.clear()
-    holder = asyncio.create_task(hold(mine))
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    repeat = asyncio.create_task(send_status(hub, "n-1", "delivered"))
-    await asyncio.sleep(0.3)
-    assert not repeat.done()
-    release.set()
-    await holder
+    async with held_write(hub.db, patient=mine, doing=touch_patient(mine)):
+        repeat = asyncio.create_task(send_status(hub, "n-1", "delivered"))
+        await asyncio.sleep(0.3)
+        assert not repeat.done()
     assert (await repeat).json() == {"outcome": "ignored"}
     assert (await rows(hub, "SELECT delivery_status FROM outbox_messages WHERE id = ?", (message_id,))) == [
         {"delivery_status": "delivered"}
@@ -242,20 +227,14 @@ async def test_a_receipt_for_a_message_moved_to_another_patient_meanwhile_is_ask
     # to try again, and the next try locks the right patient.
     merged, surviving = await patient(hub), await patient(hub, email="survivor@example.com")
     message_id = await sent_message(hub, patient_id=merged)
-    inside, release = asyncio.Event(), asyncio.Event()
 
-    async def merge() -> None:
-        async with hub.db.write(patient=merged) as tx:
-            await tx.execute("UPDATE outbox_messages SET patient_id = ? WHERE id = ?", (surviving, message_id))
-            inside.set()
-            await release.wait()
+    def merge(tx: Transaction) -> Awaitable[int]:
+        return tx.execute("UPDATE outbox_messages SET patient_id = ? WHERE id = ?", (surviving, message_id))
 
-    holder = asyncio.create_task(merge())
-    await asyncio.wait_for(inside.wait(), timeout=10)
-    answer = asyncio.create_task(send_status(hub, "n-1", "permanent-failure"))
-    await asyncio.sleep(0.3)
-    release.set()
-    await holder
+    async with held_write(hub.db, patient=merged, doing=merge):
+        answer = asyncio.create_task(send_status(hub, "n-1", "permanent-failure"))
+        await asyncio.sleep(0.3)
+        assert not answer.done()
     first = await asyncio.wait_for(answer, timeout=10)
     assert first.status_code == 503 and first.headers["retry-after"] == "300"
     assert (await send_status(hub, "n-1", "permanent-failure")).json() == {"outcome": "recorded"}
