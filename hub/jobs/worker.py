@@ -49,6 +49,7 @@ def send_policy(settings: Settings) -> SendPolicy:
         per_number_per_hour=settings.notify.per_number_per_hour,
         identical_per_number_per_hour=settings.notify.identical_per_number_per_hour,
         retry=RetryPolicy(max_attempts=settings.notify.max_attempts),
+        templates=settings.notify.templates,
     )
 
 

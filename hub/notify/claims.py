@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +14,7 @@ from hub.db import Database, Row, Transaction
 from hub.db.dialect import SKIP_LOCKED
 from hub.notify import OutgoingMessage
 from hub.rules.sending import PDF_KINDS, RetryPolicy, attempts_used_up, in_quiet_hours, postal_address
+from hub.settings import NotifyTemplates
 from hub.store.outbox import expire_unsent_codes
 from hub.vocabulary import Channel, Lane, LetterKind, MessageStatus
 
@@ -37,6 +38,8 @@ class SendPolicy:
     identical_per_number_per_hour: int = 20
     code_lifetime: timedelta = timedelta(seconds=150)
     retry: RetryPolicy = RetryPolicy()
+    # A message put back after a temporary failure, whose channel the patient stopped meanwhile, goes another way.
+    templates: NotifyTemplates = field(default_factory=NotifyTemplates)
 
     @property
     def bulk_per_minute(self) -> int:

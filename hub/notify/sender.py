@@ -38,12 +38,14 @@ from hub.db.dialect import is_transient
 from hub.notify import Notifier, NotifyError, OutgoingMessage, TooLate
 from hub.notify.claims import Claimed, SendPolicy, claim_batch
 from hub.rules.sending import judge_failure
+from hub.store.rerouting import requeued
 from hub.store.tasks import create_task
 from hub.vocabulary import Lane, MessageStatus, TaskKind
 
 __all__ = ["Claimed", "Outcome", "SendPolicy", "claim_batch", "deliver", "drain_once", "send_decoy", "send_immediate"]
 
 log = logging.getLogger(__name__)
+ACTOR = "outbox"
 
 
 @dataclass(frozen=True)
@@ -115,12 +117,25 @@ async def record_outcomes(
 ) -> None:
     """Each statement changes only its message's row, fenced by its claim (or upserts a channel's hold), so on
     PostgreSQL the results take no lock of the whole hub: an invitation run's sends never hold up patients' sign-ins
-    (hub.db.postgres)."""
-    async with db.write(keys=()) as tx:
+    (hub.db.postgres). A message that failed for now may go back in the queue, and is then checked against what
+    changed while it was out (hub.store.rerouting.requeued): under its patient's lock, which the writes that
+    withdraw messages (a change to the appointment, a STOP, the hospital's opt-out) hold too."""
+    failing = [o.claimed.id for o in outcomes if o.error is not None and not o.abandoned]
+    patients = await _patients_of(db, failing) if failing else []
+    async with db.write(patients=patients) if patients else db.write(keys=()) as tx:
         # In channel order: two workers both told of a daily limit upsert the channels' holds in one order, and so
         # never wait for each other in a circle.
         for outcome in sorted(outcomes, key=lambda o: (o.claimed.message.channel, o.claimed.id)):
             await _record(tx, outcome, now=now, policy=policy, rng=rng)
+
+
+async def _patients_of(db: Database, message_ids: list[int]) -> list[int]:
+    rows = await db.fetch_all(
+        "SELECT DISTINCT patient_id FROM outbox_messages WHERE patient_id IS NOT NULL"
+        f" AND id IN ({', '.join('?' for _ in message_ids)})",
+        message_ids,
+    )
+    return sorted(int(r["patient_id"]) for r in rows)
 
 
 RECORD_RETRY_FIRST = 0.25  # seconds; doubled after each failure
@@ -188,10 +203,10 @@ async def _record(tx: Transaction, outcome: Outcome, *, now: datetime, policy: S
         await _fail(tx, c, f"error = ?, {released} WHERE {mine}", (note, *theirs), now=now, note=note)
         return
     assert verdict.retry_at is not None
-    await tx.execute(
+    back = await tx.fetch_one(
         "UPDATE outbox_messages SET status = ?, next_attempt_at = ?, error = ?, claimed_until = NULL,"
         " claimed_by = NULL, check_first = CASE WHEN ? = 1 THEN 1 ELSE check_first END,"
-        f" attempts = attempts + ? WHERE {mine}",
+        f" attempts = attempts + ? WHERE {mine} RETURNING id",
         (
             MessageStatus.QUEUED,
             to_db(verdict.retry_at),
@@ -201,6 +216,8 @@ async def _record(tx: Transaction, outcome: Outcome, *, now: datetime, policy: S
             *theirs,
         ),
     )
+    if back is not None:
+        await requeued(tx, c.id, templates=policy.templates, now=now, actor=ACTOR)
 
 
 async def _fail(

@@ -112,6 +112,17 @@ def message_to_queue(kind: MessageKind, queued: set[str]) -> tuple[MessageKind, 
     return kind, SUPERSEDES.get(kind, frozenset())
 
 
+def may_withdraw(kind: MessageKind) -> frozenset[MessageKind]:
+    """Every queued kind a new message of this kind about an appointment may withdraw, whatever is queued."""
+    return message_to_queue(kind, {MessageKind.INVITATION})[1] | message_to_queue(kind, set())[1]
+
+
+def withdrawn_by(kind: str) -> frozenset[MessageKind]:
+    """The kinds whose news makes a message of this kind wrong: had it been waiting then, they would have withdrawn
+    it (an invitation, once the appointment is cancelled or changed)."""
+    return frozenset(later for later in SUPERSEDES if kind in may_withdraw(later))
+
+
 def postal_address(name: str, lines: list[str], postcode: str) -> list[str] | None:
     """Notify's address block (address_line_1..7): the name, the address lines, the postcode last; None when Notify
     would refuse it (fewer than 3 lines, or the last not a UK postcode), so nothing is posted to nowhere."""

@@ -25,7 +25,7 @@ from hub.store.audit import record_audit
 from hub.store.events import record_event
 from hub.store.lifecycle import Actor, New, apply_transition, load_appointment_by_ref
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS
-from hub.store.receipts import reroute_waiting
+from hub.store.rerouting import reroute_waiting
 from hub.vocabulary import ActorType, AuditAction, Channel, ContactPreference, EventKind, MessageKind, RecordType
 
 # A record the hospital merged into another (HL7 ADT^A40) holds nothing more: updates go to the surviving record.
@@ -278,7 +278,13 @@ async def _contact_choices(
         if stopped and settings is not None:
             # Messages already waiting to go that way go another way instead.
             await reroute_waiting(
-                tx, patient_id, by, settings=settings, now=now, why=f"{channel} opted out by hospital"
+                tx,
+                patient_id,
+                by,
+                templates=settings.notify.templates,
+                now=now,
+                why=f"{channel} opted out by hospital",
+                actor=actor,
             )
         changed.append(f"{channel} {'off' if stopped else 'on'}")
     paper = fresh.get("paper")

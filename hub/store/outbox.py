@@ -12,7 +12,7 @@ from hub.clock import format_date, format_time, to_db
 from hub.db import Row, Transaction
 from hub.links import patient_link
 from hub.rules.feed import choose_channel
-from hub.rules.sending import PDF_KINDS, is_urgent, message_to_queue, postal_address
+from hub.rules.sending import PDF_KINDS, is_urgent, may_withdraw, message_to_queue, postal_address
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
@@ -102,17 +102,17 @@ async def announce(
         # Withdrawn first, and what to queue decided by what was withdrawn, not by a read before: on PostgreSQL a
         # worker claims messages beside this write (claims take a lock of their own). The UPDATE waits for a claim
         # under way and then passes its row by, no longer queued: a message already going is not counted as waiting.
-        may_withdraw = message_to_queue(kind, {MessageKind.INVITATION})[1] | message_to_queue(kind, set())[1]
+        withdrawing = may_withdraw(kind)
         withdrawn = await tx.fetch_all(
             f"UPDATE outbox_messages SET status = ?, error = ? WHERE appointment_id = ? AND status = ? AND lane = ?"
-            f" AND kind IN ({', '.join('?' for _ in may_withdraw)}) RETURNING kind",
+            f" AND kind IN ({', '.join('?' for _ in withdrawing)}) RETURNING kind",
             (
                 MessageStatus.CANCELLED,
                 f"superseded by {kind}",
                 appointment_id,
                 MessageStatus.QUEUED,
                 Lane.BULK,
-                *sorted(may_withdraw),
+                *sorted(withdrawing),
             ),
         )
         kind, _ = message_to_queue(kind, {r["kind"] for r in withdrawn})

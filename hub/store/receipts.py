@@ -7,7 +7,6 @@ answer, changes nothing. Audit details and events never carry message bodies or 
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +21,14 @@ from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
 from hub.store.outbox import can_post, queue_message
+from hub.store.rerouting import (
+    MESSAGE_COLUMNS,
+    PATIENT_COLUMNS,
+    read_patient,
+    replace_message,
+    requeued,
+    reroute_waiting,
+)
 from hub.store.tasks import create_task
 from hub.vocabulary import (
     ActorType,
@@ -40,14 +47,6 @@ ACTOR = "notify-callback"
 DELIVERED = frozenset({"delivered", "received"})  # "received": a letter printed and handed to Royal Mail
 PERMANENT = frozenset({"permanent-failure", "validation-failed", "virus-scan-failed"})
 TEMPORARY = frozenset({"temporary-failure", "technical-failure"})
-_MESSAGE_COLUMNS = (
-    "id, kind, lane, channel, patient_id, appointment_id, personalisation, status, attempts, notify_id,"
-    " delivery_status, urgent, pdf_letter_id"
-)
-_PATIENT_COLUMNS = (
-    "id, organisation_id, email, opted_out, sms_opted_out, email_opted_out, given_name, family_name, address_lines,"
-    " postcode, link_id"
-)
 
 
 @dataclass(frozen=True)
@@ -65,15 +64,6 @@ class Inbound:
     received_at: datetime
 
 
-def next_channel(channel: str, *, has_email: bool, can_post: bool) -> Channel | None:
-    """Where a message goes when its channel failed for good: a text by email, then by post."""
-    if channel == Channel.SMS and has_email:
-        return Channel.EMAIL
-    if channel in (Channel.SMS, Channel.EMAIL) and can_post:
-        return Channel.LETTER
-    return None
-
-
 async def receipt_patient(db: Database, receipt: Receipt) -> int | None:
     """The patient of the message a receipt is about (None: no patient, or no such message), read before the
     receipt's transaction: it locks that patient (hub.db.postgres), so on PostgreSQL an invitation run's receipts
@@ -87,12 +77,12 @@ async def _message_of(db: Database | Transaction, receipt: Receipt) -> Row | Non
     """By Notify's id for the send; failing that, by our reference (the message id), when Notify answers before
     our worker has recorded the send."""
     message = await db.fetch_one(
-        f"SELECT {_MESSAGE_COLUMNS} FROM outbox_messages WHERE notify_id = ? ORDER BY id DESC LIMIT 1",
+        f"SELECT {MESSAGE_COLUMNS} FROM outbox_messages WHERE notify_id = ? ORDER BY id DESC LIMIT 1",
         (receipt.notify_id,),
     )
     if message is None and receipt.reference and receipt.reference.isdigit() and len(receipt.reference) <= 18:
         message = await db.fetch_one(
-            f"SELECT {_MESSAGE_COLUMNS} FROM outbox_messages WHERE id = ?", (int(receipt.reference),)
+            f"SELECT {MESSAGE_COLUMNS} FROM outbox_messages WHERE id = ?", (int(receipt.reference),)
         )
     return message
 
@@ -139,6 +129,8 @@ async def apply_receipt(
         )
         detail = f"{message['channel']} {receipt.status}"
         await _audit(tx, now, AuditAction.NOTIFICATION_RETRY, RecordType.MESSAGE, message["id"], detail)
+        # Hours may have passed since it went: the appointment cancelled, or a STOP, meanwhile.
+        await requeued(tx, message["id"], templates=settings.notify.templates, now=now, actor=ACTOR)
         return "recorded"
     await _fail(tx, message, receipt.status, settings=settings, now=now)
     return "recorded"
@@ -152,14 +144,16 @@ async def _fail(tx: Transaction, message: Row, status: str, *, settings: Setting
     )
     detail = f"{message['channel']} {status}"
     await _audit(tx, now, AuditAction.NOTIFICATION_FAILED, RecordType.MESSAGE, message["id"], detail)
-    patient = await _patient(tx, message["patient_id"])
+    patient = await read_patient(tx, message["patient_id"])
     if patient is None:
         return
     # A security code is dead long before another channel could deliver it; a temporary failure has had its
     # retries (Notify itself retries for 72 hours before saying so).
     replaced = None
     if status in PERMANENT and message["lane"] == Lane.BULK:
-        replaced = await _replace(tx, message, patient, settings=settings, now=now, why=status)
+        replaced = await replace_message(
+            tx, message, patient, templates=settings.notify.templates, now=now, why=status, actor=ACTOR
+        )
     data = {"message_id": str(message["id"]), "kind": message["kind"], "status": status}
     if replaced is None:
         await _event(tx, now, EventKind.NOTIFICATION_FAILED, patient, message, {**data, "channel": message["channel"]})
@@ -179,43 +173,6 @@ async def _fail(tx: Transaction, message: Row, status: str, *, settings: Setting
         await _event(tx, now, EventKind.NOTIFICATION_FAILED_OVER, patient, message, data)
 
 
-async def _replace(
-    tx: Transaction, message: Row, patient: Row, *, settings: Settings, now: datetime, why: str
-) -> tuple[str, int] | None:
-    """Queue the same message by the next channel: (channel, new message id), or None when there is none."""
-    posting = message["pdf_letter_id"] is not None or await can_post(
-        tx, patient, appointment_id=message["appointment_id"], kind=message["kind"]
-    )
-    emailing = bool(patient["email"]) and not patient["email_opted_out"]
-    channel: Channel | None = Channel(message["channel"])
-    template_id: str | None = None
-    # Channel after channel, to one the message can go by: a kind with no template by a channel skips it.
-    while template_id is None and channel is not None:
-        channel = next_channel(channel, has_email=emailing, can_post=posting)
-        if channel is not None:
-            template_id = settings.notify.templates.template_for(message["kind"], channel)
-    if channel is None or template_id is None:
-        return None
-    replacement = await queue_message(
-        tx,
-        at=now,
-        kind=message["kind"],
-        channel=channel,
-        recipient=patient["email"] if channel == Channel.EMAIL else "post",
-        template_id=template_id,
-        personalisation=json.loads(message["personalisation"]),
-        patient_id=patient["id"],
-        appointment_id=message["appointment_id"],
-    )
-    await tx.execute(
-        "UPDATE outbox_messages SET urgent = ?, pdf_letter_id = ? WHERE id = ?",
-        (message["urgent"], message["pdf_letter_id"] if channel == Channel.LETTER else None, replacement),
-    )
-    detail = f"{channel}, replacing {message['channel']} message {message['id']} ({why})"
-    await _audit(tx, now, AuditAction.NOTIFICATION_QUEUED, RecordType.MESSAGE, replacement, detail)
-    return channel, replacement
-
-
 async def record_inbound(
     tx: Transaction, inbound: Inbound, *, command: str | None, settings: Settings, now: datetime
 ) -> str:
@@ -225,7 +182,7 @@ async def record_inbound(
         return "duplicate"
     mobile = normalise_mobile(inbound.source_number)
     patients = (
-        await tx.fetch_all(f"SELECT {_PATIENT_COLUMNS} FROM patients WHERE mobile = ? ORDER BY id", (mobile,))
+        await tx.fetch_all(f"SELECT {PATIENT_COLUMNS} FROM patients WHERE mobile = ? ORDER BY id", (mobile,))
         if mobile
         else []
     )
@@ -286,7 +243,15 @@ async def _opt_out(tx: Transaction, patients: list[Row], mobile: str, *, setting
     confirmed: set[Any] = set()
     for patient in patients:
         await _set_opted_out(tx, patient, True, now=now)
-        await reroute_waiting(tx, patient["id"], Channel.SMS, settings=settings, now=now, why="sms opted out")
+        await reroute_waiting(
+            tx,
+            patient["id"],
+            Channel.SMS,
+            templates=settings.notify.templates,
+            now=now,
+            why="sms opted out",
+            actor=ACTOR,
+        )
         # Twins sharing a parent's mobile and email get one confirmation, not two.
         emailing = patient["email"] and not patient["opted_out"] and not patient["email_opted_out"]
         channel = Channel.EMAIL if emailing else Channel.LETTER
@@ -313,24 +278,6 @@ async def _opt_in(tx: Transaction, patients: list[Row], mobile: str, *, settings
             settings=settings,
             now=now,
         )
-
-
-async def reroute_waiting(
-    tx: Transaction, patient_id: int, channel: Channel, *, settings: Settings, now: datetime, why: str
-) -> None:
-    """Messages waiting to go by a channel the patient has just stopped: sent another way instead. Withdrawn in one
-    conditional UPDATE, as `announce` withdraws: a message a worker has claimed meanwhile (and may be sending) is
-    left to its claim, never marked cancelled under it and replaced, which sent it twice."""
-    patient = await _patient(tx, patient_id)
-    assert patient is not None
-    waiting = await tx.fetch_all(
-        "UPDATE outbox_messages SET status = ?, error = ? WHERE patient_id = ? AND channel = ? AND lane = ?"
-        f" AND status = ? RETURNING {_MESSAGE_COLUMNS}",
-        (MessageStatus.CANCELLED, why, patient_id, channel, Lane.BULK, MessageStatus.QUEUED),
-    )
-    for message in sorted(waiting, key=lambda m: int(m["id"])):
-        await _audit(tx, now, AuditAction.NOTIFICATION_CANCELLED, RecordType.MESSAGE, message["id"], why)
-        await _replace(tx, message, patient, settings=settings, now=now, why=why)
 
 
 async def _set_opted_out(tx: Transaction, patient: Row, opted_out: bool, *, now: datetime) -> None:
@@ -368,12 +315,6 @@ async def _confirm(
         patient_id=patient["id"],
     )
     await _audit(tx, now, AuditAction.NOTIFICATION_QUEUED, RecordType.MESSAGE, message_id, f"{kind} by {channel}")
-
-
-async def _patient(tx: Transaction, patient_id: int | None) -> Row | None:
-    if patient_id is None:
-        return None
-    return await tx.fetch_one(f"SELECT {_PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,))
 
 
 def _template(settings: Settings, kind: str, channel: str) -> str:

@@ -510,3 +510,37 @@ async def test_two_workers_told_of_the_daily_limit_at_once_both_record_the_hold(
     holds = await hub.db.fetch_all("SELECT channel, held_until FROM channel_holds")
     assert [(h["channel"], from_db(h["held_until"])) for h in holds] == [("sms", datetime(2026, 11, 22, tzinfo=UTC))]
     assert {(await _row(hub.db, c.id))["status"] for c in (first, second)} == {"queued"}
+
+
+async def test_a_message_going_back_in_the_queue_waits_for_its_patients_write(hub: Harness, backend: str) -> None:
+    # Put back after failing for now, it is checked against what changed while it was out (the appointment
+    # cancelled, a STOP): under its patient's lock, which the writes that change those hold, so that none of
+    # them can pass it by between the check and the commit. Other patients' writes it still does not wait for.
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    patient = await hub.create_patient()
+    other = await hub.create_patient(mrn="MRN2", mobile="+447700900002")
+    claimed = await _claimed_one(hub, patient_id=patient)
+    failed = Outcome(claimed, error=NotifyError("500", status=500, error="Exception"))
+    async with held_write(hub.db, patient=other):
+        await asyncio.wait_for(
+            record_outcomes(hub.db, [failed], now=hub.clock.now(), policy=POLICY, rng=random.Random(1)), timeout=5
+        )
+    assert (await _row(hub.db, claimed.id))["status"] == "queued"
+    again = await _claimed_one_again(hub, claimed.id)
+    failed = Outcome(again, error=NotifyError("500", status=500, error="Exception"))
+    async with held_write(hub.db, patient=patient):
+        recording = asyncio.create_task(
+            record_outcomes(hub.db, [failed], now=hub.clock.now(), policy=POLICY, rng=random.Random(1))
+        )
+        await asyncio.sleep(0.3)
+        assert not recording.done()
+    await asyncio.wait_for(recording, timeout=5)
+    assert (await _row(hub.db, claimed.id))["status"] == "queued"
+
+
+async def _claimed_one_again(hub: Harness, message_id: int) -> Claimed:
+    hub.clock.advance(hours=1)  # past its backoff
+    claimed = await claim_batch(hub.db, now=hub.clock.now(), policy=POLICY)
+    assert [c.id for c in claimed] == [message_id]
+    return claimed[0]

@@ -19,6 +19,7 @@ from hub.rules.sending import (
     next_quiet_end,
     next_utc_midnight,
     postal_address,
+    withdrawn_by,
 )
 from hub.vocabulary import MessageKind
 
@@ -224,3 +225,16 @@ def test_the_end_of_quiet_hours_is_londons_whatever_the_machines_time_zone(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_what_makes_a_message_wrong_is_what_would_have_withdrawn_it_waiting() -> None:
+    # A message going round again after failing for now is checked against the later news about its appointment.
+    assert withdrawn_by(MessageKind.INVITATION) == {MessageKind.CANCELLED, MessageKind.CHANGED}
+    assert withdrawn_by(MessageKind.APPOINTMENT_REMINDER) == {
+        MessageKind.CANCELLED,
+        MessageKind.CHANGED,
+        MessageKind.INVITATION,
+    }
+    assert withdrawn_by(MessageKind.CANCELLED) == {MessageKind.INVITATION}
+    assert withdrawn_by(MessageKind.INVITATION_POST) == {MessageKind.CANCELLED}
+    assert withdrawn_by(MessageKind.SMS_OPT_OUT_CONFIRMATION) == frozenset()

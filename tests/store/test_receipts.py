@@ -16,7 +16,7 @@ from hub.clock import from_db, to_db
 from hub.db import Transaction
 from hub.notify.dev import DevNotifier
 from hub.notify.sender import SendPolicy, drain_once
-from hub.store.receipts import next_channel
+from hub.store.rerouting import next_channel
 from tests.conftest import MakeHub
 from tests.harness import Harness
 from tests.holding import held_write

@@ -1,0 +1,185 @@
+"""A message that failed for now goes back in the queue; while it was out (claimed by a worker, or sent and awaiting
+Notify's receipt) the hospital may have cancelled the appointment, or the patient texted STOP or read the letter.
+Those withdraw only what is queued, so they passed it by: going round again, it is checked first. Before, an
+invitation to a cancelled appointment went out after the cancellation notice, and a text went after STOP."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import uuid
+
+import pytest
+
+from hub.jobs.worker import send_policy
+from hub.notify import NotifyError
+from hub.notify.govuk import GovukNotifier
+from hub.notify.sender import Claimed, Outcome, SendPolicy, claim_batch, drain_once, record_outcomes
+from hub.store.reminders import stop_escalation
+from tests.conftest import MakeHub
+from tests.fake_notify import FakeNotify, Fault
+from tests.harness import Harness
+from tests.notify_callbacks import CALLBACKS, post, send_status, text
+from tests.seams.conftest import rows
+from tests.web.api.test_handlers import APPOINTMENT, Api
+
+pytestmark = pytest.mark.anyio
+SERVER_ERROR = NotifyError("500", status=500, error="Exception")
+
+
+@pytest.fixture
+async def hub(make_hub: MakeHub) -> Harness:
+    # Template ids as Notify's, for the fake Notify of the test end to end.
+    templates = {f"notify.templates.{kind}_sms": str(uuid.uuid4()) for kind in ("invitation", "cancelled")}
+    return await make_hub(**CALLBACKS, **templates)
+
+
+@pytest.fixture
+async def pas(hub: Harness) -> Api:
+    pas = Api(hub, await hub.create_api_key(), "pas")
+    await pas.setup()
+    return pas
+
+
+def _policy(hub: Harness) -> SendPolicy:
+    # The worker's own policy, quiet hours off: what is checked here is not when messages may go.
+    return dataclasses.replace(send_policy(hub.settings), quiet_start=0, quiet_end=0)
+
+
+async def _stop(hub: Harness) -> None:
+    answer = await post(hub, "inbound", text("STOP", source="447700900001"))
+    assert answer.status_code == 200, answer.text
+
+
+async def _receipt(hub: Harness, claimed: Claimed, status: str) -> None:
+    answer = await send_status(hub, "n-1", status, reference=str(claimed.id))
+    assert answer.json() == {"outcome": "recorded"}
+
+
+async def _book(pas: Api) -> None:
+    assert (await pas.put("appointments/A1", APPOINTMENT)).status_code in (200, 201)
+
+
+async def _cancel(pas: Api) -> None:
+    answer = await pas.put("appointments/A1", {**APPOINTMENT, "status": "cancelled"})
+    assert answer.status_code == 200, answer.text
+
+
+async def _claim(hub: Harness, kind: str) -> Claimed:
+    claimed = await claim_batch(hub.db, now=hub.clock.now(), policy=_policy(hub))
+    [mine] = [c for c in claimed if c.message.kind == kind]
+    return mine
+
+
+async def _fail_for_now(hub: Harness, claimed: Claimed) -> None:
+    outcome = Outcome(claimed, error=SERVER_ERROR)
+    await record_outcomes(hub.db, [outcome], now=hub.clock.now(), policy=_policy(hub), rng=random.Random(1))
+
+
+async def _messages(hub: Harness) -> list[tuple[str, str, str, str]]:
+    found = await rows(hub, "SELECT kind, channel, status, error FROM outbox_messages ORDER BY id")
+    return [(m["kind"], m["channel"], m["status"], m["error"]) for m in found]
+
+
+async def test_an_invitation_failing_while_the_hospital_cancels_is_not_sent_after_the_cancellation(
+    hub: Harness, pas: Api
+) -> None:
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    await _cancel(pas)  # the invitation is out with the worker: the cancellation passes it by
+    await _fail_for_now(hub, invitation)
+    messages = await _messages(hub)
+    assert ("invitation", "sms", "cancelled", "superseded by cancelled") in messages
+    assert [m[:3] for m in messages if m[0] == "cancelled"] == [("cancelled", "sms", "queued")]
+    audit = await rows(
+        hub,
+        "SELECT action, detail FROM audit_events WHERE record_type = 'outbox_message' AND record_id = ?",
+        (str(invitation.id),),
+    )
+    assert {"action": "notification_cancelled", "detail": "superseded by cancelled"} in audit
+
+
+async def test_a_text_failing_while_the_patient_texts_stop_goes_by_email_instead(hub: Harness, pas: Api) -> None:
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    await _stop(hub)
+    await _fail_for_now(hub, invitation)
+    messages = await _messages(hub)
+    assert ("invitation", "sms", "cancelled", "sms opted out") in messages
+    assert ("invitation", "email", "queued", "") in messages
+    assert not [m for m in messages if m[1] == "sms" and m[2] == "queued"]
+
+
+async def test_an_unread_letter_reminder_failing_after_the_letter_is_read_is_not_sent(hub: Harness, pas: Api) -> None:
+    await _book(pas)
+    [appointment] = await rows(hub, "SELECT id, patient_id FROM appointments")
+    reminder_id = await hub.create_message(
+        kind="invitation_reminder", patient_id=appointment["patient_id"], appointment_id=appointment["id"]
+    )
+    claimed = await claim_batch(hub.db, now=hub.clock.now(), policy=_policy(hub))
+    [reminder] = [c for c in claimed if c.id == reminder_id]
+    async with hub.db.write(patient=appointment["patient_id"]) as tx:
+        await stop_escalation(tx, appointment_id=appointment["id"], now=hub.clock.now())
+    await _fail_for_now(hub, reminder)
+    [row] = await rows(hub, "SELECT status, error FROM outbox_messages WHERE id = ?", (reminder_id,))
+    assert (row["status"], row["error"]) == ("cancelled", "letter opened")
+
+
+async def test_a_failure_for_now_with_nothing_changed_still_goes_round_again(hub: Harness, pas: Api) -> None:
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    await _fail_for_now(hub, invitation)
+    [row] = await rows(hub, "SELECT status FROM outbox_messages WHERE id = ?", (invitation.id,))
+    assert row["status"] == "queued"
+
+
+async def test_a_temporary_failure_receipt_after_the_cancellation_does_not_send_the_invitation_again(
+    hub: Harness, pas: Api
+) -> None:
+    # Notify keeps trying a text for up to 72 hours before it says "temporary-failure": the hospital may have
+    # cancelled the appointment long since.
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    await record_outcomes(
+        hub.db, [Outcome(invitation, notify_id="n-1")], now=hub.clock.now(), policy=_policy(hub), rng=random.Random(1)
+    )
+    await _cancel(pas)
+    await _receipt(hub, invitation, "temporary-failure")
+    [row] = await rows(hub, "SELECT status, error FROM outbox_messages WHERE id = ?", (invitation.id,))
+    assert (row["status"], row["error"]) == ("cancelled", "superseded by cancelled")
+
+
+async def test_a_temporary_failure_receipt_after_stop_goes_by_email(hub: Harness, pas: Api) -> None:
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    await record_outcomes(
+        hub.db, [Outcome(invitation, notify_id="n-1")], now=hub.clock.now(), policy=_policy(hub), rng=random.Random(1)
+    )
+    await _stop(hub)
+    await _receipt(hub, invitation, "temporary-failure")
+    messages = await _messages(hub)
+    assert ("invitation", "sms", "cancelled", "sms opted out") in messages
+    assert ("invitation", "email", "queued", "") in messages
+
+
+async def test_through_notify_a_timed_out_invitation_is_not_sent_again_after_the_cancellation(
+    hub: Harness, pas: Api
+) -> None:
+    # End to end through the real client: the send times out (it may or may not have reached Notify) while the
+    # hospital cancels; the worker neither sends the invitation again nor looks it up to send it.
+    with FakeNotify(timeout_delay=1.5) as fake:
+        notifier = GovukNotifier(api_key=fake.api_key, base_url=fake.url, timeout=1)
+        fake.inject(Fault("timeout"))
+        await _book(pas)
+        sending = asyncio.create_task(drain_once(hub.db, notifier, hub.clock, policy=_policy(hub)))
+        while not await rows(hub, "SELECT id FROM outbox_messages WHERE status = 'sending'"):
+            await asyncio.sleep(0.02)
+        await _cancel(pas)
+        await sending
+        hub.clock.advance(minutes=30)
+        while await drain_once(hub.db, notifier, hub.clock, policy=_policy(hub)):
+            pass
+        sent = [m.personalisation for m in fake.messages]
+    kinds = [m["kind"] for m in await rows(hub, "SELECT kind FROM outbox_messages WHERE status = 'sent'")]
+    assert kinds == ["cancelled"], sent
