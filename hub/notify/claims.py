@@ -16,6 +16,7 @@ from hub.notify import OutgoingMessage
 from hub.rules.sending import PDF_KINDS, RetryPolicy, attempts_used_up, in_quiet_hours, postal_address
 from hub.settings import NotifyTemplates
 from hub.store.outbox import expire_unsent_codes
+from hub.store.rerouting import requeued
 from hub.vocabulary import Channel, Lane, LetterKind, MessageStatus
 
 WINDOW = timedelta(seconds=60)
@@ -24,6 +25,7 @@ WINDOW = timedelta(seconds=60)
 WINDOW_MARGIN = timedelta(seconds=1)
 HOUR = timedelta(hours=1)
 LEASE_MARGIN = timedelta(seconds=2)
+ACTOR = "outbox"  # the sending side, as the audit names it
 
 
 @dataclass(frozen=True)
@@ -93,12 +95,16 @@ async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> lis
         # A lease that ran out belongs to a worker that died or hung: the message may have reached Notify. (The
         # statuses and lanes the claims look for are literals in the SQL, so the planner knows how few rows the
         # outbox_lease and outbox_due indexes lead to, which a generic plan for a parameter would not.)
-        await tx.execute(
+        lapsed = await tx.fetch_all(
             "UPDATE outbox_messages SET status = ?, check_first = 1, claimed_until = NULL, claimed_by = NULL"
             f" WHERE id IN (SELECT id FROM outbox_messages WHERE status = '{MessageStatus.SENDING}'"
-            f" AND lane = '{Lane.BULK}' AND claimed_until < ?{skip_locked})",
+            f" AND lane = '{Lane.BULK}' AND claimed_until < ?{skip_locked}) RETURNING id",
             (MessageStatus.QUEUED, to_db(now)),
         )
+        # Back in the queue, as after a failure: checked against what happened while it was out. (Under the claims'
+        # lock, not its patient's: a change to the appointment at this very moment can still pass it by.)
+        for row in sorted(lapsed, key=lambda r: int(r["id"])):
+            await requeued(tx, int(row["id"]), templates=policy.templates, now=now, actor=ACTOR)
         await expire_unsent_codes(tx, now - policy.code_lifetime)
         used = await tx.fetch_one(
             "SELECT COUNT(*) AS n FROM notify_requests WHERE at > ?", (to_db(now - WINDOW - WINDOW_MARGIN),)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from hub.clock import LONDON
 from hub.rules.validation import uk_postcode
-from hub.vocabulary import MessageKind
+from hub.vocabulary import HospitalStatus, MessageKind, RequestState
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,33 @@ def may_withdraw(kind: MessageKind) -> frozenset[MessageKind]:
     return message_to_queue(kind, {MessageKind.INVITATION})[1] | message_to_queue(kind, set())[1]
 
 
-def withdrawn_by(kind: str) -> frozenset[MessageKind]:
-    """The kinds whose news makes a message of this kind wrong: had it been waiting then, they would have withdrawn
-    it (an invitation, once the appointment is cancelled or changed)."""
-    return frozenset(later for later in SUPERSEDES if kind in may_withdraw(later))
+# The news of an appointment as it stands, and the reminders of it (each planned again when the appointment moves).
+NEWS_KINDS = frozenset({MessageKind.INVITATION, MessageKind.CHANGED})
+REMINDER_KINDS = frozenset(
+    {MessageKind.APPOINTMENT_REMINDER, MessageKind.INVITATION_REMINDER, MessageKind.INVITATION_POST}
+)
+_ESCALATION_KINDS = frozenset({MessageKind.INVITATION_REMINDER, MessageKind.INVITATION_POST})
+
+
+def no_longer_true(
+    kind: str, *, status: str, request_state: str, starts_at: datetime, opened: bool, now: datetime
+) -> str | None:
+    """Why a message about an appointment, going round again after failing for now, should not go at all (None: it
+    still should): the appointment as it is now makes it wrong. While it was out, the change that made it wrong
+    withdrew only what was still queued, and said what it had to say itself (a cancellation, a new time)."""
+    if kind == MessageKind.CANCELLED:
+        return "appointment booked again" if status == HospitalStatus.BOOKED else None
+    if kind not in NEWS_KINDS | REMINDER_KINDS:
+        return None  # an earlier-slot offer, a link resent: about the patient, with lives of their own
+    if status != HospitalStatus.BOOKED:
+        return f"appointment {status}"
+    if starts_at <= now:
+        return "appointment passed"
+    if kind in REMINDER_KINDS and request_state == RequestState.CANCEL_REQUESTED:
+        return "cancel requested"
+    if kind in _ESCALATION_KINDS and opened:
+        return "letter opened"
+    return None
 
 
 def postal_address(name: str, lines: list[str], postcode: str) -> list[str] | None:

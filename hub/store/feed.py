@@ -285,6 +285,7 @@ async def _contact_choices(
                 now=now,
                 why=f"{channel} opted out by hospital",
                 actor=actor,
+                actor_type=ActorType.API_KEY,
             )
         changed.append(f"{channel} {'off' if stopped else 'on'}")
     paper = fresh.get("paper")

@@ -138,6 +138,11 @@ async def announce(
     return ids
 
 
+def appointment_news(starts_at: datetime, site_name: str, clinic: str | None) -> dict[str, str]:
+    """What a message about an appointment says of it."""
+    return {"date": format_date(starts_at), "time": format_time(starts_at), "site": site_name, "clinic": clinic or ""}
+
+
 async def queue_appointment_message(
     tx: Transaction,
     *,
@@ -164,10 +169,7 @@ async def queue_appointment_message(
     personalisation = {
         "link": patient_link(settings, patient["link_id"]),
         "verification_code": patient["verification_code"],
-        "date": format_date(starts_at),
-        "time": format_time(starts_at),
-        "site": site_name,
-        "clinic": clinic or "",
+        **appointment_news(starts_at, site_name, clinic),
     }
     return await queue_message(
         tx,

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.clock import from_db, to_db
-from hub.db import Database, Transaction
+from hub.db import Database, Row, Transaction
 from hub.rules.feed import choose_channel
 from hub.rules.reminders import DueState, Schedule, decide, escalation_notices, reminder_notices
 from hub.settings import Settings
@@ -168,19 +168,29 @@ async def _superseded(tx: Transaction, notice: dict[str, Any], *, now: datetime)
     return later is not None
 
 
-async def _act(
-    tx: Transaction, notice: dict[str, Any], *, settings: Settings, schedule: Schedule, now: datetime
-) -> str:
-    if await _superseded(tx, notice, now=now):
-        return "skip:superseded"
-    a = await tx.fetch_one(
+async def appointment_now(tx: Transaction, appointment_id: int) -> Row | None:
+    """An appointment as a message about it needs it: its state, its site's name, and whether its letter was read."""
+    return await tx.fetch_one(
         "SELECT a.id, a.organisation_id, a.patient_id, a.status, a.request_state, a.starts_at, a.clinic,"
         " a.first_viewed_at, s.name AS site_name,"
         " (SELECT COUNT(*) FROM letters l WHERE l.appointment_id = a.id) AS letters,"
         " (SELECT COUNT(*) FROM letters l WHERE l.appointment_id = a.id AND l.first_viewed_at IS NOT NULL) AS read"
         " FROM appointments a JOIN sites s ON s.id = a.site_id WHERE a.id = ?",
-        (notice["appointment_id"],),
+        (appointment_id,),
     )
+
+
+def letter_opened(appointment: Row) -> bool:
+    """The invitation's letter has been read (or, with no letter, the appointment has been viewed)."""
+    return bool(appointment["read"]) or (appointment["letters"] == 0 and appointment["first_viewed_at"] is not None)
+
+
+async def _act(
+    tx: Transaction, notice: dict[str, Any], *, settings: Settings, schedule: Schedule, now: datetime
+) -> str:
+    if await _superseded(tx, notice, now=now):
+        return "skip:superseded"
+    a = await appointment_now(tx, notice["appointment_id"])
     patient = a and await tx.fetch_one(
         f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (a["patient_id"],)
     )
@@ -191,7 +201,7 @@ async def _act(
         status=a["status"],
         request_state=a["request_state"],
         starts_at=from_db(a["starts_at"]),
-        opened=bool(a["read"]) or (a["letters"] == 0 and a["first_viewed_at"] is not None),
+        opened=letter_opened(a),
         digital_ok=choose_channel(patient) != Channel.LETTER,
     )
     verdict = decide(state, now=now, schedule=schedule)

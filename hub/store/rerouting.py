@@ -1,22 +1,23 @@
-"""Messages that may no longer go as they were queued: by a channel the patient has stopped, or with news a later
-change has made wrong. A STOP or the hospital's opt-out sends every waiting message of that channel another way
-(`reroute_waiting`); a permanent failure sends one message by the next channel (`replace_message`); and a message
-put back in the queue after a temporary failure is checked again first (`requeued`), because while it was out
-(claimed by a worker, or sent and awaiting its receipt) those withdrawals passed it by: they touch only what is
-queued, never a message that may be on its way."""
+"""Messages that may no longer go as they were queued: by a channel the patient has stopped, or with news the
+appointment's later changes have made wrong. A STOP or the hospital's opt-out sends every waiting message of that
+channel another way (`reroute_waiting`); a permanent failure sends one message by the next channel
+(`replace_message`); and a message put back in the queue after a temporary failure is checked again first
+(`requeued`), because while it was out (claimed by a worker, or sent and awaiting its receipt) those changes passed
+it by: they withdraw only what is queued, never a message that may be on its way."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
+from hub.clock import from_db
 from hub.db import Row, Transaction
-from hub.rules.sending import withdrawn_by
+from hub.rules.sending import NEWS_KINDS, REMINDER_KINDS, no_longer_true
 from hub.settings import NotifyTemplates
 from hub.store.audit import record_audit
-from hub.store.outbox import can_post, queue_message
+from hub.store.outbox import appointment_news, can_post, queue_message
+from hub.store.reminders import appointment_now, letter_opened
 from hub.vocabulary import (
-    ESCALATION_PREFIX,
     ActorType,
     AuditAction,
     Channel,
@@ -34,8 +35,6 @@ PATIENT_COLUMNS = (
     "id, organisation_id, email, opted_out, sms_opted_out, email_opted_out, given_name, family_name, address_lines,"
     " postcode, link_id"
 )
-# The unread-letter escalation, stopped once the patient has read the letter (hub.store.reminders.stop_escalation).
-_ESCALATION_KINDS = frozenset({MessageKind.INVITATION_REMINDER, MessageKind.INVITATION_POST})
 _STOPPED = {Channel.SMS: "sms_opted_out", Channel.EMAIL: "email_opted_out"}
 
 
@@ -55,7 +54,15 @@ async def read_patient(tx: Transaction, patient_id: int | None) -> Row | None:
 
 
 async def replace_message(
-    tx: Transaction, message: Row, patient: Row, *, templates: NotifyTemplates, now: datetime, why: str, actor: str
+    tx: Transaction,
+    message: Row,
+    patient: Row,
+    *,
+    templates: NotifyTemplates,
+    now: datetime,
+    why: str,
+    actor: str,
+    actor_type: ActorType = ActorType.SYSTEM,
 ) -> tuple[str, int] | None:
     """Queue the same message by the next channel: (channel, new message id), or None when there is none."""
     posting = message["pdf_letter_id"] is not None or await can_post(
@@ -87,7 +94,9 @@ async def replace_message(
         (message["urgent"], message["pdf_letter_id"] if channel == Channel.LETTER else None, replacement),
     )
     detail = f"{channel}, replacing {message['channel']} message {message['id']} ({why})"
-    await audit_message(tx, now, AuditAction.NOTIFICATION_QUEUED, replacement, detail, actor=actor)
+    await audit_message(
+        tx, now, AuditAction.NOTIFICATION_QUEUED, replacement, detail, actor=actor, actor_type=actor_type
+    )
     return channel, replacement
 
 
@@ -100,6 +109,7 @@ async def reroute_waiting(
     now: datetime,
     why: str,
     actor: str,
+    actor_type: ActorType = ActorType.SYSTEM,
 ) -> None:
     """Messages waiting to go by a channel the patient has just stopped: sent another way instead. Withdrawn in one
     conditional UPDATE, as `announce` withdraws: a message a worker has claimed meanwhile (and may be sending) is
@@ -113,30 +123,40 @@ async def reroute_waiting(
         (MessageStatus.CANCELLED, why, patient_id, channel, Lane.BULK, MessageStatus.QUEUED),
     )
     for message in sorted(waiting, key=lambda m: int(m["id"])):
-        await audit_message(tx, now, AuditAction.NOTIFICATION_CANCELLED, message["id"], why, actor=actor)
-        await replace_message(tx, message, patient, templates=templates, now=now, why=why, actor=actor)
+        await audit_message(
+            tx, now, AuditAction.NOTIFICATION_CANCELLED, message["id"], why, actor=actor, actor_type=actor_type
+        )
+        await replace_message(
+            tx, message, patient, templates=templates, now=now, why=why, actor=actor, actor_type=actor_type
+        )
 
 
 async def requeued(tx: Transaction, message_id: int, *, templates: NotifyTemplates, now: datetime, actor: str) -> None:
-    """A bulk message just put back in the queue to try again: withdrawn if, while it was out, a later message
-    about its appointment made it wrong (an invitation once the appointment is cancelled or moved), the patient
-    read the letter an unread-letter reminder is about, or they stopped its channel (then it goes another way).
-    Run in the transaction that re-queued it, under its patient's lock (hub.db.postgres), which the writes that
-    withdraw messages hold too: none can pass it by between this check and the commit."""
+    """A bulk message just put back in the queue to try again, checked against what happened while it was out:
+    withdrawn when its appointment as it is now makes it wrong (cancelled, passed, a reminder of a letter since
+    read: `no_longer_true`), its news brought up to date when the appointment moved (the new time's own message was
+    queued by the change as well), and sent another way when the patient has stopped its channel. Run in the
+    transaction that re-queued it, under its patient's lock (hub.db.postgres), which the writes that change those
+    hold too: none can pass it by between this check and the commit.
+
+    A message Notify may already have (no answer, or a 5xx: `check_first`) is checked the same way: withdrawn, it
+    is not sent again, whether or not it went; sent another way, the patient may have both. Hearing twice, by text
+    before the STOP and by email after it, is the lesser harm than not hearing at all."""
     message = await tx.fetch_one(
         f"SELECT {MESSAGE_COLUMNS} FROM outbox_messages WHERE id = ? AND status = ? AND lane = ?",
         (message_id, MessageStatus.QUEUED, Lane.BULK),
     )
     if message is None:
         return
-    why = await _superseded(tx, message)
-    if why is not None:
-        await tx.execute(
-            "UPDATE outbox_messages SET status = ?, error = ? WHERE id = ? AND status = ?",
-            (MessageStatus.CANCELLED, why, message_id, MessageStatus.QUEUED),
-        )
-        await audit_message(tx, now, AuditAction.NOTIFICATION_CANCELLED, message_id, why, actor=actor)
-        return
+    if message["appointment_id"] is not None:
+        why = await _out_of_date(tx, message, now=now, actor=actor)
+        if why is not None:
+            await tx.execute(
+                "UPDATE outbox_messages SET status = ?, error = ? WHERE id = ? AND status = ?",
+                (MessageStatus.CANCELLED, why, message_id, MessageStatus.QUEUED),
+            )
+            await audit_message(tx, now, AuditAction.NOTIFICATION_CANCELLED, message_id, why, actor=actor)
+            return
     patient = await read_patient(tx, message["patient_id"])
     stopped = _STOPPED.get(message["channel"])
     if patient is not None and stopped is not None and patient[stopped]:
@@ -146,36 +166,54 @@ async def requeued(tx: Transaction, message_id: int, *, templates: NotifyTemplat
         )
 
 
-async def _superseded(tx: Transaction, message: Row) -> str | None:
-    if message["appointment_id"] is None:
+async def _out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: str) -> str | None:
+    """Why the message should not go now (None: it should), bringing its news up to date on the way."""
+    kind = message["kind"]
+    a = await appointment_now(tx, message["appointment_id"])
+    if a is None:
+        return "appointment gone"
+    starts_at = from_db(a["starts_at"])
+    why = no_longer_true(
+        kind,
+        status=a["status"],
+        request_state=a["request_state"],
+        starts_at=starts_at,
+        opened=letter_opened(a),
+        now=now,
+    )
+    if why is not None or kind not in NEWS_KINDS | REMINDER_KINDS:
+        return why
+    said = json.loads(message["personalisation"])
+    news = appointment_news(starts_at, a["site_name"], a["clinic"])
+    stale = {key for key, value in news.items() if said.get(key) != value}
+    if not stale:
         return None
-    later = withdrawn_by(message["kind"])
-    if later:
-        newer = await tx.fetch_one(
-            "SELECT kind FROM outbox_messages WHERE appointment_id = ? AND id > ? AND lane = ?"
-            f" AND kind IN ({', '.join('?' for _ in later)}) ORDER BY id LIMIT 1",
-            (message["appointment_id"], message["id"], Lane.BULK, *sorted(later)),
-        )
-        if newer is not None:
-            return f"superseded by {newer['kind']}"
-    if message["kind"] in _ESCALATION_KINDS:
-        opened = await tx.fetch_one(
-            "SELECT 1 AS opened FROM scheduled_notices WHERE appointment_id = ? AND outcome = 'opened'"
-            " AND substr(kind, 1, ?) = ? LIMIT 1",
-            (message["appointment_id"], len(ESCALATION_PREFIX), ESCALATION_PREFIX),
-        )
-        if opened is not None:
-            return "letter opened"
+    if message["pdf_letter_id"] is not None or (kind == MessageKind.APPOINTMENT_REMINDER and stale & {"date", "time"}):
+        # A hospital's own letter cannot be rewritten; reminders are planned again for a new time.
+        return "appointment changed"
+    await tx.execute(
+        "UPDATE outbox_messages SET personalisation = ? WHERE id = ?",
+        (json.dumps({**said, **news}, sort_keys=True), message["id"]),
+    )
+    detail = f"{kind} brought up to date: the appointment changed while it was being sent"
+    await audit_message(tx, now, AuditAction.NOTIFICATION_QUEUED, message["id"], detail, actor=actor)
     return None
 
 
 async def audit_message(
-    tx: Transaction, now: datetime, action: AuditAction, message_id: int, detail: str, *, actor: str
+    tx: Transaction,
+    now: datetime,
+    action: AuditAction,
+    message_id: int,
+    detail: str,
+    *,
+    actor: str,
+    actor_type: ActorType = ActorType.SYSTEM,
 ) -> None:
     await record_audit(
         tx,
         at=now,
-        actor_type=ActorType.SYSTEM,
+        actor_type=actor_type,
         actor_id=actor,
         action=action,
         record_type=RecordType.MESSAGE,

@@ -544,3 +544,29 @@ async def _claimed_one_again(hub: Harness, message_id: int) -> Claimed:
     claimed = await claim_batch(hub.db, now=hub.clock.now(), policy=POLICY)
     assert [c.id for c in claimed] == [message_id]
     return claimed[0]
+
+
+async def test_a_message_merged_to_another_patient_meanwhile_goes_back_under_that_patients_lock(
+    hub: Harness, backend: str
+) -> None:
+    # A merge moves the message to the patient it is kept under while the result waits for the first patient's
+    # lock: the result is written under the new patient's lock, which it then waits for.
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    merged, kept = await hub.create_patient(), await hub.create_patient(mrn="MRN2", mobile="+447700900002")
+    claimed = await _claimed_one(hub, patient_id=merged)
+    failed = Outcome(claimed, error=NotifyError("500", status=500, error="Exception"))
+
+    def merge(tx: Transaction) -> Awaitable[int]:
+        return tx.execute("UPDATE outbox_messages SET patient_id = ? WHERE id = ?", (kept, claimed.id))
+
+    async with held_write(hub.db, patient=kept):
+        async with held_write(hub.db, patient=merged, doing=merge):
+            recording = asyncio.create_task(
+                record_outcomes(hub.db, [failed], now=hub.clock.now(), policy=POLICY, rng=random.Random(1))
+            )
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)
+        assert not recording.done()  # now waiting for the patient the message belongs to
+    await asyncio.wait_for(recording, timeout=5)
+    assert (await _row(hub.db, claimed.id))["status"] == "queued"

@@ -18,8 +18,8 @@ from hub.rules.sending import (
     message_to_queue,
     next_quiet_end,
     next_utc_midnight,
+    no_longer_true,
     postal_address,
-    withdrawn_by,
 )
 from hub.vocabulary import MessageKind
 
@@ -227,14 +227,28 @@ def test_the_end_of_quiet_hours_is_londons_whatever_the_machines_time_zone(
         time.tzset()
 
 
-def test_what_makes_a_message_wrong_is_what_would_have_withdrawn_it_waiting() -> None:
-    # A message going round again after failing for now is checked against the later news about its appointment.
-    assert withdrawn_by(MessageKind.INVITATION) == {MessageKind.CANCELLED, MessageKind.CHANGED}
-    assert withdrawn_by(MessageKind.APPOINTMENT_REMINDER) == {
-        MessageKind.CANCELLED,
-        MessageKind.CHANGED,
-        MessageKind.INVITATION,
-    }
-    assert withdrawn_by(MessageKind.CANCELLED) == {MessageKind.INVITATION}
-    assert withdrawn_by(MessageKind.INVITATION_POST) == {MessageKind.CANCELLED}
-    assert withdrawn_by(MessageKind.SMS_OPT_OUT_CONFIRMATION) == frozenset()
+@pytest.mark.parametrize(
+    ("kind", "status", "request_state", "days", "opened", "why"),
+    [
+        (MessageKind.INVITATION, "booked", "none", 3, False, None),
+        (MessageKind.INVITATION, "cancelled", "none", 3, False, "appointment cancelled"),
+        (MessageKind.CHANGED, "attended", "none", 3, False, "appointment attended"),
+        (MessageKind.INVITATION, "booked", "none", -1, False, "appointment passed"),
+        (MessageKind.INVITATION, "booked", "cancel_requested", 3, True, None),  # the invitation itself still stands
+        (MessageKind.APPOINTMENT_REMINDER, "booked", "cancel_requested", 3, False, "cancel requested"),
+        (MessageKind.INVITATION_REMINDER, "booked", "none", 3, True, "letter opened"),
+        (MessageKind.INVITATION_POST, "booked", "none", 3, True, "letter opened"),
+        (MessageKind.APPOINTMENT_REMINDER, "booked", "none", 3, True, None),
+        (MessageKind.CANCELLED, "cancelled", "none", 3, False, None),
+        (MessageKind.CANCELLED, "booked", "none", 3, False, "appointment booked again"),
+        (MessageKind.EARLIER_OFFER, "cancelled", "none", 3, False, None),  # an offer has a life of its own
+    ],
+)
+def test_what_makes_a_message_going_round_again_no_longer_true(
+    kind: MessageKind, status: str, request_state: str, days: int, opened: bool, why: str | None
+) -> None:
+    starts_at = NOW + timedelta(days=days)
+    assert (
+        no_longer_true(kind, status=status, request_state=request_state, starts_at=starts_at, opened=opened, now=NOW)
+        == why
+    )

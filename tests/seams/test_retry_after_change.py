@@ -1,12 +1,14 @@
 """A message that failed for now goes back in the queue; while it was out (claimed by a worker, or sent and awaiting
-Notify's receipt) the hospital may have cancelled the appointment, or the patient texted STOP or read the letter.
-Those withdraw only what is queued, so they passed it by: going round again, it is checked first. Before, an
-invitation to a cancelled appointment went out after the cancellation notice, and a text went after STOP."""
+Notify's receipt) the hospital may have cancelled or moved the appointment, or the patient texted STOP, read the
+letter or asked to cancel. Those withdraw only what is queued, so they passed it by: going round again, it is
+checked first. Before, an invitation to a cancelled appointment went out after the cancellation notice, a text went
+after STOP, and an invitation went with the old time."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import random
 import uuid
 
@@ -16,13 +18,12 @@ from hub.jobs.worker import send_policy
 from hub.notify import NotifyError
 from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import Claimed, Outcome, SendPolicy, claim_batch, drain_once, record_outcomes
-from hub.store.reminders import stop_escalation
 from tests.conftest import MakeHub
 from tests.fake_notify import FakeNotify, Fault
 from tests.harness import Harness
 from tests.notify_callbacks import CALLBACKS, post, send_status, text
 from tests.seams.conftest import rows
-from tests.web.api.test_handlers import APPOINTMENT, Api
+from tests.web.api.test_handlers import APPOINTMENT, PATIENT, Api
 
 pytestmark = pytest.mark.anyio
 SERVER_ERROR = NotifyError("500", status=500, error="Exception")
@@ -67,8 +68,9 @@ async def _cancel(pas: Api) -> None:
 
 
 async def _claim(hub: Harness, kind: str) -> Claimed:
+    """Claim what is due; the text of this kind."""
     claimed = await claim_batch(hub.db, now=hub.clock.now(), policy=_policy(hub))
-    [mine] = [c for c in claimed if c.message.kind == kind]
+    [mine] = [c for c in claimed if c.message.kind == kind and c.message.channel == "sms"]
     return mine
 
 
@@ -78,7 +80,7 @@ async def _fail_for_now(hub: Harness, claimed: Claimed) -> None:
 
 
 async def _messages(hub: Harness) -> list[tuple[str, str, str, str]]:
-    found = await rows(hub, "SELECT kind, channel, status, error FROM outbox_messages ORDER BY id")
+    found = await rows(hub, "SELECT kind, channel, status, error FROM outbox_messages WHERE lane = 'bulk' ORDER BY id")
     return [(m["kind"], m["channel"], m["status"], m["error"]) for m in found]
 
 
@@ -90,14 +92,14 @@ async def test_an_invitation_failing_while_the_hospital_cancels_is_not_sent_afte
     await _cancel(pas)  # the invitation is out with the worker: the cancellation passes it by
     await _fail_for_now(hub, invitation)
     messages = await _messages(hub)
-    assert ("invitation", "sms", "cancelled", "superseded by cancelled") in messages
+    assert ("invitation", "sms", "cancelled", "appointment cancelled") in messages
     assert [m[:3] for m in messages if m[0] == "cancelled"] == [("cancelled", "sms", "queued")]
     audit = await rows(
         hub,
         "SELECT action, detail FROM audit_events WHERE record_type = 'outbox_message' AND record_id = ?",
         (str(invitation.id),),
     )
-    assert {"action": "notification_cancelled", "detail": "superseded by cancelled"} in audit
+    assert {"action": "notification_cancelled", "detail": "appointment cancelled"} in audit
 
 
 async def test_a_text_failing_while_the_patient_texts_stop_goes_by_email_instead(hub: Harness, pas: Api) -> None:
@@ -111,19 +113,63 @@ async def test_a_text_failing_while_the_patient_texts_stop_goes_by_email_instead
     assert not [m for m in messages if m[1] == "sms" and m[2] == "queued"]
 
 
-async def test_an_unread_letter_reminder_failing_after_the_letter_is_read_is_not_sent(hub: Harness, pas: Api) -> None:
+async def test_a_posted_copy_failing_after_the_patient_read_the_appointment_is_not_posted(
+    hub: Harness, pas: Api
+) -> None:
+    # The unread-letter escalation's last step: by then nothing of the escalation is left to close, so only the
+    # appointment itself says it was read.
+    await _book(pas)
+    [appointment] = await rows(hub, "SELECT id, patient_id FROM appointments")
+    posted = await hub.create_message(
+        kind="invitation_post", channel="letter", patient_id=appointment["patient_id"], appointment_id=appointment["id"]
+    )
+    [copy] = [c for c in await claim_batch(hub.db, now=hub.clock.now(), policy=_policy(hub)) if c.id == posted]
+    await hub.sign_in()
+    await hub.get_page(f"/appointments/{appointment['id']}")
+    await _fail_for_now(hub, copy)
+    [row] = await rows(hub, "SELECT status, error FROM outbox_messages WHERE id = ?", (posted,))
+    assert (row["status"], row["error"]) == ("cancelled", "letter opened")
+
+
+async def test_a_reminder_failing_after_the_patient_asks_to_cancel_is_not_sent(hub: Harness, pas: Api) -> None:
     await _book(pas)
     [appointment] = await rows(hub, "SELECT id, patient_id FROM appointments")
     reminder_id = await hub.create_message(
-        kind="invitation_reminder", patient_id=appointment["patient_id"], appointment_id=appointment["id"]
+        kind="appointment_reminder", patient_id=appointment["patient_id"], appointment_id=appointment["id"]
     )
-    claimed = await claim_batch(hub.db, now=hub.clock.now(), policy=_policy(hub))
-    [reminder] = [c for c in claimed if c.id == reminder_id]
-    async with hub.db.write(patient=appointment["patient_id"]) as tx:
-        await stop_escalation(tx, appointment_id=appointment["id"], now=hub.clock.now())
+    [reminder] = [c for c in await claim_batch(hub.db, now=hub.clock.now(), policy=_policy(hub)) if c.id == reminder_id]
+    await hub.sign_in()
+    answer = await hub.post_form(f"/appointments/{appointment['id']}/cancel", {"reason": "no_longer_needed"})
+    assert answer.status_code == 303, answer.text
     await _fail_for_now(hub, reminder)
     [row] = await rows(hub, "SELECT status, error FROM outbox_messages WHERE id = ?", (reminder_id,))
-    assert (row["status"], row["error"]) == ("cancelled", "letter opened")
+    assert (row["status"], row["error"]) == ("cancelled", "cancel requested")
+
+
+async def test_an_invitation_failing_while_the_hospital_moves_it_goes_with_the_new_time(hub: Harness, pas: Api) -> None:
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    moved = await pas.put("appointments/A1", {**APPOINTMENT, "start": "2026-12-04T14:00:00+00:00"})
+    assert moved.status_code == 200, moved.text
+    await _fail_for_now(hub, invitation)
+    [row] = await rows(hub, "SELECT status, personalisation FROM outbox_messages WHERE id = ?", (invitation.id,))
+    said = json.loads(row["personalisation"])
+    assert (row["status"], said["date"], said["time"]) == ("queued", "Friday 4 December 2026", "2pm")
+    [changed] = await rows(hub, "SELECT kind, status FROM outbox_messages WHERE kind = 'changed'")
+    assert changed["status"] == "queued"  # the change says so itself as well
+
+
+async def test_a_time_change_failing_by_text_is_not_withdrawn_by_its_own_posted_copy(hub: Harness, pas: Api) -> None:
+    # A patient who chose paper gets each message by text and by post; the copy is the same news, not later news.
+    await _book(pas)
+    assert (await pas.put("patients/MRN1", {**PATIENT, "paper_letters": True})).status_code == 200
+    await hub.send_queued()
+    moved = await pas.put("appointments/A1", {**APPOINTMENT, "start": "2026-12-04T14:00:00+00:00"})
+    assert moved.status_code == 200, moved.text
+    change = await _claim(hub, "changed")
+    await _fail_for_now(hub, change)
+    changes = await rows(hub, "SELECT channel, status FROM outbox_messages WHERE kind = 'changed' ORDER BY id")
+    assert [(c["channel"], c["status"]) for c in changes] == [("sms", "queued"), ("letter", "sending")]
 
 
 async def test_a_failure_for_now_with_nothing_changed_still_goes_round_again(hub: Harness, pas: Api) -> None:
@@ -147,7 +193,7 @@ async def test_a_temporary_failure_receipt_after_the_cancellation_does_not_send_
     await _cancel(pas)
     await _receipt(hub, invitation, "temporary-failure")
     [row] = await rows(hub, "SELECT status, error FROM outbox_messages WHERE id = ?", (invitation.id,))
-    assert (row["status"], row["error"]) == ("cancelled", "superseded by cancelled")
+    assert (row["status"], row["error"]) == ("cancelled", "appointment cancelled")
 
 
 async def test_a_temporary_failure_receipt_after_stop_goes_by_email(hub: Harness, pas: Api) -> None:
@@ -183,3 +229,41 @@ async def test_through_notify_a_timed_out_invitation_is_not_sent_again_after_the
         sent = [m.personalisation for m in fake.messages]
     kinds = [m["kind"] for m in await rows(hub, "SELECT kind FROM outbox_messages WHERE status = 'sent'")]
     assert kinds == ["cancelled"], sent
+
+
+async def test_an_invitation_whose_worker_died_is_not_sent_after_the_cancellation(hub: Harness, pas: Api) -> None:
+    # The worker died mid-send: its lease runs out and the next claim puts the message back, as after a failure.
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    await _cancel(pas)
+    hub.clock.advance(seconds=_policy(hub).held_for.total_seconds() + 1)
+    again = await claim_batch(hub.db, now=hub.clock.now(), policy=_policy(hub))
+    assert invitation.id not in [c.id for c in again]
+    [row] = await rows(hub, "SELECT status, error FROM outbox_messages WHERE id = ?", (invitation.id,))
+    assert (row["status"], row["error"]) == ("cancelled", "appointment cancelled")
+
+
+async def test_a_reminder_failing_while_the_hospital_moves_the_appointment_gives_way_to_the_new_plan(
+    hub: Harness, pas: Api
+) -> None:
+    # The move plans the reminders again for the new time: the old one, with the old time, does not go.
+    await _book(pas)
+    [appointment] = await rows(hub, "SELECT id, patient_id FROM appointments")
+    reminder_id = await hub.create_message(
+        kind="appointment_reminder",
+        patient_id=appointment["patient_id"],
+        appointment_id=appointment["id"],
+        personalisation={"date": "Thursday 3 December 2026", "time": "9:30am", "site": "x", "clinic": "y"},
+    )
+    [reminder] = [c for c in await claim_batch(hub.db, now=hub.clock.now(), policy=_policy(hub)) if c.id == reminder_id]
+    moved = await pas.put("appointments/A1", {**APPOINTMENT, "start": "2026-12-04T14:00:00+00:00"})
+    assert moved.status_code == 200, moved.text
+    await _fail_for_now(hub, reminder)
+    [row] = await rows(hub, "SELECT status, error FROM outbox_messages WHERE id = ?", (reminder_id,))
+    assert (row["status"], row["error"]) == ("cancelled", "appointment changed")
+    planned = await rows(
+        hub,
+        "SELECT due_at FROM scheduled_notices WHERE appointment_id = ? AND done_at IS NULL AND kind LIKE 'reminder%'",
+        (appointment["id"],),
+    )
+    assert planned  # the new time's reminders
