@@ -109,19 +109,25 @@ async def rotate_patient_link(
         return await _rotate(tx, patient_id=patient_id, actor_type=actor_type, actor_id=actor_id, detail="", now=now)
 
 
-async def _renew_queued_links(tx: Transaction, *, patient_id: int, link: str) -> None:
+async def renew_queued_links(tx: Transaction, *, patient_id: int, link: str) -> None:
     """Messages still waiting (held for quiet hours, or for a retry) were written with the old link, which no longer
-    works: they go with the new one."""
+    works: they go with the new one. So do messages out with a worker now, should they come back to be tried again
+    (the send under way goes as it was built); a message sent already, put back by a receipt, is renewed then."""
     waiting = await tx.fetch_all(
-        "SELECT id, personalisation FROM outbox_messages WHERE patient_id = ? AND status = ?",
-        (patient_id, MessageStatus.QUEUED),
+        "SELECT id, personalisation FROM outbox_messages WHERE patient_id = ? AND status IN (?, ?)",
+        (patient_id, MessageStatus.QUEUED, MessageStatus.SENDING),
     )
     for row in waiting:
         said = json.loads(row["personalisation"] or "{}")
         if isinstance(said, dict) and "link" in said and said["link"] != link:
             await tx.execute(
-                "UPDATE outbox_messages SET personalisation = ? WHERE id = ? AND status = ?",
-                (json.dumps({**said, "link": link}, sort_keys=True), row["id"], MessageStatus.QUEUED),
+                "UPDATE outbox_messages SET personalisation = ? WHERE id = ? AND status IN (?, ?)",
+                (
+                    json.dumps({**said, "link": link}, sort_keys=True),
+                    row["id"],
+                    MessageStatus.QUEUED,
+                    MessageStatus.SENDING,
+                ),
             )
 
 
@@ -153,6 +159,6 @@ async def send_new_link(
             now=now,
         )
         assert link_id is not None  # the row was read in this transaction
-        await _renew_queued_links(tx, patient_id=patient_id, link=patient_link(settings, link_id))
+        await renew_queued_links(tx, patient_id=patient_id, link=patient_link(settings, link_id))
         channel = await queue_link(tx, patient, patient_id=patient_id, link_id=link_id, settings=settings, now=now)
     return NewLink(link_id, channel)

@@ -7,9 +7,11 @@ from datetime import date, datetime
 from hub.clock import to_db
 from hub.db import Database, Row, Transaction
 from hub.rules.contacts import Contact
+from hub.settings import NotifyTemplates
 from hub.store.audit import record_audit
 from hub.store.events import record_event
-from hub.vocabulary import ActorType, AuditAction, EventKind, RecordType
+from hub.store.rerouting import reroute_waiting
+from hub.vocabulary import ActorType, AuditAction, Channel, EventKind, RecordType
 
 PATIENT_COLUMNS = (
     "id, organisation_id, mrn, nhs_number, given_name, family_name, date_of_birth, mobile, email,"
@@ -35,9 +37,17 @@ async def find_patients_by_contact(
 
 
 async def update_preferences(
-    db: Database, patient_id: int, *, contact_preference: str, paperless: bool, opted_out: bool, at: datetime
+    db: Database,
+    patient_id: int,
+    *,
+    contact_preference: str,
+    paperless: bool,
+    opted_out: bool,
+    templates: NotifyTemplates,
+    at: datetime,
 ) -> bool:
-    """Returns whether anything changed. Audited and told to the hospital system."""
+    """Returns whether anything changed. Audited and told to the hospital system. No more texts and emails: those
+    waiting to go are posted instead (or, with nowhere to post them, withdrawn), as after a STOP."""
     async with db.write(patient=patient_id) as tx:  # the patient's own row
         row = await tx.fetch_one(
             "SELECT organisation_id, contact_preference, paperless, opted_out FROM patients WHERE id = ?",
@@ -76,4 +86,16 @@ async def update_preferences(
             patient_id=patient_id,
             data={key: bool(v) if key != "contact_preference" else v for key, v in new.items()},
         )
+        if "opted_out" in changed and opted_out:
+            for channel in (Channel.SMS, Channel.EMAIL):
+                await reroute_waiting(
+                    tx,
+                    patient_id,
+                    channel,
+                    templates=templates,
+                    now=at,
+                    why="digital messages opted out",
+                    actor=str(patient_id),
+                    actor_type=ActorType.PATIENT,
+                )
     return True

@@ -20,6 +20,7 @@ from hub.rules.sending import RetryPolicy, backoff
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
+from hub.store.links import renew_queued_links
 from hub.store.outbox import can_post, queue_message
 from hub.store.rerouting import (
     MESSAGE_COLUMNS,
@@ -129,7 +130,10 @@ async def apply_receipt(
         )
         detail = f"{message['channel']} {receipt.status}"
         await _audit(tx, now, AuditAction.NOTIFICATION_RETRY, RecordType.MESSAGE, message["id"], detail)
-        # Hours may have passed since it went: the appointment cancelled, or a STOP, meanwhile.
+        # Hours may have passed since it went: the appointment cancelled, a STOP or a new link, meanwhile.
+        patient = await read_patient(tx, message["patient_id"])
+        if patient is not None:
+            await renew_queued_links(tx, patient_id=patient["id"], link=patient_link(settings, patient["link_id"]))
         await requeued(tx, message["id"], templates=settings.notify.templates, now=now, actor=ACTOR)
         return "recorded"
     await _fail(tx, message, receipt.status, settings=settings, now=now)

@@ -25,6 +25,7 @@ from hub.vocabulary import (
     AuditAction,
     Channel,
     EventKind,
+    LetterKind,
     MessageKind,
     MessageStatus,
     RecordType,
@@ -169,12 +170,15 @@ async def _superseded(tx: Transaction, notice: dict[str, Any], *, now: datetime)
 
 
 async def appointment_now(tx: Transaction, appointment_id: int) -> Row | None:
-    """An appointment as a message about it needs it: its state, its site's name, and whether its letter was read."""
+    """An appointment as a message about it needs it: its state, its site's name, its letters and whether they were
+    read."""
     return await tx.fetch_one(
         "SELECT a.id, a.organisation_id, a.patient_id, a.status, a.request_state, a.starts_at, a.clinic,"
         " a.first_viewed_at, s.name AS site_name,"
         " (SELECT COUNT(*) FROM letters l WHERE l.appointment_id = a.id) AS letters,"
-        " (SELECT COUNT(*) FROM letters l WHERE l.appointment_id = a.id AND l.first_viewed_at IS NOT NULL) AS read"
+        " (SELECT COUNT(*) FROM letters l WHERE l.appointment_id = a.id AND l.first_viewed_at IS NOT NULL) AS read,"
+        " (SELECT COUNT(*) FROM letters l WHERE l.appointment_id = a.id"
+        f" AND l.kind = '{LetterKind.APPOINTMENT_LETTER}') AS appointment_letters"
         " FROM appointments a JOIN sites s ON s.id = a.site_id WHERE a.id = ?",
         (appointment_id,),
     )

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from hub.clock import from_db
 from hub.db import Row, Transaction
-from hub.rules.sending import NEWS_KINDS, REMINDER_KINDS, no_longer_true
+from hub.rules.sending import NEWS_KINDS, PDF_KINDS, REMINDER_KINDS, no_longer_true
 from hub.settings import NotifyTemplates
 from hub.store.audit import record_audit
 from hub.store.outbox import appointment_news, can_post, queue_message
@@ -68,7 +68,7 @@ async def replace_message(
     posting = message["pdf_letter_id"] is not None or await can_post(
         tx, patient, appointment_id=message["appointment_id"], kind=message["kind"]
     )
-    emailing = bool(patient["email"]) and not patient["email_opted_out"]
+    emailing = bool(patient["email"]) and not patient["email_opted_out"] and not patient["opted_out"]
     channel: Channel | None = Channel(message["channel"])
     template_id: str | None = None
     # Channel after channel, to one the message can go by: a kind with no template by a channel skips it.
@@ -159,11 +159,10 @@ async def requeued(tx: Transaction, message_id: int, *, templates: NotifyTemplat
             return
     patient = await read_patient(tx, message["patient_id"])
     stopped = _STOPPED.get(message["channel"])
-    if patient is not None and stopped is not None and patient[stopped]:
+    if patient is not None and stopped is not None and (patient[stopped] or patient["opted_out"]):
         channel = Channel(message["channel"])
-        await reroute_waiting(
-            tx, patient["id"], channel, templates=templates, now=now, why=f"{channel} opted out", actor=actor
-        )
+        why = f"{channel} opted out" if patient[stopped] else "digital messages opted out"
+        await reroute_waiting(tx, patient["id"], channel, templates=templates, now=now, why=why, actor=actor)
 
 
 async def _out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: str) -> str | None:
@@ -188,9 +187,14 @@ async def _out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: s
     stale = {key for key, value in news.items() if said.get(key) != value}
     if not stale:
         return None
-    if message["pdf_letter_id"] is not None or (kind == MessageKind.APPOINTMENT_REMINDER and stale & {"date", "time"}):
-        # A hospital's own letter cannot be rewritten; reminders are planned again for a new time.
-        return "appointment changed"
+    if stale & {"date", "time"}:
+        if kind == MessageKind.APPOINTMENT_REMINDER:
+            return "appointment changed"  # the reminders are planned again for the new time
+        hospitals_letter = message["channel"] == Channel.LETTER and kind in PDF_KINDS and a["appointment_letters"]
+        if message["pdf_letter_id"] is not None or hospitals_letter:
+            return "appointment changed"  # the hospital's own letter, with the old time, cannot be rewritten
+        if kind == MessageKind.CHANGED and await _said_since(tx, message, news):
+            return "superseded by a later change"
     await tx.execute(
         "UPDATE outbox_messages SET personalisation = ? WHERE id = ?",
         (json.dumps({**said, **news}, sort_keys=True), message["id"]),
@@ -198,6 +202,25 @@ async def _out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: s
     detail = f"{kind} brought up to date: the appointment changed while it was being sent"
     await audit_message(tx, now, AuditAction.NOTIFICATION_QUEUED, message["id"], detail, actor=actor)
     return None
+
+
+async def _said_since(tx: Transaction, message: Row, news: dict[str, str]) -> bool:
+    """A later message about the appointment, by the same channel, already gives its news as it is now."""
+    later = await tx.fetch_all(
+        "SELECT personalisation FROM outbox_messages WHERE appointment_id = ? AND channel = ? AND lane = ? AND id > ?"
+        " AND kind IN (?, ?) AND status IN (?, ?, ?)",
+        (
+            message["appointment_id"],
+            message["channel"],
+            Lane.BULK,
+            message["id"],
+            *sorted(NEWS_KINDS),
+            MessageStatus.QUEUED,
+            MessageStatus.SENDING,
+            MessageStatus.SENT,
+        ),
+    )
+    return any(news.items() <= json.loads(row["personalisation"]).items() for row in later)
 
 
 async def audit_message(

@@ -15,9 +15,12 @@ import uuid
 import pytest
 
 from hub.jobs.worker import send_policy
+from hub.links import patient_link
 from hub.notify import NotifyError
 from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import Claimed, Outcome, SendPolicy, claim_batch, drain_once, record_outcomes
+from hub.store.links import send_new_link
+from hub.vocabulary import ActorType
 from tests.conftest import MakeHub
 from tests.fake_notify import FakeNotify, Fault
 from tests.harness import Harness
@@ -219,9 +222,14 @@ async def test_through_notify_a_timed_out_invitation_is_not_sent_again_after_the
         fake.inject(Fault("timeout"))
         await _book(pas)
         sending = asyncio.create_task(drain_once(hub.db, notifier, hub.clock, policy=_policy(hub)))
-        while not await rows(hub, "SELECT id FROM outbox_messages WHERE status = 'sending'"):
-            await asyncio.sleep(0.02)
+
+        async def out() -> None:
+            while not await rows(hub, "SELECT id FROM outbox_messages WHERE status = 'sending' AND lane = 'bulk'"):
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(out(), timeout=5)
         await _cancel(pas)
+        assert not sending.done()  # the cancellation came while the send was out
         await sending
         hub.clock.advance(minutes=30)
         while await drain_once(hub.db, notifier, hub.clock, policy=_policy(hub)):
@@ -267,3 +275,76 @@ async def test_a_reminder_failing_while_the_hospital_moves_the_appointment_gives
         (appointment["id"],),
     )
     assert planned  # the new time's reminders
+
+
+async def _no_texts_or_emails(hub: Harness) -> None:
+    await hub.sign_in()
+    answer = await hub.post_form("/preferences", {"contact_preference": "sms", "paper": "no", "digital": "no"})
+    assert answer.status_code == 303, answer.text
+
+
+async def test_no_more_texts_and_emails_posts_what_was_waiting_to_go(hub: Harness, pas: Api) -> None:
+    # Before, the patient's choice on /preferences left a waiting invitation to go by text all the same.
+    await _book(pas)
+    await _no_texts_or_emails(hub)
+    messages = await _messages(hub)
+    assert ("invitation", "sms", "cancelled", "digital messages opted out") in messages
+    assert ("invitation", "letter", "queued", "") in messages
+
+
+async def test_a_text_failing_after_the_patient_stops_texts_and_emails_goes_by_post(hub: Harness, pas: Api) -> None:
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    await _no_texts_or_emails(hub)
+    await _fail_for_now(hub, invitation)
+    messages = await _messages(hub)
+    assert ("invitation", "sms", "cancelled", "digital messages opted out") in messages
+    assert [m[:3] for m in messages if m[2] == "queued"] == [("invitation", "letter", "queued")]  # not by email
+
+
+@pytest.mark.parametrize("back_by", ["worker", "receipt"])
+async def test_a_message_going_round_again_after_a_new_link_carries_the_new_link(
+    hub: Harness, pas: Api, back_by: str
+) -> None:
+    # The old link no longer works. Out with a worker, or sent and then refused for now by the phone network.
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    if back_by == "receipt":
+        sent = Outcome(invitation, notify_id="n-1")
+        await record_outcomes(hub.db, [sent], now=hub.clock.now(), policy=_policy(hub), rng=random.Random(1))
+    [patient] = await rows(hub, "SELECT id FROM patients")
+    new = await send_new_link(
+        hub.db,
+        patient_id=patient["id"],
+        actor_type=ActorType.AGENT,
+        actor_id=1,
+        settings=hub.settings,
+        now=hub.clock.now(),
+    )
+    assert new is not None
+    if back_by == "receipt":
+        await _receipt(hub, invitation, "temporary-failure")
+    else:
+        await _fail_for_now(hub, invitation)
+    [row] = await rows(hub, "SELECT status, personalisation FROM outbox_messages WHERE id = ?", (invitation.id,))
+    assert row["status"] == "queued"
+    assert json.loads(row["personalisation"])["link"] == patient_link(hub.settings, new.link_id)
+
+
+async def test_a_change_failing_while_the_appointment_moves_again_gives_way_to_the_later_change(
+    hub: Harness, pas: Api
+) -> None:
+    # Brought up to date, it would say what the later change says: the patient would have it twice.
+    await _book(pas)
+    await _claim(hub, "invitation")
+    moved = await pas.put("appointments/A1", {**APPOINTMENT, "start": "2026-12-04T14:00:00+00:00"})
+    assert moved.status_code == 200, moved.text
+    first = await _claim(hub, "changed")
+    again = await pas.put("appointments/A1", {**APPOINTMENT, "start": "2026-12-05T10:00:00+00:00"})
+    assert again.status_code == 200, again.text
+    await _fail_for_now(hub, first)
+    changes = await rows(hub, "SELECT status, error FROM outbox_messages WHERE kind = 'changed' ORDER BY id")
+    assert [(c["status"], c["error"]) for c in changes] == [
+        ("cancelled", "superseded by a later change"),
+        ("queued", ""),
+    ]

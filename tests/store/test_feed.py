@@ -94,7 +94,13 @@ async def test_the_patients_own_channel_stands_unless_the_hospital_sends_one(hub
     patient = await _patient(hub, org, email="margaret@example.com")
     assert patient.record_id is not None
     await update_preferences(  # the patient chose email on /preferences
-        hub.db, patient.record_id, contact_preference="email", paperless=True, opted_out=False, at=hub.clock.now()
+        hub.db,
+        patient.record_id,
+        contact_preference="email",
+        paperless=True,
+        opted_out=False,
+        templates=hub.settings.notify.templates,
+        at=hub.clock.now(),
     )
     await _patient(hub, org, email="margaret@example.com", family_name="Smith")
     assert await hub.db.fetch_one("SELECT contact_preference FROM patients") == {"contact_preference": "email"}

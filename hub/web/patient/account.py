@@ -111,6 +111,7 @@ async def save_preferences(request: Request) -> Response:
         contact_preference=channel,
         paperless=paper == "no",
         opted_out=digital == "no",
+        templates=hub.settings.notify.templates,
         at=hub.clock.now(),
     )
     return RedirectResponse("/preferences?saved=1", status_code=303)

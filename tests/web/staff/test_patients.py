@@ -349,7 +349,13 @@ async def test_send_link_with_no_way_to_reach_the_patient_queues_nothing(hub: Ha
     unreachable = await hub.create_patient(mobile=None, email=None)
     post_only = await hub.create_patient(given_name="Peter", mobile="+447700900002")
     await update_preferences(
-        hub.db, post_only, contact_preference="sms", paperless=False, opted_out=True, at=hub.clock.now()
+        hub.db,
+        post_only,
+        contact_preference="sms",
+        paperless=False,
+        opted_out=True,
+        templates=hub.settings.notify.templates,
+        at=hub.clock.now(),
     )
     await set_up_staff(hub)
     for patient in (unreachable, post_only):
