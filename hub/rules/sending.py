@@ -134,7 +134,7 @@ def no_longer_true(
     if kind == MessageKind.CANCELLED:
         return "appointment booked again" if status == HospitalStatus.BOOKED else None
     if kind not in NEWS_KINDS | REMINDER_KINDS:
-        return None  # an earlier-slot offer, a link resent: about the patient, with lives of their own
+        return None  # an earlier-slot offer (whose offer says), a link resent: lives of their own
     if status != HospitalStatus.BOOKED:
         return f"appointment {status}"
     if starts_at <= now:

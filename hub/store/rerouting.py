@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from hub.clock import from_db
+from hub.clock import from_db, to_db
 from hub.db import Row, Transaction
 from hub.rules.sending import NEWS_KINDS, PDF_KINDS, REMINDER_KINDS, no_longer_true
 from hub.settings import NotifyTemplates
@@ -24,6 +24,7 @@ from hub.vocabulary import (
     Lane,
     MessageKind,
     MessageStatus,
+    OfferStatus,
     RecordType,
 )
 
@@ -180,6 +181,8 @@ async def _out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: s
         opened=letter_opened(a),
         now=now,
     )
+    if why is None and kind == MessageKind.EARLIER_OFFER:
+        return await _offer_ended(tx, message, now=now)
     if why is not None or kind not in NEWS_KINDS | REMINDER_KINDS:
         return why
     said = json.loads(message["personalisation"])
@@ -202,6 +205,22 @@ async def _out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: s
     detail = f"{kind} brought up to date: the appointment changed while it was being sent"
     await audit_message(tx, now, AuditAction.NOTIFICATION_QUEUED, message["id"], detail, actor=actor)
     return None
+
+
+async def _offer_ended(tx: Transaction, message: Row, *, now: datetime) -> str | None:
+    """An earlier time offered stands only while its offer is open: taken by someone else, declined or lapsed, the
+    message would offer what is no longer there."""
+    said = json.loads(message["personalisation"])
+    open_offers = await tx.fetch_all(
+        "SELECT s.starts_at FROM slot_offers o JOIN slots s ON s.id = o.slot_id"
+        " WHERE o.appointment_id = ? AND o.patient_id = ? AND o.status = ? AND o.expires_at > ?",
+        (message["appointment_id"], message["patient_id"], OfferStatus.OFFERED, to_db(now)),
+    )
+    for offer in open_offers:
+        slot = appointment_news(from_db(offer["starts_at"]), "", "")
+        if (said.get("date"), said.get("time")) == (slot["date"], slot["time"]):
+            return None
+    return "offer ended"
 
 
 async def _said_since(tx: Transaction, message: Row, news: dict[str, str]) -> bool:

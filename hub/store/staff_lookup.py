@@ -9,12 +9,13 @@ from typing import Any
 from hub.clock import from_db, to_db
 from hub.db import Database, Row
 from hub.rules.staff_scope import Scope
-from hub.settings import Settings
+from hub.settings import NotifyTemplates, Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
 from hub.store.links import queue_link
+from hub.store.rerouting import reroute_waiting
 from hub.store.staff_scope import audit_scoped, scoped
-from hub.vocabulary import ActorType, AuditAction, EventKind, RecordType
+from hub.vocabulary import ActorType, AuditAction, Channel, EventKind, RecordType
 
 _PATIENT = (
     "p.id, p.mrn, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.mobile, p.email, p.postcode,"
@@ -110,9 +111,11 @@ async def get_patient_record(db: Database, patient_id: int, *, scope: Scope) -> 
     return {"patient": patient, "appointments": appointments, "tasks": tasks, "messages": messages, "audit": audit}
 
 
-async def opt_out_of_texts(db: Database, *, patient_id: int, staff_id: int, scope: Scope, now: datetime) -> bool:
+async def opt_out_of_texts(
+    db: Database, *, patient_id: int, staff_id: int, scope: Scope, templates: NotifyTemplates, now: datetime
+) -> bool:
     """False when there is no such patient (in the staff member's trusts). Texts already stopped stay so, with
-    nothing recorded twice."""
+    nothing recorded twice. Texts waiting to go go another way instead, as after a STOP."""
     in_scope, scope_params = scoped(scope, "organisation_id")
     async with db.write() as tx:
         patient = await tx.fetch_one(
@@ -140,6 +143,16 @@ async def opt_out_of_texts(db: Database, *, patient_id: int, staff_id: int, scop
             organisation_id=patient["organisation_id"],
             patient_id=patient_id,
             data={"by": "booking_centre"},
+        )
+        await reroute_waiting(
+            tx,
+            patient_id,
+            Channel.SMS,
+            templates=templates,
+            now=now,
+            why="sms opted out by booking centre",
+            actor=str(staff_id),
+            actor_type=ActorType.AGENT,
         )
     return True
 

@@ -20,12 +20,14 @@ from hub.notify import NotifyError
 from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import Claimed, Outcome, SendPolicy, claim_batch, drain_once, record_outcomes
 from hub.store.links import send_new_link
+from hub.store.offers import run_offers, set_earlier_request
 from hub.vocabulary import ActorType
 from tests.conftest import MakeHub
 from tests.fake_notify import FakeNotify, Fault
 from tests.harness import Harness
 from tests.notify_callbacks import CALLBACKS, post, send_status, text
-from tests.seams.conftest import rows
+from tests.seams.conftest import EARLIER, rows
+from tests.staff_harness import set_up_staff
 from tests.web.api.test_handlers import APPOINTMENT, PATIENT, Api
 
 pytestmark = pytest.mark.anyio
@@ -37,6 +39,18 @@ async def hub(make_hub: MakeHub) -> Harness:
     # Template ids as Notify's, for the fake Notify of the test end to end.
     templates = {f"notify.templates.{kind}_sms": str(uuid.uuid4()) for kind in ("invitation", "cancelled")}
     return await make_hub(**CALLBACKS, **templates)
+
+
+@pytest.fixture
+async def trust_offer(make_hub: MakeHub) -> Harness:
+    """A patient booked for 14 December who will be offered an earlier time; the invitation has gone."""
+    hub = await make_hub(**CALLBACKS, **{"slots.earlier_batch": 1})
+    pas = Api(hub, await hub.create_api_key(), "pas")
+    await pas.setup()
+    booked = {**APPOINTMENT, "clinician": "Dr Anita Patel", "start": "2026-12-14T09:30:00+00:00"}
+    assert (await pas.put("appointments/A1", booked)).status_code in (200, 201)
+    await hub.send_queued()
+    return hub
 
 
 @pytest.fixture
@@ -348,3 +362,47 @@ async def test_a_change_failing_while_the_appointment_moves_again_gives_way_to_t
         ("cancelled", "superseded by a later change"),
         ("queued", ""),
     ]
+
+
+async def test_an_agent_stopping_texts_sends_what_was_waiting_another_way(hub: Harness, pas: Api) -> None:
+    # Before, the console's "stop texts" left a waiting invitation to go by text all the same.
+    await _book(pas)
+    [patient] = await rows(hub, "SELECT id FROM patients")
+    await set_up_staff(hub, "alice", "agent")
+    token = await hub.csrf(f"/staff/patients/{patient['id']}")
+    answer = await hub.client.post(f"/staff/patients/{patient['id']}/stop-texts", data={"csrf_token": token})
+    assert answer.status_code == 303, answer.text
+    messages = await _messages(hub)
+    assert ("invitation", "sms", "cancelled", "sms opted out by booking centre") in messages
+    assert ("invitation", "email", "queued", "") in messages
+
+
+async def test_an_earlier_time_offered_failing_after_the_offer_lapsed_is_not_sent(trust_offer: Harness) -> None:
+    # An offer stands for two hours; a text refused for now by the phone network may come back long after.
+    hub = trust_offer
+    [appointment] = await rows(hub, "SELECT id, patient_id FROM appointments")
+    assert await set_earlier_request(
+        hub.db, patient_id=appointment["patient_id"], appointment_id=appointment["id"], wanted=True, now=hub.clock.now()
+    )
+    await hub.create_slot(starts_at=EARLIER, ref="FREED", clinician="Dr Anita Patel")
+    assert (await run_offers(hub.db, settings=hub.settings, now=hub.clock.now())).offered == 1
+    offer = await _claim(hub, "earlier_offer")
+    hub.clock.advance(hours=3)
+    await run_offers(hub.db, settings=hub.settings, now=hub.clock.now())  # the offer lapses
+    await _fail_for_now(hub, offer)
+    [row] = await rows(hub, "SELECT status, error FROM outbox_messages WHERE id = ?", (offer.id,))
+    assert (row["status"], row["error"]) == ("cancelled", "offer ended")
+
+
+async def test_an_earlier_time_offered_failing_while_the_offer_stands_goes_round_again(trust_offer: Harness) -> None:
+    hub = trust_offer
+    [appointment] = await rows(hub, "SELECT id, patient_id FROM appointments")
+    assert await set_earlier_request(
+        hub.db, patient_id=appointment["patient_id"], appointment_id=appointment["id"], wanted=True, now=hub.clock.now()
+    )
+    await hub.create_slot(starts_at=EARLIER, ref="FREED", clinician="Dr Anita Patel")
+    assert (await run_offers(hub.db, settings=hub.settings, now=hub.clock.now())).offered == 1
+    offer = await _claim(hub, "earlier_offer")
+    await _fail_for_now(hub, offer)
+    [row] = await rows(hub, "SELECT status FROM outbox_messages WHERE id = ?", (offer.id,))
+    assert row["status"] == "queued"

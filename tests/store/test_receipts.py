@@ -16,7 +16,6 @@ from hub.clock import from_db, to_db
 from hub.db import Transaction
 from hub.notify.dev import DevNotifier
 from hub.notify.sender import SendPolicy, drain_once
-from hub.store.rerouting import next_channel
 from tests.conftest import MakeHub
 from tests.harness import Harness
 from tests.holding import held_write
@@ -277,21 +276,6 @@ async def test_a_receipt_for_another_attempt_of_ours_is_ignored(hub: Harness) ->
     response = await send_status(hub, "n-1", "permanent-failure", reference=str(message_id))
     assert response.json() == {"outcome": "ignored"}
     assert await snapshot(hub) == before
-
-
-@pytest.mark.parametrize(
-    ("channel", "has_email", "can_post", "expected"),
-    [
-        ("sms", True, True, "email"),
-        ("sms", False, True, "letter"),
-        ("sms", False, False, None),
-        ("email", True, True, "letter"),
-        ("email", True, False, None),
-        ("letter", True, True, None),
-    ],
-)
-def test_next_channel(channel: str, has_email: bool, can_post: bool, expected: str | None) -> None:
-    assert next_channel(channel, has_email=has_email, can_post=can_post) == expected
 
 
 # Received texts.

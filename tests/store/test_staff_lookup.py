@@ -82,13 +82,18 @@ async def test_the_record_holds_appointments_tasks_messages_and_the_patients_aud
 async def test_stopping_texts_is_recorded_once_and_told_to_the_hospital(hub: Harness) -> None:
     patient = await hub.create_patient()
     staff = await hub.create_staff_user()
+    templates = hub.settings.notify.templates
     for _ in range(2):
-        assert await opt_out_of_texts(hub.db, scope=SYSTEM, patient_id=patient, staff_id=staff, now=hub.clock.now())
+        assert await opt_out_of_texts(
+            hub.db, scope=SYSTEM, patient_id=patient, staff_id=staff, templates=templates, now=hub.clock.now()
+        )
     assert await hub.db.fetch_one("SELECT sms_opted_out FROM patients") == {"sms_opted_out": 1}
     [event] = await hub.db.fetch_all("SELECT kind, data FROM events")
     assert (event["kind"], json.loads(event["data"])) == ("patient.sms_opted_out", {"by": "booking_centre"})
     assert [a["action"] for a in await hub.db.fetch_all("SELECT action FROM audit_events")] == ["sms_opted_out"]
-    assert not await opt_out_of_texts(hub.db, scope=SYSTEM, patient_id=999, staff_id=staff, now=hub.clock.now())
+    assert not await opt_out_of_texts(
+        hub.db, scope=SYSTEM, patient_id=999, staff_id=staff, templates=templates, now=hub.clock.now()
+    )
 
 
 @pytest.mark.parametrize(

@@ -133,7 +133,12 @@ async def stop_texts(request: Request) -> Response:
     await read_form(request)
     patient_id = await _patient_id(request)
     done = await opt_out_of_texts(
-        hub.db, patient_id=patient_id, staff_id=staff["id"], scope=scope_of(request), now=hub.clock.now()
+        hub.db,
+        patient_id=patient_id,
+        staff_id=staff["id"],
+        scope=scope_of(request),
+        templates=hub.settings.notify.templates,
+        now=hub.clock.now(),
     )
     if not done:
         raise HTTPException(404)
