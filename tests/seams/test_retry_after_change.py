@@ -377,16 +377,21 @@ async def test_an_agent_stopping_texts_sends_what_was_waiting_another_way(hub: H
     assert ("invitation", "email", "queued", "") in messages
 
 
-async def test_an_earlier_time_offered_failing_after_the_offer_lapsed_is_not_sent(trust_offer: Harness) -> None:
-    # An offer stands for two hours; a text refused for now by the phone network may come back long after.
-    hub = trust_offer
+async def _offered_earlier(hub: Harness) -> Claimed:
+    """The patient asks for an earlier time, a slot frees on 28 November, the offer's text is out with a worker."""
     [appointment] = await rows(hub, "SELECT id, patient_id FROM appointments")
     assert await set_earlier_request(
         hub.db, patient_id=appointment["patient_id"], appointment_id=appointment["id"], wanted=True, now=hub.clock.now()
     )
     await hub.create_slot(starts_at=EARLIER, ref="FREED", clinician="Dr Anita Patel")
     assert (await run_offers(hub.db, settings=hub.settings, now=hub.clock.now())).offered == 1
-    offer = await _claim(hub, "earlier_offer")
+    return await _claim(hub, "earlier_offer")
+
+
+async def test_an_earlier_time_offered_failing_after_the_offer_lapsed_is_not_sent(trust_offer: Harness) -> None:
+    # An offer stands for two hours; a text refused for now by the phone network may come back long after.
+    hub = trust_offer
+    offer = await _offered_earlier(hub)
     hub.clock.advance(hours=3)
     await run_offers(hub.db, settings=hub.settings, now=hub.clock.now())  # the offer lapses
     await _fail_for_now(hub, offer)
@@ -396,13 +401,7 @@ async def test_an_earlier_time_offered_failing_after_the_offer_lapsed_is_not_sen
 
 async def test_an_earlier_time_offered_failing_while_the_offer_stands_goes_round_again(trust_offer: Harness) -> None:
     hub = trust_offer
-    [appointment] = await rows(hub, "SELECT id, patient_id FROM appointments")
-    assert await set_earlier_request(
-        hub.db, patient_id=appointment["patient_id"], appointment_id=appointment["id"], wanted=True, now=hub.clock.now()
-    )
-    await hub.create_slot(starts_at=EARLIER, ref="FREED", clinician="Dr Anita Patel")
-    assert (await run_offers(hub.db, settings=hub.settings, now=hub.clock.now())).offered == 1
-    offer = await _claim(hub, "earlier_offer")
+    offer = await _offered_earlier(hub)
     await _fail_for_now(hub, offer)
     [row] = await rows(hub, "SELECT status FROM outbox_messages WHERE id = ?", (offer.id,))
     assert row["status"] == "queued"
