@@ -2,7 +2,10 @@
 
 Every database-touching test runs once per backend. SQLite gets a new file per database. PostgreSQL gets a
 schema of its own per database a test asks for (the first, second, ... of a test), created and migrated once
-per test run and emptied before each test that uses it; the run's schemas are dropped at the end.
+per test run and emptied before each test that uses it; the run's schemas are dropped at the end. A server that
+outlives one test (the browser tests' demo, with its worker) gets a database of its own instead: the hub's
+advisory locks are the database's, not a schema's, and its worker's sweeps would otherwise hold up the writes of
+whatever test runs beside it.
 
 PostgreSQL is the server in HUB_TEST_DATABASE_URL (`make test` sets it when one answers on 127.0.0.1:5432). Without
 it the PostgreSQL cases are skipped, so a laptop without PostgreSQL can still run the suite; CI always has it.
@@ -29,6 +32,7 @@ BACKENDS = [SQLITE, POSTGRESQL]
 PG_URL = os.environ.get("HUB_TEST_DATABASE_URL", "")
 _RUN = f"hubtest_{os.getpid()}_{secrets.token_hex(3)}"
 _made: set[str] = set()
+_databases: set[str] = set()
 _own = itertools.count()
 _SEED_ROWS = [
     statement
@@ -90,16 +94,30 @@ async def hand_migrated_url(backend: str, folder: Path, name: str) -> str:
 
 
 def own_database_url(backend: str, folder: Path) -> str:
-    """A database nothing else uses, for a server that outlives one test (callable with or without a loop)."""
+    """A database nothing else uses, not even its advisory locks, for a server that outlives one test (callable
+    with or without a loop)."""
     if backend == SQLITE:
         return f"sqlite:///{folder}/hub.sqlite3"
-    name = f"own{next(_own)}"
+    if not PG_URL:
+        pytest.skip("HUB_TEST_DATABASE_URL is not set (make test sets it when PostgreSQL answers)")
+    name = f"{_RUN}_own{next(_own)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, postgres_url(name, bare=True)).result()
+        pool.submit(asyncio.run, create()).result()
+    _databases.add(name)
+    return urlunsplit(urlsplit(PG_URL)._replace(path=f"/{name}"))
 
 
 def drop_schemas() -> None:
-    if not _made:
+    """The run's schemas and databases, dropped (a server still connected to its database is disconnected)."""
+    if not _made and not _databases:
         return
 
     async def drop() -> None:
@@ -107,8 +125,11 @@ def drop_schemas() -> None:
         try:
             for schema in sorted(_made):
                 await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            for name in sorted(_databases):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
 
     asyncio.run(drop())
     _made.clear()
+    _databases.clear()

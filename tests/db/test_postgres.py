@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from hub.db.migrate import migrate
 from hub.db.postgres import LOCKS, PATIENT_LOCK_CLASS
 from hub.store.events import record_event
 from hub.vocabulary import EventKind
-from tests.databases import postgres_url
+from tests.databases import POSTGRESQL, own_database_url, postgres_url
 from tests.factories import create_organisation, create_patient
 
 pytestmark = pytest.mark.anyio
@@ -51,6 +52,22 @@ async def test_a_write_holds_its_advisory_lock_until_it_ends() -> None:
         assert await _held(one) == set()
     finally:
         await one.close()
+
+
+async def test_a_server_that_outlives_a_test_takes_no_lock_the_tests_beside_it_wait_for(tmp_path: Path) -> None:
+    """The browser tests' demo runs its worker for the rest of the run: its sweeps' ordinary writes must not queue
+    in front of another test's writes (advisory locks belong to a database, not to a schema; a test holding the
+    lock shared while the demo's worker waited for it outright once timed out in CI)."""
+    server = await connect(await asyncio.to_thread(own_database_url, POSTGRESQL, tmp_path), pool_size=2)
+    test = await connect(await postgres_url("pg", bare=True), pool_size=2)
+    try:
+        async with server.write():  # the demo's worker, in a sweep
+            async with asyncio.timeout(5):
+                async with test.write():  # a test's ordinary write at the same time
+                    pass
+    finally:
+        await server.close()
+        await test.close()
 
 
 async def test_a_second_writer_waits_but_an_outbox_claim_does_not(pg: Database) -> None:
