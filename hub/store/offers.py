@@ -73,8 +73,9 @@ async def wants_earlier(db: Database, appointment_id: int) -> bool:
 async def set_earlier_request(
     db: Database, *, patient_id: int, appointment_id: int, wanted: bool, now: datetime
 ) -> bool:
-    """The patient asks (or stops asking) to be offered an earlier time for their appointment. False: not theirs."""
-    async with db.write() as tx:
+    """The patient asks (or stops asking) to be offered an earlier time for their appointment. False: not theirs.
+    Locks only the patient: the offers round and the hospital's changes take the ordinary lock outright."""
+    async with db.write(patient=patient_id) as tx:
         row = await tx.fetch_one(
             "SELECT organisation_id, ref FROM appointments WHERE id = ? AND patient_id = ?",
             (appointment_id, patient_id),
@@ -202,7 +203,9 @@ async def accept_offer(
 
 
 async def decline_offer(db: Database, *, patient_id: int, offer_id: int, now: datetime) -> bool:
-    async with db.write() as tx:
+    """One conditional write of the patient's own offer (an acceptance of the same slot waits for it, and then
+    leaves it declined): the patient's lock only."""
+    async with db.write(patient=patient_id) as tx:
         declined = await tx.execute(
             "UPDATE slot_offers SET status = ?, answered_at = ? WHERE id = ? AND patient_id = ? AND status = ?",
             (OfferStatus.DECLINED, to_db(now), offer_id, patient_id, OfferStatus.OFFERED),

@@ -245,8 +245,12 @@ async def move_into_slot(
     """Move an appointment into a free slot, in one transaction: the slot is taken by one conditional write (free ->
     busy), so of everyone choosing it at once exactly one gets it and the rest are told it has gone; then the
     appointment moves through the lifecycle and the slot it leaves is freed. `patient_id`: only their own. `after`
-    runs in the same transaction once the slot is known taken (True) or gone (False)."""
-    async with db.write() as tx:
+    runs in the same transaction once the slot is known taken (True) or gone (False).
+
+    A patient's own move locks only that patient (on PostgreSQL, see hub.db.postgres): the slots it takes and frees
+    are locked by their conditional writes until it commits, and every other writer of appointments (the hospital,
+    an agent, a merge) takes the ordinary lock outright, so waits for it. An agent's move is such a writer."""
+    async with db.write(patient=patient_id) if patient_id is not None else db.write() as tx:
         loaded = await load_appointment(tx, appointment_id)
         if loaded is None or (patient_id is not None and loaded.patient_id != patient_id):
             return Moved(False, WhyNot.MISSING)

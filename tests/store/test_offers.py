@@ -19,6 +19,7 @@ from hub.store.slots import Moved
 from hub.vocabulary import CancelMode, WhyNot
 from tests.conftest import MakeHub
 from tests.harness import Harness
+from tests.holding import held_write, touch_patient
 
 pytestmark = pytest.mark.anyio
 
@@ -141,6 +142,23 @@ async def test_quiet_hours_the_cut_off_and_limits(make_hub: MakeHub) -> None:
     assert await set_earlier_request(hub.db, patient_id=p1, appointment_id=a1, wanted=False, now=hub.clock.now())
     hub.clock.advance(hours=3)
     assert await round_(hub) == OfferRound(1, 0)
+
+
+async def test_asking_declining_and_accepting_wait_for_no_other_patients_write(hub: Harness, backend: str) -> None:
+    # On PostgreSQL each is the patient's own write: it locks them, not the whole hub.
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    (a, a_appt), (b, _), (c, _) = await waiting(hub, 3)
+    await hub.create_slot(starts_at=NOW + 5 * DAY)
+    assert await round_(hub) == OfferRound(0, 3)
+    made = {o["patient_id"]: o["id"] for o in await offers(hub)}
+    async with held_write(hub.db, patient=c, doing=touch_patient(c)):
+        now = hub.clock.now()
+        assert await asyncio.wait_for(decline_offer(hub.db, patient_id=b, offer_id=made[b], now=now), timeout=5)
+        assert await asyncio.wait_for(accept(hub, a, made[a]), timeout=5) == Moved(True)
+        asked = set_earlier_request(hub.db, patient_id=a, appointment_id=a_appt, wanted=True, now=now)
+        assert await asyncio.wait_for(asked, timeout=5)
+    assert sorted(o["status"] for o in await offers(hub)) == ["accepted", "declined", "gone"]
 
 
 async def test_the_worker_offers_freed_slots_and_sends_the_offers(hub: Harness) -> None:

@@ -25,6 +25,7 @@ from hub.store.slots import (
 )
 from hub.vocabulary import CancelMode, WhyNot
 from tests.harness import Harness
+from tests.holding import held_write, touch_patient
 
 pytestmark = pytest.mark.anyio
 
@@ -158,6 +159,33 @@ async def test_an_agent_and_a_patient_racing_for_one_slot(hub: Harness) -> None:
     assert slot == {"status": "busy", "appointment_id": winner}
     kinds = [e["kind"] for e in await hub.db.fetch_all("SELECT kind FROM events")]
     assert kinds == ["appointment.rescheduled_by_patient" if patient.done else "callback.rebooked"]
+
+
+async def test_a_patients_move_waits_for_no_other_patients_write(hub: Harness, backend: str) -> None:
+    # On PostgreSQL a patient's own move locks that patient and the slots it writes, not the whole hub: the 9 am
+    # crowd signing in and confirming does not queue behind one patient's move, nor it behind them.
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    (mover, appointment, old), (other, _, _) = await booked(hub, n=2)
+    wanted = await hub.create_slot(starts_at=hub.clock.now() + 5 * DAY)
+    async with held_write(hub.db, patient=other, doing=touch_patient(other)):
+        moved = await asyncio.wait_for(move(hub, mover, appointment, wanted), timeout=5)
+    assert moved == Moved(True, freed_slot_id=old)
+
+
+async def test_a_move_waits_for_the_same_patients_write_and_then_sees_it(hub: Harness) -> None:
+    [(patient, appointment, _)] = await booked(hub)
+    wanted = await hub.create_slot(starts_at=hub.clock.now() + 5 * DAY)
+
+    async def cancel_it(tx: Any) -> None:  # the patient's cancel, in flight in another tab
+        await tx.execute("UPDATE appointments SET status = 'cancelled' WHERE id = ?", (appointment,))
+
+    async with held_write(hub.db, patient=patient, doing=cancel_it):
+        moving = asyncio.create_task(move(hub, patient, appointment, wanted))
+        await asyncio.sleep(0.3)
+        assert not moving.done()
+    assert (await moving).done is False
+    assert (await row(hub, "SELECT status FROM slots WHERE id = ?", wanted)) == {"status": "free"}
 
 
 async def test_hospital_slot_records_and_withdrawal(hub: Harness) -> None:
