@@ -79,13 +79,14 @@ async def set_nhs_app_excluded(tx: Transaction, *, patient_id: int, excluded: bo
 
 async def mark_letters_seen(db: Database, *, appointment_id: int, now: datetime) -> int:
     """The patient opened an appointment: the letters it lists are Seen. A read first, so a page view that finds
-    them all seen already writes nothing."""
+    them all seen already writes nothing. One conditional UPDATE of the appointment's own rows: on PostgreSQL it
+    waits for no other patient (the burst's "open one" step)."""
     unseen = await db.fetch_one(
         "SELECT 1 AS x FROM letters WHERE appointment_id = ? AND seen_at IS NULL LIMIT 1", (appointment_id,)
     )
     if unseen is None:
         return 0
-    async with db.write() as tx:
+    async with db.write(keys=()) as tx:
         return await tx.execute(
             "UPDATE letters SET seen_at = ? WHERE appointment_id = ? AND seen_at IS NULL", (to_db(now), appointment_id)
         )

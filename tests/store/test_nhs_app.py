@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from hub.store.nhs_app import (
     set_nhs_app_excluded,
 )
 from tests.harness import Harness
+from tests.holding import held_write, touch_patient
 
 pytestmark = pytest.mark.anyio
 
@@ -65,6 +67,17 @@ async def test_opening_an_appointment_marks_its_letters_seen_once(hub: Harness) 
     assert await mark_letters_seen(hub.db, appointment_id=appointment, now=later) == 0
     rows = {r["id"]: r for r in await list_wayfinder_letters(hub.db, [patient])}
     assert rows[letter]["seen_at"] is not None and rows[other]["seen_at"] is None
+
+
+async def test_marking_letters_seen_waits_for_no_other_patients_write(hub: Harness, backend: str) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    patient, other = await hub.create_patient(nhs_number=NHS), await hub.create_patient(mrn="OTHER")
+    appointment = await hub.create_appointment(patient_id=patient)
+    await hub.create_letter(patient_id=patient, appointment_id=appointment)
+    async with held_write(hub.db, patient=other, doing=touch_patient(other)):
+        seen = mark_letters_seen(hub.db, appointment_id=appointment, now=hub.clock.now())
+        assert await asyncio.wait_for(seen, timeout=5) == 1
 
 
 async def test_the_exclusion_flag_changes_once_and_is_audited(hub: Harness) -> None:
