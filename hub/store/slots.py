@@ -11,6 +11,7 @@ from typing import Any
 
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
+from hub.db.dialect import SKIP_LOCKED
 from hub.rules.appointments import ActionPolicy, Appointment, Refused, Transition
 from hub.rules.feed import source_hash
 from hub.rules.lifecycle import agent_rebooked, patient_rescheduled
@@ -247,9 +248,10 @@ async def move_into_slot(
     appointment moves through the lifecycle and the slot it leaves is freed. `patient_id`: only their own. `after`
     runs in the same transaction once the slot is known taken (True) or gone (False).
 
-    A patient's own move locks only that patient (on PostgreSQL, see hub.db.postgres): the slots it takes and frees
-    are locked by their conditional writes until it commits, and every other writer of appointments (the hospital,
-    an agent, a merge) takes the ordinary lock outright, so waits for it. An agent's move is such a writer."""
+    A patient's own move locks only that patient (on PostgreSQL, see hub.db.postgres): the slot it takes is locked by
+    its conditional write, the one it leaves as it is chosen (`_current_slot`), both until it commits; every other
+    writer of the appointment holds the same patient's lock (their own actions, the hospital's feed) or the ordinary
+    lock outright (an agent's move, a merge, the hospital's slots), so waits for it."""
     async with db.write(patient=patient_id) if patient_id is not None else db.write() as tx:
         loaded = await load_appointment(tx, appointment_id)
         if loaded is None or (patient_id is not None and loaded.patient_id != patient_id):
@@ -261,7 +263,9 @@ async def move_into_slot(
             if after is not None:
                 await after(tx, False)
             return Moved(False, WhyNot.GONE)
-        old = await _current_slot(tx, loaded.id, loaded.organisation_id, _appointment_row(loaded))
+        old = await _current_slot(
+            tx, loaded.id, loaded.organisation_id, _appointment_row(loaded), skip_locked=SKIP_LOCKED[db.dialect]
+        )
         data = {"slot_ref": slot["ref"], "previous_slot_ref": old["ref"] if old else "", "how": str(how)}
         result = decide(loaded.state, slot, data)
         if isinstance(result, Refused):
@@ -276,9 +280,11 @@ async def move_into_slot(
             return Moved(False, WhyNot.GONE)
         if old is not None:
             await tx.execute(
-                "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ?",
-                (SlotStatus.FREE, to_db(now), old["id"]),
+                "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ? AND status = ?",
+                (SlotStatus.FREE, to_db(now), old["id"], SlotStatus.BUSY),
             )
+        if after is not None:  # before the lifecycle's event: its lock is taken last (hub.db.postgres)
+            await after(tx, True)
         await tx.execute(
             "INSERT INTO slot_moves (appointment_id, from_slot_id, to_slot_id, previous_start, actor_type, actor_id,"
             " how, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -294,8 +300,6 @@ async def move_into_slot(
             ),
         )
         await apply_transition(tx, loaded, result, actor=actor, now=now, settings=settings, event_data=data)
-        if after is not None:
-            await after(tx, True)
     return Moved(True, freed_slot_id=int(old["id"]) if old else None)
 
 
@@ -311,8 +315,13 @@ def _appointment_row(loaded: Any) -> Row:
     }
 
 
-async def _current_slot(tx: Transaction, appointment_id: int, organisation_id: int, appointment: Row) -> Row | None:
-    """The slot the appointment is in: the one linked to it, or else the busy slot at its place and time."""
+async def _current_slot(
+    tx: Transaction, appointment_id: int, organisation_id: int, appointment: Row, *, skip_locked: str
+) -> Row | None:
+    """The slot the appointment is in: the one linked to it, or else a busy slot at its place and time that no
+    appointment is linked to. Such a slot may serve several appointments at that place and time (the hospital's
+    parallel slots): it is locked as it is chosen, and a move choosing at the same moment passes it by for the next,
+    so that two moves never free one slot (and leave its twin busy), nor free one another patient has just taken."""
     row = await tx.fetch_one(
         "SELECT id, ref FROM slots WHERE appointment_id = ? AND status = ? ORDER BY id LIMIT 1",
         (appointment_id, SlotStatus.BUSY),
@@ -321,7 +330,7 @@ async def _current_slot(tx: Transaction, appointment_id: int, organisation_id: i
         return row
     return await tx.fetch_one(
         "SELECT id, ref FROM slots WHERE organisation_id = ? AND site_id = ? AND clinic = ? AND clinician = ?"
-        " AND starts_at = ? AND status = ? AND appointment_id IS NULL ORDER BY id LIMIT 1",
+        f" AND starts_at = ? AND status = ? AND appointment_id IS NULL ORDER BY id LIMIT 1{skip_locked}",
         (
             organisation_id,
             appointment["site_id"],

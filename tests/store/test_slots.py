@@ -173,6 +173,24 @@ async def test_a_patients_move_waits_for_no_other_patients_write(hub: Harness, b
     assert moved == Moved(True, freed_slot_id=old)
 
 
+async def test_two_moves_from_one_place_and_time_free_both_of_its_unlinked_slots(hub: Harness) -> None:
+    # The hospital's slots need not name their appointment: two patients booked at one clinic and time sit in two
+    # busy slots there that name no one. Moving at the same moment (on PostgreSQL each under its own patient's
+    # lock), each frees one of them; both chose the first, before, and it was freed twice while the other stayed busy.
+    start = hub.clock.now() + 20 * DAY
+    patients = [await hub.create_patient(mrn=f"MRN{i}", mobile=f"+4477009{i:05d}") for i in range(2)]
+    appointments = [await hub.create_appointment(patient_id=p, starts_at=start) for p in patients]
+    olds = [await hub.create_slot(starts_at=start, status="busy", ref=f"OLD{i}") for i in range(2)]
+    news = [await hub.create_slot(starts_at=hub.clock.now() + 5 * DAY + i * timedelta(hours=1)) for i in range(2)]
+    results = await asyncio.gather(*(move(hub, p, a, n) for p, a, n in zip(patients, appointments, news, strict=True)))
+    assert [r.done for r in results] == [True, True]
+    assert sorted(r.freed_slot_id or 0 for r in results) == olds
+    for old in olds:
+        assert (await row(hub, "SELECT status FROM slots WHERE id = ?", old)) == {"status": "free"}
+    moves = await hub.db.fetch_all("SELECT from_slot_id FROM slot_moves ORDER BY from_slot_id")
+    assert [m["from_slot_id"] for m in moves] == olds
+
+
 async def test_a_move_waits_for_the_same_patients_write_and_then_sees_it(hub: Harness) -> None:
     [(patient, appointment, _)] = await booked(hub)
     wanted = await hub.create_slot(starts_at=hub.clock.now() + 5 * DAY)
