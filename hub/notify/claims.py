@@ -16,7 +16,7 @@ from hub.notify import OutgoingMessage
 from hub.rules.sending import PDF_KINDS, RetryPolicy, attempts_used_up, in_quiet_hours, postal_address
 from hub.settings import NotifyTemplates
 from hub.store.outbox import expire_unsent_codes
-from hub.store.rerouting import requeued
+from hub.store.rerouting import requeued, write_about_messages
 from hub.vocabulary import Channel, Lane, LetterKind, MessageStatus
 
 WINDOW = timedelta(seconds=60)
@@ -89,22 +89,10 @@ async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> lis
     skip_locked = SKIP_LOCKED[db.dialect]
     # Claims take their own lock: workers count the shared per-minute limit one at a time, without waiting
     # behind patients' writes; rows another transaction holds are skipped, never waited for.
+    await _put_back_lapsed(db, now=now, policy=policy)
     async with db.write(lock="outbox") as tx:
         # Only the last minute counts; an hour is kept so that a clock set back a little still counts right.
         await tx.execute("DELETE FROM notify_requests WHERE at < ?", (to_db(now - HOUR),))
-        # A lease that ran out belongs to a worker that died or hung: the message may have reached Notify. (The
-        # statuses and lanes the claims look for are literals in the SQL, so the planner knows how few rows the
-        # outbox_lease and outbox_due indexes lead to, which a generic plan for a parameter would not.)
-        lapsed = await tx.fetch_all(
-            "UPDATE outbox_messages SET status = ?, check_first = 1, claimed_until = NULL, claimed_by = NULL"
-            f" WHERE id IN (SELECT id FROM outbox_messages WHERE status = '{MessageStatus.SENDING}'"
-            f" AND lane = '{Lane.BULK}' AND claimed_until < ?{skip_locked}) RETURNING id",
-            (MessageStatus.QUEUED, to_db(now)),
-        )
-        # Back in the queue, as after a failure: checked against what happened while it was out. (Under the claims'
-        # lock, not its patient's: a change to the appointment at this very moment can still pass it by.)
-        for row in sorted(lapsed, key=lambda r: int(r["id"])):
-            await requeued(tx, int(row["id"]), templates=policy.templates, now=now, actor=ACTOR)
         await expire_unsent_codes(tx, now - policy.code_lifetime)
         used = await tx.fetch_one(
             "SELECT COUNT(*) AS n FROM notify_requests WHERE at > ?", (to_db(now - WINDOW - WINDOW_MARGIN),)
@@ -154,6 +142,32 @@ async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> lis
         for _ in range(requests):
             await tx.execute("INSERT INTO notify_requests (at) VALUES (?)", (to_db(now),))
     return claimed
+
+
+# (The statuses and lanes the claims look for are literals in the SQL, so the planner knows how few rows the
+# outbox_lease and outbox_due indexes lead to, which a generic plan for a parameter would not.)
+_LAPSED = f"status = '{MessageStatus.SENDING}' AND lane = '{Lane.BULK}' AND claimed_until < ?"
+
+
+async def _put_back_lapsed(db: Database, *, now: datetime, policy: SendPolicy) -> None:
+    """A lease that ran out belongs to a worker that died or hung: its message, which may have reached Notify, goes
+    back in the queue as after a failure, and is checked against what happened while it was out (`requeued`), under
+    its patient's lock, so that a change to the appointment committing at this moment cannot pass it by. Each row is
+    put back by a conditional UPDATE that skips rows another transaction holds: of two workers, one puts it back."""
+    found = await db.fetch_all(f"SELECT id FROM outbox_messages WHERE {_LAPSED}", (to_db(now),))
+    if not found:
+        return
+    ids = sorted(int(r["id"]) for r in found)
+    marks = ", ".join("?" for _ in ids)
+    async with write_about_messages(db, ids) as tx:
+        lapsed = await tx.fetch_all(
+            "UPDATE outbox_messages SET status = ?, check_first = 1, claimed_until = NULL, claimed_by = NULL"
+            f" WHERE id IN (SELECT id FROM outbox_messages WHERE id IN ({marks}) AND {_LAPSED}"
+            f"{SKIP_LOCKED[db.dialect]}) RETURNING id",
+            (MessageStatus.QUEUED, *ids, to_db(now)),
+        )
+        for row in sorted(lapsed, key=lambda r: int(r["id"])):
+            await requeued(tx, int(row["id"]), templates=policy.templates, now=now, actor=ACTOR)
 
 
 async def _claimed(tx: Transaction, row: Row, final: bool) -> Claimed:

@@ -38,7 +38,7 @@ from hub.db.dialect import is_transient
 from hub.notify import Notifier, NotifyError, OutgoingMessage, TooLate
 from hub.notify.claims import ACTOR, Claimed, SendPolicy, claim_batch
 from hub.rules.sending import judge_failure
-from hub.store.rerouting import requeued
+from hub.store.rerouting import requeued, write_about_messages
 from hub.store.tasks import create_task
 from hub.vocabulary import Lane, MessageStatus, TaskKind
 
@@ -120,25 +120,11 @@ async def record_outcomes(
     changed while it was out (hub.store.rerouting.requeued): under its patient's lock, which the writes that
     withdraw messages (a change to the appointment, a STOP, the hospital's opt-out) hold too."""
     failing = [o.claimed.id for o in outcomes if o.error is not None and not o.abandoned]
-    while True:
-        patients = await _patients_of(db, failing) if failing else []
-        async with db.write(patients=patients) if patients else db.write(keys=()) as tx:
-            if patients and await _patients_of(tx, failing) != patients:
-                continue  # a merge moved a message to another patient since the read: lock that one instead
-            # In channel order: two workers both told of a daily limit upsert the channels' holds in one order, and
-            # so never wait for each other in a circle.
-            for outcome in sorted(outcomes, key=lambda o: (o.claimed.message.channel, o.claimed.id)):
-                await _record(tx, outcome, now=now, policy=policy, rng=rng)
-        return
-
-
-async def _patients_of(db: Database | Transaction, message_ids: list[int]) -> list[int]:
-    rows = await db.fetch_all(
-        "SELECT DISTINCT patient_id FROM outbox_messages WHERE patient_id IS NOT NULL"
-        f" AND id IN ({', '.join('?' for _ in message_ids)})",
-        message_ids,
-    )
-    return sorted(int(r["patient_id"]) for r in rows)
+    async with write_about_messages(db, failing) as tx:
+        # In channel order: two workers both told of a daily limit upsert the channels' holds in one order, and so
+        # never wait for each other in a circle.
+        for outcome in sorted(outcomes, key=lambda o: (o.claimed.message.channel, o.claimed.id)):
+            await _record(tx, outcome, now=now, policy=policy, rng=rng)
 
 
 RECORD_RETRY_FIRST = 0.25  # seconds; doubled after each failure

@@ -8,10 +8,12 @@ it by: they withdraw only what is queued, never a message that may be on its way
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from hub.clock import from_db, to_db
-from hub.db import Row, Transaction
+from hub.db import Database, Row, Transaction
 from hub.rules.sending import NEWS_KINDS, PDF_KINDS, REMINDER_KINDS, no_longer_true
 from hub.settings import NotifyTemplates
 from hub.store.audit import record_audit
@@ -130,6 +132,29 @@ async def reroute_waiting(
         await replace_message(
             tx, message, patient, templates=templates, now=now, why=why, actor=actor, actor_type=actor_type
         )
+
+
+@asynccontextmanager
+async def write_about_messages(db: Database, message_ids: list[int]) -> AsyncIterator[Transaction]:
+    """A write holding the locks of the patients these messages are about (hub.db.postgres), as `requeued` needs.
+    Their patients are read first, to know what to lock, and again inside: when a merge moved a message to another
+    patient in between, the transaction ends unused and the new patient is locked instead."""
+    while True:
+        patients = await _patients_of(db, message_ids) if message_ids else []
+        async with db.write(patients=patients) if patients else db.write(keys=()) as tx:
+            if patients and await _patients_of(tx, message_ids) != patients:
+                continue
+            yield tx
+            return
+
+
+async def _patients_of(db: Database | Transaction, message_ids: list[int]) -> list[int]:
+    rows = await db.fetch_all(
+        "SELECT DISTINCT patient_id FROM outbox_messages WHERE patient_id IS NOT NULL"
+        f" AND id IN ({', '.join('?' for _ in message_ids)})",
+        message_ids,
+    )
+    return sorted(int(r["patient_id"]) for r in rows)
 
 
 async def requeued(tx: Transaction, message_id: int, *, templates: NotifyTemplates, now: datetime, actor: str) -> None:

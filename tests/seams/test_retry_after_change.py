@@ -11,6 +11,7 @@ import dataclasses
 import json
 import random
 import uuid
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from hub.vocabulary import ActorType
 from tests.conftest import MakeHub
 from tests.fake_notify import FakeNotify, Fault
 from tests.harness import Harness
+from tests.holding import held_write
 from tests.notify_callbacks import CALLBACKS, post, send_status, text
 from tests.seams.conftest import EARLIER, rows
 from tests.staff_harness import set_up_staff
@@ -261,6 +263,31 @@ async def test_an_invitation_whose_worker_died_is_not_sent_after_the_cancellatio
     hub.clock.advance(seconds=_policy(hub).held_for.total_seconds() + 1)
     again = await claim_batch(hub.db, now=hub.clock.now(), policy=_policy(hub))
     assert invitation.id not in [c.id for c in again]
+    [row] = await rows(hub, "SELECT status, error FROM outbox_messages WHERE id = ?", (invitation.id,))
+    assert (row["status"], row["error"]) == ("cancelled", "appointment cancelled")
+
+
+async def test_an_invitation_whose_worker_died_waits_for_a_cancellation_committing_as_it_goes_back(
+    hub: Harness, pas: Api, backend: str
+) -> None:
+    # On PostgreSQL the claim that puts a lapsed message back checks it under its patient's lock: a cancellation in
+    # flight at that moment is waited for and seen (before, the check read the appointment as booked and the
+    # invitation went again after the cancellation).
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time: nothing commits during the check")
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    hub.clock.advance(seconds=_policy(hub).held_for.total_seconds() + 1)
+    [appointment] = await rows(hub, "SELECT id, patient_id FROM appointments")
+
+    async def cancelling(tx: Any) -> None:
+        await tx.execute("UPDATE appointments SET status = 'cancelled' WHERE id = ?", (appointment["id"],))
+
+    async with held_write(hub.db, patient=appointment["patient_id"], doing=cancelling):
+        claiming = asyncio.create_task(claim_batch(hub.db, now=hub.clock.now(), policy=_policy(hub)))
+        await asyncio.sleep(0.3)
+        assert not claiming.done()
+    assert invitation.id not in [c.id for c in await claiming]
     [row] = await rows(hub, "SELECT status, error FROM outbox_messages WHERE id = ?", (invitation.id,))
     assert (row["status"], row["error"]) == ("cancelled", "appointment cancelled")
 
