@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from hub.clock import to_db
@@ -23,7 +24,6 @@ from hub.store.appointments import cancel_appointment
 from hub.store.slots import Moved, reschedule_by_patient
 from hub.vocabulary import CancelMode
 from tests.conftest import MakeHub
-from tests.harness import Harness
 from tests.seams.conftest import rows
 
 pytestmark = pytest.mark.anyio
@@ -51,7 +51,8 @@ async def test_moves_and_cancels_at_once_on_two_instances_leave_every_slot_true(
         patient = await first.create_patient(mrn=f"MRN{n}", mobile=f"+4477009{n:05d}")
         appointment = await first.create_appointment(patient_id=patient, starts_at=booked_at(n))
         linked = None if n in SHARING else appointment
-        olds.append(await first.create_slot(starts_at=booked_at(n), status="busy", appointment_id=linked, ref=f"OLD{n}"))
+        old = await first.create_slot(starts_at=booked_at(n), status="busy", appointment_id=linked, ref=f"OLD{n}")
+        olds.append(old)
         patients.append(patient)
         appointments.append(appointment)
     free = [await first.create_slot(starts_at=NOON + timedelta(days=5, hours=k), ref=f"FREE{k}") for k in range(FREE)]
@@ -86,9 +87,11 @@ async def test_moves_and_cancels_at_once_on_two_instances_leave_every_slot_true(
             settings=hub.settings,
         )
 
-    done = await asyncio.gather(*(cancel(n) for n in CANCELLING), *(move(n) for n in wanted))
-    assert done[: len(CANCELLING)] == [True] * len(CANCELLING)
-    moved = dict(zip(wanted, done[len(CANCELLING) :], strict=True))
+    cancelled, results = await asyncio.gather(
+        asyncio.gather(*(cancel(n) for n in CANCELLING)), asyncio.gather(*(move(n) for n in wanted))
+    )
+    assert cancelled == [True] * len(CANCELLING)
+    moved = dict(zip(wanted, results, strict=True))
     went = [n for n, m in moved.items() if m.done]
     assert went, moved
 
