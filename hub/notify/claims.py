@@ -153,7 +153,12 @@ async def _put_back_lapsed(db: Database, *, now: datetime, policy: SendPolicy) -
     """A lease that ran out belongs to a worker that died or hung: its message, which may have reached Notify, goes
     back in the queue as after a failure, and is checked against what happened while it was out (`requeued`), under
     its patient's lock, so that a change to the appointment committing at this moment cannot pass it by. Each row is
-    put back by a conditional UPDATE that skips rows another transaction holds: of two workers, one puts it back."""
+    put back by a conditional UPDATE that skips rows another transaction holds: of two workers, one puts it back.
+
+    So when a lease has lapsed (a worker died), the claim that follows waits for those patients' writes in flight,
+    and on PostgreSQL for an ordinary write (an import's chunk, the housekeeping); otherwise a claim waits for no
+    write but another claim. (Putting back after the round instead would leave a dead worker's messages to a later
+    round, which the sender's tests of leases and pauses rely on not happening.)"""
     found = await db.fetch_all(f"SELECT id FROM outbox_messages WHERE {_LAPSED}", (to_db(now),))
     if not found:
         return
