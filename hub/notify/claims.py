@@ -157,8 +157,7 @@ async def _put_back_lapsed(db: Database, *, now: datetime, policy: SendPolicy) -
 
     So when a lease has lapsed (a worker died), the claim that follows waits for those patients' writes in flight,
     and on PostgreSQL for an ordinary write (an import's chunk, the housekeeping); otherwise a claim waits for no
-    write but another claim. (Putting back after the round instead would leave a dead worker's messages to a later
-    round, which the sender's tests of leases and pauses rely on not happening.)"""
+    write but another claim."""
     found = await db.fetch_all(f"SELECT id FROM outbox_messages WHERE {_LAPSED}", (to_db(now),))
     if not found:
         return
