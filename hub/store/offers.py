@@ -18,6 +18,7 @@ from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, queue_appointment_message
+from hub.store.rerouting import withdraw_ended_offers
 from hub.store.slots import Moved, reschedule_by_patient
 from hub.vocabulary import (
     ActorType,
@@ -169,15 +170,20 @@ async def accept_offer(
                 "UPDATE slot_offers SET status = ?, answered_at = ? WHERE id = ? AND status = ?",
                 (OfferStatus.GONE, to_db(now), offer_id, OfferStatus.OFFERED),
             )
+            await withdraw_ended_offers(tx, [offer["appointment_id"]], now=now, actor=_WORKER)
             return
         await tx.execute(
             "UPDATE slot_offers SET status = ?, answered_at = ? WHERE id = ?",
             (OfferStatus.ACCEPTED, to_db(now), offer_id),
         )
-        await tx.execute(
-            "UPDATE slot_offers SET status = ? WHERE slot_id = ? AND status = ?",
+        gone = await tx.fetch_all(
+            "UPDATE slot_offers SET status = ? WHERE slot_id = ? AND status = ? RETURNING appointment_id",
             (OfferStatus.GONE, offer["slot_id"], OfferStatus.OFFERED),
         )
+        # An offer answered on the site before its text went (a queue behind an invitation run), and the others'
+        # offers of this slot not gone out yet, are not sent now.
+        ended = [offer["appointment_id"], *(int(r["appointment_id"]) for r in gone)]
+        await withdraw_ended_offers(tx, ended, now=now, actor=_WORKER)
         await tx.execute("DELETE FROM earlier_requests WHERE appointment_id = ?", (offer["appointment_id"],))
         await _audit(
             tx,
@@ -206,15 +212,17 @@ async def decline_offer(db: Database, *, patient_id: int, offer_id: int, now: da
     """One conditional write of the patient's own offer (an acceptance of the same slot waits for it, and then
     leaves it declined): the patient's lock only."""
     async with db.write(patient=patient_id) as tx:
-        declined = await tx.execute(
-            "UPDATE slot_offers SET status = ?, answered_at = ? WHERE id = ? AND patient_id = ? AND status = ?",
+        declined = await tx.fetch_one(
+            "UPDATE slot_offers SET status = ?, answered_at = ? WHERE id = ? AND patient_id = ? AND status = ?"
+            " RETURNING appointment_id",
             (OfferStatus.DECLINED, to_db(now), offer_id, patient_id, OfferStatus.OFFERED),
         )
-        if declined:
+        if declined is not None:
             await _audit(
                 tx, actor=(ActorType.PATIENT, patient_id), action=AuditAction.EARLIER_DECLINED, offer=offer_id, now=now
             )
-    return bool(declined)
+            await withdraw_ended_offers(tx, [int(declined["appointment_id"])], now=now, actor=_WORKER)
+    return declined is not None
 
 
 @dataclass(frozen=True)
@@ -230,18 +238,21 @@ async def run_offers(db: Database, *, settings: Settings, now: datetime, slots_p
     cutoff = timedelta(hours=settings.change_cutoff_hours)
     async with db.write() as tx:
         lapsing = await tx.fetch_all(
-            "SELECT id FROM slot_offers WHERE status = ? AND expires_at <= ?", (OfferStatus.OFFERED, to_db(now))
+            "SELECT id, appointment_id FROM slot_offers WHERE status = ? AND expires_at <= ?",
+            (OfferStatus.OFFERED, to_db(now)),
         )
         for row in lapsing:
             await tx.execute("UPDATE slot_offers SET status = ? WHERE id = ?", (OfferStatus.LAPSED, row["id"]))
             await _audit(
                 tx, actor=(ActorType.SYSTEM, _WORKER), action=AuditAction.EARLIER_LAPSED, offer=row["id"], now=now
             )
-        await tx.execute(
+        gone = await tx.fetch_all(
             "UPDATE slot_offers SET status = ? WHERE status = ?"
-            " AND slot_id IN (SELECT id FROM slots WHERE status != ?)",
+            " AND slot_id IN (SELECT id FROM slots WHERE status != ?) RETURNING appointment_id",
             (OfferStatus.GONE, OfferStatus.OFFERED, SlotStatus.FREE),
         )
+        ended = sorted({int(r["appointment_id"]) for r in [*lapsing, *gone]})
+        await withdraw_ended_offers(tx, ended, now=now, actor=_WORKER)
         if in_quiet_hours(now, start=settings.notify.quiet_start_hour, end=settings.notify.quiet_end_hour):
             return OfferRound(len(lapsing), 0)
         free = await tx.fetch_all(

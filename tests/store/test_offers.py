@@ -161,6 +161,34 @@ async def test_asking_declining_and_accepting_wait_for_no_other_patients_write(h
     assert sorted(o["status"] for o in await offers(hub)) == ["accepted", "declined", "gone"]
 
 
+async def test_offers_answered_taken_or_lapsed_before_their_texts_went_are_not_sent(make_hub: MakeHub) -> None:
+    # Offer texts wait in the queue behind an invitation run; meanwhile the patients answer on the site (the list
+    # page shows the offer) or the slot goes. Their texts would offer what is no longer there.
+    hub = await make_hub(**{"slots.earlier_batch": 3, "slots.earlier_offer_minutes": 120})
+    (a, _), (b, _), (c, _), (d, _), (e, _) = await waiting(hub, 5)
+    await hub.create_slot(starts_at=NOW + 5 * DAY, ref="FIRST")
+    await hub.create_slot(starts_at=NOW + 6 * DAY, ref="SECOND")
+    assert await round_(hub) == OfferRound(0, 5)  # three for the first slot, the other two for the second
+    made = {o["patient_id"]: o["id"] for o in await offers(hub)}
+
+    async def waiting_texts() -> list[tuple[int, str]]:
+        rows = await hub.db.fetch_all(
+            "SELECT patient_id, status, error FROM outbox_messages WHERE kind = 'earlier_offer' ORDER BY id"
+        )
+        return [(r["patient_id"], r["error"] or r["status"]) for r in rows]
+
+    assert await waiting_texts() == [(p, "queued") for p in (a, b, c, d, e)]
+    assert await decline_offer(hub.db, patient_id=b, offer_id=made[b], now=hub.clock.now())
+    assert await accept(hub, a, made[a]) == Moved(True)  # C's offer of the same slot is gone
+    hub.clock.advance(minutes=121)  # D's and E's lapse
+    assert await round_(hub) == OfferRound(lapsed=2, offered=2)  # the second slot, to B and C now
+    assert await waiting_texts() == [(p, "offer ended") for p in (a, b, c, d, e)] + [(b, "queued"), (c, "queued")]
+    audit = await hub.db.fetch_all(
+        "SELECT detail FROM audit_events WHERE record_type = 'outbox_message' AND action = 'notification_cancelled'"
+    )
+    assert [r["detail"] for r in audit] == ["offer ended"] * 5
+
+
 async def test_the_worker_offers_freed_slots_and_sends_the_offers(hub: Harness) -> None:
     [(patient, _)] = await waiting(hub, 1)
     await hub.create_slot(starts_at=NOW + 5 * DAY)
