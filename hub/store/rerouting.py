@@ -262,6 +262,12 @@ async def _offer_ended(tx: Transaction, message: Row, *, now: datetime) -> str |
     """An earlier time offered stands only while its offer is open: taken by someone else, declined or lapsed, the
     message would offer what is no longer there."""
     said = json.loads(message["personalisation"])
+    # Another patient's acceptance ends this patient's offers of the slot under the other patient's lock: a write to
+    # the rows (changing nothing) waits for one in flight, so that the read below sees it.
+    await tx.execute(
+        "UPDATE slot_offers SET status = status WHERE appointment_id = ? AND patient_id = ? AND status = ?",
+        (message["appointment_id"], message["patient_id"], OfferStatus.OFFERED),
+    )
     open_offers = await tx.fetch_all(
         "SELECT s.starts_at FROM slot_offers o JOIN slots s ON s.id = o.slot_id"
         " WHERE o.appointment_id = ? AND o.patient_id = ? AND o.status = ? AND o.expires_at > ?",

@@ -426,6 +426,30 @@ async def test_an_earlier_time_offered_failing_after_the_offer_lapsed_is_not_sen
     assert (row["status"], row["error"]) == ("cancelled", "offer ended")
 
 
+async def test_an_earlier_time_offered_failing_while_another_patient_takes_the_slot_is_not_sent(
+    trust_offer: Harness, backend: str
+) -> None:
+    # Another patient's acceptance ends this offer under their own lock (PostgreSQL): the check of the failed text
+    # waits for it to commit and sees the offer gone (before, it read the offer as open and the text went again).
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time: nothing commits during the check")
+    hub = trust_offer
+    offer = await _offered_earlier(hub)
+    [mine] = await rows(hub, "SELECT id FROM slot_offers")
+    taker = await hub.create_patient(mrn="TAKER", mobile="+447700900555")
+
+    async def taking(tx: Any) -> None:  # the other patient's accept, in flight: this offer of the slot is gone
+        await tx.execute("UPDATE slot_offers SET status = 'gone' WHERE id = ?", (mine["id"],))
+
+    async with held_write(hub.db, patient=taker, doing=taking):
+        failing = asyncio.create_task(_fail_for_now(hub, offer))
+        await asyncio.sleep(0.3)
+        assert not failing.done()
+    await failing
+    [row] = await rows(hub, "SELECT status, error FROM outbox_messages WHERE id = ?", (offer.id,))
+    assert (row["status"], row["error"]) == ("cancelled", "offer ended")
+
+
 async def test_an_earlier_time_offered_failing_while_the_offer_stands_goes_round_again(trust_offer: Harness) -> None:
     hub = trust_offer
     offer = await _offered_earlier(hub)
