@@ -334,6 +334,7 @@ class AuditAction(StrEnum):
     CANCEL_REQUESTED = "cancel_requested"
     CANCELLED_BY_PATIENT = "cancelled_by_patient"
     LETTER_VIEWED = "letter_viewed"
+    LETTER_SEEN = "letter_seen"  # listed on an appointment the patient opened: Seen in the NHS App
     PREFERENCES_CHANGED = "preferences_changed"
     SIGNED_IN = "signed_in"
     SIGNED_OUT = "signed_out"

@@ -77,16 +77,29 @@ async def set_nhs_app_excluded(tx: Transaction, *, patient_id: int, excluded: bo
     return bool(changed)
 
 
-async def mark_letters_seen(db: Database, *, appointment_id: int, now: datetime) -> int:
-    """The patient opened an appointment: the letters it lists are Seen. A read first, so a page view that finds
-    them all seen already writes nothing. One conditional UPDATE of the appointment's own rows: on PostgreSQL it
-    waits for no other patient (the burst's "open one" step)."""
+async def mark_letters_seen(db: Database, *, patient_id: int, appointment_id: int, now: datetime) -> int:
+    """The patient opened an appointment: the letters it lists are Seen, each audited. A read first, so a page view
+    that finds them all seen already writes nothing. One conditional UPDATE of the appointment's own rows: on
+    PostgreSQL it waits for no other patient (the burst's "open one" step)."""
     unseen = await db.fetch_one(
         "SELECT 1 AS x FROM letters WHERE appointment_id = ? AND seen_at IS NULL LIMIT 1", (appointment_id,)
     )
     if unseen is None:
         return 0
     async with db.write(keys=()) as tx:
-        return await tx.execute(
-            "UPDATE letters SET seen_at = ? WHERE appointment_id = ? AND seen_at IS NULL", (to_db(now), appointment_id)
+        seen = await tx.fetch_all(
+            "UPDATE letters SET seen_at = ? WHERE appointment_id = ? AND seen_at IS NULL RETURNING id",
+            (to_db(now), appointment_id),
         )
+        for letter in sorted(seen, key=lambda r: int(r["id"])):
+            await record_audit(
+                tx,
+                at=now,
+                actor_type=ActorType.PATIENT,
+                actor_id=patient_id,
+                action=AuditAction.LETTER_SEEN,
+                record_type=RecordType.LETTER,
+                record_id=letter["id"],
+                detail="listed on the appointment the patient opened",
+            )
+    return len(seen)

@@ -62,9 +62,19 @@ async def test_opening_an_appointment_marks_its_letters_seen_once(hub: Harness) 
     appointment = await hub.create_appointment(patient_id=patient)
     letter = await hub.create_letter(patient_id=patient, appointment_id=appointment)
     other = await hub.create_letter(patient_id=patient)
-    assert await mark_letters_seen(hub.db, appointment_id=appointment, now=hub.clock.now()) == 1
+    assert await mark_letters_seen(hub.db, patient_id=patient, appointment_id=appointment, now=hub.clock.now()) == 1
     later = hub.clock.now() + timedelta(hours=1)
-    assert await mark_letters_seen(hub.db, appointment_id=appointment, now=later) == 0
+    assert await mark_letters_seen(hub.db, patient_id=patient, appointment_id=appointment, now=later) == 0
+    audit = await hub.db.fetch_all("SELECT actor_type, actor_id, action, record_type, record_id FROM audit_events")
+    assert [a for a in audit if a["action"] == "letter_seen"] == [
+        {
+            "actor_type": "patient",
+            "actor_id": str(patient),
+            "action": "letter_seen",
+            "record_type": "letter",
+            "record_id": str(letter),
+        }
+    ]  # once
     rows = {r["id"]: r for r in await list_wayfinder_letters(hub.db, [patient])}
     assert rows[letter]["seen_at"] is not None and rows[other]["seen_at"] is None
 
@@ -76,7 +86,7 @@ async def test_marking_letters_seen_waits_for_no_other_patients_write(hub: Harne
     appointment = await hub.create_appointment(patient_id=patient)
     await hub.create_letter(patient_id=patient, appointment_id=appointment)
     async with held_write(hub.db, patient=other, doing=touch_patient(other)):
-        seen = mark_letters_seen(hub.db, appointment_id=appointment, now=hub.clock.now())
+        seen = mark_letters_seen(hub.db, patient_id=patient, appointment_id=appointment, now=hub.clock.now())
         assert await asyncio.wait_for(seen, timeout=5) == 1
 
 

@@ -78,7 +78,7 @@ async def appointment_detail(request: Request) -> Response:
     allowed = await actions_for(hub.db, appointment, now=hub.clock.now(), policy=hub.policies.action)
     letters = await list_letters_for_patient(hub.db, patient_id, appointment_id=appointment["id"])
     if letters:  # the NHS App shows them as Seen
-        await mark_letters_seen(hub.db, appointment_id=appointment["id"], now=hub.clock.now())
+        await mark_letters_seen(hub.db, patient_id=patient_id, appointment_id=appointment["id"], now=hub.clock.now())
     return render(
         request,
         "views/patient/appointment.html",
