@@ -32,7 +32,8 @@ from hub.db.migrate import migrate
 from hub.rules.slots import Window
 from hub.settings import Settings, load_settings
 from hub.store.offers import accept_offer, decline_offer, run_offers, set_earlier_request
-from hub.store.slots import reschedule_by_patient, upsert_slot
+from hub.store.slot_moves import reschedule_by_patient
+from hub.store.slots import upsert_slot
 from hub.web.common import Policies
 from tests import factories
 

@@ -19,7 +19,7 @@ from hub.store.audit import record_audit
 from hub.store.events import record_event
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, queue_appointment_message
 from hub.store.rerouting import withdraw_ended_offers
-from hub.store.slots import Moved, reschedule_by_patient
+from hub.store.slot_moves import Moved, reschedule_by_patient
 from hub.vocabulary import (
     ActorType,
     AuditAction,

@@ -232,19 +232,18 @@ async def _out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: s
     return None
 
 
-async def withdraw_ended_offers(tx: Transaction, appointment_ids: list[int], *, now: datetime, actor: str) -> int:
+async def withdraw_ended_offers(tx: Transaction, appointment_ids: list[int], *, now: datetime, actor: str) -> None:
     """The offers of these appointments just ended (their slot taken by another patient, lapsed): their texts and
     emails still waiting to go would offer what is no longer there, and are withdrawn. Each by a conditional UPDATE
     of its own row, so one a worker is claiming at this moment goes, and is answered "gone" if taken up."""
     if not appointment_ids:
-        return 0
+        return
     marks = ", ".join("?" for _ in appointment_ids)
     waiting = await tx.fetch_all(
         f"SELECT {MESSAGE_COLUMNS} FROM outbox_messages WHERE kind = ? AND status = ? AND appointment_id IN ({marks})"
         " ORDER BY id",
         (MessageKind.EARLIER_OFFER, MessageStatus.QUEUED, *appointment_ids),
     )
-    withdrawn = 0
     for message in waiting:
         why = await _offer_ended(tx, message, now=now)
         if why is None:
@@ -254,8 +253,6 @@ async def withdraw_ended_offers(tx: Transaction, appointment_ids: list[int], *, 
             (MessageStatus.CANCELLED, why, message["id"], MessageStatus.QUEUED),
         ):
             await audit_message(tx, now, AuditAction.NOTIFICATION_CANCELLED, message["id"], why, actor=actor)
-            withdrawn += 1
-    return withdrawn
 
 
 async def _offer_ended(tx: Transaction, message: Row, *, now: datetime) -> str | None:

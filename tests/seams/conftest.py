@@ -13,7 +13,7 @@ from hub.jobs.hl7_listener import make_receiver, start_listener
 from hub.rules.appointments import ActionPolicy
 from hub.rules.slots import Window
 from hub.store.offers import accept_offer, run_offers, set_earlier_request
-from hub.store.slots import Moved
+from hub.store.slot_moves import Moved
 from hub.vocabulary import CancelMode
 from tests.conftest import MakeHub
 from tests.harness import Harness

@@ -21,7 +21,7 @@ from hub.clock import to_db
 from hub.rules.appointments import ActionPolicy
 from hub.rules.slots import Window
 from hub.store.appointments import cancel_appointment
-from hub.store.slots import Moved, reschedule_by_patient
+from hub.store.slot_moves import Moved, reschedule_by_patient
 from hub.vocabulary import CancelMode
 from tests.conftest import MakeHub
 from tests.seams.conftest import rows

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from hub.store.offers import accept_offer, list_open_offers, run_offers, set_earlier_request
-from hub.store.slots import Moved
+from hub.store.slot_moves import Moved
 from tests.harness import Harness
 from tests.hl7_samples import Client, merge, siu
 from tests.seams.conftest import POLICY, WINDOW, rows

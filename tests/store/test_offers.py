@@ -15,7 +15,7 @@ from hub.notify.dev import DevNotifier
 from hub.rules.appointments import ActionPolicy
 from hub.rules.slots import Window
 from hub.store.offers import OfferRound, accept_offer, decline_offer, run_offers, set_earlier_request
-from hub.store.slots import Moved
+from hub.store.slot_moves import Moved
 from hub.vocabulary import CancelMode, WhyNot
 from tests.conftest import MakeHub
 from tests.harness import Harness

@@ -14,7 +14,8 @@ from hub.db import Row
 from hub.rules.appointments import Allowed
 from hub.rules.slots import SelfService, Window, page_number, paged_by_day
 from hub.store.appointments import actions_for, count_rebook_requests, get_appointment_for_patient
-from hub.store.slots import get_appointment_place, get_slot, list_free_slots, reschedule_by_patient, same_place
+from hub.store.slot_moves import reschedule_by_patient, same_place
+from hub.store.slots import get_appointment_place, get_slot, list_free_slots
 from hub.vocabulary import WhyNot
 from hub.web.common import Hub, hub_of, read_form, render, require_patient
 

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.clock import from_db
-from hub.store.slots import book_slot_by_agent, get_appointment_place, list_clinic_free_slots, slot_history
+from hub.store.slot_moves import book_slot_by_agent
+from hub.store.slots import get_appointment_place, list_clinic_free_slots, slot_history
 from hub.store.staff_scope import appointment_in_scope
 from hub.vocabulary import WhyNot
 from hub.web.common import hub_of, read_form

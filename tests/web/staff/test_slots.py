@@ -10,7 +10,7 @@ import pytest
 
 from hub.rules.appointments import ActionPolicy
 from hub.rules.slots import Window
-from hub.store.slots import reschedule_by_patient
+from hub.store.slot_moves import reschedule_by_patient
 from hub.vocabulary import CancelMode
 from tests.harness import Harness
 from tests.pages import check_page
