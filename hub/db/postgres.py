@@ -1,11 +1,11 @@
 """PostgreSQL through an asyncpg pool, for several web and worker processes on one database.
 
 Ordinary writes keep SQLite's guarantee: one write transaction at a time across every process, taken with a
-transaction-scoped advisory lock. The console's, the integration API's, the HL7 feed's and the worker's housekeeping
-lean on it (they read then write rows shared by many patients). Outbox claims take their own lock instead, so that
-workers claiming messages never wait behind patients' writes, and claim rows with FOR UPDATE SKIP LOCKED so that
-they never wait for, or take, a row another transaction holds. (Only a dead worker's messages, put back before a
-claim under their patients' locks, wait: hub.notify.claims.)
+transaction-scoped advisory lock. The console's, the integration API's sites and slots, HL7 merges and the worker's
+housekeeping lean on it (they read then write rows shared by many patients). Outbox claims take their own lock
+instead, so that workers claiming messages never wait behind patients' writes, and claim rows with FOR UPDATE SKIP
+LOCKED so that they never wait for, or take, a row another transaction holds. (Only a dead worker's messages, put
+back before a claim under their patients' locks, wait: hub.notify.claims.)
 
 The writes a crowd of patients makes at once (signing in, their own appointments, their sessions) lock only what
 they share: they take the ordinary lock *shared* (so they still wait for an ordinary write, and it for them) and

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -23,7 +24,7 @@ from hub.rules.hl7_message import Header, Hl7Error, Message, Problem, ack, parse
 from hub.rules.hl7_outbound import entity_id
 from hub.settings import Settings
 from hub.store import hl7 as log
-from hub.store.feed import upsert_appointment, upsert_patient
+from hub.store.feed import Touches, feed_write_all, upsert_appointment, upsert_patient
 from hub.store.hl7_outbound import remember_ids
 from hub.store.letters import upsert_letter
 from hub.store.patient_merge import merge_patients
@@ -105,7 +106,7 @@ class Receiver:
             await asyncio.sleep(0)  # let messages that arrived with this one join it
             batch, waiting[:] = waiting[:_BATCH], waiting[_BATCH:]
             try:
-                async with self.db.write() as tx:
+                async with self._write(batch) as tx:
                     answers = [await self._one(tx, message, trust) for message, trust, _ in batch]
                 logger.debug("HL7 batch of %d committed", len(batch))
             except Exception as exc:  # the commit failed: nothing was applied, and the senders will retry
@@ -114,6 +115,35 @@ class Receiver:
             for (_, _, future), answer in zip(batch, answers, strict=True):
                 if not future.done():
                     future.set_result(answer)
+
+    def _write(
+        self, batch: list[tuple[Message, mapping.Trust, asyncio.Future[str]]]
+    ) -> AbstractAsyncContextManager[Transaction]:
+        """A batch's transaction: on PostgreSQL it locks the patients and references its messages name, as the JSON
+        API's records do, so patients' own writes about others go on beside it; a batch with a merge (A40, which
+        moves one patient's rows to another) or a message whose references cannot be read takes the whole hub's."""
+        records = []
+        for message, trust, _ in batch:
+            touches = self._touches(message, trust)
+            if touches is None:
+                return self.db.write()
+            records.append(touches)
+        return feed_write_all(self.db, records)
+
+    def _touches(self, message: Message, trust: mapping.Trust) -> Touches | None:
+        header = message.header
+        if header.message_type == "ADT" and header.trigger == mapping.ADT_MERGE:
+            return None
+        try:
+            org, mrn = self.organisation_ids[trust.organisation], mapping.patient_ref(message, trust)
+            if header.message_type == "SIU":
+                return Touches(org, mrn, appointment_ref=mapping.appointment_ref(message))
+            if header.message_type == "MDM":
+                letter, appointment = mapping.letter_refs(message)
+                return Touches(org, mrn, appointment_ref=appointment, letter_ref=letter)
+            return Touches(org, mrn)
+        except Exception:  # answered when applied (an AE naming the field); its locks are the whole hub's
+            return None
 
     async def _one(self, tx: Transaction, message: Message, trust: mapping.Trust) -> str:
         header, now = message.header, self.clock.now()

@@ -294,13 +294,19 @@ class Letter:
     content: bytes
 
 
-def letter(message: Message, trust: Trust, *, max_bytes: int) -> Letter:
-    """TXA and OBX of an MDM^T02 or T10: the document number (T10: the one it replaces), its type and the PDF."""
+def letter_refs(message: Message) -> tuple[str, str | None]:
+    """An MDM's document number (TXA-12; a T10's TXA-13, the one it replaces) and its appointment's (PV1-19)."""
     ref = message.get("TXA", 12)
     if message.header.trigger == "T10":
         ref = message.get("TXA", 13) or ref
     if not ref:
         raise Hl7Error("TXA-12", "the unique document number is required")
+    return ref, message.get("PV1", 19) or None
+
+
+def letter(message: Message, trust: Trust, *, max_bytes: int) -> Letter:
+    """TXA and OBX of an MDM^T02 or T10: the document number (T10: the one it replaces), its type and the PDF."""
+    ref, appointment_ref = letter_refs(message)
     code, text = message.get("TXA", 2), message.get("TXA", 2, component=2)
     kind = trust.document_kinds.get(code) or (
         LetterKind(code.lower()) if code.lower() in tuple(LetterKind) else LetterKind.CLINIC_LETTER
@@ -320,7 +326,7 @@ def letter(message: Message, trust: Trust, *, max_bytes: int) -> Letter:
         raise Hl7Error("OBX-5", "must be base64") from exc
     if not content.startswith(b"%PDF-"):
         raise Hl7Error("OBX-5", "must be a PDF file")
-    return Letter(ref, message.get("PV1", 19) or None, kind, (text or code or "Letter")[:200], content)
+    return Letter(ref, appointment_ref, kind, (text or code or "Letter")[:200], content)
 
 
 def problems_from(errors: Sequence[dict[str, str]], fields: dict[str, str]) -> tuple[Problem, ...]:

@@ -35,29 +35,74 @@ MERGED = {
 }
 
 
+@dataclass(frozen=True)
+class Touches:
+    """What one hospital record may write, for its locks: the rows of its patient (found by `patient_ref`; for a
+    letter also by `appointment_ref`, whose patient it may follow, and by the letter itself, which it may take
+    from another patient) and a row per reference it may create."""
+
+    organisation_id: int
+    patient_ref: str | None
+    appointment_ref: str | None = None
+    letter_ref: str | None = None
+
+    def keys(self) -> list[str]:
+        org = self.organisation_id
+        found = [patient_ref_key(org, self.patient_ref)] if self.patient_ref is not None else []
+        if self.appointment_ref is not None:
+            found.append(appointment_ref_key(org, self.appointment_ref))
+        if self.letter_ref is not None:
+            found.append(f"letter_ref:{org}:{self.letter_ref}")
+        return found
+
+
 @asynccontextmanager
 async def feed_write(
-    db: Database, organisation_id: int, patient_ref: str, *, appointment_ref: str | None = None
+    db: Database, organisation_id: int, patient_ref: str | None, *, appointment_ref: str | None = None
 ) -> AsyncIterator[Transaction]:
-    """The transaction for a hospital record about one patient. On PostgreSQL (hub.db.postgres) it locks, in place
-    of the whole hub, the patient when the record exists (so the patient's own confirm, cancel or choice of contact
-    and the hospital's update take turns, as the lifecycle needs) and a key per reference the record may create
-    (the patient's, the appointment's: two records making one row take turns, and the second finds the first's).
+    """The transaction for a hospital record about one patient (see `feed_write_all`)."""
+    async with feed_write_all(db, [Touches(organisation_id, patient_ref, appointment_ref)]) as tx:
+        yield tx
 
-    The patient is read before the transaction, to know what to lock, and again inside it: when HL7 or a CSV import
-    made the patient in between, the first transaction ends unused and the record is written under the lock of the
-    whole hub instead (rare; taking the patient's lock inside the transaction, after the keys, could deadlock with
-    another record about the same patient)."""
-    before = await _patient_id(db, organisation_id, patient_ref)
-    keys = [patient_ref_key(organisation_id, patient_ref)]
-    if appointment_ref is not None:
-        keys.append(appointment_ref_key(organisation_id, appointment_ref))
-    async with db.write(patient=before, keys=keys) as tx:
-        if await _patient_id(tx, organisation_id, patient_ref) == before:
+
+@asynccontextmanager
+async def feed_write_all(db: Database, records: list[Touches]) -> AsyncIterator[Transaction]:
+    """The transaction for hospital records (one, or an HL7 batch's). On PostgreSQL (hub.db.postgres) it locks, in
+    place of the whole hub, each record's patient when the record exists (so the patient's own confirm, cancel or
+    choice of contact and the hospital's update take turns, as the lifecycle needs) and a key per reference a
+    record may create (the patient's, the appointment's, the letter's: two records making one row take turns, and
+    the second finds the first's).
+
+    The patients are read before the transaction, to know what to lock, and again inside it: when HL7 or a CSV
+    import made one in between, the first transaction ends unused and the records are written under the
+    lock of the whole hub instead (rare; taking a patient's lock inside the transaction, after the keys, could
+    deadlock with another record about the same patient)."""
+    before = await _patients_of(db, records)
+    keys = [key for record in records for key in record.keys()]
+    async with db.write(patients=[p for p in before if p is not None], keys=keys) as tx:
+        if await _patients_of(tx, records) == before:
             yield tx
             return
     async with db.write() as tx:
         yield tx
+
+
+async def _patients_of(db: Database | Transaction, records: list[Touches]) -> list[int | None]:
+    found: list[int | None] = []
+    for record in records:
+        if record.patient_ref is not None:
+            found.append(await _patient_id(db, record.organisation_id, record.patient_ref))
+        if record.letter_ref is None:
+            continue
+        owners = [("letters", record.letter_ref)]
+        if record.appointment_ref is not None:
+            owners.append(("appointments", record.appointment_ref))
+        for table, ref in owners:
+            row = await db.fetch_one(
+                f"SELECT patient_id FROM {table} WHERE organisation_id = ? AND ref = ?", (record.organisation_id, ref)
+            )
+            found.append(int(row["patient_id"]) if row is not None else None)
+    return found
 
 
 async def _patient_id(db: Database | Transaction, organisation_id: int, ref: str) -> int | None:

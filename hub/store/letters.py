@@ -44,8 +44,9 @@ async def open_letter(
     if row["first_viewed_at"] is None and record_view:
         async with db.write(patient=patient_id) as tx:  # the patient's own letter and appointment
             first = await tx.execute(
-                "UPDATE letters SET first_viewed_at = ? WHERE id = ? AND first_viewed_at IS NULL",
-                (to_db(at), letter_id),
+                # Still theirs: the hospital may have given the letter to another patient since it was read.
+                "UPDATE letters SET first_viewed_at = ? WHERE id = ? AND patient_id = ? AND first_viewed_at IS NULL",
+                (to_db(at), letter_id, patient_id),
             )
             if first:
                 if row["appointment_id"] is not None:

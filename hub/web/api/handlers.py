@@ -24,7 +24,16 @@ from hub.rules.validation import Errors
 from hub.store.api_keys import ApiKey, get_api_key
 from hub.store.audit import record_audit
 from hub.store.events import list_events
-from hub.store.feed import Applied, feed_write, put_site_map, upsert_appointment, upsert_patient, upsert_site
+from hub.store.feed import (
+    Applied,
+    Touches,
+    feed_write,
+    feed_write_all,
+    put_site_map,
+    upsert_appointment,
+    upsert_patient,
+    upsert_site,
+)
 from hub.store.letters import upsert_letter
 from hub.store.nhs_app import set_nhs_app_excluded
 from hub.store.slots import upsert_slot, withdraw_slot
@@ -258,7 +267,8 @@ async def put_letter(request: Request) -> Response:
         errors.append({"field": "body", "message": "must be a PDF file"})
     if query is None or errors:
         return await _reject(request, key, "put_letter", ref, errors)
-    async with hub.db.write() as tx:
+    touches = Touches(key.organisation_id, query.patient_ref, query.appointment_ref, letter_ref=ref)
+    async with feed_write_all(hub.db, [touches]) as tx:
         applied = await upsert_letter(
             tx,
             organisation_id=key.organisation_id,
