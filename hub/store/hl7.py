@@ -10,6 +10,9 @@ from typing import Any
 
 from hub.clock import from_db, to_db
 from hub.db import Database, Transaction
+from hub.rules.appointments import ChangeKind
+from hub.store.appointment_state import change_from
+from hub.vocabulary import HospitalStatus
 
 
 async def organisation_ids(db: Database, codes: set[str]) -> dict[str, int]:
@@ -110,10 +113,13 @@ def _body(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def appointment_body(tx: Transaction, organisation_id: int, ref: str) -> dict[str, Any] | None:
-    """The appointment as the API's body, or None for an appointment we do not have."""
+    """The appointment as the API's body, as the hospital holds it, or None for an appointment we do not have. A
+    cancel the hub made (the patient's, an agent's) and the hospital has not taken in yet is the hub's, not the
+    hospital's: the hospital still holds the booking, so an update naming no status (SIU^S13, S14) is about that
+    booking and is held as a conflict, as the JSON API's is, rather than read as the hospital's own cancel."""
     row = await tx.fetch_one(
         "SELECT p.mrn, s.code AS site_code, a.clinic, a.specialty, a.clinician, a.starts_at, a.duration_minutes,"
-        " a.mode, a.status, a.transport_booked, a.interpreter_booked FROM appointments a"
+        " a.mode, a.status, a.hub_change, a.transport_booked, a.interpreter_booked FROM appointments a"
         " JOIN patients p ON p.id = a.patient_id JOIN sites s ON s.id = a.site_id"
         " WHERE a.organisation_id = ? AND a.ref = ?",
         (organisation_id, ref),
@@ -129,7 +135,12 @@ async def appointment_body(tx: Transaction, organisation_id: int, ref: str) -> d
         "start": from_db(row["starts_at"]).isoformat(),
         "duration_minutes": int(row["duration_minutes"]),
         "mode": row["mode"],
-        "status": row["status"],
+        "status": HospitalStatus.BOOKED if _hub_cancelled(row["hub_change"]) else row["status"],
         "transport_booked": bool(row["transport_booked"]),
         "interpreter_booked": bool(row["interpreter_booked"]),
     }
+
+
+def _hub_cancelled(hub_change: str | None) -> bool:
+    change = change_from(hub_change)
+    return change is not None and change.kind == ChangeKind.CANCELLED

@@ -1,6 +1,7 @@
 """Two hub processes on one database (two apps, two pools) and a crowd at once: twelve patients sign in through the
 pages of one and confirm, cancel or ask to rebook through the other's, while the hospital moves the same
-appointments through the API of both, each instance's worker sends what is due and readers page the events feed. On
+appointments through the API of both (or HL7 over MLLP to both, where messages from many connections share a
+commit), each instance's worker sends what is due and readers page the events feed. On
 PostgreSQL the patients' writes run at the same time; afterwards the lifecycle holds as it does one step at a time
 (tests/store/test_lifecycle_stateful.py):
 
@@ -15,13 +16,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from hub.jobs.hl7_listener import make_receiver, start_listener
 from tests.conftest import MakeHub
 from tests.harness import Harness
+from tests.hl7_samples import SETTINGS, Client, pid, siu
 from tests.pages import app_client
 from tests.pas import PATIENT, SITE
 from tests.seams.conftest import rows
@@ -79,16 +84,56 @@ def browser(instance: Harness, n: int, cookies: Any = None) -> Harness:
     )
 
 
+@asynccontextmanager
+async def listening(instances: tuple[Harness, ...]) -> AsyncIterator[list[int]]:
+    """Each instance's HL7 listener (its receiver groups what arrives together into one commit); their ports."""
+    servers = [
+        await start_listener(await make_receiver(hub.db, hub.settings, hub.clock), host="127.0.0.1", port=0)
+        for hub in instances
+    ]
+    try:
+        yield [int(server.sockets[0].getsockname()[1]) for server in servers]
+    finally:
+        for server in servers:
+            server.close()
+            await server.wait_closed()
+
+
+def reschedule(n: int, when: datetime, sent: int) -> str:
+    """The PAS's SIU^S13 moving patient n's appointment (times in London: in December, UTC's)."""
+    return siu(
+        "S13",
+        control_id=f"S{n}-{sent}",
+        ref=f"A{n}",
+        start=when.strftime("%Y%m%d%H%M"),
+        sent=f"2026112112{sent:02d}00",
+        patient=pid(f"M{n}", family=f"Example{n}", born=DOB.replace("-", ""), phones=f"{contact(n)}^ORN^CP"),
+    )
+
+
+@pytest.mark.parametrize("channel", ["api", "hl7"])
 @pytest.mark.parametrize("cancel_mode", ["request", "immediate"])
 async def test_patients_and_the_hospital_at_once_on_two_instances_keep_the_lifecycle_and_the_feed_true(
-    make_hub: MakeHub, cancel_mode: str
+    make_hub: MakeHub, cancel_mode: str, channel: str
 ) -> None:
-    first = await make_hub(cancel_mode=cancel_mode)
+    settings = {"cancel_mode": cancel_mode, **(SETTINGS if channel == "hl7" else {})}
+    first = await make_hub(**settings)
     first.clock.set(NOON)
     # Another process on the same database: an app of its own, with its own connections.
-    second = await make_hub(cancel_mode=cancel_mode, database_url=first.database_url)
+    second = await make_hub(**settings, database_url=first.database_url)
     instances = (first, second)
     key = await first.create_api_key(organisation_code="RAL", name="pas")
+    if channel == "hl7":
+        async with listening(instances) as ports:
+            await at_once(instances, key, cancel_mode, channel, ports)
+    else:
+        await at_once(instances, key, cancel_mode, channel, [])
+
+
+async def at_once(
+    instances: tuple[Harness, Harness], key: str, cancel_mode: str, channel: str, ports: list[int]
+) -> None:
+    first, second = instances
     pas = [Api(hub, key, "pas") for hub in instances]
     assert (await pas[0].put("sites/RFH", SITE)).status_code == 201
     refs = [f"A{n}" for n in range(PATIENTS)]
@@ -128,10 +173,24 @@ async def test_patients_and_the_hospital_at_once_on_two_instances_keep_the_lifec
         await acting.client.aclose()
 
     async def move(n: int, when: datetime) -> None:
+        if channel == "hl7":
+            await move_by_hl7(n, when)
+            return
         body = {"patient_ref": f"M{n}", "site_code": "RFH", "start": when.isoformat(), "duration_minutes": 30}
         answer = await pas[(n + 1) % 2].put(f"appointments/{refs[n]}", body)
         assert answer.status_code == 200, answer.text
         notices[refs[n]].append(answer.json().get("notice"))
+        moves[refs[n]].append(when)
+
+    async def move_by_hl7(n: int, when: datetime) -> None:
+        # An ACK names no notice: a move held as a conflict is the one that recorded a conflict event.
+        conflicts = "SELECT COUNT(*) AS n FROM events WHERE appointment_id = ? AND kind = 'appointment.conflict'"
+        [before] = await rows(first, conflicts, (ids[refs[n]],))
+        async with Client(ports[(n + 1) % 2]) as client:
+            ack = await client.send(reschedule(n, when, len(moves[refs[n]]) + 1))
+        assert (ack.code, ack.text, ack.errors) == ("AA", "updated", []), ack.raw
+        [after] = await rows(first, conflicts, (ids[refs[n]],))
+        notices[refs[n]].append("changed" if after["n"] == before["n"] else None)
         moves[refs[n]].append(when)
 
     async def hospital(n: int) -> None:
