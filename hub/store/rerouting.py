@@ -120,12 +120,20 @@ async def reroute_waiting(
     fails for now, `requeued` sends it another way then."""
     patient = await read_patient(tx, patient_id)
     assert patient is not None
-    waiting = await tx.fetch_all(
-        "UPDATE outbox_messages SET status = ?, error = ? WHERE patient_id = ? AND channel = ? AND lane = ?"
-        f" AND status = ? RETURNING {MESSAGE_COLUMNS}",
-        (MessageStatus.CANCELLED, why, patient_id, channel, Lane.BULK, MessageStatus.QUEUED),
+    # One by one in id order, as `withdraw_ended_offers` takes them, which another patient's acceptance runs without
+    # this patient's lock: on PostgreSQL one UPDATE of them all locks its rows in the order it finds them (an
+    # updated row moves), and two writers taking the same two rows in opposite orders deadlock.
+    candidates = await tx.fetch_all(
+        "SELECT id FROM outbox_messages WHERE patient_id = ? AND channel = ? AND lane = ? AND status = ? ORDER BY id",
+        (patient_id, channel, Lane.BULK, MessageStatus.QUEUED),
     )
-    for message in sorted(waiting, key=lambda m: int(m["id"])):
+    waiting = []
+    for candidate in candidates:
+        waiting += await tx.fetch_all(
+            f"UPDATE outbox_messages SET status = ?, error = ? WHERE id = ? AND status = ? RETURNING {MESSAGE_COLUMNS}",
+            (MessageStatus.CANCELLED, why, candidate["id"], MessageStatus.QUEUED),
+        )
+    for message in waiting:
         await audit_message(
             tx, now, AuditAction.NOTIFICATION_CANCELLED, message["id"], why, actor=actor, actor_type=actor_type
         )

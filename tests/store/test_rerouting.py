@@ -4,9 +4,12 @@ tests/seams/test_retry_after_change.py; the rule itself is tests/rules/test_send
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from hub.store.rerouting import next_channel, requeued
+from hub.store.rerouting import next_channel, requeued, reroute_waiting
+from hub.vocabulary import Channel
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -47,3 +50,48 @@ async def test_a_text_to_a_patient_who_stopped_texts_goes_by_email(hub: Harness)
         {"channel": "sms", "status": "cancelled", "error": "sms opted out"},
         {"channel": "email", "status": "queued", "error": ""},
     ]
+
+
+async def test_texts_withdrawn_for_a_stopped_channel_are_locked_in_id_order(hub: Harness, backend: str) -> None:
+    # Another patient's acceptance of a slot withdraws this patient's offer texts that it ended one by one, in id
+    # order, without this patient's lock. Rerouting this patient's texts (STOP) took them all in one UPDATE, in the
+    # order PostgreSQL found them, and an updated row is found after those it was inserted before: the two writers
+    # took two texts in opposite orders, and PostgreSQL ended one with a deadlock.
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time: no row locks")
+    patient = await hub.create_patient(email="margaret@example.com")
+    first = await hub.create_message(kind="earlier_offer", patient_id=patient, personalisation={"n": "1"})
+    second = await hub.create_message(kind="earlier_offer", patient_id=patient, personalisation={"n": "2"})
+    for status in ("sending", "queued"):  # the first went round again (claimed, put back): found after the second
+        async with hub.db.write() as tx:
+            await tx.execute("UPDATE outbox_messages SET status = ? WHERE id = ?", (status, first))
+    withdraw = "UPDATE outbox_messages SET status = 'cancelled', error = 'ended' WHERE id = ? AND status = 'queued'"
+    took_first, go_on = asyncio.Event(), asyncio.Event()
+
+    async def withdrawing() -> None:
+        async with hub.db.write(keys=()) as tx:
+            await tx.execute(withdraw, (first,))
+            took_first.set()
+            await go_on.wait()
+            await tx.execute(withdraw, (second,))
+
+    async def rerouting() -> None:
+        async with hub.db.write(patient=patient) as tx:
+            await reroute_waiting(
+                tx,
+                patient,
+                Channel.SMS,
+                templates=hub.settings.notify.templates,
+                now=hub.clock.now(),
+                why="the patient replied STOP",
+                actor="notify",
+            )
+
+    other = asyncio.create_task(withdrawing())
+    await asyncio.wait_for(took_first.wait(), timeout=5)
+    stopping = asyncio.create_task(rerouting())
+    await asyncio.sleep(0.3)  # rerouting waits for the first text (and, before, held the second meanwhile)
+    go_on.set()
+    await asyncio.wait_for(asyncio.gather(other, stopping), timeout=10)  # before: a deadlock ended one of them
+    rows = await hub.db.fetch_all("SELECT id, channel, status FROM outbox_messages ORDER BY id")
+    assert [(r["id"], r["status"]) for r in rows[:2]] == [(first, "cancelled"), (second, "cancelled")]
