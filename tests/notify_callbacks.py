@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from hub.clock import from_db
+from hub.store.outbox import appointment_news
 from tests.harness import Harness
 
 TOKEN = "notify-callback-token-0123456789"
@@ -70,13 +72,22 @@ async def sent_message(
     attempts: int = 1,
     lane: str = "bulk",
 ) -> int:
-    """A message the worker has handed to Notify, as the outbox holds it afterwards."""
+    """A message the worker has handed to Notify, as the outbox holds it afterwards: about its appointment as it
+    is (as the outbox writes it)."""
+    personalisation = {"link": "https://example.test/p/x", "date": "Thursday 3 December 2026"}
+    if appointment_id is not None:
+        row = await hub.db.fetch_one(
+            "SELECT a.starts_at, a.clinic, s.name FROM appointments a JOIN sites s ON s.id = a.site_id WHERE a.id = ?",
+            (appointment_id,),
+        )
+        assert row is not None
+        personalisation |= appointment_news(from_db(row["starts_at"]), row["name"], row["clinic"])
     return await hub.create_message(
         patient_id=patient_id,
         kind=kind,
         channel=channel,
         recipient=recipient,
-        personalisation={"link": "https://example.test/p/x", "date": "Thursday 3 December 2026"},
+        personalisation=personalisation,
         appointment_id=appointment_id,
         lane=lane,
         sent=True,

@@ -25,6 +25,7 @@ from hub.store.outbox import can_post, queue_message
 from hub.store.rerouting import (
     MESSAGE_COLUMNS,
     PATIENT_COLUMNS,
+    out_of_date,
     read_patient,
     replace_message,
     requeued,
@@ -154,14 +155,17 @@ async def _fail(tx: Transaction, message: Row, status: str, *, settings: Setting
     # A security code is dead long before another channel could deliver it; a temporary failure has had its
     # retries (Notify itself retries for 72 hours before saying so).
     replaced = None
-    if status in PERMANENT and message["lane"] == Lane.BULK:
+    data = {"message_id": str(message["id"]), "kind": message["kind"], "status": status}
+    # No longer true (the appointment cancelled or passed since it went, its offer ended): not sent another way, and
+    # nothing for the booking centre to chase; the hospital still hears it failed.
+    stale = message["appointment_id"] is not None and await out_of_date(tx, message, now=now, actor=ACTOR) is not None
+    if status in PERMANENT and message["lane"] == Lane.BULK and not stale:
         replaced = await replace_message(
             tx, message, patient, templates=settings.notify.templates, now=now, why=status, actor=ACTOR
         )
-    data = {"message_id": str(message["id"]), "kind": message["kind"], "status": status}
     if replaced is None:
         await _event(tx, now, EventKind.NOTIFICATION_FAILED, patient, message, {**data, "channel": message["channel"]})
-        if message["lane"] == Lane.BULK:
+        if message["lane"] == Lane.BULK and not stale:
             await create_task(
                 tx,
                 kind=TaskKind.FAILED_NOTIFICATION,

@@ -67,7 +67,8 @@ async def replace_message(
     actor: str,
     actor_type: ActorType = ActorType.SYSTEM,
 ) -> tuple[str, int] | None:
-    """Queue the same message by the next channel: (channel, new message id), or None when there is none."""
+    """Queue the same message by the next channel: (channel, new message id), or None when there is none. Its
+    callers first check it is still true (`out_of_date`, which brings its news up to date in its row: read here)."""
     posting = message["pdf_letter_id"] is not None or await can_post(
         tx, patient, appointment_id=message["appointment_id"], kind=message["kind"]
     )
@@ -81,6 +82,7 @@ async def replace_message(
             template_id = templates.template_for(message["kind"], channel)
     if channel is None or template_id is None:
         return None
+    current = await tx.fetch_one("SELECT personalisation FROM outbox_messages WHERE id = ?", (message["id"],))
     replacement = await queue_message(
         tx,
         at=now,
@@ -88,7 +90,7 @@ async def replace_message(
         channel=channel,
         recipient=patient["email"] if channel == Channel.EMAIL else "post",
         template_id=template_id,
-        personalisation=json.loads(message["personalisation"]),
+        personalisation=json.loads((current or message)["personalisation"]),
         patient_id=patient["id"],
         appointment_id=message["appointment_id"],
     )
@@ -137,6 +139,8 @@ async def reroute_waiting(
         await audit_message(
             tx, now, AuditAction.NOTIFICATION_CANCELLED, message["id"], why, actor=actor, actor_type=actor_type
         )
+        if message["appointment_id"] is not None and await out_of_date(tx, message, now=now, actor=actor):
+            continue  # no longer true (its appointment cancelled, its offer ended): not sent another way either
         await replace_message(
             tx, message, patient, templates=templates, now=now, why=why, actor=actor, actor_type=actor_type
         )
@@ -183,7 +187,7 @@ async def requeued(tx: Transaction, message_id: int, *, templates: NotifyTemplat
     if message is None:
         return
     if message["appointment_id"] is not None:
-        why = await _out_of_date(tx, message, now=now, actor=actor)
+        why = await out_of_date(tx, message, now=now, actor=actor)
         if why is not None:
             await tx.execute(
                 "UPDATE outbox_messages SET status = ?, error = ? WHERE id = ? AND status = ?",
@@ -199,7 +203,7 @@ async def requeued(tx: Transaction, message_id: int, *, templates: NotifyTemplat
         await reroute_waiting(tx, patient["id"], channel, templates=templates, now=now, why=why, actor=actor)
 
 
-async def _out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: str) -> str | None:
+async def out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: str) -> str | None:
     """Why the message should not go now (None: it should), bringing its news up to date on the way."""
     kind = message["kind"]
     a = await appointment_now(tx, message["appointment_id"])

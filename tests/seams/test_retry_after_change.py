@@ -215,6 +215,45 @@ async def test_a_temporary_failure_receipt_after_the_cancellation_does_not_send_
     assert (row["status"], row["error"]) == ("cancelled", "appointment cancelled")
 
 
+async def test_a_permanent_failure_receipt_after_the_cancellation_sends_the_invitation_no_other_way(
+    hub: Harness, pas: Api
+) -> None:
+    # A text Notify could not deliver at all goes by email (or post) instead; not one about an appointment the
+    # hospital has cancelled since it went: the cancellation notice is what the patient must have.
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    await record_outcomes(
+        hub.db, [Outcome(invitation, notify_id="n-1")], now=hub.clock.now(), policy=_policy(hub), rng=random.Random(1)
+    )
+    await _cancel(pas)
+    await _receipt(hub, invitation, "permanent-failure")
+    messages = await _messages(hub)
+    assert ("invitation", "sms", "failed", "notify permanent-failure") in messages
+    assert [m for m in messages if m[0] == "invitation" and m[1] != "sms"] == []
+    # Nothing for the booking centre to chase either: the patient is told of the cancellation.
+    assert await rows(hub, "SELECT kind FROM tasks WHERE kind = 'failed_notification'") == []
+    events = [r["kind"] for r in await rows(hub, "SELECT kind FROM events ORDER BY id")]
+    assert "notification.failed" in events and "notification.failed_over" not in events
+
+
+async def test_a_permanent_failure_receipt_after_a_move_goes_another_way_with_the_new_time(
+    hub: Harness, pas: Api
+) -> None:
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    await record_outcomes(
+        hub.db, [Outcome(invitation, notify_id="n-1")], now=hub.clock.now(), policy=_policy(hub), rng=random.Random(1)
+    )
+    moved = await pas.put("appointments/A1", {**APPOINTMENT, "start": "2026-12-15T14:00:00+00:00"})
+    assert moved.status_code == 200
+    await _receipt(hub, invitation, "permanent-failure")
+    [email] = await rows(
+        hub, "SELECT personalisation FROM outbox_messages WHERE kind = 'invitation' AND channel = 'email'"
+    )
+    said = json.loads(email["personalisation"])
+    assert (said["date"], said["time"]) == ("Tuesday 15 December 2026", "2pm")
+
+
 async def test_a_temporary_failure_receipt_after_stop_goes_by_email(hub: Harness, pas: Api) -> None:
     await _book(pas)
     invitation = await _claim(hub, "invitation")
