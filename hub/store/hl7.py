@@ -113,31 +113,38 @@ def _body(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def appointment_body(tx: Transaction, organisation_id: int, ref: str) -> dict[str, Any] | None:
-    """The appointment as the API's body, as the hospital holds it, or None for an appointment we do not have. A
-    cancel the hub made (the patient's, an agent's) and the hospital has not taken in yet is the hub's, not the
-    hospital's: the hospital still holds the booking, so an update naming no status (SIU^S13, S14) is about that
-    booking and is held as a conflict, as the JSON API's is, rather than read as the hospital's own cancel."""
+    """The appointment as the API's body, as the hospital holds it, or None for an appointment we do not have. An
+    HL7 update names only what changes, so this is what the rest is taken from:
+    - a hospital update held as a conflict (hub.rules.lifecycle) is the hospital's latest word: its facts;
+    - a cancel the hub made (the patient's, an agent's) and the hospital has not taken in yet is the hub's, not the
+      hospital's: the hospital still holds the booking, so an update naming no status (SIU^S13, S14) is about that
+      booking and is held as a conflict, as the JSON API's is, rather than read as the hospital's own cancel."""
     row = await tx.fetch_one(
-        "SELECT p.mrn, s.code AS site_code, a.clinic, a.specialty, a.clinician, a.starts_at, a.duration_minutes,"
-        " a.mode, a.status, a.hub_change, a.transport_booked, a.interpreter_booked FROM appointments a"
-        " JOIN patients p ON p.id = a.patient_id JOIN sites s ON s.id = a.site_id"
-        " WHERE a.organisation_id = ? AND a.ref = ?",
+        "SELECT p.mrn, a.site_id, a.clinic, a.specialty, a.clinician, a.starts_at, a.duration_minutes, a.mode,"
+        " a.status, a.hub_change, a.held_update, a.transport_booked, a.interpreter_booked FROM appointments a"
+        " JOIN patients p ON p.id = a.patient_id WHERE a.organisation_id = ? AND a.ref = ?",
         (organisation_id, ref),
     )
     if row is None:
         return None
+    facts = json.loads(row["held_update"]) if row["held_update"] else row
+    status = facts["status"]
+    if row["held_update"] is None and _hub_cancelled(row["hub_change"]):
+        status = HospitalStatus.BOOKED
+    site = await tx.fetch_one("SELECT code FROM sites WHERE id = ?", (facts["site_id"],))
+    assert site is not None  # appointments.site_id references sites
     return {
         "patient_ref": row["mrn"],
-        "site_code": row["site_code"],
-        "clinic": row["clinic"],
-        "specialty": row["specialty"],
-        "clinician": row["clinician"],
-        "start": from_db(row["starts_at"]).isoformat(),
-        "duration_minutes": int(row["duration_minutes"]),
-        "mode": row["mode"],
-        "status": HospitalStatus.BOOKED if _hub_cancelled(row["hub_change"]) else row["status"],
-        "transport_booked": bool(row["transport_booked"]),
-        "interpreter_booked": bool(row["interpreter_booked"]),
+        "site_code": site["code"],
+        "clinic": facts["clinic"],
+        "specialty": facts["specialty"],
+        "clinician": facts["clinician"],
+        "start": from_db(facts["starts_at"]).isoformat(),
+        "duration_minutes": int(facts["duration_minutes"]),
+        "mode": facts["mode"],
+        "status": status,
+        "transport_booked": bool(facts["transport_booked"]),
+        "interpreter_booked": bool(facts["interpreter_booked"]),
     }
 
 

@@ -25,7 +25,7 @@ from hub.store.outbox import can_post, queue_message
 from hub.store.rerouting import (
     MESSAGE_COLUMNS,
     PATIENT_COLUMNS,
-    out_of_date,
+    judge,
     read_patient,
     replace_message,
     requeued,
@@ -142,12 +142,17 @@ async def apply_receipt(
 
 
 async def _fail(tx: Transaction, message: Row, status: str, *, settings: Settings, now: datetime) -> None:
-    """The message is given up on; a permanent failure goes again by the next channel when there is one."""
+    """The message is given up on; a permanent failure goes again by the next channel when there is one, unless it
+    is no longer true (its appointment cancelled or past since it went, its offer ended): then it goes no other way,
+    and there is nothing for the booking centre to chase; the hospital still hears it failed."""
     await tx.execute(
         "UPDATE outbox_messages SET status = ?, delivery_status = ?, error = ? WHERE id = ?",
         (MessageStatus.FAILED, status, f"notify {status}", message["id"]),
     )
-    detail = f"{message['channel']} {status}"
+    stale, said = (None, None)
+    if message["appointment_id"] is not None and message["lane"] == Lane.BULK:
+        stale, said = await judge(tx, message, now=now)
+    detail = f"{message['channel']} {status}" + (f"; {stale}: not sent another way" if stale else "")
     await _audit(tx, now, AuditAction.NOTIFICATION_FAILED, RecordType.MESSAGE, message["id"], detail)
     patient = await read_patient(tx, message["patient_id"])
     if patient is None:
@@ -156,12 +161,16 @@ async def _fail(tx: Transaction, message: Row, status: str, *, settings: Setting
     # retries (Notify itself retries for 72 hours before saying so).
     replaced = None
     data = {"message_id": str(message["id"]), "kind": message["kind"], "status": status}
-    # No longer true (the appointment cancelled or passed since it went, its offer ended): not sent another way, and
-    # nothing for the booking centre to chase; the hospital still hears it failed.
-    stale = message["appointment_id"] is not None and await out_of_date(tx, message, now=now, actor=ACTOR) is not None
     if status in PERMANENT and message["lane"] == Lane.BULK and not stale:
         replaced = await replace_message(
-            tx, message, patient, templates=settings.notify.templates, now=now, why=status, actor=ACTOR
+            tx,
+            message,
+            patient,
+            templates=settings.notify.templates,
+            now=now,
+            why=status,
+            actor=ACTOR,
+            personalisation=said,
         )
     if replaced is None:
         await _event(tx, now, EventKind.NOTIFICATION_FAILED, patient, message, {**data, "channel": message["channel"]})

@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
@@ -66,9 +67,10 @@ async def replace_message(
     why: str,
     actor: str,
     actor_type: ActorType = ActorType.SYSTEM,
+    personalisation: dict[str, Any] | None = None,
 ) -> tuple[str, int] | None:
     """Queue the same message by the next channel: (channel, new message id), or None when there is none. Its
-    callers first check it is still true (`out_of_date`, which brings its news up to date in its row: read here)."""
+    callers first check it is still true (`judge`); `personalisation`: what it should say now, when not as it was."""
     posting = message["pdf_letter_id"] is not None or await can_post(
         tx, patient, appointment_id=message["appointment_id"], kind=message["kind"]
     )
@@ -82,7 +84,6 @@ async def replace_message(
             template_id = templates.template_for(message["kind"], channel)
     if channel is None or template_id is None:
         return None
-    current = await tx.fetch_one("SELECT personalisation FROM outbox_messages WHERE id = ?", (message["id"],))
     replacement = await queue_message(
         tx,
         at=now,
@@ -90,7 +91,7 @@ async def replace_message(
         channel=channel,
         recipient=patient["email"] if channel == Channel.EMAIL else "post",
         template_id=template_id,
-        personalisation=json.loads((current or message)["personalisation"]),
+        personalisation=personalisation or json.loads(message["personalisation"]),
         patient_id=patient["id"],
         appointment_id=message["appointment_id"],
     )
@@ -116,34 +117,48 @@ async def reroute_waiting(
     actor: str,
     actor_type: ActorType = ActorType.SYSTEM,
 ) -> None:
-    """Messages waiting to go by a channel the patient has just stopped: sent another way instead. Withdrawn in one
-    conditional UPDATE, as `announce` withdraws: a message a worker has claimed meanwhile (and may be sending) is
+    """Messages waiting to go by a channel the patient has just stopped: sent another way instead. Each withdrawn by
+    a conditional UPDATE, as `announce` withdraws: a message a worker has claimed meanwhile (and may be sending) is
     left to its claim, never marked cancelled under it and replaced, which sent it twice. If that claim's send
     fails for now, `requeued` sends it another way then."""
     patient = await read_patient(tx, patient_id)
     assert patient is not None
     # One by one in id order, as `withdraw_ended_offers` takes them, which another patient's acceptance runs without
     # this patient's lock: on PostgreSQL one UPDATE of them all locks its rows in the order it finds them (an
-    # updated row moves), and two writers taking the same two rows in opposite orders deadlock.
+    # updated row moves), and two writers taking the same two rows in opposite orders deadlock. Each is judged
+    # before it is taken, as that acceptance does: an earlier time offered locks its offer first, then its message.
     candidates = await tx.fetch_all(
-        "SELECT id FROM outbox_messages WHERE patient_id = ? AND channel = ? AND lane = ? AND status = ? ORDER BY id",
+        f"SELECT {MESSAGE_COLUMNS} FROM outbox_messages WHERE patient_id = ? AND channel = ? AND lane = ?"
+        " AND status = ? ORDER BY id",
         (patient_id, channel, Lane.BULK, MessageStatus.QUEUED),
     )
-    waiting = []
     for candidate in candidates:
-        waiting += await tx.fetch_all(
+        stale, said = (None, None)
+        if candidate["appointment_id"] is not None:
+            stale, said = await judge(tx, candidate, now=now)
+        message = await tx.fetch_one(
             f"UPDATE outbox_messages SET status = ?, error = ? WHERE id = ? AND status = ? RETURNING {MESSAGE_COLUMNS}",
             (MessageStatus.CANCELLED, why, candidate["id"], MessageStatus.QUEUED),
         )
-    for message in waiting:
+        if message is None:  # a worker claimed it meanwhile: left to its claim
+            continue
+        # No longer true (its appointment cancelled, its offer ended): not sent another way either.
+        detail = f"{why}; {stale}: not sent another way" if stale else why
         await audit_message(
-            tx, now, AuditAction.NOTIFICATION_CANCELLED, message["id"], why, actor=actor, actor_type=actor_type
+            tx, now, AuditAction.NOTIFICATION_CANCELLED, message["id"], detail, actor=actor, actor_type=actor_type
         )
-        if message["appointment_id"] is not None and await out_of_date(tx, message, now=now, actor=actor):
-            continue  # no longer true (its appointment cancelled, its offer ended): not sent another way either
-        await replace_message(
-            tx, message, patient, templates=templates, now=now, why=why, actor=actor, actor_type=actor_type
-        )
+        if stale is None:
+            await replace_message(
+                tx,
+                message,
+                patient,
+                templates=templates,
+                now=now,
+                why=why,
+                actor=actor,
+                actor_type=actor_type,
+                personalisation=said,
+            )
 
 
 @asynccontextmanager
@@ -204,11 +219,26 @@ async def requeued(tx: Transaction, message_id: int, *, templates: NotifyTemplat
 
 
 async def out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: str) -> str | None:
-    """Why the message should not go now (None: it should), bringing its news up to date on the way."""
+    """Why the message should not go now (None: it should), bringing its news up to date in its row on the way."""
+    why, said = await judge(tx, message, now=now)
+    if why is None and said is not None:
+        await tx.execute(
+            "UPDATE outbox_messages SET personalisation = ? WHERE id = ?",
+            (json.dumps(said, sort_keys=True), message["id"]),
+        )
+        detail = f"{message['kind']} brought up to date: the appointment changed while it was being sent"
+        await audit_message(tx, now, AuditAction.NOTIFICATION_QUEUED, message["id"], detail, actor=actor)
+    return why
+
+
+async def judge(tx: Transaction, message: Row, *, now: datetime) -> tuple[str | None, dict[str, Any] | None]:
+    """Whether a message about an appointment is still true as the appointment is now: why it should not go (None:
+    it should), and what it should say when that is not what it says (None: as it is). Writes nothing (an earlier
+    time offered waits for an acceptance of its slot in flight: `_offer_ended`)."""
     kind = message["kind"]
     a = await appointment_now(tx, message["appointment_id"])
     if a is None:
-        return "appointment gone"
+        return "appointment gone", None
     starts_at = from_db(a["starts_at"])
     why = no_longer_true(
         kind,
@@ -219,29 +249,23 @@ async def out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: st
         now=now,
     )
     if why is None and kind == MessageKind.EARLIER_OFFER:
-        return await _offer_ended(tx, message, now=now)
+        return await _offer_ended(tx, message, now=now), None
     if why is not None or kind not in NEWS_KINDS | REMINDER_KINDS:
-        return why
+        return why, None
     said = json.loads(message["personalisation"])
     news = appointment_news(starts_at, a["site_name"], a["clinic"])
     stale = {key for key, value in news.items() if said.get(key) != value}
     if not stale:
-        return None
+        return None, None
     if stale & {"date", "time"}:
         if kind == MessageKind.APPOINTMENT_REMINDER:
-            return "appointment changed"  # the reminders are planned again for the new time
+            return "appointment changed", None  # the reminders are planned again for the new time
         hospitals_letter = message["channel"] == Channel.LETTER and kind in PDF_KINDS and a["appointment_letters"]
         if message["pdf_letter_id"] is not None or hospitals_letter:
-            return "appointment changed"  # the hospital's own letter, with the old time, cannot be rewritten
+            return "appointment changed", None  # the hospital's own letter, with the old time, cannot be rewritten
         if kind == MessageKind.CHANGED and await _said_since(tx, message, news):
-            return "superseded by a later change"
-    await tx.execute(
-        "UPDATE outbox_messages SET personalisation = ? WHERE id = ?",
-        (json.dumps({**said, **news}, sort_keys=True), message["id"]),
-    )
-    detail = f"{kind} brought up to date: the appointment changed while it was being sent"
-    await audit_message(tx, now, AuditAction.NOTIFICATION_QUEUED, message["id"], detail, actor=actor)
-    return None
+            return "superseded by a later change", None
+    return None, {**said, **news}
 
 
 async def withdraw_ended_offers(tx: Transaction, appointment_ids: list[int], *, now: datetime, actor: str) -> None:

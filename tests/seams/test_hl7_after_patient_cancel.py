@@ -5,6 +5,7 @@ is; the hospital's own cancel (S15) settles it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -76,3 +77,27 @@ async def test_a_status_less_siu_after_the_patients_cancel_is_held_as_a_conflict
     settled = await state(trust)
     assert settled["appointment"]["status"] == "cancelled"
     assert settled["tasks"] == [{"kind": "conflict", "status": "closed"}]
+
+
+async def test_a_modification_after_a_held_reschedule_builds_on_the_held_one(trust: Harness, port: int) -> None:
+    # The hospital moved the cancelled appointment (held: the hub's cancel is not in its record yet), then changes
+    # only the clinician (an S14 with no timing). Its record is the held one with that change: the new time stays,
+    # so an agent accepting the hospital's version books the patient at the time the hospital holds.
+    async with Client(port) as client:
+        assert (await client.send(siu())).code == "AA"
+        [booked] = await rows(trust, "SELECT id FROM appointments")
+        await trust.sign_in()
+        assert (await post(trust, f"/appointments/{booked['id']}/cancel", {"reason": "no_longer_needed"})).status_code
+        moved = siu("S13", control_id="M2", start="202612160930", sent="20261121110000")
+        assert (await client.send(moved)).code == "AA"
+        modified = siu("S14", control_id="M3", start="", sent="20261121120000").replace("Patel^Anita", "Okafor^Sam")
+        ack = await client.send(modified)
+        assert (ack.code, ack.errors) == ("AA", []), ack.raw
+    [row] = await rows(trust, "SELECT status, starts_at, held_update FROM appointments")
+    held = json.loads(row["held_update"])
+    assert (held["status"], held["starts_at"], held["clinician"]) == (
+        "booked",
+        "2026-12-16T09:30:00.000000Z",
+        "Dr Sam Okafor",
+    )
+    assert (row["status"], row["starts_at"]) == ("cancelled", "2026-12-14T09:30:00.000000Z")

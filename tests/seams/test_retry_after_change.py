@@ -22,7 +22,8 @@ from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import Claimed, Outcome, SendPolicy, claim_batch, drain_once, record_outcomes
 from hub.store.links import send_new_link
 from hub.store.offers import run_offers, set_earlier_request
-from hub.vocabulary import ActorType
+from hub.store.rerouting import reroute_waiting, withdraw_ended_offers
+from hub.vocabulary import ActorType, Channel
 from tests.conftest import MakeHub
 from tests.fake_notify import FakeNotify, Fault
 from tests.harness import Harness
@@ -495,3 +496,55 @@ async def test_an_earlier_time_offered_failing_while_the_offer_stands_goes_round
     await _fail_for_now(hub, offer)
     [row] = await rows(hub, "SELECT status FROM outbox_messages WHERE id = ?", (offer.id,))
     assert row["status"] == "queued"
+
+
+async def test_opting_out_while_another_patient_takes_the_offered_slot_neither_deadlocks_nor_reroutes_the_offer(
+    trust_offer: Harness, backend: str
+) -> None:
+    # Another patient's acceptance ends this patient's offer of the slot (its offer row first), then withdraws its
+    # text (the message row). The patient opting out of texts at that moment (under their own lock; a STOP takes the
+    # whole hub's) withdraws their waiting texts and judges each before sending it another way: taking the message
+    # row first and the offer row second, the two deadlocked.
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time: no row locks")
+    hub = trust_offer
+    [appointment] = await rows(hub, "SELECT id, patient_id FROM appointments")
+    assert await set_earlier_request(
+        hub.db, patient_id=appointment["patient_id"], appointment_id=appointment["id"], wanted=True, now=hub.clock.now()
+    )
+    await hub.create_slot(starts_at=EARLIER, ref="FREED", clinician="Dr Anita Patel")
+    assert (await run_offers(hub.db, settings=hub.settings, now=hub.clock.now())).offered == 1
+    assert (
+        len(await rows(hub, "SELECT id FROM outbox_messages WHERE kind = 'earlier_offer' AND status = 'queued'")) == 1
+    )
+    taker = await hub.create_patient(mrn="TAKER", mobile="+447700900555")
+    offer_gone, go_on = asyncio.Event(), asyncio.Event()
+
+    async def accepting() -> None:  # as accept_offer's settle runs it, under the taker's lock
+        async with hub.db.write(patient=taker) as tx:
+            await tx.execute("UPDATE slot_offers SET status = 'gone' WHERE status = 'offered'")
+            offer_gone.set()
+            await go_on.wait()
+            await withdraw_ended_offers(tx, [appointment["id"]], now=hub.clock.now(), actor="worker")
+
+    async def opting_out() -> None:  # the patient's own "no more texts or emails" (or the hospital's), as it runs it
+        async with hub.db.write(patient=appointment["patient_id"]) as tx:
+            await reroute_waiting(
+                tx,
+                appointment["patient_id"],
+                Channel.SMS,
+                templates=hub.settings.notify.templates,
+                now=hub.clock.now(),
+                why="digital messages opted out",
+                actor="patient",
+            )
+
+    taking = asyncio.create_task(accepting())
+    await asyncio.wait_for(offer_gone.wait(), timeout=5)
+    stopping = asyncio.create_task(opting_out())
+    await asyncio.sleep(0.3)
+    go_on.set()
+    await asyncio.wait_for(asyncio.gather(taking, stopping), timeout=10)  # before: a deadlock ended one of them
+    messages = await rows(hub, "SELECT kind, channel, status, error FROM outbox_messages WHERE kind = 'earlier_offer'")
+    # The offer ended: its text withdrawn (by whichever came first) and not sent by email instead.
+    assert [(m["channel"], m["status"]) for m in messages] == [("sms", "cancelled")], messages
