@@ -6,36 +6,16 @@ The integration API's letters lock the same way."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from hub.jobs.hl7_listener import make_receiver, start_listener
 from hub.store.letters import open_letter
-from tests.conftest import MakeHub
 from tests.harness import Harness
-from tests.hl7_samples import PDF, SETTINGS, Client, adt, mdm, merge, pid, siu
+from tests.hl7_samples import PDF, Client, adt, mdm, merge, pid, siu
 from tests.holding import held_write, touch_patient
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def trust(make_hub: MakeHub) -> Harness:
-    hub = await make_hub(**SETTINGS)
-    await hub.create_organisation(code="RAL")
-    await hub.create_site(code="RFH")
-    return hub
-
-
-@pytest.fixture
-async def port(trust: Harness) -> AsyncIterator[int]:
-    receiver = await make_receiver(trust.db, trust.settings, trust.clock)
-    server = await start_listener(receiver, host="127.0.0.1", port=0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    await server.wait_closed()
 
 
 async def _patient(trust: Harness, mrn: str) -> int:

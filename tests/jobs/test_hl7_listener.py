@@ -11,7 +11,6 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,23 +25,6 @@ from tests.harness import Harness
 from tests.hl7_samples import PDF, SETTINGS, Client, adt, mdm, merge, pid, read_ack, siu
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def trust(make_hub: MakeHub) -> Harness:
-    hub = await make_hub(**SETTINGS)
-    await hub.create_organisation(code="RAL")
-    await hub.create_site(code="RFH")
-    return hub
-
-
-@pytest.fixture
-async def port(trust: Harness) -> AsyncIterator[int]:
-    receiver = await make_receiver(trust.db, trust.settings, trust.clock)
-    server = await start_listener(receiver, host="127.0.0.1", port=0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    await server.wait_closed()
 
 
 async def rows(trust: Harness, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:

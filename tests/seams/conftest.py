@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from hub.jobs.hl7_listener import make_receiver, start_listener
 from hub.rules.appointments import ActionPolicy
 from hub.rules.slots import Window
 from hub.store.offers import accept_offer, run_offers, set_earlier_request
@@ -17,7 +16,7 @@ from hub.store.slot_moves import Moved
 from hub.vocabulary import CancelMode
 from tests.conftest import MakeHub
 from tests.harness import Harness
-from tests.hl7_samples import SETTINGS
+from tests.hl7_listening import hl7_trust, listening
 
 POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.IMMEDIATE)
 WINDOW = Window(cutoff=timedelta(hours=24), days=42)
@@ -26,19 +25,13 @@ EARLIER = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 
 @pytest.fixture
 async def trust(make_hub: MakeHub) -> Harness:
-    hub = await make_hub(**SETTINGS, **{"slots.earlier_batch": 1})
-    await hub.create_organisation(code="RAL")
-    await hub.create_site(code="RFH")
-    return hub
+    return await hl7_trust(make_hub, **{"slots.earlier_batch": 1})
 
 
 @pytest.fixture
 async def port(trust: Harness) -> AsyncIterator[int]:
-    receiver = await make_receiver(trust.db, trust.settings, trust.clock)
-    server = await start_listener(receiver, host="127.0.0.1", port=0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    await server.wait_closed()
+    async with listening(trust) as [port]:
+        yield port
 
 
 async def rows(trust: Harness, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from hub.jobs.hl7_listener import make_receiver, start_listener
 from tests.conftest import MakeHub
 from tests.harness import Harness
+from tests.hl7_listening import listening
 from tests.hl7_samples import SETTINGS, Client, pid, siu
 from tests.pages import app_client
 from tests.pas import PATIENT, SITE
@@ -84,21 +82,6 @@ def browser(instance: Harness, n: int, cookies: Any = None) -> Harness:
     )
 
 
-@asynccontextmanager
-async def listening(instances: tuple[Harness, ...]) -> AsyncIterator[list[int]]:
-    """Each instance's HL7 listener (its receiver groups what arrives together into one commit); their ports."""
-    servers = [
-        await start_listener(await make_receiver(hub.db, hub.settings, hub.clock), host="127.0.0.1", port=0)
-        for hub in instances
-    ]
-    try:
-        yield [int(server.sockets[0].getsockname()[1]) for server in servers]
-    finally:
-        for server in servers:
-            server.close()
-            await server.wait_closed()
-
-
 def reschedule(n: int, when: datetime, sent: int) -> str:
     """The PAS's SIU^S13 moving patient n's appointment (times in London: in December, UTC's)."""
     return siu(
@@ -124,7 +107,7 @@ async def test_patients_and_the_hospital_at_once_on_two_instances_keep_the_lifec
     instances = (first, second)
     key = await first.create_api_key(organisation_code="RAL", name="pas")
     if channel == "hl7":
-        async with listening(instances) as ports:
+        async with listening(*instances) as ports:
             await at_once(instances, key, cancel_mode, channel, ports)
     else:
         await at_once(instances, key, cancel_mode, channel, [])

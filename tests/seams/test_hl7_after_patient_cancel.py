@@ -6,15 +6,14 @@ is; the hospital's own cancel (S15) settles it."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from hub.jobs.hl7_listener import make_receiver, start_listener
 from tests.conftest import MakeHub
 from tests.harness import Harness
-from tests.hl7_samples import SETTINGS, Client, siu
+from tests.hl7_listening import hl7_trust
+from tests.hl7_samples import Client, siu
 from tests.seams.conftest import rows
 from tests.web.patient.test_slots import post
 
@@ -23,18 +22,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def trust(make_hub: MakeHub) -> Harness:
-    hub = await make_hub(**SETTINGS, cancel_mode="immediate")
-    await hub.create_organisation(code="RAL")
-    await hub.create_site(code="RFH")
-    return hub
-
-
-@pytest.fixture
-async def port(trust: Harness) -> AsyncIterator[int]:
-    server = await start_listener(await make_receiver(trust.db, trust.settings, trust.clock), host="127.0.0.1", port=0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    await server.wait_closed()
+    return await hl7_trust(make_hub, cancel_mode="immediate")
 
 
 async def state(trust: Harness) -> dict[str, Any]:

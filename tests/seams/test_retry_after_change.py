@@ -99,6 +99,16 @@ async def _fail_for_now(hub: Harness, claimed: Claimed) -> None:
     await record_outcomes(hub.db, [outcome], now=hub.clock.now(), policy=_policy(hub), rng=random.Random(1))
 
 
+async def _sent_invitation(hub: Harness, pas: Api) -> Claimed:
+    """Booked, and the invitation text handed to Notify: its receipt is to come."""
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    await record_outcomes(
+        hub.db, [Outcome(invitation, notify_id="n-1")], now=hub.clock.now(), policy=_policy(hub), rng=random.Random(1)
+    )
+    return invitation
+
+
 async def _messages(hub: Harness) -> list[tuple[str, str, str, str]]:
     found = await rows(hub, "SELECT kind, channel, status, error FROM outbox_messages WHERE lane = 'bulk' ORDER BY id")
     return [(m["kind"], m["channel"], m["status"], m["error"]) for m in found]
@@ -205,11 +215,7 @@ async def test_a_temporary_failure_receipt_after_the_cancellation_does_not_send_
 ) -> None:
     # Notify keeps trying a text for up to 72 hours before it says "temporary-failure": the hospital may have
     # cancelled the appointment long since.
-    await _book(pas)
-    invitation = await _claim(hub, "invitation")
-    await record_outcomes(
-        hub.db, [Outcome(invitation, notify_id="n-1")], now=hub.clock.now(), policy=_policy(hub), rng=random.Random(1)
-    )
+    invitation = await _sent_invitation(hub, pas)
     await _cancel(pas)
     await _receipt(hub, invitation, "temporary-failure")
     [row] = await rows(hub, "SELECT status, error FROM outbox_messages WHERE id = ?", (invitation.id,))
@@ -221,11 +227,7 @@ async def test_a_permanent_failure_receipt_after_the_cancellation_sends_the_invi
 ) -> None:
     # A text Notify could not deliver at all goes by email (or post) instead; not one about an appointment the
     # hospital has cancelled since it went: the cancellation notice is what the patient must have.
-    await _book(pas)
-    invitation = await _claim(hub, "invitation")
-    await record_outcomes(
-        hub.db, [Outcome(invitation, notify_id="n-1")], now=hub.clock.now(), policy=_policy(hub), rng=random.Random(1)
-    )
+    invitation = await _sent_invitation(hub, pas)
     await _cancel(pas)
     await _receipt(hub, invitation, "permanent-failure")
     messages = await _messages(hub)
@@ -240,11 +242,7 @@ async def test_a_permanent_failure_receipt_after_the_cancellation_sends_the_invi
 async def test_a_permanent_failure_receipt_after_a_move_goes_another_way_with_the_new_time(
     hub: Harness, pas: Api
 ) -> None:
-    await _book(pas)
-    invitation = await _claim(hub, "invitation")
-    await record_outcomes(
-        hub.db, [Outcome(invitation, notify_id="n-1")], now=hub.clock.now(), policy=_policy(hub), rng=random.Random(1)
-    )
+    invitation = await _sent_invitation(hub, pas)
     moved = await pas.put("appointments/A1", {**APPOINTMENT, "start": "2026-12-15T14:00:00+00:00"})
     assert moved.status_code == 200
     await _receipt(hub, invitation, "permanent-failure")
@@ -256,11 +254,7 @@ async def test_a_permanent_failure_receipt_after_a_move_goes_another_way_with_th
 
 
 async def test_a_temporary_failure_receipt_after_stop_goes_by_email(hub: Harness, pas: Api) -> None:
-    await _book(pas)
-    invitation = await _claim(hub, "invitation")
-    await record_outcomes(
-        hub.db, [Outcome(invitation, notify_id="n-1")], now=hub.clock.now(), policy=_policy(hub), rng=random.Random(1)
-    )
+    invitation = await _sent_invitation(hub, pas)
     await _stop(hub)
     await _receipt(hub, invitation, "temporary-failure")
     messages = await _messages(hub)
