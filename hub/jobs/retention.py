@@ -49,6 +49,20 @@ async def purge_old_records(db: Database, *, now: datetime, months: int = 24) ->
             (cut, cut, cut, cut),
         )
         await tx.execute(f"DELETE FROM events WHERE appointment_id IN ({old}) OR created_at < ?", (cut, cut))
+        # Self-service and earlier-slot offers: what they kept of an old appointment, and the hospital's slots
+        # that have passed (a slot's own record; one still named by what stays is kept).
+        old_slot = "SELECT id FROM slots WHERE starts_at < ?"
+        await tx.execute(f"DELETE FROM earlier_requests WHERE appointment_id IN ({old})", (cut,))
+        await tx.execute(
+            f"DELETE FROM slot_offers WHERE appointment_id IN ({old}) OR slot_id IN ({old_slot})", (cut, cut)
+        )
+        await tx.execute(f"DELETE FROM slot_moves WHERE appointment_id IN ({old})", (cut,))
+        await tx.execute(f"UPDATE slots SET appointment_id = NULL WHERE appointment_id IN ({old})", (cut,))
+        await tx.execute(
+            "DELETE FROM slots WHERE starts_at < ? AND NOT EXISTS (SELECT 1 FROM slot_moves m"
+            " WHERE m.from_slot_id = slots.id OR m.to_slot_id = slots.id)",
+            (cut,),
+        )
         letters = await tx.execute(f"DELETE FROM letters WHERE appointment_id IN ({old}) OR created_at < ?", (cut, cut))
         appointments = await tx.execute("DELETE FROM appointments WHERE starts_at < ?", (cut,))
         messages += await tx.execute("DELETE FROM inbound_messages WHERE received_at < ?", (cut,))

@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hub.clock import to_db
 from hub.jobs.retention import claim_daily_job, purge_old_records
 from hub.store.events import record_event
 from hub.vocabulary import EventKind
@@ -52,3 +53,43 @@ async def test_the_daily_job_runs_once_a_day_whichever_worker_asks(hub: Harness)
     assert not await claim_daily_job(hub.db, "retention", now=hub.clock.now())
     hub.clock.advance(minutes=1)
     assert await claim_daily_job(hub.db, "retention", now=hub.clock.now())
+
+
+async def test_an_old_appointment_that_held_a_slot_goes_with_its_moves_offers_and_requests(hub: Harness) -> None:
+    # Before, its slot (and its slot moves, offers and earlier requests) still pointed at it: the database refused
+    # the whole purge, every day, and the worker stopped on it.
+    patient = await hub.create_patient()
+    now = hub.clock.now()
+    when = now - timedelta(days=740)
+    old = await hub.create_appointment(patient_id=patient, starts_at=when, status="attended")
+    kept = await hub.create_appointment(patient_id=patient, starts_at=now + timedelta(days=7))
+    held = await hub.create_slot(starts_at=when, status="busy", appointment_id=old, ref="HELD")
+    earlier = await hub.create_slot(starts_at=when - timedelta(days=3), status="free", ref="EARLIER")
+    future = await hub.create_slot(starts_at=now + timedelta(days=3), status="free", ref="FUTURE")
+    async with hub.db.write() as tx:
+        await tx.execute(
+            "INSERT INTO slot_moves (appointment_id, from_slot_id, to_slot_id, previous_start, actor_type, actor_id,"
+            " how, at) VALUES (?, ?, ?, ?, 'patient', ?, 'patient', ?)",
+            (old, earlier, held, to_db(when), str(patient), to_db(when)),
+        )
+        for appointment, slot in ((old, earlier), (kept, future)):
+            await tx.execute(
+                "INSERT INTO slot_offers (slot_id, appointment_id, patient_id, batch, status, offered_at, expires_at)"
+                " VALUES (?, ?, ?, 1, 'declined', ?, ?)",
+                (slot, appointment, patient, to_db(when), to_db(when)),
+            )
+        for appointment in (old, kept):
+            await tx.execute(
+                "INSERT INTO earlier_requests (appointment_id, patient_id, created_at) VALUES (?, ?, ?)",
+                (appointment, patient, to_db(when)),
+            )
+    purged = await purge_old_records(hub.db, now=now)
+    assert purged.appointments == 1
+    assert [r["id"] for r in await hub.db.fetch_all("SELECT id FROM appointments")] == [kept]
+    # The hospital's past slots go with them; the future one, and everything about the appointment kept, stay.
+    assert [r["ref"] for r in await hub.db.fetch_all("SELECT ref FROM slots ORDER BY id")] == ["FUTURE"]
+    assert await _count(hub, "slot_moves") == 0
+    assert [r["appointment_id"] for r in await hub.db.fetch_all("SELECT appointment_id FROM slot_offers")] == [kept]
+    assert [r["appointment_id"] for r in await hub.db.fetch_all("SELECT appointment_id FROM earlier_requests")] == [
+        kept
+    ]
