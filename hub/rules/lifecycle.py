@@ -278,8 +278,8 @@ def patient_rescheduled(
         audit=AuditAction.RESCHEDULED_BY_PATIENT,
         notice=MessageKind.CHANGED,
         plan=Plan.REMINDERS,
-        # They no longer need the call-back they asked for.
-        close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED, (TaskKind.REBOOK,)),),
+        # They no longer need the call-back they asked for; a conflict held against their last move is moot now.
+        close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED, (TaskKind.REBOOK, TaskKind.CONFLICT)),),
         events=(
             Event(
                 EventKind.APPOINTMENT_RESCHEDULED_BY_PATIENT,
@@ -314,7 +314,7 @@ def agent_rebooked(current: Appointment, *, starts_at: datetime, site_id: int, c
         audit=AuditAction.TASK_REBOOKED,
         notice=MessageKind.CHANGED,
         plan=Plan.REMINDERS,
-        close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED, (TaskKind.REBOOK, TaskKind.CANCEL)),),
+        close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED, (TaskKind.REBOOK, TaskKind.CANCEL, TaskKind.CONFLICT)),),
         events=(told,),
         bump_sequence=True,
         reset_first_viewed=True,
@@ -348,7 +348,15 @@ def agent_cancelled(current: Appointment) -> Transition | Refused:
 def request_closed(current: Appointment, *, kind: TaskKind, prior_state: str) -> Transition:
     """The booking centre closed a patient's request without changing the appointment (closed with a note, or no
     answer after the last call): the request state returns to what it was before the request (a confirmation
-    survives a closed rebook request), and a withdrawn cancel request brings the reminders back."""
+    survives a closed rebook request), and a withdrawn cancel request brings the reminders back. A conflict closed
+    so (settled with the hospital by other means) lets its held update go: the hub's change stands, and the
+    hospital's next update that does not reflect it is held, with a task, afresh."""
+    if kind == TaskKind.CONFLICT:
+        return (
+            Transition(replace(current, held=None), audit=AuditAction.REQUEST_CLOSED)
+            if current.held
+            else _nothing(current)
+        )
     own = {TaskKind.REBOOK: RequestState.REBOOK_REQUESTED, TaskKind.CANCEL: RequestState.CANCEL_REQUESTED}.get(kind)
     if own is None:
         return _nothing(current)

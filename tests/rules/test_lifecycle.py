@@ -311,7 +311,7 @@ def test_an_agents_rebook_whole() -> None:
         audit=AuditAction.TASK_REBOOKED,
         notice=MessageKind.CHANGED,
         plan=Plan.REMINDERS,
-        close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED, (TaskKind.REBOOK, TaskKind.CANCEL)),),
+        close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED, (TaskKind.REBOOK, TaskKind.CANCEL, TaskKind.CONFLICT)),),
         events=(
             Event(
                 EventKind.TASK_REBOOKED,
