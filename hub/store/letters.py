@@ -85,7 +85,8 @@ async def upsert_letter(
     actor: str,
     now: datetime,
 ) -> Applied:
-    """A PDF for a patient, or for one of their appointments. A changed PDF counts as unread again."""
+    """A PDF for a patient, or for one of their appointments. A changed PDF (or one given to another patient or
+    appointment) counts as unread and unseen again: in the NHS App too."""
     patient_id: int | None = None
     appointment_id: int | None = None
     errors = []
@@ -150,7 +151,7 @@ async def upsert_letter(
     else:
         await tx.execute(
             "UPDATE letters SET patient_id = ?, appointment_id = ?, kind = ?, title = ?, content = ?, size_bytes = ?,"
-            " source_hash = ?, first_viewed_at = NULL WHERE id = ?",
+            " source_hash = ?, first_viewed_at = NULL, seen_at = NULL WHERE id = ?",
             (patient_id, appointment_id, kind, title, content, len(content), fingerprint, row["id"]),
         )
         applied, action = Applied("updated", int(row["id"])), AuditAction.LETTER_UPDATED

@@ -35,10 +35,12 @@ from hub.vocabulary import (
 )
 
 _WORKER = "worker"
-# The appointments a free slot suits: the same trust, site, clinic, clinician and kind, booked, later than the slot.
+# The appointments a free slot suits: the same trust, site, clinic, clinician and kind, booked, later than the slot,
+# and not waiting for a cancellation the patient asked for (they could not take it: their answer is "pending").
 _SAME_PLACE = (
     "a.organisation_id = s.organisation_id AND a.site_id = s.site_id AND a.clinic = s.clinic"
     " AND a.clinician = s.clinician AND a.mode = s.mode AND a.status = 'booked' AND a.starts_at > s.starts_at"
+    " AND a.request_state != 'cancel_requested'"
 )
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hub.rules.fhir import read_receipt
 from hub.store.nhs_app import (
     find_patients_by_nhs_number,
     list_wayfinder_appointments,
@@ -16,6 +17,7 @@ from hub.store.nhs_app import (
 )
 from tests.harness import Harness
 from tests.holding import held_write, touch_patient
+from tests.pas import PATIENT, PDF, pas_for
 
 pytestmark = pytest.mark.anyio
 
@@ -99,3 +101,24 @@ async def test_the_exclusion_flag_changes_once_and_is_audited(hub: Harness) -> N
     assert rows[0]["nhs_app_excluded"] == 1
     audit = await hub.db.fetch_all("SELECT action, detail FROM audit_events WHERE record_id = ?", (str(patient),))
     assert audit == [{"action": "nhs_app_exclusion_changed", "detail": "excluded"}]
+
+
+async def test_a_letter_the_hospital_gives_to_another_patient_is_unseen_for_them(hub: Harness) -> None:
+    # Seen in the NHS App because its first patient opened the appointment that listed it; filed again on another
+    # patient's appointment, it is a letter they have never seen (before, it arrived marked Seen; found by a seam hunt).
+    pas = await pas_for(hub)
+    start = hub.clock.now() + timedelta(days=10)
+    first = await pas.book("A1", start=start)
+    peters = {**PATIENT, "given_name": "Peter", "mobile": "07700 900002"}
+    assert (await pas.put("patients/MRN2", peters)).status_code == 201
+    await pas.book("A2", start=start, patient_ref="MRN2")
+    letter = await pas.letter("L1", "A1")
+    owner = await hub.db.fetch_one("SELECT patient_id FROM appointments WHERE id = ?", (first,))
+    assert owner is not None
+    assert await mark_letters_seen(hub.db, patient_id=owner["patient_id"], appointment_id=first, now=hub.clock.now())
+    params = {"appointment_ref": "A2", "kind": "appointment_letter", "title": "Your appointment"}
+    assert (await pas.put("letters/L1", content=PDF, params=params)).status_code == 200
+    peter = await hub.db.fetch_one("SELECT id FROM patients WHERE mrn = 'MRN2'")
+    assert peter is not None
+    [row] = await list_wayfinder_letters(hub.db, [int(peter["id"])])
+    assert (row["id"], str(read_receipt(row))) == (letter, "Unread")

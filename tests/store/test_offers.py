@@ -14,6 +14,7 @@ from hub.jobs.worker import work
 from hub.notify.dev import DevNotifier
 from hub.rules.appointments import ActionPolicy
 from hub.rules.slots import Window
+from hub.store.appointments import cancel_appointment
 from hub.store.offers import OfferRound, accept_offer, decline_offer, run_offers, set_earlier_request
 from hub.store.slot_moves import Moved
 from hub.vocabulary import CancelMode, WhyNot
@@ -196,3 +197,27 @@ async def test_the_worker_offers_freed_slots_and_sends_the_offers(hub: Harness) 
     assert [o["patient_id"] for o in await offers(hub)] == [patient]
     sent = await hub.db.fetch_all("SELECT kind, personalisation FROM dev_messages WHERE kind = 'earlier_offer'")
     assert len(sent) == 1 and json.loads(sent[0]["personalisation"])["date"] == "Thursday 26 November 2026"
+
+
+async def test_a_patient_waiting_for_the_cancellation_they_asked_for_is_not_offered_an_earlier_time(
+    make_hub: MakeHub,
+) -> None:
+    # They could not take it (a change is refused while their cancel request is open): the batch's one offer went to
+    # them, and the patient who could take it was not asked (found by a seam hunt).
+    hub = await make_hub(**{"slots.earlier_batch": 1})
+    hub.clock.set(NOW)
+    [(leaving, theirs), (_, other)] = await waiting(hub, 2)
+    done = await cancel_appointment(
+        hub.db,
+        patient_id=leaving,
+        appointment_id=theirs,
+        reason="Feeling better",
+        details="",
+        now=NOW,
+        policy=POLICY,
+        settings=hub.settings,
+    )
+    assert done.done
+    await hub.create_slot(starts_at=NOW + 7 * DAY, ref="FREED")
+    assert await round_(hub) == OfferRound(0, 1)
+    assert [o["appointment_id"] for o in await offers(hub)] == [other]
