@@ -122,7 +122,7 @@ NEWS_KINDS = frozenset({MessageKind.INVITATION, MessageKind.CHANGED})
 REMINDER_KINDS = frozenset(
     {MessageKind.APPOINTMENT_REMINDER, MessageKind.INVITATION_REMINDER, MessageKind.INVITATION_POST}
 )
-_ESCALATION_KINDS = frozenset({MessageKind.INVITATION_REMINDER, MessageKind.INVITATION_POST})
+ESCALATION_KINDS = frozenset({MessageKind.INVITATION_REMINDER, MessageKind.INVITATION_POST})
 
 
 def no_longer_true(
@@ -141,7 +141,7 @@ def no_longer_true(
         return "appointment passed"
     if kind in REMINDER_KINDS and request_state == RequestState.CANCEL_REQUESTED:
         return "cancel requested"
-    if kind in _ESCALATION_KINDS and opened:
+    if kind in ESCALATION_KINDS and opened:
         return "letter opened"
     return None
 

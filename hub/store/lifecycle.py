@@ -20,9 +20,11 @@ from hub.store.audit import record_audit
 from hub.store.events import record_event
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, announce
 from hub.store.reminders import plan_invitation, plan_reminders, withdraw_reminders
+from hub.store.rerouting import check_escalations
 from hub.vocabulary import (
     ActorType,
     AuditAction,
+    MessageKind,
     RecordType,
     RequestState,
     SlotStatus,
@@ -198,6 +200,8 @@ async def apply_transition(
             now=now,
             fresh=fresh,
         )
+        if transition.notice == MessageKind.CHANGED and not fresh:
+            await check_escalations(tx, appointment_id, now=now, actor="lifecycle")
     await _plan(tx, transition.plan, appointment_id, after.facts, patient, settings=settings, now=now, fresh=fresh)
     return appointment_id
 

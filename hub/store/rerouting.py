@@ -15,7 +15,7 @@ from typing import Any
 
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
-from hub.rules.sending import NEWS_KINDS, PDF_KINDS, REMINDER_KINDS, no_longer_true
+from hub.rules.sending import ESCALATION_KINDS, NEWS_KINDS, PDF_KINDS, REMINDER_KINDS, no_longer_true
 from hub.settings import NotifyTemplates
 from hub.store.audit import record_audit
 from hub.store.outbox import appointment_news, can_post, queue_message
@@ -282,13 +282,32 @@ async def withdraw_ended_offers(tx: Transaction, appointment_ids: list[int], *, 
     )
     for message in waiting:
         why = await _offer_ended(tx, message, now=now)
-        if why is None:
-            continue
-        if await tx.execute(
-            "UPDATE outbox_messages SET status = ?, error = ? WHERE id = ? AND status = ?",
-            (MessageStatus.CANCELLED, why, message["id"], MessageStatus.QUEUED),
-        ):
-            await audit_message(tx, now, AuditAction.NOTIFICATION_CANCELLED, message["id"], why, actor=actor)
+        if why is not None:
+            await _withdraw(tx, message, why, now=now, actor=actor)
+
+
+async def check_escalations(tx: Transaction, appointment_id: int, *, now: datetime, actor: str) -> None:
+    """The appointment just changed, and its notice does not withdraw the reminders of its unread invitation or the
+    invitation's posted copy (the invitation is still unread): those waiting to go (held by quiet hours, say) are
+    checked as a retry is, withdrawn when wrong now (the hospital's own PDF with the old time), brought up to date
+    otherwise. Each by its own conditional UPDATE, so one a worker is claiming at this moment goes as it is."""
+    waiting = await tx.fetch_all(
+        f"SELECT {MESSAGE_COLUMNS} FROM outbox_messages WHERE appointment_id = ? AND status = ? AND lane = ?"
+        f" AND kind IN ({', '.join('?' for _ in ESCALATION_KINDS)}) ORDER BY id",
+        (appointment_id, MessageStatus.QUEUED, Lane.BULK, *sorted(ESCALATION_KINDS)),
+    )
+    for message in waiting:
+        why = await out_of_date(tx, message, now=now, actor=actor)
+        if why is not None:
+            await _withdraw(tx, message, why, now=now, actor=actor)
+
+
+async def _withdraw(tx: Transaction, message: Row, why: str, *, now: datetime, actor: str) -> None:
+    if await tx.execute(
+        "UPDATE outbox_messages SET status = ?, error = ? WHERE id = ? AND status = ?",
+        (MessageStatus.CANCELLED, why, message["id"], MessageStatus.QUEUED),
+    ):
+        await audit_message(tx, now, AuditAction.NOTIFICATION_CANCELLED, message["id"], why, actor=actor)
 
 
 async def _offer_ended(tx: Transaction, message: Row, *, now: datetime) -> str | None:
