@@ -173,7 +173,8 @@ async def apply_transition(
         if before is None or before.facts.booked():
             await _free_slots(tx, appointment_id, actor=actor, now=now)
     if transition.free_slots:
-        await _free_slots(tx, appointment_id, actor=actor, now=now)
+        await _free_slots(tx, appointment_id, actor=actor, now=now, why="its appointment is no longer in it")
+        await _retake_slot(tx, appointment_id, after.facts, actor=actor, now=now)
     if transition.notice is None and transition.plan in (Plan.KEEP, Plan.WITHDRAW):
         if transition.plan == Plan.WITHDRAW:
             await _withdraw(tx, appointment_id, after.facts, now=now)
@@ -342,8 +343,43 @@ async def _plan(
         )
 
 
-async def _free_slots(tx: Transaction, appointment_id: int, *, actor: Actor, now: datetime) -> None:
-    """The hub cancelled the appointment (and tells the hospital): the slot it held is free again, to be offered."""
+async def _retake_slot(tx: Transaction, appointment_id: int, facts: Facts, *, actor: Actor, now: datetime) -> None:
+    """Back at a time it was moved away from (an agent accepting the hospital's version of a conflict, which never
+    had the move): the slot it left is its own again, when still free, so that nobody else is offered it."""
+    if not facts.booked():
+        return
+    left = await tx.fetch_one(
+        "SELECT s.id, s.ref FROM slot_moves m JOIN slots s ON s.id = m.from_slot_id WHERE m.appointment_id = ?"
+        " AND s.status = ? AND s.starts_at = ? AND s.site_id = ? ORDER BY m.id DESC LIMIT 1",
+        (appointment_id, SlotStatus.FREE, to_db(facts.starts_at), facts.site_id),
+    )
+    if left is None:
+        return
+    if await tx.execute(
+        "UPDATE slots SET status = ?, appointment_id = ?, updated_at = ? WHERE id = ? AND status = ?",
+        (SlotStatus.BUSY, appointment_id, to_db(now), left["id"], SlotStatus.FREE),
+    ):
+        await _slot_audit(tx, left["ref"], f"{SlotStatus.BUSY}: its appointment is back at its time", actor, now)
+
+
+async def _slot_audit(tx: Transaction, ref: str, detail: str, actor: Actor, now: datetime) -> None:
+    await record_audit(
+        tx,
+        at=now,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        action=AuditAction.SLOT_UPDATED,
+        record_type=RecordType.SLOT,
+        record_id=ref,
+        detail=detail,
+    )
+
+
+async def _free_slots(
+    tx: Transaction, appointment_id: int, *, actor: Actor, now: datetime, why: str = "its appointment was cancelled"
+) -> None:
+    """The hub cancelled or moved the appointment (and tells the hospital): the slot it held is free again, to be
+    offered."""
     held = await tx.fetch_all(
         "SELECT id, ref FROM slots WHERE appointment_id = ? AND status = ?", (appointment_id, SlotStatus.BUSY)
     )
@@ -352,16 +388,7 @@ async def _free_slots(tx: Transaction, appointment_id: int, *, actor: Actor, now
             "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ?",
             (SlotStatus.FREE, to_db(now), slot["id"]),
         )
-        await record_audit(
-            tx,
-            at=now,
-            actor_type=actor.type,
-            actor_id=actor.id,
-            action=AuditAction.SLOT_UPDATED,
-            record_type=RecordType.SLOT,
-            record_id=slot["ref"],
-            detail=f"{SlotStatus.FREE}: its appointment was cancelled",
-        )
+        await _slot_audit(tx, slot["ref"], f"{SlotStatus.FREE}: {why}", actor, now)
 
 
 async def _withdraw(tx: Transaction, appointment_id: int, facts: Facts, *, now: datetime) -> None:

@@ -199,7 +199,11 @@ async def book_slot_by_agent(
 
     def decide(state: Appointment, slot: Row, data: dict[str, str]) -> Transition | Refused:
         return agent_rebooked(
-            state, starts_at=slot["starts_at"], site_id=int(slot["site_id"]), clinician=str(slot["clinician"])
+            state,
+            starts_at=slot["starts_at"],
+            site_id=int(slot["site_id"]),
+            clinician=str(slot["clinician"]),
+            in_slot=True,
         )
 
     return await move_into_slot(
