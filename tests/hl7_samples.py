@@ -102,14 +102,16 @@ def mdm(
     appointment: str = "APT-1001",
     content: bytes = PDF,
     kind: str = "CL^Clinic letter",
+    replaces: str = "",
 ) -> str:
+    """`replaces`: a T10's parent document (TXA-13), which `document` replaces."""
     data = base64.b64encode(content).decode()
     segments = [
         msh(f"MDM^{trigger}^MDM_T02", control_id),
         "EVN|T02|20261121095500",
         pid(),
         f"PV1|1|O|RFH-OPD^^^RFH||||||||||||||||{appointment}",
-        f"TXA|1|{kind}|AP|20261121095000||||||||{document}||||||AU",
+        f"TXA|1|{kind}|AP|20261121095000||||||||{document}|{replaces}|||||AU",
         f"OBX|1|ED|PDF^Letter||^AP^PDF^Base64^{data}||||||F",
     ]
     return "\r".join(segments) + "\r"

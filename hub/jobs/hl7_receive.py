@@ -139,8 +139,8 @@ class Receiver:
             if header.message_type == "SIU":
                 return Touches(org, mrn, appointment_ref=mapping.appointment_ref(message))
             if header.message_type == "MDM":
-                letter, appointment = mapping.letter_refs(message)
-                return Touches(org, mrn, appointment_ref=appointment, letter_ref=letter)
+                letter, replaces, appointment = mapping.letter_refs(message)
+                return Touches(org, mrn, appointment_ref=appointment, letter_ref=letter, replaces=replaces)
             return Touches(org, mrn)
         except Exception:  # answered when applied (an AE naming the field); its locks are the whole hub's
             return None
@@ -288,6 +288,7 @@ async def _mdm(receiver: Receiver, tx: Transaction, message: Message, trust: map
         tx,
         organisation_id=org,
         ref=found.ref,
+        replaces=found.replaces,
         kind=str(found.kind),
         title=found.title,
         content=found.content,

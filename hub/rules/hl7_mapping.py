@@ -292,21 +292,25 @@ class Letter:
     kind: LetterKind
     title: str
     content: bytes
+    replaces: str | None = None  # a T10's: the document it replaces, filed from now on under `ref`
 
 
-def letter_refs(message: Message) -> tuple[str, str | None]:
-    """An MDM's document number (TXA-12; a T10's TXA-13, the one it replaces) and its appointment's (PV1-19)."""
-    ref = message.get("TXA", 12)
+def letter_refs(message: Message) -> tuple[str, str | None, str | None]:
+    """An MDM's document number (TXA-12), for a T10 the one it replaces (TXA-13; with no number of its own, the
+    replacement keeps that one), and its appointment's (PV1-19)."""
+    ref, replaces = message.get("TXA", 12), None
     if message.header.trigger == "T10":
-        ref = message.get("TXA", 13) or ref
+        parent = message.get("TXA", 13)
+        ref = ref or parent
+        replaces = parent if parent and parent != ref else None
     if not ref:
         raise Hl7Error("TXA-12", "the unique document number is required")
-    return ref, message.get("PV1", 19) or None
+    return ref, replaces, message.get("PV1", 19) or None
 
 
 def letter(message: Message, trust: Trust, *, max_bytes: int) -> Letter:
-    """TXA and OBX of an MDM^T02 or T10: the document number (T10: the one it replaces), its type and the PDF."""
-    ref, appointment_ref = letter_refs(message)
+    """TXA and OBX of an MDM^T02 or T10: the document number (T10: and the one it replaces), its type and the PDF."""
+    ref, replaces, appointment_ref = letter_refs(message)
     code, text = message.get("TXA", 2), message.get("TXA", 2, component=2)
     kind = trust.document_kinds.get(code) or (
         LetterKind(code.lower()) if code.lower() in tuple(LetterKind) else LetterKind.CLINIC_LETTER
@@ -326,7 +330,7 @@ def letter(message: Message, trust: Trust, *, max_bytes: int) -> Letter:
         raise Hl7Error("OBX-5", "must be base64") from exc
     if not content.startswith(b"%PDF-"):
         raise Hl7Error("OBX-5", "must be a PDF file")
-    return Letter(ref, appointment_ref, kind, (text or code or "Letter")[:200], content)
+    return Letter(ref, appointment_ref, kind, (text or code or "Letter")[:200], content, replaces)
 
 
 def problems_from(errors: Sequence[dict[str, str]], fields: dict[str, str]) -> tuple[Problem, ...]:

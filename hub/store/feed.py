@@ -45,14 +45,14 @@ class Touches:
     patient_ref: str | None
     appointment_ref: str | None = None
     letter_ref: str | None = None
+    replaces: str | None = None  # a letter filed from now on under `letter_ref` (HL7 MDM^T10)
 
     def keys(self) -> list[str]:
         org = self.organisation_id
         found = [patient_ref_key(org, self.patient_ref)] if self.patient_ref is not None else []
         if self.appointment_ref is not None:
             found.append(appointment_ref_key(org, self.appointment_ref))
-        if self.letter_ref is not None:
-            found.append(f"letter_ref:{org}:{self.letter_ref}")
+        found += [f"letter_ref:{org}:{ref}" for ref in (self.letter_ref, self.replaces) if ref is not None]
         return found
 
 
@@ -94,7 +94,7 @@ async def _patients_of(db: Database | Transaction, records: list[Touches]) -> li
             found.append(await _patient_id(db, record.organisation_id, record.patient_ref))
         if record.letter_ref is None:
             continue
-        owners = [("letters", record.letter_ref)]
+        owners = [("letters", ref) for ref in (record.letter_ref, record.replaces) if ref is not None]
         if record.appointment_ref is not None:
             owners.append(("appointments", record.appointment_ref))
         for table, ref in owners:

@@ -84,8 +84,10 @@ async def upsert_letter(
     content: bytes,
     actor: str,
     now: datetime,
+    replaces: str | None = None,
 ) -> Applied:
-    """A PDF for a patient, or for one of their appointments. A changed PDF (or one given to another patient or
+    """A PDF for a patient, or for one of their appointments. `replaces`: the letter it replaces (HL7 MDM^T10), filed
+    from now on under `ref`. A changed PDF (or one given to another patient or
     appointment) counts as unread and unseen again: in the NHS App too."""
     patient_id: int | None = None
     appointment_id: int | None = None
@@ -127,6 +129,11 @@ async def upsert_letter(
     row = await tx.fetch_one(
         "SELECT id, source_hash FROM letters WHERE organisation_id = ? AND ref = ?", (organisation_id, ref)
     )
+    if row is None and replaces:
+        row = await tx.fetch_one(
+            "SELECT id, NULL AS source_hash FROM letters WHERE organisation_id = ? AND ref = ?",
+            (organisation_id, replaces),
+        )
     if row is not None and row["source_hash"] == fingerprint:
         return Applied("unchanged", row["id"])
     if row is None:
@@ -150,9 +157,9 @@ async def upsert_letter(
         applied, action = Applied("created", int(created["id"])), AuditAction.LETTER_CREATED
     else:
         await tx.execute(
-            "UPDATE letters SET patient_id = ?, appointment_id = ?, kind = ?, title = ?, content = ?, size_bytes = ?,"
-            " source_hash = ?, first_viewed_at = NULL, seen_at = NULL WHERE id = ?",
-            (patient_id, appointment_id, kind, title, content, len(content), fingerprint, row["id"]),
+            "UPDATE letters SET ref = ?, patient_id = ?, appointment_id = ?, kind = ?, title = ?, content = ?,"
+            " size_bytes = ?, source_hash = ?, first_viewed_at = NULL, seen_at = NULL WHERE id = ?",
+            (ref, patient_id, appointment_id, kind, title, content, len(content), fingerprint, row["id"]),
         )
         applied, action = Applied("updated", int(row["id"])), AuditAction.LETTER_UPDATED
     await record_audit(

@@ -148,6 +148,20 @@ async def test_mdm_attaches_the_pdf_to_the_appointment(trust: Harness, port: int
     }
 
 
+async def test_a_replacement_of_a_replacement_replaces_the_one_letter(trust: Harness, port: int) -> None:
+    # A T10 files the new version under its own number (TXA-12), so the next T10, naming that number as the one it
+    # replaces, finds it; before, the first was kept under the old number and the second made a second letter.
+    v2, v3 = PDF + b"% v2\n", PDF + b"% v3\n"
+    async with Client(port) as client:
+        await client.send(siu())
+        assert (await client.send(mdm(document="DOC-77"))).text == "created"
+        first = await client.send(mdm("T10", control_id="M2", document="DOC-78", replaces="DOC-77", content=v2))
+        second = await client.send(mdm("T10", control_id="M3", document="DOC-79", replaces="DOC-78", content=v3))
+    assert (first.text, second.text) == ("updated", "updated")
+    letters = await rows(trust, "SELECT ref, content FROM letters")
+    assert [(r["ref"], bytes(r["content"])) for r in letters] == [("DOC-79", v3)]
+
+
 async def test_a40_merges_the_prior_record_into_the_surviving_one(trust: Harness, port: int) -> None:
     async with Client(port) as client:
         await client.send(siu(patient=pid("RF0000002", phones="07700 900002^ORN^CP")))  # booked on a duplicate
