@@ -16,6 +16,7 @@ from typing import Any
 
 from hub.clock import to_db
 from hub.db import Database, Row, Transaction
+from hub.db.dialect import POSTGRESQL
 from hub.links import new_link_id
 from hub.rules.appointments import Facts
 from hub.rules.feed import new_verification_code, source_hash
@@ -77,6 +78,10 @@ async def feed_write_all(db: Database, records: list[Touches]) -> AsyncIterator[
     import made one in between, the first transaction ends unused and the records are written under the
     lock of the whole hub instead (rare; taking a patient's lock inside the transaction, after the keys, could
     deadlock with another record about the same patient)."""
+    if db.dialect != POSTGRESQL:  # one writer at a time whatever it locks: nothing to read first
+        async with db.write() as tx:
+            yield tx
+        return
     before = await _patients_of(db, records)
     keys = [key for record in records for key in record.keys()]
     async with db.write(patients=[p for p in before if p is not None], keys=keys) as tx:
