@@ -294,11 +294,9 @@ def patient_rescheduled(
 # The booking centre
 
 
-def agent_rebooked(
-    current: Appointment, *, starts_at: datetime, site_id: int, clinician: str, in_slot: bool = False
-) -> Transition | Refused:
-    """An agent's new time: typed in (in no slot: the slot the appointment held is free), or a free slot's
-    (`in_slot`: the move takes that slot and frees the old one itself)."""
+def agent_rebooked(current: Appointment, *, starts_at: datetime, site_id: int, clinician: str) -> Transition | Refused:
+    """An agent's new time: typed in, or a free slot's (the move takes that slot and frees the old one itself). A
+    time typed in leaves the slot it held as it is: the hospital's next record of it says whose it is."""
     if not current.facts.booked():
         return Refused(WhyNot.CLOSED)
     facts = replace(current.facts, starts_at=starts_at, site_id=site_id, clinician=clinician)
@@ -318,7 +316,6 @@ def agent_rebooked(
         audit=AuditAction.TASK_REBOOKED,
         notice=MessageKind.CHANGED,
         plan=Plan.REMINDERS,
-        free_slots=not in_slot,
         close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED, (TaskKind.REBOOK, TaskKind.CANCEL, TaskKind.CONFLICT)),),
         events=(told,),
         bump_sequence=True,

@@ -221,11 +221,15 @@ async def requeued(tx: Transaction, message_id: int, *, templates: NotifyTemplat
 async def out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: str) -> str | None:
     """Why the message should not go now (None: it should), bringing its news up to date in its row on the way."""
     why, said = await judge(tx, message, now=now)
-    if why is None and said is not None:
-        await tx.execute(
-            "UPDATE outbox_messages SET personalisation = ? WHERE id = ?",
-            (json.dumps(said, sort_keys=True), message["id"]),
+    # Only while it is still queued: one a worker has claimed since it was read goes as it is.
+    if (
+        why is None
+        and said is not None
+        and await tx.execute(
+            "UPDATE outbox_messages SET personalisation = ? WHERE id = ? AND status = ?",
+            (json.dumps(said, sort_keys=True), message["id"], MessageStatus.QUEUED),
         )
+    ):
         detail = f"{message['kind']} brought up to date: the appointment changed while it was being sent"
         await audit_message(tx, now, AuditAction.NOTIFICATION_QUEUED, message["id"], detail, actor=actor)
     return why

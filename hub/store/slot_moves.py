@@ -203,7 +203,6 @@ async def book_slot_by_agent(
             starts_at=slot["starts_at"],
             site_id=int(slot["site_id"]),
             clinician=str(slot["clinician"]),
-            in_slot=True,
         )
 
     return await move_into_slot(

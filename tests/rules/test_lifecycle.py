@@ -321,7 +321,6 @@ def test_an_agents_rebook_whole() -> None:
         bump_sequence=True,
         reset_first_viewed=True,
         void_confirmation=True,
-        free_slots=True,  # typed in: in no slot
     )
 
 

@@ -114,24 +114,3 @@ async def test_accepting_the_hospitals_time_takes_back_the_slot_the_patient_left
     old = {**slot, "start": BODY["start"], "status": "busy", "appointment_ref": "APT-1001"}
     assert (await pas.put("slots/OLD", old)).status_code == 200
     assert await _slots(trust) == {"OLD": ("busy", appointment["id"]), "NEW": ("free", None)}
-
-
-async def test_an_agents_typed_rebook_after_a_patients_move_gives_the_slot_back(trust: Harness) -> None:
-    # The agent books a time by hand (no slot): the slot the patient had moved into is nobody's now, to be offered.
-    pas = await api(trust)
-    assert (await pas.put(f"patients/{BODY['patient_ref']}", PATIENT)).status_code == 201
-    assert (await pas.put("appointments/APT-1001", BODY)).status_code == 201
-    slot = {"site_code": "RFH", "clinic": BODY["clinic"], "clinician": BODY["clinician"], "duration_minutes": 30}
-    assert (await pas.put("slots/NEW", {**slot, "start": NEW.isoformat(), "status": "free"})).status_code == 201
-    [appointment] = await rows(trust, "SELECT id, patient_id FROM appointments")
-    [new] = await rows(trust, "SELECT id FROM slots WHERE ref = 'NEW'")
-    await _move(trust, appointment, new["id"])
-    task = await trust.create_task(
-        patient_id=appointment["patient_id"], appointment_id=appointment["id"], reason="Away"
-    )
-    await set_up_staff(trust)
-    assert (await trust.post_form(f"/staff/tasks/{task}/claim", {}, csrf_from="/staff")).status_code == 303
-    form = {"outcome": "rebooked", "day": "20", "month": "12", "year": "2026", "time": "11:00"}
-    rebooked = await trust.post_form(f"/staff/tasks/{task}/outcome", form, csrf_from=f"/staff/tasks/{task}")
-    assert rebooked.status_code == 303 and "rebooked" in rebooked.headers["location"], rebooked.text
-    assert await _slots(trust) == {"NEW": ("free", None)}

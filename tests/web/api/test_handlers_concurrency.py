@@ -86,10 +86,14 @@ async def test_two_records_making_the_same_patient_at_once_make_them_once(hub: H
     assert len(await hub.db.fetch_all("SELECT id FROM patients WHERE mrn = 'MRN9'")) == 1
 
 
-async def test_a_patient_made_by_hl7_while_a_record_waited_is_locked_after_all(hub: Harness) -> None:
+async def test_a_patient_made_by_hl7_while_a_record_waited_is_locked_after_all(hub: Harness, backend: str) -> None:
     # The record read "no such patient" (so nothing to lock but its references) while HL7 was making the patient;
     # once HL7 commits, the patient's own write gets in first. The record must wait for it, not run beside it on
     # the strength of its stale read (it would overwrite a cancel the patient made meanwhile).
+    if backend == "sqlite":
+        pytest.skip(
+            "SQLite has one writer at a time: the record reads nothing before its turn, and nothing runs beside it"
+        )
     pas = await pas_for(hub)
     organisation = await _organisation(hub)
     made: list[int] = []
