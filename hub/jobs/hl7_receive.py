@@ -24,7 +24,8 @@ from hub.rules.hl7_message import Header, Hl7Error, Message, Problem, ack, parse
 from hub.rules.hl7_outbound import entity_id
 from hub.settings import Settings
 from hub.store import hl7 as log
-from hub.store.feed import Touches, feed_write_all, upsert_appointment, upsert_patient
+from hub.store.feed import upsert_appointment, upsert_patient
+from hub.store.feed_locks import Touches, feed_write_all
 from hub.store.hl7_outbound import remember_ids
 from hub.store.letters import upsert_letter
 from hub.store.patient_merge import merge_patients

@@ -17,10 +17,10 @@ from typing import Any, TextIO
 
 from hub.clock import Clock, london
 from hub.db import Database, Transaction
-from hub.rules.feed import Appointment, Patient, check_ref, read_appointment, read_patient
+from hub.rules.feed import Applied, Appointment, Patient, check_ref, read_appointment, read_patient
 from hub.rules.slots import read_slot
 from hub.settings import Settings
-from hub.store.feed import Applied, upsert_appointment, upsert_patient
+from hub.store.feed import upsert_appointment, upsert_patient
 from hub.store.slots import upsert_slot
 from hub.vocabulary import HospitalStatus, Mode
 

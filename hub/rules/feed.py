@@ -10,6 +10,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -40,7 +41,7 @@ from hub.rules.validation import (
     fail,
     without_none,
 )
-from hub.vocabulary import Channel, ContactPreference, HospitalStatus, LetterKind, Mode
+from hub.vocabulary import Channel, ContactPreference, HospitalStatus, LetterKind, MessageKind, Mode
 
 R = TypeVar("R", bound="Record")
 # No 0/O, 1/I/L: the code is read off paper and typed on a phone.
@@ -51,6 +52,16 @@ _EARLIEST_BIRTH = date(1890, 1, 1)
 
 def new_verification_code() -> str:
     return "".join(secrets.choice(_UVC_ALPHABET) for _ in range(6))
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying one of the hospital's records came to."""
+
+    outcome: str  # created | updated | unchanged | rejected
+    record_id: int | None = None
+    errors: tuple[dict[str, str], ...] = ()
+    notice: MessageKind | None = None
 
 
 def source_hash(values: dict[str, Any]) -> str:

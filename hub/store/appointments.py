@@ -15,7 +15,8 @@ from hub.rules.appointments import ActionPolicy, Allowed, Appointment, Facts, Re
 from hub.rules.lifecycle import patient_cancel, patient_confirm, patient_request_rebook
 from hub.settings import Settings
 from hub.store.appointment_state import change_from, facts_from
-from hub.store.lifecycle import Actor, apply_transition, load_appointment
+from hub.store.audit import Actor
+from hub.store.lifecycle import apply_transition, load_appointment
 from hub.store.reminders import stop_escalation
 from hub.vocabulary import (
     HOSPITAL_STATUS_LABELS,

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from hub.clock import to_db
 from hub.db import Database, Transaction
 from hub.vocabulary import ActorType, AuditAction, RecordType
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, for the audit trail."""
+
+    type: ActorType
+    id: str | int
 
 
 async def record_audit(

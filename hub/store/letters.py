@@ -6,10 +6,10 @@ from datetime import datetime
 
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
-from hub.rules.feed import source_hash
+from hub.rules.feed import Applied, source_hash
 from hub.store.audit import record_audit
 from hub.store.events import record_event
-from hub.store.feed import MERGED, Applied
+from hub.store.feed import MERGED
 from hub.store.reminders import stop_escalation
 from hub.vocabulary import ActorType, AuditAction, EventKind, RecordType
 

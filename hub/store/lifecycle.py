@@ -16,18 +16,16 @@ from hub.db import Row, Transaction
 from hub.rules.appointments import Appointment, ChangeKind, Facts, HubChange, Plan, Transition
 from hub.settings import Settings
 from hub.store.appointment_state import FACT_COLUMNS, change_from, change_json, db_value, facts_from, facts_json
-from hub.store.audit import record_audit
+from hub.store.audit import Actor, record_audit
 from hub.store.events import record_event
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, announce
 from hub.store.reminders import plan_invitation, plan_reminders, withdraw_reminders
 from hub.store.rerouting import check_escalations
+from hub.store.slots import free_held_slots, retake_left_slot
 from hub.vocabulary import (
-    ActorType,
-    AuditAction,
     MessageKind,
     RecordType,
     RequestState,
-    SlotStatus,
     TaskKind,
     TaskStatus,
 )
@@ -42,14 +40,6 @@ _STATE = (
     " (SELECT COUNT(*) FROM tasks t WHERE t.appointment_id = a.id AND t.kind = ? AND t.status != ?) AS open_rebook"
     " FROM appointments a"
 )
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who makes a change, for the audit trail."""
-
-    type: ActorType
-    id: str | int
 
 
 @dataclass(frozen=True)
@@ -171,10 +161,10 @@ async def apply_transition(
     )
     if after.hub_change is not None and after.hub_change.kind == ChangeKind.CANCELLED and not after.facts.booked():
         if before is None or before.facts.booked():
-            await _free_slots(tx, appointment_id, actor=actor, now=now)
+            await free_held_slots(tx, appointment_id, actor=actor, now=now)
     if transition.free_slots:
-        await _free_slots(tx, appointment_id, actor=actor, now=now, why="its appointment is no longer in it")
-        await _retake_slot(tx, appointment_id, after.facts, actor=actor, now=now)
+        await free_held_slots(tx, appointment_id, actor=actor, now=now, why="its appointment is no longer in it")
+        await retake_left_slot(tx, appointment_id, after.facts, actor=actor, now=now)
     if transition.notice is None and transition.plan in (Plan.KEEP, Plan.WITHDRAW):
         if transition.plan == Plan.WITHDRAW:
             await _withdraw(tx, appointment_id, after.facts, now=now)
@@ -341,54 +331,6 @@ async def _plan(
             now=now,
             fresh=fresh,
         )
-
-
-async def _retake_slot(tx: Transaction, appointment_id: int, facts: Facts, *, actor: Actor, now: datetime) -> None:
-    """Back at a time it was moved away from (an agent accepting the hospital's version of a conflict, which never
-    had the move): the slot it left is its own again, when still free, so that nobody else is offered it."""
-    if not facts.booked():
-        return
-    left = await tx.fetch_one(
-        "SELECT s.id, s.ref FROM slot_moves m JOIN slots s ON s.id = m.from_slot_id WHERE m.appointment_id = ?"
-        " AND s.status = ? AND s.starts_at = ? AND s.site_id = ? ORDER BY m.id DESC LIMIT 1",
-        (appointment_id, SlotStatus.FREE, to_db(facts.starts_at), facts.site_id),
-    )
-    if left is None:
-        return
-    if await tx.execute(
-        "UPDATE slots SET status = ?, appointment_id = ?, updated_at = ? WHERE id = ? AND status = ?",
-        (SlotStatus.BUSY, appointment_id, to_db(now), left["id"], SlotStatus.FREE),
-    ):
-        await _slot_audit(tx, left["ref"], f"{SlotStatus.BUSY}: its appointment is back at its time", actor, now)
-
-
-async def _slot_audit(tx: Transaction, ref: str, detail: str, actor: Actor, now: datetime) -> None:
-    await record_audit(
-        tx,
-        at=now,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        action=AuditAction.SLOT_UPDATED,
-        record_type=RecordType.SLOT,
-        record_id=ref,
-        detail=detail,
-    )
-
-
-async def _free_slots(
-    tx: Transaction, appointment_id: int, *, actor: Actor, now: datetime, why: str = "its appointment was cancelled"
-) -> None:
-    """The hub cancelled or moved the appointment (and tells the hospital): the slot it held is free again, to be
-    offered."""
-    held = await tx.fetch_all(
-        "SELECT id, ref FROM slots WHERE appointment_id = ? AND status = ?", (appointment_id, SlotStatus.BUSY)
-    )
-    for slot in held:
-        await tx.execute(
-            "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ?",
-            (SlotStatus.FREE, to_db(now), slot["id"]),
-        )
-        await _slot_audit(tx, slot["ref"], f"{SlotStatus.FREE}: {why}", actor, now)
 
 
 async def _withdraw(tx: Transaction, appointment_id: int, facts: Facts, *, now: datetime) -> None:

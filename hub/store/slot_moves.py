@@ -16,7 +16,8 @@ from hub.rules.appointments import ActionPolicy, Appointment, Refused, Transitio
 from hub.rules.lifecycle import agent_rebooked, patient_rescheduled
 from hub.rules.slots import Window
 from hub.settings import Settings
-from hub.store.lifecycle import Actor, apply_transition, load_appointment
+from hub.store.audit import Actor
+from hub.store.lifecycle import apply_transition, load_appointment
 from hub.store.slots import get_slot
 from hub.vocabulary import ActorType, SlotMoveHow, SlotStatus, WhyNot
 

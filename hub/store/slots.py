@@ -8,9 +8,9 @@ from typing import Any
 
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
-from hub.rules.feed import source_hash
-from hub.store.audit import record_audit
-from hub.store.feed import Applied
+from hub.rules.appointments import Facts
+from hub.rules.feed import Applied, source_hash
+from hub.store.audit import Actor, record_audit
 from hub.vocabulary import ActorType, AuditAction, RecordType, SlotStatus
 
 _SLOT_COLUMNS = (
@@ -24,14 +24,14 @@ def _shaped(row: Row) -> Row:
     return row
 
 
-async def _audit(
-    tx: Transaction, *, actor: str, action: AuditAction, ref: str, now: datetime, detail: str = ""
+async def slot_audit(
+    tx: Transaction, ref: str, *, actor: Actor, action: AuditAction, now: datetime, detail: str = ""
 ) -> None:
     await record_audit(
         tx,
         at=now,
-        actor_type=ActorType.API_KEY,
-        actor_id=actor,
+        actor_type=actor.type,
+        actor_id=actor.id,
         action=action,
         record_type=RecordType.SLOT,
         record_id=ref,
@@ -101,7 +101,7 @@ async def upsert_slot(
         sets = ", ".join(f"{c.strip()} = ?" for c in columns.split(","))
         await tx.execute(f"UPDATE slots SET {sets}, source_hash = ?, updated_at = ? WHERE id = ?", (*params, row["id"]))
         applied, action = Applied("updated", int(row["id"])), AuditAction.SLOT_UPDATED
-    await _audit(tx, actor=actor, action=action, ref=ref, now=now, detail=status)
+    await slot_audit(tx, ref, actor=Actor(ActorType.API_KEY, actor), action=action, now=now, detail=status)
     return applied
 
 
@@ -129,8 +129,52 @@ async def withdraw_slot(tx: Transaction, *, organisation_id: int, ref: str, acto
         "UPDATE slots SET status = ?, appointment_id = NULL, source_hash = NULL, updated_at = ? WHERE id = ?",
         (SlotStatus.WITHDRAWN, to_db(now), row["id"]),
     )
-    await _audit(tx, actor=actor, action=AuditAction.SLOT_WITHDRAWN, ref=ref, now=now)
+    await slot_audit(tx, ref, actor=Actor(ActorType.API_KEY, actor), action=AuditAction.SLOT_WITHDRAWN, now=now)
     return Applied("updated", int(row["id"]))
+
+
+async def retake_left_slot(tx: Transaction, appointment_id: int, facts: Facts, *, actor: Actor, now: datetime) -> None:
+    """Back at a time it was moved away from (an agent accepting the hospital's version of a conflict, which never
+    had the move): the slot it left is its own again, when still free, so that nobody else is offered it."""
+    if not facts.booked():
+        return
+    left = await tx.fetch_one(
+        "SELECT s.id, s.ref FROM slot_moves m JOIN slots s ON s.id = m.from_slot_id WHERE m.appointment_id = ?"
+        " AND s.status = ? AND s.starts_at = ? AND s.site_id = ? ORDER BY m.id DESC LIMIT 1",
+        (appointment_id, SlotStatus.FREE, to_db(facts.starts_at), facts.site_id),
+    )
+    if left is None:
+        return
+    if await tx.execute(
+        "UPDATE slots SET status = ?, appointment_id = ?, updated_at = ? WHERE id = ? AND status = ?",
+        (SlotStatus.BUSY, appointment_id, to_db(now), left["id"], SlotStatus.FREE),
+    ):
+        await slot_audit(
+            tx,
+            left["ref"],
+            actor=actor,
+            action=AuditAction.SLOT_UPDATED,
+            now=now,
+            detail=f"{SlotStatus.BUSY}: its appointment is back at its time",
+        )
+
+
+async def free_held_slots(
+    tx: Transaction, appointment_id: int, *, actor: Actor, now: datetime, why: str = "its appointment was cancelled"
+) -> None:
+    """The hub cancelled or moved the appointment (and tells the hospital): the slot it held is free again, to be
+    offered."""
+    held = await tx.fetch_all(
+        "SELECT id, ref FROM slots WHERE appointment_id = ? AND status = ?", (appointment_id, SlotStatus.BUSY)
+    )
+    for slot in held:
+        await tx.execute(
+            "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ?",
+            (SlotStatus.FREE, to_db(now), slot["id"]),
+        )
+        await slot_audit(
+            tx, slot["ref"], actor=actor, action=AuditAction.SLOT_UPDATED, now=now, detail=f"{SlotStatus.FREE}: {why}"
+        )
 
 
 async def get_slot(db: Database | Transaction, slot_id: int) -> Row | None:

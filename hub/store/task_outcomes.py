@@ -14,9 +14,9 @@ from hub.rules.appointments import Refused, Transition
 from hub.rules.lifecycle import accept_hospital, agent_cancelled, agent_rebooked, request_closed
 from hub.rules.tasks import QueuePolicy, after_no_answer
 from hub.settings import Settings
-from hub.store.audit import record_audit
+from hub.store.audit import Actor, record_audit
 from hub.store.events import record_event
-from hub.store.lifecycle import Actor, Loaded, apply_transition, load_appointment
+from hub.store.lifecycle import Loaded, apply_transition, load_appointment
 from hub.store.outbox import (
     MESSAGE_PATIENT_COLUMNS,
     can_post,

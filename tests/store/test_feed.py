@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from hub.rules.appointments import ActionPolicy
-from hub.rules.feed import read_appointment, read_patient, read_site
+from hub.rules.feed import Applied, read_appointment, read_patient, read_site
 from hub.store.appointments import request_rebook
-from hub.store.feed import Applied, upsert_appointment, upsert_patient, upsert_site
+from hub.store.feed import upsert_appointment, upsert_patient, upsert_site
 from hub.store.patients import update_preferences
 from hub.vocabulary import CancelMode
 from tests.harness import Harness

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from hub.store.feed import Applied
+from hub.rules.feed import Applied
 from hub.store.letters import list_letters_for_patient, open_letter, upsert_letter
 from tests.harness import Harness
 

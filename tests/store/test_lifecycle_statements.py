@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from hub.db import Params, Row, Transaction
-from hub.rules.feed import read_appointment, read_patient, read_site
-from hub.store.feed import Applied, upsert_appointment, upsert_patient, upsert_site
+from hub.rules.feed import Applied, read_appointment, read_patient, read_site
+from hub.store.feed import upsert_appointment, upsert_patient, upsert_site
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.store.feed import Applied
+from hub.rules.feed import Applied
 from hub.store.slots import upsert_slot, withdraw_slot
 from tests.harness import Harness
 from tests.store.test_slot_moves import DAY, booked, move, row

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from hub.clock import london
 from hub.db import Transaction
 from hub.rules.feed import (
+    Applied,
     check_ref,
     read_appointment,
     read_events_query,
@@ -24,16 +25,8 @@ from hub.rules.validation import Errors
 from hub.store.api_keys import ApiKey, get_api_key
 from hub.store.audit import record_audit
 from hub.store.events import list_events
-from hub.store.feed import (
-    Applied,
-    Touches,
-    feed_write,
-    feed_write_all,
-    put_site_map,
-    upsert_appointment,
-    upsert_patient,
-    upsert_site,
-)
+from hub.store.feed import put_site_map, upsert_appointment, upsert_patient, upsert_site
+from hub.store.feed_locks import Touches, feed_write, feed_write_all
 from hub.store.letters import upsert_letter
 from hub.store.nhs_app import set_nhs_app_excluded
 from hub.store.slots import upsert_slot, withdraw_slot

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.db import Transaction
-from hub.store.feed import appointment_ref_key, patient_ref_key
+from hub.store.feed_locks import appointment_ref_key, patient_ref_key
 from tests import factories
 from tests.harness import Harness
 from tests.holding import held_write, touch_patient
