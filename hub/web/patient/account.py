@@ -11,6 +11,7 @@ from hub.store.messages import list_messages_for_patient
 from hub.store.patients import get_patient, update_preferences
 from hub.vocabulary import ContactPreference
 from hub.web.common import hub_of, read_form, render, require_patient
+from hub.web.patient.nhs_login import forget_opening, opened_through_nhs_login
 
 
 async def letter_list(request: Request) -> Response:
@@ -30,28 +31,34 @@ async def message_list(request: Request) -> Response:
 async def letter_view(request: Request) -> Response:
     hub = hub_of(request)
     session = await require_patient(request)
+    letter_id = int(request.path_params["id"])
     # A page on another site can open this URL in the patient's browser (SameSite=Lax lets the cookie go):
     # that is not the patient reading the letter, and a "viewed" would stop the reminders and the posted copy.
-    # Browsers too old to send Sec-Fetch-Site are taken at their word.
+    # The one cross-site request that is the patient's own: the end of their NHS login from the NHS App's link to
+    # the letter. Browsers too old to send Sec-Fetch-Site are taken at their word.
     cross_site = request.headers.get("sec-fetch-site", "same-origin") == "cross-site"
+    from_nhs_app = cross_site and opened_through_nhs_login(request, letter_id)
     found = await open_letter(
         hub.db,
         patient_id=session.patient_id,
-        letter_id=request.path_params["id"],
+        letter_id=letter_id,
         at=hub.clock.now(),
-        record_view=not cross_site,
+        record_view=not cross_site or from_nhs_app,
     )
     if found is None:
         raise HTTPException(404)
     _, content = found
-    return Response(
+    response = Response(
         content,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'inline; filename="letter-{request.path_params["id"]}.pdf"',
+            "Content-Disposition": f'inline; filename="letter-{letter_id}.pdf"',
             "Cache-Control": "no-store",
         },
     )
+    if from_nhs_app:
+        forget_opening(request, response)
+    return response
 
 
 async def _preferences_page(

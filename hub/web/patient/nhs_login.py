@@ -7,10 +7,12 @@ These GETs write only an attempt (a state and a nonce): nothing is sent and noth
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from urllib.parse import urlencode, urlsplit
 
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -28,7 +30,9 @@ from hub.web.oidc import Oidc, ProviderError, TokenError, client_assertion
 log = logging.getLogger(__name__)
 STATE_COOKIE = "hub_nhs_login"
 SESSION_COOKIE = "hub_session"
+OPENING_COOKIE = "hub_opening"
 _STATE_AGE = 10 * 60
+_OPENING_AGE = 2 * 60
 _TRACKING = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _ASSERTION_MAX = 8000
@@ -165,7 +169,38 @@ async def callback(request: Request) -> Response:
     response = RedirectResponse(safe_return_path(attempt["return_to"]), status_code=303)
     delete_cookie(response, request, STATE_COOKIE)
     set_cookie(response, request, SESSION_COOKIE, token)
+    if linked and linked["kind"] == "letters":
+        opening = _openings(hub).dumps([int(linked["id"]), _session_hash(token)])
+        set_cookie(response, request, OPENING_COOKIE, opening, max_age=_OPENING_AGE)
     return response
+
+
+def _openings(hub: Hub) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(hub.settings.secret_keys, salt="nhs-login-letter-opening")
+
+
+def _session_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def opened_through_nhs_login(request: Request, letter_id: int) -> bool:
+    """Whether this request for a letter ends the patient's own sign-in with NHS login from the NHS App's link to it
+    (moments ago, in this browser, with the session that sign-in made). That request is cross-site by nature (it
+    comes through NHS login's redirects), yet it is the patient opening the letter."""
+    mark = request.cookies.get(cookie_name(request, OPENING_COOKIE))
+    if not mark:
+        return False
+    try:
+        opened = _openings(hub_of(request)).loads(mark, max_age=_OPENING_AGE)
+    except BadSignature:
+        return False
+    session = request.cookies.get(cookie_name(request, SESSION_COOKIE), "")
+    return bool(opened == [letter_id, _session_hash(session)])
+
+
+def forget_opening(request: Request, response: Response) -> None:
+    """The mark is used once: the next cross-site request for the letter is another site's again."""
+    delete_cookie(response, request, OPENING_COOKIE)
 
 
 async def _exchange(hub: Hub, provider: dict[str, object], code: str, nonce: str) -> dict[str, object]:

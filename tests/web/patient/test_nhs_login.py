@@ -176,3 +176,46 @@ async def test_a_deep_link_to_another_trusts_appointment_signs_in_as_that_trusts
     assert response.headers["location"] == f"/appointments/{appointment}"
     page = await hub.get_page(f"/appointments/{appointment}")
     assert "University College Hospital" in page.text
+
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n" + b"x" * 3000 + b"\n%%EOF\n"
+
+
+async def _viewed(hub: Harness, letter_id: int) -> object:
+    row = await hub.db.fetch_one("SELECT first_viewed_at FROM letters WHERE id = ?", (letter_id,))
+    assert row is not None
+    return row["first_viewed_at"]
+
+
+async def test_a_letter_opened_from_the_nhs_app_is_recorded_read(hub: Harness, provider: FakeNhsLogin) -> None:
+    # The NHS App's link to a letter comes back through NHS login's redirects, so the letter's request is
+    # cross-site; it is the patient opening it all the same, and unrecorded it went by post as unread.
+    patient = await hub.create_patient(nhs_number=MARGARET["nhs_number"], dob=MARGARET["birthdate"])
+    appointment = await hub.create_appointment(patient_id=patient)
+    letter = await hub.create_letter(patient_id=patient, appointment_id=appointment, content=PDF)
+    other = await hub.create_letter(patient_id=patient, appointment_id=appointment, content=PDF, title="Another")
+    provider.signed_in = None
+    link = f"/nhs-app/letters/{letter}?assertedLoginIdentity={provider.asserted_identity()}"
+    response = await _through_nhs_login(hub, link)
+    assert response.headers["location"] == f"/letters/{letter}"
+    cross_site = {"sec-fetch-site": "cross-site"}
+    shown = await hub.client.get(f"/letters/{other}", headers=cross_site)  # another letter: not what the mark names
+    assert shown.status_code == 200 and await _viewed(hub, other) is None
+    opened = await hub.client.get(f"/letters/{letter}", headers=cross_site)
+    assert opened.status_code == 200 and opened.content == PDF
+    assert await _viewed(hub, letter) is not None
+    # Used once: another site opening the other letter afterwards is not the patient reading it.
+    assert (await hub.client.get(f"/letters/{other}", headers=cross_site)).status_code == 200
+    assert await _viewed(hub, other) is None
+
+
+async def test_the_nhs_app_mark_holds_only_with_the_session_it_came_with(hub: Harness, provider: FakeNhsLogin) -> None:
+    patient = await hub.create_patient(nhs_number=MARGARET["nhs_number"], dob=MARGARET["birthdate"])
+    letter = await hub.create_letter(
+        patient_id=patient, appointment_id=await hub.create_appointment(patient_id=patient), content=PDF
+    )
+    response = await _through_nhs_login(hub, f"/nhs-app/letters/{letter}")
+    assert response.headers["location"] == f"/letters/{letter}"
+    await _through_nhs_login(hub, "/nhs-login/start")  # signed in again: a new session, the old mark kept
+    opened = await hub.client.get(f"/letters/{letter}", headers={"sec-fetch-site": "cross-site"})
+    assert opened.status_code == 200 and await _viewed(hub, letter) is None
