@@ -20,14 +20,13 @@ from hub.rules.sending import RetryPolicy, backoff
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
+from hub.store.failures import Failure, Fence, fail_message
 from hub.store.links import renew_queued_links
 from hub.store.outbox import can_post, queue_message
 from hub.store.rerouting import (
     MESSAGE_COLUMNS,
     PATIENT_COLUMNS,
-    judge,
     read_patient,
-    replace_message,
     requeued,
     reroute_waiting,
 )
@@ -49,6 +48,11 @@ ACTOR = "notify-callback"
 DELIVERED = frozenset({"delivered", "received"})  # "received": a letter printed and handed to Royal Mail
 PERMANENT = frozenset({"permanent-failure", "validation-failed", "virus-scan-failed"})
 TEMPORARY = frozenset({"temporary-failure", "technical-failure"})
+# The message as a receipt may still settle it: sent by the attempt the receipt is about, no final answer yet.
+_STILL_OUT = (
+    f"status = '{MessageStatus.SENT}' AND notify_id = ?"
+    f" AND COALESCE(delivery_status, '') NOT IN ({', '.join('?' for _ in DELIVERED | PERMANENT)})"
+)
 
 
 @dataclass(frozen=True)
@@ -137,57 +141,19 @@ async def apply_receipt(
             await renew_queued_links(tx, patient_id=patient["id"], link=patient_link(settings, patient["link_id"]))
         await requeued(tx, message["id"], templates=settings.notify.templates, now=now, actor=ACTOR)
         return "recorded"
-    await _fail(tx, message, receipt.status, settings=settings, now=now)
-    return "recorded"
-
-
-async def _fail(tx: Transaction, message: Row, status: str, *, settings: Settings, now: datetime) -> None:
-    """The message is given up on; a permanent failure goes again by the next channel when there is one, unless it
-    is no longer true (its appointment cancelled or past since it went, its offer ended): then it goes no other way,
-    and there is nothing for the booking centre to chase; the hospital still hears it failed."""
-    await tx.execute(
-        "UPDATE outbox_messages SET status = ?, delivery_status = ?, error = ? WHERE id = ?",
-        (MessageStatus.FAILED, status, f"notify {status}", message["id"]),
+    # Given up on: a permanent failure goes again by the next channel, unless it is no longer true; a temporary
+    # one has had its retries (Notify itself retries for 72 hours before saying so).
+    failed = await fail_message(
+        tx,
+        message["id"],
+        fence=Fence(_STILL_OUT, (receipt.notify_id, *sorted(DELIVERED | PERMANENT))),
+        changes={"delivery_status": receipt.status, "error": f"notify {receipt.status}"},
+        failure=Failure(receipt.status, fail_over=receipt.status in PERMANENT),
+        templates=settings.notify.templates,
+        now=now,
+        actor=ACTOR,
     )
-    stale, said = (None, None)
-    if message["appointment_id"] is not None and message["lane"] == Lane.BULK:
-        stale, said = await judge(tx, message, now=now)
-    detail = f"{message['channel']} {status}" + (f"; {stale}: not sent another way" if stale else "")
-    await _audit(tx, now, AuditAction.NOTIFICATION_FAILED, RecordType.MESSAGE, message["id"], detail)
-    patient = await read_patient(tx, message["patient_id"])
-    if patient is None:
-        return
-    # A security code is dead long before another channel could deliver it; a temporary failure has had its
-    # retries (Notify itself retries for 72 hours before saying so).
-    replaced = None
-    data = {"message_id": str(message["id"]), "kind": message["kind"], "status": status}
-    if status in PERMANENT and message["lane"] == Lane.BULK and not stale:
-        replaced = await replace_message(
-            tx,
-            message,
-            patient,
-            templates=settings.notify.templates,
-            now=now,
-            why=status,
-            actor=ACTOR,
-            personalisation=said,
-        )
-    if replaced is None:
-        await _event(tx, now, EventKind.NOTIFICATION_FAILED, patient, message, {**data, "channel": message["channel"]})
-        if message["lane"] == Lane.BULK and not stale:
-            await create_task(
-                tx,
-                kind=TaskKind.FAILED_NOTIFICATION,
-                patient_id=patient["id"],
-                appointment_id=message["appointment_id"],
-                reason=f"{message['channel']} {status}",
-                now=now,
-                source_id=message["id"],
-            )
-    else:
-        channel, replacement = replaced
-        data.update({"from": message["channel"], "to": channel, "replacement_id": str(replacement)})
-        await _event(tx, now, EventKind.NOTIFICATION_FAILED_OVER, patient, message, data)
+    return "recorded" if failed else "ignored"
 
 
 async def record_inbound(
@@ -350,18 +316,4 @@ async def _audit(
         record_type=record_type,
         record_id=record_id,
         detail=detail,
-    )
-
-
-async def _event(
-    tx: Transaction, now: datetime, kind: EventKind, patient: Row, message: Row, data: dict[str, Any]
-) -> None:
-    await record_event(
-        tx,
-        at=now,
-        kind=kind,
-        organisation_id=patient["organisation_id"],
-        patient_id=patient["id"],
-        appointment_id=message["appointment_id"],
-        data=data,
     )
