@@ -184,6 +184,14 @@ class MessageStatus(StrEnum):
     EXPIRED = "expired"  # a security code not sent within its 150 s (the web process died): it is dead, nothing sent
 
 
+class SendFailure(StrEnum):
+    """Why the sender gave up on a message Notify never had: an event's `data.status`, beside the statuses of
+    Notify's own delivery receipts."""
+
+    REFUSED = "refused"  # Notify refused the request (400): not a valid number or email address, say
+    NOT_SENT = "not-sent"  # Notify did not answer (5xx, timeouts) for every attempt, and does not have it
+
+
 class Lane(StrEnum):
     IMMEDIATE = "immediate"  # security codes, sent by the web process at once
     BULK = "bulk"  # everything else, through the workers
@@ -518,9 +526,15 @@ EVENT_KINDS: Final[dict[EventKind, tuple[str, str]]] = {
     EventKind.LETTER_ESCALATED_TO_POST: ("hub", "The invitation's letter was unread after 72 hours: it was posted."),
     EventKind.NOTIFICATION_FAILED_OVER: (
         "hub",
-        "A message failed for good on one channel and was sent on the next (`data.from`, `data.to`).",
+        "A message failed for good on one channel and was sent on the next (`data.from`, `data.to`). `data.status`:"
+        " Notify's (`permanent-failure`), or `refused` (Notify refused it as sent: not a valid number or address).",
     ),
-    EventKind.NOTIFICATION_FAILED: ("hub", "A message could not be delivered on any channel."),
+    EventKind.NOTIFICATION_FAILED: (
+        "hub",
+        "A message failed for good and goes no other way (`data.channel`). `data.status`: Notify's, `refused`, or"
+        " `not-sent` (Notify never had it, after every attempt). The booking centre has a task, unless it was a"
+        " security code or is no longer true (its appointment cancelled since).",
+    ),
     EventKind.APPOINTMENT_CONFLICT: (
         "hub",
         "Your update disagrees with a change the hub made and told you of (`data.hub_change`: `cancelled` or"

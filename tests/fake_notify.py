@@ -42,8 +42,10 @@ from urllib.parse import parse_qs, urlencode
 
 from hub.settings import TEMPLATE_SETTINGS, env_name
 
-FAULT_KINDS = ("rate_limit", "daily_limit", "server_error", "timeout", "slow", "drop_after_accept")
+FAULT_KINDS = ("rate_limit", "daily_limit", "server_error", "timeout", "slow", "drop_after_accept", "refused")
 _ERROR_FAULTS = {
+    # Notify's checks of a recipient are stricter than the hub's: a number the hub took is refused all the same.
+    "refused": (400, "ValidationError", "phone_number Not a UK mobile number"),
     "rate_limit": (429, "RateLimitError", "Exceeded rate limit for key type LIVE of 3000 requests per 60 seconds"),
     "daily_limit": (429, "TooManyRequestsError", "Exceeded send limits (250000) for today"),
     "server_error": (500, "Exception", "Internal server error"),

@@ -247,7 +247,12 @@ def test_missing_token_is_401(fake: FakeNotify) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "status", "error"),
-    [("rate_limit", 429, "RateLimitError"), ("daily_limit", 429, "TooManyRequestsError"), ("server_error", 500, None)],
+    [
+        ("rate_limit", 429, "RateLimitError"),
+        ("daily_limit", 429, "TooManyRequestsError"),
+        ("server_error", 500, None),
+        ("refused", 400, "ValidationError"),
+    ],
 )
 def test_error_faults_refuse_and_record_nothing(
     fake: FakeNotify, client: NotificationsAPIClient, kind: str, status: int, error: str | None

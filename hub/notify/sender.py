@@ -38,9 +38,9 @@ from hub.db.dialect import is_transient
 from hub.notify import Notifier, NotifyError, OutgoingMessage, TooLate
 from hub.notify.claims import ACTOR, Claimed, SendPolicy, claim_batch
 from hub.rules.sending import judge_failure
+from hub.store.failures import Failure, Fence, fail_message
 from hub.store.rerouting import requeued, write_about_messages
-from hub.store.tasks import create_task
-from hub.vocabulary import Lane, MessageStatus, TaskKind
+from hub.vocabulary import Lane, MessageStatus, SendFailure
 
 __all__ = ["Claimed", "Outcome", "SendPolicy", "claim_batch", "deliver", "drain_once", "send_decoy", "send_immediate"]
 
@@ -117,14 +117,31 @@ async def record_outcomes(
     """Each statement changes only its message's row, fenced by its claim (or upserts a channel's hold), so on
     PostgreSQL the results take no lock of the whole hub: an invitation run's sends never hold up patients' sign-ins
     (hub.db.postgres). A message that failed for now may go back in the queue, and is then checked against what
-    changed while it was out (hub.store.rerouting.requeued): under its patient's lock, which the writes that
-    withdraw messages (a change to the appointment, a STOP, the hospital's opt-out) hold too."""
-    failing = [o.claimed.id for o in outcomes if o.error is not None and not o.abandoned]
+    changed while it was out (hub.store.rerouting.requeued); one given up on (Notify refused it, or never had it)
+    is failed as a receipt fails one (hub.store.failures), and may go by the patient's next channel. Both under the
+    patient's lock, which the writes that withdraw messages (a change to the appointment, a STOP, the hospital's
+    opt-out) hold too."""
+    failing = [o.claimed.id for o in outcomes if (o.error is not None or o.not_at_notify) and not o.abandoned]
     async with write_about_messages(db, failing) as tx:
         # In channel order: two workers both told of a daily limit upsert the channels' holds in one order, and so
         # never wait for each other in a circle.
+        given_up = []
         for outcome in sorted(outcomes, key=lambda o: (o.claimed.message.channel, o.claimed.id)):
-            await _record(tx, outcome, now=now, policy=policy, rng=rng)
+            if (why := await _record(tx, outcome, now=now, policy=policy, rng=rng)) is not None:
+                given_up.append((outcome.claimed, *why))
+        # Last, after the channels' holds: giving up tells the hospital, and an event holds the events lock to the
+        # commit (hub.db.postgres).
+        for claimed, failure, changes in given_up:
+            await fail_message(
+                tx,
+                claimed.id,
+                fence=Fence(f"status = '{MessageStatus.SENDING}' AND claims = ?", (claimed.token,)),
+                changes={"claimed_until": None, "claimed_by": None, "attempts": claimed.attempts + 1, **changes},
+                failure=failure,
+                templates=policy.templates,
+                now=now,
+                actor=ACTOR,
+            )
 
 
 RECORD_RETRY_FIRST = 0.25  # seconds; doubled after each failure
@@ -156,24 +173,30 @@ async def record_durably(
             wait = min(wait * 2, 4.0)
 
 
-async def _record(tx: Transaction, outcome: Outcome, *, now: datetime, policy: SendPolicy, rng: random.Random) -> None:
-    """What one attempt came to, in a statement that only changes the message while the claim is current."""
+async def _record(
+    tx: Transaction, outcome: Outcome, *, now: datetime, policy: SendPolicy, rng: random.Random
+) -> tuple[Failure, dict[str, Any]] | None:
+    """What one attempt came to, in a statement that only changes the message while the claim is current; or, for
+    a message to give up on, why and what its row says (given up on after the rest, by the caller)."""
     if outcome.abandoned:
-        return
+        return None
     c = outcome.claimed
     mine = f"id = ? AND status = '{MessageStatus.SENDING}' AND claims = ?"
     theirs = (c.id, c.token)
     released = "claimed_until = NULL, claimed_by = NULL, attempts = attempts + 1"
     if outcome.not_at_notify:
-        await _fail(tx, c, f"{released} WHERE {mine}", theirs, now=now, note=None)
-        return
+        # Notify never had it: the sending failed, not the address, and another channel would go through the same
+        # Notify (a long outage would turn every text into a letter). As a receipt's temporary failure after its
+        # retries: the hospital hears, the booking centre chases it.
+        detail = f"not at Notify after {c.attempts} attempts"
+        return Failure(SendFailure.NOT_SENT, fail_over=False, detail=detail), {}
     if outcome.error is None:
         await tx.execute(
             f"UPDATE outbox_messages SET status = ?, notify_id = ?, sent_at = ?, {released}, check_first = 0,"
             f" error = '' WHERE {mine}",
             (MessageStatus.SENT, outcome.notify_id, to_db(now), *theirs),
         )
-        return
+        return None
     exc = outcome.error
     verdict = judge_failure(
         status=exc.status, error=exc.error, attempts=c.attempts + 1, now=now, policy=policy.retry, rng=rng
@@ -188,9 +211,8 @@ async def _record(tx: Transaction, outcome: Outcome, *, now: datetime, policy: S
             " ON CONFLICT (channel) DO UPDATE SET held_until = excluded.held_until",
             (c.message.channel, to_db(verdict.retry_at)),
         )
-    if verdict.outcome == "failed":  # Notify refused it: it does not have it
-        await _fail(tx, c, f"error = ?, {released} WHERE {mine}", (note, *theirs), now=now, note=note)
-        return
+    if verdict.outcome == "failed":  # Notify refused it (not a valid number or address): it does not have it
+        return Failure(SendFailure.REFUSED, fail_over=True, detail=note), {"error": note}
     assert verdict.retry_at is not None
     back = await tx.fetch_one(
         "UPDATE outbox_messages SET status = ?, next_attempt_at = ?, error = ?, claimed_until = NULL,"
@@ -207,26 +229,7 @@ async def _record(tx: Transaction, outcome: Outcome, *, now: datetime, policy: S
     )
     if back is not None:
         await requeued(tx, c.id, templates=policy.templates, now=now, actor=ACTOR)
-
-
-async def _fail(
-    tx: Transaction, c: Claimed, changes: str, params: tuple[Any, ...], *, now: datetime, note: str | None
-) -> None:
-    failed = await tx.fetch_one(
-        f"UPDATE outbox_messages SET status = ?, {changes} RETURNING patient_id, appointment_id, lane, error",
-        (MessageStatus.FAILED, *params),
-    )
-    if failed and failed["lane"] == Lane.BULK and failed["patient_id"] is not None:
-        # Staff see it in the task queue: the patient has not heard from us.
-        await create_task(
-            tx,
-            kind=TaskKind.FAILED_NOTIFICATION,
-            patient_id=failed["patient_id"],
-            appointment_id=failed["appointment_id"],
-            reason=note or f"not at Notify after {c.attempts} attempts (last: {failed['error'] or 'no answer'})",
-            now=now,
-            source_id=c.id,
-        )
+    return None
 
 
 async def drain_once(

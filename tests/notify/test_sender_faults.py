@@ -6,6 +6,7 @@ The hub's time is the FixedClock (backoff, holds, caps); the fake and the client
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,9 +20,11 @@ from hub.notify import NotifyError
 from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import Claimed, Outcome, SendPolicy, claim_batch, drain_once, record_outcomes
 from hub.rules.sending import RetryPolicy, backoff
+from hub.settings import NotifyTemplates
 from tests.fake_notify import FakeNotify, Fault, notify_api_key
 from tests.harness import Harness
 from tests.holding import held_write
+from tests.notify_callbacks import assert_nothing_personal_recorded
 
 pytestmark = pytest.mark.anyio
 
@@ -29,6 +32,16 @@ TEMPLATE = "f33517ff-2a88-4f6e-b855-c550268ce08a"
 MOBILE = "+447700900001"
 # Quiet hours off: the tests move the clock past midnight.
 POLICY = SendPolicy(quiet_start=0, quiet_end=0)
+EMAIL_TEMPLATE = "9d7a3c5e-1b2f-4e6a-8c0d-2f4b6a8c0e1f"
+LETTER_TEMPLATE = "0b5e7d9f-3a4c-4b8e-9f1a-5c7e9a1b3d5f"
+# A worker's policy with its templates: a message given up on may go by another channel.
+REROUTING = dataclasses.replace(
+    POLICY,
+    templates=NotifyTemplates(
+        invitation_sms=TEMPLATE, invitation_email=EMAIL_TEMPLATE, invitation_letter=LETTER_TEMPLATE
+    ),
+)
+REFUSED = "+15555550123"  # not a UK mobile: Notify refuses it (400 ValidationError)
 
 
 @pytest.fixture
@@ -80,6 +93,15 @@ async def _drain(hub: Harness, notifier: GovukNotifier, policy: SendPolicy = POL
     while n := await drain_once(hub.db, notifier, hub.clock, policy=policy, rng=rng):
         total += n
     return total
+
+
+async def _hospital_events(hub: Harness) -> list[dict[str, Any]]:
+    """The events as the hospital's system reads them: GET /api/v1/events."""
+    key = await hub.create_api_key()
+    response = await hub.client.get("/api/v1/events", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.text
+    events: list[dict[str, Any]] = response.json()["events"]
+    return events
 
 
 async def _statuses(db: Database) -> dict[str, int]:
@@ -430,14 +452,14 @@ async def test_the_per_minute_limit_is_shared_by_two_workers(hub: Harness, notif
         await other.close()
 
 
-async def test_a_message_that_fails_for_good_goes_to_the_booking_centre(
+async def test_a_refused_text_with_nowhere_else_to_go_goes_to_the_booking_centre(
     hub: Harness, fake: FakeNotify, notifier: GovukNotifier
 ) -> None:
-    patient = await hub.create_patient()
+    patient = await hub.create_patient(address_lines=(), postcode="")  # no email, no address
     appointment = await hub.create_appointment(patient_id=patient)
-    [message] = await _queue(hub, recipient="+15555550123", patient_id=patient, appointment_id=appointment)
-    assert await _drain(hub, notifier) == 1
-    tasks = await hub.db.fetch_all("SELECT kind, patient_id, appointment_id, source_id, status FROM tasks")
+    [message] = await _queue(hub, recipient=REFUSED, patient_id=patient, appointment_id=appointment)
+    assert await _drain(hub, notifier, REROUTING) == 1
+    tasks = await hub.db.fetch_all("SELECT kind, patient_id, appointment_id, source_id, status, reason FROM tasks")
     assert tasks == [
         {
             "kind": "failed_notification",
@@ -445,8 +467,85 @@ async def test_a_message_that_fails_for_good_goes_to_the_booking_centre(
             "appointment_id": appointment,
             "source_id": message,
             "status": "open",
+            "reason": "sms refused: notify 400 ValidationError",
         }
     ]
+    assert [r["id"] for r in await hub.db.fetch_all("SELECT id FROM outbox_messages")] == [message]
+    [event] = await _hospital_events(hub)
+    assert (event["kind"], event["data"]) == (
+        "notification.failed",
+        {"message_id": str(message), "kind": "invitation", "status": "refused", "channel": "sms"},
+    )
+
+
+async def test_a_refused_text_goes_by_email_and_the_hospital_is_told(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
+) -> None:
+    # Notify refusing a number is as final as its permanent-failure receipt: the patient's next channel.
+    patient = await hub.create_patient(email="margaret@example.com")
+    appointment = await hub.create_appointment(patient_id=patient)
+    [message] = await _queue(hub, recipient=REFUSED, patient_id=patient, appointment_id=appointment)
+    assert await _drain(hub, notifier, REROUTING) == 2  # the text, then the email in the next round
+    row = await _row(hub.db, message)
+    assert (row["status"], row["attempts"], row["error"]) == ("failed", 1, "notify 400 ValidationError")
+    [email] = await hub.db.fetch_all("SELECT * FROM outbox_messages WHERE id != ?", (message,))
+    [sent] = fake.by_reference(str(email["id"]))
+    assert (sent.type, sent.recipient, sent.template_id) == ("email", "margaret@example.com", EMAIL_TEMPLATE)
+    assert (email["status"], email["kind"], email["appointment_id"]) == ("sent", "invitation", appointment)
+    [event] = await _hospital_events(hub)
+    assert event["kind"] == "notification.failed_over"
+    assert event["data"] == {
+        "message_id": str(message),
+        "kind": "invitation",
+        "status": "refused",
+        "from": "sms",
+        "to": "email",
+        "replacement_id": str(email["id"]),
+    }
+    audit = await hub.db.fetch_all(
+        "SELECT actor_id, action, record_id, detail FROM audit_events WHERE record_type = 'outbox_message' ORDER BY id"
+    )
+    assert audit == [
+        {
+            "actor_id": "outbox",
+            "action": "notification_failed",
+            "record_id": str(message),
+            "detail": "sms refused: notify 400 ValidationError",
+        },
+        {
+            "actor_id": "outbox",
+            "action": "notification_queued",
+            "record_id": str(email["id"]),
+            "detail": f"email, replacing sms message {message} (refused)",
+        },
+    ]
+    assert await hub.db.fetch_all("SELECT id FROM tasks") == []
+    await assert_nothing_personal_recorded(hub, REFUSED, "margaret@example.com")
+
+
+async def test_a_message_notify_never_had_is_chased_not_sent_another_way(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
+) -> None:
+    # Its number was never the trouble: Notify did not answer. Another channel would go through the same Notify.
+    policy = dataclasses.replace(REROUTING, retry=RetryPolicy(max_attempts=2))
+    patient = await hub.create_patient(email="margaret@example.com")
+    appointment = await hub.create_appointment(patient_id=patient)
+    [message] = await _queue(hub, patient_id=patient, appointment_id=appointment)
+    fake.faults_on_lookups = True
+    fake.inject("server_error", None, "server_error")  # the send, the look-up before the resend, the resend
+    for _ in range(3):  # two attempts, then the last look-up: nothing there
+        assert await _drain(hub, notifier, policy) == 1
+        hub.clock.set(from_db((await _row(hub.db, message))["next_attempt_at"]))
+    row = await _row(hub.db, message)
+    assert (row["status"], row["attempts"], row["error"]) == ("failed", 3, "notify 500 Exception")
+    assert [r["id"] for r in await hub.db.fetch_all("SELECT id FROM outbox_messages")] == [message]
+    [event] = await _hospital_events(hub)
+    assert event["kind"] == "notification.failed"
+    assert (event["data"]["status"], event["data"]["channel"]) == ("not-sent", "sms")
+    failed = await hub.db.fetch_all("SELECT record_id, detail FROM audit_events WHERE action = 'notification_failed'")
+    assert failed == [{"record_id": str(message), "detail": "sms not-sent: not at Notify after 2 attempts"}]
+    [task] = await hub.db.fetch_all("SELECT kind, source_id FROM tasks")
+    assert task == {"kind": "failed_notification", "source_id": message}
 
 
 async def test_each_result_is_recorded_as_soon_as_it_is_known(hub: Harness, fake: FakeNotify) -> None:
@@ -537,6 +636,25 @@ async def test_a_message_going_back_in_the_queue_waits_for_its_patients_write(hu
         assert not recording.done()
     await asyncio.wait_for(recording, timeout=5)
     assert (await _row(hub.db, claimed.id))["status"] == "queued"
+
+
+async def test_a_message_given_up_on_waits_for_its_patients_write(hub: Harness, backend: str) -> None:
+    # Given up on, it may go by the patient's next channel, and is checked against its appointment first: under
+    # its patient's lock, as a message going back in the queue is, so that a change of the patient's contact details
+    # or of the appointment cannot pass it by.
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time")
+    patient = await hub.create_patient(email="margaret@example.com")
+    claimed = await _claimed_one(hub, patient_id=patient)
+    given_up = Outcome(claimed, not_at_notify=True)  # the last look-up found nothing
+    async with held_write(hub.db, patient=patient):
+        recording = asyncio.create_task(
+            record_outcomes(hub.db, [given_up], now=hub.clock.now(), policy=POLICY, rng=random.Random(1))
+        )
+        await asyncio.sleep(0.3)
+        assert not recording.done()
+    await asyncio.wait_for(recording, timeout=5)
+    assert (await _row(hub.db, claimed.id))["status"] == "failed"
 
 
 async def _claimed_one_again(hub: Harness, message_id: int) -> Claimed:

@@ -19,7 +19,7 @@ from hub.jobs.worker import send_policy
 from hub.links import patient_link
 from hub.notify import NotifyError
 from hub.notify.govuk import GovukNotifier
-from hub.notify.sender import Claimed, Outcome, SendPolicy, claim_batch, drain_once, record_outcomes
+from hub.notify.sender import Claimed, Outcome, SendPolicy, claim_batch, deliver, drain_once, record_outcomes
 from hub.store.links import send_new_link
 from hub.store.offers import run_offers, set_earlier_request
 from hub.store.rerouting import reroute_waiting, withdraw_ended_offers
@@ -287,6 +287,35 @@ async def test_through_notify_a_timed_out_invitation_is_not_sent_again_after_the
         sent = [m.personalisation for m in fake.messages]
     kinds = [m["kind"] for m in await rows(hub, "SELECT kind FROM outbox_messages WHERE status = 'sent'")]
     assert kinds == ["cancelled"], sent
+
+
+async def test_through_notify_an_invitation_refused_after_the_cancellation_goes_no_other_way(
+    hub: Harness, pas: Api
+) -> None:
+    # Notify refuses the number of an invitation that was out with the worker while the hospital cancelled. A
+    # refused text goes by email (the patient has one), but not this one: the patient must have the cancellation,
+    # and there is nothing for the booking centre to chase. The hospital still hears it failed.
+    await _book(pas)
+    invitation = await _claim(hub, "invitation")
+    await _cancel(pas)
+    with FakeNotify() as fake:
+        notifier = GovukNotifier(api_key=fake.api_key, base_url=fake.url, timeout=1)
+        fake.inject("refused")
+        outcome = await deliver(hub.db, notifier, hub.clock, invitation, _policy(hub))
+        await record_outcomes(hub.db, [outcome], now=hub.clock.now(), policy=_policy(hub), rng=random.Random(1))
+    messages = await _messages(hub)
+    assert ("invitation", "sms", "failed", "notify 400 ValidationError") in messages
+    assert [m for m in messages if m[0] == "invitation" and m[1] != "sms"] == []
+    assert await rows(hub, "SELECT kind FROM tasks WHERE kind = 'failed_notification'") == []
+    events = [r["kind"] for r in await rows(hub, "SELECT kind FROM events ORDER BY id")]
+    assert "notification.failed" in events and "notification.failed_over" not in events
+    failed = await rows(hub, "SELECT record_id, detail FROM audit_events WHERE action = 'notification_failed'")
+    assert failed == [
+        {
+            "record_id": str(invitation.id),
+            "detail": "sms refused: notify 400 ValidationError; appointment cancelled: not sent another way",
+        }
+    ]
 
 
 async def test_an_invitation_whose_worker_died_is_not_sent_after_the_cancellation(hub: Harness, pas: Api) -> None:
