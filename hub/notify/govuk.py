@@ -18,7 +18,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from hub.notify import NotifyError, OutgoingMessage, TooLate
 from hub.vocabulary import Channel
 
-_PERMANENT = (400, 403)
+_PERMANENT = (400,)  # Notify refused the message; a 403 refuses the hub (its key, its clock), not the message
 _FAILED = {
     "permanent-failure",
     "temporary-failure",

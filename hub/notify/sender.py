@@ -37,7 +37,7 @@ from hub.db import Database, Transaction
 from hub.db.dialect import is_transient
 from hub.notify import Notifier, NotifyError, OutgoingMessage, TooLate
 from hub.notify.claims import ACTOR, Claimed, SendPolicy, claim_batch
-from hub.rules.sending import judge_failure
+from hub.rules.sending import hub_refused, judge_failure
 from hub.store.failures import Failure, Fence, fail_message
 from hub.store.rerouting import requeued, write_about_messages
 from hub.vocabulary import Lane, MessageStatus, SendFailure
@@ -142,6 +142,14 @@ async def record_outcomes(
                 now=now,
                 actor=ACTOR,
             )
+    # Once a batch, whatever the number of messages refused with it.
+    for channel in sorted({o.claimed.message.channel for o in outcomes if o.error and hub_refused(o.error.status)}):
+        log.error(
+            "Notify refused the hub's API key or clock (403): %s messages wait until %s. Check HUB_NOTIFY_API_KEY"
+            " (a live key of this service) and the system clock.",
+            channel,
+            (now + policy.retry.hub_refused_wait).isoformat(),
+        )
 
 
 RECORD_RETRY_FIRST = 0.25  # seconds; doubled after each failure
@@ -303,6 +311,8 @@ async def send_immediate(
         notify_id = await notifier.send(message)
     except NotifyError as exc:
         log.warning("immediate message %s failed: %s", message_id, exc.status or type(exc).__name__)
+        if hub_refused(exc.status):
+            log.error("Notify refused the hub's API key or clock: security codes cannot be sent")
         async with db.write(keys=()) as tx:
             await tx.execute(
                 "UPDATE outbox_messages SET status = ?, error = ?, attempts = attempts + 1 WHERE id = ? AND status = ?",

@@ -17,6 +17,7 @@ class RetryPolicy:
     ceiling: timedelta = timedelta(hours=1)
     max_attempts: int = 8
     rate_limited_wait: timedelta = timedelta(seconds=10)
+    hub_refused_wait: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,12 @@ class Verdict:
     counts: bool = True  # whether it uses up one of the message's attempts
 
 
+def hub_refused(status: int | None) -> bool:
+    """Notify refused the hub itself, not the message: its API key (wrong, revoked, for another service) or its
+    clock (more than 30 seconds out). Every message meets the same answer until the operator puts it right."""
+    return status == 403
+
+
 def judge_failure(
     *, status: int | None, error: str, attempts: int, now: datetime, policy: RetryPolicy, rng: random.Random
 ) -> Verdict:
@@ -36,7 +43,13 @@ def judge_failure(
         return Verdict("hold_channel", retry_at=next_utc_midnight(now), counts=False)
     if status == 429:
         return Verdict("retry", retry_at=now + policy.rate_limited_wait, counts=False)
-    if status in (400, 403):
+    if hub_refused(status):
+        # Nothing wrong with the message: failing it would open a task for every patient, and sending it another
+        # way would post every patient a paid letter (by the same key, refused all the same). The channel waits a
+        # little, without using up the message's attempts, and is tried again: once the key or the clock is put
+        # right, everything waiting goes.
+        return Verdict("hold_channel", retry_at=now + policy.hub_refused_wait, counts=False)
+    if status == 400:  # Notify refused the message (not a valid number or address): it does not have it
         return Verdict("failed")
     # 5xx (a 500 after the commit, a gateway's 502 or 504), a timeout or a dropped connection: Notify may have
     # accepted it before the failure, so it is never marked failed here, even after the last attempt: the next

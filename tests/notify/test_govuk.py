@@ -11,7 +11,7 @@ import pytest
 
 from hub.notify import NotifyError, OutgoingMessage, TooLate
 from hub.notify.govuk import GovukNotifier
-from tests.fake_notify import FakeNotify
+from tests.fake_notify import FakeNotify, notify_api_key
 
 pytestmark = pytest.mark.anyio
 TEMPLATE = "f33517ff-2a88-4f6e-b855-c550268ce08a"
@@ -97,6 +97,14 @@ async def test_a_refused_message_is_permanent(fake: FakeNotify, notifier: GovukN
     with pytest.raises(NotifyError) as raised:
         await notifier.send(message(recipient="+33612345678"))  # not a UK mobile
     assert (raised.value.status, raised.value.error, raised.value.permanent) == (400, "ValidationError", True)
+
+
+async def test_a_refused_key_is_not_the_messages_fault(fake: FakeNotify) -> None:
+    other = "11111111-1111-1111-1111-111111111111"
+    notifier = GovukNotifier(api_key=notify_api_key(fake.service_id, other), base_url=fake.url, timeout=1)
+    with pytest.raises(NotifyError) as raised:
+        await notifier.send(message())
+    assert (raised.value.status, raised.value.error, raised.value.permanent) == (403, "AuthError", False)
 
 
 async def test_no_answer_is_a_failure_without_a_status(fake: FakeNotify, notifier: GovukNotifier) -> None:

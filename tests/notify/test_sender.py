@@ -1,3 +1,4 @@
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -7,7 +8,7 @@ from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import SendPolicy, drain_once, send_decoy, send_immediate
 from hub.store.outbox import queue_message
 from hub.vocabulary import Channel, Lane, MessageKind
-from tests.fake_notify import FakeNotify
+from tests.fake_notify import FakeNotify, notify_api_key
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -123,6 +124,24 @@ async def test_a_decoy_makes_the_request_a_code_would_and_sends_nothing(hub: Har
         assert [m.reference for m in fake.messages] == [str(code)]
     assert await hub.db.fetch_all("SELECT id, status FROM outbox_messages") == [{"id": code, "status": "sent"}]
     assert await hub.db.fetch_one("SELECT COUNT(*) AS n FROM notify_requests") == {"n": 2}
+
+
+async def test_a_security_code_refused_for_the_hubs_key_fails_and_the_operator_is_told(
+    hub: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A code is dead before a retry could land: it fails, as any refused code does; but nobody can sign in until
+    # the key is put right, so the log says so (with no one's details).
+    with FakeNotify() as fake:
+        wrong = notify_api_key(fake.service_id, "11111111-1111-1111-1111-111111111111")
+        notifier = GovukNotifier(api_key=wrong, base_url=fake.url, timeout=5)
+        code = await hub.create_message(kind="security_code", lane="immediate", status="sending")
+        with caplog.at_level(logging.ERROR, logger="hub.notify.sender"):
+            await send_immediate(hub.db, notifier, hub.clock, code, {"code": "123456"})
+    assert await hub.db.fetch_all("SELECT status, error FROM outbox_messages") == [
+        {"status": "failed", "error": "notify 403"}
+    ]
+    [alarm] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "API key" in alarm and "+447700900001" not in alarm and "123456" not in alarm
 
 
 async def test_a_decoy_the_web_process_died_holding_is_expired_and_never_sent(hub: Harness) -> None:

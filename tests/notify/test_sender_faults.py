@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import random
 from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -314,24 +315,52 @@ async def test_the_shared_request_count_keeps_only_the_last_hour(hub: Harness, n
     assert await hub.db.fetch_one(count) == {"n": 0}
 
 
-@pytest.mark.parametrize("bad", ["number", "key"])
-async def test_a_refused_request_fails_at_once_and_is_not_retried(
-    hub: Harness, fake: FakeNotify, notifier: GovukNotifier, bad: str
+async def test_a_refused_message_fails_at_once_and_is_not_retried(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier
 ) -> None:
-    if bad == "number":
-        [message] = await _queue(hub, recipient="+15555550123")  # not a UK mobile: 400
-        expected = "notify 400 ValidationError"
-    else:
-        other = "11111111-1111-1111-1111-111111111111"
-        notifier = GovukNotifier(api_key=notify_api_key(other, other), base_url=fake.url, timeout=1)
-        [message] = await _queue(hub)
-        expected = "notify 403 AuthError"
+    [message] = await _queue(hub, recipient=REFUSED)
     assert await _drain(hub, notifier) == 1
     row = await _row(hub.db, message)
-    assert (row["status"], row["attempts"], row["error"]) == ("failed", 1, expected)
+    assert (row["status"], row["attempts"], row["error"]) == ("failed", 1, "notify 400 ValidationError")
     hub.clock.advance(days=1)
     assert await _drain(hub, notifier) == 0
     assert fake.messages == [] and len(fake.arrivals) == 1
+
+
+async def test_a_refused_key_fails_nobody_and_holds_the_channel_until_put_right(
+    hub: Harness, fake: FakeNotify, notifier: GovukNotifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A 403 is the hub's own configuration (its API key, or its clock), the same for every message: failing them
+    # would open a task for every patient, and sending them another way would post every patient a paid letter. The
+    # messages wait, the channel is held a little, the operator is told (with no patient's details), and once it is
+    # put right everything goes, once.
+    other = "11111111-1111-1111-1111-111111111111"
+    misconfigured = GovukNotifier(api_key=notify_api_key(fake.service_id, other), base_url=fake.url, timeout=1)
+    patient = await hub.create_patient(email="margaret@example.com")
+    appointment = await hub.create_appointment(patient_id=patient)
+    [message] = await _queue(hub, patient_id=patient, appointment_id=appointment)
+    with caplog.at_level(logging.ERROR, logger="hub.notify.sender"):
+        assert await _drain(hub, misconfigured, REROUTING) == 1
+    row = await _row(hub.db, message)
+    assert (row["status"], row["attempts"], row["error"]) == ("queued", 0, "notify 403 AuthError")
+    held_until = hub.clock.now() + timedelta(minutes=5)
+    holds = await hub.db.fetch_all("SELECT channel, held_until FROM channel_holds")
+    assert [(h["channel"], from_db(h["held_until"])) for h in holds] == [("sms", held_until)]
+    assert [r["id"] for r in await hub.db.fetch_all("SELECT id FROM outbox_messages")] == [message]
+    assert await hub.db.fetch_all("SELECT id FROM tasks") == []
+    assert await hub.db.fetch_all("SELECT id FROM events") == []
+    [alarm] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "HUB_NOTIFY_API_KEY" in alarm.getMessage() and "system clock" in alarm.getMessage()
+    assert MOBILE not in alarm.getMessage() and "margaret" not in alarm.getMessage()
+
+    # The key put right, the hold ends: it goes, once.
+    hub.clock.advance(minutes=4)
+    assert await _drain(hub, notifier, REROUTING) == 0
+    hub.clock.advance(minutes=1)
+    assert await _drain(hub, notifier, REROUTING) == 1
+    row = await _row(hub.db, message)
+    assert (row["status"], row["attempts"]) == ("sent", 1)
+    assert fake.count_by_reference() == {str(message): 1}
 
 
 async def _letter_patient(hub: Harness) -> tuple[int, int]:

@@ -12,6 +12,7 @@ from hub.rules.sending import (
     Verdict,
     attempts_used_up,
     backoff,
+    hub_refused,
     in_quiet_hours,
     is_urgent,
     judge_failure,
@@ -41,9 +42,17 @@ def test_the_rate_limit_waits_a_little_without_using_an_attempt() -> None:
     assert judge(429, "RateLimitError") == Verdict("retry", retry_at=NOW + timedelta(seconds=10), counts=False)
 
 
-@pytest.mark.parametrize("status", [400, 403])
-def test_a_refusal_fails_at_once_and_is_never_looked_up(status: int) -> None:
-    assert judge(status, "BadRequestError", attempts=1) == Verdict("failed")
+@pytest.mark.parametrize("error", ["ValidationError", "BadRequestError"])
+def test_a_refusal_fails_at_once_and_is_never_looked_up(error: str) -> None:
+    assert judge(400, error, attempts=1) == Verdict("failed")
+
+
+def test_a_refused_key_or_clock_holds_the_channel_a_little_without_using_an_attempt() -> None:
+    # The hub's fault, not the message's: nothing fails, nothing goes another way.
+    assert hub_refused(403) and not hub_refused(400)
+    assert judge(403, "AuthError", attempts=1) == Verdict(
+        "hold_channel", retry_at=NOW + timedelta(minutes=5), counts=False
+    )
 
 
 @pytest.mark.parametrize("status", [None, 500, 502, 503, 504])
