@@ -39,8 +39,8 @@ from hub.notify import Notifier, NotifyError, OutgoingMessage, TooLate
 from hub.notify.claims import ACTOR, Claimed, SendPolicy, claim_batch
 from hub.rules.sending import hub_refused, judge_failure
 from hub.store.failures import Failure, Fence, fail_message
-from hub.store.rerouting import requeued, write_about_messages
-from hub.vocabulary import Lane, MessageStatus, SendFailure
+from hub.store.rerouting import audit_message, requeued, write_about_messages
+from hub.vocabulary import AuditAction, Lane, MessageStatus, SendFailure
 
 __all__ = ["Claimed", "Outcome", "SendPolicy", "claim_batch", "deliver", "drain_once", "send_decoy", "send_immediate"]
 
@@ -289,7 +289,7 @@ async def send_immediate(
     already claimed by this process (hub.store.outbox.queue_message), and this is its only sender.
 
     A code that fails to go is not retried: it would be dead before a retry landed, and the patient can ask
-    for a new one. The failure is recorded for staff. Its write changes only this message's row, so on
+    for a new one. The failure is recorded for staff, and audited. Its write changes only this message's row, so on
     PostgreSQL it waits for no other patient's sign-in (see hub.db.postgres).
     """
     claimed = await db.fetch_one(
@@ -313,11 +313,14 @@ async def send_immediate(
         log.warning("immediate message %s failed: %s", message_id, exc.status or type(exc).__name__)
         if hub_refused(exc.status):
             log.error("Notify refused the hub's API key or clock: security codes cannot be sent")
+        error = f"notify {exc.status or 'error'}"
         async with db.write(keys=()) as tx:
-            await tx.execute(
+            if await tx.execute(
                 "UPDATE outbox_messages SET status = ?, error = ?, attempts = attempts + 1 WHERE id = ? AND status = ?",
-                (MessageStatus.FAILED, f"notify {exc.status or 'error'}", message_id, MessageStatus.SENDING),
-            )
+                (MessageStatus.FAILED, error, message_id, MessageStatus.SENDING),
+            ):
+                detail = f"{claimed['channel']} {error}"
+                await audit_message(tx, clock.now(), AuditAction.NOTIFICATION_FAILED, message_id, detail, actor=ACTOR)
         return
     async with db.write(keys=()) as tx:
         await tx.execute(

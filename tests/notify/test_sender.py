@@ -140,6 +140,9 @@ async def test_a_security_code_refused_for_the_hubs_key_fails_and_the_operator_i
     assert await hub.db.fetch_all("SELECT status, error FROM outbox_messages") == [
         {"status": "failed", "error": "notify 403"}
     ]
+    assert await hub.db.fetch_all("SELECT action, record_id, detail FROM audit_events") == [
+        {"action": "notification_failed", "record_id": str(code), "detail": "sms notify 403"}
+    ]
     [alarm] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert "API key" in alarm and "+447700900001" not in alarm and "123456" not in alarm
 
