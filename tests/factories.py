@@ -184,6 +184,31 @@ async def create_slot(
     return int(await insert(tx, "slots", values))
 
 
+async def create_slot_move(
+    tx: Transaction,
+    *,
+    appointment_id: int,
+    to_slot_id: int | None,
+    previous_start: datetime,
+    at: datetime,
+    from_slot_id: int | None = None,
+    actor_type: str = "patient",
+    actor_id: str = "1",
+    how: str = "patient",
+) -> int:
+    values = {
+        "appointment_id": appointment_id,
+        "from_slot_id": from_slot_id,
+        "to_slot_id": to_slot_id,
+        "previous_start": to_db(previous_start),
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "how": how,
+        "at": to_db(at),
+    }
+    return int(await insert(tx, "slot_moves", values))
+
+
 async def create_letter(
     tx: Transaction,
     *,
