@@ -294,9 +294,12 @@ def patient_rescheduled(
 # The booking centre
 
 
-def agent_rebooked(current: Appointment, *, starts_at: datetime, site_id: int, clinician: str) -> Transition | Refused:
-    """An agent's new time: typed in, or a free slot's (the move takes that slot and frees the old one itself). A
-    time typed in leaves the slot it held as it is: the hospital's next record of it says whose it is."""
+def agent_rebooked(
+    current: Appointment, *, starts_at: datetime, site_id: int, clinician: str, in_slot: bool = False
+) -> Transition | Refused:
+    """An agent's new time: typed in, or a free slot's (`in_slot`: the move takes that slot and frees the old one
+    itself). A time typed in frees the slot the hub had moved the appointment into, once it is no longer at that slot's
+    time and site (a slot the hospital booked it into itself is the hospital's to free)."""
     if not current.facts.booked():
         return Refused(WhyNot.CLOSED)
     facts = replace(current.facts, starts_at=starts_at, site_id=site_id, clinician=clinician)
@@ -316,6 +319,7 @@ def agent_rebooked(current: Appointment, *, starts_at: datetime, site_id: int, c
         audit=AuditAction.TASK_REBOOKED,
         notice=MessageKind.CHANGED,
         plan=Plan.REMINDERS,
+        free_slots=not in_slot,
         close_tasks=(TaskClosure(TaskOutcome.SUPERSEDED, (TaskKind.REBOOK, TaskKind.CANCEL, TaskKind.CONFLICT)),),
         events=(told,),
         bump_sequence=True,

@@ -21,7 +21,7 @@ from hub.store.events import record_event
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, announce
 from hub.store.reminders import plan_invitation, plan_reminders, withdraw_reminders
 from hub.store.rerouting import check_escalations
-from hub.store.slots import free_held_slots, retake_left_slot
+from hub.store.slots import free_held_slots, leave_moved_into_slots, retake_left_slot
 from hub.vocabulary import (
     MessageKind,
     RecordType,
@@ -162,8 +162,10 @@ async def apply_transition(
     if after.hub_change is not None and after.hub_change.kind == ChangeKind.CANCELLED and not after.facts.booked():
         if before is None or before.facts.booked():
             await free_held_slots(tx, appointment_id, actor=actor, now=now)
-    if transition.free_slots:
-        await free_held_slots(tx, appointment_id, actor=actor, now=now, why="its appointment is no longer in it")
+    if transition.free_slots and before is not None:
+        await leave_moved_into_slots(
+            tx, appointment_id, after.facts, previous_start=before.facts.starts_at, actor=actor, now=now
+        )
         await retake_left_slot(tx, appointment_id, after.facts, actor=actor, now=now)
     if transition.notice is None and transition.plan in (Plan.KEEP, Plan.WITHDRAW):
         if transition.plan == Plan.WITHDRAW:

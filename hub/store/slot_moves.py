@@ -18,7 +18,7 @@ from hub.rules.slots import Window
 from hub.settings import Settings
 from hub.store.audit import Actor
 from hub.store.lifecycle import apply_transition, load_appointment
-from hub.store.slots import get_slot
+from hub.store.slots import get_slot, record_slot_move
 from hub.vocabulary import ActorType, SlotMoveHow, SlotStatus, WhyNot
 
 
@@ -89,19 +89,15 @@ async def move_into_slot(
             )
         if after is not None:  # before the lifecycle's event: its lock is taken last (hub.db.postgres)
             await after(tx, True)
-        await tx.execute(
-            "INSERT INTO slot_moves (appointment_id, from_slot_id, to_slot_id, previous_start, actor_type, actor_id,"
-            " how, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                loaded.id,
-                old["id"] if old else None,
-                slot_id,
-                to_db(loaded.state.facts.starts_at),
-                actor.type,
-                str(actor.id),
-                how,
-                to_db(now),
-            ),
+        await record_slot_move(
+            tx,
+            loaded.id,
+            from_slot_id=int(old["id"]) if old else None,
+            to_slot_id=slot_id,
+            previous_start=loaded.state.facts.starts_at,
+            actor=actor,
+            how=how,
+            now=now,
         )
         await apply_transition(tx, loaded, result, actor=actor, now=now, settings=settings, event_data=data)
     return Moved(True, freed_slot_id=int(old["id"]) if old else None)
@@ -204,6 +200,7 @@ async def book_slot_by_agent(
             starts_at=slot["starts_at"],
             site_id=int(slot["site_id"]),
             clinician=str(slot["clinician"]),
+            in_slot=True,
         )
 
     return await move_into_slot(

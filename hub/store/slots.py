@@ -11,7 +11,7 @@ from hub.db import Database, Row, Transaction
 from hub.rules.appointments import Facts
 from hub.rules.feed import Applied, source_hash
 from hub.store.audit import Actor, record_audit
-from hub.vocabulary import ActorType, AuditAction, RecordType, SlotStatus
+from hub.vocabulary import ActorType, AuditAction, RecordType, SlotMoveHow, SlotStatus
 
 _SLOT_COLUMNS = (
     "s.id, s.organisation_id, s.ref, s.site_id, s.clinic, s.specialty, s.clinician, s.starts_at,"
@@ -159,11 +159,72 @@ async def retake_left_slot(tx: Transaction, appointment_id: int, facts: Facts, *
         )
 
 
-async def free_held_slots(
-    tx: Transaction, appointment_id: int, *, actor: Actor, now: datetime, why: str = "its appointment was cancelled"
+async def leave_moved_into_slots(
+    tx: Transaction, appointment_id: int, facts: Facts, *, previous_start: datetime, actor: Actor, now: datetime
 ) -> None:
-    """The hub cancelled or moved the appointment (and tells the hospital): the slot it held is free again, to be
-    offered."""
+    """The appointment has gone to a time in no slot (an agent typed it in, or accepted the hospital's version of a
+    conflict): a slot the hub had moved it into is free again, to be offered, and the move out of it is recorded, so
+    that the hospital's version, accepted later, takes it back (`retake_left_slot`). Left as they are: a slot the
+    hospital booked it into itself (the hospital frees it when it books the new time) and one at the time and site
+    the appointment still has (it is still in it)."""
+    held = await tx.fetch_all(
+        "SELECT s.id, s.ref, s.starts_at, s.site_id FROM slots s WHERE s.appointment_id = ? AND s.status = ?"
+        # Moved into by the hub, and not moved out of since (the hospital may have booked it there again itself).
+        " AND EXISTS (SELECT 1 FROM slot_moves m WHERE m.appointment_id = s.appointment_id AND m.to_slot_id = s.id"
+        "   AND NOT EXISTS (SELECT 1 FROM slot_moves n WHERE n.appointment_id = m.appointment_id"
+        "     AND n.from_slot_id = s.id AND n.id > m.id))"
+        " ORDER BY s.id",
+        (appointment_id, SlotStatus.BUSY),
+    )
+    for slot in held:
+        if facts.booked() and slot["starts_at"] == to_db(facts.starts_at) and int(slot["site_id"]) == facts.site_id:
+            continue
+        await tx.execute(
+            "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ?",
+            (SlotStatus.FREE, to_db(now), slot["id"]),
+        )
+        await record_slot_move(
+            tx,
+            appointment_id,
+            from_slot_id=int(slot["id"]),
+            to_slot_id=None,
+            previous_start=previous_start,
+            actor=actor,
+            how=SlotMoveHow.AGENT,
+            now=now,
+        )
+        await slot_audit(
+            tx,
+            slot["ref"],
+            actor=actor,
+            action=AuditAction.SLOT_UPDATED,
+            now=now,
+            detail=f"{SlotStatus.FREE}: its appointment moved to a time in no slot",
+        )
+
+
+async def record_slot_move(
+    tx: Transaction,
+    appointment_id: int,
+    *,
+    from_slot_id: int | None,
+    to_slot_id: int | None,
+    previous_start: datetime,
+    actor: Actor,
+    how: SlotMoveHow,
+    now: datetime,
+) -> None:
+    """A move of an appointment out of one slot (or none) into another (or none), for the console's history, the
+    patient's rebook limit and taking a slot back (`retake_left_slot`)."""
+    await tx.execute(
+        "INSERT INTO slot_moves (appointment_id, from_slot_id, to_slot_id, previous_start, actor_type, actor_id, how,"
+        " at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (appointment_id, from_slot_id, to_slot_id, to_db(previous_start), actor.type, str(actor.id), how, to_db(now)),
+    )
+
+
+async def free_held_slots(tx: Transaction, appointment_id: int, *, actor: Actor, now: datetime) -> None:
+    """The hub cancelled the appointment (and tells the hospital): the slot it held is free again, to be offered."""
     held = await tx.fetch_all(
         "SELECT id, ref FROM slots WHERE appointment_id = ? AND status = ?", (appointment_id, SlotStatus.BUSY)
     )
@@ -173,7 +234,12 @@ async def free_held_slots(
             (SlotStatus.FREE, to_db(now), slot["id"]),
         )
         await slot_audit(
-            tx, slot["ref"], actor=actor, action=AuditAction.SLOT_UPDATED, now=now, detail=f"{SlotStatus.FREE}: {why}"
+            tx,
+            slot["ref"],
+            actor=actor,
+            action=AuditAction.SLOT_UPDATED,
+            now=now,
+            detail=f"{SlotStatus.FREE}: its appointment was cancelled",
         )
 
 
@@ -237,10 +303,11 @@ async def count_patient_moves(db: Database | Transaction, appointment_id: int) -
 
 
 async def slot_history(db: Database, appointment_id: int) -> list[Row]:
-    """Every move of the appointment between slots, oldest first (for the console)."""
+    """Every move of the appointment between slots, oldest first (for the console). A move to a time in no slot has
+    no `to_ref` or `to_start`."""
     rows = await db.fetch_all(
         "SELECT m.at, m.how, m.actor_type, m.actor_id, m.previous_start, f.ref AS from_ref, t.ref AS to_ref,"
-        " t.starts_at AS to_start FROM slot_moves m JOIN slots t ON t.id = m.to_slot_id"
+        " t.starts_at AS to_start FROM slot_moves m LEFT JOIN slots t ON t.id = m.to_slot_id"
         " LEFT JOIN slots f ON f.id = m.from_slot_id WHERE m.appointment_id = ? ORDER BY m.at, m.id",
         (appointment_id,),
     )
@@ -248,6 +315,6 @@ async def slot_history(db: Database, appointment_id: int) -> list[Row]:
         row["at"], row["previous_start"], row["to_start"] = (
             from_db(row["at"]),
             from_db(row["previous_start"]),
-            from_db(row["to_start"]),
+            from_db(row["to_start"]) if row["to_start"] else None,
         )
     return rows

@@ -321,7 +321,10 @@ def test_an_agents_rebook_whole() -> None:
         bump_sequence=True,
         reset_first_viewed=True,
         void_confirmation=True,
+        free_slots=True,  # typed in: a slot the hub moved it into is no longer its own
     )
+    # Into a free slot: the move takes that slot and frees the old one itself.
+    assert not done(agent_rebooked(current, starts_at=starts_at, site_id=2, clinician="Dr B", in_slot=True)).free_slots
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,10 @@ EVENTS: dict[str, tuple[str, Event]] = {
                                                                      policy=IMMEDIATE)),
     "moves it into a free slot": ("patient", lambda a: patient_rescheduled(
         a, starts_at=MOVED.starts_at, duration_minutes=30, data={}, now=NOW, policy=POLICY)),
-    "rebooks": ("agent", lambda a: agent_rebooked(a, starts_at=MOVED.starts_at, site_id=2, clinician="Dr C")),
+    "rebooks, typing the time in": ("agent", lambda a: agent_rebooked(
+        a, starts_at=MOVED.starts_at, site_id=2, clinician="Dr C")),
+    "books it into a free slot": ("agent", lambda a: agent_rebooked(
+        a, starts_at=MOVED.starts_at, site_id=2, clinician="Dr C", in_slot=True)),
     "cancels": ("agent", lambda a: agent_cancelled(a)),
     "closes the patient's request": ("agent", lambda a: request_closed(
         a, kind=TaskKind.REBOOK if a.request_state == RequestState.REBOOK_REQUESTED else TaskKind.CANCEL,
@@ -106,7 +109,7 @@ def _effects(t: Transition) -> list[str]:
     if t.bump_sequence:
         out.append("calendar SEQUENCE + 1")
     if t.free_slots:
-        out.append("frees the slot the hub booked")
+        out.append("frees a slot the hub moved it into, the move recorded")
     return out
 
 
