@@ -239,24 +239,9 @@ async def run_offers(db: Database, *, settings: Settings, now: datetime, slots_p
     hours only: an offer that waits overnight would lapse before it is read)."""
     cutoff = timedelta(hours=settings.change_cutoff_hours)
     async with db.write() as tx:
-        lapsing = await tx.fetch_all(
-            "SELECT id, appointment_id FROM slot_offers WHERE status = ? AND expires_at <= ?",
-            (OfferStatus.OFFERED, to_db(now)),
-        )
-        for row in lapsing:
-            await tx.execute("UPDATE slot_offers SET status = ? WHERE id = ?", (OfferStatus.LAPSED, row["id"]))
-            await _audit(
-                tx, actor=(ActorType.SYSTEM, _WORKER), action=AuditAction.EARLIER_LAPSED, offer=row["id"], now=now
-            )
-        gone = await tx.fetch_all(
-            "UPDATE slot_offers SET status = ? WHERE status = ?"
-            " AND slot_id IN (SELECT id FROM slots WHERE status != ?) RETURNING appointment_id",
-            (OfferStatus.GONE, OfferStatus.OFFERED, SlotStatus.FREE),
-        )
-        ended = sorted({int(r["appointment_id"]) for r in [*lapsing, *gone]})
-        await withdraw_ended_offers(tx, ended, now=now, actor=_WORKER)
+        lapsed = await end_offers(tx, now=now)
         if in_quiet_hours(now, start=settings.notify.quiet_start_hour, end=settings.notify.quiet_end_hour):
-            return OfferRound(len(lapsing), 0)
+            return OfferRound(lapsed, 0)
         free = await tx.fetch_all(
             "SELECT s.id, s.ref, s.organisation_id, s.starts_at, s.clinic, t.name AS site_name FROM slots s"
             " JOIN sites t ON t.id = s.site_id WHERE s.status = ? AND s.starts_at >= ?"
@@ -270,7 +255,27 @@ async def run_offers(db: Database, *, settings: Settings, now: datetime, slots_p
         offered = 0
         for slot in free:
             offered += await _offer(tx, slot, settings=settings, now=now, cutoff=cutoff)
-    return OfferRound(len(lapsing), offered)
+    return OfferRound(lapsed, offered)
+
+
+async def end_offers(tx: Transaction, *, now: datetime) -> int:
+    """The start of the worker's round: offers past their time lapse, offers of slots taken meanwhile are gone, and
+    their texts still waiting are withdrawn. Returns how many lapsed."""
+    lapsing = await tx.fetch_all(
+        "SELECT id, appointment_id FROM slot_offers WHERE status = ? AND expires_at <= ?",
+        (OfferStatus.OFFERED, to_db(now)),
+    )
+    for row in lapsing:
+        await tx.execute("UPDATE slot_offers SET status = ? WHERE id = ?", (OfferStatus.LAPSED, row["id"]))
+        await _audit(tx, actor=(ActorType.SYSTEM, _WORKER), action=AuditAction.EARLIER_LAPSED, offer=row["id"], now=now)
+    gone = await tx.fetch_all(
+        "UPDATE slot_offers SET status = ? WHERE status = ?"
+        " AND slot_id IN (SELECT id FROM slots WHERE status != ?) RETURNING appointment_id",
+        (OfferStatus.GONE, OfferStatus.OFFERED, SlotStatus.FREE),
+    )
+    ended = sorted({int(r["appointment_id"]) for r in [*lapsing, *gone]})
+    await withdraw_ended_offers(tx, ended, now=now, actor=_WORKER)
+    return len(lapsing)
 
 
 async def _offer(tx: Transaction, slot: Row, *, settings: Settings, now: datetime, cutoff: timedelta) -> int:
