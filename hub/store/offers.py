@@ -149,6 +149,10 @@ async def list_open_offers(db: Database, patient_id: int, *, now: datetime) -> l
     return [offer for offer in map(_shaped, rows) if offer_open(offer, now=now)]
 
 
+class _OfferEnded(Exception):
+    """The offer ended between its reading and its acceptance: the acceptance is rolled back whole."""
+
+
 async def accept_offer(
     db: Database,
     *,
@@ -159,7 +163,9 @@ async def accept_offer(
     window: Window,
     settings: Settings,
 ) -> Moved:
-    """The first to accept gets the slot (the same conditional write as any move); a later one finds it gone."""
+    """The first to accept gets the slot (the same conditional write as any move); a later one finds it gone. The offer
+    is read open before the transaction, and accepted in it only while still open (one conditional write): one that
+    ended in between (lapsed, declined in another tab, gone) is answered as gone, and nothing of the move stays."""
     offer = await get_offer(db, patient_id, offer_id)
     if offer is None:
         return Moved(False, WhyNot.MISSING)
@@ -174,10 +180,13 @@ async def accept_offer(
             )
             await withdraw_ended_offers(tx, [offer["appointment_id"]], now=now, actor=_WORKER)
             return
-        await tx.execute(
-            "UPDATE slot_offers SET status = ?, answered_at = ? WHERE id = ?",
-            (OfferStatus.ACCEPTED, to_db(now), offer_id),
+        # After the slot's write, as every acceptance of the slot takes its rows (the slot, then its offers).
+        accepted = await tx.execute(
+            "UPDATE slot_offers SET status = ?, answered_at = ? WHERE id = ? AND status = ? AND expires_at > ?",
+            (OfferStatus.ACCEPTED, to_db(now), offer_id, OfferStatus.OFFERED, to_db(now)),
         )
+        if accepted != 1:
+            raise _OfferEnded(offer_id)  # the slot just taken goes back with the rest of the transaction
         gone = await tx.fetch_all(
             "UPDATE slot_offers SET status = ? WHERE slot_id = ? AND status = ? RETURNING appointment_id",
             (OfferStatus.GONE, offer["slot_id"], OfferStatus.OFFERED),
@@ -196,18 +205,21 @@ async def accept_offer(
             detail=f"slot {offer['slot_id']}",
         )
 
-    return await reschedule_by_patient(
-        db,
-        patient_id=patient_id,
-        appointment_id=offer["appointment_id"],
-        slot_id=offer["slot_id"],
-        now=now,
-        policy=policy,
-        window=window,
-        settings=settings,
-        how=SlotMoveHow.EARLIER_OFFER,
-        after=settle,
-    )
+    try:
+        return await reschedule_by_patient(
+            db,
+            patient_id=patient_id,
+            appointment_id=offer["appointment_id"],
+            slot_id=offer["slot_id"],
+            now=now,
+            policy=policy,
+            window=window,
+            settings=settings,
+            how=SlotMoveHow.EARLIER_OFFER,
+            after=settle,
+        )
+    except _OfferEnded:
+        return Moved(False, WhyNot.GONE)
 
 
 async def decline_offer(db: Database, *, patient_id: int, offer_id: int, now: datetime) -> bool:

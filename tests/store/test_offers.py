@@ -162,6 +162,35 @@ async def test_asking_declining_and_accepting_wait_for_no_other_patients_write(h
     assert sorted(o["status"] for o in await offers(hub)) == ["accepted", "declined", "gone"]
 
 
+async def test_an_offer_declined_in_another_tab_while_its_acceptance_waited_is_not_taken(hub: Harness) -> None:
+    # Two tabs: "No thanks" in one, "Take this appointment" in the other, a moment after. Both wait behind another
+    # write of the patient's; the acceptance has read the offer open by then. The decline goes first: the
+    # acceptance must find the offer ended. Before, it took the slot and turned the declined offer into accepted.
+    [(patient, appointment)] = await waiting(hub, 1)
+    slot = await hub.create_slot(starts_at=NOW + 5 * DAY, ref="FREED")
+    assert await round_(hub) == OfferRound(0, 1)
+    [offer] = await offers(hub)
+    before = await hub.db.fetch_all("SELECT starts_at, sequence FROM appointments WHERE id = ?", (appointment,))
+    async with held_write(hub.db, patient=patient, doing=touch_patient(patient)):
+        declining = asyncio.create_task(
+            decline_offer(hub.db, patient_id=patient, offer_id=offer["id"], now=hub.clock.now())
+        )
+        await asyncio.sleep(0.2)
+        accepting = asyncio.create_task(accept(hub, patient, offer["id"]))
+        await asyncio.sleep(0.3)
+        assert not declining.done() and not accepting.done()
+    assert await asyncio.wait_for(declining, timeout=10)
+    assert await asyncio.wait_for(accepting, timeout=10) == Moved(False, WhyNot.GONE)
+    assert [o["status"] for o in await offers(hub)] == ["declined"]
+    assert await hub.db.fetch_all("SELECT status, appointment_id FROM slots WHERE id = ?", (slot,)) == [
+        {"status": "free", "appointment_id": None}
+    ]
+    assert await hub.db.fetch_all("SELECT starts_at, sequence FROM appointments WHERE id = ?", (appointment,)) == before
+    assert await hub.db.fetch_all("SELECT id FROM slot_moves") == []
+    actions = [r["action"] for r in await hub.db.fetch_all("SELECT action FROM audit_events ORDER BY id")]
+    assert "earlier_declined" in actions and "earlier_accepted" not in actions
+
+
 async def test_offers_answered_taken_or_lapsed_before_their_texts_went_are_not_sent(make_hub: MakeHub) -> None:
     # Offer texts wait in the queue behind an invitation run; meanwhile the patients answer on the site (the list
     # page shows the offer) or the slot goes. Their texts would offer what is no longer there.

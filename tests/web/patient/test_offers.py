@@ -3,14 +3,17 @@ the offer someone else took first."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 
-from hub.store.offers import run_offers
+from hub.db import Transaction
+from hub.store.offers import end_offers, run_offers
 from tests.conftest import MakeHub
 from tests.harness import Harness
+from tests.holding import held_write
 from tests.web.patient.test_appointments import location, text_of
 from tests.web.patient.test_slots import SELF_SERVICE, clinic, post
 
@@ -78,3 +81,50 @@ async def test_clinics_without_self_service_cannot_ask(hub: Harness) -> None:
     refused = location(await post(hub, f"/appointments/{mine}/earlier", {"wanted": "yes"}))
     assert "refused=" in refused
     assert await hub.db.fetch_all("SELECT appointment_id FROM earlier_requests") == []
+
+
+async def test_an_offer_that_lapses_while_its_acceptance_waits_is_not_taken(make_hub: MakeHub) -> None:
+    # The patient presses "Take this appointment" a second before the offer ends; the worker's round, a moment
+    # later, lapses it while the acceptance waits for its turn to write. The acceptance read the offer open before
+    # then: its write must find it ended. Before, it took the slot and marked the lapsed offer accepted.
+    hub = await make_hub(**SELF_SERVICE, **{"slots.earlier_offer_minutes": 10})
+    _, mine = await clinic(hub, days=0)
+    await hub.sign_in()
+    await post(hub, f"/appointments/{mine}/earlier", {"wanted": "yes"})
+    freed = await hub.create_slot(starts_at=hub.clock.now() + timedelta(days=4), ref="FREED")
+    assert (await run_offers(hub.db, settings=hub.settings, now=hub.clock.now())).offered == 1
+    [offer] = await hub.db.fetch_all("SELECT id FROM slot_offers")
+    assert "An earlier appointment for you" in (await hub.get_page(f"/offers/{offer['id']}")).text
+    hub.clock.advance(minutes=9, seconds=59)
+    token = await hub.csrf(f"/offers/{offer['id']}")  # still open: the page has the button
+    before = await hub.db.fetch_all("SELECT starts_at, sequence, moved_at FROM appointments WHERE id = ?", (mine,))
+
+    async def worker_round(tx: Transaction) -> None:  # its clock read a moment after the patient's
+        await end_offers(tx, now=hub.clock.now() + timedelta(seconds=2))
+
+    async with held_write(hub.db, doing=worker_round):
+        taking = asyncio.create_task(
+            hub.client.post(f"/offers/{offer['id']}", data={"csrf_token": token, "answer": "accept"})
+        )
+        await asyncio.sleep(0.3)
+        assert not taking.done()  # the offer read open; its write waits for the worker's
+    answer = await asyncio.wait_for(taking, timeout=10)
+    assert answer.status_code == 409, answer.text
+    said = text_of(answer.text)
+    assert "This earlier appointment has gone" in said and "has not changed" in said
+
+    # Nothing of the acceptance was written: the offer lapsed, the slot free, the appointment where it was.
+    assert await hub.db.fetch_all("SELECT status FROM slot_offers") == [{"status": "lapsed"}]
+    assert await hub.db.fetch_all("SELECT status, appointment_id FROM slots WHERE id = ?", (freed,)) == [
+        {"status": "free", "appointment_id": None}
+    ]
+    assert await hub.db.fetch_all("SELECT starts_at, sequence, moved_at FROM appointments WHERE id = ?", (mine,)) == (
+        before
+    )
+    assert await hub.db.fetch_all("SELECT id FROM slot_moves") == []
+    assert await hub.db.fetch_all("SELECT appointment_id FROM earlier_requests") == [{"appointment_id": mine}]
+    actions = {r["action"] for r in await hub.db.fetch_all("SELECT action FROM audit_events")}
+    assert "earlier_accepted" not in actions and "earlier_lapsed" in actions
+    kinds = {r["kind"] for r in await hub.db.fetch_all("SELECT kind FROM events")}
+    assert "appointment.rescheduled_by_patient" not in kinds
+    assert await hub.db.fetch_all("SELECT id FROM outbox_messages WHERE kind = 'changed'") == []
