@@ -6,6 +6,7 @@ from hub.clock import to_db
 from hub.jobs.retention import claim_daily_job, purge_old_records
 from hub.store.events import record_event
 from hub.vocabulary import EventKind
+from tests import factories
 from tests.harness import Harness
 
 pytestmark = pytest.mark.anyio
@@ -67,10 +68,25 @@ async def test_an_old_appointment_that_held_a_slot_goes_with_its_moves_offers_an
     earlier = await hub.create_slot(starts_at=when - timedelta(days=3), status="free", ref="EARLIER")
     future = await hub.create_slot(starts_at=now + timedelta(days=3), status="free", ref="FUTURE")
     async with hub.db.write() as tx:
-        await tx.execute(
-            "INSERT INTO slot_moves (appointment_id, from_slot_id, to_slot_id, previous_start, actor_type, actor_id,"
-            " how, at) VALUES (?, ?, ?, ?, 'patient', ?, 'patient', ?)",
-            (old, earlier, held, to_db(when), str(patient), to_db(when)),
+        await factories.create_slot_move(
+            tx,
+            appointment_id=old,
+            from_slot_id=earlier,
+            to_slot_id=held,
+            previous_start=when,
+            at=when,
+            actor_id=str(patient),
+        )
+        # An agent's rebook to a time typed in: out of HELD into no slot.
+        await factories.create_slot_move(
+            tx,
+            appointment_id=old,
+            from_slot_id=held,
+            to_slot_id=None,
+            previous_start=when,
+            at=when,
+            actor_type="agent",
+            how="agent",
         )
         for appointment, slot in ((old, earlier), (kept, future)):
             await tx.execute(
