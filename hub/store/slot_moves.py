@@ -18,8 +18,8 @@ from hub.rules.slots import Window
 from hub.settings import Settings
 from hub.store.audit import Actor
 from hub.store.lifecycle import apply_transition, load_appointment
-from hub.store.slots import get_slot, record_slot_move
-from hub.vocabulary import ActorType, SlotMoveHow, SlotStatus, WhyNot
+from hub.store.slots import get_slot, record_slot_move, slot_audit
+from hub.vocabulary import ActorType, AuditAction, SlotMoveHow, SlotStatus, WhyNot
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,26 @@ async def move_into_slot(
             if after is not None:
                 await after(tx, False)
             return Moved(False, WhyNot.GONE)
-        if old is not None:
-            await tx.execute(
-                "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ? AND status = ?",
-                (SlotStatus.FREE, to_db(now), old["id"], SlotStatus.BUSY),
+        updated = AuditAction.SLOT_UPDATED
+        await slot_audit(
+            tx,
+            slot["ref"],
+            actor=actor,
+            action=updated,
+            now=now,
+            detail=f"{SlotStatus.BUSY}: an appointment moved into it ({how})",
+        )
+        if old is not None and await tx.execute(
+            "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ? AND status = ?",
+            (SlotStatus.FREE, to_db(now), old["id"], SlotStatus.BUSY),
+        ):
+            await slot_audit(
+                tx,
+                old["ref"],
+                actor=actor,
+                action=updated,
+                now=now,
+                detail=f"{SlotStatus.FREE}: its appointment moved to another slot ({how})",
             )
         if after is not None:  # before the lifecycle's event: its lock is taken last (hub.db.postgres)
             await after(tx, True)

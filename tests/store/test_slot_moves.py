@@ -99,8 +99,18 @@ async def test_a_move_goes_through_the_lifecycle(hub: Harness) -> None:
     assert reminders and all(r["due_at"] < a["starts_at"] for r in reminders)
     task = await row(hub, "SELECT status, outcome FROM tasks")
     assert task == {"status": "closed", "outcome": "superseded"}  # no call-back needed now
-    audit = await hub.db.fetch_all("SELECT action FROM audit_events WHERE actor_type = 'patient'")
-    assert [r["action"] for r in audit] == ["rescheduled_by_patient"]
+    audit = await hub.db.fetch_all(
+        "SELECT action, record_id, detail FROM audit_events WHERE actor_type = 'patient' ORDER BY id"
+    )
+    assert audit == [  # both slots' changes are audited, as the appointment's is
+        {"action": "slot_updated", "record_id": "NEW", "detail": "busy: an appointment moved into it (patient)"},
+        {
+            "action": "slot_updated",
+            "record_id": "OLD0",
+            "detail": "free: its appointment moved to another slot (patient)",
+        },
+        {"action": "rescheduled_by_patient", "record_id": str(appointment), "detail": "notice changed"},
+    ]
     [history] = await slot_history(hub.db, appointment)
     assert (history["from_ref"], history["to_ref"], history["how"]) == ("OLD0", "NEW", "patient")
 
