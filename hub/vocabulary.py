@@ -251,6 +251,7 @@ class TaskOutcome(StrEnum):
     SETTLED = "settled"  # the hospital's next update agreed with the hub's change
     ACCEPTED_HOSPITAL = "accepted_hospital"  # an agent took the hospital's version of a conflict
     EMAILED = "emailed"  # no phone number: the agent emailed the patient to ring the booking team
+    NOT_POSTED = "not_posted"  # the letter the task told of was withdrawn before it went
 
 
 TASK_OUTCOME_LABELS: Final = {
@@ -266,6 +267,7 @@ TASK_OUTCOME_LABELS: Final = {
     TaskOutcome.SETTLED: "The hospital's record now agrees",
     TaskOutcome.ACCEPTED_HOSPITAL: "Hospital's version accepted",
     TaskOutcome.EMAILED: "Emailed the patient",
+    TaskOutcome.NOT_POSTED: "The letter was not posted",
 }
 AGENT_OUTCOMES: Final = (
     TaskOutcome.REBOOKED,
@@ -410,7 +412,7 @@ class AuditAction(StrEnum):
     APPOINTMENT_CONFLICT_HELD = "appointment_conflict_held"  # a hospital update held back: it disagrees
     APPOINTMENT_CONFLICT_SETTLED = "appointment_conflict_settled"
     REQUEST_CLOSED = "request_closed"  # the booking centre closed a patient's request without a change
-    LETTER_NOT_POSTED = "letter_not_posted"  # no postal address
+    LETTER_NOT_POSTED = "letter_not_posted"  # no postal address, or a posted copy withdrawn before it went
     PATIENT_OPT_OUT_SET = "patient_opt_out_set"  # the hospital set texts / emails / paper
     PATIENT_MERGED = "patient_merged"  # the hospital merged two records (HL7 ADT^A40)
     HL7_REFUSED = "hl7_refused"  # the PAS answered an event sent over HL7 with AE or AR: a task for the booking centre
@@ -523,7 +525,11 @@ EVENT_KINDS: Final[dict[EventKind, tuple[str, str]]] = {
     EventKind.TASK_CANCELLED: ("booking centre", "An agent cancelled the appointment."),
     EventKind.TASK_NO_ANSWER: ("booking centre", "An agent called and nobody answered."),
     EventKind.TASK_CLOSED: ("booking centre", "An agent closed the task with a note."),
-    EventKind.LETTER_ESCALATED_TO_POST: ("hub", "The invitation's letter was unread after 72 hours: it was posted."),
+    EventKind.LETTER_ESCALATED_TO_POST: (
+        "hub",
+        "The invitation's letter was unread after 72 hours: it was posted (`data.message_id`). Withdrawn before it"
+        " went, a `letter.not_posted` with the same `data.message_id` follows.",
+    ),
     EventKind.NOTIFICATION_FAILED_OVER: (
         "hub",
         "A message failed for good on one channel and was sent on the next (`data.from`, `data.to`). `data.status`:"
@@ -548,7 +554,10 @@ EVENT_KINDS: Final[dict[EventKind, tuple[str, str]]] = {
     ),
     EventKind.LETTER_NOT_POSTED: (
         "hub",
-        "A letter was due (`data.kind`) but the patient has no valid postal address; the booking centre has a task.",
+        "A letter was due (`data.kind`) but did not go: the patient has no valid postal address (`data.reason` ="
+        " `no_postal_address`; the booking centre has a task), or the posted copy a `letter.escalated_to_post` told"
+        " of (`data.message_id`) was withdrawn before it went (`data.reason`: `letter_opened`, `cancel_requested`,"
+        " `appointment_cancelled`, `appointment_passed`, ...).",
     ),
     EventKind.PATIENT_EMAILS_OPTED_OUT: ("hospital", "Emails to the patient stopped (`data.by` = `hospital`)."),
     EventKind.PATIENT_EMAILS_OPTED_IN: ("hospital", "Emails to the patient resume (`data.by` = `hospital`)."),

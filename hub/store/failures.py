@@ -70,7 +70,7 @@ async def fail_message(
     bulk = message["lane"] == Lane.BULK
     stale, said = (None, None)
     if message["appointment_id"] is not None and bulk:
-        stale, said = await judge(tx, message, now=now)
+        stale, said, _ = await judge(tx, message, now=now)
     what = f"{message['channel']} {failure.status}" + (f": {failure.detail}" if failure.detail else "")
     detail = what + (f"; {stale}: not sent another way" if stale else "")
     await audit_message(tx, now, AuditAction.NOTIFICATION_FAILED, message["id"], detail, actor=actor)

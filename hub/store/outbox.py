@@ -28,6 +28,8 @@ from hub.vocabulary import (
     MessageStatus,
     RecordType,
     TaskKind,
+    TaskOutcome,
+    TaskStatus,
 )
 
 CODE_EXPIRED = "code expired before it was sent"
@@ -105,7 +107,7 @@ async def announce(
         withdrawing = may_withdraw(kind)
         withdrawn = await tx.fetch_all(
             f"UPDATE outbox_messages SET status = ?, error = ? WHERE appointment_id = ? AND status = ? AND lane = ?"
-            f" AND kind IN ({', '.join('?' for _ in withdrawing)}) RETURNING kind",
+            f" AND kind IN ({', '.join('?' for _ in withdrawing)}) RETURNING id, kind, patient_id, appointment_id",
             (
                 MessageStatus.CANCELLED,
                 f"superseded by {kind}",
@@ -115,6 +117,8 @@ async def announce(
                 *sorted(withdrawing),
             ),
         )
+        why = "appointment cancelled" if kind == MessageKind.CANCELLED else f"superseded by {kind}"
+        await withdraw_posted_copies(tx, withdrawn, why=why, now=now, actor="lifecycle")
         kind, _ = message_to_queue(kind, {r["kind"] for r in withdrawn})
     channels = [choose_channel(patient)]
     if channels != [Channel.LETTER] and not patient["paperless"]:
@@ -195,7 +199,7 @@ async def queue_appointment_message(
 async def can_post(tx: Transaction, patient: Row, *, appointment_id: int | None, kind: MessageKind) -> bool:
     """A letter can go as the hospital's own PDF (which carries the address) when it is the appointment letter,
     or as a template to a postal address Notify accepts."""
-    if postal_address(_name(patient), json.loads(patient["address_lines"]), patient["postcode"]) is not None:
+    if has_address(patient):
         return True
     if kind not in PDF_KINDS or appointment_id is None:
         return False
@@ -207,17 +211,29 @@ async def can_post(tx: Transaction, patient: Row, *, appointment_id: int | None,
 
 
 async def record_not_posted(
-    tx: Transaction, patient: Row, *, appointment_id: int | None, kind: MessageKind, now: datetime
+    tx: Transaction,
+    patient: Row,
+    *,
+    appointment_id: int | None,
+    kind: MessageKind,
+    now: datetime,
+    message_id: int | None = None,
+    why: str = "no valid postal address",
 ) -> None:
-    """A letter was due and there is nowhere to send it: say so, rather than claim it was posted."""
+    """A letter was due and there is nowhere to send it: say so, rather than claim it was posted. `message_id`: the
+    posted copy queued (and announced) before it turned out to have nowhere to go."""
     await create_task(
         tx,
         kind=TaskKind.NO_POSTAL_ADDRESS,
         patient_id=patient["id"],
         appointment_id=appointment_id,
-        reason=f"A letter ({kind}) could not be posted: no valid postal address",
+        reason=f"A letter ({kind}) could not be posted: {why}",
         now=now,
+        source_id=message_id,
     )
+    data: dict[str, Any] = {"kind": str(kind), "reason": "no_postal_address"}
+    if message_id is not None:
+        data["message_id"] = message_id
     await record_event(
         tx,
         at=now,
@@ -225,7 +241,7 @@ async def record_not_posted(
         organisation_id=patient["organisation_id"],
         patient_id=patient["id"],
         appointment_id=appointment_id,
-        data={"kind": str(kind), "reason": "no_postal_address"},
+        data=data,
     )
     await record_audit(
         tx,
@@ -239,8 +255,80 @@ async def record_not_posted(
     )
 
 
-def _name(patient: Row) -> str:
-    return f"{patient['given_name']} {patient['family_name']}".strip()
+# A withdrawal's why, as `letter.not_posted` names it (the lifecycle's own word for a passed appointment differs).
+_REASONS = {"appointment past": "appointment_passed"}
+
+
+async def withdraw_posted_copies(
+    tx: Transaction, withdrawn: list[Row], *, why: str, now: datetime, actor: str, nowhere: bool = False
+) -> None:
+    """Messages just withdrawn before they went (id, kind, patient_id, appointment_id): an unread invitation's posted
+    copy among them was announced when it was queued, to the booking centre by a "Letter sent by post" task and to
+    the hospital by `letter.escalated_to_post`. The task is closed, so that no agent tells the patient a letter is on
+    its way, and the hospital is told it was not posted. `nowhere`: withdrawn because it had nowhere to go (the
+    hospital's PDF now wrong, and no address for the hub's own letter): the booking centre gets a "No postal
+    address" task in its place."""
+    for message in withdrawn:
+        if message["kind"] != MessageKind.INVITATION_POST or message["patient_id"] is None:
+            continue
+        closed = await tx.fetch_all(
+            "UPDATE tasks SET status = ?, outcome = ?, closed_at = ?, claimed_until = NULL"
+            " WHERE appointment_id = ? AND kind = ? AND source_id = ? AND status != ? RETURNING id",
+            (
+                TaskStatus.CLOSED,
+                TaskOutcome.NOT_POSTED,
+                to_db(now),
+                message["appointment_id"],
+                TaskKind.LETTER_POSTED,
+                message["id"],
+                TaskStatus.CLOSED,
+            ),
+        )
+        for task in closed:
+            await record_audit(
+                tx,
+                at=now,
+                actor_type=ActorType.SYSTEM,
+                actor_id=actor,
+                action=AuditAction.LETTER_NOT_POSTED,
+                record_type=RecordType.TASK,
+                record_id=task["id"],
+                detail=f"message {message['id']} withdrawn before it went: {why}",
+            )
+        patient = await tx.fetch_one(
+            f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (message["patient_id"],)
+        )
+        assert patient is not None
+        if nowhere:
+            await record_not_posted(
+                tx,
+                patient,
+                appointment_id=message["appointment_id"],
+                kind=MessageKind.INVITATION_POST,
+                now=now,
+                message_id=message["id"],
+                why=why,
+            )
+            continue
+        await record_event(
+            tx,
+            at=now,
+            kind=EventKind.LETTER_NOT_POSTED,
+            organisation_id=patient["organisation_id"],
+            patient_id=patient["id"],
+            appointment_id=message["appointment_id"],
+            data={
+                "kind": str(MessageKind.INVITATION_POST),
+                "reason": _REASONS.get(why, why.replace(" ", "_")),
+                "message_id": message["id"],
+            },
+        )
+
+
+def has_address(patient: Row) -> bool:
+    """A postal address Notify accepts for a letter of the hub's own template (the hospital's PDF carries its own)."""
+    name = f"{patient['given_name']} {patient['family_name']}".strip()
+    return postal_address(name, json.loads(patient["address_lines"]), patient["postcode"]) is not None
 
 
 async def expire_unsent_codes(tx: Transaction, issued_before: datetime) -> int:

@@ -16,7 +16,7 @@ from hub.rules.reminders import DueState, Schedule, decide, escalation_notices, 
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
-from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, queue_appointment_message
+from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, queue_appointment_message, withdraw_posted_copies
 from hub.store.tasks import create_task
 from hub.vocabulary import (
     ESCALATION_PREFIX,
@@ -76,7 +76,9 @@ async def plan_reminders(
 
 async def _close_reminders(tx: Transaction, appointment_id: int, *, now: datetime) -> None:
     await _close(tx, appointment_id, chain=REMINDER_PREFIX, outcome="replanned", now=now)
-    await _cancel_queued(tx, appointment_id, kinds=(MessageKind.APPOINTMENT_REMINDER,))
+    await _cancel_queued(
+        tx, appointment_id, kinds=(MessageKind.APPOINTMENT_REMINDER,), why="replanned", now=now, actor="lifecycle"
+    )
 
 
 async def plan_invitation(
@@ -103,18 +105,28 @@ async def plan_invitation(
     await _insert(tx, appointment_id, notices)
 
 
-async def _cancel_queued(tx: Transaction, appointment_id: int, *, kinds: tuple[MessageKind, ...]) -> None:
-    await tx.execute(
-        "UPDATE outbox_messages SET status = ? WHERE appointment_id = ? AND status = ?"
-        f" AND kind IN ({', '.join('?' for _ in kinds)})",
-        (MessageStatus.CANCELLED, appointment_id, MessageStatus.QUEUED, *kinds),
+async def _cancel_queued(
+    tx: Transaction, appointment_id: int, *, kinds: tuple[MessageKind, ...], why: str, now: datetime, actor: str
+) -> None:
+    withdrawn = await tx.fetch_all(
+        "UPDATE outbox_messages SET status = ?, error = ? WHERE appointment_id = ? AND status = ?"
+        f" AND kind IN ({', '.join('?' for _ in kinds)}) RETURNING id, kind, patient_id, appointment_id",
+        (MessageStatus.CANCELLED, why, appointment_id, MessageStatus.QUEUED, *kinds),
     )
+    await withdraw_posted_copies(tx, withdrawn, why=why, now=now, actor=actor)
 
 
 async def stop_escalation(tx: Transaction, *, appointment_id: int, now: datetime) -> None:
     """The patient read the letter: the reminders and the posted copy stop at once, even those queued."""
     await _close(tx, appointment_id, chain=ESCALATION_PREFIX, outcome="opened", now=now)
-    await _cancel_queued(tx, appointment_id, kinds=(MessageKind.INVITATION_REMINDER, MessageKind.INVITATION_POST))
+    await _cancel_queued(
+        tx,
+        appointment_id,
+        kinds=(MessageKind.INVITATION_REMINDER, MessageKind.INVITATION_POST),
+        why="letter opened",
+        now=now,
+        actor="letters",
+    )
 
 
 # Read through the partial index scheduled_notices_due: the cost follows what is due, not what is stored. Each
@@ -268,4 +280,7 @@ async def withdraw_reminders(
         tx,
         appointment_id,
         kinds=(MessageKind.INVITATION_REMINDER, MessageKind.APPOINTMENT_REMINDER, MessageKind.INVITATION_POST),
+        why=outcome,
+        now=now,
+        actor="lifecycle",
     )

@@ -11,14 +11,14 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
 from hub.rules.sending import ESCALATION_KINDS, NEWS_KINDS, PDF_KINDS, REMINDER_KINDS, no_longer_true
 from hub.settings import NotifyTemplates
 from hub.store.audit import record_audit
-from hub.store.outbox import appointment_news, can_post, queue_message
+from hub.store.outbox import appointment_news, can_post, has_address, queue_message, withdraw_posted_copies
 from hub.store.reminders import appointment_now, letter_opened
 from hub.vocabulary import (
     ActorType,
@@ -33,13 +33,27 @@ from hub.vocabulary import (
 
 MESSAGE_COLUMNS = (
     "id, kind, lane, channel, patient_id, appointment_id, personalisation, status, attempts, notify_id,"
-    " delivery_status, urgent, pdf_letter_id"
+    " delivery_status, urgent, pdf_letter_id, templated"
 )
 PATIENT_COLUMNS = (
     "id, organisation_id, email, opted_out, sms_opted_out, email_opted_out, given_name, family_name, address_lines,"
     " postcode, link_id"
 )
 _STOPPED = {Channel.SMS: "sms_opted_out", Channel.EMAIL: "email_opted_out"}
+# Why an unread invitation's posted copy cannot go after a move: the hospital's own letter is wrong now, and the hub's
+# own letter, which gives the new time, has no address to go to (the PDF carried its own).
+NOWHERE = (
+    "appointment changed: the hospital's letter gives the old time or place, and there is no valid postal address"
+    " for the hub's own"
+)
+
+
+class Judgement(NamedTuple):
+    """Whether a message about an appointment is still true as the appointment is now."""
+
+    why: str | None  # why it should not go (None: it should)
+    said: dict[str, Any] | None = None  # what it should say now, when that is not what it says
+    templated: bool = False  # a letter that must go as the hub's own template now, not as the hospital's PDF
 
 
 def next_channel(channel: str, *, has_email: bool, can_post: bool) -> Channel | None:
@@ -135,7 +149,7 @@ async def reroute_waiting(
     for candidate in candidates:
         stale, said = (None, None)
         if candidate["appointment_id"] is not None:
-            stale, said = await judge(tx, candidate, now=now)
+            stale, said, _ = await judge(tx, candidate, now=now)
         message = await tx.fetch_one(
             f"UPDATE outbox_messages SET status = ?, error = ? WHERE id = ? AND status = ? RETURNING {MESSAGE_COLUMNS}",
             (MessageStatus.CANCELLED, why, candidate["id"], MessageStatus.QUEUED),
@@ -204,11 +218,7 @@ async def requeued(tx: Transaction, message_id: int, *, templates: NotifyTemplat
     if message["appointment_id"] is not None:
         why = await out_of_date(tx, message, now=now, actor=actor)
         if why is not None:
-            await tx.execute(
-                "UPDATE outbox_messages SET status = ?, error = ? WHERE id = ? AND status = ?",
-                (MessageStatus.CANCELLED, why, message_id, MessageStatus.QUEUED),
-            )
-            await audit_message(tx, now, AuditAction.NOTIFICATION_CANCELLED, message_id, why, actor=actor)
+            await _withdraw(tx, message, why, now=now, actor=actor)
             return
     patient = await read_patient(tx, message["patient_id"])
     stopped = _STOPPED.get(message["channel"])
@@ -219,30 +229,35 @@ async def requeued(tx: Transaction, message_id: int, *, templates: NotifyTemplat
 
 
 async def out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: str) -> str | None:
-    """Why the message should not go now (None: it should), bringing its news up to date in its row on the way."""
-    why, said = await judge(tx, message, now=now)
+    """Why the message should not go now (None: it should), bringing its news up to date in its row on the way (and
+    a posted copy that would have gone as the hospital's PDF, with the old time, to the hub's own letter)."""
+    why, said, templated = await judge(tx, message, now=now)
     # Only while it is still queued: one a worker has claimed since it was read goes as it is.
     if (
         why is None
         and said is not None
         and await tx.execute(
-            "UPDATE outbox_messages SET personalisation = ? WHERE id = ? AND status = ?",
-            (json.dumps(said, sort_keys=True), message["id"], MessageStatus.QUEUED),
+            "UPDATE outbox_messages SET personalisation = ?, templated = CASE WHEN ? = 1 THEN 1 ELSE templated END,"
+            " pdf_letter_id = CASE WHEN ? = 1 THEN NULL ELSE pdf_letter_id END WHERE id = ? AND status = ?",
+            (json.dumps(said, sort_keys=True), int(templated), int(templated), message["id"], MessageStatus.QUEUED),
         )
     ):
         detail = f"{message['kind']} brought up to date: the appointment changed while it was being sent"
+        if templated:
+            detail = f"{message['kind']} brought up to date as the hub's own letter: the hospital's is out of date"
         await audit_message(tx, now, AuditAction.NOTIFICATION_QUEUED, message["id"], detail, actor=actor)
     return why
 
 
-async def judge(tx: Transaction, message: Row, *, now: datetime) -> tuple[str | None, dict[str, Any] | None]:
+async def judge(tx: Transaction, message: Row, *, now: datetime) -> Judgement:
     """Whether a message about an appointment is still true as the appointment is now: why it should not go (None:
-    it should), and what it should say when that is not what it says (None: as it is). Writes nothing (an earlier
-    time offered waits for an acceptance of its slot in flight: `_offer_ended`)."""
+    it should), what it should say when that is not what it says (None: as it is), and whether a letter must go as
+    the hub's own template rather than the hospital's PDF. Writes nothing (an earlier time offered waits for an
+    acceptance of its slot in flight: `_offer_ended`)."""
     kind = message["kind"]
     a = await appointment_now(tx, message["appointment_id"])
     if a is None:
-        return "appointment gone", None
+        return Judgement("appointment gone")
     starts_at = from_db(a["starts_at"])
     why = no_longer_true(
         kind,
@@ -253,23 +268,33 @@ async def judge(tx: Transaction, message: Row, *, now: datetime) -> tuple[str | 
         now=now,
     )
     if why is None and kind == MessageKind.EARLIER_OFFER:
-        return await _offer_ended(tx, message, now=now), None
+        return Judgement(await _offer_ended(tx, message, now=now))
     if why is not None or kind not in NEWS_KINDS | REMINDER_KINDS:
-        return why, None
+        return Judgement(why)
     said = json.loads(message["personalisation"])
     news = appointment_news(starts_at, a["site_name"], a["clinic"])
     stale = {key for key, value in news.items() if said.get(key) != value}
     if not stale:
-        return None, None
-    if stale & {"date", "time"}:
-        if kind == MessageKind.APPOINTMENT_REMINDER:
-            return "appointment changed", None  # the reminders are planned again for the new time
-        hospitals_letter = message["channel"] == Channel.LETTER and kind in PDF_KINDS and a["appointment_letters"]
-        if message["pdf_letter_id"] is not None or hospitals_letter:
-            return "appointment changed", None  # the hospital's own letter, with the old time, cannot be rewritten
-        if kind == MessageKind.CHANGED and await _said_since(tx, message, news):
-            return "superseded by a later change", None
-    return None, {**said, **news}
+        return Judgement(None)
+    if stale & {"date", "time"} and kind == MessageKind.APPOINTMENT_REMINDER:
+        return Judgement("appointment changed")  # the reminders are planned again for the new time
+    hospitals_letter = not message["templated"] and (
+        message["pdf_letter_id"] is not None
+        or (message["channel"] == Channel.LETTER and kind in PDF_KINDS and a["appointment_letters"])
+    )
+    if hospitals_letter and stale & {"date", "time", "site"}:
+        # The hospital's own letter, with the old time or place, cannot be rewritten. The change's notice is posted
+        # to a patient who chose paper; the unread invitation's posted copy, the only letter a patient who reads
+        # online gets, goes as the hub's own letter with the new details, when there is an address for it.
+        if kind != MessageKind.INVITATION_POST:
+            return Judgement("appointment changed")
+        patient = await read_patient(tx, message["patient_id"])
+        if patient is None or not has_address(patient):
+            return Judgement(NOWHERE)
+        return Judgement(None, {**said, **news}, templated=True)
+    if stale & {"date", "time"} and kind == MessageKind.CHANGED and await _said_since(tx, message, news):
+        return Judgement("superseded by a later change")
+    return Judgement(None, {**said, **news})
 
 
 async def withdraw_ended_offers(tx: Transaction, appointment_ids: list[int], *, now: datetime, actor: str) -> None:
@@ -293,8 +318,10 @@ async def withdraw_ended_offers(tx: Transaction, appointment_ids: list[int], *, 
 async def check_escalations(tx: Transaction, appointment_id: int, *, now: datetime, actor: str) -> None:
     """The appointment just changed, and its notice does not withdraw the reminders of its unread invitation or the
     invitation's posted copy (the invitation is still unread): those waiting to go (held by quiet hours, say) are
-    checked as a retry is, withdrawn when wrong now (the hospital's own PDF with the old time), brought up to date
-    otherwise. Each by its own conditional UPDATE, so one a worker is claiming at this moment goes as it is."""
+    checked as a retry is and brought up to date: a posted copy that would have gone as the hospital's own PDF, with
+    the old time, goes as the hub's own letter with the new one, or, with no address for that, is withdrawn (and its
+    task and the hospital told: `withdraw_posted_copies`). Each by its own conditional UPDATE, so one a worker is
+    claiming at this moment goes as it is."""
     waiting = await tx.fetch_all(
         f"SELECT {MESSAGE_COLUMNS} FROM outbox_messages WHERE appointment_id = ? AND status = ? AND lane = ?"
         f" AND kind IN ({', '.join('?' for _ in ESCALATION_KINDS)}) ORDER BY id",
@@ -312,6 +339,7 @@ async def _withdraw(tx: Transaction, message: Row, why: str, *, now: datetime, a
         (MessageStatus.CANCELLED, why, message["id"], MessageStatus.QUEUED),
     ):
         await audit_message(tx, now, AuditAction.NOTIFICATION_CANCELLED, message["id"], why, actor=actor)
+        await withdraw_posted_copies(tx, [message], why=why, now=now, actor=actor, nowhere=why == NOWHERE)
 
 
 async def _offer_ended(tx: Transaction, message: Row, *, now: datetime) -> str | None:

@@ -189,6 +189,37 @@ async def test_an_invitation_failing_while_the_hospital_moves_it_goes_with_the_n
     assert changed["status"] == "queued"  # the change says so itself as well
 
 
+async def test_a_posted_copy_failing_while_the_hospital_moves_it_goes_again_as_the_hubs_own_letter(
+    hub: Harness, pas: Api
+) -> None:
+    # The hospital's PDF gives the old time: going round again, the unread invitation's posted copy goes as the hub's
+    # letter template with the new time instead. Before, it was withdrawn, and the patient got no letter at all.
+    await _book(pas)
+    assert (await pas.put_letter("L1")).status_code == 201
+    [invitation] = await rows(hub, "SELECT personalisation FROM outbox_messages WHERE kind = 'invitation'")
+    [appointment] = await rows(hub, "SELECT id, patient_id FROM appointments")
+    posted = await hub.create_message(
+        kind="invitation_post",
+        channel="letter",
+        recipient="post",
+        personalisation=json.loads(invitation["personalisation"]),
+        patient_id=appointment["patient_id"],
+        appointment_id=appointment["id"],
+    )
+    [copy] = [c for c in await claim_batch(hub.db, now=hub.clock.now(), policy=_policy(hub)) if c.id == posted]
+    assert copy.message.pdf is not None  # the hospital's own letter, while it was true
+    moved = await pas.put("appointments/A1", {**APPOINTMENT, "start": "2026-12-04T14:00:00+00:00"})
+    assert moved.status_code == 200, moved.text
+    await _fail_for_now(hub, copy)
+    [row] = await rows(hub, "SELECT status, templated FROM outbox_messages WHERE id = ?", (posted,))
+    assert row == {"status": "queued", "templated": 1}
+    hub.clock.advance(hours=2)
+    [again] = [c for c in await claim_batch(hub.db, now=hub.clock.now(), policy=_policy(hub)) if c.id == posted]
+    assert again.message.pdf is None
+    said = again.message.personalisation
+    assert (said["date"], said["time"], said["address_line_1"]) == ("Friday 4 December 2026", "2pm", "Margaret Jones")
+
+
 async def test_a_time_change_failing_by_text_is_not_withdrawn_by_its_own_posted_copy(hub: Harness, pas: Api) -> None:
     # A patient who chose paper gets each message by text and by post; the copy is the same news, not later news.
     await _book(pas)
