@@ -56,6 +56,7 @@ APPOINTMENT_FIELDS = {
     "status": "MSH-9",
 }
 LETTER_FIELDS = {
+    "letter_ref": "TXA-12",
     "appointment_ref": "PV1-19",
     "patient_ref": "PID-3",
     "title": "TXA-2",

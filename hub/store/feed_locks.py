@@ -71,19 +71,29 @@ async def feed_write_all(db: Database, records: list[Touches]) -> AsyncIterator[
 async def _patients_of(db: Database | Transaction, records: list[Touches]) -> list[int | None]:
     found: list[int | None] = []
     for record in records:
+        org = record.organisation_id
         if record.patient_ref is not None:
-            found.append(await _patient_id(db, record.organisation_id, record.patient_ref))
+            found.append(await _patient_id(db, org, record.patient_ref))
         if record.letter_ref is None:
             continue
-        owners = [("letters", ref) for ref in (record.letter_ref, record.replaces) if ref is not None]
+        owners: list[tuple[str, tuple[int | str, ...]]] = [
+            (_LETTER_PATIENT, (org, ref, org, ref)) for ref in (record.letter_ref, record.replaces) if ref is not None
+        ]
         if record.appointment_ref is not None:
-            owners.append(("appointments", record.appointment_ref))
-        for table, ref in owners:
-            row = await db.fetch_one(
-                f"SELECT patient_id FROM {table} WHERE organisation_id = ? AND ref = ?", (record.organisation_id, ref)
-            )
+            owners.append((_APPOINTMENT_PATIENT, (org, record.appointment_ref)))
+        for sql, params in owners:
+            row = await db.fetch_one(sql, params)
             found.append(int(row["patient_id"]) if row is not None else None)
     return found
+
+
+_APPOINTMENT_PATIENT = "SELECT patient_id FROM appointments WHERE organisation_id = ? AND ref = ?"
+# A letter by its number, or by a number it had before a T10 replaced it: a record naming that number may replace
+# the letter (hub.store.letters.upsert_letter), so the letter's patient is locked, as its own writers lock it.
+_LETTER_PATIENT = (
+    "SELECT patient_id FROM letters WHERE organisation_id = ? AND (ref = ? OR id IN"
+    " (SELECT letter_id FROM replaced_letter_refs WHERE organisation_id = ? AND ref = ?))"
+)
 
 
 async def _patient_id(db: Database | Transaction, organisation_id: int, ref: str) -> int | None:

@@ -87,8 +87,10 @@ async def upsert_letter(
     replaces: str | None = None,
 ) -> Applied:
     """A PDF for a patient, or for one of their appointments. `replaces`: the letter it replaces (HL7 MDM^T10), filed
-    from now on under `ref`. A changed PDF (or one given to another patient or
-    appointment) counts as unread and unseen again: in the NHS App too."""
+    from now on under `ref`; the number it had is kept (`replaced_letter_refs`): a later record naming it as its own
+    is refused, naming the letter's number now (found, it would put back the version replaced; not found, it made a
+    second letter), and a later T10 naming it as the one it replaces replaces the letter it became. A changed PDF (or
+    one given to another patient or appointment) counts as unread and unseen again: in the NHS App too."""
     patient_id: int | None = None
     appointment_id: int | None = None
     errors = []
@@ -127,15 +129,21 @@ async def upsert_letter(
         }
     )
     row = await tx.fetch_one(
-        "SELECT id, source_hash FROM letters WHERE organisation_id = ? AND ref = ?", (organisation_id, ref)
+        "SELECT id, ref, source_hash FROM letters WHERE organisation_id = ? AND ref = ?", (organisation_id, ref)
     )
+    if row is None:
+        became = await _renamed_letter(tx, organisation_id, ref)
+        if became is not None:
+            message = f"document {ref} was replaced by {became['ref']} (an MDM T10): send {became['ref']}"
+            return Applied("rejected", errors=({"field": "letter_ref", "message": message},))
     if row is None and replaces:
         row = await tx.fetch_one(
-            "SELECT id, NULL AS source_hash FROM letters WHERE organisation_id = ? AND ref = ?",
+            "SELECT id, ref, NULL AS source_hash FROM letters WHERE organisation_id = ? AND ref = ?",
             (organisation_id, replaces),
-        )
+        ) or await _renamed_letter(tx, organisation_id, replaces)
     if row is not None and row["source_hash"] == fingerprint:
         return Applied("unchanged", row["id"])
+    detail = ""
     if row is None:
         created = await tx.fetch_one(
             "INSERT INTO letters (organisation_id, ref, patient_id, appointment_id, kind, title, content, size_bytes,"
@@ -161,6 +169,12 @@ async def upsert_letter(
             " size_bytes = ?, source_hash = ?, first_viewed_at = NULL, seen_at = NULL WHERE id = ?",
             (ref, patient_id, appointment_id, kind, title, content, len(content), fingerprint, row["id"]),
         )
+        if row["ref"] != ref:
+            await tx.execute(
+                "INSERT INTO replaced_letter_refs (organisation_id, ref, letter_id, replaced_at) VALUES (?, ?, ?, ?)",
+                (organisation_id, row["ref"], row["id"], to_db(now)),
+            )
+            detail = f"document {row['ref']} replaced by {ref}"
         applied, action = Applied("updated", int(row["id"])), AuditAction.LETTER_UPDATED
     await record_audit(
         tx,
@@ -170,5 +184,16 @@ async def upsert_letter(
         action=action,
         record_type=RecordType.LETTER,
         record_id=str(applied.record_id),
+        detail=detail,
     )
     return applied
+
+
+async def _renamed_letter(tx: Database | Transaction, organisation_id: int, ref: str) -> Row | None:
+    """The letter a document number was filed under before a T10 replaced it (its id, its number now, its patient);
+    None when the number was never replaced."""
+    return await tx.fetch_one(
+        "SELECT l.id, l.ref, l.patient_id, NULL AS source_hash FROM replaced_letter_refs r"
+        " JOIN letters l ON l.id = r.letter_id WHERE r.organisation_id = ? AND r.ref = ?",
+        (organisation_id, ref),
+    )

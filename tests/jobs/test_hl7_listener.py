@@ -162,6 +162,44 @@ async def test_a_replacement_of_a_replacement_replaces_the_one_letter(trust: Har
     assert [(r["ref"], bytes(r["content"])) for r in letters] == [("DOC-79", v3)]
 
 
+async def test_a_document_number_a_t10_replaced_is_refused_naming_the_letter_it_became(
+    trust: Harness, port: int
+) -> None:
+    # Before, a T02 naming the old number found no letter under it and made a second one: the patient and the NHS
+    # App saw the old version beside the new. Applied instead, it would put the old version back: refused.
+    v2 = PDF + b"% v2\n"
+    async with Client(port) as client:
+        await client.send(siu())
+        await client.send(mdm(document="DOC-77"))
+        await client.send(mdm("T10", control_id="M2", document="DOC-78", replaces="DOC-77", content=v2))
+        before = await snapshot(trust)
+        again = await client.send(mdm(control_id="M3", document="DOC-77"))
+        # A T10 giving a replaced number as its own is refused the same way.
+        reused = await client.send(mdm("T10", control_id="M4", document="DOC-77", replaces="DOC-78"))
+    for ack in (again, reused):
+        assert ack.code == "AE"
+        assert ack.errors == ["TXA^1^12^1: document DOC-77 was replaced by DOC-78 (an MDM T10): send DOC-78"]
+    assert await snapshot(trust) == before
+    letters = await rows(trust, "SELECT ref, content FROM letters")
+    assert [(r["ref"], bytes(r["content"])) for r in letters] == [("DOC-78", v2)]
+
+
+async def test_a_t10_replacing_a_replaced_number_replaces_the_letter_it_became(trust: Harness, port: int) -> None:
+    # A PAS that names the original document as the parent of every new version: each replaces the one letter.
+    v2, v3 = PDF + b"% v2\n", PDF + b"% v3\n"
+    async with Client(port) as client:
+        await client.send(siu())
+        await client.send(mdm(document="DOC-77"))
+        first = await client.send(mdm("T10", control_id="M2", document="DOC-78", replaces="DOC-77", content=v2))
+        second = await client.send(mdm("T10", control_id="M3", document="DOC-79", replaces="DOC-77", content=v3))
+        # Both earlier numbers now name the letter filed as DOC-79.
+        old = await client.send(mdm(control_id="M4", document="DOC-78"))
+    assert (first.text, second.text) == ("updated", "updated")
+    assert old.errors == ["TXA^1^12^1: document DOC-78 was replaced by DOC-79 (an MDM T10): send DOC-79"]
+    letters = await rows(trust, "SELECT ref, content FROM letters")
+    assert [(r["ref"], bytes(r["content"])) for r in letters] == [("DOC-79", v3)]
+
+
 async def test_a40_merges_the_prior_record_into_the_surviving_one(trust: Harness, port: int) -> None:
     async with Client(port) as client:
         await client.send(siu(patient=pid("RF0000002", phones="07700 900002^ORN^CP")))  # booked on a duplicate

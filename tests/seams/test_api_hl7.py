@@ -10,11 +10,12 @@ import pytest
 
 from hub.store.offers import OfferRound, run_offers, set_earlier_request
 from tests.harness import Harness
-from tests.hl7_samples import Client, siu
+from tests.hl7_samples import PDF, Client, mdm, siu
 from tests.seams.conftest import rows
 from tests.web.api.test_handlers import Api
 
 pytestmark = pytest.mark.anyio
+V2 = PDF + b"% v2\n"
 
 BODY = {
     "patient_ref": "RF1234567",
@@ -94,3 +95,23 @@ async def test_a_slot_freed_after_a_hospital_cancel_is_offered_outside_quiet_hou
     assert await rows(trust, "SELECT appointment_id, status FROM slot_offers") == [
         {"appointment_id": waiting["id"], "status": "offered"}
     ]
+
+
+async def test_the_api_naming_a_document_number_an_hl7_t10_replaced_is_refused(trust: Harness, port: int) -> None:
+    # Before, PUT /letters/DOC-77 after a T10 filed DOC-77 as DOC-78 made a second letter for the patient.
+    pas = await api(trust)
+    async with Client(port) as client:
+        assert (await client.send(siu())).code == "AA"
+        assert (await client.send(mdm(document="DOC-77"))).code == "AA"
+        replaced = await client.send(mdm("T10", control_id="M2", document="DOC-78", replaces="DOC-77", content=V2))
+        assert replaced.code == "AA"
+    answer = await pas.put_letter("DOC-77", appointment_ref="APT-1001")
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"] == [
+        {"field": "letter_ref", "message": "document DOC-77 was replaced by DOC-78 (an MDM T10): send DOC-78"}
+    ]
+    letters = await rows(trust, "SELECT ref, content FROM letters")
+    assert [(r["ref"], bytes(r["content"])) for r in letters] == [("DOC-78", V2)]
+    # The letter's number now is the API's way to it.
+    assert (await pas.put_letter("DOC-78", appointment_ref="APT-1001")).status_code == 200
+    assert len(await rows(trust, "SELECT id FROM letters")) == 1
