@@ -219,7 +219,9 @@ async def create_letter(
     title: str = "Your letter",
     content: bytes = PDF,
     kind: str = "appointment_letter",
+    replaced_refs: Sequence[str] = (),
 ) -> int:
+    """A letter; `replaced_refs`: the numbers it had before HL7 MDM^T10s filed it under its own."""
     values = {
         "organisation_id": organisation_id,
         "ref": f"L{await _next(tx, 'letters'):05d}",
@@ -231,7 +233,11 @@ async def create_letter(
         "size_bytes": len(content),
         "created_at": to_db(now),
     }
-    return int(await insert(tx, "letters", values))
+    letter_id = int(await insert(tx, "letters", values))
+    for ref in replaced_refs:
+        replaced = {"organisation_id": organisation_id, "ref": ref, "letter_id": letter_id, "replaced_at": to_db(now)}
+        await insert(tx, "replaced_letter_refs", replaced, key="letter_id")
+    return letter_id
 
 
 async def create_message(
@@ -253,8 +259,10 @@ async def create_message(
     sent_at: datetime | None = None,
     urgent: bool = False,
     check_first: bool = False,
+    templated: bool = False,
 ) -> int:
-    """An outbox message; with status "sent", as the worker leaves one it has handed to Notify."""
+    """An outbox message; with status "sent", as the worker leaves one it has handed to Notify. `templated`: a letter
+    to go as the hub's own template, not the hospital's PDF."""
     values = {
         "kind": kind,
         "lane": lane,
@@ -274,7 +282,10 @@ async def create_message(
         "next_attempt_at": to_db(now),
         "created_at": to_db(now),
     }
-    return int(await insert(tx, "outbox_messages", values))
+    message_id = int(await insert(tx, "outbox_messages", values))
+    if templated:
+        await insert(tx, "templated_letters", {"message_id": message_id}, key="message_id")
+    return message_id
 
 
 async def create_task(

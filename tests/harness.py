@@ -205,6 +205,7 @@ class Harness:
         title: str = "Your letter",
         content: bytes = factories.PDF,
         kind: str = "appointment_letter",
+        replaced_refs: Sequence[str] = (),
     ) -> int:
         org = await self.organisation_id()
         async with self.db.write() as tx:
@@ -217,6 +218,7 @@ class Harness:
                 title=title,
                 content=content,
                 kind=kind,
+                replaced_refs=replaced_refs,
             )
 
     async def create_message(
@@ -236,6 +238,7 @@ class Harness:
         attempts: int = 0,
         sent: bool = False,
         urgent: bool = False,
+        templated: bool = False,
     ) -> int:
         """An outbox message, queued now; `sent`: as the worker leaves one it has handed to Notify just now."""
         now = self.clock.now()
@@ -257,6 +260,7 @@ class Harness:
                 attempts=attempts,
                 sent_at=now if sent else None,
                 urgent=urgent,
+                templated=templated,
             )
 
     async def create_task(

@@ -15,7 +15,7 @@ from hub.db.dialect import SKIP_LOCKED
 from hub.notify import OutgoingMessage
 from hub.rules.sending import PDF_KINDS, RetryPolicy, attempts_used_up, in_quiet_hours, postal_address
 from hub.settings import NotifyTemplates
-from hub.store.outbox import expire_unsent_codes
+from hub.store.outbox import expire_unsent_codes, goes_as_template
 from hub.store.rerouting import requeued, write_about_messages
 from hub.vocabulary import Channel, Lane, LetterKind, MessageStatus
 
@@ -107,7 +107,7 @@ async def claim_batch(db: Database, *, now: datetime, policy: SendPolicy) -> lis
         ]
         sql = (
             "SELECT id, kind, channel, recipient, template_id, personalisation, attempts, check_first, claims,"
-            " pdf_letter_id, templated, appointment_id, patient_id FROM outbox_messages"
+            " pdf_letter_id, appointment_id, patient_id FROM outbox_messages"
             f" WHERE status = '{MessageStatus.QUEUED}' AND lane = '{Lane.BULK}' AND next_attempt_at <= ?"
         )
         params: list[Any] = [to_db(now)]
@@ -179,12 +179,12 @@ async def _claimed(tx: Transaction, row: Row, final: bool) -> Claimed:
     pdf = None
     if row["channel"] == Channel.LETTER:
         # The invitation goes as the hospital's own PDF letter when there is one (a cancellation or a change must
-        # not: that letter gives the old news; nor a posted copy the appointment's move overtook: `templated`);
+        # not: that letter gives the old news; nor a posted copy the appointment's move overtook: `goes_as_template`);
         # otherwise a templated letter to the address on record now.
         letter = None
         if row["pdf_letter_id"] is not None:
             letter = await tx.fetch_one("SELECT content FROM letters WHERE id = ?", (row["pdf_letter_id"],))
-        elif row["kind"] in PDF_KINDS and not row["templated"]:
+        elif row["kind"] in PDF_KINDS and not await goes_as_template(tx, int(row["id"])):
             letter = await tx.fetch_one(
                 "SELECT content FROM letters WHERE appointment_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
                 (row["appointment_id"], LetterKind.APPOINTMENT_LETTER),

@@ -18,7 +18,14 @@ from hub.db import Database, Row, Transaction
 from hub.rules.sending import ESCALATION_KINDS, NEWS_KINDS, PDF_KINDS, REMINDER_KINDS, no_longer_true
 from hub.settings import NotifyTemplates
 from hub.store.audit import record_audit
-from hub.store.outbox import appointment_news, can_post, has_address, queue_message, withdraw_posted_copies
+from hub.store.outbox import (
+    appointment_news,
+    can_post,
+    goes_as_template,
+    has_address,
+    queue_message,
+    withdraw_posted_copies,
+)
 from hub.store.reminders import appointment_now, letter_opened
 from hub.vocabulary import (
     ActorType,
@@ -33,7 +40,7 @@ from hub.vocabulary import (
 
 MESSAGE_COLUMNS = (
     "id, kind, lane, channel, patient_id, appointment_id, personalisation, status, attempts, notify_id,"
-    " delivery_status, urgent, pdf_letter_id, templated"
+    " delivery_status, urgent, pdf_letter_id"
 )
 PATIENT_COLUMNS = (
     "id, organisation_id, email, opted_out, sms_opted_out, email_opted_out, given_name, family_name, address_lines,"
@@ -237,13 +244,17 @@ async def out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: st
         why is None
         and said is not None
         and await tx.execute(
-            "UPDATE outbox_messages SET personalisation = ?, templated = CASE WHEN ? = 1 THEN 1 ELSE templated END,"
-            " pdf_letter_id = CASE WHEN ? = 1 THEN NULL ELSE pdf_letter_id END WHERE id = ? AND status = ?",
-            (json.dumps(said, sort_keys=True), int(templated), int(templated), message["id"], MessageStatus.QUEUED),
+            "UPDATE outbox_messages SET personalisation = ?, pdf_letter_id = CASE WHEN ? = 1 THEN NULL"
+            " ELSE pdf_letter_id END WHERE id = ? AND status = ?",
+            (json.dumps(said, sort_keys=True), int(templated), message["id"], MessageStatus.QUEUED),
         )
     ):
         detail = f"{message['kind']} brought up to date: the appointment changed while it was being sent"
         if templated:
+            await tx.execute(
+                "INSERT INTO templated_letters (message_id) VALUES (?) ON CONFLICT (message_id) DO NOTHING",
+                (message["id"],),
+            )
             detail = f"{message['kind']} brought up to date as the hub's own letter: the hospital's is out of date"
         await audit_message(tx, now, AuditAction.NOTIFICATION_QUEUED, message["id"], detail, actor=actor)
     return why
@@ -278,11 +289,10 @@ async def judge(tx: Transaction, message: Row, *, now: datetime) -> Judgement:
         return Judgement(None)
     if stale & {"date", "time"} and kind == MessageKind.APPOINTMENT_REMINDER:
         return Judgement("appointment changed")  # the reminders are planned again for the new time
-    hospitals_letter = not message["templated"] and (
-        message["pdf_letter_id"] is not None
-        or (message["channel"] == Channel.LETTER and kind in PDF_KINDS and a["appointment_letters"])
+    hospitals_letter = message["pdf_letter_id"] is not None or (
+        message["channel"] == Channel.LETTER and kind in PDF_KINDS and a["appointment_letters"]
     )
-    if hospitals_letter and stale & {"date", "time", "site"}:
+    if stale & {"date", "time", "site"} and hospitals_letter and not await goes_as_template(tx, message["id"]):
         # The hospital's own letter, with the old time or place, cannot be rewritten. The change's notice is posted
         # to a patient who chose paper; the unread invitation's posted copy, the only letter a patient who reads
         # online gets, goes as the hub's own letter with the new details, when there is an address for it.

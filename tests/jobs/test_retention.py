@@ -23,10 +23,11 @@ async def test_records_older_than_24_months_go_with_everything_that_hangs_off_th
     now = hub.clock.now()
     old = await hub.create_appointment(patient_id=patient, starts_at=now - timedelta(days=740), status="attended")
     kept = await hub.create_appointment(patient_id=patient, starts_at=now - timedelta(days=700), status="attended")
-    await hub.create_letter(patient_id=patient, appointment_id=old)
-    await hub.create_letter(patient_id=patient, appointment_id=kept)
+    # Each letter with a number a T10 replaced, each message a posted copy to go as the hub's own letter.
+    await hub.create_letter(patient_id=patient, appointment_id=old, replaced_refs=["DOC-1"])
+    await hub.create_letter(patient_id=patient, appointment_id=kept, replaced_refs=["DOC-2"])
     for appointment in (old, kept):
-        await hub.create_message(patient_id=patient, appointment_id=appointment, template_id="")
+        await hub.create_message(patient_id=patient, appointment_id=appointment, template_id="", templated=True)
         async with hub.db.write() as tx:
             await record_event(
                 tx,
@@ -43,7 +44,14 @@ async def test_records_older_than_24_months_go_with_everything_that_hangs_off_th
     assert (purged.appointments, purged.letters, purged.messages) == (1, 1, 1)
     remaining = await hub.db.fetch_all("SELECT id FROM appointments")
     assert [r["id"] for r in remaining] == [kept]
-    for table in ("letters", "outbox_messages", "events", "scheduled_notices"):
+    for table in (
+        "letters",
+        "replaced_letter_refs",
+        "outbox_messages",
+        "templated_letters",
+        "events",
+        "scheduled_notices",
+    ):
         assert await _count(hub, table) == 1, table
 
 

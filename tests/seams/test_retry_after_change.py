@@ -211,8 +211,9 @@ async def test_a_posted_copy_failing_while_the_hospital_moves_it_goes_again_as_t
     moved = await pas.put("appointments/A1", {**APPOINTMENT, "start": "2026-12-04T14:00:00+00:00"})
     assert moved.status_code == 200, moved.text
     await _fail_for_now(hub, copy)
-    [row] = await rows(hub, "SELECT status, templated FROM outbox_messages WHERE id = ?", (posted,))
-    assert row == {"status": "queued", "templated": 1}
+    [row] = await rows(hub, "SELECT status FROM outbox_messages WHERE id = ?", (posted,))
+    assert row == {"status": "queued"}
+    assert await rows(hub, "SELECT message_id FROM templated_letters") == [{"message_id": posted}]
     hub.clock.advance(hours=2)
     [again] = [c for c in await claim_batch(hub.db, now=hub.clock.now(), policy=_policy(hub)) if c.id == posted]
     assert again.message.pdf is None
