@@ -73,7 +73,7 @@ class Receiver:
         """The ACK for one MLLP block (never an exception: a failure of ours is an AE, and logged without data)."""
         now = self.clock.now()
         try:
-            message = parse(block)
+            message = parse(block, received_at=now)
         except Hl7Error as exc:
             return _answer(None, REJECT, now, "the message could not be read", (Problem(exc.field, exc.message),))
         header = message.header

@@ -210,8 +210,9 @@ def decode(block: bytes) -> tuple[str, str]:
         raise Hl7Error("MSH-18", f"the message is not valid {charset or 'UTF-8'} (byte {exc.start})") from exc
 
 
-def parse(block: bytes) -> Message:
-    """A message from an MLLP block's bytes, or Hl7Error: MSH must be there and say who sent what."""
+def parse(block: bytes, *, received_at: datetime | None = None) -> Message:
+    """A message from an MLLP block's bytes, or Hl7Error: MSH must be there and say who sent what. `received_at`
+    tells which of the two readings a London MSH-7 in the hour the clocks go back is."""
     text, charset = decode(block)
     segments = [s for s in _SEGMENT_ENDS.split(text.lstrip("\ufeff")) if s.strip()]
     if not segments or not segments[0].startswith("MSH") or len(segments[0]) < 8:
@@ -239,7 +240,7 @@ def parse(block: bytes) -> Message:
         sending_facility=shell.get("MSH", 4),
         receiving_application=shell.get("MSH", 5),
         receiving_facility=shell.get("MSH", 6),
-        sent_at=timestamp(sent, "MSH-7", day_will_do=True) if sent else None,
+        sent_at=timestamp(sent, "MSH-7", day_will_do=True, near=received_at) if sent else None,
         message_type=message_type.upper(),
         trigger=trigger.upper(),
         control_id=control_id,
@@ -253,9 +254,14 @@ def parse(block: bytes) -> Message:
 _EMPTY_HEADER = Header("", "", "", "", None, "", "", "", "", "", "")
 
 
-def timestamp(value: str, field: str, *, day_will_do: bool = False) -> datetime:
+def timestamp(value: str, field: str, *, day_will_do: bool = False, near: datetime | None = None) -> datetime:
     """An HL7 DTM (YYYYMMDDHHMM[SS[.SSSS]][+ZZZZ]) as UTC; without an offset it is the time in London. A date alone
-    is a time only `day_will_do` (MSH-7, which only orders messages)."""
+    is a time only `day_will_do` (MSH-7, which only orders messages).
+
+    Without an offset, 1am to 2am the night the clocks go back happens twice, and the same hour the night they go
+    forward not at all. An appointment's time there is an error (which hour the patient should come is not ours to
+    guess); MSH-7's is the reading nearest `near` (when the message came: a message is sent as it happens), so a
+    cancellation sent at 01:10 GMT is not taken for one sent before a booking at 01:50 BST."""
     found = _TIMESTAMP.fullmatch(value.strip())
     if found is None or found.group(3 if day_will_do else 4) is None:
         raise Hl7Error(field, "must be a date and time like 20261214093000 or 20261214093000+0000")
@@ -266,12 +272,26 @@ def timestamp(value: str, field: str, *, day_will_do: bool = False) -> datetime:
         raise Hl7Error(field, "is not a real date and time") from exc
     offset = found.group(7)
     if offset is None:
-        return local.replace(tzinfo=LONDON).astimezone(UTC)
+        return _in_london(local, field, near=near if day_will_do else None, guess=day_will_do)
     sign = -1 if offset[0] == "-" else 1
     delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
     if delta > timedelta(hours=14):
         raise Hl7Error(field, "has an offset beyond 14 hours")
     return (local - sign * delta).replace(tzinfo=UTC)
+
+
+def _in_london(local: datetime, field: str, *, near: datetime | None, guess: bool) -> datetime:
+    """A London wall-clock time as UTC; one the clock change makes ambiguous or skips is the reading nearest `near`,
+    the first without it, when `guess`, or else an Hl7Error."""
+    first, second = (local.replace(tzinfo=LONDON, fold=fold).astimezone(UTC) for fold in (0, 1))
+    if first == second:
+        return first
+    if guess:
+        return first if near is None else min((first, second), key=lambda reading: abs(reading - near))
+    when = f"{local:%H:%M} on {local:%Y-%m-%d}"
+    if first.astimezone(LONDON).replace(tzinfo=None) == local:
+        raise Hl7Error(field, f"{when} happens twice in London (the clocks go back): send it with its offset")
+    raise Hl7Error(field, f"{when} does not exist in London (the clocks go forward): send it with its offset")
 
 
 def birth_date(value: str, field: str) -> str:

@@ -91,6 +91,30 @@ def test_timestamps(text: str, utc: datetime) -> None:
     assert timestamp(text, "SCH-11.4") == utc
 
 
+@pytest.mark.parametrize(
+    ("text", "near", "utc"),
+    [
+        # The hour the clocks go back: whichever reading is nearer the time the message came.
+        ("20261025013000", datetime(2026, 10, 25, 0, 31, tzinfo=UTC), datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+        ("20261025013000", datetime(2026, 10, 25, 1, 31, tzinfo=UTC), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)),
+        ("20261025013000", None, datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),  # BST, the first, with nothing to go by
+        # The hour that never happens (a sender's clock a little out): either reading, the nearer.
+        ("20270328013000", datetime(2027, 3, 28, 1, 20, tzinfo=UTC), datetime(2027, 3, 28, 1, 30, tzinfo=UTC)),
+    ],
+)
+def test_a_message_sent_in_the_hour_the_clocks_change_is_read_near_when_it_came(
+    text: str, near: datetime | None, utc: datetime
+) -> None:
+    assert timestamp(text, "MSH-7", day_will_do=True, near=near) == utc
+
+
+@pytest.mark.parametrize(("text", "why"), [("20261025013000", "happens twice"), ("20270328013000", "does not exist")])
+def test_an_appointment_time_the_clocks_repeat_or_skip_needs_an_offset(text: str, why: str) -> None:
+    with pytest.raises(Hl7Error, match=why):
+        timestamp(text, "SCH-11.4", near=datetime(2026, 10, 25, 0, 31, tzinfo=UTC))
+    assert timestamp(f"{text}+0100", "SCH-11.4").hour == 0
+
+
 @pytest.mark.parametrize("text", ["2026", "20261314093000", "tomorrow", "20261214093000+2500"])
 def test_bad_timestamps(text: str) -> None:
     with pytest.raises(Hl7Error, match="SCH-11.4"):
