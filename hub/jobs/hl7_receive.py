@@ -278,6 +278,7 @@ async def _adt(receiver: Receiver, tx: Transaction, message: Message, trust: map
         merged_id=merged[0],
         actor=receiver.actor(message.header),
         now=receiver.clock.now(),
+        templates=receiver.settings.notify.templates,
     )
     return "merged"
 

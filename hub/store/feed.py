@@ -22,7 +22,8 @@ from hub.store.audit import Actor, record_audit
 from hub.store.events import record_event
 from hub.store.lifecycle import New, apply_transition, load_appointment_by_ref
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS
-from hub.store.rerouting import reroute_waiting
+from hub.store.rerouting import readdress_waiting, reroute_waiting
+from hub.store.signin import withdraw_pending_codes
 from hub.vocabulary import ActorType, AuditAction, Channel, ContactPreference, EventKind, RecordType
 
 # A record the hospital merged into another (HL7 ADT^A40) holds nothing more: updates go to the surviving record.
@@ -114,7 +115,8 @@ async def upsert_patient(
     stored = {**values, "date_of_birth": values["date_of_birth"].isoformat()}
     fingerprint = source_hash(stored)
     row = await tx.fetch_one(
-        "SELECT id, source_hash, contact_preference, merged_into FROM patients WHERE organisation_id = ? AND mrn = ?",
+        "SELECT id, source_hash, contact_preference, merged_into, mobile, email FROM patients"
+        " WHERE organisation_id = ? AND mrn = ?",
         (organisation_id, ref),
     )
     if row is not None and row["merged_into"] is not None:
@@ -168,6 +170,19 @@ async def upsert_patient(
     )
     assert applied.record_id is not None
     await _contact_choices(tx, written, organisation_id, values, actor=actor, now=now, settings=settings)
+    moved = row is not None and (row["mobile"], row["email"]) != (stored["mobile"], stored["email"])
+    if moved:
+        await withdraw_pending_codes(tx, applied.record_id)
+    if moved and settings is not None:
+        # Messages waiting to go (held overnight, or to try again) go to the mobile and email on record now.
+        await readdress_waiting(
+            tx,
+            applied.record_id,
+            templates=settings.notify.templates,
+            now=now,
+            actor=actor,
+            actor_type=ActorType.API_KEY,
+        )
     return applied
 
 

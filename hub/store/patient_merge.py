@@ -9,10 +9,13 @@ from datetime import datetime
 
 from hub.clock import to_db
 from hub.db import Transaction
+from hub.settings import NotifyTemplates
 from hub.store.audit import record_audit
 from hub.store.events import record_event
 from hub.store.lifecycle import reassign_appointments
+from hub.store.rerouting import readdress_waiting
 from hub.store.sessions import end_patient_sessions
+from hub.store.signin import withdraw_pending_codes
 from hub.vocabulary import ActorType, AuditAction, EventKind, RecordType
 
 # Every other table that names a patient, besides appointments (moved through the lifecycle's store).
@@ -28,7 +31,14 @@ _TAKEN_OVER = (
 
 
 async def merge_patients(
-    tx: Transaction, *, organisation_id: int, surviving_id: int, merged_id: int, actor: str, now: datetime
+    tx: Transaction,
+    *,
+    organisation_id: int,
+    surviving_id: int,
+    merged_id: int,
+    actor: str,
+    now: datetime,
+    templates: NotifyTemplates,
 ) -> bool:
     """Whether anything was merged (not when the record is the same, or was merged before)."""
     merged = await tx.fetch_one(
@@ -39,10 +49,13 @@ async def merge_patients(
     await reassign_appointments(tx, from_patient=merged_id, to_patient=surviving_id)
     for table in _TAKEN_OVER:
         await tx.execute(f"UPDATE {table} SET patient_id = ? WHERE patient_id = ?", (surviving_id, merged_id))
-    await tx.execute("DELETE FROM code_challenge_candidates WHERE patient_id = ?", (merged_id,))
+    await withdraw_pending_codes(tx, merged_id)
     await tx.execute(
         "UPDATE code_challenges SET link_patient_id = ? WHERE link_patient_id = ?", (surviving_id, merged_id)
     )
+    # Its texts and emails waiting to go (held overnight, say) were addressed to the merged record's mobile and
+    # email, which it no longer has: they go to the surviving record's, or by its choices.
+    await readdress_waiting(tx, surviving_id, templates=templates, now=now, actor=actor, actor_type=ActorType.API_KEY)
     await end_patient_sessions(tx, patient_id=merged_id, at=now)
     await tx.execute(
         "UPDATE patients SET merged_into = ?, mobile = NULL, email = NULL, nhs_number = NULL, updated_at = ?"

@@ -43,10 +43,13 @@ MESSAGE_COLUMNS = (
     " delivery_status, urgent, pdf_letter_id"
 )
 PATIENT_COLUMNS = (
-    "id, organisation_id, email, opted_out, sms_opted_out, email_opted_out, given_name, family_name, address_lines,"
-    " postcode, link_id"
+    "id, organisation_id, mobile, email, opted_out, sms_opted_out, email_opted_out, given_name, family_name,"
+    " address_lines, postcode, link_id"
 )
 _STOPPED = {Channel.SMS: "sms_opted_out", Channel.EMAIL: "email_opted_out"}
+_CONTACT = {Channel.SMS: "mobile", Channel.EMAIL: "email"}
+# A reply to the number that texted START goes to that number, whatever the patient's is now.
+_TO_THE_SENDER = frozenset({MessageKind.SMS_OPT_IN_CONFIRMATION})
 # Why an unread invitation's posted copy cannot go after a move: the hospital's own letter is wrong now, and the hub's
 # own letter, which gives the new time, has no address to go to (the PDF carried its own).
 NOWHERE = (
@@ -227,12 +230,60 @@ async def requeued(tx: Transaction, message_id: int, *, templates: NotifyTemplat
         if why is not None:
             await _withdraw(tx, message, why, now=now, actor=actor)
             return
-    patient = await read_patient(tx, message["patient_id"])
-    stopped = _STOPPED.get(message["channel"])
-    if patient is not None and stopped is not None and (patient[stopped] or patient["opted_out"]):
-        channel = Channel(message["channel"])
-        why = f"{channel} opted out" if patient[stopped] else "digital messages opted out"
-        await reroute_waiting(tx, patient["id"], channel, templates=templates, now=now, why=why, actor=actor)
+    if message["patient_id"] is not None and message["channel"] in _CONTACT:
+        await readdress_waiting(tx, int(message["patient_id"]), templates=templates, now=now, actor=actor)
+
+
+async def readdress_waiting(
+    tx: Transaction,
+    patient_id: int,
+    *,
+    templates: NotifyTemplates,
+    now: datetime,
+    actor: str,
+    actor_type: ActorType = ActorType.SYSTEM,
+) -> None:
+    """Texts and emails waiting to go (held by quiet hours, or put back to try again) go to the patient's mobile and
+    email as they are on record now: to a new number or address when it changed (the old one may be someone
+    else's now, and the message carries the patient's link and verification code), and another way, as after a
+    STOP, when the patient has none now or has stopped that channel. Each by a conditional UPDATE of its own row in
+    id order, as `reroute_waiting` takes them: a message a worker has claimed meanwhile goes as it is, and is
+    checked again here should it come back."""
+    patient = await read_patient(tx, patient_id)
+    if patient is None:
+        return
+    for channel, column in _CONTACT.items():
+        why = _cannot_go(patient, channel)
+        if why is not None:
+            await reroute_waiting(
+                tx, patient_id, channel, templates=templates, now=now, why=why, actor=actor, actor_type=actor_type
+            )
+            continue
+        waiting = await tx.fetch_all(
+            "SELECT id, kind FROM outbox_messages WHERE patient_id = ? AND channel = ? AND lane = ? AND status = ?"
+            " AND recipient != ? ORDER BY id",
+            (patient_id, channel, Lane.BULK, MessageStatus.QUEUED, patient[column]),
+        )
+        for message in waiting:
+            if message["kind"] in _TO_THE_SENDER:
+                continue
+            if await tx.execute(
+                "UPDATE outbox_messages SET recipient = ? WHERE id = ? AND status = ?",
+                (patient[column], message["id"], MessageStatus.QUEUED),
+            ):
+                detail = f"{channel} to the patient's {column} now: it changed while the message waited"
+                await audit_message(
+                    tx, now, AuditAction.NOTIFICATION_QUEUED, message["id"], detail, actor=actor, actor_type=actor_type
+                )
+
+
+def _cannot_go(patient: Row, channel: Channel) -> str | None:
+    """Why nothing may go to the patient by this channel now (None: it may)."""
+    if patient[_STOPPED[channel]]:
+        return f"{channel} opted out"
+    if patient["opted_out"]:
+        return "digital messages opted out"
+    return None if patient[_CONTACT[channel]] else f"no {_CONTACT[channel]} now"
 
 
 async def out_of_date(tx: Transaction, message: Row, *, now: datetime, actor: str) -> str | None:

@@ -374,6 +374,13 @@ async def _wrong_guess(tx: Transaction, *, cid: str, policy: CodePolicy, now: da
     return CodeResult("wrong", tries_left=max(policy.max_guesses - int(row["failed_guesses"]), 0))
 
 
+async def withdraw_pending_codes(tx: Transaction, patient_id: int) -> None:
+    """Codes already sent no longer sign in to this patient: the mobile or email they went to is no longer the
+    patient's (the hospital gave a new one, or merged the record into another). Someone holding the old phone
+    who asked for a code with it and the date of birth is answered as a wrong code is."""
+    await tx.execute("DELETE FROM code_challenge_candidates WHERE patient_id = ?", (patient_id,))
+
+
 async def finish_sign_in(tx: Transaction, *, secret: str, cid: str, patient_id: int, now: datetime) -> CodeResult:
     await tx.execute("UPDATE code_challenges SET finished_at = ? WHERE id = ?", (to_db(now), cid))
     session_token = await create_session(tx, secret=secret, patient_id=patient_id, at=now)

@@ -10,7 +10,7 @@ import pytest
 from hub.store.offers import accept_offer, list_open_offers, run_offers, set_earlier_request
 from hub.store.slot_moves import Moved
 from tests.harness import Harness
-from tests.hl7_samples import Client, merge, siu
+from tests.hl7_samples import Client, adt, merge, siu
 from tests.seams.conftest import POLICY, WINDOW, rows
 
 pytestmark = pytest.mark.anyio
@@ -65,3 +65,19 @@ async def test_a_merge_ends_the_merged_records_live_session_and_the_patient_sign
     assert await rows(trust, "SELECT mrn FROM patients WHERE id = ?", (session["patient_id"],)) == [
         {"mrn": "RF7654321"}
     ]
+
+
+async def test_a_merged_records_text_held_overnight_goes_to_the_surviving_records_mobile(
+    trust: Harness, port: int
+) -> None:
+    # 9pm: the PAS books on a duplicate record with an old mobile; the invitation waits for the morning.
+    trust.clock.set(datetime(2026, 11, 21, 21, 0, tzinfo=UTC))
+    survivor = {"mrn": "RF7654321", "nhs": "9434765870", "phones": "07700 900002^ORN^CP"}
+    async with Client(port) as client:
+        assert (await client.send(siu(sent="20261121210000"))).code == "AA"
+        assert (await client.send(adt("A04", sent="20261121210500", **survivor))).code == "AA"
+        assert (await client.send(merge("RF7654321", "RF1234567", sent="20261121211000"))).code == "AA"
+    trust.clock.set(datetime(2026, 11, 22, 8, 0, tzinfo=UTC))
+    await trust.send_queued()
+    sent = await rows(trust, "SELECT kind, channel, recipient FROM dev_messages")
+    assert sent == [{"kind": "invitation", "channel": "sms", "recipient": "+447700900002"}]

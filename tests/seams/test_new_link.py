@@ -92,7 +92,13 @@ async def test_a_new_link_for_a_merged_patient_retires_the_merged_record_link_to
     async with hub.db.write() as tx:
         now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
         assert await merge_patients(
-            tx, organisation_id=org, surviving_id=survivor, merged_id=merged, actor="hl7:PAS", now=now
+            tx,
+            organisation_id=org,
+            surviving_id=survivor,
+            merged_id=merged,
+            actor="hl7:PAS",
+            now=now,
+            templates=hub.settings.notify.templates,
         )
     assert await _reaches(hub, merged_link) == merged  # reaches the survivor through merged_into
     await _new_link(hub, survivor)
@@ -121,7 +127,13 @@ async def test_an_agent_who_finds_a_merged_record_by_its_old_number_works_on_the
     merged = await hub.create_patient(mrn="GONE", mobile="+447700900002")
     async with hub.db.write() as tx:
         await merge_patients(
-            tx, organisation_id=org, surviving_id=survivor, merged_id=merged, actor="hl7:PAS", now=hub.clock.now()
+            tx,
+            organisation_id=org,
+            surviving_id=survivor,
+            merged_id=merged,
+            actor="hl7:PAS",
+            now=hub.clock.now(),
+            templates=hub.settings.notify.templates,
         )
     await set_up_staff(hub, "erin", "admin", organisations=["RAL"])
     page = await hub.client.get("/staff/patients", params={"mrn": "GONE"})

@@ -105,6 +105,7 @@ async def test_after_a_merge_the_survivor_sees_the_merged_records_move_and_its_m
             merged_id=merged,
             actor="pas",
             now=hub.clock.now(),
+            templates=hub.settings.notify.templates,
         )
     await hub.sign_in()
     text = text_of((await hub.get_page(f"/appointments/{appointment}")).text)

@@ -28,11 +28,23 @@ async def test_the_survivor_takes_everything_and_the_old_link_still_signs_in(mak
     async with hub.db.write() as tx:
         await create_session(tx, secret=hub.settings.secret_key, patient_id=merged, at=NOW, idle=timedelta(hours=1))
         assert await merge_patients(
-            tx, organisation_id=org, surviving_id=survivor, merged_id=merged, actor="hl7:PAS", now=NOW
+            tx,
+            organisation_id=org,
+            surviving_id=survivor,
+            merged_id=merged,
+            actor="hl7:PAS",
+            now=NOW,
+            templates=hub.settings.notify.templates,
         )
         # Once is enough: merging again changes nothing.
         assert not await merge_patients(
-            tx, organisation_id=org, surviving_id=survivor, merged_id=merged, actor="hl7:PAS", now=NOW
+            tx,
+            organisation_id=org,
+            surviving_id=survivor,
+            merged_id=merged,
+            actor="hl7:PAS",
+            now=NOW,
+            templates=hub.settings.notify.templates,
         )
     for table, row_id in (("appointments", appointment), ("letters", letter), ("tasks", task)):
         assert await hub.db.fetch_all(f"SELECT patient_id FROM {table} WHERE id = ?", (row_id,)) == [

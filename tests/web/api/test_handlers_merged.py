@@ -19,7 +19,13 @@ async def test_the_merged_reference_is_refused_everywhere(api: Api) -> None:
     ids = {r["mrn"]: r["id"] for r in await hub.db.fetch_all("SELECT id, mrn FROM patients")}
     async with hub.db.write() as tx:
         await merge_patients(
-            tx, organisation_id=1, surviving_id=ids["KEEP"], merged_id=ids["GONE"], actor="hl7:PAS", now=hub.clock.now()
+            tx,
+            organisation_id=1,
+            surviving_id=ids["KEEP"],
+            merged_id=ids["GONE"],
+            actor="hl7:PAS",
+            now=hub.clock.now(),
+            templates=hub.settings.notify.templates,
         )
     expected = {
         "errors": [
