@@ -42,7 +42,8 @@ async def merge_patients(
 ) -> bool:
     """Whether anything was merged (not when the record is the same, or was merged before)."""
     merged = await tx.fetch_one(
-        "SELECT mrn, merged_into FROM patients WHERE id = ? AND organisation_id = ?", (merged_id, organisation_id)
+        "SELECT mrn, merged_into, nhs_number FROM patients WHERE id = ? AND organisation_id = ?",
+        (merged_id, organisation_id),
     )
     if surviving_id == merged_id or merged is None or merged["merged_into"] is not None:
         return False
@@ -57,6 +58,12 @@ async def merge_patients(
     # email, which it no longer has: they go to the surviving record's, or by its choices.
     await readdress_waiting(tx, surviving_id, templates=templates, now=now, actor=actor, actor_type=ActorType.API_KEY)
     await end_patient_sessions(tx, patient_id=merged_id, at=now)
+    # The NHS App and NHS login find a patient by NHS number: a survivor without one (a temporary registration
+    # the PAS kept) takes the merged record's, or the patient's appointments vanish from the app.
+    await tx.execute(
+        "UPDATE patients SET nhs_number = ? WHERE id = ? AND (nhs_number IS NULL OR nhs_number = '')",
+        (merged["nhs_number"], surviving_id),
+    )
     await tx.execute(
         "UPDATE patients SET merged_into = ?, mobile = NULL, email = NULL, nhs_number = NULL, updated_at = ?"
         " WHERE id = ?",

@@ -7,11 +7,17 @@ from datetime import UTC, datetime
 
 import pytest
 
+from hub.clock import FixedClock
 from hub.store.offers import accept_offer, list_open_offers, run_offers, set_earlier_request
 from hub.store.slot_moves import Moved
+from tests.conftest import MakeHub
+from tests.fake_aggregator import FakeAggregator
+from tests.fake_nhs_login import FakeNhsLogin
 from tests.harness import Harness
+from tests.hl7_listening import hl7_trust, listening
 from tests.hl7_samples import Client, adt, merge, siu
 from tests.seams.conftest import POLICY, WINDOW, rows
+from tests.web.fhir.conftest import CORRELATION, NHS_NUMBER, wayfinder_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -81,3 +87,27 @@ async def test_a_merged_records_text_held_overnight_goes_to_the_surviving_record
     await trust.send_queued()
     sent = await rows(trust, "SELECT kind, channel, recipient FROM dev_messages")
     assert sent == [{"kind": "invitation", "channel": "sms", "recipient": "+447700900002"}]
+
+
+async def test_the_nhs_app_still_finds_the_appointments_when_only_the_merged_record_had_the_nhs_number(
+    make_hub: MakeHub, clock: FixedClock
+) -> None:
+    # A temporary registration (no NHS number yet) is the record the PAS keeps; the one it merges away was traced.
+    with FakeAggregator(now=clock.now) as aggregator, FakeNhsLogin(now=clock.now) as nhs_login:
+        hub = await hl7_trust(make_hub, **wayfinder_settings(aggregator, nhs_login))
+        async with listening(hub) as [port], Client(port) as client:
+            assert (await client.send(siu())).code == "AA"  # RF1234567, NHS number 9434765919
+            assert (await client.send(adt("A04", mrn="RF7654321", nhs=""))).code == "AA"
+            assert (await client.send(merge("RF7654321", "RF1234567"))).code == "AA"
+        headers = {"Authorization": f"Bearer {aggregator.access_token()}", "NHSD-ID-Token": nhs_login.id_token()}
+        found = await hub.client.get(
+            "/fhir/r4/Appointment",
+            params={"patient:identifier": f"https://fhir.nhs.uk/Id/nhs-number|{NHS_NUMBER}"},
+            headers={**headers, "X-Correlation-ID": CORRELATION},
+        )
+    assert found.status_code == 200, found.text
+    assert found.json()["total"] == 1
+    assert await rows(hub, "SELECT mrn, nhs_number FROM patients ORDER BY mrn") == [
+        {"mrn": "RF1234567", "nhs_number": None},
+        {"mrn": "RF7654321", "nhs_number": NHS_NUMBER},
+    ]
