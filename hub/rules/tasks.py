@@ -4,7 +4,7 @@ Pure functions over plain data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from hub.clock import LONDON, london
 from hub.vocabulary import SlaState
@@ -104,8 +104,22 @@ def parse_new_start(day: str, month: str, year: str, time_text: str, *, now: dat
         return clock_time
     hour, minute = clock_time
     starts_at = datetime(local_date.year, local_date.month, local_date.day, hour, minute, tzinfo=LONDON)
+    if (changed := _clock_change(starts_at)) is not None:
+        return changed
     if starts_at <= now:
         return "The new time must be in the future"
     if starts_at.year > now.year + REBOOK_YEARS_AHEAD:
         return f"The new time must be within {REBOOK_YEARS_AHEAD} years"
     return starts_at
+
+
+def _clock_change(local: datetime) -> str | None:
+    """What is wrong with a London time in the hour the clocks change, or None: the night they go forward it never
+    happens, the night they go back it happens twice (which of the two the patient was told is not ours to guess)."""
+    other = local.replace(fold=1 - local.fold)
+    if other.utcoffset() == local.utcoffset():
+        return None
+    shown = f"{local.hour % 12 or 12}:{local.minute:02d}{'am' if local.hour < 12 else 'pm'}"
+    if london(local.astimezone(UTC)).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return f"There is no {shown} that night: the clocks go forward an hour. Enter another time"
+    return f"{shown} happens twice that night: the clocks go back an hour. Enter another time"

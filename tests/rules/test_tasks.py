@@ -43,6 +43,14 @@ def test_new_start_is_read_in_london_time() -> None:
     assert parse_new_start("31", "2", "2027", "9:00", now=now) == "Enter a real date, for example 3 12 2026"
     assert "time" in str(parse_new_start("3", "12", "2026", "25:00", now=now))
     assert "future" in str(parse_new_start("1", "1", "2020", "9:00", now=now))
+    # The hour the clocks change: skipped in March, repeated in October.
+    assert parse_new_start("28", "3", "2027", "1:30am", now=now) == (
+        "There is no 1:30am that night: the clocks go forward an hour. Enter another time"
+    )
+    assert parse_new_start("31", "10", "2027", "01:15", now=now) == (
+        "1:15am happens twice that night: the clocks go back an hour. Enter another time"
+    )
+    assert parse_new_start("28", "3", "2027", "2:00am", now=now) == datetime(2027, 3, 28, 1, 0, tzinfo=UTC)
 
 
 def test_age_is_counted_in_london_days() -> None:

@@ -10,6 +10,8 @@ import pytest
 from tests.harness import Harness
 from tests.hl7_samples import Client, siu
 from tests.seams.conftest import rows
+from tests.staff_harness import set_up_staff
+from tests.web.staff.test_queue import _claim, _outcome, _rebook_task
 
 pytestmark = pytest.mark.anyio
 
@@ -47,3 +49,15 @@ async def test_an_appointment_time_the_clock_change_repeats_or_skips_is_refused_
     assert booked.code == "AA"
     iso = f"{start[:4]}-{start[4:6]}-{start[6:8]}T01:30:00.000000Z"
     assert await rows(trust, "SELECT starts_at FROM appointments") == [{"starts_at": iso}]
+
+
+async def test_an_agents_rebook_to_a_time_the_clocks_skip_is_refused_and_nothing_moves(hub: Harness) -> None:
+    task_id, _ = await _rebook_task(hub)
+    await set_up_staff(hub)
+    await _claim(hub, task_id)
+    [before] = await rows(hub, "SELECT starts_at, sequence FROM appointments")
+    form = {"outcome": "rebooked", "day": "28", "month": "3", "year": "2027", "time": "1:30am", "site": "RFH"}
+    page = await _outcome(hub, task_id, form)
+    assert "There is no 1:30am that night: the clocks go forward an hour. Enter another time" in page
+    assert 'href="#time"' in page  # the error summary leads to the time field
+    assert await rows(hub, "SELECT starts_at, sequence FROM appointments") == [before]
