@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from hub.clock import to_db
-from hub.db import Transaction
+from hub.db import Row, Transaction
 from hub.settings import NotifyTemplates
 from hub.store.audit import record_audit
 from hub.store.events import record_event
@@ -42,11 +42,12 @@ async def merge_patients(
 ) -> bool:
     """Whether anything was merged (not when the record is the same, or was merged before)."""
     merged = await tx.fetch_one(
-        "SELECT mrn, merged_into, nhs_number FROM patients WHERE id = ? AND organisation_id = ?",
+        f"SELECT mrn, merged_into, nhs_number, {_CHOICES} FROM patients WHERE id = ? AND organisation_id = ?",
         (merged_id, organisation_id),
     )
     if surviving_id == merged_id or merged is None or merged["merged_into"] is not None:
         return False
+    await _keep_choices(tx, surviving_id, merged, now=now)
     await reassign_appointments(tx, from_patient=merged_id, to_patient=surviving_id)
     for table in _TAKEN_OVER:
         await tx.execute(f"UPDATE {table} SET patient_id = ? WHERE patient_id = ?", (surviving_id, merged_id))
@@ -90,3 +91,27 @@ async def merge_patients(
         data={"merged_mrn": merged["mrn"]},
     )
     return True
+
+
+_CHOICES = "mobile, email, opted_out, sms_opted_out, email_opted_out, paperless"
+
+
+async def _keep_choices(tx: Transaction, surviving_id: int, merged: Row, *, now: datetime) -> None:
+    """How the patient asked to be contacted, on either record, holds on the one kept: the stricter of each (no texts
+    and emails, paper letters as well). A STOP, or the hospital's stop of emails, was of a number or an address: it
+    holds where the survivor has that same one."""
+    kept = await tx.fetch_one(f"SELECT {_CHOICES} FROM patients WHERE id = ?", (surviving_id,))
+    assert kept is not None
+    choices = {
+        "opted_out": kept["opted_out"] or merged["opted_out"],
+        "paperless": kept["paperless"] and merged["paperless"],
+        "sms_opted_out": kept["sms_opted_out"] or (merged["sms_opted_out"] and kept["mobile"] == merged["mobile"]),
+        "email_opted_out": kept["email_opted_out"] or (merged["email_opted_out"] and kept["email"] == merged["email"]),
+    }
+    if all(bool(kept[column]) == bool(value) for column, value in choices.items()):
+        return
+    await tx.execute(
+        "UPDATE patients SET opted_out = ?, paperless = ?, sms_opted_out = ?, email_opted_out = ?, updated_at = ?"
+        " WHERE id = ?",
+        (*(int(bool(value)) for value in choices.values()), to_db(now), surviving_id),
+    )

@@ -15,7 +15,7 @@ from tests.fake_aggregator import FakeAggregator
 from tests.fake_nhs_login import FakeNhsLogin
 from tests.harness import Harness
 from tests.hl7_listening import hl7_trust, listening
-from tests.hl7_samples import Client, adt, merge, siu
+from tests.hl7_samples import Client, adt, merge, pid, siu
 from tests.seams.conftest import POLICY, WINDOW, rows
 from tests.web.fhir.conftest import CORRELATION, NHS_NUMBER, wayfinder_settings
 
@@ -111,3 +111,22 @@ async def test_the_nhs_app_still_finds_the_appointments_when_only_the_merged_rec
         {"mrn": "RF1234567", "nhs_number": None},
         {"mrn": "RF7654321", "nhs_number": NHS_NUMBER},
     ]
+
+
+async def test_a_patient_who_turned_off_texts_and_emails_on_the_merged_record_gets_none_from_the_survivor(
+    trust: Harness, port: int
+) -> None:
+    async with Client(port) as client:
+        assert (await client.send(siu())).code == "AA"
+        await trust.sign_in()  # the merged record's: the patient chooses letters only
+        await trust.send_queued()
+        answer = await trust.post_form("/preferences", {"contact_preference": "sms", "paper": "yes", "digital": "no"})
+        assert answer.status_code == 303, answer.text
+        assert (await client.send(adt("A04", mrn="RF7654321", nhs="9434765870", control_id="A2"))).code == "AA"
+        assert (await client.send(merge("RF7654321", "RF1234567"))).code == "AA"
+        # The hospital books the patient again, on the record it kept.
+        later = siu(ref="APT-2002", control_id="MSG00002", start="202612150930", patient=pid("RF7654321"))
+        assert (await client.send(later)).code == "AA"
+    await trust.send_queued()
+    sent = await rows(trust, "SELECT kind, channel FROM dev_messages WHERE kind != 'security_code' ORDER BY id")
+    assert sent == [{"kind": "invitation", "channel": "sms"}, {"kind": "invitation", "channel": "letter"}]
