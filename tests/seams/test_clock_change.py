@@ -11,6 +11,7 @@ from tests.harness import Harness
 from tests.hl7_samples import Client, siu
 from tests.seams.conftest import rows
 from tests.staff_harness import set_up_staff
+from tests.web.staff.test_patients import _found, _pas_patient
 from tests.web.staff.test_queue import _claim, _outcome, _rebook_task
 
 pytestmark = pytest.mark.anyio
@@ -61,3 +62,13 @@ async def test_an_agents_rebook_to_a_time_the_clocks_skip_is_refused_and_nothing
     assert "There is no 1:30am that night: the clocks go forward an hour. Enter another time" in page
     assert 'href="#time"' in page  # the error summary leads to the time field
     assert await rows(hub, "SELECT starts_at, sequence FROM appointments") == [before]
+
+
+async def test_a_baby_born_today_is_found_by_date_of_birth_in_the_hour_after_midnight_in_summer(
+    hub: Harness,
+) -> None:
+    hub.clock.set(datetime(2026, 6, 14, 23, 30, tzinfo=UTC))  # 00:30 BST on 15 June: still 14 June in UTC
+    baby = await _pas_patient(hub, "BABY1", family_name="Jones", date_of_birth="2026-06-15")
+    await set_up_staff(hub)
+    found = await _found(hub, family_name="Jones", **{"dob-day": "15", "dob-month": "6", "dob-year": "2026"})
+    assert found == [baby]

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.clock import london
 from hub.rules.codes import keyed_hash
 from hub.rules.contacts import parse_date_of_birth
 from hub.rules.text import printable
@@ -50,7 +51,7 @@ async def search(request: Request) -> Response:
     dob = ""
     if values["family_name"] or any(values[k] for k in ("dob-day", "dob-month", "dob-year")):
         parsed = parse_date_of_birth(
-            values["dob-day"], values["dob-month"], values["dob-year"], today=hub.clock.now().date()
+            values["dob-day"], values["dob-month"], values["dob-year"], today=london(hub.clock.now()).date()
         )
         if isinstance(parsed, str):
             errors["dob"] = parsed.replace("your ", "the patient's ")
