@@ -13,6 +13,7 @@ from hub.settings import NotifyTemplates
 from hub.store.audit import record_audit
 from hub.store.events import record_event
 from hub.store.lifecycle import reassign_appointments
+from hub.store.nhs_app import set_nhs_app_excluded
 from hub.store.rerouting import readdress_waiting
 from hub.store.sessions import end_patient_sessions
 from hub.store.signin import withdraw_pending_codes
@@ -47,7 +48,7 @@ async def merge_patients(
     )
     if surviving_id == merged_id or merged is None or merged["merged_into"] is not None:
         return False
-    await _keep_choices(tx, surviving_id, merged, now=now)
+    await _keep_choices(tx, surviving_id, merged, actor=actor, now=now)
     await reassign_appointments(tx, from_patient=merged_id, to_patient=surviving_id)
     for table in _TAKEN_OVER:
         await tx.execute(f"UPDATE {table} SET patient_id = ? WHERE patient_id = ?", (surviving_id, merged_id))
@@ -93,13 +94,14 @@ async def merge_patients(
     return True
 
 
-_CHOICES = "mobile, email, opted_out, sms_opted_out, email_opted_out, paperless"
+_CHOICES = "mobile, email, opted_out, sms_opted_out, email_opted_out, paperless, nhs_app_excluded"
 
 
-async def _keep_choices(tx: Transaction, surviving_id: int, merged: Row, *, now: datetime) -> None:
+async def _keep_choices(tx: Transaction, surviving_id: int, merged: Row, *, actor: str, now: datetime) -> None:
     """How the patient asked to be contacted, on either record, holds on the one kept: the stricter of each (no texts
     and emails, paper letters as well). A STOP, or the hospital's stop of emails, was of a number or an address: it
-    holds where the survivor has that same one."""
+    holds where the survivor has that same one. The trust's keeping either record out of the NHS App keeps the
+    survivor out: its appointments and letters are the other's now."""
     kept = await tx.fetch_one(f"SELECT {_CHOICES} FROM patients WHERE id = ?", (surviving_id,))
     assert kept is not None
     choices = {
@@ -108,6 +110,8 @@ async def _keep_choices(tx: Transaction, surviving_id: int, merged: Row, *, now:
         "sms_opted_out": kept["sms_opted_out"] or (merged["sms_opted_out"] and kept["mobile"] == merged["mobile"]),
         "email_opted_out": kept["email_opted_out"] or (merged["email_opted_out"] and kept["email"] == merged["email"]),
     }
+    if merged["nhs_app_excluded"] and not kept["nhs_app_excluded"]:
+        await set_nhs_app_excluded(tx, patient_id=surviving_id, excluded=True, actor=actor, now=now)
     if all(bool(kept[column]) == bool(value) for column, value in choices.items()):
         return
     await tx.execute(

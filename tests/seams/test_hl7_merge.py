@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from hub.clock import FixedClock
+from hub.store.nhs_app import set_nhs_app_excluded
 from hub.store.offers import accept_offer, list_open_offers, run_offers, set_earlier_request
 from hub.store.slot_moves import Moved
 from tests.conftest import MakeHub
@@ -89,14 +90,19 @@ async def test_a_merged_records_text_held_overnight_goes_to_the_surviving_record
     assert sent == [{"kind": "invitation", "channel": "sms", "recipient": "+447700900002"}]
 
 
-async def test_the_nhs_app_still_finds_the_appointments_when_only_the_merged_record_had_the_nhs_number(
-    make_hub: MakeHub, clock: FixedClock
+@pytest.mark.parametrize("excluded", [False, True])
+async def test_the_nhs_app_finds_the_merged_records_appointments_unless_the_trust_excluded_it(
+    make_hub: MakeHub, clock: FixedClock, excluded: bool
 ) -> None:
-    # A temporary registration (no NHS number yet) is the record the PAS keeps; the one it merges away was traced.
+    # A temporary registration (no NHS number yet) is the record the PAS keeps; the one it merges away was traced,
+    # and perhaps kept out of the NHS App by the trust.
     with FakeAggregator(now=clock.now) as aggregator, FakeNhsLogin(now=clock.now) as nhs_login:
         hub = await hl7_trust(make_hub, **wayfinder_settings(aggregator, nhs_login))
         async with listening(hub) as [port], Client(port) as client:
             assert (await client.send(siu())).code == "AA"  # RF1234567, NHS number 9434765919
+            [traced] = await rows(hub, "SELECT id FROM patients")
+            async with hub.db.write() as tx:
+                await set_nhs_app_excluded(tx, patient_id=traced["id"], excluded=excluded, actor="pas", now=clock.now())
             assert (await client.send(adt("A04", mrn="RF7654321", nhs=""))).code == "AA"
             assert (await client.send(merge("RF7654321", "RF1234567"))).code == "AA"
         headers = {"Authorization": f"Bearer {aggregator.access_token()}", "NHSD-ID-Token": nhs_login.id_token()}
@@ -106,10 +112,10 @@ async def test_the_nhs_app_still_finds_the_appointments_when_only_the_merged_rec
             headers={**headers, "X-Correlation-ID": CORRELATION},
         )
     assert found.status_code == 200, found.text
-    assert found.json()["total"] == 1
-    assert await rows(hub, "SELECT mrn, nhs_number FROM patients ORDER BY mrn") == [
-        {"mrn": "RF1234567", "nhs_number": None},
-        {"mrn": "RF7654321", "nhs_number": NHS_NUMBER},
+    assert found.json()["total"] == (0 if excluded else 1)
+    assert await rows(hub, "SELECT mrn, nhs_number, nhs_app_excluded FROM patients ORDER BY mrn") == [
+        {"mrn": "RF1234567", "nhs_number": None, "nhs_app_excluded": int(excluded)},
+        {"mrn": "RF7654321", "nhs_number": NHS_NUMBER, "nhs_app_excluded": int(excluded)},
     ]
 
 
