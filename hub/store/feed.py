@@ -22,6 +22,7 @@ from hub.store.audit import Actor, record_audit
 from hub.store.events import record_event
 from hub.store.lifecycle import New, apply_transition, load_appointment_by_ref
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS
+from hub.store.receipts import keep_number_stopped
 from hub.store.rerouting import readdress_waiting, reroute_waiting
 from hub.store.signin import withdraw_pending_codes
 from hub.vocabulary import ActorType, AuditAction, Channel, ContactPreference, EventKind, RecordType
@@ -171,6 +172,8 @@ async def upsert_patient(
     assert applied.record_id is not None
     await _contact_choices(tx, written, organisation_id, values, actor=actor, now=now, settings=settings)
     moved = row is not None and (row["mobile"], row["email"]) != (stored["mobile"], stored["email"])
+    if (row is None or row["mobile"] != stored["mobile"]) and stored["mobile"]:
+        await keep_number_stopped(tx, applied.record_id, now=now)
     if moved:
         await withdraw_pending_codes(tx, applied.record_id)
     if moved and settings is not None:

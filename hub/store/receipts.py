@@ -263,6 +263,24 @@ async def _opt_in(tx: Transaction, patients: list[Row], mobile: str, *, settings
         )
 
 
+async def keep_number_stopped(tx: Transaction, patient_id: int, *, now: datetime) -> bool:
+    """A patient the hospital gives a number that texted STOP (and not START since) has texts stopped, as every
+    patient on it had when it said STOP: whoever holds that phone asked for no more texts (a parent's mobile, put
+    on another child's record). Returns whether texts were stopped."""
+    patient = await tx.fetch_one(f"SELECT {PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,))
+    if patient is None or not patient["mobile"] or patient["sms_opted_out"]:
+        return False
+    last = await tx.fetch_one(
+        "SELECT action FROM inbound_messages WHERE source_number = ? AND action IN (?, ?)"
+        " ORDER BY received_at DESC, id DESC LIMIT 1",
+        (patient["mobile"], "stop", "start"),
+    )
+    if last is None or last["action"] != "stop":
+        return False
+    await _set_opted_out(tx, patient, True, now=now)
+    return True
+
+
 async def _set_opted_out(tx: Transaction, patient: Row, opted_out: bool, *, now: datetime) -> None:
     await tx.execute(
         "UPDATE patients SET sms_opted_out = ?, updated_at = ? WHERE id = ?",

@@ -16,6 +16,7 @@ from hub.notify import NotifyError
 from hub.notify.sender import Outcome, SendPolicy, claim_batch, record_outcomes
 from tests.conftest import MakeHub
 from tests.harness import Harness
+from tests.notify_callbacks import CALLBACKS, post, text
 from tests.seams.conftest import rows
 from tests.web.api.test_handlers import APPOINTMENT, PATIENT, Api
 
@@ -106,3 +107,23 @@ async def test_a_code_sent_to_the_old_mobile_no_longer_signs_in_once_the_hospita
     answer = await hub.submit_code(code)
     assert answer.headers.get("location") != "/appointments"
     assert await rows(hub, "SELECT COUNT(*) AS n FROM sessions WHERE ended_at IS NULL") == [{"n": 0}]
+
+
+@pytest.mark.parametrize("how", ["new record", "new mobile"])
+async def test_a_number_that_texted_stop_gets_no_texts_for_a_patient_the_hospital_gives_it_later(
+    make_hub: MakeHub, how: str
+) -> None:
+    # A parent's mobile: they texted STOP for their child; later the hospital puts the same number on the record of
+    # another of their children (a new record, or a changed mobile on one it had).
+    hub = await make_hub(**CALLBACKS)
+    pas = Api(hub, await hub.create_api_key(), "pas")
+    await pas.setup()
+    assert (await post(hub, "inbound", text("STOP", source="447700900001"))).status_code == 200
+    sibling = {**PATIENT, "given_name": "Tom", "date_of_birth": "2015-06-01", "email": None}
+    if how == "new mobile":
+        assert (await pas.put("patients/MRN2", {**sibling, "mobile": "07700 900009"})).status_code == 201
+    assert (await pas.put("patients/MRN2", sibling)).status_code in (200, 201)
+    assert (await pas.put("appointments/A2", {**APPOINTMENT, "patient_ref": "MRN2"})).status_code == 201
+    await hub.send_queued()
+    sent = await rows(hub, "SELECT d.channel FROM dev_messages d WHERE d.kind = 'invitation'")
+    assert sent == [{"channel": "letter"}]
