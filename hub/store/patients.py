@@ -10,7 +10,7 @@ from hub.rules.contacts import Contact
 from hub.settings import NotifyTemplates
 from hub.store.audit import record_audit
 from hub.store.events import record_event
-from hub.store.rerouting import reroute_waiting
+from hub.store.rerouting import reroute_waiting, switch_waiting
 from hub.vocabulary import ActorType, AuditAction, Channel, EventKind, RecordType
 
 PATIENT_COLUMNS = (
@@ -86,6 +86,16 @@ async def update_preferences(
             patient_id=patient_id,
             data={key: bool(v) if key != "contact_preference" else v for key, v in new.items()},
         )
+        if "contact_preference" in changed and not opted_out:
+            await switch_waiting(
+                tx,
+                patient_id,
+                Channel(contact_preference),
+                templates=templates,
+                now=at,
+                actor=str(patient_id),
+                actor_type=ActorType.PATIENT,
+            )
         if "opted_out" in changed and opted_out:
             for channel in (Channel.SMS, Channel.EMAIL):
                 await reroute_waiting(

@@ -92,20 +92,16 @@ async def replace_message(
     actor: str,
     actor_type: ActorType = ActorType.SYSTEM,
     personalisation: dict[str, Any] | None = None,
+    to: Channel | None = None,
 ) -> tuple[str, int] | None:
-    """Queue the same message by the next channel: (channel, new message id), or None when there is none. Its
-    callers first check it is still true (`judge`); `personalisation`: what it should say now, when not as it was."""
-    posting = message["pdf_letter_id"] is not None or await can_post(
-        tx, patient, appointment_id=message["appointment_id"], kind=message["kind"]
-    )
-    emailing = bool(patient["email"]) and not patient["email_opted_out"] and not patient["opted_out"]
-    channel: Channel | None = Channel(message["channel"])
-    template_id: str | None = None
-    # Channel after channel, to one the message can go by: a kind with no template by a channel skips it.
-    while template_id is None and channel is not None:
-        channel = next_channel(channel, has_email=emailing, can_post=posting)
-        if channel is not None:
-            template_id = templates.template_for(message["kind"], channel)
+    """Queue the same message by the next channel (or by `to`): (channel, new message id), or None when there is
+    none. Its callers first check it is still true (`judge`); `personalisation`: what it should say now, when not as
+    it was."""
+    channel: Channel | None
+    if to is not None:
+        channel, template_id = to, templates.template_for(message["kind"], to)
+    else:
+        channel, template_id = await _next_way(tx, message, patient, templates)
     if channel is None or template_id is None:
         return None
     replacement = await queue_message(
@@ -113,7 +109,7 @@ async def replace_message(
         at=now,
         kind=message["kind"],
         channel=channel,
-        recipient=patient["email"] if channel == Channel.EMAIL else "post",
+        recipient=patient[_CONTACT[channel]] if channel in _CONTACT else "post",
         template_id=template_id,
         personalisation=personalisation or json.loads(message["personalisation"]),
         patient_id=patient["id"],
@@ -128,6 +124,24 @@ async def replace_message(
         tx, now, AuditAction.NOTIFICATION_QUEUED, replacement, detail, actor=actor, actor_type=actor_type
     )
     return channel, replacement
+
+
+async def _next_way(
+    tx: Transaction, message: Row, patient: Row, templates: NotifyTemplates
+) -> tuple[Channel | None, str | None]:
+    """Channel after channel from the message's own, to one it can go by: a kind with no template by a channel
+    skips it."""
+    posting = message["pdf_letter_id"] is not None or await can_post(
+        tx, patient, appointment_id=message["appointment_id"], kind=message["kind"]
+    )
+    emailing = bool(patient["email"]) and not patient["email_opted_out"] and not patient["opted_out"]
+    channel: Channel | None = Channel(message["channel"])
+    template_id: str | None = None
+    while template_id is None and channel is not None:
+        channel = next_channel(channel, has_email=emailing, can_post=posting)
+        if channel is not None:
+            template_id = templates.template_for(message["kind"], channel)
+    return channel, template_id
 
 
 async def reroute_waiting(
@@ -275,6 +289,46 @@ async def readdress_waiting(
                 await audit_message(
                     tx, now, AuditAction.NOTIFICATION_QUEUED, message["id"], detail, actor=actor, actor_type=actor_type
                 )
+
+
+async def switch_waiting(
+    tx: Transaction,
+    patient_id: int,
+    channel: Channel,
+    *,
+    templates: NotifyTemplates,
+    now: datetime,
+    actor: str,
+    actor_type: ActorType = ActorType.SYSTEM,
+) -> None:
+    """The patient now wants texts rather than emails, or emails rather than texts: what is waiting to go the other
+    way (held overnight by quiet hours, say) goes this way instead, when it has a template this way. Each withdrawn
+    by a conditional UPDATE, as `reroute_waiting` does: one a worker has claimed meanwhile goes as it is."""
+    patient = await read_patient(tx, patient_id)
+    if patient is None or _cannot_go(patient, channel) is not None:
+        return
+    other = Channel.EMAIL if channel == Channel.SMS else Channel.SMS
+    candidates = await tx.fetch_all(
+        f"SELECT {MESSAGE_COLUMNS} FROM outbox_messages WHERE patient_id = ? AND channel = ? AND lane = ?"
+        " AND status = ? ORDER BY id",
+        (patient_id, other, Lane.BULK, MessageStatus.QUEUED),
+    )
+    why = f"the patient chose {channel} instead"
+    for candidate in candidates:
+        if candidate["kind"] in _TO_THE_SENDER or templates.template_for(candidate["kind"], channel) is None:
+            continue
+        message = await tx.fetch_one(
+            f"UPDATE outbox_messages SET status = ?, error = ? WHERE id = ? AND status = ? RETURNING {MESSAGE_COLUMNS}",
+            (MessageStatus.CANCELLED, why, candidate["id"], MessageStatus.QUEUED),
+        )
+        if message is None:
+            continue
+        await audit_message(
+            tx, now, AuditAction.NOTIFICATION_CANCELLED, message["id"], why, actor=actor, actor_type=actor_type
+        )
+        await replace_message(
+            tx, message, patient, templates=templates, now=now, why=why, actor=actor, actor_type=actor_type, to=channel
+        )
 
 
 def _cannot_go(patient: Row, channel: Channel) -> str | None:

@@ -127,3 +127,24 @@ async def test_a_number_that_texted_stop_gets_no_texts_for_a_patient_the_hospita
     await hub.send_queued()
     sent = await rows(hub, "SELECT d.channel FROM dev_messages d WHERE d.kind = 'invitation'")
     assert sent == [{"channel": "letter"}]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "channel", "recipient"),
+    [
+        ("sms", "email", "email", "margaret.jones@example.com"),
+        ("email", "sms", "sms", OLD),
+    ],
+)
+async def test_a_message_held_overnight_goes_by_the_way_the_patient_chose_since(
+    hub: Harness, pas: Api, before: str, after: str, channel: str, recipient: str
+) -> None:
+    await _change_patient(pas, contact_preference=before)
+    await _book_in_the_evening(hub, pas)
+    await hub.sign_in()  # 9pm: the patient signs in and chooses the other way
+    await hub.send_queued()
+    answer = await hub.post_form("/preferences", {"contact_preference": after, "paper": "no", "digital": "yes"})
+    assert answer.status_code == 303, answer.text
+    hub.clock.set(MORNING)
+    await hub.send_queued()
+    assert [m for m in await _sent(hub) if m[0] != "security_code"] == [("invitation", channel, recipient)]
