@@ -173,7 +173,9 @@ async def upsert_patient(
     await _contact_choices(tx, written, organisation_id, values, actor=actor, now=now, settings=settings)
     moved = row is not None and (row["mobile"], row["email"]) != (stored["mobile"], stored["email"])
     if (row is None or row["mobile"] != stored["mobile"]) and stored["mobile"]:
-        await keep_number_stopped(tx, applied.record_id, now=now)
+        await keep_number_stopped(
+            tx, patient_id=applied.record_id, organisation_id=organisation_id, mobile=stored["mobile"], now=now
+        )
     if moved:
         await withdraw_pending_codes(tx, applied.record_id)
     if moved and settings is not None:

@@ -263,29 +263,28 @@ async def _opt_in(tx: Transaction, patients: list[Row], mobile: str, *, settings
         )
 
 
-async def keep_number_stopped(tx: Transaction, patient_id: int, *, now: datetime) -> bool:
+async def keep_number_stopped(
+    tx: Transaction, *, patient_id: int, organisation_id: int, mobile: str, now: datetime
+) -> bool:
     """A patient the hospital gives a number that texted STOP (and not START since) has texts stopped, as every
     patient on it had when it said STOP: whoever holds that phone asked for no more texts (a parent's mobile, put
     on another child's record). Returns whether texts were stopped."""
-    patient = await tx.fetch_one(f"SELECT {PATIENT_COLUMNS} FROM patients WHERE id = ?", (patient_id,))
-    if patient is None or not patient["mobile"] or patient["sms_opted_out"]:
-        return False
     last = await tx.fetch_one(
         "SELECT action FROM inbound_messages WHERE source_number = ? AND action IN (?, ?)"
         " ORDER BY received_at DESC, id DESC LIMIT 1",
-        (patient["mobile"], "stop", "start"),
+        (mobile, "stop", "start"),
     )
     if last is None or last["action"] != "stop":
         return False
-    await _set_opted_out(tx, patient, True, now=now)
-    return True
+    return await _set_opted_out(tx, {"id": patient_id, "organisation_id": organisation_id}, True, now=now)
 
 
-async def _set_opted_out(tx: Transaction, patient: Row, opted_out: bool, *, now: datetime) -> None:
-    await tx.execute(
-        "UPDATE patients SET sms_opted_out = ?, updated_at = ? WHERE id = ?",
-        (int(opted_out), to_db(now), patient["id"]),
-    )
+async def _set_opted_out(tx: Transaction, patient: Row, opted_out: bool, *, now: datetime) -> bool:
+    if not await tx.execute(
+        "UPDATE patients SET sms_opted_out = ?, updated_at = ? WHERE id = ? AND sms_opted_out != ?",
+        (int(opted_out), to_db(now), patient["id"], int(opted_out)),
+    ):
+        return False
     action, kind = (
         (AuditAction.PATIENT_SMS_OPTED_OUT, EventKind.PATIENT_SMS_OPTED_OUT)
         if opted_out
@@ -293,6 +292,7 @@ async def _set_opted_out(tx: Transaction, patient: Row, opted_out: bool, *, now:
     )
     await _audit(tx, now, action, RecordType.PATIENT, patient["id"], "by text")
     await record_event(tx, at=now, kind=kind, organisation_id=patient["organisation_id"], patient_id=patient["id"])
+    return True
 
 
 async def _confirm(
