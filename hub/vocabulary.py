@@ -78,11 +78,12 @@ class SlotStatus(StrEnum):
 
 
 class SlotMoveHow(StrEnum):
-    """How an appointment came to move into another slot (the console's slot history)."""
+    """How an appointment came to move into another slot, or out of one (the console's slot history)."""
 
     PATIENT = "patient"  # the patient chose a new time
     EARLIER_OFFER = "earlier_offer"  # the patient took an earlier time they were offered
     AGENT = "agent"  # an agent booked it
+    CANCELLED = "cancelled"  # the hub cancelled it (the patient or an agent): out of its slot into none
 
 
 class EarlierOrder(StrEnum):
