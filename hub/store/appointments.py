@@ -18,6 +18,7 @@ from hub.store.appointment_state import change_from, facts_from
 from hub.store.audit import Actor
 from hub.store.lifecycle import apply_transition, load_appointment
 from hub.store.reminders import stop_escalation
+from hub.store.slots import patient_moves
 from hub.vocabulary import (
     HOSPITAL_STATUS_LABELS,
     MODE_LABELS,
@@ -82,8 +83,7 @@ async def get_appointment_for_patient(db: Database | Transaction, patient_id: in
 
 async def count_rebook_requests(db: Database | Transaction, appointment_id: int) -> int:
     row = await db.fetch_one(
-        "SELECT (SELECT COUNT(*) FROM tasks WHERE appointment_id = ? AND kind = ?)"
-        " + (SELECT COUNT(*) FROM slot_moves WHERE appointment_id = ? AND actor_type = 'patient') AS n",
+        f"SELECT (SELECT COUNT(*) FROM tasks WHERE appointment_id = ? AND kind = ?) + {patient_moves('?')} AS n",
         (appointment_id, TaskKind.REBOOK, appointment_id),
     )
     return int(row["n"]) if row else 0

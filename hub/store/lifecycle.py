@@ -21,7 +21,7 @@ from hub.store.events import record_event
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, announce
 from hub.store.reminders import plan_invitation, plan_reminders, withdraw_reminders
 from hub.store.rerouting import check_escalations
-from hub.store.slots import free_held_slots, leave_moved_into_slots, retake_left_slot
+from hub.store.slots import free_held_slots, leave_moved_into_slots, patient_moves, retake_left_slot
 from hub.vocabulary import (
     MessageKind,
     RecordType,
@@ -35,8 +35,7 @@ _STATE = (
     f" {', '.join('a.' + c for c in FACT_COLUMNS)},"
     # The rebook limit counts requests to rebook and the patient's own moves into free slots.
     " (SELECT COUNT(*) FROM tasks t WHERE t.appointment_id = a.id AND t.kind = ?)"
-    " + (SELECT COUNT(*) FROM slot_moves m WHERE m.appointment_id = a.id AND m.actor_type = 'patient')"
-    " AS rebook_requests,"
+    f" + {patient_moves('a.id')} AS rebook_requests,"
     " (SELECT COUNT(*) FROM tasks t WHERE t.appointment_id = a.id AND t.kind = ? AND t.status != ?) AS open_rebook"
     " FROM appointments a"
 )
@@ -161,7 +160,7 @@ async def apply_transition(
     )
     if after.hub_change is not None and after.hub_change.kind == ChangeKind.CANCELLED and not after.facts.booked():
         if before is None or before.facts.booked():
-            await free_held_slots(tx, appointment_id, actor=actor, now=now)
+            await free_held_slots(tx, appointment_id, previous_start=after.facts.starts_at, actor=actor, now=now)
     if transition.free_slots and before is not None:
         await leave_moved_into_slots(
             tx, appointment_id, after.facts, previous_start=before.facts.starts_at, actor=actor, now=now

@@ -20,6 +20,7 @@ from hub.store.events import record_event
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, queue_appointment_message
 from hub.store.rerouting import withdraw_ended_offers
 from hub.store.slot_moves import Moved, reschedule_by_patient
+from hub.store.slots import patient_moves
 from hub.vocabulary import (
     ActorType,
     AuditAction,
@@ -300,7 +301,7 @@ async def _offer(tx: Transaction, slot: Row, *, settings: Settings, now: datetim
         "   AND (o.slot_id = s.id OR o.status = ?))"
         " AND (SELECT COUNT(*) FROM slot_offers o WHERE o.appointment_id = a.id) < ?"
         " AND (SELECT COUNT(*) FROM tasks t WHERE t.appointment_id = a.id AND t.kind = ?)"
-        "   + (SELECT COUNT(*) FROM slot_moves m WHERE m.appointment_id = a.id AND m.actor_type = 'patient') < ?",
+        f"   + {patient_moves('a.id')} < ?",
         (
             slot["id"],
             to_db(now + cutoff),

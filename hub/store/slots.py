@@ -133,15 +133,25 @@ async def withdraw_slot(tx: Transaction, *, organisation_id: int, ref: str, acto
     return Applied("updated", int(row["id"]))
 
 
-async def retake_left_slot(tx: Transaction, appointment_id: int, facts: Facts, *, actor: Actor, now: datetime) -> None:
+async def retake_left_slot(
+    tx: Transaction,
+    appointment_id: int,
+    facts: Facts,
+    *,
+    actor: Actor,
+    now: datetime,
+    how: SlotMoveHow | None = None,
+) -> None:
     """Back at a time it was moved away from (an agent accepting the hospital's version of a conflict, which never
-    had the move): the slot it left is its own again, when still free, so that nobody else is offered it."""
+    had the move), or booked again after the hub's cancel (`how`: only a slot a cancel freed): the slot it left is its
+    own again, when still free, so that nobody else is offered it."""
     if not facts.booked():
         return
     left = await tx.fetch_one(
         "SELECT s.id, s.ref FROM slot_moves m JOIN slots s ON s.id = m.from_slot_id WHERE m.appointment_id = ?"
-        " AND s.status = ? AND s.starts_at = ? AND s.site_id = ? ORDER BY m.id DESC LIMIT 1",
-        (appointment_id, SlotStatus.FREE, to_db(facts.starts_at), facts.site_id),
+        " AND s.status = ? AND s.starts_at = ? AND s.site_id = ? AND m.how = COALESCE(?, m.how)"
+        " ORDER BY m.id DESC LIMIT 1",
+        (appointment_id, SlotStatus.FREE, to_db(facts.starts_at), facts.site_id, how),
     )
     if left is None:
         return
@@ -223,15 +233,30 @@ async def record_slot_move(
     )
 
 
-async def free_held_slots(tx: Transaction, appointment_id: int, *, actor: Actor, now: datetime) -> None:
-    """The hub cancelled the appointment (and tells the hospital): the slot it held is free again, to be offered."""
+async def free_held_slots(
+    tx: Transaction, appointment_id: int, *, previous_start: datetime, actor: Actor, now: datetime
+) -> None:
+    """The hub cancelled the appointment (and tells the hospital): the slot it held is free again, to be offered, the
+    hospital's own booking of it too (the hospital frees it when it takes in the cancel). The move out of it is
+    recorded, so that the appointment, booked again at that time, takes it back (`retake_left_slot`)."""
     held = await tx.fetch_all(
-        "SELECT id, ref FROM slots WHERE appointment_id = ? AND status = ?", (appointment_id, SlotStatus.BUSY)
+        "SELECT id, ref FROM slots WHERE appointment_id = ? AND status = ? ORDER BY id",
+        (appointment_id, SlotStatus.BUSY),
     )
     for slot in held:
         await tx.execute(
             "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ?",
             (SlotStatus.FREE, to_db(now), slot["id"]),
+        )
+        await record_slot_move(
+            tx,
+            appointment_id,
+            from_slot_id=int(slot["id"]),
+            to_slot_id=None,
+            previous_start=previous_start,
+            actor=actor,
+            how=SlotMoveHow.CANCELLED,
+            now=now,
         )
         await slot_audit(
             tx,
@@ -293,18 +318,24 @@ async def list_clinic_free_slots(
     return [_shaped(r) for r in rows]
 
 
+def patient_moves(appointment_id: str) -> str:
+    """A subquery counting the patient's own moves of an appointment (`appointment_id`: its column, or `?`), which
+    count against the rebook limit. A cancel's move out of the slot is none, whoever cancelled."""
+    return (
+        f"(SELECT COUNT(*) FROM slot_moves m WHERE m.appointment_id = {appointment_id}"
+        f" AND m.actor_type = '{ActorType.PATIENT}' AND m.how != '{SlotMoveHow.CANCELLED}')"
+    )
+
+
 async def count_patient_moves(db: Database | Transaction, appointment_id: int) -> int:
     """The patient's own moves of an appointment, which count against the rebook limit."""
-    row = await db.fetch_one(
-        "SELECT COUNT(*) AS n FROM slot_moves WHERE appointment_id = ? AND actor_type = ?",
-        (appointment_id, ActorType.PATIENT),
-    )
+    row = await db.fetch_one(f"SELECT {patient_moves('?')} AS n", (appointment_id,))
     return int(row["n"]) if row else 0
 
 
 async def slot_history(db: Database, appointment_id: int) -> list[Row]:
-    """Every move of the appointment between slots, oldest first (for the console). A move to a time in no slot has
-    no `to_ref` or `to_start`."""
+    """Every move of the appointment between slots, oldest first (for the console). A move to a time in no slot, or
+    out of its slot by a cancel (`how` cancelled), has no `to_ref` or `to_start`."""
     rows = await db.fetch_all(
         "SELECT m.at, m.how, m.actor_type, m.actor_id, m.previous_start, f.ref AS from_ref, t.ref AS to_ref,"
         " t.starts_at AS to_start FROM slot_moves m LEFT JOIN slots t ON t.id = m.to_slot_id"

@@ -5,7 +5,7 @@ patient and the slots it writes; afterwards every slot and appointment agree, as
 
 - a busy slot holds one booked appointment, at the slot's time, and no appointment is in two slots;
 - each move that went through freed exactly the slot it left, recorded one move and one event; each that did not
-  changed nothing;
+  changed nothing; each cancel recorded its move out of its slot;
 - of the movers wanting one slot, at most one has it.
 """
 
@@ -125,9 +125,13 @@ async def test_moves_and_cancels_at_once_on_two_instances_leave_every_slot_true(
         slot = slots[olds[n]]
         taker = n + 3
         assert slot["status"] == ("busy" if moved[taker].done else "free"), (n, slot, moved[taker])
-    # One move and one event for each that went through.
-    moves = await rows(first, "SELECT appointment_id FROM slot_moves ORDER BY appointment_id")
+    # One move and one event for each that went through; each cancel recorded its move out of its slot.
+    moves = await rows(first, "SELECT appointment_id FROM slot_moves WHERE how != 'cancelled' ORDER BY appointment_id")
     assert [r["appointment_id"] for r in moves] == sorted(appointments[n] for n in went)
+    outs = await rows(first, "SELECT appointment_id, from_slot_id FROM slot_moves WHERE how = 'cancelled' ORDER BY id")
+    assert sorted((r["appointment_id"], r["from_slot_id"]) for r in outs) == [
+        (appointments[n], olds[n]) for n in CANCELLING
+    ]
     events = Counter(
         r["appointment_id"] for r in await rows(first, "SELECT appointment_id FROM events WHERE kind = ?", (_MOVED,))
     )
