@@ -1,4 +1,4 @@
-"""Migration 0023: a slot move may be a cancel's (how 'cancelled'); every move, column and index the table had is
+"""Migration 0026: a slot move may be a cancel's (how 'cancelled'); every move, column and index the table had is
 kept, on both backends, and the check still turns away anything else."""
 
 from datetime import timedelta
@@ -23,7 +23,7 @@ async def url(backend: str, tmp_path: Path) -> str:
 
 async def test_a_cancels_move_is_allowed_and_the_moves_are_kept_whole(db: Database, clock: FixedClock) -> None:
     files = migration_files()
-    [cancelled] = [path for version, path in files if version == 23]
+    [cancelled] = [path for version, path in files if version == 26]
     for _, path in files:
         if path != cancelled:
             await _run(db, path)
