@@ -189,28 +189,47 @@ async def leave_moved_into_slots(
     for slot in held:
         if facts.booked() and slot["starts_at"] == to_db(facts.starts_at) and int(slot["site_id"]) == facts.site_id:
             continue
-        await tx.execute(
-            "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ?",
-            (SlotStatus.FREE, to_db(now), slot["id"]),
-        )
-        await record_slot_move(
+        why = "its appointment moved to a time in no slot"
+        await _leave(
             tx,
             appointment_id,
-            from_slot_id=int(slot["id"]),
-            to_slot_id=None,
+            slot,
+            how=SlotMoveHow.AGENT,
+            why=why,
             previous_start=previous_start,
             actor=actor,
-            how=SlotMoveHow.AGENT,
             now=now,
         )
-        await slot_audit(
-            tx,
-            slot["ref"],
-            actor=actor,
-            action=AuditAction.SLOT_UPDATED,
-            now=now,
-            detail=f"{SlotStatus.FREE}: its appointment moved to a time in no slot",
-        )
+
+
+async def _leave(
+    tx: Transaction,
+    appointment_id: int,
+    slot: Row,
+    *,
+    how: SlotMoveHow,
+    why: str,
+    previous_start: datetime,
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """The appointment leaves the slot, which is free again: the move out of it recorded (to no slot), audited."""
+    await tx.execute(
+        "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ?",
+        (SlotStatus.FREE, to_db(now), slot["id"]),
+    )
+    await record_slot_move(
+        tx,
+        appointment_id,
+        from_slot_id=int(slot["id"]),
+        to_slot_id=None,
+        previous_start=previous_start,
+        actor=actor,
+        how=how,
+        now=now,
+    )
+    detail = f"{SlotStatus.FREE}: {why}"
+    await slot_audit(tx, slot["ref"], actor=actor, action=AuditAction.SLOT_UPDATED, now=now, detail=detail)
 
 
 async def record_slot_move(
@@ -244,27 +263,16 @@ async def free_held_slots(
         (appointment_id, SlotStatus.BUSY),
     )
     for slot in held:
-        await tx.execute(
-            "UPDATE slots SET status = ?, appointment_id = NULL, updated_at = ? WHERE id = ?",
-            (SlotStatus.FREE, to_db(now), slot["id"]),
-        )
-        await record_slot_move(
+        why = "its appointment was cancelled"
+        await _leave(
             tx,
             appointment_id,
-            from_slot_id=int(slot["id"]),
-            to_slot_id=None,
+            slot,
+            how=SlotMoveHow.CANCELLED,
+            why=why,
             previous_start=previous_start,
             actor=actor,
-            how=SlotMoveHow.CANCELLED,
             now=now,
-        )
-        await slot_audit(
-            tx,
-            slot["ref"],
-            actor=actor,
-            action=AuditAction.SLOT_UPDATED,
-            now=now,
-            detail=f"{SlotStatus.FREE}: its appointment was cancelled",
         )
 
 
