@@ -558,7 +558,7 @@ EVENT_KINDS: Final[dict[EventKind, tuple[str, str]]] = {
         "A letter was due (`data.kind`) but did not go: the patient has no valid postal address (`data.reason` ="
         " `no_postal_address`; the booking centre has a task), or the posted copy a `letter.escalated_to_post` told"
         " of (`data.message_id`) was withdrawn before it went (`data.reason`: `letter_opened`, `cancel_requested`,"
-        " `appointment_cancelled`, `appointment_passed`, ...).",
+        " `appointment_cancelled`, `appointment_passed`, ...) or Notify could not deliver it (`not_delivered`).",
     ),
     EventKind.PATIENT_EMAILS_OPTED_OUT: ("hospital", "Emails to the patient stopped (`data.by` = `hospital`)."),
     EventKind.PATIENT_EMAILS_OPTED_IN: ("hospital", "Emails to the patient resume (`data.by` = `hospital`)."),

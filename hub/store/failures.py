@@ -17,6 +17,7 @@ from typing import Any
 from hub.db import Row, Transaction
 from hub.settings import NotifyTemplates
 from hub.store.events import record_event
+from hub.store.outbox import withdraw_posted_copies
 from hub.store.rerouting import MESSAGE_COLUMNS, audit_message, judge, read_patient, replace_message
 from hub.store.tasks import create_task
 from hub.vocabulary import AuditAction, EventKind, Lane, MessageStatus, TaskKind
@@ -74,6 +75,10 @@ async def fail_message(
     what = f"{message['channel']} {failure.status}" + (f": {failure.detail}" if failure.detail else "")
     detail = what + (f"; {stale}: not sent another way" if stale else "")
     await audit_message(tx, now, AuditAction.NOTIFICATION_FAILED, message["id"], detail, actor=actor)
+    # The unread invitation's posted copy was announced when queued ("Letter sent by post"; letter.escalated_to_post):
+    # that task is closed and the hospital told it was not posted, as when it is withdrawn.
+    why = f"Notify could not deliver it ({failure.status})"
+    await withdraw_posted_copies(tx, [message], why=why, now=now, actor=actor, reason="not_delivered")
     patient = await read_patient(tx, message["patient_id"])
     if patient is None:
         return True

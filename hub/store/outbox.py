@@ -260,14 +260,22 @@ _REASONS = {"appointment past": "appointment_passed"}
 
 
 async def withdraw_posted_copies(
-    tx: Transaction, withdrawn: list[Row], *, why: str, now: datetime, actor: str, nowhere: bool = False
+    tx: Transaction,
+    withdrawn: list[Row],
+    *,
+    why: str,
+    now: datetime,
+    actor: str,
+    nowhere: bool = False,
+    reason: str | None = None,
 ) -> None:
     """Messages just withdrawn before they went (id, kind, patient_id, appointment_id): an unread invitation's posted
     copy among them was announced when it was queued, to the booking centre by a "Letter sent by post" task and to
     the hospital by `letter.escalated_to_post`. The task is closed, so that no agent tells the patient a letter is on
     its way, and the hospital is told it was not posted. `nowhere`: withdrawn because it had nowhere to go (the
     hospital's PDF now wrong, and no address for the hub's own letter): the booking centre gets a "No postal
-    address" task in its place."""
+    address" task in its place. `reason`: the hospital's `data.reason` (else made from `why`); one that failed at
+    Notify is `not_delivered`."""
     for message in withdrawn:
         if message["kind"] != MessageKind.INVITATION_POST or message["patient_id"] is None:
             continue
@@ -293,7 +301,7 @@ async def withdraw_posted_copies(
                 action=AuditAction.LETTER_NOT_POSTED,
                 record_type=RecordType.TASK,
                 record_id=task["id"],
-                detail=f"message {message['id']} withdrawn before it went: {why}",
+                detail=f"message {message['id']} not posted: {why}",
             )
         patient = await tx.fetch_one(
             f"SELECT {MESSAGE_PATIENT_COLUMNS} FROM patients WHERE id = ?", (message["patient_id"],)
@@ -319,7 +327,7 @@ async def withdraw_posted_copies(
             appointment_id=message["appointment_id"],
             data={
                 "kind": str(MessageKind.INVITATION_POST),
-                "reason": _REASONS.get(why, why.replace(" ", "_")),
+                "reason": reason or _REASONS.get(why, why.replace(" ", "_")),
                 "message_id": message["id"],
             },
         )

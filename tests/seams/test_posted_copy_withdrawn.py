@@ -9,7 +9,9 @@ from datetime import timedelta
 
 import pytest
 
+from tests.conftest import MakeHub
 from tests.harness import Harness
+from tests.notify_callbacks import CALLBACKS, send_status
 from tests.pas import messages
 from tests.seams.test_escalation_after_move import EVENING, OLD, events, posted_copy_held, send_all, tasks
 
@@ -56,3 +58,27 @@ async def test_the_hospital_cancelling_tells_it_the_posted_letter_did_not_go(hub
     hub.clock.set(EVENING + timedelta(hours=72, minutes=30))
     await pas.book(start=OLD, status="cancelled", expect="cancelled")
     await withdrawn(hub, post["id"], "appointment_cancelled", outcome="cancelled_by_hospital")
+
+
+async def test_a_posted_copy_notify_could_not_deliver_closes_its_task_and_tells_the_hospital(
+    make_hub: MakeHub,
+) -> None:
+    # It went, then failed for good (here Notify's letter validation): the "Letter sent by post" task stayed open
+    # beside "Message not delivered", and the hospital, told it was posted, never heard it was not.
+    hub = await make_hub(**CALLBACKS)
+    _, post = await posted_copy_held(hub)
+    await send_all(hub)
+    [sent] = await messages(hub, "invitation_post")
+    assert sent["status"] == "sent"
+    row = await hub.db.fetch_one("SELECT notify_id FROM outbox_messages WHERE id = ?", (post["id"],))
+    assert row is not None
+    answer = await send_status(hub, row["notify_id"], "validation-failed", kind="letter")
+    assert answer.status_code == 200, answer.text
+    assert [(t["kind"], t["status"], t["outcome"]) for t in await tasks(hub)] == [
+        ("letter_posted", "closed", "not_posted"),
+        ("failed_notification", "open", ""),
+    ]
+    [escalated] = await events(hub, "letter.escalated_to_post")
+    assert await events(hub, "letter.not_posted") == [
+        {"kind": "invitation_post", "reason": "not_delivered", "message_id": escalated["message_id"]}
+    ]
