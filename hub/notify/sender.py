@@ -219,8 +219,15 @@ async def _record(
             " ON CONFLICT (channel) DO UPDATE SET held_until = excluded.held_until",
             (c.message.channel, to_db(verdict.retry_at)),
         )
-    if verdict.outcome == "failed":  # Notify refused it (not a valid number or address): it does not have it
-        return Failure(SendFailure.REFUSED, fail_over=True, detail=note), {"error": note}
+    if verdict.outcome == "failed":  # Notify refused it: it does not have it
+        # A ValidationError is about the message's own number or address: another channel may reach the patient. A
+        # BadRequestError is the hub's side (a template missing or wanting a field the hub does not fill, a
+        # team-only or trial key): every message would fail alike, and sending each another way would post every
+        # patient a paid letter. It fails where it is, the booking centre has a task, and the operator is told.
+        address = exc.error == "ValidationError"
+        if not address:
+            log.error("Notify refused a %s message (%s): check the template and the API key", c.message.channel, note)
+        return Failure(SendFailure.REFUSED, fail_over=address, detail=note), {"error": note}
     assert verdict.retry_at is not None
     back = await tx.fetch_one(
         "UPDATE outbox_messages SET status = ?, next_attempt_at = ?, error = ?, claimed_until = NULL,"

@@ -22,7 +22,7 @@ from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import Claimed, Outcome, SendPolicy, claim_batch, drain_once, record_outcomes
 from hub.rules.sending import RetryPolicy, backoff
 from hub.settings import NotifyTemplates
-from tests.fake_notify import FakeNotify, Fault, notify_api_key
+from tests.fake_notify import FakeNotify, Fault, Template, notify_api_key
 from tests.harness import Harness
 from tests.holding import held_write
 from tests.notify_callbacks import assert_nothing_personal_recorded
@@ -717,3 +717,27 @@ async def test_a_message_merged_to_another_patient_meanwhile_goes_back_under_tha
         assert not recording.done()  # now waiting for the patient the message belongs to
     await asyncio.wait_for(recording, timeout=5)
     assert (await _row(hub.db, claimed.id))["status"] == "queued"
+
+
+async def test_a_message_refused_for_the_hubs_template_goes_no_other_way(
+    hub: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Notify answers 400 BadRequestError for the hub's side too (a template wanting a field the hub does not fill, a
+    # team-only key): every text fails alike, and sending each by email or post (a paid letter) fixes nothing.
+    templates = {TEMPLATE: Template(type="sms", body="Your appointment is on ((date))")}
+    with FakeNotify(templates=templates) as strict:
+        notifier = GovukNotifier(api_key=strict.api_key, base_url=strict.url, timeout=1)
+        patient = await hub.create_patient(email="margaret@example.com")  # an email to fail over to, were it hers
+        appointment = await hub.create_appointment(patient_id=patient)
+        [message] = await _queue(hub, patient_id=patient, appointment_id=appointment)
+        with caplog.at_level(logging.ERROR, logger="hub.notify.sender"):
+            assert await _drain(hub, notifier, REROUTING) == 1
+    row = await _row(hub.db, message)
+    assert (row["status"], row["error"]) == ("failed", "notify 400 BadRequestError")
+    assert [r["id"] for r in await hub.db.fetch_all("SELECT id FROM outbox_messages")] == [message]  # no email
+    kinds = [e["kind"] for e in await hub.db.fetch_all("SELECT kind FROM events")]
+    assert kinds == ["notification.failed"]
+    [task] = await hub.db.fetch_all("SELECT kind, source_id FROM tasks")
+    assert task == {"kind": "failed_notification", "source_id": message}
+    [alarm] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "template" in alarm and MOBILE not in alarm and "margaret" not in alarm
