@@ -104,6 +104,17 @@ async def replace_message(
         channel, template_id = await _next_way(tx, message, patient, templates)
     if channel is None or template_id is None:
         return None
+    was = json.loads(message["personalisation"])
+    says = personalisation or was
+    # Sent on as a letter after the appointment moved: the hospital's own PDF gives the old time or place, so it goes
+    # as the hub's letter with the new one, to the address on record (without one, it cannot go).
+    templated = (
+        channel == Channel.LETTER
+        and message["kind"] in PDF_KINDS
+        and any(says.get(key) != was.get(key) for key in ("date", "time", "site"))
+    )
+    if templated and not has_address(patient):
+        return None
     replacement = await queue_message(
         tx,
         at=now,
@@ -111,14 +122,16 @@ async def replace_message(
         channel=channel,
         recipient=patient[_CONTACT[channel]] if channel in _CONTACT else "post",
         template_id=template_id,
-        personalisation=personalisation or json.loads(message["personalisation"]),
+        personalisation=says,
         patient_id=patient["id"],
         appointment_id=message["appointment_id"],
     )
+    pdf = message["pdf_letter_id"] if channel == Channel.LETTER and not templated else None
     await tx.execute(
-        "UPDATE outbox_messages SET urgent = ?, pdf_letter_id = ? WHERE id = ?",
-        (message["urgent"], message["pdf_letter_id"] if channel == Channel.LETTER else None, replacement),
+        "UPDATE outbox_messages SET urgent = ?, pdf_letter_id = ? WHERE id = ?", (message["urgent"], pdf, replacement)
     )
+    if templated:
+        await tx.execute("INSERT INTO templated_letters (message_id) VALUES (?)", (replacement,))
     detail = f"{channel}, replacing {message['channel']} message {message['id']} ({why})"
     await audit_message(
         tx, now, AuditAction.NOTIFICATION_QUEUED, replacement, detail, actor=actor, actor_type=actor_type
