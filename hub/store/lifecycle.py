@@ -166,11 +166,21 @@ async def apply_transition(
         await leave_moved_into_slots(
             tx, appointment_id, after.facts, previous_start=before.facts.starts_at, actor=actor, now=now
         )
-        await retake_left_slot(tx, appointment_id, after.facts, actor=actor, now=now)
+        await retake_left_slot(
+            tx, appointment_id, after.facts, previous_start=before.facts.starts_at, actor=actor, now=now
+        )
     elif before is not None and not before.facts.booked() and after.facts.booked():
         # Booked again at its time (the hospital's version of a conflict accepted, or the hospital booking it again
         # after taking in the hub's cancel): the slot the cancel freed is its own again, when still free.
-        await retake_left_slot(tx, appointment_id, after.facts, actor=actor, now=now, how=SlotMoveHow.CANCELLED)
+        await retake_left_slot(
+            tx,
+            appointment_id,
+            after.facts,
+            previous_start=before.facts.starts_at,
+            actor=actor,
+            now=now,
+            how=SlotMoveHow.CANCELLED,
+        )
     if transition.notice is None and transition.plan in (Plan.KEEP, Plan.WITHDRAW):
         if transition.plan == Plan.WITHDRAW:
             await _withdraw(tx, appointment_id, after.facts, now=now)

@@ -138,17 +138,19 @@ async def retake_left_slot(
     appointment_id: int,
     facts: Facts,
     *,
+    previous_start: datetime,
     actor: Actor,
     now: datetime,
     how: SlotMoveHow | None = None,
 ) -> None:
     """Back at a time it was moved away from (an agent accepting the hospital's version of a conflict, which never
     had the move), or booked again after the hub's cancel (`how`: only a slot a cancel freed): the slot it left is its
-    own again, when still free, so that nobody else is offered it."""
+    own again, when still free, so that nobody else is offered it. The move back into it is recorded, so that a later
+    move away (an agent's typed-in time) frees it again."""
     if not facts.booked():
         return
     left = await tx.fetch_one(
-        "SELECT s.id, s.ref FROM slot_moves m JOIN slots s ON s.id = m.from_slot_id WHERE m.appointment_id = ?"
+        "SELECT s.id, s.ref, m.how FROM slot_moves m JOIN slots s ON s.id = m.from_slot_id WHERE m.appointment_id = ?"
         " AND s.status = ? AND s.starts_at = ? AND s.site_id = ? AND m.how = COALESCE(?, m.how)"
         " ORDER BY m.id DESC LIMIT 1",
         (appointment_id, SlotStatus.FREE, to_db(facts.starts_at), facts.site_id, how),
@@ -159,6 +161,17 @@ async def retake_left_slot(
         "UPDATE slots SET status = ?, appointment_id = ?, updated_at = ? WHERE id = ? AND status = ?",
         (SlotStatus.BUSY, appointment_id, to_db(now), left["id"], SlotStatus.FREE),
     ):
+        back = SlotMoveHow.CANCELLED if left["how"] == SlotMoveHow.CANCELLED else SlotMoveHow.AGENT
+        await record_slot_move(
+            tx,
+            appointment_id,
+            from_slot_id=None,
+            to_slot_id=int(left["id"]),
+            previous_start=previous_start,
+            actor=actor,
+            how=back,
+            now=now,
+        )
         await slot_audit(
             tx,
             left["ref"],

@@ -154,3 +154,19 @@ async def test_a_typed_rebook_keeping_the_time_and_site_leaves_the_appointment_i
     await _type_in(trust, appointment, other_clinician)
     assert (await _slots(trust))["NEW"] == ("busy", appointment["id"])
     assert len(await rows(trust, "SELECT id FROM slot_moves")) == 1
+
+
+async def test_a_slot_taken_back_is_freed_again_by_the_next_typed_rebook(trust: Harness) -> None:
+    # Taken back when the hospital's version was accepted, the slot was the appointment's again with no move into it
+    # recorded: the next typed-in time left it busy for good (found in review).
+    pas, appointment = await _booked(trust)
+    [new] = await rows(trust, "SELECT id FROM slots WHERE ref = 'NEW'")
+    await _move(trust, appointment, new["id"])
+    await _type_in(trust, appointment)
+    await _hospitals_version_accepted(trust, pas, NEW.isoformat())
+    assert (await _slots(trust))["NEW"] == ("busy", appointment["id"])
+    moves = await rows(trust, "SELECT from_slot_id, to_slot_id, how, actor_type FROM slot_moves ORDER BY id")
+    assert moves[-1] == {"from_slot_id": None, "to_slot_id": new["id"], "how": "agent", "actor_type": "agent"}
+
+    await _type_in(trust, appointment, {**TYPED, "day": "21"})
+    assert (await _slots(trust))["NEW"] == ("free", None)
