@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from hub.clock import Clock
 from hub.db import open_database
-from hub.db.migrate import migrate
+from hub.db.migrate import MigrationMismatch, migrate
 from hub.serve import LOG_FORMAT
 from hub.settings import Settings, SettingsError, check_templates, load_settings
 from hub.vocabulary import StaffRole
@@ -239,7 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Settings error: {exc}", file=sys.stderr)
         return 2
     if args.command == "migrate":
-        applied = asyncio.run(_migrate(settings))
+        try:
+            applied = asyncio.run(_migrate(settings))
+        except MigrationMismatch as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return 2
         print(f"Applied migrations: {applied}" if applied else "Database is up to date")
         return 0
     if args.command in (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,17 @@ def test_the_licence_is_declared_the_way_current_setuptools_reads_it() -> None:
     [setuptools] = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
     minimum = re.search(r">=(\d+)", setuptools)
     assert minimum and int(minimum.group(1)) >= 77, setuptools
+
+
+def test_migrate_refuses_a_database_another_codes_migrations_made(tmp_path: Path) -> None:
+    env = {**_demo_env(tmp_path), "HUB_DEMO": "true"}
+    subprocess.run([sys.executable, "-m", "hub", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
+    [database] = list(tmp_path.glob("*.sqlite3"))
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE schema_migrations SET name = 'other_branch.sql' WHERE version = 1")
+    done = subprocess.run(
+        [sys.executable, "-m", "hub", "migrate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("Error: migration 1 was applied as other_branch.sql")
+    assert "Traceback" not in done.stderr

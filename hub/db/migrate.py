@@ -45,6 +45,10 @@ def _transaction(db: Database) -> AbstractAsyncContextManager[Transaction]:
     return db.write()
 
 
+class MigrationMismatch(Exception):
+    """The database applied a migration under this number with another file: it is not this code's schema."""
+
+
 async def migrate(db: Database, clock: Clock | None = None, *, leave_out: Collection[int] = ()) -> list[int]:
     """Apply what is missing; safe to run from several processes at once. Returns the versions applied.
     `leave_out`: versions not to apply (yet), as a hub numbered before they were written."""
@@ -59,7 +63,13 @@ async def migrate(db: Database, clock: Clock | None = None, *, leave_out: Collec
         if version in leave_out:
             continue
         async with _transaction(db) as tx:
-            done = await tx.fetch_one("SELECT version FROM schema_migrations WHERE version = ?", (version,))
+            done = await tx.fetch_one("SELECT name FROM schema_migrations WHERE version = ?", (version,))
+            if done and done["name"] != path.name:
+                # Skipping it would leave this code's change out, unseen, and run what follows on the wrong schema.
+                raise MigrationMismatch(
+                    f"migration {version} was applied as {done['name']}, but this code's is {path.name}: the database"
+                    " was migrated by other code (restore it from a backup, or migrate it with the code that made it)"
+                )
             if done:
                 continue
             for statement in statements(path.read_text(encoding="utf-8"), db.dialect):

@@ -7,7 +7,7 @@ import pytest
 
 from hub.clock import FixedClock, to_db
 from hub.db import Database, connect
-from hub.db.migrate import migrate, migration_files, statements
+from hub.db.migrate import MigrationMismatch, migrate, migration_files, statements
 
 pytestmark = pytest.mark.anyio
 
@@ -40,6 +40,20 @@ async def test_migrations_apply_once_and_are_recorded(db: Database, url: str, cl
         assert await migrate(other, clock) == []
     finally:
         await other.close()
+
+
+async def test_a_number_applied_as_another_file_stops_the_migration(db: Database, clock: FixedClock) -> None:
+    # Two branches numbered their migrations alike: skipping this code's by its number alone left its change out,
+    # unseen, and ran the rest on the wrong schema.
+    last_version, last = migration_files()[-1]
+    await migrate(db, clock, leave_out={last_version})
+    async with db.write() as tx:
+        await tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (last_version, "other_branch.sql", to_db(clock.now())),
+        )
+    with pytest.raises(MigrationMismatch, match=f"applied as other_branch.sql, but this code's is {last.name}"):
+        await migrate(db, clock)
 
 
 async def test_migrations_from_two_connections_at_once_apply_once(url: str, clock: FixedClock) -> None:
