@@ -1,7 +1,6 @@
 """Migration 0026: a slot move may be a cancel's (how 'cancelled'); every move, column and index the table had is
 kept, on both backends, and the check still turns away anything else."""
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from hub.db import Database
 from hub.db.migrate import migration_files
 from tests import factories
 from tests.databases import hand_migrated_url
-from tests.db.test_migration_slot_moves_to_no_slot import _indexes, _run
+from tests.db.test_migration_slot_moves_to_no_slot import _indexes, _run, two_moves
 
 pytestmark = pytest.mark.anyio
 
@@ -28,35 +27,7 @@ async def test_a_cancels_move_is_allowed_and_the_moves_are_kept_whole(db: Databa
         if path != cancelled:
             await _run(db, path)
     now = clock.now()
-    async with db.write() as tx:
-        organisation = await factories.create_organisation(tx)
-        site = await factories.create_site(tx, organisation_id=organisation)
-        patient = await factories.create_patient(tx, organisation_id=organisation, now=now)
-        appointment = await factories.create_appointment(
-            tx, organisation_id=organisation, site_id=site, patient_id=patient, now=now
-        )
-        first, second = [
-            await factories.create_slot(
-                tx, organisation_id=organisation, site_id=site, now=now, starts_at=now + timedelta(days=d)
-            )
-            for d in (3, 4)
-        ]
-        moves = [
-            await factories.create_slot_move(
-                tx, appointment_id=appointment, to_slot_id=first, previous_start=now + timedelta(days=10), at=now
-            ),
-            await factories.create_slot_move(
-                tx,
-                appointment_id=appointment,
-                from_slot_id=first,
-                to_slot_id=None,
-                previous_start=now + timedelta(days=3),
-                at=now,
-                actor_type="agent",
-                actor_id="7",
-                how="agent",
-            ),
-        ]
+    appointment, first, second, moves = await two_moves(db, now, then="none")
     before = await db.fetch_all("SELECT * FROM slot_moves ORDER BY id")
     indexes = await _indexes(db)
     with pytest.raises(Exception, match="(?i)check"):

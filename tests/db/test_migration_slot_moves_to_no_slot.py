@@ -1,7 +1,7 @@
 """Migration 0022: a slot move may go to no slot (to_slot_id NULL); every move, column and index the table had is
 kept, on both backends, and on a database that had any later migrations already."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,14 +36,9 @@ async def _run(db: Database, path: Path) -> None:
             await tx.execute(sql)
 
 
-async def test_a_move_to_no_slot_is_allowed_and_the_moves_are_kept_whole(db: Database, clock: FixedClock) -> None:
-    files = migration_files()
-    [to_no_slot] = [path for version, path in files if version == 22]
-    for version, path in files:
-        # 0026 rebuilds the same table on SQLite from 0022's result (to_slot_id already nullable): it follows 0022.
-        if path != to_no_slot and version != 26:
-            await _run(db, path)
-    now = clock.now()
+async def two_moves(db: Database, now: datetime, *, then: str) -> tuple[int, int, int, list[int]]:
+    """An appointment moved into one slot and then out of it (`then`: into the second slot, or into none): the
+    appointment, the two slots, the two moves."""
     async with db.write() as tx:
         organisation = await factories.create_organisation(tx)
         site = await factories.create_site(tx, organisation_id=organisation)
@@ -65,7 +60,7 @@ async def test_a_move_to_no_slot_is_allowed_and_the_moves_are_kept_whole(db: Dat
                 tx,
                 appointment_id=appointment,
                 from_slot_id=first,
-                to_slot_id=second,
+                to_slot_id=second if then == "second" else None,
                 previous_start=now + timedelta(days=3),
                 at=now,
                 actor_type="agent",
@@ -73,6 +68,18 @@ async def test_a_move_to_no_slot_is_allowed_and_the_moves_are_kept_whole(db: Dat
                 how="agent",
             ),
         ]
+    return appointment, first, second, moves
+
+
+async def test_a_move_to_no_slot_is_allowed_and_the_moves_are_kept_whole(db: Database, clock: FixedClock) -> None:
+    files = migration_files()
+    [to_no_slot] = [path for version, path in files if version == 22]
+    for version, path in files:
+        # 0026 rebuilds the same table on SQLite from 0022's result (to_slot_id already nullable): it follows 0022.
+        if path != to_no_slot and version != 26:
+            await _run(db, path)
+    now = clock.now()
+    appointment, first, second, moves = await two_moves(db, now, then="second")
     before = await db.fetch_all("SELECT * FROM slot_moves ORDER BY id")
     indexes = await _indexes(db)
     with pytest.raises(Exception, match="(?i)not.null"):
