@@ -39,7 +39,7 @@ from hub.web.common import (
     render,
     signed_in_patient,
 )
-from hub.web.compression import PageGZipMiddleware
+from hub.web.compression import LEVEL, MINIMUM_SIZE, PageGZipMiddleware
 from hub.web.fhir.guard import FhirError, RateLimit, outcome_response
 from hub.web.fhir.routes import fhir_routes
 from hub.web.oidc import Oidc, load_private_key
@@ -286,9 +286,7 @@ def create_app(
             # Redirects and links are built from the request's Host: a request naming any other host is refused.
             Middleware(TrustedHostMiddleware, allowed_hosts=settings.hosts, www_redirect=False),
             Middleware(SecurityMiddleware, https=settings.https),
-            # Level 1: pages are a few KB, and level 6 saved a tenth of their size for twice the time. Static files
-            # are compressed once, at level 9, by CachedStatic.
-            Middleware(PageGZipMiddleware, minimum_size=500, compresslevel=1),
+            Middleware(PageGZipMiddleware, minimum_size=MINIMUM_SIZE, compresslevel=LEVEL),
         ],
         exception_handlers={
             api.ApiError: api.api_error,

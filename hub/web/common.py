@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ from hub.vocabulary import (
 )
 from hub.web.components import SLOT, remembered_components, written_components
 from hub.web.oidc import Oidc
+from hub.web.remembered_pages import RememberedPages
 
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
@@ -120,6 +121,7 @@ class Hub:
     policies: Policies
     oidc: Oidc | None = None  # NHS login's and the Aggregator's keys, when either is switched on
     nhs_login_key: RSAKey | None = None  # our private_key_jwt signing key, when NHS login is on
+    pages: RememberedPages = field(default_factory=RememberedPages)
 
 
 def hub_of(request: Request) -> Hub:
@@ -320,11 +322,15 @@ async def read_form(request: Request) -> dict[str, str]:
     return fields
 
 
-def render(request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200) -> Response:
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200, remember: bool = False
+) -> Response:
+    """`remember`: the page's template reads its context and nothing else (not the request, not the clock), so
+    the same context may be answered with the same page (hub.web.remembered_pages)."""
     patient: Row | None = getattr(request.state, "patient", None)
     idle: timedelta | None = getattr(request.state, "session_idle", None)
+    hub = hub_of(request)
     ctx = {
-        "request": request,
         "csrf_token": csrf_token(request),
         "patient": patient,
         "signed_in": patient is not None,
@@ -332,8 +338,10 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "idle_warning": {"idle": int(idle.total_seconds()), "warn": _warn_seconds(request)} if idle else None,
         **(context or {}),
     }
-    html = hub_of(request).templates.get_template(template).render(ctx)
-    return HTMLResponse(html, status_code=status)
+    page = hub.templates.get_template(template)
+    if remember:
+        return hub.pages.response(request.scope, page, ctx, status)
+    return HTMLResponse(page.render(request=request, **ctx), status_code=status)
 
 
 def _warn_seconds(request: Request) -> int:

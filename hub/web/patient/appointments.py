@@ -60,7 +60,7 @@ async def appointment_list(request: Request) -> Response:
     offers = await list_open_offers(hub.db, patient["id"], now=now)
     context = {"patient": patient, "groups": groups, "letters": letters, "offers": offers}
     context["done"] = request.query_params.get("done", "")
-    return render(request, "views/patient/appointments.html", context)
+    return render(request, "views/patient/appointments.html", context, remember=True)
 
 
 async def _own_appointment(request: Request) -> tuple[Hub, int, Row]:
