@@ -40,6 +40,20 @@ def test_the_journey_bench_completes_every_journey(tmp_path: Path) -> None:
     assert isinstance(pages, dict) and set(pages["stacks"]) == {"uvicorn"}
 
 
+def test_the_side_by_side_bench_compares_two_checkouts(tmp_path: Path) -> None:
+    # This checkout against itself, tiny: both journey benchmarks run and their list pages are read.
+    tiny = "--patients 200 --appointments 1000 --journeys 5 --think-journeys 2 --think 0.05 --concurrency 5"
+    result = _bench(
+        "bench.side_by_side",
+        *("--earlier", str(ROOT), "--runs", "1", "--journey-args", f"{tiny} --list-requests 50 --rounds 1"),
+        output=tmp_path / "side.json",
+    )
+    earlier, ours = result["earlier"], result["this_code"]
+    assert isinstance(earlier, dict) and isinstance(ours, dict)
+    assert earlier["list_pages_per_second"][0] > 0 and ours["list_pages_per_second"][0] > 0
+    assert isinstance(result["times_the_earlier"], float)
+
+
 def test_the_burst_bench_signs_everyone_in(tmp_path: Path) -> None:
     result = _bench(
         "bench.burst_bench",
