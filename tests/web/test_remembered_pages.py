@@ -10,7 +10,9 @@ from typing import Any
 
 from jinja2 import Environment, meta, nodes
 from jinja2.filters import FILTERS as DEFAULT_FILTERS
+from markupsafe import Markup
 
+from hub.clock import LONDON, format_when
 from hub.settings import load_settings
 from hub.web.common import Assets, make_templates
 from hub.web.remembered_pages import RememberedPages
@@ -87,9 +89,52 @@ def test_none_is_kept_once_nobody_has_asked_for_it_in_max_age() -> None:
 
 def test_a_context_that_cannot_be_a_key_is_rendered_every_time() -> None:
     pages = RememberedPages()
-    unhashable = {**context(), "name": {"Margaret"}}  # a set in a row: no key can be made of it
-    assert html(pages, unhashable) == html(pages, unhashable)
+    unwritable = {**context(), "name": (name for name in ["Margaret"])}  # a generator: pickle cannot write it
+    assert "generator object" in html(pages, unwritable)
     assert len(pages) == 0 and pages.hits == 0
+
+
+def test_values_equal_but_shown_differently_are_different_keys() -> None:
+    """True == 1 == 1.0, '<b>' == Markup('<b>'), and in London's zone the two 1:30ams of the night the clocks go
+    back compare equal (fold): each is shown differently, so each is a page of its own."""
+    env = Environment(autoescape=True)
+    env.filters["london_when"] = format_when
+    shown = env.from_string("{{ value }}|{{ when | london_when }}" + " " * 600)
+    first = datetime(2026, 10, 25, 1, 30, tzinfo=LONDON)
+    pages = RememberedPages()
+    seen = [
+        bytes(pages.response(PLAIN, shown, {"value": value, "when": when}).body).decode().strip()
+        for value, when in ((1, first), (True, first), (1.0, first), ("<b>", first), (Markup("<b>"), first))
+        + ((1, first.replace(fold=1)),)
+    ]
+    assert seen == [
+        "1|Sunday 25 October 2026 at 1:30am BST",
+        "True|Sunday 25 October 2026 at 1:30am BST",
+        "1.0|Sunday 25 October 2026 at 1:30am BST",
+        "&lt;b&gt;|Sunday 25 October 2026 at 1:30am BST",
+        "<b>|Sunday 25 October 2026 at 1:30am BST",
+        "1|Sunday 25 October 2026 at 1:30am GMT",
+    ]
+    assert pages.hits == 0
+
+
+def test_pages_are_kept_gzipped_within_a_total_size() -> None:
+    big = Environment(autoescape=True).from_string("{% for n in range(count) %}<p>{{ n }} {{ name }}</p>{% endfor %}")
+    one = len(gzip.compress(big.render(count=2000, name="Margaret").encode()))
+    pages = RememberedPages(max_bytes=int(one * 2.5))  # room for two of these pages, kept gzipped; not for three
+    for count in (2000, 2001, 2002):
+        pages.response(GZIP, big, {"count": count, "name": "Margaret"})
+    assert len(pages) == 2  # the first went, to keep within the total
+    pages.response(GZIP, big, {"count": 2002, "name": "Margaret"})
+    pages.response(GZIP, big, {"count": 2000, "name": "Margaret"})
+    assert pages.hits == 1
+
+
+def test_the_key_holds_nothing_readable() -> None:
+    pages = RememberedPages()
+    html(pages, {**context(), "name": "Margaret", "verification_code": "ZZ9XQ7"})
+    [key] = pages._pages
+    assert isinstance(key, bytes) and len(key) == 32  # a digest
 
 
 def _templates_under(env: Environment, name: str, seen: set[str]) -> set[str]:
@@ -124,3 +169,5 @@ def test_the_list_of_appointments_reads_only_its_context_and_the_settings() -> N
         assert not outside, f"{name} reads {outside}"
         filters = {used.name for used in tree.find_all(nodes.Filter)}
         assert filters <= pure, f"{name} filters with {filters - pure}"
+        # Jinja's one global that differs from render to render (meta does not count globals).
+        assert "lipsum" not in {used.name for used in tree.find_all(nodes.Name)}, f"{name} reads lipsum"

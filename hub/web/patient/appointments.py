@@ -59,7 +59,8 @@ async def appointment_list(request: Request) -> Response:
     letters = await list_letters_for_patient(hub.db, patient["id"])
     offers = await list_open_offers(hub.db, patient["id"], now=now)
     context = {"patient": patient, "groups": groups, "letters": letters, "offers": offers}
-    context["done"] = request.query_params.get("done", "")
+    # The one notice this page shows; any other value would only make another copy of the same page to remember.
+    context["done"] = "offer_declined" if request.query_params.get("done") == "offer_declined" else ""
     return render(request, "views/patient/appointments.html", context, remember=True)
 
 

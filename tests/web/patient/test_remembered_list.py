@@ -148,3 +148,24 @@ async def test_after_signing_out_the_remembered_page_is_not_given(hub: Harness) 
     assert signed_out.status_code == 303, signed_out.text
     again = await hub.client.get("/appointments")
     assert (again.status_code, again.headers["location"]) == (303, "/")
+
+
+async def test_a_notice_the_page_does_not_show_makes_no_page_of_its_own(
+    hub: Harness, new_browser: Callable[..., Harness]
+) -> None:
+    """Only ?done=offer_declined shows a notice: any other value is the same page, not another to remember, so
+    one patient making up values cannot push everyone else's pages out."""
+    await signed_in_with_one(hub)
+    twin = await hub.create_patient(mrn="MRN2", mobile="+447700900002", given_name="Peter")
+    await hub.create_appointment(patient_id=twin, starts_at=START)
+    peter = new_browser(hub)
+    await peter.sign_in(contact="07700 900002")
+    pages = pages_of(hub).pages
+    await hub.client.get("/appointments")
+    made_up = {(await peter.client.get(f"/appointments?done=x{n}")).text for n in range(30)}
+    assert len(made_up) == 1 and len(pages) == 2
+    hits = pages.hits
+    await hub.client.get("/appointments")  # Margaret's, still remembered
+    assert pages.hits == hits + 1
+    declined = await hub.get_page("/appointments?done=offer_declined")
+    assert "You said no thanks. Your appointment has not changed." in text(declined)
