@@ -115,10 +115,7 @@ class _OneBody:
             return False
         excluded = self._middleware.exclude_content_types
         for name, value in start.get("headers", ()):
-            name = name.lower()
-            if name == b"content-encoding":
-                return False
-            if name == b"content-type":  # as Starlette's responder reads it
+            if name.lower() == b"content-type":  # as Starlette's responder reads it (an encoded start never gets here)
                 media = value.decode("latin-1").partition(";")[0].strip().lower()
                 grpc = "application/grpc" if media.startswith("application/grpc+") else media
                 if media in excluded or media.partition("/")[0] + "/*" in excluded or grpc in excluded:
