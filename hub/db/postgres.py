@@ -26,6 +26,7 @@ most one more group of keys (sorted, at once), then the events lock last.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable
@@ -62,16 +63,30 @@ def key_lock(key: str) -> tuple[int, int]:
     return KEY_LOCK_CLASS, int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest()) & 0x7FFF_FFFF
 
 
-def _locking(pairs: list[tuple[int, int]], *, shared: bool) -> tuple[str, list[int]]:
-    """One statement taking the ordinary lock shared (when `shared`) and then each pair's lock, in this order."""
-    calls, args = [], []
-    if shared:
-        calls.append("pg_advisory_xact_lock_shared($1)")
-        args.append(LOCKS["write"])
-    for first, second in pairs:
-        calls.append(f"pg_advisory_xact_lock(${len(args) + 1}, ${len(args) + 2})")
-        args += [first, second]
-    return "SELECT " + ", ".join(calls), args
+def _locking(pairs: list[tuple[int, int]], *, shared: bool) -> str:
+    """One statement taking the ordinary lock shared (when `shared`) and then each pair's lock, in this order. The
+    keys are the hub's own integers, written out, so that the statement goes in the same round trip as BEGIN."""
+    calls = [f"pg_advisory_xact_lock_shared({int(LOCKS['write'])})"] if shared else []
+    calls += [f"pg_advisory_xact_lock({int(first)}, {int(second)})" for first, second in pairs]
+    return "SELECT " + ", ".join(calls)
+
+
+@asynccontextmanager
+async def _transaction(conn: asyncpg.Connection, opening: str) -> AsyncIterator[None]:
+    """A transaction begun together with its first statement (its advisory locks) in one round trip, rather than
+    asyncpg's BEGIN and then the statement: a sign-in makes eight write transactions, each a round trip fewer.
+    Committed when the block ends, rolled back whole when it raises (cancelled included), as asyncpg's own
+    transaction does; a rollback that cannot be sent is left to the pool, which rolls back or closes the
+    connection on release."""
+    try:
+        await conn.execute(f"BEGIN; {opening}")  # no arguments: the simple protocol, both statements at once
+        yield
+    except BaseException:
+        if not conn.is_closed():  # even when not yet known to be in one: a cancelled BEGIN may not have answered
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
 
 
 class _Tx:
@@ -88,8 +103,7 @@ class _Tx:
         if not self._alone:
             pairs = sorted({key_lock(key) for key in keys})
             if pairs:
-                sql, args = _locking(pairs, shared=False)
-                await self._conn.execute(sql, *args)
+                await self._conn.execute(_locking(pairs, shared=False))
 
     async def _args(self, sql: str, params: Params) -> tuple[str, list[Any]]:
         return await self._db.prepared(self._conn, sql, params)
@@ -126,6 +140,13 @@ class _integrity:
             raise IntegrityError(str(exc)) from exc
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """On release the pool still ends any transaction left open and drops listeners; this skips only the round trip
+    of asyncpg's reset query (advisory locks, cursors, LISTEN, settings), since the hub leaves none of those on a
+    session: its advisory locks and cursors are the transaction's, and it neither listens nor sets anything. That
+    query was a round trip on every read, about a tenth of the hub's CPU in a burst of sign-ins."""
+
+
 class PostgresDatabase:
     dialect = POSTGRESQL
 
@@ -135,7 +156,7 @@ class PostgresDatabase:
 
     @classmethod
     async def open(cls, url: str, *, size: int) -> PostgresDatabase:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=size, command_timeout=60)
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=size, command_timeout=60, reset=_keep_session)
         return cls(pool)
 
     async def prepared(self, conn: asyncpg.Connection, sql: str, params: Params) -> tuple[str, list[Any]]:
@@ -177,17 +198,16 @@ class PostgresDatabase:
     ) -> AsyncIterator[_Tx]:
         """One transaction, committed or rolled back whole, holding the named advisory lock until it ends; for a
         write about one patient or with its own keys, the ordinary lock shared and those locks (see above)."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn:
             if patient is None and patients is None and keys is None:
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCKS[lock])
-                yield _Tx(self, conn)
+                async with _transaction(conn, f"SELECT pg_advisory_xact_lock({int(LOCKS[lock])})"):
+                    yield _Tx(self, conn)
                 return
             if lock != "write":
                 raise ValueError("a write with locks of its own is an ordinary write")
             own = sorted({patient_lock(p) for p in [*([patient] if patient is not None else []), *(patients or ())]})
-            sql, args = _locking(own + sorted({key_lock(key) for key in keys or ()}), shared=True)
-            await conn.execute(sql, *args)
-            yield _Tx(self, conn, alone=False)
+            async with _transaction(conn, _locking(own + sorted({key_lock(key) for key in keys or ()}), shared=True)):
+                yield _Tx(self, conn, alone=False)
 
     async def close(self) -> None:
         await self._pool.close()

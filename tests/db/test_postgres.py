@@ -4,6 +4,7 @@ writes about different patients out of each other's."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -290,3 +291,59 @@ async def test_event_ids_commit_in_order_when_patients_write_at_the_same_time(cl
         assert [r["id"] for r in await db.fetch_all("SELECT id FROM events ORDER BY id")] == ids
     finally:
         await db.close()
+
+
+async def test_a_write_cancelled_while_it_waits_for_a_lock_leaves_nothing_behind(
+    pg: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A write begins with its locks in the same round trip as BEGIN: cancelled there (a request timing out behind
+    # another write of the same patient), it must still be rolled back and its connection left fit for the next.
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with pg.write(patient=1) as tx:
+            await tx.execute("INSERT INTO t (id, note) VALUES (1, 'holder')")
+            holding.set()
+            await release.wait()
+
+    async def waiter() -> None:
+        async with pg.write(patient=1) as tx:
+            await tx.execute("INSERT INTO t (id, note) VALUES (2, 'cancelled')")
+
+    held = asyncio.create_task(holder())
+    await asyncio.wait_for(holding.wait(), timeout=10)
+    waiting = asyncio.create_task(waiter())
+    await asyncio.sleep(0.3)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    release.set()
+    await held
+
+    together = asyncio.Barrier(4)  # four writes at once: every connection of the pool is used again
+
+    async def write(patient: int) -> None:
+        async with pg.write(patient=patient) as tx:
+            await together.wait()
+            await tx.execute("INSERT INTO t (id, note) VALUES (?, 'after')", (10 + patient,))
+
+    await asyncio.wait_for(asyncio.gather(*(write(p) for p in (1, 2, 3, 4))), timeout=10)
+    assert [r["id"] for r in await pg.fetch_all("SELECT id FROM t ORDER BY id")] == [1, 11, 12, 13, 14]
+    assert not await _held(pg)
+    # Rolled back by the write itself, not left open for the pool to find ("Resetting connection with an active
+    # transaction", an error in the log for every request that timed out waiting).
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_write_that_raises_is_rolled_back_and_its_locks_let_go(pg: Database) -> None:
+    with pytest.raises(ZeroDivisionError):
+        async with pg.write(patient=5, keys=["k"]) as tx:
+            await tx.execute("INSERT INTO t (id, note) VALUES (1, 'undone')")
+            1 / 0
+    with pytest.raises(IntegrityError):
+        async with pg.write() as tx:
+            await tx.execute("INSERT INTO t (id, note) VALUES (2, 'undone')")
+            await tx.execute("INSERT INTO t (id, note) VALUES (2, 'twice')")
+    async with asyncio.timeout(5), pg.write(patient=5, keys=["k"]) as tx:  # the locks are free again
+        await tx.execute("INSERT INTO t (id, note) VALUES (3, 'kept')")
+    assert [r["id"] for r in await pg.fetch_all("SELECT id FROM t")] == [3]
