@@ -38,8 +38,9 @@ from hub.db.dialect import is_transient
 from hub.notify import Notifier, NotifyError, OutgoingMessage, TooLate
 from hub.notify.claims import ACTOR, Claimed, SendPolicy, claim_batch
 from hub.rules.sending import hub_refused, judge_failure
+from hub.store.audit import audit_message
 from hub.store.failures import Failure, Fence, fail_message
-from hub.store.rerouting import audit_message, requeued, write_about_messages
+from hub.store.rerouting import requeued, write_about_messages
 from hub.vocabulary import AuditAction, Lane, MessageStatus, SendFailure
 
 __all__ = ["Claimed", "Outcome", "SendPolicy", "claim_batch", "deliver", "drain_once", "send_decoy", "send_immediate"]

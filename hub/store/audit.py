@@ -59,3 +59,25 @@ async def record_staff_read(
             record_id=record_id,
             detail=detail,
         )
+
+
+async def audit_message(
+    tx: Transaction,
+    now: datetime,
+    action: AuditAction,
+    message_id: int,
+    detail: str,
+    *,
+    actor: str,
+    actor_type: ActorType = ActorType.SYSTEM,
+) -> None:
+    await record_audit(
+        tx,
+        at=now,
+        actor_type=actor_type,
+        actor_id=actor,
+        action=action,
+        record_type=RecordType.MESSAGE,
+        record_id=message_id,
+        detail=detail,
+    )

@@ -16,9 +16,11 @@ from typing import Any
 
 from hub.db import Row, Transaction
 from hub.settings import NotifyTemplates
+from hub.store.audit import audit_message
 from hub.store.events import record_event
 from hub.store.outbox import withdraw_posted_copies
-from hub.store.rerouting import MESSAGE_COLUMNS, audit_message, judge, read_patient, replace_message
+from hub.store.rerouting import replace_message
+from hub.store.stale_messages import MESSAGE_COLUMNS, judge, read_patient
 from hub.store.tasks import create_task
 from hub.vocabulary import AuditAction, EventKind, Lane, MessageStatus, TaskKind
 

@@ -20,8 +20,8 @@ from hub.store.audit import Actor, record_audit
 from hub.store.events import record_event
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, announce
 from hub.store.reminders import plan_invitation, plan_reminders, withdraw_reminders
-from hub.store.rerouting import check_escalations
 from hub.store.slots import free_held_slots, leave_moved_into_slots, patient_moves, retake_left_slot
+from hub.store.stale_messages import check_escalations
 from hub.vocabulary import (
     MessageKind,
     RecordType,

@@ -18,9 +18,9 @@ from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
 from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, queue_appointment_message
-from hub.store.rerouting import withdraw_ended_offers
 from hub.store.slot_moves import Moved, reschedule_by_patient
 from hub.store.slots import patient_moves
+from hub.store.stale_messages import withdraw_ended_offers
 from hub.vocabulary import (
     ActorType,
     AuditAction,

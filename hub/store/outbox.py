@@ -335,7 +335,7 @@ async def withdraw_posted_copies(
 
 async def goes_as_template(tx: Transaction, message_id: int) -> bool:
     """A letter to go as the hub's own template even where the hospital's PDF exists (a posted copy the appointment's
-    move overtook: hub.store.rerouting.judge)."""
+    move overtook: hub.store.stale_messages.judge)."""
     found = await tx.fetch_one("SELECT message_id FROM templated_letters WHERE message_id = ?", (message_id,))
     return found is not None
 

@@ -23,13 +23,8 @@ from hub.store.events import record_event
 from hub.store.failures import Failure, Fence, fail_message
 from hub.store.links import renew_queued_links
 from hub.store.outbox import can_post, queue_message
-from hub.store.rerouting import (
-    MESSAGE_COLUMNS,
-    PATIENT_COLUMNS,
-    read_patient,
-    requeued,
-    reroute_waiting,
-)
+from hub.store.rerouting import requeued, reroute_waiting
+from hub.store.stale_messages import MESSAGE_COLUMNS, PATIENT_COLUMNS, read_patient
 from hub.store.tasks import create_task
 from hub.vocabulary import (
     ActorType,

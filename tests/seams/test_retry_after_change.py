@@ -22,7 +22,8 @@ from hub.notify.govuk import GovukNotifier
 from hub.notify.sender import Claimed, Outcome, SendPolicy, claim_batch, deliver, drain_once, record_outcomes
 from hub.store.links import send_new_link
 from hub.store.offers import run_offers, set_earlier_request
-from hub.store.rerouting import reroute_waiting, withdraw_ended_offers
+from hub.store.rerouting import reroute_waiting
+from hub.store.stale_messages import withdraw_ended_offers
 from hub.vocabulary import ActorType, Channel
 from tests.conftest import MakeHub
 from tests.fake_notify import FakeNotify, Fault
