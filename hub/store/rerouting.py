@@ -18,7 +18,7 @@ from hub.rules.sending import PDF_KINDS
 from hub.settings import NotifyTemplates
 from hub.store.audit import audit_message
 from hub.store.outbox import can_post, has_address, queue_message
-from hub.store.stale_messages import MESSAGE_COLUMNS, _withdraw, judge, out_of_date, read_patient
+from hub.store.stale_messages import MESSAGE_COLUMNS, judge, out_of_date, read_patient, withdraw_message
 from hub.vocabulary import ActorType, AuditAction, Channel, Lane, MessageKind, MessageStatus
 
 _STOPPED = {Channel.SMS: "sms_opted_out", Channel.EMAIL: "email_opted_out"}
@@ -210,7 +210,7 @@ async def requeued(tx: Transaction, message_id: int, *, templates: NotifyTemplat
     if message["appointment_id"] is not None:
         why = await out_of_date(tx, message, now=now, actor=actor)
         if why is not None:
-            await _withdraw(tx, message, why, now=now, actor=actor)
+            await withdraw_message(tx, message, why, now=now, actor=actor)
             return
     if message["patient_id"] is not None and message["channel"] in _CONTACT:
         await readdress_waiting(tx, int(message["patient_id"]), templates=templates, now=now, actor=actor)

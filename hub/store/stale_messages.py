@@ -140,7 +140,7 @@ async def withdraw_ended_offers(tx: Transaction, appointment_ids: list[int], *, 
     for message in waiting:
         why = await _offer_ended(tx, message, now=now)
         if why is not None:
-            await _withdraw(tx, message, why, now=now, actor=actor)
+            await withdraw_message(tx, message, why, now=now, actor=actor)
 
 
 async def check_escalations(tx: Transaction, appointment_id: int, *, now: datetime, actor: str) -> None:
@@ -158,10 +158,11 @@ async def check_escalations(tx: Transaction, appointment_id: int, *, now: dateti
     for message in waiting:
         why = await out_of_date(tx, message, now=now, actor=actor)
         if why is not None:
-            await _withdraw(tx, message, why, now=now, actor=actor)
+            await withdraw_message(tx, message, why, now=now, actor=actor)
 
 
-async def _withdraw(tx: Transaction, message: Row, why: str, *, now: datetime, actor: str) -> None:
+async def withdraw_message(tx: Transaction, message: Row, why: str, *, now: datetime, actor: str) -> None:
+    """A message still waiting to go, cancelled for `why` (audited), and any posted copy that hung on it."""
     if await tx.execute(
         "UPDATE outbox_messages SET status = ?, error = ? WHERE id = ? AND status = ?",
         (MessageStatus.CANCELLED, why, message["id"], MessageStatus.QUEUED),
