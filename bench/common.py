@@ -66,6 +66,25 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def postgres_cpu_seconds() -> float | None:
+    """User + system CPU of this machine's PostgreSQL server so far: every live postgres process's own, and the
+    postmaster's reaped children's (backends that ended). None when no PostgreSQL runs here or /proc will not say."""
+    processes: dict[int, list[str]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, _, rest = stat.read_text().partition("(")[2].rpartition(")")
+        except OSError:
+            continue
+        if name == "postgres":
+            processes[int(stat.parent.name)] = rest.split()
+    total = 0.0
+    for fields in processes.values():
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+        if int(fields[1]) not in processes:  # the postmaster: what its ended backends used
+            total += (int(fields[13]) + int(fields[14])) / _TICK
+    return total if processes else None
+
+
 class Process:
     """A server as a subprocess (uvicorn or Granian); ready once its `--port` accepts connections (Granian binds
     before its workers start: a first request waits in the queue until one has)."""

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hub.settings import ROOT
+from tests.databases import PG_URL
 
 
 def _bench(module: str, *args: str, output: Path) -> dict[str, object]:
@@ -64,6 +67,29 @@ def test_the_burst_bench_signs_everyone_in(tmp_path: Path) -> None:
     assert isinstance(configurations, dict)
     [run] = configurations["sqlite_1_process"]["runs"]
     assert run["completed"] == 20 and run["errors"] == {}
+
+
+def test_the_burst_bench_on_postgresql_counts_the_database_servers_cpu(tmp_path: Path) -> None:
+    if not PG_URL:
+        pytest.skip("HUB_TEST_DATABASE_URL is not set (make test sets it when PostgreSQL answers)")
+    result = _bench(
+        "bench.burst_bench",
+        *("--patients", "20", "--within", "1", "--databases", "postgresql", "--postgres", PG_URL),
+        output=tmp_path / "burst.json",
+    )
+    configurations = result["configurations"]
+    assert isinstance(configurations, dict)
+    for name in ("postgresql_1_process", "postgresql_2_processes"):
+        [run] = configurations[name]["runs"]
+        assert run["completed"] == 20 and run["errors"] == {}
+        assert run["database_cpu_ms_per_sign_in"] > 0
+    extrapolation = result["extrapolation"]
+    assert isinstance(extrapolation, dict)
+    postgres = extrapolation["postgresql"]
+    assert (
+        postgres["sixteen_cores_shared_with_the_database_sign_ins_per_second"]
+        < (postgres["sixteen_cores_for_the_hub_sign_ins_per_second"])
+    )
 
 
 def test_the_sweep_bench_queues_every_due_reminder(tmp_path: Path) -> None:
