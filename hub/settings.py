@@ -11,6 +11,7 @@ import dataclasses
 import ipaddress
 import os
 import tomllib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -630,12 +631,35 @@ def _check_hl7_outbound(values: dict[str, Any]) -> None:
 
 
 def check_templates(settings: Settings) -> None:
-    """Before sending through GOV.UK Notify outside demo mode: every declared template has an id, or a message of
-    that kind would reach Notify with an empty one and be refused."""
-    names = dict.fromkeys(TEMPLATE_SETTINGS.values())
-    missing = [env_name(f"notify.templates.{n}") for n in names if not getattr(settings.notify.templates, n)]
-    if missing and not settings.demo:
-        raise SettingsError(f"Notify template ids are missing: set {', '.join(missing)}")
+    """Before sending through GOV.UK Notify outside demo mode: every declared template has an id, and each id is a
+    UUID. A message of a kind with no template would reach Notify with an empty id and be refused; one whose id is
+    not a UUID is refused with a 400 ValidationError, which the sender takes for a wrong number or address and fails
+    over to the patient's next channel (every text would go by email or as a paid letter)."""
+    if settings.demo:
+        return  # nothing goes to Notify
+    ids = {env_name(f"notify.templates.{n}"): getattr(settings.notify.templates, n) for n in TEMPLATE_SETTINGS.values()}
+    missing = [name for name, value in ids.items() if not value]
+    mistyped = [name for name, value in ids.items() if value and not _is_template_id(value)]
+    problems = []
+    if missing:
+        problems.append(f"Notify template ids are missing: set {', '.join(missing)}")
+    if mistyped:
+        problems.append(
+            f"Notify template ids are not UUIDs: {', '.join(mistyped)} (expected each template's ID as Notify shows"
+            " it, 36 characters: xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx in hexadecimal digits)"
+        )
+    if problems:
+        raise SettingsError("; ".join(problems))
+
+
+def _is_template_id(value: str) -> bool:
+    """A UUID in its canonical hyphenated 36-character form (either case), as Notify shows a template's ID; not the
+    braced, `urn:uuid:` or unhyphenated spellings uuid.UUID also takes, nor one with spaces around it."""
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return False
+    return str(parsed) == value.lower()
 
 
 def markdown_table() -> str:

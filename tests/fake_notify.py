@@ -67,11 +67,20 @@ _FIELDS = {  # (required, optional) per request kind; Notify's schemas forbid an
 _PLACEHOLDER = re.compile(r"\(\(([^()?]+?)(\?\?([^()]*))?\)\)")
 
 
+_TEMPLATE_NAMESPACE = uuid.UUID("0b5c7f52-3a57-4c1e-9d0e-6f1f2b3a4c5d")
+
+
+def placeholder_template_id(name: str) -> str:
+    """The id `template_environ` gives the template setting `name` (e.g. "invitation_sms"): the same UUID every run,
+    as a hub outside demo mode takes only UUIDs for template ids, like Notify."""
+    return str(uuid.uuid5(_TEMPLATE_NAMESPACE, name))
+
+
 def template_environ(**ids: str) -> dict[str, str]:
     """HUB_NOTIFY__TEMPLATES__* for every declared template (a hub sending through Notify outside demo mode will not
-    start without them): `ids` by setting name, the rest filled with placeholder ids."""
+    start without them): `ids` by setting name, the rest filled with `placeholder_template_id`."""
     names = dict.fromkeys(TEMPLATE_SETTINGS.values())
-    return {env_name(f"notify.templates.{name}"): ids.get(name, f"tpl-{name}") for name in names}
+    return {env_name(f"notify.templates.{name}"): ids.get(name, placeholder_template_id(name)) for name in names}
 
 
 def notify_api_key(service_id: str, secret: str, name: str = "test") -> str:

@@ -1,6 +1,7 @@
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -342,6 +343,60 @@ def test_outside_demo_mode_every_template_must_have_an_id(tmp_path: Path) -> Non
     check_templates(load_settings(tmp_path / "absent.toml", environ={**environ, "HUB_DEMO": "true"}))
 
 
+def test_the_test_template_ids_are_deterministic_uuids_and_pass(tmp_path: Path) -> None:
+    ids = template_environ()
+    assert all(str(uuid.UUID(value)) == value for value in ids.values())
+    assert len(set(ids.values())) == len(ids) and template_environ() == ids
+    environ = {"HUB_SECRET_KEY": KEY, "HUB_NOTIFY_API_KEY": "k", **ids}
+    check_templates(load_settings(tmp_path / "absent.toml", environ=environ))
+    # Upper-case hex is still the 36-character form, and Notify's own check (uuid.UUID) takes it.
+    upper = {**environ, "HUB_NOTIFY__TEMPLATES__INVITATION_SMS": "F33517FF-2A88-4F6E-B855-C550268CE08A"}
+    check_templates(load_settings(tmp_path / "absent.toml", environ=upper))
+
+
+@pytest.mark.parametrize(
+    "typo",
+    [
+        "tpl-invitation_sms",
+        "f33517ff-2a88-4f6e-b855-c550268ce08",  # a character short
+        "f33517ff-2a88-4f6e-b855-c550268ce08a ",  # pasted with a trailing space
+        "f33517ff2a884f6eb855c550268ce08a",  # uuid.UUID takes these three; Notify's ids are the hyphenated form
+        "{f33517ff-2a88-4f6e-b855-c550268ce08a}",
+        "urn:uuid:f33517ff-2a88-4f6e-b855-c550268ce08a",
+    ],
+)
+def test_outside_demo_mode_a_template_id_that_is_not_a_uuid_is_refused(tmp_path: Path, typo: str) -> None:
+    """Notify answers such an id with 400 ValidationError, which the sender takes for a wrong number or address and
+    fails over to the patient's next channel: every text would go by email or as a paid letter."""
+    environ = {"HUB_SECRET_KEY": KEY, "HUB_NOTIFY_API_KEY": "k", **template_environ()}
+    environ |= {"HUB_NOTIFY__TEMPLATES__INVITATION_SMS": typo, "HUB_NOTIFY__TEMPLATES__NO_ANSWER_LETTER": "letter"}
+    with pytest.raises(SettingsError) as refused:
+        check_templates(load_settings(tmp_path / "absent.toml", environ=environ))
+    assert str(refused.value).startswith(
+        "Notify template ids are not UUIDs: HUB_NOTIFY__TEMPLATES__INVITATION_SMS, "
+        "HUB_NOTIFY__TEMPLATES__NO_ANSWER_LETTER (expected "
+    )
+    assert "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" in str(refused.value)
+
+
+def test_missing_and_mistyped_template_ids_are_named_together(tmp_path: Path) -> None:
+    environ = {"HUB_SECRET_KEY": KEY, "HUB_NOTIFY_API_KEY": "k", **template_environ()}
+    environ |= {"HUB_NOTIFY__TEMPLATES__CANCELLED_LETTER": "", "HUB_NOTIFY__TEMPLATES__CHANGED_SMS": "tpl-changed"}
+    with pytest.raises(SettingsError) as refused:
+        check_templates(load_settings(tmp_path / "absent.toml", environ=environ))
+    message = str(refused.value)
+    assert message.startswith("Notify template ids are missing: set HUB_NOTIFY__TEMPLATES__CANCELLED_LETTER; ")
+    assert "not UUIDs: HUB_NOTIFY__TEMPLATES__CHANGED_SMS (" in message
+
+
+def test_in_demo_mode_template_ids_are_not_checked(tmp_path: Path) -> None:
+    """Nothing goes to Notify in demo mode, so any id will do there; the same ids are refused outside it."""
+    environ = {"HUB_SECRET_KEY": KEY, "HUB_NOTIFY_API_KEY": "k", **template_environ(invitation_sms="tpl-x")}
+    with pytest.raises(SettingsError, match="not UUIDs: HUB_NOTIFY__TEMPLATES__INVITATION_SMS "):
+        check_templates(load_settings(tmp_path / "absent.toml", environ=environ))
+    check_templates(load_settings(tmp_path / "absent.toml", environ={**environ, "HUB_DEMO": "true"}))
+
+
 def test_a_worker_with_a_notify_key_and_missing_templates_will_not_start(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HUB_SECRET_KEY": KEY, "HUB_NOTIFY_API_KEY": "k"}
     env["HUB_DATABASE_URL"] = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
@@ -351,6 +406,22 @@ def test_a_worker_with_a_notify_key_and_missing_templates_will_not_start(tmp_pat
     assert done.returncode == 2
     assert "Settings error: Notify template ids are missing" in done.stderr
     assert "HUB_NOTIFY__TEMPLATES__SECURITY_CODE_SMS" in done.stderr
+
+
+def test_a_worker_with_a_mistyped_template_id_will_not_start(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HUB_SECRET_KEY": KEY, "HUB_NOTIFY_API_KEY": "k", **template_environ()}
+    env["HUB_DATABASE_URL"] = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
+    env["HUB_NOTIFY__TEMPLATES__INVITATION_SMS"] = "f33517ff-2a88-4f6e-b855-c550268ce0"
+    done = subprocess.run(
+        [sys.executable, "-m", "hub", "worker", "--once"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "Settings error: Notify template ids are not UUIDs: HUB_NOTIFY__TEMPLATES__INVITATION_SMS (" in done.stderr
 
 
 # The NHS App's parts: off by default; switched on, what they need must be set
