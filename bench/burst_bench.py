@@ -7,7 +7,8 @@ submit the code (read from the dev outbox), the appointments list, open one, con
 serve` on SQLite with one process, and on PostgreSQL with one process and with two (`--workers 2`), on the default
 server stack. Reports completed sign-ins a second (first start to last finish), p50/p95/p99 per step, errors, and
 the server processes' CPU time per completed sign-in (from /proc), and on PostgreSQL the database server's, from
-which what more cores would carry is extrapolated. The per-address and per-contact limits are raised for the run: every patient comes from 127.0.0.1.
+which what more cores would carry is extrapolated. The per-address and per-contact limits are raised for the run:
+every patient comes from 127.0.0.1.
 """
 
 from __future__ import annotations
