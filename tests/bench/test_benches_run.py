@@ -55,6 +55,8 @@ def test_the_side_by_side_bench_compares_two_checkouts(tmp_path: Path) -> None:
     assert isinstance(earlier, dict) and isinstance(ours, dict)
     assert earlier["list_pages_per_second"][0] > 0 and ours["list_pages_per_second"][0] > 0
     assert isinstance(result["times_the_earlier"], float)
+    [ratio] = ours["ratio_to_the_bare_page_on_the_same_stack"]
+    assert isinstance(ratio, float) and ratio > 0
 
 
 def test_the_burst_bench_signs_everyone_in(tmp_path: Path) -> None:
