@@ -71,6 +71,7 @@ async def audit_message(
     actor: str,
     actor_type: ActorType = ActorType.SYSTEM,
 ) -> None:
+    """An audit row about one outbox message (withdrawn, rerouted, failed, sent another way)."""
     await record_audit(
         tx,
         at=now,
