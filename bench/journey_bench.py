@@ -393,18 +393,21 @@ async def compare_list_pages(
             "hub_appointments_page": {"median_requests_per_second": hub_rps, "rounds": hub_rounds},
             "bare_starlette_baseline": {"median_requests_per_second": bare_rps, "rounds": bare_rounds},
             "ratio": round(hub_rps / bare_rps, 3),
-            # What the ratio would be were both bound by their own CPU alone: the baseline's CPU per request over
-            # the hub's (medians of the rounds).
-            "cpu_ratio": round(
-                statistics.median(r["server_cpu_ms_per_request"] for r in bare_rounds)
-                / statistics.median(r["server_cpu_ms_per_request"] for r in hub_rounds),
-                3,
-            ),
+            "cpu_ratio": cpu_ratio(bare_rounds, hub_rounds),
             # The baseline's own rounds vary more than the hub's (its reads cross to aiosqlite's thread and back):
             # the hub's median against the baseline's best round is the cautious reading.
             "ratio_to_fastest_baseline_round": round(hub_rps / max(r["requests_per_second"] for r in bare_rounds), 3),
         }
     return result
+
+
+def cpu_ratio(bare_rounds: list[dict[str, Any]], hub_rounds: list[dict[str, Any]]) -> float | None:
+    """What the ratio would be were both bound by their own CPU alone: the baseline's CPU per request over the
+    hub's (medians of the rounds). None when either median is zero: /proc counts CPU in ticks of 10 ms, so a short
+    round (a test's 50 requests) can read as none at all."""
+    bare = statistics.median(r["server_cpu_ms_per_request"] for r in bare_rounds)
+    hub = statistics.median(r["server_cpu_ms_per_request"] for r in hub_rounds)
+    return round(bare / hub, 3) if bare and hub else None
 
 
 def _stacks(text: str) -> list[str]:
