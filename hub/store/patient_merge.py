@@ -43,7 +43,7 @@ async def merge_patients(
 ) -> bool:
     """Whether anything was merged (not when the record is the same, or was merged before)."""
     merged = await tx.fetch_one(
-        f"SELECT mrn, merged_into, nhs_number, {_CHOICES} FROM patients WHERE id = ? AND organisation_id = ?",
+        f"SELECT id, mrn, merged_into, nhs_number, {_CHOICES} FROM patients WHERE id = ? AND organisation_id = ?",
         (merged_id, organisation_id),
     )
     if surviving_id == merged_id or merged is None or merged["merged_into"] is not None:
@@ -101,7 +101,8 @@ async def _keep_choices(tx: Transaction, surviving_id: int, merged: Row, *, acto
     """How the patient asked to be contacted, on either record, holds on the one kept: the stricter of each (no texts
     and emails, paper letters as well). A STOP, or the hospital's stop of emails, was of a number or an address: it
     holds where the survivor has that same one. The trust's keeping either record out of the NHS App keeps the
-    survivor out: its appointments and letters are the other's now."""
+    survivor out: its appointments and letters are the other's now. What changes on the survivor is audited, each
+    choice by name, as the hospital's act (the merge was)."""
     kept = await tx.fetch_one(f"SELECT {_CHOICES} FROM patients WHERE id = ?", (surviving_id,))
     assert kept is not None
     choices = {
@@ -112,10 +113,22 @@ async def _keep_choices(tx: Transaction, surviving_id: int, merged: Row, *, acto
     }
     if merged["nhs_app_excluded"] and not kept["nhs_app_excluded"]:
         await set_nhs_app_excluded(tx, patient_id=surviving_id, excluded=True, actor=actor, now=now)
-    if all(bool(kept[column]) == bool(value) for column, value in choices.items()):
+    changed = [column for column, value in choices.items() if bool(kept[column]) != bool(value)]
+    if not changed:
         return
     await tx.execute(
         "UPDATE patients SET opted_out = ?, paperless = ?, sms_opted_out = ?, email_opted_out = ?, updated_at = ?"
         " WHERE id = ?",
         (*(int(bool(value)) for value in choices.values()), to_db(now), surviving_id),
+    )
+    await record_audit(
+        tx,
+        at=now,
+        actor_type=ActorType.API_KEY,
+        actor_id=actor,
+        action=AuditAction.PATIENT_OPT_OUT_SET,
+        record_type=RecordType.PATIENT,
+        record_id=str(surviving_id),
+        detail=f"kept from merged patient {merged['id']}: "
+        + ", ".join(f"{c} {'on' if choices[c] else 'off'}" for c in changed),
     )

@@ -136,3 +136,15 @@ async def test_a_patient_who_turned_off_texts_and_emails_on_the_merged_record_ge
     await trust.send_queued()
     sent = await rows(trust, "SELECT kind, channel FROM dev_messages WHERE kind != 'security_code' ORDER BY id")
     assert sent == [{"kind": "invitation", "channel": "sms"}, {"kind": "invitation", "channel": "letter"}]
+    # The survivor's choices changed with the merge: audited, field by field, as the hospital's act.
+    [kept] = await rows(trust, "SELECT id FROM patients WHERE mrn = 'RF7654321'")
+    [merged] = await rows(trust, "SELECT id FROM patients WHERE mrn = 'RF1234567'")
+    assert await rows(
+        trust, "SELECT actor_type, record_id, detail FROM audit_events WHERE action = 'patient_opt_out_set'"
+    ) == [
+        {
+            "actor_type": "api_key",
+            "record_id": str(kept["id"]),
+            "detail": f"kept from merged patient {merged['id']}: opted_out on, paperless off",
+        }
+    ]
