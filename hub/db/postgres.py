@@ -144,7 +144,8 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """On release the pool still ends any transaction left open and drops listeners; this skips only the round trip
     of asyncpg's reset query (advisory locks, cursors, LISTEN, settings), since the hub leaves none of those on a
     session: its advisory locks and cursors are the transaction's, and it neither listens nor sets anything. That
-    query was a round trip after every read: 6% of the hub's CPU in a profile of a burst of sign-ins."""
+    query was a round trip after every read: 6% of the hub's CPU in a profile of a burst of sign-ins.
+    `tests/db/test_session_state.py` refuses any SQL in hub/ or migrations/ that would outlive its transaction."""
 
 
 class PostgresDatabase:
