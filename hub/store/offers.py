@@ -249,21 +249,23 @@ class OfferRound:
 async def run_offers(db: Database, *, settings: Settings, now: datetime, slots_per_round: int = 100) -> OfferRound:
     """One round of the worker: offers past their time lapse, offers of slots taken meanwhile are gone, and each free
     slot with no open offer is offered to the next batch of patients waiting for an earlier appointment (outside quiet
-    hours only: an offer that waits overnight would lapse before it is read)."""
+    hours only: an offer that waits overnight would lapse before it is read). Only a slot inside the window a patient
+    may move into (`slots.window_days`): one further ahead could not be taken, and waits until it can."""
     cutoff = timedelta(hours=settings.change_cutoff_hours)
+    horizon = now + timedelta(days=settings.slots.window_days)
     async with db.write() as tx:
         lapsed = await end_offers(tx, now=now)
         if in_quiet_hours(now, start=settings.notify.quiet_start_hour, end=settings.notify.quiet_end_hour):
             return OfferRound(lapsed, 0)
         free = await tx.fetch_all(
             "SELECT s.id, s.ref, s.organisation_id, s.starts_at, s.clinic, t.name AS site_name FROM slots s"
-            " JOIN sites t ON t.id = s.site_id WHERE s.status = ? AND s.starts_at >= ?"
+            " JOIN sites t ON t.id = s.site_id WHERE s.status = ? AND s.starts_at >= ? AND s.starts_at <= ?"
             " AND NOT EXISTS (SELECT 1 FROM slot_offers o WHERE o.slot_id = s.id AND o.status = ?)"
             # Someone waiting who has not yet been offered this slot: a slot all have had stays out of the round.
             f" AND EXISTS (SELECT 1 FROM earlier_requests r JOIN appointments a ON a.id = r.appointment_id"
             f" WHERE {_SAME_PLACE} AND NOT EXISTS (SELECT 1 FROM slot_offers o WHERE o.slot_id = s.id"
             " AND o.appointment_id = a.id)) ORDER BY s.starts_at LIMIT ?",
-            (SlotStatus.FREE, to_db(now + cutoff), OfferStatus.OFFERED, slots_per_round),
+            (SlotStatus.FREE, to_db(now + cutoff), to_db(horizon), OfferStatus.OFFERED, slots_per_round),
         )
         offered = 0
         for slot in free:

@@ -250,3 +250,22 @@ async def test_a_patient_waiting_for_the_cancellation_they_asked_for_is_not_offe
     await hub.create_slot(starts_at=NOW + 7 * DAY, ref="FREED")
     assert await round_(hub) == OfferRound(0, 1)
     assert [o["appointment_id"] for o in await offers(hub)] == [other]
+
+
+async def test_a_slot_beyond_the_window_is_not_offered_until_it_can_be_taken(hub: Harness) -> None:
+    # A patient may move only into a slot inside the window (`slots.window_days`): an offer of one further ahead was
+    # made, and taking it answered "This earlier appointment has gone" and used up one of their offers (found by a
+    # seam hunt).
+    patient = await hub.create_patient(mrn="MRN0", mobile="+447700900000")
+    appointment = await hub.create_appointment(patient_id=patient, starts_at=NOW + 60 * DAY)
+    assert await set_earlier_request(hub.db, patient_id=patient, appointment_id=appointment, wanted=True, now=NOW)
+    slot = await hub.create_slot(starts_at=NOW + 50 * DAY, ref="LATER")
+    assert await round_(hub) == OfferRound(0, 0)
+    assert await offers(hub) == []
+    hub.clock.advance(days=9)  # the slot is 41 days ahead now
+    assert await round_(hub) == OfferRound(0, 1)
+    [offer] = await offers(hub)
+    assert await accept(hub, patient, offer["id"]) == Moved(True)
+    assert await hub.db.fetch_all("SELECT status, appointment_id FROM slots WHERE id = ?", (slot,)) == [
+        {"status": "busy", "appointment_id": appointment}
+    ]
