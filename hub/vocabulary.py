@@ -441,6 +441,7 @@ class AuditAction(StrEnum):
     EARLIER_ACCEPTED = "earlier_accepted"
     EARLIER_DECLINED = "earlier_declined"
     EARLIER_LAPSED = "earlier_lapsed"
+    EARLIER_ENDED = "earlier_ended"  # its appointment can no longer take it (cancelled, moved, a cancel asked for)
 
 
 # The integration API's calls (as its handlers name them), audited when refused or when they changed nothing.

@@ -274,8 +274,8 @@ async def run_offers(db: Database, *, settings: Settings, now: datetime, slots_p
 
 
 async def end_offers(tx: Transaction, *, now: datetime) -> int:
-    """The start of the worker's round: offers past their time lapse, offers of slots taken meanwhile are gone, and
-    their texts still waiting are withdrawn. Returns how many lapsed."""
+    """The start of the worker's round: offers past their time lapse, offers of slots taken meanwhile and offers their
+    appointment can no longer take are gone, and their texts still waiting are withdrawn. Returns how many lapsed."""
     lapsing = await tx.fetch_all(
         "SELECT id, appointment_id FROM slot_offers WHERE status = ? AND expires_at <= ?",
         (OfferStatus.OFFERED, to_db(now)),
@@ -288,7 +288,27 @@ async def end_offers(tx: Transaction, *, now: datetime) -> int:
         " AND slot_id IN (SELECT id FROM slots WHERE status != ?) RETURNING appointment_id",
         (OfferStatus.GONE, OfferStatus.OFFERED, SlotStatus.FREE),
     )
-    ended = sorted({int(r["appointment_id"]) for r in [*lapsing, *gone]})
+    # Offers their appointment can no longer take (the hospital cancelled it, or moved it to the slot's time or before
+    # it, or elsewhere; the patient asked to cancel it): they would hold the slot from the next batch until they lapse.
+    unsuited = await tx.fetch_all(
+        "SELECT o.id, o.appointment_id FROM slot_offers o JOIN slots s ON s.id = o.slot_id"
+        f" JOIN appointments a ON a.id = o.appointment_id WHERE o.status = ? AND NOT ({_SAME_PLACE}) ORDER BY o.id",
+        (OfferStatus.OFFERED,),
+    )
+    for row in unsuited:
+        await tx.execute(
+            "UPDATE slot_offers SET status = ? WHERE id = ? AND status = ?",
+            (OfferStatus.GONE, row["id"], OfferStatus.OFFERED),
+        )
+        await _audit(
+            tx,
+            actor=(ActorType.SYSTEM, _WORKER),
+            action=AuditAction.EARLIER_ENDED,
+            offer=row["id"],
+            now=now,
+            detail="its appointment can no longer take it",
+        )
+    ended = sorted({int(r["appointment_id"]) for r in [*lapsing, *gone, *unsuited]})
     await withdraw_ended_offers(tx, ended, now=now, actor=_WORKER)
     return len(lapsing)
 
