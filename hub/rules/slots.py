@@ -115,6 +115,16 @@ def paged_by_day(slots: Iterable[dict[str, Any]], *, page: int, days_per_page: i
     return Page(days[start : start + days_per_page], number, pages)
 
 
+def shown_start(raw: str) -> datetime | None:
+    """The slot's time as a page showed it (the form's hidden `start`, ISO 8601 with its offset); None when it is not
+    one."""
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
+
+
 def page_number(raw: str) -> int:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else 1
 

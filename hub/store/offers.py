@@ -163,10 +163,12 @@ async def accept_offer(
     policy: ActionPolicy,
     window: Window,
     settings: Settings,
+    shown_start: datetime | None = None,
 ) -> Moved:
     """The first to accept gets the slot (the same conditional write as any move); a later one finds it gone. The offer
     is read open before the transaction, and accepted in it only while still open (one conditional write): one that
-    ended in between (lapsed, declined in another tab, gone) is answered as gone, and nothing of the move stays."""
+    ended in between (lapsed, declined in another tab, gone) is answered as gone, and nothing of the move stays.
+    `shown_start`: the slot's time on the offer the patient took (hub.store.slot_moves.reschedule_by_patient)."""
     offer = await get_offer(db, patient_id, offer_id)
     if offer is None:
         return Moved(False, WhyNot.MISSING)
@@ -218,6 +220,7 @@ async def accept_offer(
             settings=settings,
             how=SlotMoveHow.EARLIER_OFFER,
             after=settle,
+            shown_start=shown_start,
         )
     except _OfferEnded:
         return Moved(False, WhyNot.GONE)

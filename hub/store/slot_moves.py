@@ -175,9 +175,12 @@ async def reschedule_by_patient(
     settings: Settings,
     how: SlotMoveHow = SlotMoveHow.PATIENT,
     after: Callable[[Transaction, bool], Awaitable[None]] | None = None,
+    shown_start: datetime | None = None,
 ) -> Moved:
     """The patient moves their own appointment into a free slot of the same clinic, site and clinician, inside the
-    window, within their rebook limit and outside the change cut-off."""
+    window, within their rebook limit and outside the change cut-off. `shown_start`: the slot's time on the page the
+    patient confirmed; a slot the hospital has given another time since is gone to them, not taken at a time they
+    never saw."""
 
     def decide(state: Appointment, slot: Row, data: dict[str, str]) -> Transition | Refused:
         return patient_rescheduled(
@@ -199,7 +202,11 @@ async def reschedule_by_patient(
         now=now,
         settings=settings,
         patient_id=patient_id,
-        suits=lambda appointment, slot: same_place(appointment, slot) and window.holds(slot["starts_at"], now),
+        suits=lambda appointment, slot: (
+            same_place(appointment, slot)
+            and window.holds(slot["starts_at"], now)
+            and shown_start in (None, slot["starts_at"])
+        ),
         after=after,
     )
 

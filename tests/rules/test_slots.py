@@ -14,6 +14,7 @@ from hub.rules.slots import (
     page_number,
     paged_by_day,
     read_slot,
+    shown_start,
 )
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -101,3 +102,9 @@ def test_an_offer_is_open_only_while_it_is_earlier_than_a_booked_appointment() -
     assert not offer_open({**offer, "appointment_status": "cancelled"}, now=now)
     assert not offer_open({**offer, "status": "declined"}, now=now)
     assert not offer_open(offer, now=now + timedelta(hours=2))
+
+
+def test_the_time_a_page_showed_is_read_only_with_its_offset() -> None:
+    assert shown_start("2026-11-24T09:00:00+00:00") == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    assert shown_start("2026-11-24T09:00:00") is None  # no offset: not the value the page wrote
+    assert shown_start("9am Tuesday") is None and shown_start("") is None

@@ -6,7 +6,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from hub.rules.slots import offer_open
+from hub.rules.slots import offer_open, shown_start
 from hub.store.appointments import actions_for, get_appointment_for_patient
 from hub.store.offers import accept_offer, decline_offer, get_offer, set_earlier_request
 from hub.vocabulary import WhyNot
@@ -49,6 +49,11 @@ async def answer_offer(request: Request) -> Response:
     if form.get("answer") == "decline":
         await decline_offer(hub.db, patient_id=session.patient_id, offer_id=offer_id, now=hub.clock.now())
         return RedirectResponse("/appointments?done=offer_declined", 303)
+    # The time the offer's page showed: a slot the hospital has given another time since is gone, not taken at that.
+    raw = form.get("start", "")
+    shown = shown_start(raw) if raw else None
+    if raw and shown is None:
+        return await offer_page(request, status=409, gone=True)
     moved = await accept_offer(
         hub.db,
         patient_id=session.patient_id,
@@ -57,6 +62,7 @@ async def answer_offer(request: Request) -> Response:
         policy=hub.policies.action,
         window=window_of(hub),
         settings=hub.settings,
+        shown_start=shown,
     )
     if moved.done:
         offer = await get_offer(hub.db, session.patient_id, offer_id)

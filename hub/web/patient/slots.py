@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hub.db import Row
 from hub.rules.appointments import Allowed
-from hub.rules.slots import SelfService, Window, page_number, paged_by_day
+from hub.rules.slots import SelfService, Window, page_number, paged_by_day, shown_start
 from hub.store.appointments import actions_for, count_rebook_requests, get_appointment_for_patient
 from hub.store.slot_moves import reschedule_by_patient, same_place
 from hub.store.slots import get_appointment_place, get_slot, list_free_slots
@@ -126,7 +126,10 @@ async def confirm_time(request: Request) -> Response:
         return found
     hub, patient_id, appointment, place = found.hub, found.patient_id, found.appointment, found.place
     slot = await _chosen(hub, place, request)
-    if slot is None:
+    # The time the check page showed: a slot the hospital has given another time since is gone, not taken at that.
+    raw = found.form.get("start", "")
+    shown = shown_start(raw) if raw else None
+    if slot is None or (raw and shown is None):
         return await _gone(request, hub, appointment, place)
     moved = await reschedule_by_patient(
         hub.db,
@@ -137,6 +140,7 @@ async def confirm_time(request: Request) -> Response:
         policy=hub.policies.action,
         window=window_of(hub),
         settings=hub.settings,
+        shown_start=shown,
     )
     if moved.done:
         return RedirectResponse(f"/appointments/{appointment['id']}?done=moved", 303)
