@@ -134,13 +134,16 @@ def _appointment_row(loaded: Any) -> Row:
 async def _current_slot(
     tx: Transaction, appointment_id: int, organisation_id: int, appointment: Row, *, skip_locked: str
 ) -> Row | None:
-    """The slot the appointment is in: the one linked to it, or else a busy slot at its place and time that no
-    appointment is linked to. Such a slot may serve several appointments at that place and time (the hospital's
-    parallel slots): it is locked as it is chosen, and a move choosing at the same moment passes it by for the next,
-    so that two moves never free one slot (and leave its twin busy), nor free one another patient has just taken."""
+    """The slot the appointment is in: the one linked to it (at its time and site first: the hospital may still link
+    it to a slot the hub moved it out of, not having taken the move in yet), or else a busy slot at its place and time
+    that no appointment is linked to. Such a slot may serve several appointments at that place and time (the
+    hospital's parallel slots): it is locked as it is chosen, and a move choosing at the same moment passes it by for
+    the next, so that two moves never free one slot (and leave its twin busy), nor free one another patient has just
+    taken."""
     row = await tx.fetch_one(
-        "SELECT id, ref FROM slots WHERE appointment_id = ? AND status = ? ORDER BY id LIMIT 1",
-        (appointment_id, SlotStatus.BUSY),
+        "SELECT id, ref FROM slots WHERE appointment_id = ? AND status = ?"
+        " ORDER BY CASE WHEN starts_at = ? AND site_id = ? THEN 0 ELSE 1 END, id LIMIT 1",
+        (appointment_id, SlotStatus.BUSY, to_db(appointment["starts_at"]), appointment["site_id"]),
     )
     if row is not None:
         return row
