@@ -167,7 +167,8 @@ async def accept_offer(
 ) -> Moved:
     """The first to accept gets the slot (the same conditional write as any move); a later one finds it gone. The offer
     is read open before the transaction, and accepted in it only while still open (one conditional write): one that
-    ended in between (lapsed, declined in another tab, gone) is answered as gone, and nothing of the move stays.
+    ended in between (lapsed, declined in another tab, gone, no longer earlier than the appointment) is answered as
+    gone, and nothing of the move stays.
     `shown_start`: the slot's time on the offer the patient took (hub.store.slot_moves.reschedule_by_patient)."""
     offer = await get_offer(db, patient_id, offer_id)
     if offer is None:
@@ -183,9 +184,12 @@ async def accept_offer(
             )
             await withdraw_ended_offers(tx, [offer["appointment_id"]], now=now, actor=_WORKER)
             return
-        # After the slot's write, as every acceptance of the slot takes its rows (the slot, then its offers).
+        # After the slot's write, as every acceptance of the slot takes its rows (the slot, then its offers). Still
+        # earlier than the appointment as it is now: the hospital may have moved it while the acceptance waited.
         accepted = await tx.execute(
-            "UPDATE slot_offers SET status = ?, answered_at = ? WHERE id = ? AND status = ? AND expires_at > ?",
+            "UPDATE slot_offers SET status = ?, answered_at = ? WHERE id = ? AND status = ? AND expires_at > ?"
+            " AND EXISTS (SELECT 1 FROM appointments a JOIN slots s ON s.id = slot_offers.slot_id"
+            " WHERE a.id = slot_offers.appointment_id AND a.status = 'booked' AND a.starts_at > s.starts_at)",
             (OfferStatus.ACCEPTED, to_db(now), offer_id, OfferStatus.OFFERED, to_db(now)),
         )
         if accepted != 1:
