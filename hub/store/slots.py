@@ -66,15 +66,16 @@ async def upsert_slot(
     row = await tx.fetch_one(
         "SELECT id, source_hash FROM slots WHERE organisation_id = ? AND ref = ?", (organisation_id, ref)
     )
-    if row is not None and row["source_hash"] == fingerprint:
+    held = await _held_by_hub(tx, int(row["id"]), values["start"]) if row is not None else None
+    # The same record again changes nothing, unless the hub's hold on the slot has ended since: the record it
+    # overrode (free, say, sent before the patient's move) applies now.
+    if row is not None and row["source_hash"] == fingerprint and (held or not await _moved_into(tx, int(row["id"]))):
         return Applied("unchanged", int(row["id"]))
     status = str(values["status"])
     if status != SlotStatus.BUSY:
         appointment_id = None
-    if row is not None:
-        held = await _held_by_hub(tx, int(row["id"]), values["start"])
-        if held is not None:
-            status, appointment_id = SlotStatus.BUSY, held
+    if held is not None:
+        status, appointment_id = SlotStatus.BUSY, held
     params = (
         int(site["id"]),
         values["clinic"] or "",
@@ -114,6 +115,16 @@ async def _held_by_hub(tx: Transaction, slot_id: int, start: datetime) -> int | 
         (slot_id, SlotStatus.BUSY, to_db(start)),
     )
     return int(row["id"]) if row else None
+
+
+async def _moved_into(tx: Transaction, slot_id: int) -> bool:
+    """Whether the slot is busy with an appointment the hub moved into it."""
+    row = await tx.fetch_one(
+        "SELECT 1 AS x FROM slots s WHERE s.id = ? AND s.status = ?"
+        " AND EXISTS (SELECT 1 FROM slot_moves m WHERE m.to_slot_id = s.id AND m.appointment_id = s.appointment_id)",
+        (slot_id, SlotStatus.BUSY),
+    )
+    return row is not None
 
 
 async def withdraw_slot(tx: Transaction, *, organisation_id: int, ref: str, actor: str, now: datetime) -> Applied:
