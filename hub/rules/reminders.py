@@ -51,6 +51,7 @@ class DueState:
     starts_at: datetime
     opened: bool  # the invitation's letter (or, with no letter, the appointment) has been viewed
     digital_ok: bool  # not opted out, and a mobile or email to send to
+    posted: bool = False  # the invitation itself went (or is going) by post: after a STOP, or its text failed over
 
 
 def decide(state: DueState, *, now: datetime, schedule: Schedule) -> MessageKind | str:
@@ -65,7 +66,8 @@ def decide(state: DueState, *, now: datetime, schedule: Schedule) -> MessageKind
         if state.opened:
             return "skip:opened"
         if state.kind == ScheduledKind.ESCALATION_POST:
-            return MessageKind.INVITATION_POST
+            # The patient has the letter already: posting it again would be a second paid copy.
+            return "skip:posted" if state.posted else MessageKind.INVITATION_POST
         return MessageKind.INVITATION_REMINDER if state.digital_ok else "skip:no_digital"
     if state.kind.startswith(REMINDER_PREFIX):
         days = reminder_days(state.kind)

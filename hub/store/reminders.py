@@ -29,6 +29,7 @@ from hub.vocabulary import (
     MessageKind,
     MessageStatus,
     RecordType,
+    ScheduledKind,
     TaskKind,
 )
 
@@ -196,6 +197,18 @@ async def appointment_now(tx: Transaction, appointment_id: int) -> Row | None:
     )
 
 
+async def _invitation_posted(tx: Transaction, appointment_id: int) -> bool:
+    """The invitation went, or is going, by post after all: planned to go by text or email, it went another way
+    after a STOP or a failure, as it does for a patient whose invitation is never escalated. The latest invitation
+    counts (one re-sent by text after the appointment was booked again is not the letter posted before)."""
+    latest = await tx.fetch_one(
+        "SELECT channel FROM outbox_messages WHERE appointment_id = ? AND kind = ? AND status IN (?, ?, ?)"
+        " ORDER BY id DESC LIMIT 1",
+        (appointment_id, MessageKind.INVITATION, MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.SENT),
+    )
+    return latest is not None and latest["channel"] == Channel.LETTER
+
+
 def letter_opened(appointment: Row) -> bool:
     """The invitation's letter has been read (or, with no letter, the appointment has been viewed)."""
     return bool(appointment["read"]) or (appointment["letters"] == 0 and appointment["first_viewed_at"] is not None)
@@ -219,6 +232,7 @@ async def _act(
         starts_at=from_db(a["starts_at"]),
         opened=letter_opened(a),
         digital_ok=choose_channel(patient) != Channel.LETTER,
+        posted=notice["kind"] == ScheduledKind.ESCALATION_POST and await _invitation_posted(tx, a["id"]),
     )
     verdict = decide(state, now=now, schedule=schedule)
     if not isinstance(verdict, MessageKind):

@@ -143,6 +143,12 @@ def test_with_no_digital_contact_reminders_are_skipped_but_the_post_still_goes()
     assert decide(replace(offline, kind="escalation_post"), now=NOW, schedule=LEEDS) == "invitation_post"
 
 
+def test_an_invitation_that_went_by_post_after_all_is_not_posted_again() -> None:
+    posted = replace(DUE, posted=True)
+    assert decide(replace(posted, kind="escalation_post"), now=NOW, schedule=LEEDS) == "skip:posted"
+    assert decide(replace(posted, kind="escalation_reminder_2"), now=NOW, schedule=LEEDS) == "invitation_reminder"
+
+
 def test_an_unknown_kind_is_skipped() -> None:
     assert decide(replace(DUE, kind="mystery"), now=NOW, schedule=LEEDS) == "skip:unknown"
 
