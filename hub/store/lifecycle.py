@@ -206,6 +206,9 @@ async def apply_transition(
             clinic=after.facts.clinic,
             now=now,
             fresh=fresh,
+            moved_from=before.facts.starts_at
+            if before is not None and transition.notice == MessageKind.CHANGED
+            else None,
         )
         if transition.notice == MessageKind.CHANGED and not fresh:
             await check_escalations(tx, appointment_id, now=now, actor="lifecycle")

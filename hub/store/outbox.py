@@ -96,10 +96,12 @@ async def announce(
     clinic: str,
     now: datetime,
     fresh: bool = False,
+    moved_from: datetime | None = None,
 ) -> list[int]:
     """Tell the patient of a change to an appointment: by their channel, and by post as well when they chose paper.
     Queued messages the change makes wrong (an invitation of an appointment now cancelled) are withdrawn first.
-    `fresh`: the appointment was made in this transaction, so nothing about it is queued yet."""
+    `fresh`: the appointment was made in this transaction, so nothing about it is queued yet. `moved_from`: the time
+    it had before this change, which the patient must hear of before as well (see queue_appointment_message)."""
     if not fresh:
         # Withdrawn first, and what to queue decided by what was withdrawn, not by a read before: on PostgreSQL a
         # worker claims messages beside this write (claims take a lock of their own). The UPDATE waits for a claim
@@ -136,6 +138,7 @@ async def announce(
             clinic=clinic,
             now=now,
             channel=channel,
+            moved_from=moved_from,
         )
         if message_id is not None:
             ids.append(message_id)
@@ -159,9 +162,12 @@ async def queue_appointment_message(
     clinic: str,
     now: datetime,
     channel: Channel | None = None,
+    moved_from: datetime | None = None,
 ) -> int | None:
     """Queue one message about an appointment; None when it cannot go that way: no template for the kind by that
-    channel, or a letter with no address to go to (the booking centre gets a task and the hospital an event)."""
+    channel, or a letter with no address to go to (the booking centre gets a task and the hospital an event).
+    `moved_from`: the time it had until now: a move away from tomorrow morning cannot wait for the morning either,
+    or the patient sets off for an appointment that is no longer there."""
     channel = channel or choose_channel(patient)
     template_id = settings.notify.templates.template_for(kind, channel)
     if template_id is None:
@@ -187,7 +193,7 @@ async def queue_appointment_message(
         appointment_id=appointment_id,
         urgent=channel != Channel.LETTER
         and is_urgent(
-            starts_at,
+            min(starts_at, moved_from) if moved_from is not None and moved_from > now else starts_at,
             now,
             start=settings.notify.quiet_start_hour,
             end=settings.notify.quiet_end_hour,
