@@ -357,7 +357,9 @@ async def _withdraw(tx: Transaction, appointment_id: int, facts: Facts, *, now: 
         outcome = f"appointment {facts.status}"
     else:
         outcome = "appointment past" if facts.starts_at <= now else "cancel requested"
-    await withdraw_reminders(tx, appointment_id=appointment_id, now=now, outcome=outcome)
+    # A request to cancel leaves the appointment booked: its news, held overnight say, is still true.
+    news = outcome != "cancel requested"
+    await withdraw_reminders(tx, appointment_id=appointment_id, now=now, outcome=outcome, news=news)
 
 
 async def reassign_appointments(tx: Transaction, *, from_patient: int, to_patient: int) -> int:

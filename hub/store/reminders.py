@@ -285,16 +285,18 @@ async def _act(
 
 
 async def withdraw_reminders(
-    tx: Transaction, *, appointment_id: int, now: datetime, outcome: str = "cancel requested"
+    tx: Transaction, *, appointment_id: int, now: datetime, outcome: str = "cancel requested", news: bool = False
 ) -> None:
     """No more reminders or escalation, not even those already queued: the patient asked to cancel, or the
-    hospital cancelled the appointment or it has passed."""
+    hospital cancelled the appointment or it has passed. `news`: its invitation and change notices still queued
+    (held overnight) go too: the appointment is no longer booked or has passed, and a change with no notice of its
+    own (the patient cancelling it themselves) withdraws them nowhere else."""
     await _close(tx, appointment_id, chain=_EVERY_CHAIN, outcome=outcome, now=now)
-    await _cancel_queued(
-        tx,
-        appointment_id,
-        kinds=(MessageKind.INVITATION_REMINDER, MessageKind.APPOINTMENT_REMINDER, MessageKind.INVITATION_POST),
-        why=outcome,
-        now=now,
-        actor="lifecycle",
+    kinds: tuple[MessageKind, ...] = (
+        MessageKind.INVITATION_REMINDER,
+        MessageKind.APPOINTMENT_REMINDER,
+        MessageKind.INVITATION_POST,
     )
+    if news:
+        kinds += (MessageKind.INVITATION, MessageKind.CHANGED)
+    await _cancel_queued(tx, appointment_id, kinds=kinds, why=outcome, now=now, actor="lifecycle")
