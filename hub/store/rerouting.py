@@ -50,8 +50,9 @@ async def replace_message(
     to: Channel | None = None,
 ) -> tuple[str, int] | None:
     """Queue the same message by the next channel (or by `to`): (channel, new message id), or None when there is
-    none. Its callers first check it is still true (`judge`); `personalisation`: what it should say now, when not as
-    it was."""
+    none; by post to a patient who chose paper, the letter already queued beside it (its id): nothing is posted
+    twice. Its callers first check it is still true (`judge`); `personalisation`: what it should say now, when not
+    as it was."""
     channel: Channel | None
     if to is not None:
         channel, template_id = to, templates.template_for(message["kind"], to)
@@ -61,6 +62,8 @@ async def replace_message(
         return None
     was = json.loads(message["personalisation"])
     says = personalisation or was
+    if channel == Channel.LETTER and (posted := await _posted_beside(tx, message, says)) is not None:
+        return channel, posted  # a patient who chose paper has it by post already: not posted a second time
     # Sent on as a letter after the appointment moved: the hospital's own PDF gives the old time or place, so it goes
     # as the hub's letter with the new one, to the address on record (without one, it cannot go).
     templated = (
@@ -92,6 +95,34 @@ async def replace_message(
         tx, now, AuditAction.NOTIFICATION_QUEUED, replacement, detail, actor=actor, actor_type=actor_type
     )
     return channel, replacement
+
+
+async def _posted_beside(tx: Transaction, message: Row, says: dict[str, Any]) -> int | None:
+    """The letter of the same news queued beside the message, in the same transaction (for a patient who chose paper,
+    `announce` posts it as well, at once), still going or gone: its id, or None."""
+    if message["appointment_id"] is None:
+        return None
+    letters = await tx.fetch_all(
+        "SELECT id, personalisation FROM outbox_messages WHERE appointment_id = ? AND kind = ? AND channel = ?"
+        " AND lane = ? AND status IN (?, ?, ?) AND created_at = (SELECT created_at FROM outbox_messages WHERE id = ?)"
+        " ORDER BY id DESC",
+        (
+            message["appointment_id"],
+            message["kind"],
+            Channel.LETTER,
+            Lane.BULK,
+            MessageStatus.QUEUED,
+            MessageStatus.SENDING,
+            MessageStatus.SENT,
+            message["id"],
+        ),
+    )
+    news = ("date", "time", "site")
+    for letter in letters:
+        said = json.loads(letter["personalisation"])
+        if all(said.get(key) == says.get(key) for key in news):
+            return int(letter["id"])
+    return None
 
 
 async def _next_way(
