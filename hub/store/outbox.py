@@ -33,6 +33,12 @@ from hub.vocabulary import (
 )
 
 CODE_EXPIRED = "code expired before it was sent"
+# Why an unread invitation's posted copy cannot go after a move: the hospital's own letter is wrong now, and the hub's
+# own letter, which gives the new time, has no address to go to (the PDF carried its own).
+NOWHERE = (
+    "appointment changed: the hospital's letter gives the old time or place, and there is no valid postal address"
+    " for the hub's own"
+)
 # What a message about an appointment needs to know about the patient.
 MESSAGE_PATIENT_COLUMNS = (
     "id, organisation_id, given_name, family_name, mobile, email, contact_preference, opted_out, sms_opted_out,"

@@ -16,7 +16,14 @@ from hub.rules.reminders import DueState, Schedule, decide, escalation_notices, 
 from hub.settings import Settings
 from hub.store.audit import record_audit
 from hub.store.events import record_event
-from hub.store.outbox import MESSAGE_PATIENT_COLUMNS, queue_appointment_message, withdraw_posted_copies
+from hub.store.outbox import (
+    MESSAGE_PATIENT_COLUMNS,
+    NOWHERE,
+    has_address,
+    queue_appointment_message,
+    record_not_posted,
+    withdraw_posted_copies,
+)
 from hub.store.tasks import create_task
 from hub.vocabulary import (
     ESCALATION_PREFIX,
@@ -209,6 +216,16 @@ async def _invitation_posted(tx: Transaction, appointment_id: int) -> bool:
     return latest is not None and latest["channel"] == Channel.LETTER
 
 
+async def _letter_predates_move(tx: Transaction, appointment_id: int) -> bool:
+    """The appointment's time changed after its newest appointment letter (the hospital's PDF) was filed."""
+    found = await tx.fetch_one(
+        "SELECT a.id FROM appointments a WHERE a.id = ? AND a.moved_at > (SELECT MAX(l.created_at) FROM letters l"
+        f" WHERE l.appointment_id = a.id AND l.kind = '{LetterKind.APPOINTMENT_LETTER}')",
+        (appointment_id,),
+    )
+    return found is not None
+
+
 def letter_opened(appointment: Row) -> bool:
     """The invitation's letter has been read (or, with no letter, the appointment has been viewed)."""
     return bool(appointment["read"]) or (appointment["letters"] == 0 and appointment["first_viewed_at"] is not None)
@@ -238,6 +255,12 @@ async def _act(
     if not isinstance(verdict, MessageKind):
         return verdict  # skip:<why>
     post = verdict == MessageKind.INVITATION_POST
+    # Moved since the hospital's letter was filed: that PDF gives the old time, so the hub's own letter goes instead
+    # (as for a copy held overnight across a move: hub.store.stale_messages.judge), or, with no address, nothing.
+    out_of_date = post and await _letter_predates_move(tx, a["id"])
+    if out_of_date and not has_address(patient):
+        await record_not_posted(tx, patient, appointment_id=a["id"], kind=verdict, now=now, why=NOWHERE)
+        return "skip:no_postal_address"
     message_id = await queue_appointment_message(
         tx,
         settings=settings,
@@ -252,6 +275,8 @@ async def _act(
     )
     if message_id is None:
         return "skip:no_postal_address" if post else "skip:no_template"
+    if out_of_date:
+        await tx.execute("INSERT INTO templated_letters (message_id) VALUES (?)", (message_id,))
     if post:
         await create_task(
             tx,
@@ -279,7 +304,8 @@ async def _act(
             action=AuditAction.ESCALATED_TO_POST,
             record_type=RecordType.APPOINTMENT,
             record_id=a["id"],
-            detail=f"message {message_id}",
+            detail=f"message {message_id}"
+            + (", as the hub's own letter: the hospital's is out of date" if out_of_date else ""),
         )
     return f"queued {message_id}"
 

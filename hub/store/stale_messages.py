@@ -18,7 +18,7 @@ from hub.clock import from_db, to_db
 from hub.db import Row, Transaction
 from hub.rules.sending import ESCALATION_KINDS, NEWS_KINDS, PDF_KINDS, REMINDER_KINDS, no_longer_true
 from hub.store.audit import audit_message
-from hub.store.outbox import appointment_news, goes_as_template, has_address, withdraw_posted_copies
+from hub.store.outbox import NOWHERE, appointment_news, goes_as_template, has_address, withdraw_posted_copies
 from hub.store.reminders import appointment_now, letter_opened
 from hub.vocabulary import AuditAction, Channel, Lane, MessageKind, MessageStatus, OfferStatus
 
@@ -30,12 +30,6 @@ MESSAGE_COLUMNS = (
 PATIENT_COLUMNS = (
     "id, organisation_id, mobile, email, opted_out, sms_opted_out, email_opted_out, given_name, family_name,"
     " address_lines, postcode, link_id"
-)
-# Why an unread invitation's posted copy cannot go after a move: the hospital's own letter is wrong now, and the hub's
-# own letter, which gives the new time, has no address to go to (the PDF carried its own).
-NOWHERE = (
-    "appointment changed: the hospital's letter gives the old time or place, and there is no valid postal address"
-    " for the hub's own"
 )
 
 
