@@ -277,7 +277,10 @@ def timestamp(value: str, field: str, *, day_will_do: bool = False, near: dateti
     delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
     if delta > timedelta(hours=14):
         raise Hl7Error(field, "has an offset beyond 14 hours")
-    return (local - sign * delta).replace(tzinfo=UTC)
+    try:
+        return (local - sign * delta).replace(tzinfo=UTC)
+    except OverflowError:  # the offset takes it past year 9999 or before year 1
+        raise Hl7Error(field, "is not a real date and time") from None
 
 
 def _in_london(local: datetime, field: str, *, near: datetime | None, guess: bool) -> datetime:

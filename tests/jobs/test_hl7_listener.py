@@ -304,6 +304,19 @@ async def test_an_unknown_character_set_is_refused(trust: Harness, port: int) ->
     assert ack.code == "AR" and ack.errors[0].startswith("MSH^1^18^1:")
 
 
+@pytest.mark.parametrize("sent", ["99991231235959-1400", "00010101000000+1400"])
+async def test_an_msh7_beyond_the_calendar_is_refused_and_the_connection_carries_on(
+    trust: Harness, port: int, sent: str
+) -> None:
+    # Its offset takes it past year 9999 (or before year 1): an AR naming MSH-7, not a dropped connection.
+    async with Client(port) as client:
+        ack = await client.send(siu(sent=sent))
+        assert (ack.code, ack.errors) == ("AR", ["MSH^1^7^1: is not a real date and time"])
+        late = await client.send(siu(control_id="M2", start="99991231235959-1400"))
+        assert (late.code, late.errors) == ("AE", ["SCH^1^11^1^4: is not a real date and time"])
+        assert (await client.send(siu(control_id="AFTER"))).code == "AA"
+
+
 async def test_an_oversized_message_is_refused_and_the_listener_carries_on(make_hub: MakeHub) -> None:
     trust = await make_hub(**SETTINGS, **{"hl7.max_message_bytes": 4000})
     await trust.create_organisation(code="RAL")

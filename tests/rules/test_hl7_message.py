@@ -115,7 +115,9 @@ def test_an_appointment_time_the_clocks_repeat_or_skip_needs_an_offset(text: str
     assert timestamp(f"{text}+0100", "SCH-11.4").hour == 0
 
 
-@pytest.mark.parametrize("text", ["2026", "20261314093000", "tomorrow", "20261214093000+2500"])
+@pytest.mark.parametrize(
+    "text", ["2026", "20261314093000", "tomorrow", "20261214093000+2500", "99991231235959-1400", "000101010000+1400"]
+)
 def test_bad_timestamps(text: str) -> None:
     with pytest.raises(Hl7Error, match="SCH-11.4"):
         timestamp(text, "SCH-11.4")
