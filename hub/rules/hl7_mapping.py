@@ -17,6 +17,7 @@ from typing import Any
 
 from hub.rules.contacts import normalise_mobile
 from hub.rules.hl7_message import Hl7Error, Message, Problem, birth_date, timestamp
+from hub.rules.text import text_problem
 from hub.vocabulary import HospitalStatus, LetterKind, Mode
 
 # What each trigger says of the appointment's status; S13 and S14 say nothing new of it.
@@ -151,7 +152,7 @@ def patient_ref(message: Message, trust: Trust) -> str:
         if message.get("PID", 3, repetition=n, component=5).upper() in trust.mrn_types:
             mrn = message.get("PID", 3, repetition=n)
             if mrn and mrn != CLEAR:
-                return mrn
+                return _reference(mrn, "PID-3")
     types = " or ".join(sorted(trust.mrn_types))
     raise Hl7Error("PID-3", f"has no identifier of type {types} (the MRN)")
 
@@ -165,7 +166,7 @@ def merged_ref(message: Message, trust: Trust) -> str:
             found = value
     if not found:
         raise Hl7Error("MRG-1", "the prior patient's MRN is required")
-    return found
+    return _reference(found, "MRG-1")
 
 
 def patient_body(message: Message, trust: Trust) -> dict[str, Any]:
@@ -227,7 +228,17 @@ def appointment_ref(message: Message) -> str:
     ref = message.get("SCH", 2) or message.get("SCH", 1)
     if not ref:
         raise Hl7Error("SCH-2", "the filler appointment id (or SCH-1, the placer's) is required")
-    return ref
+    return _reference(ref, "SCH-2" if message.get("SCH", 2) else "SCH-1")
+
+
+def _reference(value: str, field: str) -> str:
+    """A reference the hub keys a record by, as an HL7 identifier may be (EI-1: 199 characters), holding nothing a
+    database cannot store or look up (PostgreSQL refuses NUL): read before the batch's locks, which use it."""
+    if problem := text_problem(value):
+        raise Hl7Error(field, problem)
+    if len(value) > 199:
+        raise Hl7Error(field, "must be 199 characters or fewer")
+    return value
 
 
 def appointment_body(message: Message, trust: Trust) -> dict[str, Any]:
@@ -306,7 +317,12 @@ def letter_refs(message: Message) -> tuple[str, str | None, str | None]:
         replaces = parent if parent and parent != ref else None
     if not ref:
         raise Hl7Error("TXA-12", "the unique document number is required")
-    return ref, replaces, message.get("PV1", 19) or None
+    appointment = message.get("PV1", 19)
+    return (
+        _reference(ref, "TXA-12" if message.get("TXA", 12) else "TXA-13"),
+        _reference(replaces, "TXA-13") if replaces else None,
+        _reference(appointment, "PV1-19") if appointment else None,
+    )
 
 
 def letter(message: Message, trust: Trust, *, max_bytes: int) -> Letter:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from hub.rules.text import text_problem
+
 LONDON = ZoneInfo("Europe/London")
 # MSH-18 character sets (HL7 table 0211) and the codec of each; an empty MSH-18 means UTF-8 (ASCII's superset).
 CHARSETS = {
@@ -232,6 +234,8 @@ def parse(block: bytes, *, received_at: datetime | None = None) -> Message:
         raise Hl7Error("MSH-10", "the message control id is required")
     if len(control_id) > 199:
         raise Hl7Error("MSH-10", "the message control id must be 199 characters or fewer")
+    if problem := text_problem(control_id):  # it is looked up before the message's savepoint (PostgreSQL: no NUL)
+        raise Hl7Error("MSH-10", problem)
     if not message_type:
         raise Hl7Error("MSH-9", "the message type is required")
     sent = shell.get("MSH", 7)

@@ -414,6 +414,35 @@ async def test_pipelined_frames_from_one_peer_commit_together_and_are_answered_i
     assert sum(batches) == len(messages) and max(batches) > 1  # fewer commits than messages
 
 
+async def test_a_nul_in_an_id_or_reference_is_refused_alone_not_with_its_batch(trust: Harness, port: int) -> None:
+    """PostgreSQL stores no NUL, and the control id and references are read before a message's savepoint (for the
+    batch's locks and the repeat check): refused by the parser, the messages committed beside them still stand."""
+    messages = [
+        siu(control_id="GOOD1", ref="APT-1", patient=pid("RF0000001")),
+        siu(control_id="C\x00ID"),
+        siu(control_id="NUL2", ref="APT\\X00\\2"),  # an HL7 hex escape for NUL
+        siu(control_id="NUL3", patient=pid("RF\x000003")),
+        merge("RF0000001", "RF\x00", control_id="NUL4"),
+        mdm(control_id="NUL5", appointment="APT\x00"),
+        siu(control_id="GOOD2", ref="APT-2", patient=pid("RF0000002")),
+    ]
+    async with Client(port) as client:
+        for text in messages:  # pipelined: read ahead, so they share one commit
+            client.writer.writeblock(text.encode())
+        await client.writer.drain()
+        acks = [read_ack(await asyncio.wait_for(client.reader.readblock(), 30)) for _ in messages]
+    assert [(a.code, a.errors) for a in acks] == [
+        ("AA", []),
+        ("AR", ["MSH^1^10^1: must not contain control characters"]),
+        ("AE", ["SCH^1^2^1: must not contain control characters"]),
+        ("AE", ["PID^1^3^1: must not contain control characters"]),
+        ("AE", ["MRG^1^1^1: must not contain control characters"]),
+        ("AE", ["PV1^1^19^1: must not contain control characters"]),
+        ("AA", []),
+    ]
+    assert {r["ref"] for r in await rows(trust, "SELECT ref FROM appointments")} == {"APT-1", "APT-2"}
+
+
 async def test_start_up_checks_the_tables(make_hub: MakeHub) -> None:
     hub = await make_hub(**SETTINGS)
     with pytest.raises(SettingsError, match="organisations the hub does not have: RAL"):
