@@ -72,6 +72,9 @@ class Message:
         self.header = header
         self._separators = separators
         self._segments: dict[str, list[list[str]]] = {}
+        # A field's repetitions, split once: mapping reads a field's repetitions one by one, and splitting the whole
+        # field again for each would take a time growing with the square of their number (a sender's `~~~~...`).
+        self._repetitions: dict[tuple[str, int, int], list[str]] = {}
         for segment in segments:
             fields = separators.fields(segment)
             self._segments.setdefault(fields[0], []).append(fields)
@@ -94,7 +97,9 @@ class Message:
         value, seps = fields[field], self._separators
         if field in (1, 2) and fields[0] in _HEADERS:  # the separators themselves, as sent
             return value.strip() if repetition == 1 and component == 1 else ""
-        repetitions = value.split(seps.repetition)
+        repetitions = self._repetitions.get((segment, index, field))
+        if repetitions is None:
+            repetitions = self._repetitions[segment, index, field] = value.split(seps.repetition)
         if repetition > len(repetitions):
             return ""
         components = repetitions[repetition - 1].split(seps.component)
