@@ -281,8 +281,11 @@ def _duration(message: Message) -> dict[str, Any]:
         if not value:
             continue
         minutes = {"": 1, "MIN": 1, "M": 1, "MINUTES": 1, "H": 60, "HR": 60, "HOURS": 60}.get(unit.upper())
-        if not value.isdigit() or minutes is None:
+        # ASCII digits: isdigit() alone passes "²", which int() refuses.
+        if not (value.isascii() and value.isdigit()) or minutes is None:
             raise Hl7Error(name, "must be a whole number of minutes (or hours, with the units as HR)")
+        if len(value.lstrip("0")) > 9:  # beyond any appointment, and int() refuses over 4,300 digits
+            raise Hl7Error(name, "must be a whole number from 1 to 1440")
         return {"duration_minutes": int(value) * minutes}
     start, end = message.get("SCH", 11, component=4), message.get("SCH", 11, component=5)
     if start and end:

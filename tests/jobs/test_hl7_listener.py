@@ -240,6 +240,22 @@ async def test_invalid_content_is_ae_naming_the_field_and_applies_nothing(trust:
     assert await snapshot(trust) == before
 
 
+@pytest.mark.parametrize(
+    ("minutes", "error"),
+    [
+        ("²", "must be a whole number of minutes (or hours, with the units as HR)"),  # isdigit(), yet not for int()
+        ("9" * 5000, "must be a whole number from 1 to 1440"),  # more digits than int() reads
+    ],
+)
+async def test_a_duration_int_cannot_read_is_ae_naming_the_field(
+    trust: Harness, port: int, minutes: str, error: str
+) -> None:
+    async with Client(port) as client:
+        ack = await client.send(siu(minutes=minutes))
+    assert (ack.code, ack.errors) == ("AE", [f"SCH^1^9^1: {error}"])
+    assert await rows(trust, "SELECT id FROM appointments") == []
+
+
 async def test_unknown_facility_and_unknown_type_are_ar(trust: Harness, port: int) -> None:
     async with Client(port) as client:
         stranger = await client.send(siu().replace("RFH_PAS", "OTHER_PAS", 1))
