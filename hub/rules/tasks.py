@@ -72,7 +72,8 @@ def parse_time(time_text: str) -> tuple[int, int] | str:
     text = time_text.strip().lower().replace(".", ":").replace(" ", "")
     suffix = text[-2:] if text.endswith(("am", "pm")) else ""
     hours, _, minutes = text.removesuffix(suffix).partition(":")
-    if not hours.isdigit() or (minutes and not minutes.isdigit()):
+    # int() reads any decimal digit, but isdigit() also passes "²" and "①", which it refuses.
+    if not hours.isdecimal() or (minutes and not minutes.isdecimal()):
         return TIME_ERROR
     hour, minute = int(hours), int(minutes or 0)
     if suffix:

@@ -68,7 +68,7 @@ def test_times_are_read_as_people_write_them(text: str, hour: int, minute: int) 
     assert parse_new_start("3", "12", "2026", text, now=NOW) == datetime(2026, 12, 3, hour, minute, tzinfo=LONDON)
 
 
-@pytest.mark.parametrize("text", ["", "noon", "13pm", "0am", "9:75", "24:00", "-1"])
+@pytest.mark.parametrize("text", ["", "noon", "13pm", "0am", "9:75", "24:00", "-1", "²", "9:①"])
 def test_times_that_are_not_times_are_refused(text: str) -> None:
     assert parse_new_start("3", "12", "2026", text, now=NOW) == "Enter a time, for example 14:30 or 2:30pm"
 

@@ -125,6 +125,18 @@ async def test_a_bad_date_and_a_bad_time_are_both_reported(hub: Harness) -> None
     assert 'href="#day"' in summary and 'href="#time"' in summary
 
 
+@pytest.mark.parametrize("time", ["²", "9:①"])  # digits to str.isdigit(), not to int()
+async def test_a_time_in_other_digits_is_refused_as_a_time(hub: Harness, time: str) -> None:
+    task_id, _ = await _rebook_task(hub)
+    await set_up_staff(hub)
+    await _claim(hub, task_id)
+    page = await _outcome(
+        hub, task_id, {"outcome": "rebooked", "day": "15", "month": "12", "year": "2026", "time": time}
+    )
+    check_page(page)
+    assert "Enter a time, for example 14:30 or 2:30pm" in page
+
+
 async def test_console_titles_name_the_booking_centre(hub: Harness) -> None:
     task_id, _ = await _rebook_task(hub)
     await set_up_staff(hub, "root", "admin")
