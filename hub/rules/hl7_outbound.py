@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hub.rules.hl7_message import Hl7Error, Message, escape, parse
+from hub.rules.text import printable
 from hub.vocabulary import EventKind
 
 CANCELLATION = "S04"
@@ -202,7 +203,8 @@ def read_answer(block: bytes, sent_control_id: str) -> Answer | None:
     texts += [
         message.get("ERR", 8, index=n) or message.get("ERR", 1, index=n) for n in range(1, message.count("ERR") + 1)
     ]
-    return Answer(code, "; ".join(t for t in texts if t)[:500])
+    # Stored and shown to the booking centre: a PAS's control characters (a NUL PostgreSQL cannot store) are dropped.
+    return Answer(code, printable("; ".join(t for t in texts if t))[:500])
 
 
 def retry_wait(attempts: int, *, first: timedelta, most: timedelta) -> timedelta:

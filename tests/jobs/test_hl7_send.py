@@ -154,6 +154,28 @@ async def test_an_ae_or_ar_is_recorded_as_a_task_and_the_next_event_still_goes(m
     assert "no such appointment" in page.text
 
 
+class _CarelessPas(FakePas):
+    """A PAS whose refusal's text holds control characters: an escaped NUL (which PostgreSQL cannot store) and a raw
+    one."""
+
+    def _ack(self, message: Any, code: str) -> bytes:
+        return super()._ack(message, code).replace(b"no such appointment", b"no such\\X00\\ appoint\x01ment")
+
+
+async def test_control_characters_in_the_pas_answer_are_not_stored(make_hub: MakeHub) -> None:
+    with _CarelessPas(script=["AE"]).running() as pas:
+        hub, sender = await trust(make_hub, pas)
+        patient = await hub.create_patient(mrn="RF1")
+        appointment = await hub.create_appointment(patient_id=patient, ref="A1")
+        await hub.sign_in()
+        await press(hub, appointment, "confirm")
+        assert await send_once(hub.db, sender, hub.clock) == 1
+    [delivery] = await hub.db.fetch_all("SELECT ack_code, ack_text FROM hl7_deliveries")
+    assert delivery["ack_code"] == "AE" and "no such appointment" in delivery["ack_text"]
+    [task] = await hub.db.fetch_all("SELECT reason FROM tasks")
+    assert "no such appointment" in task["reason"]
+
+
 async def test_a_dropped_connection_is_retried_after_a_backoff_and_nothing_later_overtakes_it(
     make_hub: MakeHub, pas: FakePas
 ) -> None:
