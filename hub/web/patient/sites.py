@@ -13,16 +13,18 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from hub.db import Row
+from hub.rules.text import printable
 from hub.store.sites import find_sites, get_site_map
 from hub.web.common import STATIC, hub_of, render, signed_in_patient
 
 
 async def _sites(request: Request) -> list[Row]:
-    organisation = request.query_params.get("organisation")
+    # A public URL anyone can type: what no code holds goes before the query (PostgreSQL refuses a NUL outright).
+    organisation = printable(request.query_params.get("organisation", ""))[:40]
     return await find_sites(
         hub_of(request).db,
-        request.path_params["code"][:40],
-        organisation_code=organisation[:40] if organisation else None,
+        printable(request.path_params["code"])[:40],
+        organisation_code=organisation or None,
     )
 
 

@@ -78,6 +78,15 @@ async def test_unknown_site_is_not_found(hub: Harness) -> None:
         check_page(response.text)
 
 
+@pytest.mark.parametrize("path", ["/sites/%00", "/sites/%00/map", "/sites/NOPE?organisation=%00"])
+async def test_a_nul_in_a_site_address_is_not_found(hub: Harness, path: str) -> None:
+    # Anyone can type these: PostgreSQL refuses a NUL in a query, which was a 500.
+    await hub.create_site()
+    response = await hub.client.get(path)
+    assert response.status_code == 404, path
+    check_page(response.text)
+
+
 @pytest.mark.parametrize("path", ["/sites/RFH", "/accessibility", "/privacy", "/no-such-page"])
 async def test_pages_anyone_may_see_keep_the_signed_in_header(hub: Harness, path: str) -> None:
     await hub.create_site()
