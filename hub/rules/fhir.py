@@ -148,6 +148,8 @@ def read_patient_identifier(value: str | None) -> tuple[str | None, str]:
 
 
 def sixteenth_birthday(born: date) -> date:
+    if born.year + ADULT_AGE > date.max.year:  # a birth date in the last sixteen years of the calendar: never 16
+        return date.max
     try:
         return born.replace(year=born.year + ADULT_AGE)
     except ValueError:  # born on 29 February: 16 on 1 March

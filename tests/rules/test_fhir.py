@@ -338,6 +338,10 @@ def test_sixteen_across_a_century_that_has_no_29_february() -> None:
     assert is_under_16(date(2084, 2, 29), date(2100, 2, 28))
     assert not is_under_16(date(2084, 2, 29), date(2100, 3, 1))
     assert latest_adult_birth_date(date(2116, 2, 29)) == date(2100, 2, 28)
+
+
+def test_a_birth_date_whose_sixteenth_birthday_is_past_the_calendar_is_under_16() -> None:
+    assert is_under_16(date(9990, 1, 1), date(2026, 11, 21))  # date(10006, 1, 1) raised ValueError
     assert not is_under_16(date(2100, 2, 28), date(2116, 2, 29))
     assert is_under_16(date(2100, 3, 1), date(2116, 2, 29))
 

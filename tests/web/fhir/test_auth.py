@@ -79,6 +79,15 @@ async def test_the_nhs_login_token_must_be_the_patients_and_agree_with_our_recor
     assert response.json()["resourceType"] == "OperationOutcome"
 
 
+async def test_an_nhs_login_birth_date_near_the_end_of_the_calendar_is_under_16_not_a_500(
+    wayfinder: Harness, ask: Ask, nhs_login: FakeNhsLogin
+) -> None:
+    await _patient(wayfinder)
+    response = await ask(id_token=nhs_login.id_token({**MARGARET, "birthdate": "9990-01-01"}))
+    assert response.status_code == 403, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
 @pytest.mark.parametrize(
     "identifier",
     ["", "9434765919", "https://fhir.nhs.uk/Id/nhs-number|9434765918", "https://fhir.nhs.uk/Id/nhs-number|94347"],
