@@ -27,6 +27,7 @@ CHARSETS = {
     "ISO-8859-1": "iso-8859-1",
     "WINDOWS-1252": "cp1252",
 }
+SENT_AHEAD = timedelta(days=1)  # how far MSH-7 may be ahead of the time a message came (a sender's clock, a zone)
 _SEGMENT_ENDS = re.compile(r"\r\n|\n|\r")
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
 _TIMESTAMP = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?")
@@ -244,12 +245,16 @@ def parse(block: bytes, *, received_at: datetime | None = None) -> Message:
     if not message_type:
         raise Hl7Error("MSH-9", "the message type is required")
     sent = shell.get("MSH", 7)
+    sent_at = timestamp(sent, "MSH-7", day_will_do=True, near=received_at) if sent else None
+    if sent_at is not None and received_at is not None and sent_at > received_at + SENT_AHEAD:
+        # MSH-7 orders a record's messages: one from the future would leave every later one "older", unapplied.
+        raise Hl7Error("MSH-7", "is more than a day after the message came: check the sending system's clock")
     header = Header(
         sending_application=shell.get("MSH", 3),
         sending_facility=shell.get("MSH", 4),
         receiving_application=shell.get("MSH", 5),
         receiving_facility=shell.get("MSH", 6),
-        sent_at=timestamp(sent, "MSH-7", day_will_do=True, near=received_at) if sent else None,
+        sent_at=sent_at,
         message_type=message_type.upper(),
         trigger=trigger.upper(),
         control_id=control_id,

@@ -321,6 +321,21 @@ async def test_an_unknown_character_set_is_refused(trust: Harness, port: int) ->
     assert ack.code == "AR" and ack.errors[0].startswith("MSH^1^18^1:")
 
 
+async def test_an_msh7_from_the_future_is_refused_so_it_never_freezes_the_record(trust: Harness, port: int) -> None:
+    """A year typed wrong (3026): applied, it made every later message about the appointment "older", answered AA
+    and never applied (the hospital's cancellation included)."""
+    async with Client(port) as client:
+        typo = await client.send(siu(sent="30261121095500"))
+        assert (typo.code, typo.errors) == (
+            "AR",
+            ["MSH^1^7^1: is more than a day after the message came: check the sending system's clock"],
+        )
+        assert (await client.send(siu(control_id="M2", sent="20261122095500"))).code == "AA"  # within the day
+        cancel = await client.send(siu("S15", control_id="M3", sent="20261122095600"))
+    assert (cancel.code, cancel.text) == ("AA", "updated")
+    assert await rows(trust, "SELECT status FROM appointments") == [{"status": "cancelled"}]
+
+
 @pytest.mark.parametrize("sent", ["99991231235959-1400", "00010101000000+1400"])
 async def test_an_msh7_beyond_the_calendar_is_refused_and_the_connection_carries_on(
     trust: Harness, port: int, sent: str
