@@ -323,9 +323,13 @@ def birth_date(value: str, field: str) -> str:
 
 
 def escape(text: str) -> str:
-    """Text for a field of our ACK: HL7's delimiters escaped, line ends as spaces."""
+    """Text for a field of our ACK: HL7's delimiters escaped, line ends as spaces, other control characters left out
+    (a sender's MSH-3 goes back in the ACK, which is stored: PostgreSQL stores no NUL)."""
     text = text.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\").replace("&", "\\T\\")
-    return " ".join(text.replace("~", "\\R\\").split())
+    return _CONTROLS.sub("", " ".join(text.replace("~", "\\R\\").split()))
+
+
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)

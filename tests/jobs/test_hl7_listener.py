@@ -488,6 +488,22 @@ async def test_a_nul_in_an_id_or_reference_is_refused_alone_not_with_its_batch(t
     assert {r["ref"] for r in await rows(trust, "SELECT ref FROM appointments")} == {"APT-1", "APT-2"}
 
 
+async def test_a_nul_in_a_header_field_the_ack_echoes_fails_no_batch(trust: Harness, port: int) -> None:
+    """MSH-3, 5, 6, 11 and 12 go back in the ACK, which is stored beside the batch's records (PostgreSQL stores no
+    NUL): the ACK leaves control characters out, and the messages committed beside it stand."""
+    careless = siu(control_id="NUL1", ref="APT-9").replace("|MEDWAY|", "|MED\x00WAY|", 1)
+    careless = careless.replace("|HUB|HUB|", "|HUB\x01|HUB|", 1).replace("|P|2.5.1|", "|P\x00|2.5\x00.1|", 1)
+    messages = [siu(control_id="GOOD1", ref="APT-1"), careless, siu(control_id="GOOD2", ref="APT-2")]
+    async with Client(port) as client:
+        for text in messages:
+            client.writer.writeblock(text.encode())
+        await client.writer.drain()
+        acks = [read_ack(await asyncio.wait_for(client.reader.readblock(), 30)) for _ in messages]
+    assert [a.code for a in acks] == ["AA", "AA", "AA"]
+    assert "\x00" not in acks[1].raw and "\x01" not in acks[1].raw and "|MEDWAY|" in acks[1].raw
+    assert len(await rows(trust, "SELECT id FROM appointments")) == 3
+
+
 async def test_start_up_checks_the_tables(make_hub: MakeHub) -> None:
     hub = await make_hub(**SETTINGS)
     with pytest.raises(SettingsError, match="organisations the hub does not have: RAL"):
