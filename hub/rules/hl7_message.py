@@ -177,12 +177,15 @@ class Separators:
             elif part in known:
                 out.append(known[part])
             elif part.startswith(".") and part[:3] in _FORMATTING and part[3:].isascii() and part[3:].isdigit():
-                out.append(_FORMATTING[part[:3]] * int(part[3:]))
+                # At most _MOST_REPEATS: \.in999999999\ would be 4 GB, and int() refuses over 4,300 digits.
+                count = int(part[3:]) if len(part) <= 6 else _MOST_REPEATS
+                out.append(_FORMATTING[part[:3]] * min(count, _MOST_REPEATS))
             elif part.startswith("X"):
                 out.append(_hex(part[1:]))
         return "".join(out)
 
 
+_MOST_REPEATS = 100  # of one formatting escape (\.sp3\: three line ends), far more than any letter's layout needs
 _FORMATTING = {".br": "\r", ".sp": "\r", ".fi": "", ".nf": "", ".in": "    ", ".ti": "    ", ".sk": " ", ".ce": "\r"}
 
 

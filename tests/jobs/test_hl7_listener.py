@@ -336,6 +336,14 @@ async def test_an_msh7_from_the_future_is_refused_so_it_never_freezes_the_record
     assert await rows(trust, "SELECT status FROM appointments") == [{"status": "cancelled"}]
 
 
+async def test_a_formatting_escape_with_a_huge_count_is_answered(trust: Harness, port: int) -> None:
+    # \.sp<5,000 digits>\ in MSH-10: int() refused it, a ValueError out of parse, and the connection dropped.
+    async with Client(port) as client:
+        ack = await client.send(siu(control_id="\\.sp" + "9" * 5000 + "\\"))
+        assert (ack.code, ack.errors) == ("AR", ["MSH^1^10^1: the message control id is required"])
+        assert (await client.send(siu(control_id="AFTER"))).code == "AA"
+
+
 @pytest.mark.parametrize("sent", ["99991231235959-1400", "00010101000000+1400"])
 async def test_an_msh7_beyond_the_calendar_is_refused_and_the_connection_carries_on(
     trust: Harness, port: int, sent: str

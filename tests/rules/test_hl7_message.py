@@ -39,6 +39,12 @@ def test_a_bad_escape_is_dropped_and_the_text_around_it_never_logged(caplog: pyt
     assert "Pemberton" not in caplog.text and "Smythe" not in caplog.text
 
 
+def test_a_formatting_escapes_count_is_capped() -> None:
+    # Uncapped, \.in999999999\ built a 4 GB string from one field.
+    block = b"MSH|^~\\&|A|B|C|D|20261121||SIU^S12|1|P|2.5.1\rPID|1||x||Jo\\.in999999999\\nes"
+    assert parse(block).get("PID", 5) == "Jo" + " " * 400 + "nes"
+
+
 def test_formatting_escapes_and_other_separators() -> None:
     text = siu().replace("MSH|^~\\&|", "MSH|!*#@|").replace("^", "!").replace("~", "*")
     text = text.replace("Please bring", "Please#.br#bring#.sp2##T#")
