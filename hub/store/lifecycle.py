@@ -272,6 +272,16 @@ async def _tasks(
     now: datetime,
     acting_task_id: int | None,
 ) -> None:
+    prior = before.request_state if before is not None else RequestState.NONE
+    if transition.open_task == TaskKind.CANCEL and prior == RequestState.REBOOK_REQUESTED:
+        # A cancel request supersedes the open rebook request (closed below): closing the cancel request without a
+        # change returns the appointment to the state before that rebook request, not to a request nobody works.
+        superseded = await tx.fetch_one(
+            "SELECT prior_request_state FROM tasks WHERE appointment_id = ? AND kind = ? AND status != ?"
+            " ORDER BY id DESC LIMIT 1",
+            (appointment_id, TaskKind.REBOOK, TaskStatus.CLOSED),
+        )
+        prior = superseded["prior_request_state"] if superseded else RequestState.NONE
     for closure in transition.close_tasks:
         sql = (
             "UPDATE tasks SET status = ?, outcome = ?, closed_at = ?, claimed_until = NULL"
@@ -317,7 +327,7 @@ async def _tasks(
                 appointment_id,
                 transition.task_reason[:500],
                 transition.preferred_times[:500],
-                before.request_state if before is not None else RequestState.NONE,
+                prior,
                 to_db(now),
             ),
         )

@@ -1,0 +1,61 @@
+"""A booking-centre agent's outcome meeting what the patient and the hospital did to the appointment meanwhile."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from hub.rules.appointments import ActionPolicy
+from hub.store.appointments import cancel_appointment, confirm_appointment, request_rebook
+from hub.vocabulary import CancelMode
+from tests.harness import Harness
+from tests.staff_harness import set_up_staff
+
+pytestmark = pytest.mark.anyio
+POLICY = ActionPolicy(cutoff=timedelta(hours=24), rebook_limit=2, cancel_mode=CancelMode.REQUEST)
+
+
+async def _claim_and_record(hub: Harness, task_id: int, data: dict[str, str]) -> str:
+    claimed = await hub.post_form(f"/staff/tasks/{task_id}/claim", {}, csrf_from="/staff/sign-in")
+    assert claimed.headers["location"] == f"/staff/tasks/{task_id}"
+    response = await hub.post_form(f"/staff/tasks/{task_id}/outcome", data, csrf_from="/staff/sign-in")
+    assert response.status_code == 303, response.text
+    return response.headers["location"]
+
+
+async def test_a_cancel_request_closed_after_it_superseded_a_rebook_request_leaves_no_request_nobody_works(
+    hub: Harness,
+) -> None:
+    """Confirmed, then asked to rebook, then asked to cancel instead (the rebook task closes, superseded): an agent
+    closing the cancel request with a note must not bring back "rebook requested" with no task to answer it."""
+    patient = await hub.create_patient()
+    appointment = await hub.create_appointment(patient_id=patient, starts_at=hub.clock.now() + timedelta(days=10))
+    now = hub.clock.now()
+    assert (
+        await confirm_appointment(hub.db, patient_id=patient, appointment_id=appointment, now=now, policy=POLICY)
+    ).done
+    assert (
+        await request_rebook(
+            hub.db,
+            patient_id=patient,
+            appointment_id=appointment,
+            reason="Away",
+            preferred_times="",
+            now=now,
+            policy=POLICY,
+        )
+    ).done
+    assert (
+        await cancel_appointment(
+            hub.db, patient_id=patient, appointment_id=appointment, reason="Better", details="", now=now, policy=POLICY
+        )
+    ).done
+    tasks = await hub.db.fetch_all("SELECT id, kind, status FROM tasks ORDER BY id")
+    assert [(t["kind"], t["status"]) for t in tasks] == [("rebook", "closed"), ("cancel", "open")]
+    await set_up_staff(hub)
+    done = await _claim_and_record(hub, tasks[1]["id"], {"outcome": "closed", "note": "Wants to keep it after all"})
+    assert done == "/staff?done=closed"
+    row = await hub.db.fetch_one("SELECT request_state FROM appointments WHERE id = ?", (appointment,))
+    assert row == {"request_state": "confirmed"}
+    assert await hub.db.fetch_all("SELECT id FROM tasks WHERE status != 'closed'") == []
