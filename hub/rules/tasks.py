@@ -3,8 +3,10 @@ Pure functions over plain data."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from hub.clock import LONDON, london
 from hub.vocabulary import SlaState
@@ -51,6 +53,14 @@ def after_no_answer(attempts: int, *, now: datetime, policy: QueuePolicy) -> tup
     if attempts >= policy.max_attempts:
         return attempts, None
     return attempts, now + policy.retry
+
+
+def may_email(patient: Mapping[str, Any]) -> bool:
+    """Whether an agent may email the patient to ring the booking team: nobody can phone them (no number), and they
+    have an email address they have not stopped (nor all texts and emails)."""
+    return (
+        not patient["mobile"] and bool(patient["email"]) and not patient["opted_out"] and not patient["email_opted_out"]
+    )
 
 
 REBOOK_YEARS_AHEAD = 5  # no clinic books further ahead; a later year is a typing slip

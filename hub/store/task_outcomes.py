@@ -12,7 +12,7 @@ from hub.db import Database, Row, Transaction
 from hub.links import patient_link
 from hub.rules.appointments import Refused, Transition
 from hub.rules.lifecycle import accept_hospital, agent_cancelled, agent_rebooked, request_closed
-from hub.rules.tasks import QueuePolicy, after_no_answer
+from hub.rules.tasks import QueuePolicy, after_no_answer, may_email
 from hub.settings import Settings
 from hub.store.audit import Actor, record_audit
 from hub.store.events import record_event
@@ -133,8 +133,10 @@ async def record_outcome(
             data["note"] = outcome.note
         elif outcome.kind == TaskOutcome.EMAILED:
             # Nobody can phone a patient with no number: the approved template asks them to ring us instead.
-            if patient["mobile"] or not patient["email"]:
-                raise ValueError("emailing is for a patient with an email address and no phone number")
+            if not may_email(patient):
+                raise ValueError(
+                    "emailing is for a patient with an email address they have not stopped and no phone number"
+                )
             data["message_id"] = await _email(tx, appointment, patient, settings=settings, now=now)
             await _close_request(tx, task, appointment, agent=agent, settings=settings, now=now)
             result = "emailed"

@@ -18,7 +18,8 @@ from hub.vocabulary import ActorType, AuditAction, RecordType, TaskKind, TaskSta
 _SELECT = (
     "SELECT t.id, t.kind, t.patient_id, t.appointment_id, t.reason, t.preferred_times, t.status, t.created_at,"
     " t.claimed_by, t.claimed_until, t.attempts, t.not_before, t.outcome, t.note, t.closed_at,"
-    " p.given_name, p.family_name, p.mobile, p.email, p.nhs_number, p.mrn, p.date_of_birth,"
+    " p.given_name, p.family_name, p.mobile, p.email, p.opted_out, p.email_opted_out, p.nhs_number, p.mrn,"
+    " p.date_of_birth,"
     " o.code AS organisation_code, o.name AS organisation_name, a.starts_at, a.specialty, a.clinic, a.clinician,"
     " a.status AS appointment_status,"
     " s.code AS site_code, s.name AS site_name, u.username AS claimed_by_name"

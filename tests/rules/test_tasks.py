@@ -9,6 +9,7 @@ from hub.rules.tasks import (
     QueuePolicy,
     after_no_answer,
     claim_until,
+    may_email,
     parse_new_start,
     sla_state,
     working_age,
@@ -120,3 +121,12 @@ def test_a_new_start_with_a_huge_or_far_year_is_refused_not_an_error() -> None:
     assert parse_new_start(huge, "12", "2027", "9:00", now=now) == "Enter a real date, for example 3 12 2026"
     assert parse_new_start("3", "12", "9999", "9:00", now=now) == "The new time must be within 5 years"
     assert isinstance(parse_new_start("3", "12", "2031", "9:00", now=now), datetime)
+
+
+def test_an_agent_may_email_only_a_patient_with_no_phone_and_an_email_they_have_not_stopped() -> None:
+    reachable = {"mobile": None, "email": "a@example.com", "opted_out": 0, "email_opted_out": 0}
+    assert may_email(reachable)
+    assert not may_email({**reachable, "mobile": "+447700900001"})  # phone them
+    assert not may_email({**reachable, "email": None})
+    assert not may_email({**reachable, "opted_out": 1})  # no texts or emails, they said
+    assert not may_email({**reachable, "email_opted_out": 1})  # the hospital stopped emails to that address

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -59,3 +60,39 @@ async def test_a_cancel_request_closed_after_it_superseded_a_rebook_request_leav
     row = await hub.db.fetch_one("SELECT request_state FROM appointments WHERE id = ?", (appointment,))
     assert row == {"request_state": "confirmed"}
     assert await hub.db.fetch_all("SELECT id FROM tasks WHERE status != 'closed'") == []
+
+
+async def test_a_patient_who_chose_no_texts_or_emails_is_not_emailed_by_an_agent(
+    hub: Harness, new_browser: Callable[..., Harness]
+) -> None:
+    """No phone number, an email address, and the patient said no texts or emails: the agent is not offered the
+    email asking them to ring us (it would go anyway), and posting it is refused, with nothing queued."""
+    email = "margaret@example.com"
+    patient = await hub.create_patient(mobile=None, email=email, contact_preference="email")
+    appointment = await hub.create_appointment(patient_id=patient, starts_at=hub.clock.now() + timedelta(days=10))
+    await hub.sign_in(contact=email)
+    saved = await hub.post_form("/preferences", {"contact_preference": "email", "paper": "yes", "digital": "no"})
+    assert saved.status_code == 303
+    done = await request_rebook(
+        hub.db,
+        patient_id=patient,
+        appointment_id=appointment,
+        reason="Away",
+        preferred_times="",
+        now=hub.clock.now(),
+        policy=POLICY,
+    )
+    assert done.done
+    [task] = await hub.db.fetch_all("SELECT id FROM tasks")
+    agent = new_browser(hub)
+    await set_up_staff(agent)
+    claimed = await agent.post_form(f"/staff/tasks/{task['id']}/claim", {}, csrf_from="/staff/sign-in")
+    assert claimed.headers["location"] == f"/staff/tasks/{task['id']}"
+    assert "Email the patient to ring us" not in (await agent.client.get(f"/staff/tasks/{task['id']}")).text
+    before = await hub.db.fetch_all("SELECT id FROM outbox_messages ORDER BY id")
+    refused = await agent.post_form(
+        f"/staff/tasks/{task['id']}/outcome", {"outcome": "emailed"}, csrf_from="/staff/sign-in"
+    )
+    assert refused.status_code == 400
+    assert await hub.db.fetch_all("SELECT id FROM outbox_messages ORDER BY id") == before
+    assert await hub.db.fetch_one("SELECT status FROM tasks WHERE id = ?", (task["id"],)) == {"status": "claimed"}

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from hub.clock import format_date, format_time
 from hub.db import Row
 from hub.rules.export import csv_text
-from hub.rules.tasks import new_start_errors, parse_new_start
+from hub.rules.tasks import may_email, new_start_errors, parse_new_start
 from hub.store.appointments import describe_conflict
 from hub.store.audit import record_staff_read
 from hub.store.task_outcomes import NotHeld, Outcome, record_outcome
@@ -103,6 +103,7 @@ async def task_page(
             "task": task,
             "conflict": conflict,
             "mine": holds(task, staff["id"]),
+            "may_email": may_email(task),
             "sites": sites,
             "errors": errors or {},
             "values": values or {},
