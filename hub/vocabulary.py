@@ -526,7 +526,11 @@ EVENT_KINDS: Final[dict[EventKind, tuple[str, str]]] = {
     EventKind.TASK_REBOOKED: ("booking centre", "An agent moved the appointment; `data` has the new `start`."),
     EventKind.TASK_CANCELLED: ("booking centre", "An agent cancelled the appointment."),
     EventKind.TASK_NO_ANSWER: ("booking centre", "An agent called and nobody answered."),
-    EventKind.TASK_CLOSED: ("booking centre", "An agent closed the task with a note."),
+    EventKind.TASK_CLOSED: (
+        "booking centre",
+        "An agent closed the task with a note (`data.note`), or by emailing a patient with no phone number to ring"
+        " the booking team (`data.message_id`).",
+    ),
     EventKind.LETTER_ESCALATED_TO_POST: (
         "hub",
         "The invitation's letter was unread after 72 hours: it was posted (`data.message_id`). Withdrawn before it"

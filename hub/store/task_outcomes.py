@@ -41,6 +41,8 @@ from hub.vocabulary import (
 _EVENTS = {
     TaskOutcome.NO_ANSWER: EventKind.TASK_NO_ANSWER,
     TaskOutcome.CLOSED: EventKind.TASK_CLOSED,
+    # The patient's request is withdrawn as by a note: the hospital, told of the request, is told it closed.
+    TaskOutcome.EMAILED: EventKind.TASK_CLOSED,
 }
 _AUDIT = {
     TaskOutcome.REBOOKED: AuditAction.TASK_REBOOKED,

@@ -96,3 +96,36 @@ async def test_a_patient_who_chose_no_texts_or_emails_is_not_emailed_by_an_agent
     assert refused.status_code == 400
     assert await hub.db.fetch_all("SELECT id FROM outbox_messages ORDER BY id") == before
     assert await hub.db.fetch_one("SELECT status FROM tasks WHERE id = ?", (task["id"],)) == {"status": "claimed"}
+
+
+async def test_the_hospital_hears_that_a_request_closed_by_emailing_the_patient_is_withdrawn(hub: Harness) -> None:
+    """It was told of the patient's request to cancel: closing it by emailing a patient with no phone number
+    withdraws the request as a note does, and the hospital reads that in its feed as it does a note's."""
+    email = "david.patel@example.com"
+    patient = await hub.create_patient(mobile=None, email=email, contact_preference="email")
+    appointment = await hub.create_appointment(patient_id=patient, starts_at=hub.clock.now() + timedelta(days=10))
+    done = await cancel_appointment(
+        hub.db,
+        patient_id=patient,
+        appointment_id=appointment,
+        reason="Better",
+        details="",
+        now=hub.clock.now(),
+        policy=POLICY,
+    )
+    assert done.done
+    [task] = await hub.db.fetch_all("SELECT id FROM tasks")
+    await set_up_staff(hub)
+    assert await _claim_and_record(hub, task["id"], {"outcome": "emailed"}) == "/staff?done=emailed"
+    row = await hub.db.fetch_one("SELECT request_state FROM appointments WHERE id = ?", (appointment,))
+    assert row == {"request_state": "none"}  # the request to cancel is withdrawn
+    [message] = await hub.db.fetch_all("SELECT id FROM outbox_messages WHERE kind = 'no_answer'")
+    key = await hub.create_api_key()
+    feed = await hub.client.get("/api/v1/events", headers={"Authorization": f"Bearer {key}"})
+    assert feed.status_code == 200, feed.text
+    told = [(e["kind"], e["appointment_ref"], e["data"]) for e in feed.json()["events"]]
+    ref = told[0][1]
+    assert told == [
+        ("appointment.cancel_requested", ref, {"appointment_ref": ref, "reason": "Better", "details": ""}),
+        ("callback.closed", ref, {"appointment_ref": ref, "task_id": task["id"], "message_id": message["id"]}),
+    ]
