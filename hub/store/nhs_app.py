@@ -9,6 +9,7 @@ from datetime import datetime
 from hub.clock import from_db, to_db
 from hub.db import Database, Row, Transaction
 from hub.store.audit import record_audit
+from hub.store.sessions import end_nhs_login_sessions
 from hub.vocabulary import ActorType, AuditAction, RecordType
 
 _APPOINTMENTS = (
@@ -58,12 +59,15 @@ async def list_wayfinder_letters(db: Database, patient_ids: Sequence[int]) -> li
 
 
 async def set_nhs_app_excluded(tx: Transaction, *, patient_id: int, excluded: bool, actor: str, now: datetime) -> bool:
-    """The trust's own flag (SRCBR1a): nothing of the patient's reaches the NHS App. Returns whether it changed."""
+    """The trust's own flag (SRCBR1a): nothing of the patient's reaches the NHS App, and their NHS login sessions end.
+    Returns whether it changed."""
     changed = await tx.execute(
         "UPDATE patients SET nhs_app_excluded = ?, updated_at = ? WHERE id = ? AND nhs_app_excluded != ?",
         (int(excluded), to_db(now), patient_id, int(excluded)),
     )
     if changed:
+        # A session NHS login started is the NHS App's way in (its deep links sign in through it): it ends too.
+        ended = await end_nhs_login_sessions(tx, patient_id=patient_id, at=now) if excluded else 0
         await record_audit(
             tx,
             at=now,
@@ -72,7 +76,7 @@ async def set_nhs_app_excluded(tx: Transaction, *, patient_id: int, excluded: bo
             action=AuditAction.NHS_APP_EXCLUSION_CHANGED,
             record_type=RecordType.PATIENT,
             record_id=patient_id,
-            detail="excluded" if excluded else "included",
+            detail=("excluded" if excluded else "included") + (f"; {ended} NHS login sessions ended" if ended else ""),
         )
     return bool(changed)
 

@@ -109,6 +109,15 @@ async def end_patient_sessions(tx: Transaction, *, patient_id: int, at: datetime
     )
 
 
+async def end_nhs_login_sessions(tx: Transaction, *, patient_id: int, at: datetime) -> int:
+    """The patient's sessions NHS login started (those with an idle limit of their own, WF-NFR-18): the NHS App's way
+    in, ended when the trust keeps the patient out of the NHS App. A session from the code sign-in stays."""
+    return await tx.execute(
+        "UPDATE sessions SET ended_at = ? WHERE patient_id = ? AND ended_at IS NULL AND idle_seconds IS NOT NULL",
+        (to_db(at), patient_id),
+    )
+
+
 async def end_session(tx: Transaction, *, secret: str, token: str, at: datetime) -> None:
     await tx.execute(
         "UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (to_db(at), session_id(secret, token))

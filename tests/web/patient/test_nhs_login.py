@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -15,6 +15,7 @@ from tests.conftest import MakeHub
 from tests.fake_http import new_key
 from tests.fake_nhs_login import MARGARET, FakeNhsLogin
 from tests.harness import Harness
+from tests.pas import pas_for
 
 pytestmark = pytest.mark.anyio
 CALLBACK = "http://127.0.0.1:8000/nhs-login/callback"
@@ -219,3 +220,19 @@ async def test_the_nhs_app_mark_holds_only_with_the_session_it_came_with(hub: Ha
     await _through_nhs_login(hub, "/nhs-login/start")  # signed in again: a new session, the old mark kept
     opened = await hub.client.get(f"/letters/{letter}", headers={"sec-fetch-site": "cross-site"})
     assert opened.status_code == 200 and await _viewed(hub, letter) is None
+
+
+async def test_the_trust_excluding_the_patient_from_the_nhs_app_ends_their_nhs_login_sessions(
+    hub: Harness, new_browser: Callable[..., Harness]
+) -> None:
+    """SRCBR1a: nothing of the patient's reaches the NHS App once the trust excludes them. A session NHS login
+    started (the NHS App's own way in) ends with it; a session from the code sign-in is not the NHS App's and stays."""
+    pas = await pas_for(hub, nhs_number=MARGARET["nhs_number"])
+    coded = new_browser(hub)
+    await coded.sign_in()
+    response = await _through_nhs_login(hub, "/nhs-login/start")
+    assert response.headers["location"] == "/appointments"
+    assert (await hub.client.get("/appointments")).status_code == 200
+    await pas.put_patient(nhs_number=MARGARET["nhs_number"], nhs_app_excluded=True)
+    assert (await hub.client.get("/appointments")).status_code == 303
+    assert (await coded.client.get("/appointments")).status_code == 200
