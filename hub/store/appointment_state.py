@@ -3,6 +3,7 @@ hospital update as JSON of the same facts (hub.store.lifecycle reads and writes 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,12 @@ def facts_from(row: Row) -> Facts:
 
 def facts_json(facts: Facts) -> dict[str, Any]:
     return {column: db_value(getattr(facts, column)) for column in FACT_COLUMNS}
+
+
+def held_version(facts: Facts) -> str:
+    """A short fingerprint of a held hospital update: the agent's form names the one they saw, so that accepting it
+    never applies a newer one held since."""
+    return hashlib.sha256(json.dumps(facts_json(facts), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def db_value(value: Any) -> Any:

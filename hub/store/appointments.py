@@ -14,7 +14,7 @@ from hub.db import Database, Row, Transaction
 from hub.rules.appointments import ActionPolicy, Allowed, Appointment, Facts, Refused, Transition, allowed_actions
 from hub.rules.lifecycle import patient_cancel, patient_confirm, patient_request_rebook
 from hub.settings import Settings
-from hub.store.appointment_state import change_from, facts_from
+from hub.store.appointment_state import change_from, facts_from, held_version
 from hub.store.audit import Actor
 from hub.store.lifecycle import apply_transition, load_appointment
 from hub.store.reminders import stop_escalation
@@ -233,6 +233,7 @@ async def describe_conflict(db: Database, appointment_id: int) -> dict[str, Any]
         "change": change.kind,
         "hub": _described(change.facts, sites),
         "hospital": _described(held, sites),
+        "version": held_version(held),
     }
 
 

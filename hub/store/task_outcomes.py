@@ -14,6 +14,7 @@ from hub.rules.appointments import Refused, Transition
 from hub.rules.lifecycle import accept_hospital, agent_cancelled, agent_rebooked, request_closed
 from hub.rules.tasks import QueuePolicy, after_no_answer, may_email
 from hub.settings import Settings
+from hub.store.appointment_state import held_version
 from hub.store.audit import Actor, record_audit
 from hub.store.events import record_event
 from hub.store.lifecycle import Loaded, apply_transition, load_appointment
@@ -61,6 +62,7 @@ class Outcome:
     site_code: str = ""
     clinician: str = ""
     note: str = ""
+    held_version: str | None = None  # accepting the hospital's version: the held update the agent saw
 
 
 class NotHeld(Exception):
@@ -205,6 +207,9 @@ async def _change(
         if isinstance(result, Refused):
             raise ValueError("only a booked appointment can be cancelled")
     else:
+        held = appointment.state.held
+        if held is not None and outcome.held_version is not None and outcome.held_version != held_version(held):
+            raise ValueError("the hospital has sent another update since this page was shown: check it, then accept")
         result = accept_hospital(appointment.state, now=now)
         if isinstance(result, Refused):
             raise ValueError("the hospital's record agrees with the hub's: there is nothing to accept")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -11,6 +12,9 @@ from hub.rules.appointments import ActionPolicy
 from hub.store.appointments import cancel_appointment, confirm_appointment, request_rebook
 from hub.vocabulary import CancelMode
 from tests.harness import Harness
+from tests.seams.conftest import rows
+from tests.seams.test_api_hl7 import BODY
+from tests.seams.test_conflict_after_move import moved_then_held
 from tests.staff_harness import set_up_staff
 
 pytestmark = pytest.mark.anyio
@@ -128,4 +132,39 @@ async def test_the_hospital_hears_that_a_request_closed_by_emailing_the_patient_
     assert told == [
         ("appointment.cancel_requested", ref, {"appointment_ref": ref, "reason": "Better", "details": ""}),
         ("callback.closed", ref, {"appointment_ref": ref, "task_id": task["id"], "message_id": message["id"]}),
+    ]
+
+
+def _form_fields(page: str, outcome: str) -> dict[str, str]:
+    """The hidden fields of the page's form for this outcome, as the agent's browser would send them."""
+    for form in re.findall(r"<form .*?</form>", page, flags=re.S):
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+        if fields.get("outcome") == outcome:
+            fields.pop("csrf_token", None)
+            return fields
+    raise AssertionError(f"no {outcome} form on the page")
+
+
+async def test_accepting_the_hospitals_version_takes_the_one_the_agent_saw_not_a_newer_one(trust: Harness) -> None:
+    """The agent reads the held update (the old time again) and accepts it; meanwhile the hospital sent another, a
+    cancellation of that old time, held in its place. Accepting what the page showed must not cancel the
+    appointment: the agent is asked to look again, and nothing changes until they accept what they have seen."""
+    pas, appointment = await moved_then_held(trust)
+    [task] = await rows(trust, "SELECT id FROM tasks WHERE kind = 'conflict'")
+    await set_up_staff(trust)
+    assert (await trust.post_form(f"/staff/tasks/{task['id']}/claim", {}, csrf_from="/staff")).status_code == 303
+    seen = _form_fields((await trust.client.get(f"/staff/tasks/{task['id']}")).text, "accepted_hospital")
+    assert (await pas.put("appointments/APT-1001", {**BODY, "status": "cancelled"})).status_code == 200
+    stale = await trust.post_form(f"/staff/tasks/{task['id']}/outcome", seen, csrf_from=f"/staff/tasks/{task['id']}")
+    assert stale.status_code == 400, stale.text
+    assert "The hospital has sent another update" in stale.text
+    assert await rows(trust, "SELECT status FROM appointments") == [{"status": "booked"}]
+    assert await rows(trust, "SELECT status FROM tasks WHERE id = ?", (task["id"],)) == [{"status": "claimed"}]
+    again = _form_fields(stale.text, "accepted_hospital")
+    accepted = await trust.post_form(
+        f"/staff/tasks/{task['id']}/outcome", again, csrf_from=f"/staff/tasks/{task['id']}"
+    )
+    assert accepted.status_code == 303, accepted.text
+    assert await rows(trust, "SELECT status FROM appointments WHERE id = ?", (appointment["id"],)) == [
+        {"status": "cancelled"}
     ]

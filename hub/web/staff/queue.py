@@ -193,6 +193,9 @@ def _outcome_from(form: dict[str, str], *, now_errors: dict[str, str], request: 
     if kind == TaskOutcome.CLOSED and not note:
         now_errors["note"] = "Enter a note saying why the call-back is closed"
         return None
+    if kind == TaskOutcome.ACCEPTED_HOSPITAL:
+        # The page's form names the held update it showed; a post without it accepts whatever is held.
+        return Outcome(kind, held_version=form.get("held_version", "")[:32] or None)
     return Outcome(kind, note=note)
 
 
