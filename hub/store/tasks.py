@@ -60,12 +60,23 @@ def _shaped(row: Row, *, now: datetime, policy: QueuePolicy) -> Row:
 
 
 async def list_queue(
-    db: Database, *, filters: Filters, scope: Scope, now: datetime, policy: QueuePolicy, limit: int = 200
+    db: Database,
+    *,
+    filters: Filters,
+    scope: Scope,
+    now: datetime,
+    policy: QueuePolicy,
+    limit: int = 200,
+    unheld: bool = False,
 ) -> list[Row]:
-    """Open tasks due now, oldest first: those waiting for a retry time stay out of sight until it comes."""
+    """Open tasks due now, oldest first: those waiting for a retry time stay out of sight until it comes. `unheld`:
+    only those nobody holds (a claim that lapsed is nobody's)."""
     where, params = scoped(scope, "p.organisation_id")
     sql = _SELECT + f" WHERE t.status != ? AND (t.not_before IS NULL OR t.not_before <= ?){where}"
     params = [TaskStatus.CLOSED, to_db(now), *params]
+    if unheld:
+        sql += " AND (t.status != ? OR t.claimed_until IS NULL OR t.claimed_until <= ?)"
+        params += [TaskStatus.CLAIMED, to_db(now)]
     for column, value in (
         ("o.code", filters.organisation),
         ("s.code", filters.site),
@@ -140,10 +151,9 @@ async def claim_next_task(
 ) -> int | None:
     """The oldest task due now that nobody holds, claimed for this agent; None when there is none. Each try is
     claim_task's conditional UPDATE, so two agents pressing at once get different tasks: the loser of a race
-    moves on to the next. Only the agent's trusts' tasks (`scope`)."""
-    for task in await list_queue(db, filters=filters, scope=scope, now=now, policy=policy, limit=50):
-        if task["held"]:
-            continue
+    moves on to the next. Only the agent's trusts' tasks (`scope`), and only those nobody holds are read: however
+    many agents are on the phone, the oldest waiting task is among the 50 read."""
+    for task in await list_queue(db, filters=filters, scope=scope, now=now, policy=policy, limit=50, unheld=True):
         if await claim_task(db, task_id=task["id"], staff_id=staff_id, now=now, policy=policy):
             return int(task["id"])
     return None

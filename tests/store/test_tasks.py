@@ -9,7 +9,7 @@ import pytest
 
 from hub.rules.staff_scope import SYSTEM
 from hub.rules.tasks import QueuePolicy
-from hub.store.tasks import Filters, claim_task, create_task, get_task, list_queue, release_task
+from hub.store.tasks import Filters, claim_next_task, claim_task, create_task, get_task, list_queue, release_task
 from hub.vocabulary import TaskKind
 from tests.harness import Harness
 from tests.holding import held_write, touch_patient
@@ -132,3 +132,19 @@ async def test_claiming_and_releasing_a_task_wait_for_no_patients_write(hub: Har
 
     async with held_write(hub.db, patient=patient, doing=touch_patient(patient)):
         assert await asyncio.wait_for(claim_and_release(), timeout=5)
+
+
+async def test_claim_next_finds_a_waiting_task_behind_more_held_ones_than_it_reads_at_a_time(hub: Harness) -> None:
+    """A busy booking centre: the 60 oldest call-backs are held by agents on the phone, the next one is waiting.
+    "Claim the next call-back" must find it, not say there is none."""
+    patient = await hub.create_patient()
+    now = hub.clock.now()
+    busy = await hub.create_staff_user(username="busy")
+    for n in range(60):
+        await hub.create_task(
+            patient_id=patient, status="claimed", claimed_by=busy, created_at=now - timedelta(hours=2, minutes=n)
+        )
+    waiting = await hub.create_task(patient_id=patient, created_at=now - timedelta(hours=1))
+    agent = await hub.create_staff_user(username="alice")
+    claimed = await claim_next_task(hub.db, staff_id=agent, filters=Filters(), scope=SYSTEM, now=now, policy=QUEUE)
+    assert claimed == waiting
