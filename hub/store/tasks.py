@@ -22,10 +22,12 @@ _SELECT = (
     " p.date_of_birth,"
     " o.code AS organisation_code, o.name AS organisation_name, a.starts_at, a.specialty, a.clinic, a.clinician,"
     " a.status AS appointment_status,"
-    " s.code AS site_code, s.name AS site_name, u.username AS claimed_by_name"
+    " s.code AS site_code, s.name AS site_name, u.username AS claimed_by_name, i.content AS text_content"
     " FROM tasks t JOIN patients p ON p.id = t.patient_id JOIN organisations o ON o.id = p.organisation_id"
     " LEFT JOIN appointments a ON a.id = t.appointment_id LEFT JOIN sites s ON s.id = a.site_id"
     " LEFT JOIN staff_users u ON u.id = t.claimed_by"
+    # A text from a patient: what they wrote, for the agent who answers it (its source is the received text).
+    f" LEFT JOIN inbound_messages i ON t.kind = '{TaskKind.INBOUND_TEXT}' AND i.id = t.source_id"
 )
 
 

@@ -11,7 +11,9 @@ import pytest
 from hub.rules.appointments import ActionPolicy
 from hub.store.appointments import cancel_appointment, confirm_appointment, request_rebook
 from hub.vocabulary import CancelMode
+from tests.conftest import MakeHub
 from tests.harness import Harness
+from tests.notify_callbacks import CALLBACKS, MOBILE, post, text
 from tests.seams.conftest import rows
 from tests.seams.test_api_hl7 import BODY
 from tests.seams.test_conflict_after_move import moved_then_held
@@ -168,3 +170,16 @@ async def test_accepting_the_hospitals_version_takes_the_one_the_agent_saw_not_a
     assert await rows(trust, "SELECT status FROM appointments WHERE id = ?", (appointment["id"],)) == [
         {"status": "cancelled"}
     ]
+
+
+async def test_an_agent_answering_a_text_from_a_patient_can_read_it(make_hub: MakeHub) -> None:
+    """A text other than STOP or START is kept for the booking centre: its call-back must show what the patient
+    wrote, or the agent rings them not knowing why."""
+    hub = await make_hub(**CALLBACKS)
+    await hub.create_patient(mobile=MOBILE)
+    received = await post(hub, "inbound", text("Can I come in the afternoon instead? Pick up kids at 9"))
+    assert received.status_code == 200, received.text
+    [task] = await hub.db.fetch_all("SELECT id FROM tasks WHERE kind = 'inbound_text'")
+    await set_up_staff(hub)
+    page = await hub.get_page(f"/staff/tasks/{task['id']}")
+    assert "Can I come in the afternoon instead? Pick up kids at 9" in page.text
