@@ -183,3 +183,44 @@ async def test_an_agent_answering_a_text_from_a_patient_can_read_it(make_hub: Ma
     await set_up_staff(hub)
     page = await hub.get_page(f"/staff/tasks/{task['id']}")
     assert "Can I come in the afternoon instead? Pick up kids at 9" in page.text
+
+
+async def test_claiming_a_call_back_the_hospital_answered_meanwhile_says_why_it_closed(hub: Harness) -> None:
+    """The agent opens a rebook request; before they press Claim, the hospital cancels the appointment (the task
+    closes by itself). They are shown why, not told another agent has it."""
+    patient = await hub.create_patient()
+    appointment = await hub.create_appointment(patient_id=patient, starts_at=hub.clock.now() + timedelta(days=10))
+    done = await request_rebook(
+        hub.db,
+        patient_id=patient,
+        appointment_id=appointment,
+        reason="Away",
+        preferred_times="",
+        now=hub.clock.now(),
+        policy=POLICY,
+    )
+    assert done.done
+    [task] = await hub.db.fetch_all("SELECT id FROM tasks")
+    await set_up_staff(hub)
+    await hub.get_page(f"/staff/tasks/{task['id']}")
+    key = await hub.create_api_key()
+    [row] = await hub.db.fetch_all("SELECT a.ref, p.mrn FROM appointments a JOIN patients p ON p.id = a.patient_id")
+    cancelled = await hub.client.put(
+        f"/api/v1/appointments/{row['ref']}",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "patient_ref": row["mrn"],
+            "site_code": "RFH",
+            "clinic": "Cardiology outpatients",
+            "specialty": "Cardiology",
+            "start": (hub.clock.now() + timedelta(days=10)).isoformat(),
+            "duration_minutes": 30,
+            "mode": "in_person",
+            "status": "cancelled",
+        },
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    claimed = await hub.post_form(f"/staff/tasks/{task['id']}/claim", {}, csrf_from="/staff/sign-in")
+    assert claimed.headers["location"] == f"/staff/tasks/{task['id']}"
+    page = await hub.get_page(claimed.headers["location"])
+    assert "This call-back is closed: The hospital cancelled the appointment." in page.text

@@ -145,7 +145,10 @@ async def claim(request: Request) -> Response:
     won = await claim_task(
         hub.db, task_id=task_id, staff_id=staff["id"], now=hub.clock.now(), policy=hub.policies.queue
     )
-    return see_other(f"/staff/tasks/{task_id}" if won else "/staff?done=taken")
+    if not won and (await _task_or_404(request))["status"] != TaskStatus.CLOSED:
+        return see_other("/staff?done=taken")
+    # Claimed; or closed meanwhile (the hospital cancelled, the patient moved it themselves): its page says why.
+    return see_other(f"/staff/tasks/{task_id}")
 
 
 async def claim_next(request: Request) -> Response:
