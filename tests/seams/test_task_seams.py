@@ -224,3 +224,21 @@ async def test_claiming_a_call_back_the_hospital_answered_meanwhile_says_why_it_
     assert claimed.headers["location"] == f"/staff/tasks/{task['id']}"
     page = await hub.get_page(claimed.headers["location"])
     assert "This call-back is closed: The hospital cancelled the appointment." in page.text
+
+
+async def test_releasing_a_call_back_another_agent_took_after_the_claim_lapsed_does_not_say_it_was_released(
+    make_hub: MakeHub, new_browser: Callable[..., Harness]
+) -> None:
+    hub = await make_hub(**{"staff.claim_minutes": 10})
+    patient = await hub.create_patient()
+    task = await hub.create_task(patient_id=patient)
+    bob = new_browser(hub)
+    await set_up_staff(hub, "alice")
+    await set_up_staff(bob, "bob")
+    assert (await hub.post_form(f"/staff/tasks/{task}/claim", {}, csrf_from="/staff/sign-in")).status_code == 303
+    hub.clock.advance(minutes=10)  # alice's claim lapses; bob takes the call-back
+    claimed = await bob.post_form(f"/staff/tasks/{task}/claim", {}, csrf_from="/staff/sign-in")
+    assert claimed.headers["location"] == f"/staff/tasks/{task}"
+    released = await hub.post_form(f"/staff/tasks/{task}/release", {}, csrf_from="/staff/sign-in")
+    assert released.headers["location"] == "/staff?done=lapsed"
+    assert "Claimed by bob" in (await hub.client.get("/staff")).text

@@ -171,8 +171,9 @@ async def release(request: Request) -> Response:
     staff = await require_staff(request)
     await read_form(request)
     await _task_or_404(request)
-    await release_task(hub.db, task_id=request.path_params["id"], staff_id=staff["id"], now=hub.clock.now())
-    return see_other("/staff?done=released")
+    released = await release_task(hub.db, task_id=request.path_params["id"], staff_id=staff["id"], now=hub.clock.now())
+    # Not theirs to release (their claim lapsed, and perhaps another agent has it now): they are told so.
+    return see_other("/staff?done=released" if released else "/staff?done=lapsed")
 
 
 def _outcome_from(form: dict[str, str], *, now_errors: dict[str, str], request: Request) -> Outcome | None:
